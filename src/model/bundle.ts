@@ -1,0 +1,212 @@
+import { randomUUID } from "node:crypto";
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { parse as parseYaml, stringify as stringifyYaml, YAMLParseError } from "yaml";
+import {
+  formatSignatureSide,
+  formatZodIssues,
+  mldeploySectionSchema,
+  parseSignatureSide,
+} from "./schema.js";
+import { applyFeatures, referencedColumns } from "./transform.js";
+import { validateRecords } from "./validate.js";
+import { BundleError, type ColumnSpec, type MldeploySection } from "./types.js";
+
+/** ONNX version recorded in MLmodel; the exporter targets IR 8 / opset 17 (onnx 1.12 and later). */
+const ONNX_VERSION = "1.12.0";
+const MODEL_FILE = "model.onnx";
+
+export interface Signature {
+  inputs: ColumnSpec[];
+  outputs: ColumnSpec[];
+}
+
+export interface SaveBundleOptions {
+  onnx: Uint8Array;
+  /** MLflow signature: the ONNX graph's own inputs and outputs. */
+  signature: Signature;
+  /** Request schema, feature transform and training facts. */
+  mldeploy?: MldeploySection;
+  /** Example request records (mldeploy.inputs columns). */
+  inputExample: Record<string, unknown>[];
+  runId?: string;
+}
+
+/** A bundle read from disk and checked for consistency (the ONNX graph is checked on load). */
+export interface Bundle {
+  path: string;
+  onnxPath: string;
+  uuid: string;
+  runId?: string;
+  createdAt?: string;
+  signature?: Signature;
+  mldeploy?: MldeploySection;
+  mlmodel: Record<string, unknown>;
+}
+
+/**
+ * Writes an MLflow-layout model directory (MLmodel, model.onnx, input_example.json, env files)
+ * that MLflow's onnx flavor can load as is; mldeploy's extras live in the `mldeploy` section.
+ */
+export async function saveBundle(dir: string, options: SaveBundleOptions): Promise<{ uuid: string }> {
+  const uuid = randomUUID().replaceAll("-", "");
+  const mldeploy = options.mldeploy
+    ? { ...options.mldeploy, input_example: options.mldeploy.input_example ?? options.inputExample }
+    : undefined;
+  if (mldeploy) checkMldeploySection(dir, mldeploy, options.signature);
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, MODEL_FILE), options.onnx);
+
+  // MLflow's input example is in the model's own input space (what its pyfunc is fed), so the
+  // request example is run through the feature transform first.
+  const example = modelInputExample(options, mldeploy);
+  await writeFile(path.join(dir, "input_example.json"), JSON.stringify(example) + "\n");
+  await writeFile(path.join(dir, "requirements.txt"), "mlflow\nonnx>=1.12\nonnxruntime\n");
+  await writeFile(
+    path.join(dir, "python_env.yaml"),
+    stringifyYaml({ python: "3.11", build_dependencies: ["pip"], dependencies: ["-r requirements.txt"] }),
+  );
+
+  const mlmodel: Record<string, unknown> = {
+    artifact_path: "model",
+    flavors: {
+      onnx: { code: null, data: MODEL_FILE, onnx_version: ONNX_VERSION, providers: ["CPUExecutionProvider"] },
+      python_function: {
+        data: MODEL_FILE,
+        env: { virtualenv: "python_env.yaml" },
+        loader_module: "mlflow.onnx",
+        python_version: "3.11",
+      },
+    },
+    model_size_bytes: options.onnx.byteLength,
+    model_uuid: uuid,
+    ...(options.runId ? { run_id: options.runId } : {}),
+    saved_input_example_info: { artifact_path: "input_example.json", pandas_orient: "split", type: "dataframe" },
+    signature: {
+      inputs: formatSignatureSide(options.signature.inputs),
+      outputs: formatSignatureSide(options.signature.outputs),
+      params: null,
+    },
+    utc_time_created: new Date().toISOString().replace("T", " ").replace("Z", "000"),
+    ...(mldeploy ? { mldeploy } : {}),
+  };
+  await writeFile(path.join(dir, "MLmodel"), stringifyYaml(mlmodel, { lineWidth: 0 }));
+  return { uuid };
+}
+
+function modelInputExample(
+  options: SaveBundleOptions,
+  mldeploy: MldeploySection | undefined,
+): { columns: string[]; data: unknown[][] } {
+  if (!mldeploy) {
+    const columns = options.signature.inputs.map((s) => s.name);
+    return { columns, data: options.inputExample.map((r) => columns.map((c) => r[c])) };
+  }
+  const { batch, errors } = validateRecords(options.inputExample, mldeploy.inputs);
+  if (errors.length) {
+    throw new Error(`input example row ${errors[0].row}: field "${errors[0].field}" ${errors[0].message}`);
+  }
+  const features = applyFeatures(batch, mldeploy.features);
+  const columns = Object.keys(features);
+  const data: unknown[][] = [];
+  for (let row = 0; row < batch.rows; row++) data.push(columns.map((c) => features[c][row]));
+  return { columns, data };
+}
+
+/** Reads and checks a bundle directory; every problem is a BundleError naming the file and field. */
+export async function readBundle(dir: string): Promise<Bundle> {
+  const bundlePath = path.resolve(dir);
+  const dirStat = await stat(bundlePath).catch(() => undefined);
+  if (!dirStat) throw new BundleError(bundlePath, "directory does not exist");
+  if (!dirStat.isDirectory()) throw new BundleError(bundlePath, "is not a directory (a bundle is a folder holding MLmodel)");
+
+  const mlmodelPath = path.join(bundlePath, "MLmodel");
+  const text = await readFile(mlmodelPath, "utf8").catch(() => undefined);
+  if (text === undefined) throw new BundleError(bundlePath, "MLmodel file is missing");
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (error) {
+    const where = error instanceof YAMLParseError && error.linePos ? ` at line ${error.linePos[0].line}` : "";
+    throw new BundleError(bundlePath, `MLmodel is not valid YAML${where}: ${(error as Error).message.split("\n")[0]}`);
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
+    throw new BundleError(bundlePath, "MLmodel must be a YAML mapping");
+  }
+  const mlmodel = doc as Record<string, unknown>;
+
+  const flavors = asRecord(mlmodel.flavors);
+  const onnxFlavor = asRecord(flavors?.onnx);
+  if (!onnxFlavor) throw new BundleError(bundlePath, "MLmodel has no flavors.onnx section (only ONNX models are served)");
+  const dataFile = typeof onnxFlavor.data === "string" ? onnxFlavor.data : MODEL_FILE;
+  const onnxPath = path.resolve(bundlePath, dataFile);
+  if (!onnxPath.startsWith(bundlePath + path.sep)) {
+    throw new BundleError(bundlePath, `flavors.onnx.data "${dataFile}" points outside the bundle`);
+  }
+  if (!(await stat(onnxPath).catch(() => undefined))?.isFile()) {
+    throw new BundleError(bundlePath, `${dataFile} (flavors.onnx.data) is missing`);
+  }
+
+  let signature: Signature | undefined;
+  const rawSignature = asRecord(mlmodel.signature);
+  if (rawSignature) {
+    try {
+      signature = {
+        inputs: parseSignatureSide(rawSignature.inputs, "inputs"),
+        outputs: rawSignature.outputs == null ? [] : parseSignatureSide(rawSignature.outputs, "outputs"),
+      };
+    } catch (error) {
+      throw new BundleError(bundlePath, `MLmodel ${(error as Error).message}`);
+    }
+  }
+
+  let mldeploy: MldeploySection | undefined;
+  if (mlmodel.mldeploy !== undefined) {
+    const parsed = mldeploySectionSchema.safeParse(mlmodel.mldeploy);
+    if (!parsed.success) throw new BundleError(bundlePath, `MLmodel mldeploy.${formatZodIssues(parsed.error)}`);
+    mldeploy = parsed.data;
+    checkMldeploySection(bundlePath, mldeploy, signature);
+  }
+
+  return {
+    path: bundlePath,
+    onnxPath,
+    uuid: typeof mlmodel.model_uuid === "string" ? mlmodel.model_uuid : "",
+    runId: typeof mlmodel.run_id === "string" ? mlmodel.run_id : undefined,
+    createdAt: typeof mlmodel.utc_time_created === "string" ? mlmodel.utc_time_created : undefined,
+    signature,
+    mldeploy,
+    mlmodel,
+  };
+}
+
+/** The feature map must only read request columns and must produce exactly the signature's inputs. */
+function checkMldeploySection(bundlePath: string, section: MldeploySection, signature: Signature | undefined): void {
+  const requestColumns = new Set(section.inputs.map((c) => c.name));
+  for (const column of referencedColumns(section.features)) {
+    if (!requestColumns.has(column)) {
+      throw new BundleError(bundlePath, `mldeploy.features refers to "${column}", which is not in mldeploy.inputs`);
+    }
+  }
+  if (!signature) return;
+  const featureNames = new Set(Object.keys(section.features));
+  for (const input of signature.inputs) {
+    if (!featureNames.has(input.name)) {
+      throw new BundleError(bundlePath, `signature mismatch: signature input "${input.name}" has no entry in mldeploy.features`);
+    }
+  }
+  for (const name of featureNames) {
+    if (!signature.inputs.some((input) => input.name === name)) {
+      throw new BundleError(bundlePath, `signature mismatch: mldeploy.features.${name} is not a signature input`);
+    }
+  }
+  if (signature.outputs.length && !signature.outputs.some((o) => o.name === section.output)) {
+    throw new BundleError(bundlePath, `signature mismatch: mldeploy.output "${section.output}" is not a signature output`);
+  }
+}
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
+}

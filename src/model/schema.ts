@@ -1,0 +1,89 @@
+import { z } from "zod";
+import type { ColumnSpec, ColumnType, FeatureExpr, MldeploySection } from "./types.js";
+
+const columnTypes = ["long", "integer", "double", "float", "string", "boolean"] as const satisfies readonly ColumnType[];
+
+export const columnSpecSchema = z
+  .object({
+    name: z.string().min(1),
+    type: z.enum(columnTypes),
+    required: z.boolean().optional(),
+    minimum: z.number().optional(),
+    maximum: z.number().optional(),
+  })
+  .strip();
+
+const columnRefSchema = z.object({ column: z.string().min(1) }).strict();
+
+export const featureExprSchema: z.ZodType<FeatureExpr> = z.union([
+  columnRefSchema,
+  z.object({ concat: z.array(z.union([z.string(), columnRefSchema])).min(1) }).strict(),
+]);
+
+export const mldeploySectionSchema = z.object({
+  format_version: z.literal(1),
+  inputs: z.array(columnSpecSchema).min(1),
+  features: z.record(z.string(), featureExprSchema),
+  output: z.string().min(1),
+  input_example: z.array(z.record(z.string(), z.unknown())).optional(),
+  training: z.record(z.string(), z.unknown()).optional(),
+}) satisfies z.ZodType<MldeploySection>;
+
+/** MLflow tensor spec entries (`{"type":"tensor","tensor-spec":{dtype,shape}}`) mapped onto column types. */
+const tensorDtypeToColumn: Record<string, ColumnType> = {
+  float64: "double",
+  float32: "float",
+  int64: "long",
+  int32: "integer",
+  bool: "boolean",
+  str: "string",
+  object: "string",
+};
+
+const mlflowSpecEntry = z.union([
+  columnSpecSchema,
+  z.object({
+    type: z.literal("tensor"),
+    name: z.string().min(1),
+    "tensor-spec": z.object({ dtype: z.string(), shape: z.array(z.number()) }),
+  }),
+]);
+
+/**
+ * Parses one side of an MLflow signature. MLflow stores it as a JSON string inside the YAML;
+ * tolerate an already-parsed list too. Throws with a message naming what is wrong.
+ */
+export function parseSignatureSide(raw: unknown, side: "inputs" | "outputs"): ColumnSpec[] {
+  let value: unknown = raw;
+  if (typeof raw === "string") {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      throw new Error(`signature.${side} is not valid JSON`);
+    }
+  }
+  const parsed = z.array(mlflowSpecEntry).safeParse(value);
+  if (!parsed.success) {
+    throw new Error(`signature.${side}: ${formatZodIssues(parsed.error)}`);
+  }
+  return parsed.data.map((entry): ColumnSpec => {
+    if (entry.type !== "tensor") return entry as ColumnSpec;
+    const spec = (entry as { "tensor-spec": { dtype: string } })["tensor-spec"];
+    const type = tensorDtypeToColumn[spec.dtype];
+    if (!type) throw new Error(`signature.${side}: tensor "${entry.name}" has unsupported dtype ${spec.dtype}`);
+    return { name: entry.name, type };
+  });
+}
+
+/** Renders zod issues as `path: message; …` so errors name the offending field. */
+export function formatZodIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.length ? issue.path.join(".") : "(root)"}: ${issue.message}`)
+    .join("; ");
+}
+
+/** Serialises column specs the way MLflow writes them (JSON string, `required` explicit). */
+export function formatSignatureSide(specs: ColumnSpec[]): string {
+  return JSON.stringify(specs.map((s) => ({ type: s.type, name: s.name, required: s.required ?? true })));
+}

@@ -1,0 +1,55 @@
+import type { Column, ColumnarBatch, ColumnSpec, FeatureExpr } from "./types.js";
+
+/**
+ * Derives model (ONNX) input columns from request columns, following the bundle's `features`
+ * map. The expressions are data, so a new model with other features needs no code here.
+ */
+export function applyFeatures(
+  batch: ColumnarBatch,
+  features: Record<string, FeatureExpr>,
+): Record<string, Column> {
+  const out: Record<string, Column> = {};
+  for (const [name, expr] of Object.entries(features)) {
+    out[name] = evaluate(expr, batch);
+  }
+  return out;
+}
+
+function evaluate(expr: FeatureExpr, batch: ColumnarBatch): Column {
+  if ("column" in expr) return requireColumn(batch, expr.column);
+  const parts = expr.concat.map((part) => (typeof part === "string" ? part : requireColumn(batch, part.column)));
+  const result = new Array<string>(batch.rows);
+  for (let row = 0; row < batch.rows; row++) {
+    let text = "";
+    for (const part of parts) text += typeof part === "string" ? part : formatValue(part[row]);
+    result[row] = text;
+  }
+  return result;
+}
+
+function requireColumn(batch: ColumnarBatch, name: string): Column {
+  const column = batch.columns[name];
+  if (!column) throw new Error(`feature expression refers to column "${name}", which the batch does not have`);
+  return column;
+}
+
+// Integers print without a decimal point ("130"), the way Python's "%s" prints an int: the
+// categories a Python-trained model learned ("130_205") must come out identical here.
+function formatValue(value: number | string | boolean): string {
+  return typeof value === "string" ? value : String(value);
+}
+
+/** Columns a set of feature expressions reads, to check a bundle's features against its inputs. */
+export function referencedColumns(features: Record<string, FeatureExpr>): Set<string> {
+  const names = new Set<string>();
+  for (const expr of Object.values(features)) {
+    if ("column" in expr) names.add(expr.column);
+    else for (const part of expr.concat) if (typeof part !== "string") names.add(part.column);
+  }
+  return names;
+}
+
+/** The identity feature map: each model input is the request column of the same name. */
+export function identityFeatures(inputs: ColumnSpec[]): Record<string, FeatureExpr> {
+  return Object.fromEntries(inputs.map((spec) => [spec.name, { column: spec.name }]));
+}

@@ -1,0 +1,122 @@
+import { UserError } from "../config/errors.js";
+
+/**
+ * Contracts shared by the model layer and everything above it (train, serve, batch, stream).
+ * Nothing here depends on onnxruntime, HTTP or SQL.
+ */
+
+/** MLflow column types (mlflow.types.DataType) that mldeploy understands. */
+export type ColumnType = "long" | "integer" | "double" | "float" | "string" | "boolean";
+
+/** One column of a schema: MLflow's column spec plus optional value bounds checked on input. */
+export interface ColumnSpec {
+  name: string;
+  type: ColumnType;
+  /** MLflow's `required`; absent means required. */
+  required?: boolean;
+  /** Inclusive bounds for numeric columns; a value outside is rejected with the field named. */
+  minimum?: number;
+  maximum?: number;
+}
+
+/** A value of a column in a columnar batch: numbers for numeric types, strings otherwise. */
+export type Column = Float64Array | string[] | boolean[];
+
+/** Columnar batch: one array per column, all of the same length `rows`. */
+export interface ColumnarBatch {
+  rows: number;
+  columns: Record<string, Column>;
+}
+
+/** A derived feature computed from request columns before the ONNX graph runs. */
+export type FeatureExpr =
+  | { column: string }
+  | { concat: Array<string | { column: string }> };
+
+/** The `mldeploy` section of MLmodel: what the request looks like and how features derive from it. */
+export interface MldeploySection {
+  format_version: 1;
+  /** Columns a caller sends (the request schema). */
+  inputs: ColumnSpec[];
+  /** ONNX input name -> expression over request columns. */
+  features: Record<string, FeatureExpr>;
+  /** Name of the output column returned to callers (e.g. "duration"). */
+  output: string;
+  /** Example request records (request columns), used for docs, `curl` hints and smoke tests. */
+  input_example?: Record<string, unknown>[];
+  /** Free-form training facts (target, filter, metrics) shown by `mldeploy info`. */
+  training?: Record<string, unknown>;
+}
+
+/** What a loaded bundle says about itself. */
+export interface ModelInfo {
+  /** Model name (registry name, or the bundle directory name). */
+  name: string;
+  /** Version label returned to callers as `model_version`. */
+  version: string;
+  /** MLmodel's model_uuid. */
+  uuid: string;
+  /** Request schema: mldeploy.inputs if present, else the MLflow signature inputs. */
+  inputs: ColumnSpec[];
+  /** Signature outputs (name + type). */
+  outputs: ColumnSpec[];
+  /** The primary output name returned by /predict (mldeploy.output or the first signature output). */
+  output: string;
+  /** Absolute path of the bundle directory. */
+  path: string;
+  /** Milliseconds spent loading (reading, validating, creating the ONNX session). */
+  loadMs: number;
+}
+
+/** A field-level problem with one input row. */
+export interface FieldError {
+  /** Row index in the request (0 for a single object). */
+  row: number;
+  /** The field that is wrong (request column name), or "" when the row itself is wrong. */
+  field: string;
+  message: string;
+}
+
+/** Thrown when input does not match the schema; carries every problem found (capped). */
+export class InputValidationError extends UserError {
+  readonly errors: FieldError[];
+  constructor(errors: FieldError[]) {
+    const first = errors[0];
+    super(
+      first
+        ? `${first.field ? `field "${first.field}"` : "input"}${errors.length > 1 || first.row > 0 ? ` (row ${first.row})` : ""}: ${first.message}` +
+            (errors.length > 1 ? ` (and ${errors.length - 1} more)` : "")
+        : "invalid input",
+    );
+    this.name = "InputValidationError";
+    this.errors = errors;
+  }
+}
+
+/** Thrown when a model bundle is missing a file or is malformed; names the file and the problem. */
+export class BundleError extends UserError {
+  constructor(
+    readonly bundlePath: string,
+    message: string,
+  ) {
+    super(`model bundle ${bundlePath}: ${message}`);
+    this.name = "BundleError";
+  }
+}
+
+/** Predictions for a batch: the primary output as float64, one value per row. */
+export interface PredictionBatch {
+  rows: number;
+  /** Primary output values (same order as the input rows). */
+  values: Float64Array;
+}
+
+/** Runs a loaded model. Implementations are safe to call concurrently. */
+export interface Predictor {
+  readonly info: ModelInfo;
+  /** Predict for an already validated columnar batch of request columns. */
+  predictColumns(batch: ColumnarBatch): Promise<PredictionBatch>;
+  /** Validate records (objects keyed by request column) and predict; throws InputValidationError. */
+  predictRecords(records: ReadonlyArray<Record<string, unknown>>): Promise<PredictionBatch>;
+  close(): Promise<void>;
+}

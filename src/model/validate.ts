@@ -1,0 +1,168 @@
+import type { Column, ColumnarBatch, ColumnSpec, FieldError } from "./types.js";
+
+export interface ValidateOptions {
+  /** Accept numbers and booleans written as strings (CSV cells, query strings). */
+  coerceStrings?: boolean;
+  /** Stop recording details after this many errors (invalid rows are still all counted). */
+  maxErrors?: number;
+}
+
+/** Valid rows as a columnar batch, plus what was wrong with the others. */
+export interface ValidationResult {
+  batch: ColumnarBatch;
+  /** For each batch row, its index in the input (so callers can map predictions back). */
+  rowIndex: number[];
+  errors: FieldError[];
+  invalidRows: number;
+}
+
+type Checked = { ok: true; value: number | string | boolean } | { ok: false; message: string };
+
+const NUMERIC = new Set(["long", "integer", "double", "float"]);
+
+export function isNumericType(type: ColumnSpec["type"]): boolean {
+  return NUMERIC.has(type);
+}
+
+/** Checks one value against its column spec; the message reads after the field name. */
+export function checkValue(value: unknown, spec: ColumnSpec, coerceStrings = false): Checked {
+  if (value === undefined || value === null || (coerceStrings && value === "")) {
+    if (spec.required === false) return { ok: true, value: missingValue(spec) };
+    return { ok: false, message: "is required" };
+  }
+  switch (spec.type) {
+    case "long":
+    case "integer":
+    case "double":
+    case "float":
+      return checkNumber(value, spec, coerceStrings);
+    case "string":
+      if (typeof value === "string") return { ok: true, value };
+      if (coerceStrings && (typeof value === "number" || typeof value === "boolean")) {
+        return { ok: true, value: String(value) };
+      }
+      return { ok: false, message: `must be a string, got ${describe(value)}` };
+    case "boolean":
+      if (typeof value === "boolean") return { ok: true, value };
+      if (coerceStrings && (value === "true" || value === "false")) return { ok: true, value: value === "true" };
+      return { ok: false, message: `must be a boolean, got ${describe(value)}` };
+  }
+}
+
+function checkNumber(value: unknown, spec: ColumnSpec, coerceStrings: boolean): Checked {
+  let n: number;
+  if (typeof value === "number") n = value;
+  else if (coerceStrings && typeof value === "string" && value.trim() !== "") n = Number(value);
+  else return { ok: false, message: `must be a number, got ${describe(value)}` };
+  if (!Number.isFinite(n)) return { ok: false, message: `must be a finite number, got ${describe(value)}` };
+  const integral = spec.type === "long" || spec.type === "integer";
+  if (integral && !Number.isInteger(n)) return { ok: false, message: `must be an integer, got ${n}` };
+  if (spec.type === "integer" && (n < -2147483648 || n > 2147483647)) {
+    return { ok: false, message: `must fit in 32 bits, got ${n}` };
+  }
+  if (integral && !Number.isSafeInteger(n)) return { ok: false, message: `must be a safe integer, got ${n}` };
+  if (spec.minimum !== undefined && n < spec.minimum) {
+    return { ok: false, message: `must be >= ${spec.minimum}, got ${n}` };
+  }
+  if (spec.maximum !== undefined && n > spec.maximum) {
+    return { ok: false, message: `must be <= ${spec.maximum}, got ${n}` };
+  }
+  return { ok: true, value: n };
+}
+
+function missingValue(spec: ColumnSpec): number | string | boolean {
+  if (isNumericType(spec.type)) return Number.NaN;
+  return spec.type === "boolean" ? false : "";
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "object") return "an object";
+  return String(value);
+}
+
+function newColumn(spec: ColumnSpec, rows: number): Column {
+  if (isNumericType(spec.type)) return new Float64Array(rows);
+  return spec.type === "boolean" ? new Array<boolean>(rows) : new Array<string>(rows);
+}
+
+/**
+ * Validates row-oriented input (objects keyed by column name). Extra keys are ignored, as the
+ * original service ignored them (callers often send ids along with the features).
+ */
+export function validateRecords(
+  records: ReadonlyArray<unknown>,
+  schema: ColumnSpec[],
+  options: ValidateOptions = {},
+): ValidationResult {
+  return validate(records.length, schema, options, (row, name) => {
+    const record = records[row];
+    return isPlainObject(record) ? record[name] : undefined;
+  }, (row) => (isPlainObject(records[row]) ? undefined : `must be a JSON object, got ${describe(records[row])}`));
+}
+
+/** Validates column-oriented input (one array per column, as in dataframe_split or V2 tensors). */
+export function validateColumns(
+  columns: Record<string, ArrayLike<unknown>>,
+  rows: number,
+  schema: ColumnSpec[],
+  options: ValidateOptions = {},
+): ValidationResult {
+  return validate(rows, schema, options, (row, name) => columns[name]?.[row]);
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function validate(
+  rows: number,
+  schema: ColumnSpec[],
+  options: ValidateOptions,
+  get: (row: number, name: string) => unknown,
+  rowProblem?: (row: number) => string | undefined,
+): ValidationResult {
+  const maxErrors = options.maxErrors ?? 100;
+  const coerce = options.coerceStrings ?? false;
+  const columns: Column[] = schema.map((spec) => newColumn(spec, rows));
+  const rowIndex: number[] = [];
+  const errors: FieldError[] = [];
+  let invalidRows = 0;
+  let kept = 0;
+  for (let row = 0; row < rows; row++) {
+    const problem = rowProblem?.(row);
+    if (problem !== undefined) {
+      invalidRows++;
+      if (errors.length < maxErrors) errors.push({ row, field: "", message: problem });
+      continue;
+    }
+    let rowValid = true;
+    for (let c = 0; c < schema.length; c++) {
+      const spec = schema[c];
+      const checked = checkValue(get(row, spec.name), spec, coerce);
+      if (checked.ok) {
+        (columns[c] as unknown as Array<number | string | boolean>)[kept] = checked.value;
+      } else {
+        rowValid = false;
+        if (errors.length < maxErrors) errors.push({ row, field: spec.name, message: checked.message });
+      }
+    }
+    if (rowValid) {
+      rowIndex.push(row);
+      kept++;
+    } else {
+      invalidRows++;
+    }
+  }
+  const batchColumns: Record<string, Column> = {};
+  schema.forEach((spec, c) => {
+    batchColumns[spec.name] = truncate(columns[c], kept);
+  });
+  return { batch: { rows: kept, columns: batchColumns }, rowIndex, errors, invalidRows };
+}
+
+function truncate(column: Column, length: number): Column {
+  if (column.length === length) return column;
+  return column instanceof Float64Array ? column.subarray(0, length) : column.slice(0, length);
+}
