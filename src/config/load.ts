@@ -13,7 +13,11 @@ export class ConfigError extends UserError {
   }
 }
 
-export const DEFAULT_CONFIG_FILES = ["mldeploy.config.yaml", "mldeploy.config.yml", "mldeploy.config.json"];
+export const DEFAULT_CONFIG_FILES = [
+  "mldeploy.config.yaml",
+  "mldeploy.config.yml",
+  "mldeploy.config.json",
+];
 
 export interface ResolveConfigOptions {
   /** Section of the config file to read (e.g. "serve"); the file's top level holds one section a verb. */
@@ -38,18 +42,26 @@ export function envName(key: string): string {
  * Merges defaults < config file < environment < flags and validates with the verb's zod schema.
  * Errors name the setting and where its bad value came from.
  */
-export function resolveConfig<S extends z.ZodObject>(schema: S, options: ResolveConfigOptions): z.infer<S> {
+export function resolveConfig<S extends z.ZodObject>(
+  schema: S,
+  options: ResolveConfigOptions,
+): z.infer<S> {
   const env = options.env ?? process.env;
   const shape = schema.shape as Record<string, z.ZodType>;
   const merged: Record<string, unknown> = {};
   const sources: Record<string, { source: Source; detail: string }> = {};
 
-  const file = findConfigFile(options.configFile ?? env.MLDEPLOY_CONFIG, options.cwd ?? process.cwd());
+  const file = findConfigFile(
+    options.configFile ?? env.MLDEPLOY_CONFIG,
+    options.cwd ?? process.cwd(),
+  );
   if (file) {
     const section = readSection(file, options.section);
     for (const [key, value] of Object.entries(section)) {
       if (!(key in shape)) {
-        throw new ConfigError(`${file}: unknown setting "${options.section}.${key}" (known: ${Object.keys(shape).join(", ")})`);
+        throw new ConfigError(
+          `${file}: unknown setting "${options.section}.${key}" (known: ${Object.keys(shape).join(", ")})`,
+        );
       }
       merged[key] = value;
       sources[key] = { source: "file", detail: file };
@@ -64,7 +76,10 @@ export function resolveConfig<S extends z.ZodObject>(schema: S, options: Resolve
   for (const [key, value] of Object.entries(options.flags)) {
     if (value === undefined || !(key in shape)) continue;
     merged[key] = typeof value === "string" ? fromString(value, kindOf(shape[key])) : value;
-    sources[key] = { source: "flag", detail: `--${key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}` };
+    sources[key] = {
+      source: "flag",
+      detail: `--${key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}`,
+    };
   }
 
   const parsed = schema.safeParse(merged);
@@ -72,7 +87,9 @@ export function resolveConfig<S extends z.ZodObject>(schema: S, options: Resolve
     const issue = parsed.error.issues[0];
     const key = String(issue.path[0] ?? "");
     const origin = sources[key];
-    const where = origin ? ` (from ${origin.source === "file" ? `config file ${origin.detail}` : origin.detail})` : "";
+    const where = origin
+      ? ` (from ${origin.source === "file" ? `config file ${origin.detail}` : origin.detail})`
+      : "";
     throw new ConfigError(`invalid setting "${key}"${where}: ${issue.message}`);
   }
   return parsed.data;
@@ -93,14 +110,19 @@ function readSection(file: string, section: string): Record<string, unknown> {
     const text = readFileSync(file, "utf8");
     doc = file.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
-    throw new ConfigError(`config file ${file} cannot be parsed: ${(error as Error).message.split("\n")[0]}`);
+    throw new ConfigError(
+      `config file ${file} cannot be parsed: ${(error as Error).message.split("\n")[0]}`,
+    );
   }
   if (doc == null) return {};
-  if (typeof doc !== "object" || Array.isArray(doc)) throw new ConfigError(`config file ${file} must hold a mapping of sections`);
+  if (typeof doc !== "object" || Array.isArray(doc))
+    throw new ConfigError(`config file ${file} must hold a mapping of sections`);
   const value = (doc as Record<string, unknown>)[section];
   if (value == null) return {};
   if (typeof value !== "object" || Array.isArray(value)) {
-    throw new ConfigError(`config file ${file}: section "${section}" must be a mapping of settings`);
+    throw new ConfigError(
+      `config file ${file}: section "${section}" must be a mapping of settings`,
+    );
   }
   return value as Record<string, unknown>;
 }
@@ -109,7 +131,9 @@ type Kind = "number" | "boolean" | "string" | "other";
 
 /** The primitive a setting expects, looking through default/optional/nullable wrappers. */
 function kindOf(type: z.ZodType): Kind {
-  let def = (type as unknown as { _zod: { def: { type: string; innerType?: z.ZodType; in?: z.ZodType } } })._zod.def;
+  let def = (
+    type as unknown as { _zod: { def: { type: string; innerType?: z.ZodType; in?: z.ZodType } } }
+  )._zod.def;
   for (let depth = 0; depth < 8; depth++) {
     if (def.type === "number" || def.type === "int") return "number";
     if (def.type === "boolean") return "boolean";

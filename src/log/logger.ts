@@ -13,7 +13,8 @@ export interface LoggerOptions {
  * Level from options, else MLDEPLOY_LOG_LEVEL, else "info".
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const level = options.level ?? (process.env.MLDEPLOY_LOG_LEVEL as LevelWithSilent | undefined) ?? "info";
+  const level =
+    options.level ?? (process.env.MLDEPLOY_LOG_LEVEL as LevelWithSilent | undefined) ?? "info";
   return pino({
     level,
     base: { pid: process.pid, ...options.base },

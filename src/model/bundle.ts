@@ -48,7 +48,10 @@ export interface Bundle {
  * Writes an MLflow-layout model directory (MLmodel, model.onnx, input_example.json, env files)
  * that MLflow's onnx flavor can load as is; mldeploy's extras live in the `mldeploy` section.
  */
-export async function saveBundle(dir: string, options: SaveBundleOptions): Promise<{ uuid: string }> {
+export async function saveBundle(
+  dir: string,
+  options: SaveBundleOptions,
+): Promise<{ uuid: string }> {
   const uuid = randomUUID().replaceAll("-", "");
   const mldeploy = options.mldeploy
     ? { ...options.mldeploy, input_example: options.mldeploy.input_example ?? options.inputExample }
@@ -64,13 +67,22 @@ export async function saveBundle(dir: string, options: SaveBundleOptions): Promi
   await writeFile(path.join(dir, "requirements.txt"), "mlflow\nonnx>=1.12\nonnxruntime\n");
   await writeFile(
     path.join(dir, "python_env.yaml"),
-    stringifyYaml({ python: "3.11", build_dependencies: ["pip"], dependencies: ["-r requirements.txt"] }),
+    stringifyYaml({
+      python: "3.11",
+      build_dependencies: ["pip"],
+      dependencies: ["-r requirements.txt"],
+    }),
   );
 
   const mlmodel: Record<string, unknown> = {
     artifact_path: "model",
     flavors: {
-      onnx: { code: null, data: MODEL_FILE, onnx_version: ONNX_VERSION, providers: ["CPUExecutionProvider"] },
+      onnx: {
+        code: null,
+        data: MODEL_FILE,
+        onnx_version: ONNX_VERSION,
+        providers: ["CPUExecutionProvider"],
+      },
       python_function: {
         data: MODEL_FILE,
         env: { virtualenv: "python_env.yaml" },
@@ -81,7 +93,11 @@ export async function saveBundle(dir: string, options: SaveBundleOptions): Promi
     model_size_bytes: options.onnx.byteLength,
     model_uuid: uuid,
     ...(options.runId ? { run_id: options.runId } : {}),
-    saved_input_example_info: { artifact_path: "input_example.json", pandas_orient: "split", type: "dataframe" },
+    saved_input_example_info: {
+      artifact_path: "input_example.json",
+      pandas_orient: "split",
+      type: "dataframe",
+    },
     signature: {
       inputs: formatSignatureSide(options.signature.inputs),
       outputs: formatSignatureSide(options.signature.outputs),
@@ -104,7 +120,9 @@ function modelInputExample(
   }
   const { batch, errors } = validateRecords(options.inputExample, mldeploy.inputs);
   if (errors.length) {
-    throw new Error(`input example row ${errors[0].row}: field "${errors[0].field}" ${errors[0].message}`);
+    throw new Error(
+      `input example row ${errors[0].row}: field "${errors[0].field}" ${errors[0].message}`,
+    );
   }
   const features = applyFeatures(batch, mldeploy.features);
   const columns = Object.keys(features);
@@ -118,7 +136,8 @@ export async function readBundle(dir: string): Promise<Bundle> {
   const bundlePath = path.resolve(dir);
   const dirStat = await stat(bundlePath).catch(() => undefined);
   if (!dirStat) throw new BundleError(bundlePath, "directory does not exist");
-  if (!dirStat.isDirectory()) throw new BundleError(bundlePath, "is not a directory (a bundle is a folder holding MLmodel)");
+  if (!dirStat.isDirectory())
+    throw new BundleError(bundlePath, "is not a directory (a bundle is a folder holding MLmodel)");
 
   const mlmodelPath = path.join(bundlePath, "MLmodel");
   const text = await readFile(mlmodelPath, "utf8").catch(() => undefined);
@@ -127,8 +146,12 @@ export async function readBundle(dir: string): Promise<Bundle> {
   try {
     doc = parseYaml(text);
   } catch (error) {
-    const where = error instanceof YAMLParseError && error.linePos ? ` at line ${error.linePos[0].line}` : "";
-    throw new BundleError(bundlePath, `MLmodel is not valid YAML${where}: ${(error as Error).message.split("\n")[0]}`);
+    const where =
+      error instanceof YAMLParseError && error.linePos ? ` at line ${error.linePos[0].line}` : "";
+    throw new BundleError(
+      bundlePath,
+      `MLmodel is not valid YAML${where}: ${(error as Error).message.split("\n")[0]}`,
+    );
   }
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
     throw new BundleError(bundlePath, "MLmodel must be a YAML mapping");
@@ -137,7 +160,11 @@ export async function readBundle(dir: string): Promise<Bundle> {
 
   const flavors = asRecord(mlmodel.flavors);
   const onnxFlavor = asRecord(flavors?.onnx);
-  if (!onnxFlavor) throw new BundleError(bundlePath, "MLmodel has no flavors.onnx section (only ONNX models are served)");
+  if (!onnxFlavor)
+    throw new BundleError(
+      bundlePath,
+      "MLmodel has no flavors.onnx section (only ONNX models are served)",
+    );
   const dataFile = typeof onnxFlavor.data === "string" ? onnxFlavor.data : MODEL_FILE;
   const onnxPath = path.resolve(bundlePath, dataFile);
   if (!onnxPath.startsWith(bundlePath + path.sep)) {
@@ -153,7 +180,8 @@ export async function readBundle(dir: string): Promise<Bundle> {
     try {
       signature = {
         inputs: parseSignatureSide(rawSignature.inputs, "inputs"),
-        outputs: rawSignature.outputs == null ? [] : parseSignatureSide(rawSignature.outputs, "outputs"),
+        outputs:
+          rawSignature.outputs == null ? [] : parseSignatureSide(rawSignature.outputs, "outputs"),
       };
     } catch (error) {
       throw new BundleError(bundlePath, `MLmodel ${(error as Error).message}`);
@@ -163,7 +191,8 @@ export async function readBundle(dir: string): Promise<Bundle> {
   let mldeploy: MldeploySection | undefined;
   if (mlmodel.mldeploy !== undefined) {
     const parsed = mldeploySectionSchema.safeParse(mlmodel.mldeploy);
-    if (!parsed.success) throw new BundleError(bundlePath, `MLmodel mldeploy.${formatZodIssues(parsed.error)}`);
+    if (!parsed.success)
+      throw new BundleError(bundlePath, `MLmodel mldeploy.${formatZodIssues(parsed.error)}`);
     mldeploy = parsed.data;
     checkMldeploySection(bundlePath, mldeploy, signature);
   }
@@ -181,27 +210,43 @@ export async function readBundle(dir: string): Promise<Bundle> {
 }
 
 /** The feature map must only read request columns and must produce exactly the signature's inputs. */
-function checkMldeploySection(bundlePath: string, section: MldeploySection, signature: Signature | undefined): void {
+function checkMldeploySection(
+  bundlePath: string,
+  section: MldeploySection,
+  signature: Signature | undefined,
+): void {
   const requestColumns = new Set(section.inputs.map((c) => c.name));
   for (const column of referencedColumns(section.features)) {
     if (!requestColumns.has(column)) {
-      throw new BundleError(bundlePath, `mldeploy.features refers to "${column}", which is not in mldeploy.inputs`);
+      throw new BundleError(
+        bundlePath,
+        `mldeploy.features refers to "${column}", which is not in mldeploy.inputs`,
+      );
     }
   }
   if (!signature) return;
   const featureNames = new Set(Object.keys(section.features));
   for (const input of signature.inputs) {
     if (!featureNames.has(input.name)) {
-      throw new BundleError(bundlePath, `signature mismatch: signature input "${input.name}" has no entry in mldeploy.features`);
+      throw new BundleError(
+        bundlePath,
+        `signature mismatch: signature input "${input.name}" has no entry in mldeploy.features`,
+      );
     }
   }
   for (const name of featureNames) {
     if (!signature.inputs.some((input) => input.name === name)) {
-      throw new BundleError(bundlePath, `signature mismatch: mldeploy.features.${name} is not a signature input`);
+      throw new BundleError(
+        bundlePath,
+        `signature mismatch: mldeploy.features.${name} is not a signature input`,
+      );
     }
   }
   if (signature.outputs.length && !signature.outputs.some((o) => o.name === section.output)) {
-    throw new BundleError(bundlePath, `signature mismatch: mldeploy.output "${section.output}" is not a signature output`);
+    throw new BundleError(
+      bundlePath,
+      `signature mismatch: mldeploy.output "${section.output}" is not a signature output`,
+    );
   }
 }
 

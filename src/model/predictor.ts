@@ -59,7 +59,10 @@ const tensorToColumn: Partial<Record<string, ColumnType>> = {
 };
 
 /** Loads a bundle directory and returns a Predictor backed by one onnxruntime InferenceSession. */
-export async function loadPredictor(location: string, options: LoadPredictorOptions = {}): Promise<Predictor> {
+export async function loadPredictor(
+  location: string,
+  options: LoadPredictorOptions = {},
+): Promise<Predictor> {
   const started = performance.now();
   const bundle = await readBundle(location);
   let session: ort.InferenceSession;
@@ -71,12 +74,17 @@ export async function loadPredictor(location: string, options: LoadPredictorOpti
       executionMode: "sequential",
     });
   } catch (error) {
-    throw new BundleError(bundle.path, `onnxruntime cannot load ${path.basename(bundle.onnxPath)}: ${(error as Error).message}`);
+    throw new BundleError(
+      bundle.path,
+      `onnxruntime cannot load ${path.basename(bundle.onnxPath)}: ${(error as Error).message}`,
+    );
   }
   const inputs = describeInputs(bundle, session);
-  const requestSchema = bundle.mldeploy?.inputs ?? bundle.signature?.inputs ?? inputs.map(inputAsColumn);
+  const requestSchema =
+    bundle.mldeploy?.inputs ?? bundle.signature?.inputs ?? inputs.map(inputAsColumn);
   const features = bundle.mldeploy?.features ?? identityFeatures(requestSchema);
-  const output = bundle.mldeploy?.output ?? bundle.signature?.outputs[0]?.name ?? session.outputNames[0];
+  const output =
+    bundle.mldeploy?.output ?? bundle.signature?.outputs[0]?.name ?? session.outputNames[0];
   if (!session.outputNames.includes(output)) {
     throw new BundleError(
       bundle.path,
@@ -88,12 +96,17 @@ export async function loadPredictor(location: string, options: LoadPredictorOpti
     version: options.version ?? bundle.runId ?? bundle.uuid ?? "unversioned",
     uuid: bundle.uuid,
     inputs: requestSchema,
-    outputs: bundle.signature?.outputs.length ? bundle.signature.outputs : [{ name: output, type: "double" }],
+    outputs: bundle.signature?.outputs.length
+      ? bundle.signature.outputs
+      : [{ name: output, type: "double" }],
     output,
     path: bundle.path,
     loadMs: performance.now() - started,
   };
-  options.logger?.info({ model: info.name, version: info.version, loadMs: Math.round(info.loadMs) }, "model loaded");
+  options.logger?.info(
+    { model: info.name, version: info.version, loadMs: Math.round(info.loadMs) },
+    "model loaded",
+  );
   return new OnnxPredictor(session, info, inputs, features);
 }
 
@@ -103,18 +116,32 @@ function describeInputs(bundle: Bundle, session: ort.InferenceSession): ModelInp
   if (declared) {
     for (const spec of declared) {
       if (!session.inputNames.includes(spec.name)) {
-        throw new BundleError(bundle.path, `signature mismatch: signature input "${spec.name}" is not an input of the ONNX graph`);
+        throw new BundleError(
+          bundle.path,
+          `signature mismatch: signature input "${spec.name}" is not an input of the ONNX graph`,
+        );
       }
     }
   }
   return session.inputMetadata.map((meta): ModelInput => {
-    if (!meta.isTensor) throw new BundleError(bundle.path, `ONNX input "${meta.name}" is not a tensor (maps and sequences are not supported)`);
+    if (!meta.isTensor)
+      throw new BundleError(
+        bundle.path,
+        `ONNX input "${meta.name}" is not a tensor (maps and sequences are not supported)`,
+      );
     const spec = declared?.find((s) => s.name === meta.name);
     if (declared && !spec) {
-      throw new BundleError(bundle.path, `signature mismatch: ONNX input "${meta.name}" is missing from the signature`);
+      throw new BundleError(
+        bundle.path,
+        `signature mismatch: ONNX input "${meta.name}" is missing from the signature`,
+      );
     }
     const type = meta.type as TensorType;
-    if (!tensorToColumn[type]) throw new BundleError(bundle.path, `ONNX input "${meta.name}" has unsupported type ${meta.type}`);
+    if (!tensorToColumn[type])
+      throw new BundleError(
+        bundle.path,
+        `ONNX input "${meta.name}" has unsupported type ${meta.type}`,
+      );
     if (spec && columnToTensor[spec.type] !== type) {
       throw new BundleError(
         bundle.path,
@@ -155,13 +182,18 @@ class OnnxPredictor implements Predictor {
     const feeds: Record<string, ort.Tensor> = {};
     for (const input of this.inputs) {
       const column = derived[input.name];
-      if (!column) throw new Error(`model input "${input.name}" has no value (feature map does not produce it)`);
+      if (!column)
+        throw new Error(
+          `model input "${input.name}" has no value (feature map does not produce it)`,
+        );
       feeds[input.name] = toTensor(column, input, batch.rows);
     }
     const results = await this.session.run(feeds, [this.info.output]);
     const values = toFloat64(results[this.info.output].data);
     if (values.length !== batch.rows) {
-      throw new Error(`model returned ${values.length} values for ${batch.rows} rows (output "${this.info.output}")`);
+      throw new Error(
+        `model returned ${values.length} values for ${batch.rows} rows (output "${this.info.output}")`,
+      );
     }
     return { rows: batch.rows, values };
   }
@@ -177,11 +209,19 @@ function toTensor(column: Column, input: ModelInput, rows: number): ort.Tensor {
     case "string":
       return new ort.Tensor("string", Array.from(column as ArrayLike<unknown>, String), dims);
     case "float64":
-      return new ort.Tensor("float64", column instanceof Float64Array ? column : Float64Array.from(asNumbers(column)), dims);
+      return new ort.Tensor(
+        "float64",
+        column instanceof Float64Array ? column : Float64Array.from(asNumbers(column)),
+        dims,
+      );
     case "float32":
       return new ort.Tensor("float32", Float32Array.from(asNumbers(column)), dims);
     case "int64":
-      return new ort.Tensor("int64", BigInt64Array.from(asNumbers(column), (v) => BigInt(v)), dims);
+      return new ort.Tensor(
+        "int64",
+        BigInt64Array.from(asNumbers(column), (v) => BigInt(v)),
+        dims,
+      );
     case "int32":
       return new ort.Tensor("int32", Int32Array.from(asNumbers(column)), dims);
     case "bool":
@@ -193,7 +233,9 @@ function toTensor(column: Column, input: ModelInput, rows: number): ort.Tensor {
 // validation has already made numeric columns Float64Array, so this only converts representation.
 function asNumbers(column: Column): ArrayLike<number> {
   if (column instanceof Float64Array) return column;
-  return Array.from(column as ArrayLike<unknown>, (v) => (typeof v === "boolean" ? (v ? 1 : 0) : Number(v)));
+  return Array.from(column as ArrayLike<unknown>, (v) =>
+    typeof v === "boolean" ? (v ? 1 : 0) : Number(v),
+  );
 }
 
 function toFloat64(data: unknown): Float64Array {

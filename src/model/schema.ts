@@ -1,7 +1,14 @@
 import { z } from "zod";
 import type { ColumnSpec, ColumnType, FeatureExpr, MldeploySection } from "./types.js";
 
-const columnTypes = ["long", "integer", "double", "float", "string", "boolean"] as const satisfies readonly ColumnType[];
+const columnTypes = [
+  "long",
+  "integer",
+  "double",
+  "float",
+  "string",
+  "boolean",
+] as const satisfies readonly ColumnType[];
 
 export const columnSpecSchema = z
   .object({
@@ -40,18 +47,15 @@ const tensorDtypeToColumn: Record<string, ColumnType> = {
   object: "string",
 };
 
-const mlflowSpecEntry = z.union([
-  columnSpecSchema,
-  z.object({
-    type: z.literal("tensor"),
-    name: z.string().min(1),
-    "tensor-spec": z.object({ dtype: z.string(), shape: z.array(z.number()) }),
-  }),
-]);
+const tensorSpecEntry = z.object({
+  type: z.literal("tensor"),
+  name: z.string().min(1),
+  "tensor-spec": z.object({ dtype: z.string(), shape: z.array(z.number()) }),
+});
 
 /**
  * Parses one side of an MLflow signature. MLflow stores it as a JSON string inside the YAML;
- * tolerate an already-parsed list too. Throws with a message naming what is wrong.
+ * tolerate an already-parsed list too. Throws with a message naming the entry and field.
  */
 export function parseSignatureSide(raw: unknown, side: "inputs" | "outputs"): ColumnSpec[] {
   let value: unknown = raw;
@@ -62,16 +66,28 @@ export function parseSignatureSide(raw: unknown, side: "inputs" | "outputs"): Co
       throw new Error(`signature.${side} is not valid JSON`);
     }
   }
-  const parsed = z.array(mlflowSpecEntry).safeParse(value);
-  if (!parsed.success) {
-    throw new Error(`signature.${side}: ${formatZodIssues(parsed.error)}`);
-  }
-  return parsed.data.map((entry): ColumnSpec => {
-    if (entry.type !== "tensor") return entry as ColumnSpec;
-    const spec = (entry as { "tensor-spec": { dtype: string } })["tensor-spec"];
-    const type = tensorDtypeToColumn[spec.dtype];
-    if (!type) throw new Error(`signature.${side}: tensor "${entry.name}" has unsupported dtype ${spec.dtype}`);
-    return { name: entry.name, type };
+  if (!Array.isArray(value)) throw new Error(`signature.${side} must be a list of column specs`);
+  return value.map((entry: unknown, index): ColumnSpec => {
+    const isTensor =
+      typeof entry === "object" &&
+      entry !== null &&
+      (entry as { type?: unknown }).type === "tensor";
+    if (isTensor) {
+      const parsed = tensorSpecEntry.safeParse(entry);
+      if (!parsed.success)
+        throw new Error(`signature.${side}.${index}: ${formatZodIssues(parsed.error)}`);
+      const type = tensorDtypeToColumn[parsed.data["tensor-spec"].dtype];
+      if (!type) {
+        throw new Error(
+          `signature.${side}: tensor "${parsed.data.name}" has unsupported dtype ${parsed.data["tensor-spec"].dtype}`,
+        );
+      }
+      return { name: parsed.data.name, type };
+    }
+    const parsed = columnSpecSchema.safeParse(entry);
+    if (!parsed.success)
+      throw new Error(`signature.${side}.${index}.${formatZodIssues(parsed.error)}`);
+    return parsed.data;
   });
 }
 
@@ -85,5 +101,7 @@ export function formatZodIssues(error: z.ZodError): string {
 
 /** Serialises column specs the way MLflow writes them (JSON string, `required` explicit). */
 export function formatSignatureSide(specs: ColumnSpec[]): string {
-  return JSON.stringify(specs.map((s) => ({ type: s.type, name: s.name, required: s.required ?? true })));
+  return JSON.stringify(
+    specs.map((s) => ({ type: s.type, name: s.name, required: s.required ?? true })),
+  );
 }

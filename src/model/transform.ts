@@ -17,7 +17,9 @@ export function applyFeatures(
 
 function evaluate(expr: FeatureExpr, batch: ColumnarBatch): Column {
   if ("column" in expr) return requireColumn(batch, expr.column);
-  const parts = expr.concat.map((part) => (typeof part === "string" ? part : requireColumn(batch, part.column)));
+  const parts = expr.concat.map((part) =>
+    typeof part === "string" ? part : requireColumn(batch, part.column),
+  );
   const result = new Array<string>(batch.rows);
   for (let row = 0; row < batch.rows; row++) {
     let text = "";
@@ -29,7 +31,8 @@ function evaluate(expr: FeatureExpr, batch: ColumnarBatch): Column {
 
 function requireColumn(batch: ColumnarBatch, name: string): Column {
   const column = batch.columns[name];
-  if (!column) throw new Error(`feature expression refers to column "${name}", which the batch does not have`);
+  if (!column)
+    throw new Error(`feature expression refers to column "${name}", which the batch does not have`);
   return column;
 }
 

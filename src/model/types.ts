@@ -29,9 +29,7 @@ export interface ColumnarBatch {
 }
 
 /** A derived feature computed from request columns before the ONNX graph runs. */
-export type FeatureExpr =
-  | { column: string }
-  | { concat: Array<string | { column: string }> };
+export type FeatureExpr = { column: string } | { concat: Array<string | { column: string }> };
 
 /** The `mldeploy` section of MLmodel: what the request looks like and how features derive from it. */
 export interface MldeploySection {

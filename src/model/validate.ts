@@ -44,7 +44,8 @@ export function checkValue(value: unknown, spec: ColumnSpec, coerceStrings = fal
       return { ok: false, message: `must be a string, got ${describe(value)}` };
     case "boolean":
       if (typeof value === "boolean") return { ok: true, value };
-      if (coerceStrings && (value === "true" || value === "false")) return { ok: true, value: value === "true" };
+      if (coerceStrings && (value === "true" || value === "false"))
+        return { ok: true, value: value === "true" };
       return { ok: false, message: `must be a boolean, got ${describe(value)}` };
   }
 }
@@ -54,13 +55,16 @@ function checkNumber(value: unknown, spec: ColumnSpec, coerceStrings: boolean): 
   if (typeof value === "number") n = value;
   else if (coerceStrings && typeof value === "string" && value.trim() !== "") n = Number(value);
   else return { ok: false, message: `must be a number, got ${describe(value)}` };
-  if (!Number.isFinite(n)) return { ok: false, message: `must be a finite number, got ${describe(value)}` };
+  if (!Number.isFinite(n))
+    return { ok: false, message: `must be a finite number, got ${describe(value)}` };
   const integral = spec.type === "long" || spec.type === "integer";
-  if (integral && !Number.isInteger(n)) return { ok: false, message: `must be an integer, got ${n}` };
+  if (integral && !Number.isInteger(n))
+    return { ok: false, message: `must be an integer, got ${n}` };
   if (spec.type === "integer" && (n < -2147483648 || n > 2147483647)) {
     return { ok: false, message: `must fit in 32 bits, got ${n}` };
   }
-  if (integral && !Number.isSafeInteger(n)) return { ok: false, message: `must be a safe integer, got ${n}` };
+  if (integral && !Number.isSafeInteger(n))
+    return { ok: false, message: `must be a safe integer, got ${n}` };
   if (spec.minimum !== undefined && n < spec.minimum) {
     return { ok: false, message: `must be >= ${spec.minimum}, got ${n}` };
   }
@@ -76,7 +80,8 @@ function missingValue(spec: ColumnSpec): number | string | boolean {
 }
 
 function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === "string")
+    return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   if (Array.isArray(value)) return "an array";
   if (typeof value === "object") return "an object";
   return String(value);
@@ -96,10 +101,19 @@ export function validateRecords(
   schema: ColumnSpec[],
   options: ValidateOptions = {},
 ): ValidationResult {
-  return validate(records.length, schema, options, (row, name) => {
-    const record = records[row];
-    return isPlainObject(record) ? record[name] : undefined;
-  }, (row) => (isPlainObject(records[row]) ? undefined : `must be a JSON object, got ${describe(records[row])}`));
+  return validate(
+    records.length,
+    schema,
+    options,
+    (row, name) => {
+      const record = records[row];
+      return isPlainObject(record) ? record[name] : undefined;
+    },
+    (row) =>
+      isPlainObject(records[row])
+        ? undefined
+        : `must be a JSON object, got ${describe(records[row])}`,
+  );
 }
 
 /** Validates column-oriented input (one array per column, as in dataframe_split or V2 tensors). */
@@ -145,7 +159,8 @@ function validate(
         (columns[c] as unknown as Array<number | string | boolean>)[kept] = checked.value;
       } else {
         rowValid = false;
-        if (errors.length < maxErrors) errors.push({ row, field: spec.name, message: checked.message });
+        if (errors.length < maxErrors)
+          errors.push({ row, field: spec.name, message: checked.message });
       }
     }
     if (rowValid) {

@@ -28,32 +28,55 @@ describe("resolveConfig", () => {
   });
 
   it("applies file < env < flags", () => {
-    const cwd = dirWith("mldeploy.config.yaml", "serve:\n  port: 8000\n  host: 127.0.0.1\n  verbose: true\n");
+    const cwd = dirWith(
+      "mldeploy.config.yaml",
+      "serve:\n  port: 8000\n  host: 127.0.0.1\n  verbose: true\n",
+    );
     const fromFile = resolveConfig(schema, { section: "serve", flags: {}, env: {}, cwd });
     expect(fromFile).toEqual({ port: 8000, host: "127.0.0.1", verbose: true });
-    const fromEnv = resolveConfig(schema, { section: "serve", flags: {}, env: { MLDEPLOY_PORT: "8001", MLDEPLOY_VERBOSE: "no" }, cwd });
+    const fromEnv = resolveConfig(schema, {
+      section: "serve",
+      flags: {},
+      env: { MLDEPLOY_PORT: "8001", MLDEPLOY_VERBOSE: "no" },
+      cwd,
+    });
     expect(fromEnv).toMatchObject({ port: 8001, verbose: false });
-    const fromFlag = resolveConfig(schema, { section: "serve", flags: { port: "8002" }, env: { MLDEPLOY_PORT: "8001" }, cwd });
+    const fromFlag = resolveConfig(schema, {
+      section: "serve",
+      flags: { port: "8002" },
+      env: { MLDEPLOY_PORT: "8001" },
+      cwd,
+    });
     expect(fromFlag.port).toBe(8002);
   });
 
   it("names the setting and its source when a value is bad", () => {
     const cwd = mkdtempSync(path.join(tmpdir(), "mldeploy-config-"));
-    expect(() => resolveConfig(schema, { section: "serve", flags: {}, env: { MLDEPLOY_PORT: "abc" }, cwd })).toThrow(
-      /invalid setting "port" \(from MLDEPLOY_PORT\)/,
-    );
-    expect(() => resolveConfig(schema, { section: "serve", flags: { port: "70000" }, env: {}, cwd })).toThrow(
-      /invalid setting "port" \(from --port\)/,
-    );
+    expect(() =>
+      resolveConfig(schema, { section: "serve", flags: {}, env: { MLDEPLOY_PORT: "abc" }, cwd }),
+    ).toThrow(/invalid setting "port" \(from MLDEPLOY_PORT\)/);
+    expect(() =>
+      resolveConfig(schema, { section: "serve", flags: { port: "70000" }, env: {}, cwd }),
+    ).toThrow(/invalid setting "port" \(from --port\)/);
   });
 
   it("rejects unknown keys and unparsable files, naming the file", () => {
     const cwd = dirWith("mldeploy.config.json", JSON.stringify({ serve: { prot: 1 } }));
-    expect(() => resolveConfig(schema, { section: "serve", flags: {}, env: {}, cwd })).toThrow(/unknown setting "serve.prot"/);
+    expect(() => resolveConfig(schema, { section: "serve", flags: {}, env: {}, cwd })).toThrow(
+      /unknown setting "serve.prot"/,
+    );
     const broken = dirWith("mldeploy.config.yaml", "serve: [\n");
-    expect(() => resolveConfig(schema, { section: "serve", flags: {}, env: {}, cwd: broken })).toThrow(ConfigError);
     expect(() =>
-      resolveConfig(schema, { section: "serve", flags: {}, env: {}, cwd: broken, configFile: "nope.yaml" }),
+      resolveConfig(schema, { section: "serve", flags: {}, env: {}, cwd: broken }),
+    ).toThrow(ConfigError);
+    expect(() =>
+      resolveConfig(schema, {
+        section: "serve",
+        flags: {},
+        env: {},
+        cwd: broken,
+        configFile: "nope.yaml",
+      }),
     ).toThrow(/nope.yaml does not exist/);
   });
 

@@ -27,13 +27,41 @@ describe("validateRecords", () => {
   it.each([
     [{ DOLocationID: 50, trip_distance: 1 }, "PULocationID", "is required"],
     [{ PULocationID: null, DOLocationID: 50, trip_distance: 1 }, "PULocationID", "is required"],
-    [{ PULocationID: "10", DOLocationID: 50, trip_distance: 1 }, "PULocationID", 'must be a number, got "10"'],
-    [{ PULocationID: 1.5, DOLocationID: 50, trip_distance: 1 }, "PULocationID", "must be an integer, got 1.5"],
-    [{ PULocationID: true, DOLocationID: 50, trip_distance: 1 }, "PULocationID", "must be a number, got true"],
-    [{ PULocationID: 0, DOLocationID: 50, trip_distance: 1 }, "PULocationID", "must be >= 1, got 0"],
-    [{ PULocationID: 10, DOLocationID: 50, trip_distance: -2 }, "trip_distance", "must be >= 0, got -2"],
-    [{ PULocationID: 10, DOLocationID: 50, trip_distance: Number.NaN }, "trip_distance", "must be a finite number, got NaN"],
-    [{ PULocationID: 10, DOLocationID: 50, trip_distance: [1] }, "trip_distance", "must be a number, got an array"],
+    [
+      { PULocationID: "10", DOLocationID: 50, trip_distance: 1 },
+      "PULocationID",
+      'must be a number, got "10"',
+    ],
+    [
+      { PULocationID: 1.5, DOLocationID: 50, trip_distance: 1 },
+      "PULocationID",
+      "must be an integer, got 1.5",
+    ],
+    [
+      { PULocationID: true, DOLocationID: 50, trip_distance: 1 },
+      "PULocationID",
+      "must be a number, got true",
+    ],
+    [
+      { PULocationID: 0, DOLocationID: 50, trip_distance: 1 },
+      "PULocationID",
+      "must be >= 1, got 0",
+    ],
+    [
+      { PULocationID: 10, DOLocationID: 50, trip_distance: -2 },
+      "trip_distance",
+      "must be >= 0, got -2",
+    ],
+    [
+      { PULocationID: 10, DOLocationID: 50, trip_distance: Number.NaN },
+      "trip_distance",
+      "must be a finite number, got NaN",
+    ],
+    [
+      { PULocationID: 10, DOLocationID: 50, trip_distance: [1] },
+      "trip_distance",
+      "must be a number, got an array",
+    ],
   ])("rejects %j naming %s", (record, field, message) => {
     const result = validateRecords([record], schema);
     expect(result.batch.rows).toBe(0);
@@ -68,21 +96,37 @@ describe("validateRecords", () => {
   });
 
   it("coerces numeric strings only when asked (CSV), and still rejects NaN text", () => {
-    const ok = validateColumns({ PULocationID: ["10"], DOLocationID: ["50"], trip_distance: ["4.5"] }, 1, schema, {
-      coerceStrings: true,
-    });
+    const ok = validateColumns(
+      { PULocationID: ["10"], DOLocationID: ["50"], trip_distance: ["4.5"] },
+      1,
+      schema,
+      {
+        coerceStrings: true,
+      },
+    );
     expect(ok.errors).toEqual([]);
-    const bad = validateColumns({ PULocationID: ["10"], DOLocationID: ["50"], trip_distance: ["NaN"] }, 1, schema, {
-      coerceStrings: true,
+    const bad = validateColumns(
+      { PULocationID: ["10"], DOLocationID: ["50"], trip_distance: ["NaN"] },
+      1,
+      schema,
+      {
+        coerceStrings: true,
+      },
+    );
+    expect(bad.errors[0]).toMatchObject({
+      field: "trip_distance",
+      message: 'must be a finite number, got "NaN"',
     });
-    expect(bad.errors[0]).toMatchObject({ field: "trip_distance", message: 'must be a finite number, got "NaN"' });
   });
 
   it("fills optional columns with NaN instead of rejecting the row", () => {
-    const result = validateRecords([{ a: 1 }], [
-      { name: "a", type: "double" },
-      { name: "b", type: "double", required: false },
-    ]);
+    const result = validateRecords(
+      [{ a: 1 }],
+      [
+        { name: "a", type: "double" },
+        { name: "b", type: "double", required: false },
+      ],
+    );
     expect(result.errors).toEqual([]);
     expect(Number.isNaN((result.batch.columns.b as Float64Array)[0])).toBe(true);
   });
@@ -90,7 +134,10 @@ describe("validateRecords", () => {
 
 describe("applyFeatures", () => {
   it("builds PU_DO as the original service did ('%s_%s' of the two ids)", () => {
-    const { batch } = validateRecords([{ PULocationID: 130, DOLocationID: 205, trip_distance: 3.66 }], schema);
+    const { batch } = validateRecords(
+      [{ PULocationID: 130, DOLocationID: 205, trip_distance: 3.66 }],
+      schema,
+    );
     const features = applyFeatures(batch, {
       PU_DO: { concat: [{ column: "PULocationID" }, "_", { column: "DOLocationID" }] },
       trip_distance: { column: "trip_distance" },

@@ -1,0 +1,56 @@
+import type { Command } from "commander";
+import { readBundle } from "../../model/bundle.js";
+import { loadPredictor } from "../../model/predictor.js";
+import { printTable } from "../output.js";
+
+export function registerInfo(program: Command): void {
+  program
+    .command("info")
+    .description(
+      "Show what a model bundle expects and returns: request schema, signature, training facts",
+    )
+    .argument("<model>", "model bundle directory (or file:// URI)")
+    .option("--json", "print one JSON document instead of tables")
+    .action(async (model: string, flags: { json?: boolean }) => {
+      const bundle = await readBundle(localPath(model));
+      // Loading checks the ONNX graph against the signature, so `info` also validates the bundle.
+      const predictor = await loadPredictor(bundle.path);
+      const summary = {
+        path: bundle.path,
+        uuid: bundle.uuid,
+        run_id: bundle.runId ?? null,
+        created: bundle.createdAt ?? null,
+        version: predictor.info.version,
+        output: predictor.info.output,
+        request_schema: predictor.info.inputs,
+        signature: bundle.signature ?? null,
+        features: bundle.mldeploy?.features ?? null,
+        input_example: bundle.mldeploy?.input_example ?? null,
+        training: bundle.mldeploy?.training ?? null,
+        load_ms: Math.round(predictor.info.loadMs),
+      };
+      await predictor.close();
+      if (flags.json) {
+        process.stdout.write(JSON.stringify(summary, null, 2) + "\n");
+        return;
+      }
+      process.stdout.write(
+        `model   ${summary.path}\nversion ${summary.version}\noutput  ${summary.output}\n\nrequest schema:\n`,
+      );
+      printTable(
+        predictor.info.inputs.map((c) => ({
+          name: c.name,
+          type: c.type,
+          required: c.required === false ? "no" : "yes",
+          range: `${c.minimum ?? ""}..${c.maximum ?? ""}`,
+        })),
+      );
+      if (summary.training)
+        process.stdout.write(`\ntraining:\n${JSON.stringify(summary.training, null, 2)}\n`);
+    });
+}
+
+/** Plain paths and file:// URIs name a local bundle; registry URIs are resolved elsewhere. */
+export function localPath(location: string): string {
+  return location.startsWith("file://") ? new URL(location).pathname : location;
+}

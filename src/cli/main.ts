@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from "commander";
+import { UserError } from "../config/errors.js";
+import { VERSION } from "../version.js";
+import { registerDemo } from "./commands/demo.js";
+import { registerInfo } from "./commands/info.js";
+import { registerPredict } from "./commands/predict.js";
+import { registerSampleData } from "./commands/sample-data.js";
+import { registerServe } from "./commands/serve.js";
+import { registerTrain } from "./commands/train.js";
+
+export function buildProgram(): Command {
+  const program = new Command("mldeploy")
+    .description(
+      "Take a trained ONNX model to production: web service, batch scoring and stream consumer",
+    )
+    .version(VERSION, "-V, --version")
+    .showHelpAfterError("(run with --help for usage)")
+    .configureHelp({ sortSubcommands: false, showGlobalOptions: true });
+  registerDemo(program);
+  registerSampleData(program);
+  registerTrain(program);
+  registerServe(program);
+  registerPredict(program);
+  registerInfo(program);
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    process.exitCode = exitCodeFor(error);
+  }
+}
+
+/** A user mistake prints one line; anything else is a bug and prints its stack. */
+function exitCodeFor(error: unknown): number {
+  if (error instanceof CommanderError) return error.exitCode;
+  if (error instanceof UserError) {
+    process.stderr.write(`mldeploy: error: ${error.message}\n`);
+    return 2;
+  }
+  process.stderr.write(
+    `mldeploy: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  return 1;
+}
+
+await main(process.argv);

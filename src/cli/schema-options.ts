@@ -1,0 +1,45 @@
+import { Option, type Command } from "commander";
+import type { z } from "zod";
+import { envName } from "../config/load.js";
+
+/** `maxBatchDelayMs` → `--max-batch-delay-ms`. */
+export function flagName(key: string): string {
+  return "--" + key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+}
+
+/**
+ * Adds one flag per setting of a zod options schema, with the schema's description, its env
+ * variable and its default in the help text. Flags carry no commander default, so "not given"
+ * stays undefined and the env/config-file layers underneath can apply.
+ */
+export function addSchemaOptions(
+  command: Command,
+  schema: z.ZodObject,
+  skip: string[] = [],
+): Command {
+  for (const [key, field] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
+    if (skip.includes(key)) continue;
+    const described = field.description ?? "";
+    const fallback = field.safeParse(undefined);
+    const shownDefault =
+      fallback.success && fallback.data !== undefined
+        ? `; default ${JSON.stringify(fallback.data)}`
+        : "";
+    command.addOption(
+      new Option(`${flagName(key)} <value>`, `${described} (env ${envName(key)}${shownDefault})`),
+    );
+  }
+  return command;
+}
+
+/** Commander names options by camelCase of the flag, which is the schema key itself. */
+export function pickSchemaFlags(
+  schema: z.ZodObject,
+  flags: Record<string, unknown>,
+): Record<string, unknown> {
+  const picked: Record<string, unknown> = {};
+  for (const key of Object.keys(schema.shape as Record<string, unknown>)) {
+    if (flags[key] !== undefined) picked[key] = flags[key];
+  }
+  return picked;
+}
