@@ -87,6 +87,11 @@ export function resolveConfig<S extends z.ZodObject>(
     const issue = parsed.error.issues[0];
     const key = String(issue.path[0] ?? "");
     const origin = sources[key];
+    if (merged[key] === undefined) {
+      throw new ConfigError(
+        `setting "${key}" is required: give it as an argument or flag, as ${envName(key)}, or in the config file`,
+      );
+    }
     const where = origin
       ? ` (from ${origin.source === "file" ? `config file ${origin.detail}` : origin.detail})`
       : "";

@@ -84,3 +84,13 @@ describe("resolveConfig", () => {
     expect(envName("maxBatchDelayMs")).toBe("MLDEPLOY_MAX_BATCH_DELAY_MS");
   });
 });
+
+describe("resolveConfig with required settings", () => {
+  it("says how to give a missing required setting", () => {
+    const cwd = mkdtempSync(path.join(tmpdir(), "mldeploy-config-"));
+    const required = z.object({ model: z.string().min(1) });
+    expect(() => resolveConfig(required, { section: "serve", flags: {}, env: {}, cwd })).toThrow(
+      /setting "model" is required: .* MLDEPLOY_MODEL/,
+    );
+  });
+});

@@ -1,0 +1,69 @@
+import path from "node:path";
+import type { Command } from "commander";
+import { UserError } from "../../config/errors.js";
+import { createLogger, type Logger } from "../../log/logger.js";
+import { DEFAULT_SAMPLE_ROWS, writeSampleTrips } from "../../train/sample-data.js";
+import { createProgress } from "../progress.js";
+
+export const DEFAULT_DATA_DIR = "./mldeploy-data/data";
+export const DEFAULT_MONTHS = ["2021-01", "2021-02"];
+
+export interface SampleDataFlags {
+  out: string;
+  months: string;
+  rows: string;
+  seed: string;
+}
+
+export function registerSampleData(program: Command): void {
+  program
+    .command("sample-data")
+    .description("Write synthetic NYC green-taxi trips as Parquet in the real TLC schema (one file a month)")
+    .option("--out <dir>", "output directory", DEFAULT_DATA_DIR)
+    .option("--months <list>", "comma-separated YYYY-MM months, one file each", DEFAULT_MONTHS.join(","))
+    .option("--rows <n>", "trips per month (a real green-taxi month has about 70,000)", String(DEFAULT_SAMPLE_ROWS))
+    .option("--seed <n>", "random seed; the same seed writes the same trips", "1")
+    .addHelpText("after", "\nExample:\n  mldeploy sample-data --out ./data --months 2021-01,2021-02 --rows 100000")
+    .action(async (flags: SampleDataFlags) => {
+      const files = await writeSampleMonths(flags, createLogger());
+      for (const file of files) process.stdout.write(`${file}\n`);
+    });
+}
+
+/** Writes one Parquet file per month (`green_tripdata_YYYY-MM.parquet`, as TLC names them). */
+export async function writeSampleMonths(flags: SampleDataFlags, logger: Logger): Promise<string[]> {
+  const rows = positiveInteger(flags.rows, "--rows");
+  const seed = positiveInteger(flags.seed, "--seed", 0);
+  const months = flags.months.split(",").map((m) => m.trim());
+  const files: string[] = [];
+  for (const [index, month] of months.entries()) {
+    const match = /^(\d{4})-(\d{2})$/.exec(month);
+    if (!match || Number(match[2]) < 1 || Number(match[2]) > 12) {
+      throw new UserError(`--months: "${month}" is not a YYYY-MM month`);
+    }
+    const file = path.resolve(flags.out, `green_tripdata_${month}.parquet`);
+    const progress = createProgress(month, logger);
+    try {
+      // Each month gets its own seed so that months differ but stay reproducible.
+      await writeSampleTrips({
+        path: file,
+        seed: seed + index,
+        year: Number(match[1]),
+        month: Number(match[2]),
+        rows,
+        onProgress: (done, total) => progress.update(done, total),
+      });
+    } finally {
+      progress.stop();
+    }
+    logger.info({ file, rows }, "sample data written");
+    files.push(file);
+  }
+  return files;
+}
+
+export function positiveInteger(value: string, flag: string, min = 1): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min) throw new UserError(`${flag} must be an integer >= ${min}, got "${value}"`);
+  return n;
+}

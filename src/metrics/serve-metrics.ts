@@ -1,0 +1,93 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export interface ServeMetricsOptions {
+  /** Registry to register into; a fresh one by default so tests and several servers do not collide. */
+  registry?: Registry;
+  /** Also collect prom-client's process metrics (CPU, memory, event-loop lag, GC). */
+  processMetrics?: boolean;
+}
+
+/** Prometheus metrics of the web service. Names follow Prometheus conventions (base units, _total). */
+export interface ServeMetrics {
+  readonly registry: Registry;
+  /** Records one finished HTTP request (route is the route template, not the raw URL). */
+  observeRequest(method: string, route: string, statusCode: number, seconds: number): void;
+  /** Records one onnxruntime call of `rows` rows. */
+  observeBatch(rows: number): void;
+  /** Adds rows answered with a prediction. */
+  countPredictions(rows: number): void;
+  setModelLoaded(model: string, version: string, loadSeconds: number): void;
+}
+
+// Latency buckets are dense below 10 ms: the service is expected to answer in about a
+// millisecond, and the interesting question is how far the tail stretches from there.
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536];
+
+export function createServeMetrics(options: ServeMetricsOptions = {}): ServeMetrics {
+  const registry = options.registry ?? new Registry();
+  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+
+  const labelNames = ["method", "route", "status_code"] as const;
+  const requests = new Counter({
+    name: "mldeploy_http_requests_total",
+    help: "HTTP requests answered, by method, route template and status code",
+    labelNames,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: "mldeploy_http_request_duration_seconds",
+    help: "Time from receiving a request to sending its response, by method, route template and status code",
+    labelNames,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const predictions = new Counter({
+    name: "mldeploy_predictions_total",
+    help: "Rows answered with a prediction",
+    registers: [registry],
+  });
+  const batchSize = new Histogram({
+    name: "mldeploy_batch_size_rows",
+    help: "Rows per onnxruntime call (after micro-batching)",
+    buckets: BATCH_BUCKETS,
+    registers: [registry],
+  });
+  const loadTime = new Gauge({
+    name: "mldeploy_model_load_seconds",
+    help: "Time taken to load the served model (read the bundle, create the onnxruntime session)",
+    labelNames: ["model", "version"] as const,
+    // Summing load times over workers would mean nothing; the slowest worker is what matters.
+    aggregator: "max",
+    registers: [registry],
+  });
+
+  // prom-client hashes the label set on every observe; caching the bound children keeps that
+  // off the per-request path (the label combinations are few: routes x status codes).
+  type Bound = { count: ReturnType<typeof requests.labels>; time: ReturnType<typeof duration.labels> };
+  const bound = new Map<string, Bound>();
+
+  return {
+    registry,
+    observeRequest(method, route, statusCode, seconds) {
+      const key = `${method} ${statusCode} ${route}`;
+      let children = bound.get(key);
+      if (children === undefined) {
+        const code = String(statusCode);
+        children = { count: requests.labels(method, route, code), time: duration.labels(method, route, code) };
+        bound.set(key, children);
+      }
+      children.count.inc();
+      children.time.observe(seconds);
+    },
+    observeBatch(rows) {
+      batchSize.observe(rows);
+    },
+    countPredictions(rows) {
+      predictions.inc(rows);
+    },
+    setModelLoaded(model, version, loadSeconds) {
+      loadTime.set({ model, version }, loadSeconds);
+    },
+  };
+}

@@ -1,0 +1,173 @@
+import {
+  InputValidationError,
+  type Column,
+  type ColumnarBatch,
+  type PredictionBatch,
+  type Predictor,
+} from "./types.js";
+import { validateRecords } from "./validate.js";
+
+export interface MicroBatcherOptions {
+  /** Most rows in one coalesced call; a call at least this large runs alone, unsplit. */
+  maxBatchSize: number;
+  /**
+   * How long the first queued call waits for company. 0 disables batching (calls pass straight
+   * through); values in (0, 1) flush at the end of the current event-loop turn (setImmediate),
+   * which gathers the requests parsed together without the >= 1 ms floor of a timer.
+   */
+  maxDelayMs: number;
+}
+
+interface Pending {
+  batch: ColumnarBatch;
+  resolve: (result: PredictionBatch) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Wraps a Predictor so that concurrent predictColumns calls share one onnxruntime call, in the
+ * manner of Triton's dynamic batcher: the per-call cost (tensor setup, native transition, the
+ * setImmediate hop inside onnxruntime-node) is paid once per batch instead of once per request.
+ */
+export class MicroBatcher implements Predictor {
+  private queue: Pending[] = [];
+  private queuedRows = 0;
+  private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  readonly enabled: boolean;
+
+  constructor(
+    private readonly inner: Predictor,
+    private readonly options: MicroBatcherOptions,
+  ) {
+    if (!(options.maxBatchSize >= 1)) throw new RangeError("maxBatchSize must be at least 1");
+    if (!(options.maxDelayMs >= 0)) throw new RangeError("maxDelayMs must be 0 or more");
+    this.enabled = options.maxDelayMs > 0 && options.maxBatchSize > 1;
+  }
+
+  get info() {
+    return this.inner.info;
+  }
+
+  async predictRecords(records: ReadonlyArray<Record<string, unknown>>): Promise<PredictionBatch> {
+    const { batch, errors } = validateRecords(records, this.info.inputs);
+    if (errors.length) throw new InputValidationError(errors);
+    return this.predictColumns(batch);
+  }
+
+  predictColumns(batch: ColumnarBatch): Promise<PredictionBatch> {
+    if (!this.enabled || batch.rows >= this.options.maxBatchSize) return this.track(this.inner.predictColumns(batch));
+    if (batch.rows === 0) return Promise.resolve({ rows: 0, values: new Float64Array(0) });
+    if (this.queuedRows + batch.rows > this.options.maxBatchSize) this.flush();
+    const result = new Promise<PredictionBatch>((resolve, reject) => {
+      this.queue.push({ batch, resolve, reject });
+    });
+    this.queuedRows += batch.rows;
+    if (this.queuedRows >= this.options.maxBatchSize) this.flush();
+    else if (this.timer === undefined) this.schedule();
+    return result;
+  }
+
+  /** Runs whatever is queued now and waits for every call in flight (used when shutting down). */
+  async drain(): Promise<void> {
+    this.flush();
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  async close(): Promise<void> {
+    await this.drain();
+    await this.inner.close();
+  }
+
+  private schedule(): void {
+    const fire = () => {
+      this.timer = undefined;
+      this.flush();
+    };
+    this.timer = this.options.maxDelayMs < 1 ? setImmediate(fire) : setTimeout(fire, this.options.maxDelayMs);
+  }
+
+  private flush(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer as NodeJS.Timeout);
+      clearImmediate(this.timer as NodeJS.Immediate);
+      this.timer = undefined;
+    }
+    const calls = this.queue;
+    if (calls.length === 0) return;
+    this.queue = [];
+    this.queuedRows = 0;
+    void this.track(this.run(calls));
+  }
+
+  private async run(calls: Pending[]): Promise<void> {
+    if (calls.length === 1) {
+      await this.runAlone(calls[0]);
+      return;
+    }
+    let combined: PredictionBatch;
+    try {
+      combined = await this.inner.predictColumns(concatBatches(calls.map((c) => c.batch)));
+    } catch {
+      // One bad call must not fail its neighbours: rerun each alone so the error reaches only
+      // the callers whose rows cause it (inputs are validated before queueing, so this is rare).
+      await Promise.all(calls.map((call) => this.runAlone(call)));
+      return;
+    }
+    let offset = 0;
+    for (const call of calls) {
+      const rows = call.batch.rows;
+      call.resolve({ rows, values: combined.values.subarray(offset, offset + rows) });
+      offset += rows;
+    }
+  }
+
+  private async runAlone(call: Pending): Promise<void> {
+    try {
+      call.resolve(await this.inner.predictColumns(call.batch));
+    } catch (error) {
+      call.reject(error);
+    }
+  }
+
+  private track<T>(promise: Promise<T>): Promise<T> {
+    this.inFlight.add(promise);
+    const forget = () => this.inFlight.delete(promise);
+    promise.then(forget, forget);
+    return promise;
+  }
+}
+
+/** Concatenates batches with the same columns, row order preserved. */
+export function concatBatches(batches: ColumnarBatch[]): ColumnarBatch {
+  let rows = 0;
+  for (const batch of batches) rows += batch.rows;
+  const columns: Record<string, Column> = {};
+  for (const name of Object.keys(batches[0].columns)) {
+    const first = batches[0].columns[name];
+    if (first instanceof Float64Array) {
+      const merged = new Float64Array(rows);
+      let offset = 0;
+      for (const batch of batches) {
+        merged.set(numericColumn(batch, name), offset);
+        offset += batch.rows;
+      }
+      columns[name] = merged;
+    } else {
+      const merged: Array<string | boolean> = [];
+      for (const batch of batches) {
+        const column = batch.columns[name];
+        if (column === undefined || column instanceof Float64Array) throw new Error(`column "${name}" differs between batches`);
+        for (let i = 0; i < batch.rows; i++) merged.push(column[i]);
+      }
+      columns[name] = merged as Column;
+    }
+  }
+  return { rows, columns };
+}
+
+function numericColumn(batch: ColumnarBatch, name: string): Float64Array {
+  const column = batch.columns[name];
+  if (!(column instanceof Float64Array)) throw new Error(`column "${name}" differs between batches`);
+  return column.length === batch.rows ? column : column.subarray(0, batch.rows);
+}

@@ -1,0 +1,118 @@
+import cluster, { type Worker } from "node:cluster";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { Logger } from "../log/logger.js";
+import { serveClusterMetrics } from "../metrics/cluster-metrics.js";
+import type { ServeOptions } from "./options.js";
+import type { ResolvedModel } from "./single.js";
+
+/** Environment variable carrying a worker's assignment (options and resolved model) as JSON. */
+export const WORKER_ENV = "MLDEPLOY_SERVE_WORKER";
+/** IPC message from the primary asking a worker to drain and exit. */
+export const SHUTDOWN_MESSAGE = { type: "mldeploy:shutdown" } as const;
+
+export interface WorkerAssignment {
+  options: ServeOptions;
+  model: ResolvedModel;
+}
+
+export interface ClusterHandle {
+  url: string;
+  /** Drains every worker (each finishes its in-flight requests) and resolves when all exited. */
+  close(): Promise<void>;
+  /** Resolves with the exit code the process should end with once the cluster stopped by itself. */
+  stopped: Promise<number>;
+}
+
+const RESTART_WINDOW_MS = 60_000;
+
+function workerScript(): string {
+  const script = fileURLToPath(new URL("./worker.js", import.meta.url));
+  if (!existsSync(script)) {
+    throw new Error(`cluster mode needs the compiled worker (${script} is missing): run \`npm run build\`, or serve with workers = 1`);
+  }
+  return script;
+}
+
+/**
+ * The primary of `workers > 1`: forks workers that each load the model and share the port
+ * (node:cluster hands out connections round-robin), restarts crashed ones up to
+ * maxWorkerRestarts a minute, and drains them all on close.
+ */
+export async function startCluster(options: ServeOptions, model: ResolvedModel, logger: Logger): Promise<ClusterHandle> {
+  cluster.setupPrimary({ exec: workerScript() });
+  if (options.metrics) serveClusterMetrics();
+  const env = { [WORKER_ENV]: JSON.stringify({ options, model } satisfies WorkerAssignment) };
+
+  let shuttingDown = false;
+  let started = false;
+  const restarts: number[] = [];
+  let resolveStopped: (code: number) => void = () => {};
+  const stopped = new Promise<number>((resolve) => {
+    resolveStopped = resolve;
+  });
+
+  const exited = new Map<number, Promise<void>>();
+  const fork = (): Worker => {
+    const worker = cluster.fork(env);
+    exited.set(worker.id, new Promise((resolve) => worker.once("exit", () => resolve())));
+    worker.once("exit", (code, signal) => {
+      exited.delete(worker.id);
+      if (shuttingDown || !started) return;
+      logger.error({ worker: worker.id, pid: worker.process.pid, code, signal }, "worker died");
+      const now = Date.now();
+      while (restarts.length && now - restarts[0] > RESTART_WINDOW_MS) restarts.shift();
+      if (restarts.length >= options.maxWorkerRestarts) {
+        logger.fatal({ restarts: restarts.length, maxWorkerRestarts: options.maxWorkerRestarts }, "workers keep dying; stopping");
+        void close().then(() => resolveStopped(1));
+        return;
+      }
+      restarts.push(now);
+      fork();
+    });
+    return worker;
+  };
+
+  const closeAll = async () => {
+    shuttingDown = true;
+    for (const worker of Object.values(cluster.workers ?? {})) {
+      if (worker?.isConnected()) worker.send(SHUTDOWN_MESSAGE);
+    }
+    const all = Promise.all(exited.values());
+    // Workers cut their own connections after shutdownTimeoutMs; the margin covers model release.
+    const deadline = new Promise<"late">((resolve) => setTimeout(() => resolve("late"), options.shutdownTimeoutMs + 5000).unref());
+    if ((await Promise.race([all, deadline])) === "late") {
+      logger.error("workers did not exit in time; killing them");
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill("SIGKILL");
+      await all;
+    }
+  };
+  let closing: Promise<void> | undefined;
+  const close = () => (closing ??= closeAll());
+
+  const port = await new Promise<number>((resolve, reject) => {
+    let listening = 0;
+    const onListening = (_worker: Worker, address: { port: number }) => {
+      if (++listening === options.workers) {
+        cluster.off("listening", onListening);
+        cluster.off("exit", onEarlyExit);
+        resolve(address.port);
+      }
+    };
+    // A worker that dies before listening failed to load the model or bind the port:
+    // restarting it would fail the same way, so startup fails.
+    const onEarlyExit = (worker: Worker, code: number, signal: string) => {
+      cluster.off("listening", onListening);
+      cluster.off("exit", onEarlyExit);
+      void close().then(() =>
+        reject(new Error(`worker ${worker.id} exited during startup (code ${code}${signal ? `, signal ${signal}` : ""}); see its log above`)),
+      );
+    };
+    cluster.on("listening", onListening);
+    cluster.on("exit", onEarlyExit);
+    for (let i = 0; i < options.workers; i++) fork();
+  });
+  started = true;
+  const host = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
+  return { url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`, close, stopped };
+}

@@ -1,0 +1,23 @@
+import type { ModelInfo, Predictor } from "../model/types.js";
+import type { ServeMetrics } from "../metrics/serve-metrics.js";
+import type { InputLimits } from "./batch-input.js";
+import type { Protocol } from "./errors.js";
+
+/** What every route needs: the (batched, instrumented) predictor and the request limits. */
+export interface ServeContext {
+  predictor: Predictor;
+  info: ModelInfo;
+  limits: InputLimits;
+  metrics: ServeMetrics | undefined;
+  /** False once shutdown began: health checks then fail so load balancers stop sending. */
+  isReady(): boolean;
+}
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** Which protocol's error body shape the route answers with. */
+    protocol?: Protocol;
+  }
+}
+
+export const JSON_TYPE = "application/json; charset=utf-8";

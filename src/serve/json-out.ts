@@ -1,0 +1,39 @@
+/**
+ * Hand-built JSON for the prediction responses. Their shape is fixed per model, so the bytes
+ * around the numbers are computed once; per request only the numbers are formatted. This beats
+ * a generic serializer (and fast-json-stringify's anyOf for object-or-array) on the hot path.
+ */
+
+/** JSON text of a prediction value (onnxruntime may emit NaN/Infinity, which JSON cannot hold). */
+export function jsonNumber(value: number): string {
+  return Number.isFinite(value) ? String(value) : "null";
+}
+
+export function jsonNumberList(values: ArrayLike<number>): string {
+  let text = "[";
+  for (let i = 0; i < values.length; i++) {
+    if (i > 0) text += ",";
+    text += jsonNumber(values[i]);
+  }
+  return text + "]";
+}
+
+/** Serializer for `{"<output>": value, "model_version": "<version>"}` objects and lists of them. */
+export function predictionObjectWriter(output: string, version: string): {
+  one(value: number): string;
+  many(values: ArrayLike<number>): string;
+} {
+  const head = `{${JSON.stringify(output)}:`;
+  const tail = `,"model_version":${JSON.stringify(version)}}`;
+  return {
+    one: (value) => head + jsonNumber(value) + tail,
+    many(values) {
+      let text = "[";
+      for (let i = 0; i < values.length; i++) {
+        if (i > 0) text += ",";
+        text += head + jsonNumber(values[i]) + tail;
+      }
+      return text + "]";
+    },
+  };
+}

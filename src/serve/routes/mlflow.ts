@@ -1,0 +1,40 @@
+import type { FastifyInstance, FastifyReply } from "fastify";
+import { JSON_TYPE, type ServeContext } from "../context.js";
+import { batchFromMlflowCsv, batchFromMlflowJson } from "../mlflow-input.js";
+import { jsonNumberList } from "../json-out.js";
+import { mldeployVersion } from "../version.js";
+
+/**
+ * MLflow's scoring protocol (`mlflow models serve`): POST /invocations with JSON
+ * (dataframe_split, dataframe_records, instances, inputs) or CSV, answering
+ * `{"predictions": [...]}` — one number per row, as MLflow returns for single-output models.
+ */
+export function mlflowRoutes(app: FastifyInstance, ctx: ServeContext): void {
+  const schema = ctx.info.inputs;
+  app.post("/invocations", { config: { protocol: "mlflow" } }, async (request, reply) => {
+    const body: unknown = request.body;
+    const batch =
+      typeof body === "string" ? batchFromMlflowCsv(body, schema, ctx.limits) : batchFromMlflowJson(body, schema, ctx.limits);
+    const result = await ctx.predictor.predictColumns(batch);
+    ctx.metrics?.countPredictions(result.rows);
+    reply.type(JSON_TYPE);
+    return `{"predictions":${jsonNumberList(result.values)}}`;
+  });
+
+  // As MLflow's server: status is the answer, the body a bare newline.
+  const health = async (_request: unknown, reply: FastifyReply) => {
+    reply.code(ctx.isReady() ? 200 : 503).type(JSON_TYPE);
+    return "\n";
+  };
+  app.get("/ping", { config: { protocol: "mlflow" } }, health);
+  app.get("/health", { config: { protocol: "mlflow" } }, health);
+
+  const version = JSON.stringify({
+    mldeploy: mldeployVersion(),
+    model: { name: ctx.info.name, version: ctx.info.version, uuid: ctx.info.uuid },
+  });
+  app.get("/version", { config: { protocol: "mlflow" } }, async (_request, reply) => {
+    reply.type(JSON_TYPE);
+    return version;
+  });
+}

@@ -1,0 +1,35 @@
+import type { FastifyInstance } from "fastify";
+import { isPlainObject } from "../../model/validate.js";
+import { batchFromRecords } from "../batch-input.js";
+import { JSON_TYPE, type ServeContext } from "../context.js";
+import { badRequest, RequestError } from "../errors.js";
+import { predictionObjectWriter } from "../json-out.js";
+
+/**
+ * The original service's endpoint: one JSON object -> `{"<output>": value, "model_version": v}`;
+ * a JSON list of objects -> a list of such objects, in the same order.
+ */
+export function predictRoutes(app: FastifyInstance, ctx: ServeContext): void {
+  const write = predictionObjectWriter(ctx.info.output, ctx.info.version);
+  const schema = ctx.info.inputs;
+  app.post("/predict", { config: { protocol: "predict" } }, async (request, reply) => {
+    const body: unknown = request.body;
+    reply.type(JSON_TYPE);
+    if (isPlainObject(body)) {
+      const result = await ctx.predictor.predictColumns(batchFromRecords([body], schema, ctx.limits, false));
+      ctx.metrics?.countPredictions(1);
+      return write.one(result.values[0]);
+    }
+    if (Array.isArray(body)) {
+      const result = await ctx.predictor.predictColumns(batchFromRecords(body, schema, ctx.limits, true));
+      ctx.metrics?.countPredictions(result.rows);
+      return write.many(result.values);
+    }
+    if (typeof body === "string") throw new RequestError(415, "/predict reads application/json");
+    throw badRequest(
+      body === undefined
+        ? "request body is required: a JSON object with the model's inputs, or a list of them"
+        : `the body must be a JSON object (one row) or a list of objects, got ${body === null ? "null" : typeof body}`,
+    );
+  });
+}

@@ -1,0 +1,67 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { JSON_TYPE, type ServeContext } from "../context.js";
+import { RequestError } from "../errors.js";
+import { jsonNumberList } from "../json-out.js";
+import { parseV2Request, v2Datatype } from "../v2-input.js";
+import { mldeployVersion } from "../version.js";
+
+type ModelParams = { name: string; version?: string };
+
+/**
+ * KServe V2 / Open Inference Protocol (REST): health, server and model metadata, inference.
+ * Each request column is one named 1-D tensor; the response carries the primary output as FP64.
+ */
+export function v2Routes(app: FastifyInstance, ctx: ServeContext): void {
+  const { info } = ctx;
+  const config = { protocol: "v2" as const };
+
+  /** 404 unless the URL names the served model (and, if given, its version). */
+  const checkModel = (request: FastifyRequest<{ Params: ModelParams }>) => {
+    const { name, version } = request.params;
+    if (name !== info.name) throw new RequestError(404, `model "${name}" is not served here (this server serves "${info.name}")`);
+    if (version !== undefined && version !== info.version) {
+      throw new RequestError(404, `model "${name}" has no version "${version}" here (serving version "${info.version}")`);
+    }
+  };
+
+  app.get("/v2/health/live", { config }, async () => ({ live: true }));
+  app.get("/v2/health/ready", { config }, async (_request, reply) => {
+    const ready = ctx.isReady();
+    reply.code(ready ? 200 : 503);
+    return { ready };
+  });
+  app.get("/v2", { config }, async () => ({ name: "mldeploy", version: mldeployVersion(), extensions: [] }));
+
+  const metadata = {
+    name: info.name,
+    versions: [info.version],
+    platform: "onnxruntime",
+    inputs: info.inputs.map((spec) => ({ name: spec.name, datatype: v2Datatype[spec.type], shape: [-1] })),
+    outputs: [{ name: info.output, datatype: "FP64", shape: [-1] }],
+  };
+  for (const prefix of ["/v2/models/:name", "/v2/models/:name/versions/:version"]) {
+    app.get<{ Params: ModelParams }>(prefix, { config }, async (request) => {
+      checkModel(request);
+      return metadata;
+    });
+    app.get<{ Params: ModelParams }>(`${prefix}/ready`, { config }, async (request, reply) => {
+      checkModel(request);
+      const ready = ctx.isReady();
+      reply.code(ready ? 200 : 503);
+      return { name: info.name, ready };
+    });
+    app.post<{ Params: ModelParams }>(`${prefix}/infer`, { config }, async (request, reply) => {
+      checkModel(request);
+      if (typeof request.body === "string") throw new RequestError(415, "the inference endpoint reads application/json");
+      const { id, batch } = parseV2Request(request.body, info.inputs, info.output, ctx.limits);
+      const result = await ctx.predictor.predictColumns(batch);
+      ctx.metrics?.countPredictions(result.rows);
+      reply.type(JSON_TYPE);
+      return (
+        `{"model_name":${JSON.stringify(info.name)},"model_version":${JSON.stringify(info.version)}` +
+        (id !== undefined ? `,"id":${JSON.stringify(id)}` : "") +
+        `,"outputs":[{"name":${JSON.stringify(info.output)},"datatype":"FP64","shape":[${result.rows}],"data":${jsonNumberList(result.values)}}]}`
+      );
+    });
+  }
+}

@@ -1,0 +1,94 @@
+import cluster from "node:cluster";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { createLogger, type Logger } from "../log/logger.js";
+import { startCluster } from "./cluster.js";
+import { parseServeOptions, type ServeOptionsInput } from "./options.js";
+import { startServing, type ResolvedModel } from "./single.js";
+
+export interface RunServeDeps {
+  /**
+   * Turns the `model` option into a local bundle directory. The default accepts paths and
+   * file:// URIs; the CLI passes the registry's resolver for models:/, runs:/ and s3:// URIs.
+   * Called once, in the primary: workers get the resolved path.
+   */
+  resolveModel?: (uri: string, logger: Logger) => Promise<ResolvedModel>;
+  logger?: Logger;
+  /** Drain and exit the process on SIGTERM/SIGINT (default true; tests and embedders say false). */
+  handleSignals?: boolean;
+}
+
+export interface RunningServe {
+  url: string;
+  workers: number;
+  /** Graceful stop: no new connections, in-flight requests finish, model released. */
+  close(): Promise<void>;
+}
+
+export async function resolveLocalModel(uri: string): Promise<ResolvedModel> {
+  if (uri.startsWith("file://")) return { path: fileURLToPath(uri) };
+  if (/^[a-z][a-z0-9+.-]*:\//i.test(uri) && !/^[a-z]:[\\/]/i.test(uri)) {
+    throw new Error(`cannot open model URI ${uri} without a registry resolver; pass a bundle directory or file:// URI`);
+  }
+  return { path: path.resolve(uri) };
+}
+
+/**
+ * `mldeploy serve`: validates options, resolves the model, then serves it in this process
+ * (workers = 1) or from a cluster of workers sharing the port. With handleSignals, SIGTERM and
+ * SIGINT drain the server and exit 0 (1 if requests had to be cut after shutdownTimeoutMs).
+ */
+export async function runServe(input: ServeOptionsInput, deps: RunServeDeps = {}): Promise<RunningServe> {
+  const options = parseServeOptions(input);
+  const logger = deps.logger ?? createLogger({ level: options.logLevel });
+  const model = await (deps.resolveModel ?? resolveLocalModel)(options.model, logger);
+
+  let running: RunningServe;
+  let exitCode = 0;
+  if (options.workers > 1 && cluster.isPrimary) {
+    const started = performance.now();
+    const handle = await startCluster(options, model, logger);
+    logger.info(
+      { model: options.modelName ?? model.name ?? path.basename(model.path), url: handle.url, workers: options.workers, startMs: Math.round(performance.now() - started) },
+      `serving ${model.path} with ${options.workers} workers at ${handle.url}`,
+    );
+    running = { url: handle.url, workers: options.workers, close: handle.close };
+    void handle.stopped.then((code) => {
+      if (deps.handleSignals ?? true) process.exit(code);
+    });
+  } else {
+    const instance = await startServing(options, model, { logger });
+    running = {
+      url: instance.url,
+      workers: 1,
+      close: async () => {
+        if (!(await instance.close())) exitCode = 1;
+      },
+    };
+  }
+
+  if (deps.handleSignals ?? true) {
+    let signalled = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (signalled) {
+        logger.warn({ signal }, "second signal: exiting without draining");
+        process.exit(1);
+      }
+      signalled = true;
+      logger.info({ signal }, "shutting down: draining in-flight requests");
+      running.close().then(
+        () => {
+          logger.info("stopped");
+          process.exit(exitCode);
+        },
+        (error: unknown) => {
+          logger.error({ err: error }, "shutdown failed");
+          process.exit(1);
+        },
+      );
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  }
+  return running;
+}

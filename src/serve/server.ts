@@ -1,0 +1,152 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import { silentLogger, type Logger } from "../log/logger.js";
+import { localMetricsRenderer, type RenderedMetrics } from "../metrics/cluster-metrics.js";
+import { createServeMetrics, type ServeMetrics } from "../metrics/serve-metrics.js";
+import { MicroBatcher } from "../model/micro-batcher.js";
+import type { Predictor } from "../model/types.js";
+import { JSON_TYPE, type ServeContext } from "./context.js";
+import { classifyError, errorBody, RequestError } from "./errors.js";
+import { serveOptionsSchema } from "./options.js";
+import { observeBatches } from "./instrument.js";
+import { mlflowRoutes } from "./routes/mlflow.js";
+import { predictRoutes } from "./routes/predict.js";
+import { v2Routes } from "./routes/v2.js";
+
+export interface BuildServerOptions {
+  logger?: Logger;
+  /** Micro-batching (see MicroBatcher); defaults as in serveOptionsSchema. */
+  maxBatchSize?: number;
+  maxBatchDelayMs?: number;
+  maxRows?: number;
+  bodyLimitBytes?: number;
+  keepAliveTimeoutMs?: number;
+  /**
+   * Metrics to record into; `false` disables /metrics. Defaults to a fresh registry with
+   * process metrics.
+   */
+  metrics?: ServeMetrics | false;
+  /** How /metrics renders (cluster workers aggregate through the primary); default: this registry. */
+  renderMetrics?: () => Promise<RenderedMetrics>;
+}
+
+const defaults = serveOptionsSchema.pick({
+  maxBatchSize: true,
+  maxBatchDelayMs: true,
+  maxRows: true,
+  bodyLimitBytes: true,
+  keepAliveTimeoutMs: true,
+});
+
+/**
+ * The HTTP app for one loaded model: /predict, MLflow scoring, Open Inference Protocol,
+ * /metrics. It does not listen and does not own the predictor: the caller listens, and closes
+ * the predictor after `app.close()` (which first drains the micro-batcher).
+ */
+export async function buildServer(predictor: Predictor, options: BuildServerOptions = {}): Promise<FastifyInstance> {
+  const settings = defaults.parse({
+    maxBatchSize: options.maxBatchSize,
+    maxBatchDelayMs: options.maxBatchDelayMs,
+    maxRows: options.maxRows,
+    bodyLimitBytes: options.bodyLimitBytes,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+  });
+  const logger = options.logger ?? silentLogger();
+  const metrics = options.metrics === false ? undefined : (options.metrics ?? createServeMetrics());
+
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // Fastify would otherwise create a child logger and log two lines per request; the
+    // onResponse hook below writes one line, at debug, only when debug is enabled.
+    logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: (parent) => parent,
+    bodyLimit: settings.bodyLimitBytes,
+    keepAliveTimeout: settings.keepAliveTimeoutMs,
+    return503OnClosing: true,
+    forceCloseConnections: "idle",
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+
+  const batcher = new MicroBatcher(
+    metrics ? observeBatches(predictor, (rows) => metrics.observeBatch(rows)) : predictor,
+    { maxBatchSize: settings.maxBatchSize, maxDelayMs: settings.maxBatchDelayMs },
+  );
+  let ready = true;
+  const ctx: ServeContext = {
+    predictor: batcher,
+    info: predictor.info,
+    limits: { maxRows: settings.maxRows },
+    metrics,
+    isReady: () => ready,
+  };
+
+  installBodyParsers(app);
+  installErrorHandling(app, logger);
+  installResponseHook(app, metrics, logger);
+
+  predictRoutes(app, ctx);
+  mlflowRoutes(app, ctx);
+  v2Routes(app, ctx);
+  if (metrics) {
+    const render = options.renderMetrics ?? localMetricsRenderer(metrics.registry);
+    app.get("/metrics", async (_request, reply) => {
+      const { contentType, text } = await render();
+      reply.type(contentType);
+      return text;
+    });
+    metrics.setModelLoaded(predictor.info.name, predictor.info.version, predictor.info.loadMs / 1000);
+  }
+
+  app.addHook("preClose", async () => {
+    ready = false;
+  });
+  app.addHook("onClose", async () => {
+    await batcher.drain();
+  });
+  return app;
+}
+
+function installBodyParsers(app: FastifyInstance): void {
+  // Our own JSON parser: plain JSON.parse is safe here because bodies are only read by key,
+  // never merged into other objects (secure-json-parse's __proto__ scan would cost per request).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch (error) {
+      done(new RequestError(400, `body is not valid JSON: ${(error as Error).message}`), undefined);
+    }
+  });
+  // CSV (MLflow scoring) stays text; /invocations parses it against the schema.
+  app.addContentTypeParser("text/csv", { parseAs: "string" }, (_request, body, done) => done(null, body));
+}
+
+function installErrorHandling(app: FastifyInstance, logger: Logger): void {
+  app.setErrorHandler((error, request, reply) => {
+    const protocol = request.routeOptions.config.protocol ?? "predict";
+    const known = classifyError(error);
+    if (known) {
+      logger.warn({ method: request.method, url: request.url, status: known.statusCode, err: known.message }, "request rejected");
+      return reply.code(known.statusCode).type(JSON_TYPE).send(errorBody(protocol, known.statusCode, known.message, known.field, known.row));
+    }
+    logger.error({ method: request.method, url: request.url, err: error }, "request failed");
+    return reply.code(500).type(JSON_TYPE).send(errorBody(protocol, 500, "internal error while predicting; see the server log"));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply
+      .code(404)
+      .type(JSON_TYPE)
+      .send(errorBody("predict", 404, `no route ${request.method} ${request.url.split("?")[0]}`));
+  });
+}
+
+function installResponseHook(app: FastifyInstance, metrics: ServeMetrics | undefined, logger: Logger): void {
+  app.addHook("onResponse", (request, reply, done) => {
+    const ms = reply.elapsedTime;
+    // The route template keeps the label set small whatever URLs clients send.
+    metrics?.observeRequest(request.method, request.routeOptions.url ?? "unmatched", reply.statusCode, ms / 1000);
+    if (logger.isLevelEnabled("debug")) {
+      logger.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(ms * 100) / 100 }, "request");
+    }
+    done();
+  });
+}

@@ -1,0 +1,49 @@
+/**
+ * Entry point of a cluster worker (forked by cluster.ts with its assignment in the environment):
+ * loads the model, listens on the shared port and drains when the primary or a signal says so.
+ */
+import cluster from "node:cluster";
+import { createLogger } from "../log/logger.js";
+import { clusterMetricsRenderer } from "../metrics/cluster-metrics.js";
+import { SHUTDOWN_MESSAGE, WORKER_ENV, type WorkerAssignment } from "./cluster.js";
+import { startServing } from "./single.js";
+
+async function main(): Promise<void> {
+  const raw = process.env[WORKER_ENV];
+  if (!cluster.isWorker || raw === undefined) throw new Error(`worker.js is started by the serve primary (${WORKER_ENV} is not set)`);
+  const { options, model } = JSON.parse(raw) as WorkerAssignment;
+  const logger = createLogger({ level: options.logLevel, base: { worker: cluster.worker?.id } });
+  const instance = await startServing(options, model, {
+    logger,
+    announce: false,
+    renderMetrics: (registry) => clusterMetricsRenderer(registry),
+  });
+  logger.debug({ url: instance.url, loadMs: Math.round(instance.predictor.info.loadMs) }, "worker ready");
+
+  let stopping = false;
+  const stop = (reason: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.debug({ reason }, "worker draining");
+    instance.close().then(
+      (clean) => process.exit(clean ? 0 : 1),
+      (error: unknown) => {
+        logger.error({ err: error }, "worker shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("message", (message: unknown) => {
+    if (typeof message === "object" && message !== null && (message as { type?: unknown }).type === SHUTDOWN_MESSAGE.type) stop("primary");
+  });
+  // Ctrl-C reaches the whole process group; the primary's own message follows and is ignored.
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  // An orphaned worker (primary killed) must not keep the port.
+  process.on("disconnect", () => stop("primary gone"));
+}
+
+main().catch((error: unknown) => {
+  createLogger().error({ err: error }, "worker failed to start");
+  process.exit(1);
+});
