@@ -5,7 +5,8 @@
  */
 export function solveDense(a: Float64Array, b: Float64Array): Float64Array {
   const n = b.length;
-  if (a.length !== n * n) throw new Error(`solveDense: matrix has ${a.length} entries, expected ${n * n}`);
+  if (a.length !== n * n)
+    throw new Error(`solveDense: matrix has ${a.length} entries, expected ${n * n}`);
   const m = Float64Array.from(a);
   const x = Float64Array.from(b);
   let scale = 0;

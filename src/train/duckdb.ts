@@ -11,7 +11,9 @@ export function sqlIdentifier(name: string): string {
 }
 
 /** Runs `work` on a fresh in-memory DuckDB and always releases it, even when `work` throws. */
-export async function withDuckDB<T>(work: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
+export async function withDuckDB<T>(
+  work: (connection: DuckDBConnection) => Promise<T>,
+): Promise<T> {
   const instance = await DuckDBInstance.create(":memory:");
   const connection = await instance.connect();
   try {

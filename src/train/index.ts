@@ -1,7 +1,11 @@
 /**
  * The training side as library calls; each CLI verb is one call to these.
  */
-export { writeSampleTrips as sampleData, writeSampleTrips, DEFAULT_SAMPLE_ROWS } from "./sample-data.js";
+export {
+  writeSampleTrips as sampleData,
+  writeSampleTrips,
+  DEFAULT_SAMPLE_ROWS,
+} from "./sample-data.js";
 export type { SampleTripsOptions, SampleTripsResult } from "./sample-data.js";
 export { trainModel as train, trainModel } from "./train.js";
 export type { TrainOptions, TrainResult, TrainMetrics, TrainStage } from "./train.js";

@@ -120,12 +120,15 @@ export function fitCategoricalLinear(options: FitCategoricalLinearOptions): Cate
     beta = theta.subarray(0, m);
     intercept = theta[m];
     for (let g = 0; g < k; g++) {
-      weights[g] = (count[g] * (meanY[g] - dotMean(meanX, g, m, beta) - intercept)) / (count[g] + alpha);
+      weights[g] =
+        (count[g] * (meanY[g] - dotMean(meanX, g, m, beta) - intercept)) / (count[g] + alpha);
     }
   }
 
   const names = [...groupOf.keys()];
-  const order = names.map((_, g) => g).sort((a, b) => (names[a] < names[b] ? -1 : names[a] > names[b] ? 1 : 0));
+  const order = names
+    .map((_, g) => g)
+    .sort((a, b) => (names[a] < names[b] ? -1 : names[a] > names[b] ? 1 : 0));
   return {
     categoricalFeature: options.categoricalFeature,
     categories: order.map((g) => names[g]),
@@ -138,27 +141,39 @@ export function fitCategoricalLinear(options: FitCategoricalLinearOptions): Cate
 
 function checkInputs(options: FitCategoricalLinearOptions, alpha: number): void {
   const n = options.target.length;
-  if (!(alpha >= 0) || !Number.isFinite(alpha)) throw new Error(`alpha must be a finite number >= 0, got ${alpha}`);
+  if (!(alpha >= 0) || !Number.isFinite(alpha))
+    throw new Error(`alpha must be a finite number >= 0, got ${alpha}`);
   if (n === 0) throw new Error("cannot fit a model on zero rows");
   if (options.categorical.length !== n) {
-    throw new Error(`${options.categoricalFeature} has ${options.categorical.length} values, target has ${n}`);
+    throw new Error(
+      `${options.categoricalFeature} has ${options.categorical.length} values, target has ${n}`,
+    );
   }
   if (options.numericFeatures.length !== options.numeric.length) {
-    throw new Error(`${options.numericFeatures.length} numeric feature names for ${options.numeric.length} columns`);
+    throw new Error(
+      `${options.numericFeatures.length} numeric feature names for ${options.numeric.length} columns`,
+    );
   }
   options.numeric.forEach((column, j) => {
     const name = options.numericFeatures[j];
-    if (column.length !== n) throw new Error(`${name} has ${column.length} values, target has ${n}`);
+    if (column.length !== n)
+      throw new Error(`${name} has ${column.length} values, target has ${n}`);
     for (let i = 0; i < n; i++) {
-      if (!Number.isFinite(column[i])) throw new Error(`${name} has a missing or infinite value at row ${i}`);
+      if (!Number.isFinite(column[i]))
+        throw new Error(`${name} has a missing or infinite value at row ${i}`);
     }
   });
   for (let i = 0; i < n; i++) {
-    if (!Number.isFinite(options.target[i])) throw new Error(`target has a missing or infinite value at row ${i}`);
+    if (!Number.isFinite(options.target[i]))
+      throw new Error(`target has a missing or infinite value at row ${i}`);
   }
 }
 
-function solveOrExplain(matrix: Float64Array, rhs: Float64Array, names: readonly string[]): Float64Array {
+function solveOrExplain(
+  matrix: Float64Array,
+  rhs: Float64Array,
+  names: readonly string[],
+): Float64Array {
   if (rhs.length === 0) return new Float64Array(0);
   try {
     return solveDense(matrix, rhs);
@@ -187,7 +202,9 @@ export function predictLinear(
   numeric: readonly Float64Array[],
 ): Float64Array {
   if (numeric.length !== model.numericFeatures.length) {
-    throw new Error(`expected ${model.numericFeatures.length} numeric columns, got ${numeric.length}`);
+    throw new Error(
+      `expected ${model.numericFeatures.length} numeric columns, got ${numeric.length}`,
+    );
   }
   let index = indexCache.get(model);
   if (!index) {
@@ -206,7 +223,8 @@ export function predictLinear(
 
 /** Root mean squared error. */
 export function rmse(actual: ArrayLike<number>, predicted: ArrayLike<number>): number {
-  if (actual.length !== predicted.length) throw new Error(`rmse: ${actual.length} vs ${predicted.length} values`);
+  if (actual.length !== predicted.length)
+    throw new Error(`rmse: ${actual.length} vs ${predicted.length} values`);
   if (actual.length === 0) return Number.NaN;
   let sum = 0;
   for (let i = 0; i < actual.length; i++) sum += (actual[i] - predicted[i]) ** 2;

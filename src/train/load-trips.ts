@@ -58,7 +58,8 @@ export async function loadTrips(pathOrGlob: string, spec: LoadSpec): Promise<Loa
 
   return withDuckDB(async (connection) => {
     const columns = await describeSource(connection, reader, pathOrGlob);
-    const find = (name: string): string | undefined => columns.find((c) => c.toLowerCase() === name.toLowerCase());
+    const find = (name: string): string | undefined =>
+      columns.find((c) => c.toLowerCase() === name.toLowerCase());
     const pair = TIMESTAMP_PAIRS.find((p) => find(p.pickup) && find(p.dropoff));
     if (!pair) {
       throw new UserError(
@@ -69,7 +70,9 @@ export async function loadTrips(pathOrGlob: string, spec: LoadSpec): Promise<Loa
     const projections = spec.inputs.map((input) => {
       const column = find(input.name);
       if (!column) {
-        throw new UserError(`${pathOrGlob}: required column "${input.name}" is missing; it has: ${columns.join(", ")}`);
+        throw new UserError(
+          `${pathOrGlob}: required column "${input.name}" is missing; it has: ${columns.join(", ")}`,
+        );
       }
       return `TRY_CAST(${sqlIdentifier(column)} AS ${sqlType(input)}) AS ${sqlIdentifier(input.name)}`;
     });
@@ -80,7 +83,9 @@ export async function loadTrips(pathOrGlob: string, spec: LoadSpec): Promise<Loa
     projections.push(`(epoch_us(${dropoff}) - epoch_us(${pickup})) / 60000000.0 AS ${TARGET}`);
 
     try {
-      await connection.run(`CREATE TEMP TABLE trips AS SELECT ${projections.join(", ")} FROM ${reader}`);
+      await connection.run(
+        `CREATE TEMP TABLE trips AS SELECT ${projections.join(", ")} FROM ${reader}`,
+      );
     } catch (error) {
       throw new UserError(`${pathOrGlob}: ${firstLine(error)}`, { cause: error });
     }
@@ -97,7 +102,10 @@ export async function loadTrips(pathOrGlob: string, spec: LoadSpec): Promise<Loa
 
     const names = [...spec.inputs.map((input) => input.name), TARGET];
     const select = `SELECT ${names.map(sqlIdentifier).join(", ")} FROM trips WHERE ${complete} AND ${inRange}`;
-    const { rows, values } = await readColumns(connection, select, [...spec.inputs, { name: TARGET, type: "double" }]);
+    const { rows, values } = await readColumns(connection, select, [
+      ...spec.inputs,
+      { name: TARGET, type: "double" },
+    ]);
 
     const inputColumns: Record<string, Column> = {};
     spec.inputs.forEach((input, index) => {
@@ -127,7 +135,11 @@ async function checkExists(pathOrGlob: string): Promise<void> {
   if (!info.isFile()) throw new UserError(`${pathOrGlob}: is not a file`);
 }
 
-async function describeSource(connection: DuckDBConnection, reader: string, source: string): Promise<string[]> {
+async function describeSource(
+  connection: DuckDBConnection,
+  reader: string,
+  source: string,
+): Promise<string[]> {
   try {
     const result = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${reader}`);
     return result.getRowObjectsJson().map((row) => String(row.column_name));
@@ -161,7 +173,9 @@ async function readColumns(
   specs: ColumnSpec[],
 ): Promise<{ rows: number; values: Column[] }> {
   const numeric = specs.map((s) => s.type !== "string" && s.type !== "boolean");
-  const casts = specs.map((s, i) => (numeric[i] ? `CAST(${sqlIdentifier(s.name)} AS DOUBLE)` : sqlIdentifier(s.name)));
+  const casts = specs.map((s, i) =>
+    numeric[i] ? `CAST(${sqlIdentifier(s.name)} AS DOUBLE)` : sqlIdentifier(s.name),
+  );
   const result = await connection.stream(`SELECT ${casts.join(", ")} FROM (${sql})`);
   const parts: Array<Array<Float64Array | Array<string | boolean>>> = specs.map(() => []);
   let rows = 0;

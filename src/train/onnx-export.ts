@@ -49,8 +49,16 @@ export function exportOnnx(model: CategoricalLinearModel, options: ExportOnnxOpt
     input: [model.categoricalFeature],
     output: ["category_index"],
     attribute: [
-      { name: "keys_strings", type: AttributeType.STRINGS, strings: model.categories.map((c) => encoder.encode(c)) },
-      { name: "values_int64s", type: AttributeType.INTS, ints: model.categories.map((_, index) => index) },
+      {
+        name: "keys_strings",
+        type: AttributeType.STRINGS,
+        strings: model.categories.map((c) => encoder.encode(c)),
+      },
+      {
+        name: "values_int64s",
+        type: AttributeType.INTS,
+        ints: model.categories.map((_, index) => index),
+      },
       { name: "default_int64", type: AttributeType.INT, i: k },
     ],
   });
@@ -69,12 +77,27 @@ export function exportOnnx(model: CategoricalLinearModel, options: ExportOnnxOpt
   model.numericFeatures.forEach((feature, j) => {
     const coefficient = `coef_${j}`;
     initializers.push(doubleTensor(coefficient, Float64Array.of(model.numericWeights[j]), []));
-    nodes.push({ name: `term_${j}`, op_type: "Mul", input: [feature, coefficient], output: [`term_${j}`] });
-    nodes.push({ name: `sum_${j}`, op_type: "Add", input: [sum, `term_${j}`], output: [`sum_${j}`] });
+    nodes.push({
+      name: `term_${j}`,
+      op_type: "Mul",
+      input: [feature, coefficient],
+      output: [`term_${j}`],
+    });
+    nodes.push({
+      name: `sum_${j}`,
+      op_type: "Add",
+      input: [sum, `term_${j}`],
+      output: [`sum_${j}`],
+    });
     sum = `sum_${j}`;
   });
   initializers.push(doubleTensor("intercept", Float64Array.of(model.intercept), []));
-  nodes.push({ name: "add_intercept", op_type: "Add", input: [sum, "intercept"], output: [options.outputName] });
+  nodes.push({
+    name: "add_intercept",
+    op_type: "Add",
+    input: [sum, "intercept"],
+    output: [options.outputName],
+  });
 
   return encodeModel({
     ir_version: ONNX_IR_VERSION,
@@ -100,7 +123,10 @@ export function exportOnnx(model: CategoricalLinearModel, options: ExportOnnxOpt
 }
 
 function vector(name: string, elemType: number): OnnxValueInfo {
-  return { name, type: { tensor_type: { elem_type: elemType, shape: { dim: [{ dim_param: BATCH_DIM }] } } } };
+  return {
+    name,
+    type: { tensor_type: { elem_type: elemType, shape: { dim: [{ dim_param: BATCH_DIM }] } } },
+  };
 }
 
 /** Doubles as raw little-endian bytes, the layout ONNX prescribes for raw_data on any host. */

@@ -49,7 +49,10 @@ const STAGE_COLUMNS = [
   "congestion_surcharge",
 ] as const;
 type StageColumn = (typeof STAGE_COLUMNS)[number];
-const COL = Object.fromEntries(STAGE_COLUMNS.map((name, index) => [name, index])) as Record<StageColumn, number>;
+const COL = Object.fromEntries(STAGE_COLUMNS.map((name, index) => [name, index])) as Record<
+  StageColumn,
+  number
+>;
 
 /** DuckDB's vector size: a data chunk holds at most this many rows. */
 const CHUNK_ROWS = 2048;
@@ -66,9 +69,13 @@ export async function writeSampleTrips(options: SampleTripsOptions): Promise<Sam
   await mkdir(path.dirname(outPath), { recursive: true });
 
   await withDuckDB(async (connection) => {
-    await connection.run(`CREATE TABLE stage (${STAGE_COLUMNS.map((c) => `${c} DOUBLE`).join(", ")})`);
+    await connection.run(
+      `CREATE TABLE stage (${STAGE_COLUMNS.map((c) => `${c} DOUBLE`).join(", ")})`,
+    );
     await appendTrips(connection, options, rows);
-    await connection.run(`COPY (${finalSelect(options.year)}) TO ${sqlString(outPath)} (FORMAT parquet)`);
+    await connection.run(
+      `COPY (${finalSelect(options.year)}) TO ${sqlString(outPath)} (FORMAT parquet)`,
+    );
   });
   return { path: outPath, rows };
 }
@@ -80,13 +87,21 @@ function checkOptions(options: SampleTripsOptions, rows: number): void {
   if (!Number.isInteger(options.year) || options.year < 2000 || options.year > 2100) {
     throw new UserError(`year must be an integer from 2000 to 2100, got ${options.year}`);
   }
-  if (!Number.isInteger(rows) || rows < 1) throw new UserError(`rows must be a positive integer, got ${rows}`);
-  if (!Number.isInteger(options.seed)) throw new UserError(`seed must be an integer, got ${options.seed}`);
+  if (!Number.isInteger(rows) || rows < 1)
+    throw new UserError(`rows must be a positive integer, got ${rows}`);
+  if (!Number.isInteger(options.seed))
+    throw new UserError(`seed must be an integer, got ${options.seed}`);
 }
 
-async function appendTrips(connection: DuckDBConnection, options: SampleTripsOptions, rows: number): Promise<void> {
+async function appendTrips(
+  connection: DuckDBConnection,
+  options: SampleTripsOptions,
+  rows: number,
+): Promise<void> {
   // Mixing year and month into the seed makes consecutive months different samples.
-  const random = new Random((options.seed ^ Math.imul(options.year * 12 + options.month, 0x9e3779b1)) >>> 0);
+  const random = new Random(
+    (options.seed ^ Math.imul(options.year * 12 + options.month, 0x9e3779b1)) >>> 0,
+  );
   const month = monthContext(options.year, options.month);
   const world = sampleWorld();
   const appender = await connection.createAppender("stage");
@@ -99,11 +114,15 @@ async function appendTrips(connection: DuckDBConnection, options: SampleTripsOpt
       const vectors = STAGE_COLUMNS.map((_, c) => chunk.getColumnVector(c));
       for (let row = 0; row < count; row++) {
         generateTrip(random, world, month, trip);
-        for (let c = 0; c < trip.length; c++) vectors[c].setItem(row, Number.isNaN(trip[c]) ? null : trip[c]);
+        for (let c = 0; c < trip.length; c++)
+          vectors[c].setItem(row, Number.isNaN(trip[c]) ? null : trip[c]);
       }
       for (const vector of vectors) vector.flush();
       appender.appendDataChunk(chunk);
-      if (options.onProgress && (chunkIndex % PROGRESS_EVERY_CHUNKS === 0 || start + count === rows)) {
+      if (
+        options.onProgress &&
+        (chunkIndex % PROGRESS_EVERY_CHUNKS === 0 || start + count === rows)
+      ) {
         options.onProgress(start + count, rows);
       }
     }
@@ -115,7 +134,7 @@ async function appendTrips(connection: DuckDBConnection, options: SampleTripsOpt
 
 /** Casts the staged doubles to the TLC schema (green taxi, as published since 2019). */
 function finalSelect(year: number): string {
-  // The improvement surcharge went from $0.30 to $1.00 in 2023; the meter drop likewise.
+  // The improvement surcharge went from $0.30 to $1.00 with the 2023 fare increase.
   const improvement = year >= 2023 ? "1.0" : "0.3";
   return `
     SELECT
@@ -163,7 +182,12 @@ function monthContext(year: number, month: number): MonthContext {
 }
 
 /** Fills `out` (indexed by STAGE_COLUMNS, NaN = null) with one trip. */
-function generateTrip(random: Random, world: SampleWorld, month: MonthContext, out: Float64Array): void {
+function generateTrip(
+  random: Random,
+  world: SampleWorld,
+  month: MonthContext,
+  out: Float64Array,
+): void {
   const day = random.int(month.days);
   const hour = world.hourChoice.pick(random);
   const pickupSeconds = month.startSeconds + day * 86400 + hour * 3600 + random.int(3600);
@@ -174,7 +198,9 @@ function generateTrip(random: Random, world: SampleWorld, month: MonthContext, o
 
   const straight = zoneDistance(world, pu, dropoffZone);
   const roadMiles = pu === dropoffZone ? 0.5 + 0.6 * random.next() : 1.3 * straight;
-  let distance = round2(roadMiles * Math.exp(0.25 * random.normal()) + 0.2 * Math.exp(0.5 * random.normal()));
+  let distance = round2(
+    roadMiles * Math.exp(0.25 * random.normal()) + 0.2 * Math.exp(0.5 * random.normal()),
+  );
 
   // Minutes per mile: zones, the route itself and the hour all matter, so PU_DO carries signal
   // beyond distance.
@@ -184,21 +210,22 @@ function generateTrip(random: Random, world: SampleWorld, month: MonthContext, o
     world.zoneEffect[dropoffZone] +
     world.routeEffect[pu * world.x.length + dropoffZone] +
     world.hourEffect[hour] +
-    0.18 * random.normal();
-  let minutes = 2.5 + distance * Math.exp(logPace);
+    0.3 * random.normal();
+  // Fixed overhead plus waiting (lights, loading) that does not scale with distance.
+  let minutes = 1.5 + random.uniform(0, 3) + distance * Math.exp(logPace);
 
   // Meter errors as in the real data: trips ended at once, meters left running for hours, the
   // odd dropoff before pickup, and trips whose odometer reading is missing.
   const outlier = random.next();
-  if (outlier < 0.012) {
+  if (outlier < 0.009) {
     minutes = random.uniform(0, 0.95);
     if (random.next() < 0.5) distance = 0;
-  } else if (outlier < 0.024) {
+  } else if (outlier < 0.017) {
     minutes = 61 + 60 * Math.exp(1 + 0.8 * random.normal());
     minutes = Math.min(minutes, 1439);
-  } else if (outlier < 0.025) {
+  } else if (outlier < 0.0175) {
     minutes = -random.uniform(1, 30);
-  } else if (outlier < 0.033) {
+  } else if (outlier < 0.0255) {
     distance = 0;
   }
   const dropoffSeconds = pickupSeconds + Math.round(minutes * 60);
@@ -212,7 +239,10 @@ function generateTrip(random: Random, world: SampleWorld, month: MonthContext, o
   const fare =
     ratecode === 5
       ? Math.round(random.uniform(8, 60))
-      : roundTo(month.meterDrop + 2.5 * distance + 0.35 * Math.max(0, billedMinutes - 2.4 * distance), 0.5);
+      : roundTo(
+          month.meterDrop + 2.5 * distance + 0.35 * Math.max(0, billedMinutes - 2.4 * distance),
+          0.5,
+        );
   const rush = weekday >= 1 && weekday <= 5 && hour >= 16 && hour < 20;
   const night = hour >= 20 || hour < 6;
   const extra = rush ? 1 : night ? 0.5 : 0;
@@ -250,7 +280,19 @@ function pickPayment(random: Random): number {
 
 function pickPassengers(random: Random): number {
   const u = random.next();
-  return u < 0.84 ? 1 : u < 0.92 ? 2 : u < 0.95 ? 5 : u < 0.97 ? 3 : u < 0.985 ? 6 : u < 0.993 ? 4 : 0;
+  return u < 0.84
+    ? 1
+    : u < 0.92
+      ? 2
+      : u < 0.95
+        ? 5
+        : u < 0.97
+          ? 3
+          : u < 0.985
+            ? 6
+            : u < 0.993
+              ? 4
+              : 0;
 }
 
 function round2(value: number): number {

@@ -65,13 +65,16 @@ function buildWorld(): SampleWorld {
   for (let from = 1; from <= ZONE_COUNT; from++) {
     const weights = new Float64Array(size);
     for (let to = 1; to <= ZONE_COUNT; to++) {
-      const pull = attraction[to] * Math.exp(-Math.sqrt(distance2(x, y, from, to)) / TRIP_SCALE_MILES);
+      const pull =
+        attraction[to] * Math.exp(-Math.sqrt(distance2(x, y, from, to)) / TRIP_SCALE_MILES);
       weights[to] = to === from ? pull * SAME_ZONE_BOOST : pull;
     }
     dropoff.push(new WeightedChoice(weights));
   }
 
-  const hourlyPickups = [3, 2, 1.5, 1, 1, 1.5, 3, 5, 6, 5.5, 5, 5.5, 6, 6, 6.5, 7, 7.5, 7.5, 7, 6, 5, 4.5, 4, 3.5];
+  const hourlyPickups = [
+    3, 2, 1.5, 1, 1, 1.5, 3, 5, 6, 5.5, 5, 5.5, 6, 6, 6.5, 7, 7.5, 7.5, 7, 6, 5, 4.5, 4, 3.5,
+  ];
   const hourEffect = Float64Array.from({ length: 24 }, (_, hour) =>
     hour >= 7 && hour <= 9 ? 0.15 : hour >= 15 && hour <= 18 ? 0.2 : hour <= 5 ? -0.2 : 0,
   );

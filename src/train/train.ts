@@ -5,7 +5,12 @@ import { saveBundle } from "../model/bundle.js";
 import type { Column, ColumnSpec, MldeploySection } from "../model/types.js";
 import { RIDES_SPEC } from "../rides/index.js";
 import { loadTrips, type LoadedTrips } from "./load-trips.js";
-import { fitCategoricalLinear, predictLinear, rmse, type CategoricalLinearModel } from "./linear.js";
+import {
+  fitCategoricalLinear,
+  predictLinear,
+  rmse,
+  type CategoricalLinearModel,
+} from "./linear.js";
 import { exportOnnx } from "./onnx-export.js";
 import type { TrainingSpec } from "./spec.js";
 
@@ -49,7 +54,8 @@ export async function trainModel(options: TrainOptions): Promise<TrainResult> {
   const spec: TrainingSpec = options.spec ?? RIDES_SPEC;
   const alpha = options.alpha ?? 0;
   const log = options.logger;
-  const step = (stage: TrainStage): void => options.onProgress?.(STAGES.indexOf(stage), STAGES.length, stage);
+  const step = (stage: TrainStage): void =>
+    options.onProgress?.(STAGES.indexOf(stage), STAGES.length, stage);
 
   step("load-train");
   const train = await loadTrips(options.trainPath, spec);
@@ -108,7 +114,10 @@ export async function trainModel(options: TrainOptions): Promise<TrainResult> {
     output: spec.output,
     input_example: spec.inputExample,
     training: {
-      model: alpha === 0 ? "LinearRegression (one-hot categorical)" : `Ridge(alpha=${alpha}) (one-hot categorical)`,
+      model:
+        alpha === 0
+          ? "LinearRegression (one-hot categorical)"
+          : `Ridge(alpha=${alpha}) (one-hot categorical)`,
       alpha,
       target: spec.target.definition ?? spec.target.name,
       target_unit: spec.target.unit,
@@ -134,8 +143,14 @@ export async function trainModel(options: TrainOptions): Promise<TrainResult> {
 }
 
 /** The linear trainer takes exactly one string feature (one-hot) and any number of numeric ones. */
-function splitFeatures(spec: TrainingSpec, data: LoadedTrips): { categorical: string; numeric: string[] } {
-  const kinds = Object.keys(spec.features).map((name) => ({ name, kind: columnKind(data.features[name]) }));
+function splitFeatures(
+  spec: TrainingSpec,
+  data: LoadedTrips,
+): { categorical: string; numeric: string[] } {
+  const kinds = Object.keys(spec.features).map((name) => ({
+    name,
+    kind: columnKind(data.features[name]),
+  }));
   const categorical = kinds.filter((f) => f.kind === "string").map((f) => f.name);
   const other = kinds.filter((f) => f.kind === "boolean").map((f) => f.name);
   if (categorical.length !== 1 || other.length) {
@@ -144,7 +159,10 @@ function splitFeatures(spec: TrainingSpec, data: LoadedTrips): { categorical: st
         (other.length ? `, boolean: [${other.join(", ")}]` : ""),
     );
   }
-  return { categorical: categorical[0], numeric: kinds.filter((f) => f.kind === "number").map((f) => f.name) };
+  return {
+    categorical: categorical[0],
+    numeric: kinds.filter((f) => f.kind === "number").map((f) => f.name),
+  };
 }
 
 function columnKind(column: Column): "string" | "number" | "boolean" {

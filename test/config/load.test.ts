@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { ConfigError, envName, resolveConfig } from "../../src/config/load.js";
+import { tempDir } from "../helpers/temp.js";
 
 const schema = z.object({
   port: z.number().int().min(1).max(65535).default(9696),
@@ -12,14 +12,14 @@ const schema = z.object({
 });
 
 function dirWith(file: string, text: string): string {
-  const dir = mkdtempSync(path.join(tmpdir(), "mldeploy-config-"));
+  const dir = tempDir("mldeploy-config-");
   writeFileSync(path.join(dir, file), text);
   return dir;
 }
 
 describe("resolveConfig", () => {
   it("uses defaults when nothing is set", () => {
-    const cwd = mkdtempSync(path.join(tmpdir(), "mldeploy-config-"));
+    const cwd = tempDir("mldeploy-config-");
     expect(resolveConfig(schema, { section: "serve", flags: {}, env: {}, cwd })).toEqual({
       port: 9696,
       host: "0.0.0.0",
@@ -51,7 +51,7 @@ describe("resolveConfig", () => {
   });
 
   it("names the setting and its source when a value is bad", () => {
-    const cwd = mkdtempSync(path.join(tmpdir(), "mldeploy-config-"));
+    const cwd = tempDir("mldeploy-config-");
     expect(() =>
       resolveConfig(schema, { section: "serve", flags: {}, env: { MLDEPLOY_PORT: "abc" }, cwd }),
     ).toThrow(/invalid setting "port" \(from MLDEPLOY_PORT\)/);
@@ -87,7 +87,7 @@ describe("resolveConfig", () => {
 
 describe("resolveConfig with required settings", () => {
   it("says how to give a missing required setting", () => {
-    const cwd = mkdtempSync(path.join(tmpdir(), "mldeploy-config-"));
+    const cwd = tempDir("mldeploy-config-");
     const required = z.object({ model: z.string().min(1) });
     expect(() => resolveConfig(required, { section: "serve", flags: {}, env: {}, cwd })).toThrow(
       /setting "model" is required: .* MLDEPLOY_MODEL/,

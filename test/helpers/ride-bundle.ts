@@ -1,8 +1,7 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { writeSampleTrips } from "../../src/train/sample-data.js";
 import { trainModel, type TrainResult } from "../../src/train/train.js";
+import { tempDir } from "./temp.js";
 
 let pending: Promise<TrainResult & { dataDir: string }> | undefined;
 
@@ -13,12 +12,16 @@ let pending: Promise<TrainResult & { dataDir: string }> | undefined;
  */
 export function rideModel(): Promise<TrainResult & { dataDir: string }> {
   pending ??= (async () => {
-    const dataDir = mkdtempSync(path.join(tmpdir(), "mldeploy-rides-"));
+    const dataDir = tempDir("mldeploy-rides-");
     const trainPath = path.join(dataDir, "green_tripdata_2021-01.parquet");
     const validPath = path.join(dataDir, "green_tripdata_2021-02.parquet");
     await writeSampleTrips({ path: trainPath, seed: 1, year: 2021, month: 1, rows: 20_000 });
     await writeSampleTrips({ path: validPath, seed: 2, year: 2021, month: 2, rows: 10_000 });
-    const result = await trainModel({ trainPath, validPath, outDir: path.join(dataDir, "ride-duration") });
+    const result = await trainModel({
+      trainPath,
+      validPath,
+      outDir: path.join(dataDir, "ride-duration"),
+    });
     return { ...result, dataDir };
   })();
   return pending;

@@ -1,15 +1,12 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { readBundle } from "../../src/model/bundle.js";
 import { loadPredictor } from "../../src/model/predictor.js";
 import { BundleError, InputValidationError } from "../../src/model/types.js";
 import { pythonHas, runPython } from "../helpers/python.js";
+import { tempDir } from "../helpers/temp.js";
 
-function tempDir(): string {
-  return mkdtempSync(path.join(tmpdir(), "mldeploy-bundle-"));
-}
 
 function bundleWith(
   mlmodel: string,

@@ -2,11 +2,12 @@ import path from "node:path";
 import type { Command } from "commander";
 import { UserError } from "../../config/errors.js";
 import { createLogger, type Logger } from "../../log/logger.js";
-import { DEFAULT_SAMPLE_ROWS, writeSampleTrips } from "../../train/sample-data.js";
 import { createProgress } from "../progress.js";
 
 export const DEFAULT_DATA_DIR = "./mldeploy-data/data";
 export const DEFAULT_MONTHS = ["2021-01", "2021-02"];
+/** A real green-taxi month has about 70,000 trips (kept here so --help need not load DuckDB). */
+export const DEFAULT_SAMPLE_ROWS = 70_000;
 
 export interface SampleDataFlags {
   out: string;
@@ -18,12 +19,25 @@ export interface SampleDataFlags {
 export function registerSampleData(program: Command): void {
   program
     .command("sample-data")
-    .description("Write synthetic NYC green-taxi trips as Parquet in the real TLC schema (one file a month)")
+    .description(
+      "Write synthetic NYC green-taxi trips as Parquet in the real TLC schema (one file a month)",
+    )
     .option("--out <dir>", "output directory", DEFAULT_DATA_DIR)
-    .option("--months <list>", "comma-separated YYYY-MM months, one file each", DEFAULT_MONTHS.join(","))
-    .option("--rows <n>", "trips per month (a real green-taxi month has about 70,000)", String(DEFAULT_SAMPLE_ROWS))
+    .option(
+      "--months <list>",
+      "comma-separated YYYY-MM months, one file each",
+      DEFAULT_MONTHS.join(","),
+    )
+    .option(
+      "--rows <n>",
+      "trips per month (a real green-taxi month has about 70,000)",
+      String(DEFAULT_SAMPLE_ROWS),
+    )
     .option("--seed <n>", "random seed; the same seed writes the same trips", "1")
-    .addHelpText("after", "\nExample:\n  mldeploy sample-data --out ./data --months 2021-01,2021-02 --rows 100000")
+    .addHelpText(
+      "after",
+      "\nExample:\n  mldeploy sample-data --out ./data --months 2021-01,2021-02 --rows 100000",
+    )
     .action(async (flags: SampleDataFlags) => {
       const files = await writeSampleMonths(flags, createLogger());
       for (const file of files) process.stdout.write(`${file}\n`);
@@ -35,6 +49,7 @@ export async function writeSampleMonths(flags: SampleDataFlags, logger: Logger):
   const rows = positiveInteger(flags.rows, "--rows");
   const seed = positiveInteger(flags.seed, "--seed", 0);
   const months = flags.months.split(",").map((m) => m.trim());
+  const { writeSampleTrips } = await import("../../train/sample-data.js");
   const files: string[] = [];
   for (const [index, month] of months.entries()) {
     const match = /^(\d{4})-(\d{2})$/.exec(month);
@@ -64,6 +79,7 @@ export async function writeSampleMonths(flags: SampleDataFlags, logger: Logger):
 
 export function positiveInteger(value: string, flag: string, min = 1): number {
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min) throw new UserError(`${flag} must be an integer >= ${min}, got "${value}"`);
+  if (!Number.isSafeInteger(n) || n < min)
+    throw new UserError(`${flag} must be an integer >= ${min}, got "${value}"`);
   return n;
 }

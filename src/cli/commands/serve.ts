@@ -10,9 +10,14 @@ import { addSchemaOptions, pickSchemaFlags } from "../schema-options.js";
 export function registerServe(program: Command): void {
   const command = program
     .command("serve")
-    .description("Serve a model over HTTP: /predict, MLflow /invocations, KServe V2 /v2/models/…, /metrics")
+    .description(
+      "Serve a model over HTTP: /predict, MLflow /invocations, KServe V2 /v2/models/…, /metrics",
+    )
     .argument("[model]", "model bundle directory or file:// URI (env MLDEPLOY_MODEL)")
-    .option("--config <file>", "config file with a `serve:` section (default ./mldeploy.config.yaml if present)");
+    .option(
+      "--config <file>",
+      "config file with a `serve:` section (default ./mldeploy.config.yaml if present)",
+    );
   addSchemaOptions(command, serveOptionsSchema, ["model"]);
   command.addHelpText(
     "after",
@@ -30,7 +35,10 @@ Example:
   });
 }
 
-export function resolveServeOptions(model: string | undefined, flags: Record<string, unknown>): ServeOptions {
+export function resolveServeOptions(
+  model: string | undefined,
+  flags: Record<string, unknown>,
+): ServeOptions {
   const options = resolveConfig(serveOptionsSchema, {
     section: "serve",
     flags: { ...pickSchemaFlags(serveOptionsSchema, flags), model },

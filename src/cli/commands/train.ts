@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { UserError } from "../../config/errors.js";
 import { createLogger, type Logger } from "../../log/logger.js";
-import { trainModel, type TrainResult } from "../../train/train.js";
+import type { TrainResult } from "../../train/train.js";
 import { createProgress } from "../progress.js";
 
 export const DEFAULT_MODEL_DIR = "./mldeploy-data/models/ride-duration";
@@ -16,8 +16,13 @@ export interface TrainFlags {
 export function registerTrain(program: Command): void {
   program
     .command("train")
-    .description("Train the ride-duration model (PU_DO + trip_distance, linear) and save an ONNX model bundle")
-    .requiredOption("--train <file>", "training trips: TLC Parquet or CSV file, or a glob (green or yellow)")
+    .description(
+      "Train the ride-duration model (PU_DO + trip_distance, linear) and save an ONNX model bundle",
+    )
+    .requiredOption(
+      "--train <file>",
+      "training trips: TLC Parquet or CSV file, or a glob (green or yellow)",
+    )
     .requiredOption("--valid <file>", "validation trips (e.g. the following month)")
     .option("--alpha <n>", "L2 regularisation strength (0 = ordinary least squares)", "0")
     .option("--out <dir>", "bundle directory to write", DEFAULT_MODEL_DIR)
@@ -36,7 +41,9 @@ Example:
 
 export async function trainWithProgress(flags: TrainFlags, logger: Logger): Promise<TrainResult> {
   const alpha = Number(flags.alpha);
-  if (!Number.isFinite(alpha) || alpha < 0) throw new UserError(`--alpha must be a number >= 0, got "${flags.alpha}"`);
+  if (!Number.isFinite(alpha) || alpha < 0)
+    throw new UserError(`--alpha must be a number >= 0, got "${flags.alpha}"`);
+  const { trainModel } = await import("../../train/train.js");
   const progress = createProgress("train", logger);
   try {
     return await trainModel({

@@ -1,0 +1,30 @@
+/**
+ * mldeploy as a library: every CLI verb is one of these calls.
+ *
+ *   import { trainModel, loadPredictor, runServe } from "mldeploy";
+ */
+export { UserError } from "./config/errors.js";
+export { ConfigError, resolveConfig } from "./config/load.js";
+export { createLogger, silentLogger, type Logger } from "./log/logger.js";
+export { readBundle, saveBundle, type Bundle, type SaveBundleOptions, type Signature } from "./model/bundle.js";
+export { loadPredictor, type LoadPredictorOptions } from "./model/predictor.js";
+export { applyFeatures } from "./model/transform.js";
+export { validateColumns, validateRecords, type ValidationResult } from "./model/validate.js";
+export * from "./model/types.js";
+export { MicroBatcher } from "./model/micro-batcher.js";
+export { runServe, type RunningServe } from "./serve/run.js";
+export { buildServer } from "./serve/server.js";
+export { serveOptionsSchema, type ServeOptions, type ServeOptionsInput } from "./serve/options.js";
+export {
+  writeSampleTrips,
+  trainModel,
+  loadTrips,
+  fitCategoricalLinear,
+  predictLinear,
+  exportOnnx,
+  type TrainOptions,
+  type TrainResult,
+  type CategoricalLinearModel,
+} from "./train/index.js";
+export * as rides from "./rides/index.js";
+export { VERSION } from "./version.js";

@@ -1,0 +1,129 @@
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../helpers/cli.js";
+import { rideBundlePath } from "../helpers/ride-bundle.js";
+import { tempDir } from "../helpers/temp.js";
+
+const VERBS = ["demo", "sample-data", "train", "serve", "predict", "info"];
+
+describe.concurrent("mldeploy --help", () => {
+  it("lists every verb", async () => {
+    const result = await runCli(["--help"]);
+    expect(result.status).toBe(0);
+    for (const verb of VERBS) expect(result.stdout).toContain(verb);
+  });
+
+  it.each(VERBS)("%s --help explains itself", async (verb) => {
+    const result = await runCli([verb, "--help"]);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`Usage: mldeploy ${verb}`));
+  });
+
+  it("serve --help shows every setting with its env variable and default", async () => {
+    const stdout = (await runCli(["serve", "--help"])).stdout.replace(/\s+/g, " ");
+    expect(stdout).toContain("--max-batch-delay-ms <value>");
+    expect(stdout).toContain("MLDEPLOY_MAX_BATCH_DELAY_MS");
+    expect(stdout).toMatch(/MLDEPLOY_PORT; default 9696/);
+  });
+});
+
+describe.concurrent("user mistakes print one line and exit 2", () => {
+  it.each([
+    [
+      ["info", "/nonexistent/model"],
+      /^mldeploy: error: model bundle \/nonexistent\/model: directory does not exist\n$/,
+    ],
+    [
+      ["train", "--train", "/nope.parquet", "--valid", "/nope2.parquet"],
+      /^mldeploy: error: .*\/nope\.parquet/,
+    ],
+    [
+      ["train", "--train", "a", "--valid", "b", "--alpha", "-1"],
+      /^mldeploy: error: --alpha must be a number >= 0, got "-1"\n$/,
+    ],
+    [
+      ["sample-data", "--months", "2021-13"],
+      /^mldeploy: error: --months: "2021-13" is not a YYYY-MM month\n$/,
+    ],
+    [["serve"], /^mldeploy: error: setting "model" is required: .*MLDEPLOY_MODEL/],
+    [
+      ["serve", "/nonexistent/model"],
+      /^mldeploy: error: model bundle \/nonexistent\/model: directory does not exist\n$/,
+    ],
+    [["serve", "x", "--port", "99999"], /^mldeploy: error: invalid setting "port" \(from --port\)/],
+    [["predict", "/nonexistent/model"], /^mldeploy: error: give --json/],
+  ])("%j", async (args, message) => {
+    const result = await runCli(args);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(result.status).toBe(2);
+  });
+
+  it("names the env variable a bad setting came from", async () => {
+    const result = await runCli(["serve", "x"], { env: { MLDEPLOY_WORKERS: "many" } });
+    expect(result.stderr).toMatch(/invalid setting "workers" \(from MLDEPLOY_WORKERS\)/);
+    expect(result.status).toBe(2);
+  });
+
+  it("names the config file a bad setting came from", async () => {
+    const dir = tempDir("mldeploy-cli-");
+    writeFileSync(path.join(dir, "mldeploy.config.yaml"), "serve:\n  maxBatchSize: 0\n");
+    const result = await runCli(["serve", "x"], { cwd: dir });
+    expect(result.stderr).toMatch(
+      /invalid setting "maxBatchSize" \(from config file .*mldeploy.config.yaml\)/,
+    );
+    expect(result.status).toBe(2);
+  });
+});
+
+describe.concurrent("with a trained bundle", () => {
+  let bundle: string;
+  beforeAll(async () => {
+    bundle = await rideBundlePath();
+  });
+
+  it("predict --json prints one JSON line per ride", async () => {
+    const result = await runCli([
+      "predict",
+      bundle,
+      "--json",
+      '[{"PULocationID": 10, "DOLocationID": 50, "trip_distance": 4}, {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}]',
+    ]);
+    expect(result.status).toBe(0);
+    const lines = result.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { duration: number; model_version: string });
+    expect(lines).toHaveLength(2);
+    expect(lines[0].duration).toBeGreaterThan(1);
+    expect(lines[0].model_version).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it("predict --input - reads JSON lines and reports the bad one", async () => {
+    const ok = await runCli(["predict", bundle, "--input", "-"], {
+      input:
+        '{"PULocationID": 10, "DOLocationID": 50, "trip_distance": 4}\n\n{"PULocationID": 1, "DOLocationID": 2, "trip_distance": 0}\n',
+    });
+    expect(ok.status).toBe(0);
+    expect(ok.stdout.trim().split("\n")).toHaveLength(2);
+    const bad = await runCli(["predict", bundle, "--input", "-"], {
+      input: '{"PULocationID": 10}\n',
+    });
+    expect(bad.stderr).toMatch(/^mldeploy: error: field "DOLocationID".*is required/);
+    expect(bad.status).toBe(2);
+    const broken = await runCli(["predict", bundle, "--input", "-"], { input: "{oops\n" });
+    expect(broken.stderr).toMatch(/^mldeploy: error: line 1: not valid JSON/);
+  });
+
+  it("info --json shows the request schema, features and training metrics", async () => {
+    const result = await runCli(["info", bundle, "--json"]);
+    expect(result.status).toBe(0);
+    const info = JSON.parse(result.stdout) as Record<string, unknown>;
+    expect(info.output).toBe("duration");
+    expect(info.features).toMatchObject({
+      PU_DO: { concat: [{ column: "PULocationID" }, "_", { column: "DOLocationID" }] },
+    });
+    expect(info.training).toMatchObject({ metrics: { valid_rmse: expect.any(Number) } });
+  });
+});
