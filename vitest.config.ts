@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    globalSetup: ["test/global-setup.ts"],
     // Tests start real servers and ONNX sessions; two cores cannot run many files at once.
     fileParallelism: true,
     maxWorkers: 2,

@@ -1,6 +1,6 @@
 /**
  * `npm run bench:serve [-- --model <bundle>] [--duration 10] [--connections 32] [--pipelining 1]
- *  [--workers 1] [--rows 1000] [--delays 0,0.5,1,2]`
+ *  [--workers 1] [--rows 1000] [--delays 0,0.5,1,2] [--rounds 3]`
  *
  * Measures `mldeploy serve` against a bare node:http server with the same process count that
  * only parses the JSON body and answers a constant (the ceiling for Node on this machine), with
@@ -25,6 +25,7 @@ const { values: args } = parseArgs({
     rows: { type: "string", default: "1000" },
     delays: { type: "string", default: "0,0.5,1,2" },
     port: { type: "string", default: "9711" },
+    rounds: { type: "string", default: "3" },
   },
 });
 
@@ -37,6 +38,7 @@ const settings = {
   rows: Number(args.rows),
   delays: args.delays.split(",").map(Number),
   port: Number(args.port),
+  rounds: Number(args.rounds),
 };
 
 const RIDE = JSON.stringify({ PULocationID: 10, DOLocationID: 50, trip_distance: 40 });
@@ -52,11 +54,19 @@ function batchBody(rows: number): string {
   return JSON.stringify({ dataframe_split: { columns: ["PULocationID", "DOLocationID", "trip_distance"], data } });
 }
 
-interface Row {
+interface Scenario {
   name: string;
-  result: LoadResult;
+  start: () => Promise<ServerProcess>;
+  path: string;
+  body: string;
   rowsPerRequest: number;
-  ceiling?: LoadResult;
+  /** Scenario whose req/s this one is compared with. */
+  ceiling?: string;
+}
+
+interface Measured {
+  scenario: Scenario;
+  runs: LoadResult[];
 }
 
 async function measure(server: ServerProcess, path: string, body: string): Promise<LoadResult> {
@@ -73,30 +83,43 @@ async function measure(server: ServerProcess, path: string, body: string): Promi
   return runLoad({ ...spec, durationSeconds: settings.durationSeconds });
 }
 
-async function withServer<T>(start: Promise<ServerProcess>, use: (server: ServerProcess) => Promise<T>): Promise<T> {
-  const server = await start;
-  try {
-    return await use(server);
-  } finally {
-    await server.stop();
-  }
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function summary(runs: LoadResult[]): LoadResult {
+  return {
+    requestsPerSecond: median(runs.map((r) => r.requestsPerSecond)),
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+    non2xx: runs.reduce((n, r) => n + r.non2xx, 0),
+  };
 }
 
 function fmt(n: number, digits = 0): string {
   return n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
-function printTable(rows: Row[]): void {
-  const header = ["scenario", "req/s", "rows/s", "p50 ms", "p99 ms", "vs ceiling", "errors"];
-  const lines = rows.map((row) => [
-    row.name,
-    fmt(row.result.requestsPerSecond),
-    fmt(row.result.requestsPerSecond * row.rowsPerRequest),
-    fmt(row.result.p50),
-    fmt(row.result.p99),
-    row.ceiling ? fmt(row.result.requestsPerSecond / row.ceiling.requestsPerSecond, 2) : "",
-    String(row.result.errors + row.result.non2xx),
-  ]);
+function printTable(measured: Measured[]): void {
+  const byName = new Map(measured.map((m) => [m.scenario.name, summary(m.runs)]));
+  const header = ["scenario", "req/s", "rows/s", "p50 ms", "p99 ms", "vs ceiling", "req/s of each round", "errors"];
+  const lines = measured.map(({ scenario, runs }) => {
+    const result = summary(runs);
+    const ceiling = scenario.ceiling ? byName.get(scenario.ceiling) : undefined;
+    return [
+      scenario.name,
+      fmt(result.requestsPerSecond),
+      fmt(result.requestsPerSecond * scenario.rowsPerRequest),
+      fmt(result.p50),
+      fmt(result.p99),
+      ceiling ? fmt(result.requestsPerSecond / ceiling.requestsPerSecond, 2) : "",
+      runs.map((r) => fmt(r.requestsPerSecond)).join(" / "),
+      String(result.errors + result.non2xx),
+    ];
+  });
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const render = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
   console.log(render(header));
@@ -111,56 +134,70 @@ async function main(): Promise<void> {
   console.log(
     `mldeploy serve benchmark: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), Node ${process.version}, ` +
       `${workers} server process(es), autocannon in 1 process, ${settings.connections} connections, ` +
-      `pipelining ${settings.pipelining}, ${settings.durationSeconds} s per run (+${settings.warmupSeconds} s warm-up)`,
+      `pipelining ${settings.pipelining}, ${settings.durationSeconds} s per run (+${settings.warmupSeconds} s warm-up), ` +
+      `${settings.rounds} interleaved round(s), medians shown`,
   );
   console.log(`model: ${model}; defaults maxBatchSize=${defaults.maxBatchSize}, maxBatchDelayMs=${defaults.maxBatchDelayMs}\n`);
 
   const batch = batchBody(settings.rows);
-  const { single: ceiling, batched: ceilingBatched } = await withServer(startCeiling(port, workers), async (server) => ({
-    single: await measure(server, "/predict", RIDE),
-    batched: await measure(server, "/invocations", batch),
-  }));
-
-  const rows: Row[] = [
-    { name: "ceiling: node:http, JSON.parse, constant answer", result: ceiling, rowsPerRequest: 1 },
-  ];
-  const service = (options: Record<string, unknown>) => startService({ model, workers, ...options }, port + 1);
-
-  rows.push(
-    await withServer(service({}), async (server) => ({
-      name: `/predict single ride (defaults: delay ${defaults.maxBatchDelayMs} ms)`,
-      result: await measure(server, "/predict", RIDE),
+  const service = (options: Record<string, unknown>) => () => startService({ model, workers, ...options }, port + 1);
+  const ceiling = () => startCeiling(port, workers);
+  const CEILING = "ceiling: node:http, JSON.parse, constant answer";
+  const CEILING_BATCH = `ceiling with the ${settings.rows}-row body`;
+  const scenarios: Scenario[] = [
+    { name: CEILING, start: ceiling, path: "/predict", body: RIDE, rowsPerRequest: 1 },
+    {
+      name: `/predict single ride, defaults (delay ${defaults.maxBatchDelayMs} ms)`,
+      start: service({}),
+      path: "/predict",
+      body: RIDE,
       rowsPerRequest: 1,
-      ceiling,
-    })),
-  );
-  for (const delay of settings.delays) {
-    rows.push(
-      await withServer(service({ maxBatchDelayMs: delay }), async (server) => ({
+      ceiling: CEILING,
+    },
+    ...settings.delays.map(
+      (delay): Scenario => ({
         name: `/predict single ride, micro-batching ${delay === 0 ? "off" : `delay ${delay} ms`}`,
-        result: await measure(server, "/predict", RIDE),
+        start: service({ maxBatchDelayMs: delay }),
+        path: "/predict",
+        body: RIDE,
         rowsPerRequest: 1,
-        ceiling,
-      })),
-    );
-  }
-  rows.push({ name: `ceiling with the ${settings.rows}-row body`, result: ceilingBatched, rowsPerRequest: settings.rows });
-  rows.push(
-    await withServer(service({}), async (server) => ({
+        ceiling: CEILING,
+      }),
+    ),
+    { name: CEILING_BATCH, start: ceiling, path: "/invocations", body: batch, rowsPerRequest: settings.rows },
+    {
       name: `/invocations dataframe_split, ${settings.rows} rows`,
-      result: await measure(server, "/invocations", batch),
+      start: service({}),
+      path: "/invocations",
+      body: batch,
       rowsPerRequest: settings.rows,
-      ceiling: ceilingBatched,
-    })),
-  );
+      ceiling: CEILING_BATCH,
+    },
+  ];
+
+  // Rounds are interleaved so that a slow spell of a shared machine hits every scenario alike.
+  const measured: Measured[] = scenarios.map((scenario) => ({ scenario, runs: [] }));
+  for (let round = 1; round <= settings.rounds; round++) {
+    for (const entry of measured) {
+      const server = await entry.scenario.start();
+      try {
+        const result = await measure(server, entry.scenario.path, entry.scenario.body);
+        entry.runs.push(result);
+        console.log(`round ${round}: ${entry.scenario.name}: ${fmt(result.requestsPerSecond)} req/s, p99 ${result.p99} ms`);
+      } finally {
+        await server.stop();
+      }
+    }
+  }
 
   console.log();
-  printTable(rows);
-  const predict = rows[1].result;
-  const best = rows[rows.length - 1].result;
+  printTable(measured);
+  const ceilingRps = summary(measured[0].runs).requestsPerSecond;
+  const predict = summary(measured[1].runs);
+  const batched = summary(measured[measured.length - 1].runs);
   console.log(
-    `\ntargets: /predict >= 0.70 of ceiling: ${fmt(predict.requestsPerSecond / ceiling.requestsPerSecond, 2)}; ` +
-      `p99 < 10 ms: ${fmt(predict.p99)} ms; batched >= 500,000 rows/s: ${fmt(best.requestsPerSecond * settings.rows)}`,
+    `\ntargets: /predict >= 0.70 of ceiling: ${fmt(predict.requestsPerSecond / ceilingRps, 2)}; ` +
+      `p99 < 10 ms: ${fmt(predict.p99)} ms; batched >= 500,000 rows/s: ${fmt(batched.requestsPerSecond * settings.rows)}`,
   );
 }
 

@@ -33,7 +33,8 @@ export class MicroBatcher implements Predictor {
   private queue: Pending[] = [];
   private queuedRows = 0;
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
-  private readonly inFlight = new Set<Promise<unknown>>();
+  /** Coalesced runs still going, awaited by drain(); callers await their own pass-through calls. */
+  private readonly running = new Set<Promise<void>>();
   readonly enabled: boolean;
 
   constructor(
@@ -56,7 +57,7 @@ export class MicroBatcher implements Predictor {
   }
 
   predictColumns(batch: ColumnarBatch): Promise<PredictionBatch> {
-    if (!this.enabled || batch.rows >= this.options.maxBatchSize) return this.track(this.inner.predictColumns(batch));
+    if (!this.enabled || batch.rows >= this.options.maxBatchSize) return this.inner.predictColumns(batch);
     if (batch.rows === 0) return Promise.resolve({ rows: 0, values: new Float64Array(0) });
     if (this.queuedRows + batch.rows > this.options.maxBatchSize) this.flush();
     const result = new Promise<PredictionBatch>((resolve, reject) => {
@@ -68,10 +69,10 @@ export class MicroBatcher implements Predictor {
     return result;
   }
 
-  /** Runs whatever is queued now and waits for every call in flight (used when shutting down). */
+  /** Runs whatever is queued now, without waiting out the delay, and waits for those runs. */
   async drain(): Promise<void> {
     this.flush();
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    while (this.running.size > 0) await Promise.all(this.running);
   }
 
   async close(): Promise<void> {
@@ -97,7 +98,8 @@ export class MicroBatcher implements Predictor {
     if (calls.length === 0) return;
     this.queue = [];
     this.queuedRows = 0;
-    void this.track(this.run(calls));
+    const run = this.run(calls).finally(() => this.running.delete(run));
+    this.running.add(run);
   }
 
   private async run(calls: Pending[]): Promise<void> {
@@ -128,13 +130,6 @@ export class MicroBatcher implements Predictor {
     } catch (error) {
       call.reject(error);
     }
-  }
-
-  private track<T>(promise: Promise<T>): Promise<T> {
-    this.inFlight.add(promise);
-    const forget = () => this.inFlight.delete(promise);
-    promise.then(forget, forget);
-    return promise;
   }
 }
 

@@ -55,6 +55,11 @@ function checkNumber(value: unknown, spec: ColumnSpec, coerceStrings: boolean): 
   if (typeof value === "number") n = value;
   else if (coerceStrings && typeof value === "string" && value.trim() !== "") n = Number(value);
   else return { ok: false, message: `must be a number, got ${describe(value)}` };
+  // Text that is no number at all ("ten") is a type error; "NaN" and "Infinity" are numbers
+  // the model cannot use.
+  if (typeof value === "string" && Number.isNaN(n) && value.trim() !== "NaN") {
+    return { ok: false, message: `must be a number, got ${describe(value)}` };
+  }
   if (!Number.isFinite(n))
     return { ok: false, message: `must be a finite number, got ${describe(value)}` };
   const integral = spec.type === "long" || spec.type === "integer";

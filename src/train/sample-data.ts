@@ -4,6 +4,7 @@ import { DOUBLE, DuckDBDataChunk, type DuckDBConnection } from "@duckdb/node-api
 import { UserError } from "../config/errors.js";
 import { sqlString, withDuckDB } from "./duckdb.js";
 import { Random } from "./prng.js";
+import { DEFAULT_SAMPLE_ROWS } from "./sample-defaults.js";
 import { sampleWorld, zoneDistance, type SampleWorld } from "./sample-world.js";
 
 export interface SampleTripsOptions {
@@ -23,7 +24,7 @@ export interface SampleTripsResult {
   rows: number;
 }
 
-export const DEFAULT_SAMPLE_ROWS = 70_000;
+export { DEFAULT_SAMPLE_ROWS };
 
 /**
  * Generated values are staged as DOUBLE columns (NaN = null) and cast to the TLC types in the

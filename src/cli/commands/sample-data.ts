@@ -3,11 +3,11 @@ import type { Command } from "commander";
 import { UserError } from "../../config/errors.js";
 import { createLogger, type Logger } from "../../log/logger.js";
 import { createProgress } from "../progress.js";
+import { DEFAULT_SAMPLE_ROWS } from "../../train/sample-defaults.js";
 
 export const DEFAULT_DATA_DIR = "./mldeploy-data/data";
 export const DEFAULT_MONTHS = ["2021-01", "2021-02"];
-/** A real green-taxi month has about 70,000 trips (kept here so --help need not load DuckDB). */
-export const DEFAULT_SAMPLE_ROWS = 70_000;
+export { DEFAULT_SAMPLE_ROWS };
 
 export interface SampleDataFlags {
   out: string;

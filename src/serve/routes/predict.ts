@@ -25,11 +25,14 @@ export function predictRoutes(app: FastifyInstance, ctx: ServeContext): void {
       ctx.metrics?.countPredictions(result.rows);
       return write.many(result.values);
     }
-    if (typeof body === "string") throw new RequestError(415, "/predict reads application/json");
+    // Only text/csv reaches a route as an unparsed string; a JSON string literal is a bad body.
+    if (typeof body === "string" && request.headers["content-type"]?.startsWith("text/csv")) {
+      throw new RequestError(415, "/predict reads application/json; send CSV to /invocations");
+    }
     throw badRequest(
       body === undefined
         ? "request body is required: a JSON object with the model's inputs, or a list of them"
-        : `the body must be a JSON object (one row) or a list of objects, got ${body === null ? "null" : typeof body}`,
+        : `the body must be a JSON object (one row) or a list of objects, got ${body === null ? "null" : `a ${typeof body}`}`,
     );
   });
 }
