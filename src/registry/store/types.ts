@@ -1,0 +1,140 @@
+/**
+ * The tracking and registry store contract, in the spirit of MLflow's tracking store and
+ * model registry. SQLite, PostgreSQL and the HTTP client (registry-server) implement it the
+ * same way; the shared test suite runs against each.
+ *
+ * Times are milliseconds since the epoch. Ids are 32 lowercase hex characters (as MLflow's
+ * run ids). Every method is async so that remote stores fit the same shape.
+ */
+
+export type RunStatus = "RUNNING" | "FINISHED" | "FAILED" | "KILLED";
+export const RUN_STATUSES: readonly RunStatus[] = ["RUNNING", "FINISHED", "FAILED", "KILLED"];
+
+export interface Experiment {
+  id: string;
+  name: string;
+  /** Where runs of this experiment put artifacts: `<artifactLocation>/<runId>/artifacts`. */
+  artifactLocation: string;
+  createdAt: number;
+  tags: Record<string, string>;
+}
+
+export interface Run {
+  id: string;
+  experimentId: string;
+  name: string;
+  status: RunStatus;
+  startTime: number;
+  endTime: number | null;
+  /** Root URI of this run's artifacts (a file path/URI or `s3://bucket/key`). */
+  artifactUri: string;
+  params: Record<string, string>;
+  tags: Record<string, string>;
+  /** The last logged value of each metric (highest step, then latest timestamp). */
+  latestMetrics: Record<string, number>;
+}
+
+export interface MetricPoint {
+  key: string;
+  value: number;
+  step: number;
+  timestamp: number;
+}
+
+export interface MetricInput {
+  key: string;
+  value: number;
+  /** Default 0. */
+  step?: number;
+  /** Default: now. */
+  timestamp?: number;
+}
+
+export interface RegisteredModel {
+  name: string;
+  description: string;
+  createdAt: number;
+  updatedAt: number;
+  /** Highest version number, or null before the first version. */
+  latestVersion: number | null;
+  /** alias → version */
+  aliases: Record<string, number>;
+}
+
+export interface ModelVersion {
+  name: string;
+  version: number;
+  /** Run that produced it, if any. */
+  runId: string | null;
+  /** Artifact URI of the model directory (a bundle: MLmodel + model.onnx …). */
+  source: string;
+  /** The bundle's MLflow signature as JSON text, for display and checks without a download. */
+  signature: string | null;
+  description: string;
+  createdAt: number;
+  /** Aliases that point at this version. */
+  aliases: string[];
+}
+
+export interface CreateRunInput {
+  experimentId: string;
+  /** Default: a generated readable name. */
+  name?: string;
+  tags?: Record<string, string>;
+  startTime?: number;
+}
+
+export interface ListRunsInput {
+  experimentId?: string;
+  status?: RunStatus;
+  /** Newest first; default 100. */
+  limit?: number;
+}
+
+export interface CreateModelVersionInput {
+  name: string;
+  source: string;
+  runId?: string;
+  signature?: string;
+  description?: string;
+}
+
+export interface TrackingStore {
+  /** A URL-ish description for logs and `mldeploy info` (never contains a password). */
+  readonly description: string;
+
+  createExperiment(name: string, options?: { artifactLocation?: string; tags?: Record<string, string> }): Promise<Experiment>;
+  getExperiment(id: string): Promise<Experiment>;
+  /** undefined when there is none. */
+  findExperimentByName(name: string): Promise<Experiment | undefined>;
+  listExperiments(): Promise<Experiment[]>;
+
+  createRun(input: CreateRunInput): Promise<Run>;
+  getRun(id: string): Promise<Run>;
+  listRuns(input?: ListRunsInput): Promise<Run[]>;
+  /** Params are immutable (as MLflow): logging a key again with another value is an error. */
+  logParams(runId: string, params: Record<string, string | number | boolean>): Promise<void>;
+  logMetrics(runId: string, metrics: MetricInput[]): Promise<void>;
+  getMetricHistory(runId: string, key: string): Promise<MetricPoint[]>;
+  setRunTags(runId: string, tags: Record<string, string>): Promise<void>;
+  /** Sets a terminal status and the end time (default now). */
+  endRun(runId: string, status: Exclude<RunStatus, "RUNNING">, endTime?: number): Promise<Run>;
+
+  createRegisteredModel(name: string, description?: string): Promise<RegisteredModel>;
+  getRegisteredModel(name: string): Promise<RegisteredModel>;
+  listRegisteredModels(): Promise<RegisteredModel[]>;
+  /**
+   * Allocates the next version number atomically (concurrent registrations from several
+   * processes get distinct numbers); creates the registered model when it does not exist.
+   */
+  createModelVersion(input: CreateModelVersionInput): Promise<ModelVersion>;
+  getModelVersion(name: string, version: number): Promise<ModelVersion>;
+  /** Ascending by version. */
+  listModelVersions(name: string): Promise<ModelVersion[]>;
+  /** Creates or moves an alias; the version must exist. */
+  setAlias(name: string, alias: string, version: number): Promise<void>;
+  deleteAlias(name: string, alias: string): Promise<void>;
+  getModelVersionByAlias(name: string, alias: string): Promise<ModelVersion>;
+
+  close(): Promise<void>;
+}
