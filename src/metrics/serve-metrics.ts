@@ -61,6 +61,13 @@ export function createServeMetrics(options: ServeMetricsOptions = {}): ServeMetr
     aggregator: "max",
     registers: [registry],
   });
+  const serving = new Gauge({
+    name: "mldeploy_serving_processes",
+    help: "Processes (cluster workers) with the model loaded and serving",
+    // Each worker reports 1; the cluster's sum is how many are up.
+    aggregator: "sum",
+    registers: [registry],
+  });
 
   // prom-client hashes the label set on every observe; caching the bound children keeps that
   // off the per-request path (the label combinations are few: routes x status codes).
@@ -88,6 +95,7 @@ export function createServeMetrics(options: ServeMetricsOptions = {}): ServeMetr
     },
     setModelLoaded(model, version, loadSeconds) {
       loadTime.set({ model, version }, loadSeconds);
+      serving.set(1);
     },
   };
 }

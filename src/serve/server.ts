@@ -99,6 +99,12 @@ export async function buildServer(predictor: Predictor, options: BuildServerOpti
   app.addHook("preClose", async () => {
     ready = false;
   });
+  // A request already in flight when shutdown starts is answered, but its keep-alive
+  // connection must not outlive it: otherwise close() waits out the client's idle socket.
+  app.addHook("onSend", (_request, reply, payload, done) => {
+    if (!ready) reply.header("connection", "close");
+    done(null, payload);
+  });
   app.addHook("onClose", async () => {
     await batcher.drain();
   });
