@@ -6,7 +6,13 @@
 export { UserError } from "./config/errors.js";
 export { ConfigError, resolveConfig } from "./config/load.js";
 export { createLogger, silentLogger, type Logger } from "./log/logger.js";
-export { readBundle, saveBundle, type Bundle, type SaveBundleOptions, type Signature } from "./model/bundle.js";
+export {
+  readBundle,
+  saveBundle,
+  type Bundle,
+  type SaveBundleOptions,
+  type Signature,
+} from "./model/bundle.js";
 export { loadPredictor, type LoadPredictorOptions } from "./model/predictor.js";
 export { applyFeatures } from "./model/transform.js";
 export { validateColumns, validateRecords, type ValidationResult } from "./model/validate.js";

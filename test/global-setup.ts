@@ -28,6 +28,8 @@ export default function checkBuild(): void {
   // Escape hatch for someone who knows the tests they run start no process.
   if (process.env.MLDEPLOY_TEST_ALLOW_STALE_DIST === "1") return;
   if (newestSource(path.resolve("src")) > builtAt) {
-    throw new Error("dist/ is older than src/: run `npm test` (it builds first) or `npm run build`");
+    throw new Error(
+      "dist/ is older than src/: run `npm test` (it builds first) or `npm run build`",
+    );
   }
 }

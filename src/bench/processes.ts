@@ -9,10 +9,16 @@ export interface ServerProcess {
 const script = (relative: string) => fileURLToPath(new URL(relative, import.meta.url));
 
 /** Starts `mldeploy serve` (through its process entry) with the given options. */
-export function startService(options: Record<string, unknown>, port: number): Promise<ServerProcess> {
+export function startService(
+  options: Record<string, unknown>,
+  port: number,
+): Promise<ServerProcess> {
   const child = spawn(
     process.execPath,
-    [script("../serve/process-main.js"), JSON.stringify({ host: "127.0.0.1", port, logLevel: "warn", ...options })],
+    [
+      script("../serve/process-main.js"),
+      JSON.stringify({ host: "127.0.0.1", port, logLevel: "warn", ...options }),
+    ],
     { stdio: ["ignore", "inherit", "inherit"] },
   );
   return ready(child, `http://127.0.0.1:${port}`);
@@ -26,7 +32,11 @@ export function startCeiling(port: number, processes: number): Promise<ServerPro
   return ready(child, `http://127.0.0.1:${port}`);
 }
 
-async function ready(child: ChildProcess, url: string, timeoutMs = 120_000): Promise<ServerProcess> {
+async function ready(
+  child: ChildProcess,
+  url: string,
+  timeoutMs = 120_000,
+): Promise<ServerProcess> {
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   let gone = false;
   void exited.then(() => {
@@ -38,7 +48,8 @@ async function ready(child: ChildProcess, url: string, timeoutMs = 120_000): Pro
   };
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (gone) throw new Error(`server process for ${url} exited during startup (code ${child.exitCode})`);
+    if (gone)
+      throw new Error(`server process for ${url} exited during startup (code ${child.exitCode})`);
     try {
       const response = await fetch(`${url}/ping`);
       await response.arrayBuffer();

@@ -49,9 +49,15 @@ function batchBody(rows: number): string {
   let seed = 42;
   const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   for (let i = 0; i < rows; i++) {
-    data.push([1 + Math.floor(next() * 265), 1 + Math.floor(next() * 265), Math.round(next() * 2000) / 100]);
+    data.push([
+      1 + Math.floor(next() * 265),
+      1 + Math.floor(next() * 265),
+      Math.round(next() * 2000) / 100,
+    ]);
   }
-  return JSON.stringify({ dataframe_split: { columns: ["PULocationID", "DOLocationID", "trip_distance"], data } });
+  return JSON.stringify({
+    dataframe_split: { columns: ["PULocationID", "DOLocationID", "trip_distance"], data },
+  });
 }
 
 interface Scenario {
@@ -100,12 +106,24 @@ function summary(runs: LoadResult[]): LoadResult {
 }
 
 function fmt(n: number, digits = 0): string {
-  return n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+  return n.toLocaleString("en-US", {
+    maximumFractionDigits: digits,
+    minimumFractionDigits: digits,
+  });
 }
 
 function printTable(measured: Measured[]): void {
   const byName = new Map(measured.map((m) => [m.scenario.name, summary(m.runs)]));
-  const header = ["scenario", "req/s", "rows/s", "p50 ms", "p99 ms", "vs ceiling", "req/s of each round", "errors"];
+  const header = [
+    "scenario",
+    "req/s",
+    "rows/s",
+    "p50 ms",
+    "p99 ms",
+    "vs ceiling",
+    "req/s of each round",
+    "errors",
+  ];
   const lines = measured.map(({ scenario, runs }) => {
     const result = summary(runs);
     const ceiling = scenario.ceiling ? byName.get(scenario.ceiling) : undefined;
@@ -121,7 +139,8 @@ function printTable(measured: Measured[]): void {
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const render = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
+  const render = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
   console.log(render(header));
   console.log(widths.map((w) => "-".repeat(w)).join("  "));
   for (const line of lines) console.log(render(line));
@@ -137,10 +156,13 @@ async function main(): Promise<void> {
       `pipelining ${settings.pipelining}, ${settings.durationSeconds} s per run (+${settings.warmupSeconds} s warm-up), ` +
       `${settings.rounds} interleaved round(s), medians shown`,
   );
-  console.log(`model: ${model}; defaults maxBatchSize=${defaults.maxBatchSize}, maxBatchDelayMs=${defaults.maxBatchDelayMs}\n`);
+  console.log(
+    `model: ${model}; defaults maxBatchSize=${defaults.maxBatchSize}, maxBatchDelayMs=${defaults.maxBatchDelayMs}\n`,
+  );
 
   const batch = batchBody(settings.rows);
-  const service = (options: Record<string, unknown>) => () => startService({ model, workers, ...options }, port + 1);
+  const service = (options: Record<string, unknown>) => () =>
+    startService({ model, workers, ...options }, port + 1);
   const ceiling = () => startCeiling(port, workers);
   const CEILING = "ceiling: node:http, JSON.parse, constant answer";
   const CEILING_BATCH = `ceiling with the ${settings.rows}-row body`;
@@ -154,17 +176,21 @@ async function main(): Promise<void> {
       rowsPerRequest: 1,
       ceiling: CEILING,
     },
-    ...settings.delays.map(
-      (delay): Scenario => ({
-        name: `/predict single ride, micro-batching ${delay === 0 ? "off" : `delay ${delay} ms`}`,
-        start: service({ maxBatchDelayMs: delay }),
-        path: "/predict",
-        body: RIDE,
-        rowsPerRequest: 1,
-        ceiling: CEILING,
-      }),
-    ),
-    { name: CEILING_BATCH, start: ceiling, path: "/invocations", body: batch, rowsPerRequest: settings.rows },
+    ...settings.delays.map((delay): Scenario => ({
+      name: `/predict single ride, micro-batching ${delay === 0 ? "off" : `delay ${delay} ms`}`,
+      start: service({ maxBatchDelayMs: delay }),
+      path: "/predict",
+      body: RIDE,
+      rowsPerRequest: 1,
+      ceiling: CEILING,
+    })),
+    {
+      name: CEILING_BATCH,
+      start: ceiling,
+      path: "/invocations",
+      body: batch,
+      rowsPerRequest: settings.rows,
+    },
     {
       name: `/invocations dataframe_split, ${settings.rows} rows`,
       start: service({}),
@@ -183,7 +209,9 @@ async function main(): Promise<void> {
       try {
         const result = await measure(server, entry.scenario.path, entry.scenario.body);
         entry.runs.push(result);
-        console.log(`round ${round}: ${entry.scenario.name}: ${fmt(result.requestsPerSecond)} req/s, p99 ${result.p99} ms`);
+        console.log(
+          `round ${round}: ${entry.scenario.name}: ${fmt(result.requestsPerSecond)} req/s, p99 ${result.p99} ms`,
+        );
       } finally {
         await server.stop();
       }

@@ -27,7 +27,9 @@ export interface RenderedMetrics {
 }
 
 function isMessage<T extends { type: string }>(message: unknown, type: T["type"]): message is T {
-  return typeof message === "object" && message !== null && (message as { type?: unknown }).type === type;
+  return (
+    typeof message === "object" && message !== null && (message as { type?: unknown }).type === type
+  );
 }
 
 /** In the primary: answers workers' requests for the aggregated metrics of all workers. */
@@ -36,7 +38,8 @@ export function serveClusterMetrics(): void {
   cluster.on("message", (worker, message: unknown) => {
     if (!isMessage<MetricsRequest>(message, REQUEST)) return;
     const reply = (response: Omit<MetricsResponse, "type" | "id">) => {
-      if (worker.isConnected()) worker.send({ type: RESPONSE, id: message.id, ...response } satisfies MetricsResponse);
+      if (worker.isConnected())
+        worker.send({ type: RESPONSE, id: message.id, ...response } satisfies MetricsResponse);
     };
     aggregator.clusterMetrics().then(
       (text) => reply({ text }),
@@ -49,18 +52,25 @@ export function serveClusterMetrics(): void {
  * In a worker: exposes `registry` to the primary's aggregation and returns a function that
  * fetches the cluster-wide text through the primary.
  */
-export function clusterMetricsRenderer(registry: Registry, timeoutMs = 4000): () => Promise<RenderedMetrics> {
+export function clusterMetricsRenderer(
+  registry: Registry,
+  timeoutMs = 4000,
+): () => Promise<RenderedMetrics> {
   AggregatorRegistry.setRegistries([registry]);
   // Constructing one installs prom-client's listener that answers the primary's requests.
   new AggregatorRegistry();
-  const waiting = new Map<number, { resolve: (text: string) => void; reject: (error: Error) => void }>();
+  const waiting = new Map<
+    number,
+    { resolve: (text: string) => void; reject: (error: Error) => void }
+  >();
   let nextId = 0;
   process.on("message", (message: unknown) => {
     if (!isMessage<MetricsResponse>(message, RESPONSE)) return;
     const pending = waiting.get(message.id);
     if (!pending) return;
     waiting.delete(message.id);
-    if (message.error !== undefined || message.text === undefined) pending.reject(new Error(message.error ?? "empty metrics response"));
+    if (message.error !== undefined || message.text === undefined)
+      pending.reject(new Error(message.error ?? "empty metrics response"));
     else pending.resolve(message.text);
   });
   return () =>

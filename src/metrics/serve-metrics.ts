@@ -21,7 +21,9 @@ export interface ServeMetrics {
 
 // Latency buckets are dense below 10 ms: the service is expected to answer in about a
 // millisecond, and the interesting question is how far the tail stretches from there.
-const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
+const LATENCY_BUCKETS = [
+  0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10,
+];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536];
 
 export function createServeMetrics(options: ServeMetricsOptions = {}): ServeMetrics {
@@ -71,7 +73,10 @@ export function createServeMetrics(options: ServeMetricsOptions = {}): ServeMetr
 
   // prom-client hashes the label set on every observe; caching the bound children keeps that
   // off the per-request path (the label combinations are few: routes x status codes).
-  type Bound = { count: ReturnType<typeof requests.labels>; time: ReturnType<typeof duration.labels> };
+  type Bound = {
+    count: ReturnType<typeof requests.labels>;
+    time: ReturnType<typeof duration.labels>;
+  };
   const bound = new Map<string, Bound>();
 
   return {
@@ -81,7 +86,10 @@ export function createServeMetrics(options: ServeMetricsOptions = {}): ServeMetr
       let children = bound.get(key);
       if (children === undefined) {
         const code = String(statusCode);
-        children = { count: requests.labels(method, route, code), time: duration.labels(method, route, code) };
+        children = {
+          count: requests.labels(method, route, code),
+          time: duration.labels(method, route, code),
+        };
         bound.set(key, children);
       }
       children.count.inc();

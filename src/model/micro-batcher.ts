@@ -57,7 +57,8 @@ export class MicroBatcher implements Predictor {
   }
 
   predictColumns(batch: ColumnarBatch): Promise<PredictionBatch> {
-    if (!this.enabled || batch.rows >= this.options.maxBatchSize) return this.inner.predictColumns(batch);
+    if (!this.enabled || batch.rows >= this.options.maxBatchSize)
+      return this.inner.predictColumns(batch);
     if (batch.rows === 0) return Promise.resolve({ rows: 0, values: new Float64Array(0) });
     if (this.queuedRows + batch.rows > this.options.maxBatchSize) this.flush();
     const result = new Promise<PredictionBatch>((resolve, reject) => {
@@ -85,7 +86,8 @@ export class MicroBatcher implements Predictor {
       this.timer = undefined;
       this.flush();
     };
-    this.timer = this.options.maxDelayMs < 1 ? setImmediate(fire) : setTimeout(fire, this.options.maxDelayMs);
+    this.timer =
+      this.options.maxDelayMs < 1 ? setImmediate(fire) : setTimeout(fire, this.options.maxDelayMs);
   }
 
   private flush(): void {
@@ -152,7 +154,8 @@ export function concatBatches(batches: ColumnarBatch[]): ColumnarBatch {
       const merged: Array<string | boolean> = [];
       for (const batch of batches) {
         const column = batch.columns[name];
-        if (column === undefined || column instanceof Float64Array) throw new Error(`column "${name}" differs between batches`);
+        if (column === undefined || column instanceof Float64Array)
+          throw new Error(`column "${name}" differs between batches`);
         for (let i = 0; i < batch.rows; i++) merged.push(column[i]);
       }
       columns[name] = merged as Column;
@@ -163,6 +166,7 @@ export function concatBatches(batches: ColumnarBatch[]): ColumnarBatch {
 
 function numericColumn(batch: ColumnarBatch, name: string): Float64Array {
   const column = batch.columns[name];
-  if (!(column instanceof Float64Array)) throw new Error(`column "${name}" differs between batches`);
+  if (!(column instanceof Float64Array))
+    throw new Error(`column "${name}" differs between batches`);
   return column.length === batch.rows ? column : column.subarray(0, batch.rows);
 }

@@ -207,7 +207,14 @@ function toTensor(column: Column, input: ModelInput, rows: number): ort.Tensor {
   const dims = input.columnVector ? [rows, 1] : [rows];
   switch (input.type) {
     case "string":
-      return new ort.Tensor("string", Array.from(column as ArrayLike<unknown>, String), dims);
+      // Feature expressions and string request columns already hold strings: no copy.
+      return new ort.Tensor(
+        "string",
+        Array.isArray(column) && typeof column[0] === "string"
+          ? (column as string[])
+          : Array.from(column as ArrayLike<unknown>, String),
+        dims,
+      );
     case "float64":
       return new ort.Tensor(
         "float64",

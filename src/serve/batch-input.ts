@@ -28,7 +28,12 @@ export function batchFromRecords(
   if (result.invalidRows > 0) {
     // A row that is not an object is a malformed request, not a bad value.
     const first = result.errors[0];
-    if (first && first.field === "") throw badRequest(`row ${first.row} ${first.message}`, undefined, multiRow ? first.row : undefined);
+    if (first && first.field === "")
+      throw badRequest(
+        `row ${first.row} ${first.message}`,
+        undefined,
+        multiRow ? first.row : undefined,
+      );
     throw invalidInput(result.errors, result.invalidRows, multiRow);
   }
   return result.batch;

@@ -29,7 +29,9 @@ const RESTART_WINDOW_MS = 60_000;
 function workerScript(): string {
   const script = fileURLToPath(new URL("./worker.js", import.meta.url));
   if (!existsSync(script)) {
-    throw new Error(`cluster mode needs the compiled worker (${script} is missing): run \`npm run build\`, or serve with workers = 1`);
+    throw new Error(
+      `cluster mode needs the compiled worker (${script} is missing): run \`npm run build\`, or serve with workers = 1`,
+    );
   }
   return script;
 }
@@ -39,7 +41,11 @@ function workerScript(): string {
  * (node:cluster hands out connections round-robin), restarts crashed ones up to
  * maxWorkerRestarts a minute, and drains them all on close.
  */
-export async function startCluster(options: ServeOptions, model: ResolvedModel, logger: Logger): Promise<ClusterHandle> {
+export async function startCluster(
+  options: ServeOptions,
+  model: ResolvedModel,
+  logger: Logger,
+): Promise<ClusterHandle> {
   cluster.setupPrimary({ exec: workerScript() });
   if (options.metrics) serveClusterMetrics();
   const env = { [WORKER_ENV]: JSON.stringify({ options, model } satisfies WorkerAssignment) };
@@ -63,7 +69,10 @@ export async function startCluster(options: ServeOptions, model: ResolvedModel, 
       const now = Date.now();
       while (restarts.length && now - restarts[0] > RESTART_WINDOW_MS) restarts.shift();
       if (restarts.length >= options.maxWorkerRestarts) {
-        logger.fatal({ restarts: restarts.length, maxWorkerRestarts: options.maxWorkerRestarts }, "workers keep dying; stopping");
+        logger.fatal(
+          { restarts: restarts.length, maxWorkerRestarts: options.maxWorkerRestarts },
+          "workers keep dying; stopping",
+        );
         void close().then(() => resolveStopped(1));
         return;
       }
@@ -80,7 +89,9 @@ export async function startCluster(options: ServeOptions, model: ResolvedModel, 
     }
     const all = Promise.all(exited.values());
     // Workers cut their own connections after shutdownTimeoutMs; the margin covers model release.
-    const deadline = new Promise<"late">((resolve) => setTimeout(() => resolve("late"), options.shutdownTimeoutMs + 5000).unref());
+    const deadline = new Promise<"late">((resolve) =>
+      setTimeout(() => resolve("late"), options.shutdownTimeoutMs + 5000).unref(),
+    );
     if ((await Promise.race([all, deadline])) === "late") {
       logger.error("workers did not exit in time; killing them");
       for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill("SIGKILL");
@@ -105,7 +116,11 @@ export async function startCluster(options: ServeOptions, model: ResolvedModel, 
       cluster.off("listening", onListening);
       cluster.off("exit", onEarlyExit);
       void close().then(() =>
-        reject(new Error(`worker ${worker.id} exited during startup (code ${code}${signal ? `, signal ${signal}` : ""}); see its log above`)),
+        reject(
+          new Error(
+            `worker ${worker.id} exited during startup (code ${code}${signal ? `, signal ${signal}` : ""}); see its log above`,
+          ),
+        ),
       );
     };
     cluster.on("listening", onListening);

@@ -19,7 +19,11 @@ export function parseCsv(text: string, maxRows: number): CsvTable {
   const data = records.slice(1);
   data.forEach((cells, row) => {
     if (cells.length !== header.length) {
-      throw badRequest(`CSV row ${row} has ${cells.length} cells but the header has ${header.length}`, undefined, row);
+      throw badRequest(
+        `CSV row ${row} has ${cells.length} cells but the header has ${header.length}`,
+        undefined,
+        row,
+      );
     }
   });
   return {
@@ -41,7 +45,10 @@ function splitRecords(text: string, maxRows: number): string[][] {
     // A blank line (e.g. the trailing newline) is not a row.
     if (!(cells.length === 1 && cells[0] === "")) {
       if (records.length > maxRows) {
-        throw new RequestError(413, `CSV has more than ${maxRows} rows; at most ${maxRows} are accepted per request (maxRows)`);
+        throw new RequestError(
+          413,
+          `CSV has more than ${maxRows} rows; at most ${maxRows} are accepted per request (maxRows)`,
+        );
       }
       records.push(cells);
     }

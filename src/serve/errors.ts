@@ -24,23 +24,41 @@ export class RequestError extends Error {
   }
 }
 
-export const badRequest = (message: string, field?: string, row?: number) => new RequestError(400, message, field, row);
+export const badRequest = (message: string, field?: string, row?: number) =>
+  new RequestError(400, message, field, row);
 
 export function tooManyRows(rows: number, maxRows: number): RequestError {
-  return new RequestError(413, `request has ${rows} rows; at most ${maxRows} are accepted per request (maxRows)`);
+  return new RequestError(
+    413,
+    `request has ${rows} rows; at most ${maxRows} are accepted per request (maxRows)`,
+  );
 }
 
 /**
  * Turns field errors into a 422 naming the first field (and its row when the request held
  * several rows); the message counts the others so one round trip shows the extent.
  */
-export function invalidInput(errors: FieldError[], invalidRows: number, multiRow: boolean): RequestError {
+export function invalidInput(
+  errors: FieldError[],
+  invalidRows: number,
+  multiRow: boolean,
+): RequestError {
   const first = errors[0];
   if (!first) return new RequestError(422, "invalid input");
   const where = first.field ? `field "${first.field}"` : "row";
   const rowText = multiRow ? ` (row ${first.row})` : "";
-  const more = invalidRows > 1 ? `; ${invalidRows} rows are invalid` : errors.length > 1 ? `; ${errors.length - 1} more problems` : "";
-  return new RequestError(422, `${where}${rowText} ${first.message}${more}`, first.field || undefined, multiRow ? first.row : undefined);
+  const more =
+    invalidRows > 1
+      ? `; ${invalidRows} rows are invalid`
+      : errors.length > 1
+        ? `; ${errors.length - 1} more problems`
+        : "";
+  return new RequestError(
+    422,
+    `${where}${rowText} ${first.message}${more}`,
+    first.field || undefined,
+    multiRow ? first.row : undefined,
+  );
 }
 
 export function fromValidationError(error: InputValidationError, multiRow: boolean): RequestError {
@@ -56,14 +74,21 @@ interface FastifyLikeError {
 /** Maps errors raised before a handler runs (Fastify's body parsing) to the statuses above. */
 export function classifyError(error: unknown): RequestError | undefined {
   if (error instanceof RequestError) return error;
-  if (error instanceof InputValidationError) return fromValidationError(error, error.errors.some((e) => e.row > 0));
+  if (error instanceof InputValidationError)
+    return fromValidationError(
+      error,
+      error.errors.some((e) => e.row > 0),
+    );
   if (typeof error !== "object" || error === null) return undefined;
   const { code, statusCode, message } = error as FastifyLikeError;
   switch (code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return new RequestError(413, "request body is larger than the limit (bodyLimitBytes)");
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
-      return new RequestError(415, `${message.replace(/^Unsupported Media Type/, "unsupported content type")}; send application/json (or text/csv to /invocations)`);
+      return new RequestError(
+        415,
+        `${message.replace(/^Unsupported Media Type/, "unsupported content type")}; send application/json (or text/csv to /invocations)`,
+      );
     case "FST_ERR_CTP_INVALID_JSON_BODY":
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
     case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
@@ -71,7 +96,8 @@ export function classifyError(error: unknown): RequestError | undefined {
     case "FST_ERR_CTP_INVALID_TYPE":
       return new RequestError(400, message);
   }
-  if (error instanceof SyntaxError) return new RequestError(400, `body is not valid JSON: ${error.message}`);
+  if (error instanceof SyntaxError)
+    return new RequestError(400, `body is not valid JSON: ${error.message}`);
   if (typeof statusCode === "number" && statusCode >= 400 && statusCode < 500) {
     const status = ([400, 404, 405, 413, 415, 422] as const).find((s) => s === statusCode) ?? 400;
     return new RequestError(status, message);
@@ -96,7 +122,13 @@ const mlflowCodes: Record<number, string> = {
  * The error body each protocol's clients expect: /predict `{error, field?, row?}`; MLflow's
  * scoring server `{error_code, message}`; the Open Inference Protocol `{error}` only.
  */
-export function errorBody(protocol: Protocol, statusCode: number, message: string, field?: string, row?: number): Record<string, unknown> {
+export function errorBody(
+  protocol: Protocol,
+  statusCode: number,
+  message: string,
+  field?: string,
+  row?: number,
+): Record<string, unknown> {
   switch (protocol) {
     case "mlflow":
       return { error_code: mlflowCodes[statusCode] ?? "BAD_REQUEST", message };

@@ -19,7 +19,10 @@ export function jsonNumberList(values: ArrayLike<number>): string {
 }
 
 /** Serializer for `{"<output>": value, "model_version": "<version>"}` objects and lists of them. */
-export function predictionObjectWriter(output: string, version: string): {
+export function predictionObjectWriter(
+  output: string,
+  version: string,
+): {
   one(value: number): string;
   many(values: ArrayLike<number>): string;
 } {

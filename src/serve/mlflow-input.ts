@@ -1,6 +1,11 @@
 import type { ColumnarBatch, ColumnSpec } from "../model/types.js";
 import { isPlainObject } from "../model/validate.js";
-import { batchFromColumns, batchFromRecords, checkRowCount, type InputLimits } from "./batch-input.js";
+import {
+  batchFromColumns,
+  batchFromRecords,
+  checkRowCount,
+  type InputLimits,
+} from "./batch-input.js";
 import { parseCsv } from "./csv.js";
 import { badRequest } from "./errors.js";
 
@@ -11,10 +16,16 @@ const FORMATS = ["dataframe_split", "dataframe_records", "instances", "inputs"] 
  * Parses an MLflow /invocations JSON body into a validated batch. As MLflow does, exactly one
  * input field must be present; `params` is accepted and ignored (ONNX models take none).
  */
-export function batchFromMlflowJson(body: unknown, schema: ColumnSpec[], limits: InputLimits): ColumnarBatch {
+export function batchFromMlflowJson(
+  body: unknown,
+  schema: ColumnSpec[],
+  limits: InputLimits,
+): ColumnarBatch {
   if (!isPlainObject(body)) {
     const got = Array.isArray(body) ? "a list" : body === null ? "null" : typeof body;
-    throw badRequest(`the body must be a JSON object with exactly one of the fields ${FORMATS.join(", ")}; got ${got}`);
+    throw badRequest(
+      `the body must be a JSON object with exactly one of the fields ${FORMATS.join(", ")}; got ${got}`,
+    );
   }
   const present = FORMATS.filter((key) => body[key] !== undefined);
   if (present.length !== 1) {
@@ -38,7 +49,8 @@ export function batchFromMlflowJson(body: unknown, schema: ColumnSpec[], limits:
 
 /** pandas "split" orient: `{columns: [...], data: [[...], ...], index?: [...]}`. */
 function fromSplit(value: unknown, schema: ColumnSpec[], limits: InputLimits): ColumnarBatch {
-  if (!isPlainObject(value)) throw badRequest("dataframe_split must be an object with columns and data");
+  if (!isPlainObject(value))
+    throw badRequest("dataframe_split must be an object with columns and data");
   const { columns, data } = value;
   if (!Array.isArray(columns) || !columns.every((c) => typeof c === "string")) {
     throw badRequest("dataframe_split.columns must be a list of column names");
@@ -68,34 +80,52 @@ function fromSplit(value: unknown, schema: ColumnSpec[], limits: InputLimits): C
  * TF-serving style `instances` / `inputs`: a list of row objects, or (columnar) an object of
  * equally long lists keyed by column name.
  */
-function fromTensorInput(format: string, value: unknown, schema: ColumnSpec[], limits: InputLimits): ColumnarBatch {
+function fromTensorInput(
+  format: string,
+  value: unknown,
+  schema: ColumnSpec[],
+  limits: InputLimits,
+): ColumnarBatch {
   if (Array.isArray(value)) {
     if (value.length > 0 && !isPlainObject(value[0])) {
-      throw badRequest(`${format} must hold objects keyed by column name (this model has named columns: ${schema.map((s) => s.name).join(", ")})`);
+      throw badRequest(
+        `${format} must hold objects keyed by column name (this model has named columns: ${schema.map((s) => s.name).join(", ")})`,
+      );
     }
     return batchFromRecords(value, schema, limits, true);
   }
-  if (!isPlainObject(value)) throw badRequest(`${format} must be a list of row objects or an object of column lists`);
+  if (!isPlainObject(value))
+    throw badRequest(`${format} must be a list of row objects or an object of column lists`);
   let rows: number | undefined;
   const columns: Record<string, ArrayLike<unknown>> = {};
   for (const spec of schema) {
     const column = value[spec.name];
     if (column === undefined) continue;
-    if (!Array.isArray(column)) throw badRequest(`${format}.${spec.name} must be a list of values`, spec.name);
+    if (!Array.isArray(column))
+      throw badRequest(`${format}.${spec.name} must be a list of values`, spec.name);
     if (rows !== undefined && column.length !== rows) {
-      throw badRequest(`${format}.${spec.name} has ${column.length} values but other columns have ${rows}`, spec.name);
+      throw badRequest(
+        `${format}.${spec.name} has ${column.length} values but other columns have ${rows}`,
+        spec.name,
+      );
     }
     rows = column.length;
     columns[spec.name] = column;
   }
   if (rows === undefined) {
-    throw badRequest(`${format} has none of the model's columns (${schema.map((s) => s.name).join(", ")})`);
+    throw badRequest(
+      `${format} has none of the model's columns (${schema.map((s) => s.name).join(", ")})`,
+    );
   }
   return batchFromColumns(columns, rows, schema, limits);
 }
 
 /** CSV with a header row, as pandas.DataFrame.to_csv writes it; cells are coerced by column type. */
-export function batchFromMlflowCsv(text: string, schema: ColumnSpec[], limits: InputLimits): ColumnarBatch {
+export function batchFromMlflowCsv(
+  text: string,
+  schema: ColumnSpec[],
+  limits: InputLimits,
+): ColumnarBatch {
   const table = parseCsv(text, limits.maxRows);
   const byName: Record<string, ArrayLike<unknown>> = {};
   for (const spec of schema) {

@@ -16,56 +16,85 @@ export const serveOptionsSchema = z
     model: z
       .string()
       .min(1)
-      .describe("Model to serve: bundle directory, file:// URI, or a registry URI (models:/name@alias, runs:/…) resolved by the caller"),
+      .describe(
+        "Model to serve: bundle directory, file:// URI, or a registry URI (models:/name@alias, runs:/…) resolved by the caller",
+      ),
     modelName: z
       .string()
       .min(1)
       .optional()
-      .describe("Name the model is served under (/v2/models/{name}, /version); defaults to the registry name or bundle directory name"),
+      .describe(
+        "Name the model is served under (/v2/models/{name}, /version); defaults to the registry name or bundle directory name",
+      ),
     modelVersion: z
       .string()
       .min(1)
       .optional()
-      .describe("Version label returned as model_version; defaults to the bundle's run id or model uuid"),
-    host: z.string().min(1).default("0.0.0.0").describe("Interface to listen on (0.0.0.0 = all IPv4 interfaces)"),
-    port: int(0, 65535).default(9696).describe("TCP port (0 = pick a free one); 9696 is the original service's port"),
+      .describe(
+        "Version label returned as model_version; defaults to the bundle's run id or model uuid",
+      ),
+    host: z
+      .string()
+      .min(1)
+      .default("0.0.0.0")
+      .describe("Interface to listen on (0.0.0.0 = all IPv4 interfaces)"),
+    port: int(0, 65535)
+      .default(9696)
+      .describe("TCP port (0 = pick a free one); 9696 is the original service's port"),
     workers: int(1, 256)
       .default(() => os.availableParallelism())
-      .describe("Processes serving requests on the shared port (node:cluster); 1 runs in-process. Default: one per core"),
+      .describe(
+        "Processes serving requests on the shared port (node:cluster); 1 runs in-process. Default: one per core",
+      ),
     maxBatchSize: int(1, 1_000_000)
       .default(64)
-      .describe("Most rows the micro-batcher puts in one onnxruntime call; requests at least this large run alone"),
-    // Measured with `npm run bench:serve` (2 cores, 32 connections, single-ride /predict); the
-    // figures and the reasoning are in src/serve/defaults.ts.
+      .describe(
+        "Most rows the micro-batcher puts in one onnxruntime call; requests at least this large run alone",
+      ),
+    // Set from `npm run bench:serve` (2 cores, 32 connections, single-ride /predict): batching
+    // the requests parsed in one event-loop turn (0.5) served 1.5-3x the requests/s of 0 (off)
+    // at a lower p99, while 1-2 ms timers added latency for no more throughput. README has the
+    // figures.
     maxBatchDelayMs: z.coerce
       .number()
       .min(0)
       .max(1000)
-      .default(0)
+      .default(0.5)
       .describe(
         "Micro-batching window: how long a queued call waits for others to share one onnxruntime call. 0 = off (each request runs alone); values below 1 collect the calls that arrive in the same event-loop turn without a timer",
       ),
-    maxRows: int(1, 10_000_000).default(100_000).describe("Most rows accepted in one request (more is answered 413)"),
+    maxRows: int(1, 10_000_000)
+      .default(100_000)
+      .describe("Most rows accepted in one request (more is answered 413)"),
     bodyLimitBytes: int(1024, 1024 * 1024 * 1024)
       .default(16 * 1024 * 1024)
       .describe("Largest request body in bytes (more is answered 413)"),
     keepAliveTimeoutMs: int(0, 3_600_000)
       .default(72_000)
-      .describe("Idle keep-alive timeout; above the 60 s idle timeout of common load balancers so they close first"),
+      .describe(
+        "Idle keep-alive timeout; above the 60 s idle timeout of common load balancers so they close first",
+      ),
     shutdownTimeoutMs: int(0, 3_600_000)
       .default(10_000)
-      .describe("On SIGTERM/SIGINT, how long in-flight requests may take before connections are cut"),
+      .describe(
+        "On SIGTERM/SIGINT, how long in-flight requests may take before connections are cut",
+      ),
     maxWorkerRestarts: int(0, 10_000)
       .default(5)
       .describe("Crashed workers restarted per minute before the primary gives up and exits 1"),
     onnxThreads: int(1, 256)
       .default(1)
-      .describe("onnxruntime intra-op threads per process; 1 because every core already runs a worker"),
+      .describe(
+        "onnxruntime intra-op threads per process; 1 because every core already runs a worker",
+      ),
     metrics: z
       .union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")])
       .default(true)
       .describe("Expose Prometheus metrics on GET /metrics"),
-    logLevel: z.enum(logLevels).default("info").describe("Log level (request lines are logged at debug)"),
+    logLevel: z
+      .enum(logLevels)
+      .default("info")
+      .describe("Log level (request lines are logged at debug)"),
   })
   .strict();
 
@@ -75,7 +104,9 @@ export type ServeOptions = z.output<typeof serveOptionsSchema>;
 export type ServeOptionsInput = z.input<typeof serveOptionsSchema>;
 
 /** Validates and fills defaults; throws an Error listing every bad field by name. */
-export function parseServeOptions(input: ServeOptionsInput | Record<string, unknown>): ServeOptions {
+export function parseServeOptions(
+  input: ServeOptionsInput | Record<string, unknown>,
+): ServeOptions {
   const parsed = serveOptionsSchema.safeParse(input);
   if (!parsed.success) {
     const problems = parsed.error.issues.map(

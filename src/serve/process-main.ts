@@ -5,7 +5,9 @@
  */
 import { runServe } from "./run.js";
 
-runServe(JSON.parse(process.argv[2] ?? "{}") as Parameters<typeof runServe>[0]).catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
-  process.exit(1);
-});
+runServe(JSON.parse(process.argv[2] ?? "{}") as Parameters<typeof runServe>[0]).catch(
+  (error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(1);
+  },
+);

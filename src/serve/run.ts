@@ -28,7 +28,9 @@ export interface RunningServe {
 export async function resolveLocalModel(uri: string): Promise<ResolvedModel> {
   if (uri.startsWith("file://")) return { path: fileURLToPath(uri) };
   if (/^[a-z][a-z0-9+.-]*:\//i.test(uri) && !/^[a-z]:[\\/]/i.test(uri)) {
-    throw new Error(`cannot open model URI ${uri} without a registry resolver; pass a bundle directory or file:// URI`);
+    throw new Error(
+      `cannot open model URI ${uri} without a registry resolver; pass a bundle directory or file:// URI`,
+    );
   }
   return { path: path.resolve(uri) };
 }
@@ -38,7 +40,10 @@ export async function resolveLocalModel(uri: string): Promise<ResolvedModel> {
  * (workers = 1) or from a cluster of workers sharing the port. With handleSignals, SIGTERM and
  * SIGINT drain the server and exit 0 (1 if requests had to be cut after shutdownTimeoutMs).
  */
-export async function runServe(input: ServeOptionsInput, deps: RunServeDeps = {}): Promise<RunningServe> {
+export async function runServe(
+  input: ServeOptionsInput,
+  deps: RunServeDeps = {},
+): Promise<RunningServe> {
   const options = parseServeOptions(input);
   const logger = deps.logger ?? createLogger({ level: options.logLevel });
   const model = await (deps.resolveModel ?? resolveLocalModel)(options.model, logger);
@@ -49,7 +54,12 @@ export async function runServe(input: ServeOptionsInput, deps: RunServeDeps = {}
     const started = performance.now();
     const handle = await startCluster(options, model, logger);
     logger.info(
-      { model: options.modelName ?? model.name ?? path.basename(model.path), url: handle.url, workers: options.workers, startMs: Math.round(performance.now() - started) },
+      {
+        model: options.modelName ?? model.name ?? path.basename(model.path),
+        url: handle.url,
+        workers: options.workers,
+        startMs: Math.round(performance.now() - started),
+      },
       `serving ${model.path} with ${options.workers} workers at ${handle.url}`,
     );
     running = { url: handle.url, workers: options.workers, close: handle.close };

@@ -42,7 +42,10 @@ const defaults = serveOptionsSchema.pick({
  * /metrics. It does not listen and does not own the predictor: the caller listens, and closes
  * the predictor after `app.close()` (which first drains the micro-batcher).
  */
-export async function buildServer(predictor: Predictor, options: BuildServerOptions = {}): Promise<FastifyInstance> {
+export async function buildServer(
+  predictor: Predictor,
+  options: BuildServerOptions = {},
+): Promise<FastifyInstance> {
   const settings = defaults.parse({
     maxBatchSize: options.maxBatchSize,
     maxBatchDelayMs: options.maxBatchDelayMs,
@@ -93,7 +96,11 @@ export async function buildServer(predictor: Predictor, options: BuildServerOpti
       reply.type(contentType);
       return text;
     });
-    metrics.setModelLoaded(predictor.info.name, predictor.info.version, predictor.info.loadMs / 1000);
+    metrics.setModelLoaded(
+      predictor.info.name,
+      predictor.info.version,
+      predictor.info.loadMs / 1000,
+    );
   }
 
   app.addHook("preClose", async () => {
@@ -123,7 +130,9 @@ function installBodyParsers(app: FastifyInstance): void {
     }
   });
   // CSV (MLflow scoring) stays text; /invocations parses it against the schema.
-  app.addContentTypeParser("text/csv", { parseAs: "string" }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser("text/csv", { parseAs: "string" }, (_request, body, done) =>
+    done(null, body),
+  );
 }
 
 function installErrorHandling(app: FastifyInstance, logger: Logger): void {
@@ -131,11 +140,20 @@ function installErrorHandling(app: FastifyInstance, logger: Logger): void {
     const protocol = request.routeOptions.config.protocol ?? "predict";
     const known = classifyError(error);
     if (known) {
-      logger.warn({ method: request.method, url: request.url, status: known.statusCode, err: known.message }, "request rejected");
-      return reply.code(known.statusCode).type(JSON_TYPE).send(errorBody(protocol, known.statusCode, known.message, known.field, known.row));
+      logger.warn(
+        { method: request.method, url: request.url, status: known.statusCode, err: known.message },
+        "request rejected",
+      );
+      return reply
+        .code(known.statusCode)
+        .type(JSON_TYPE)
+        .send(errorBody(protocol, known.statusCode, known.message, known.field, known.row));
     }
     logger.error({ method: request.method, url: request.url, err: error }, "request failed");
-    return reply.code(500).type(JSON_TYPE).send(errorBody(protocol, 500, "internal error while predicting; see the server log"));
+    return reply
+      .code(500)
+      .type(JSON_TYPE)
+      .send(errorBody(protocol, 500, "internal error while predicting; see the server log"));
   });
   app.setNotFoundHandler((request, reply) => {
     reply
@@ -145,13 +163,30 @@ function installErrorHandling(app: FastifyInstance, logger: Logger): void {
   });
 }
 
-function installResponseHook(app: FastifyInstance, metrics: ServeMetrics | undefined, logger: Logger): void {
+function installResponseHook(
+  app: FastifyInstance,
+  metrics: ServeMetrics | undefined,
+  logger: Logger,
+): void {
   app.addHook("onResponse", (request, reply, done) => {
     const ms = reply.elapsedTime;
     // The route template keeps the label set small whatever URLs clients send.
-    metrics?.observeRequest(request.method, request.routeOptions.url ?? "unmatched", reply.statusCode, ms / 1000);
+    metrics?.observeRequest(
+      request.method,
+      request.routeOptions.url ?? "unmatched",
+      reply.statusCode,
+      ms / 1000,
+    );
     if (logger.isLevelEnabled("debug")) {
-      logger.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(ms * 100) / 100 }, "request");
+      logger.debug(
+        {
+          method: request.method,
+          url: request.url,
+          status: reply.statusCode,
+          ms: Math.round(ms * 100) / 100,
+        },
+        "request",
+      );
     }
     done();
   });

@@ -35,7 +35,11 @@ export interface StartOptions {
 }
 
 /** Loads the model, builds the app and listens: one process's whole share of serving. */
-export async function startServing(options: ServeOptions, model: ResolvedModel, start: StartOptions): Promise<ServeInstance> {
+export async function startServing(
+  options: ServeOptions,
+  model: ResolvedModel,
+  start: StartOptions,
+): Promise<ServeInstance> {
   const { logger } = start;
   const predictor = await loadPredictor(model.path, {
     name: options.modelName ?? model.name,
@@ -53,7 +57,8 @@ export async function startServing(options: ServeOptions, model: ResolvedModel, 
       bodyLimitBytes: options.bodyLimitBytes,
       keepAliveTimeoutMs: options.keepAliveTimeoutMs,
       metrics,
-      renderMetrics: metrics && start.renderMetrics ? start.renderMetrics(metrics.registry) : undefined,
+      renderMetrics:
+        metrics && start.renderMetrics ? start.renderMetrics(metrics.registry) : undefined,
     });
     await app.listen({ host: options.host, port: options.port });
   } catch (error) {
@@ -75,7 +80,10 @@ export async function startServing(options: ServeOptions, model: ResolvedModel, 
       let cut = false;
       const timer = setTimeout(() => {
         cut = true;
-        logger.warn({ timeoutMs: options.shutdownTimeoutMs }, "shutdown timeout: closing connections with requests in flight");
+        logger.warn(
+          { timeoutMs: options.shutdownTimeoutMs },
+          "shutdown timeout: closing connections with requests in flight",
+        );
         app.server.closeAllConnections();
       }, options.shutdownTimeoutMs);
       try {
@@ -95,6 +103,7 @@ export function listeningUrl(app: FastifyInstance, host: string): string {
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : 0;
   // 0.0.0.0 / :: are where we listen, not where a client connects; show a usable URL.
-  const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
+  const shown =
+    host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
   return `http://${shown}:${port}`;
 }

@@ -10,7 +10,8 @@ import { startServing } from "./single.js";
 
 async function main(): Promise<void> {
   const raw = process.env[WORKER_ENV];
-  if (!cluster.isWorker || raw === undefined) throw new Error(`worker.js is started by the serve primary (${WORKER_ENV} is not set)`);
+  if (!cluster.isWorker || raw === undefined)
+    throw new Error(`worker.js is started by the serve primary (${WORKER_ENV} is not set)`);
   const { options, model } = JSON.parse(raw) as WorkerAssignment;
   const logger = createLogger({ level: options.logLevel, base: { worker: cluster.worker?.id } });
   const instance = await startServing(options, model, {
@@ -18,7 +19,10 @@ async function main(): Promise<void> {
     announce: false,
     renderMetrics: (registry) => clusterMetricsRenderer(registry),
   });
-  logger.debug({ url: instance.url, loadMs: Math.round(instance.predictor.info.loadMs) }, "worker ready");
+  logger.debug(
+    { url: instance.url, loadMs: Math.round(instance.predictor.info.loadMs) },
+    "worker ready",
+  );
 
   let stopping = false;
   const stop = (reason: string) => {
@@ -34,7 +38,12 @@ async function main(): Promise<void> {
     );
   };
   process.on("message", (message: unknown) => {
-    if (typeof message === "object" && message !== null && (message as { type?: unknown }).type === SHUTDOWN_MESSAGE.type) stop("primary");
+    if (
+      typeof message === "object" &&
+      message !== null &&
+      (message as { type?: unknown }).type === SHUTDOWN_MESSAGE.type
+    )
+      stop("primary");
   });
   // Ctrl-C reaches the whole process group; the primary's own message follows and is ignored.
   process.on("SIGTERM", () => stop("SIGTERM"));

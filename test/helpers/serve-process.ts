@@ -26,7 +26,9 @@ export function startServeProcess(
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
-  const exited = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? -1)));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once("exit", (code, signal) => resolve(code ?? signal ?? -1)),
+  );
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
@@ -37,7 +39,13 @@ export function startServeProcess(
       const url = /"url":"(http:\/\/[^"]+)"/.exec(output)?.[1];
       if (url) {
         clearTimeout(timer);
-        resolve({ child, url, output: () => output, exited, kill: (signal = "SIGTERM") => child.kill(signal) });
+        resolve({
+          child,
+          url,
+          output: () => output,
+          exited,
+          kill: (signal = "SIGTERM") => child.kill(signal),
+        });
       }
     };
     child.stdout?.setEncoding("utf8").on("data", onData);

@@ -7,7 +7,6 @@ import { BundleError, InputValidationError } from "../../src/model/types.js";
 import { pythonHas, runPython } from "../helpers/python.js";
 import { tempDir } from "../helpers/temp.js";
 
-
 function bundleWith(
   mlmodel: string,
   files: Record<string, string> = { "model.onnx": "x" },

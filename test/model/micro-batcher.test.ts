@@ -20,7 +20,8 @@ class RecordingPredictor implements Predictor {
   }
   async predictColumns(batch: ColumnarBatch): Promise<PredictionBatch> {
     this.calls.push(batch.rows);
-    if ((batch.columns.trip_distance as Float64Array).includes(this.poison)) throw new Error("poisoned batch");
+    if ((batch.columns.trip_distance as Float64Array).includes(this.poison))
+      throw new Error("poisoned batch");
     return this.inner.predictColumns(batch);
   }
   async close(): Promise<void> {
@@ -36,15 +37,22 @@ afterAll(async () => {
   await model?.close();
 });
 
-const ride = (i: number) => ({ PULocationID: 1 + (i % 200), DOLocationID: 1 + ((i * 7) % 250), trip_distance: 0.5 + i / 10 });
-const batchOf = (rides: Array<Record<string, unknown>>): ColumnarBatch => validateRecords(rides, model.info.inputs).batch;
+const ride = (i: number) => ({
+  PULocationID: 1 + (i % 200),
+  DOLocationID: 1 + ((i * 7) % 250),
+  trip_distance: 0.5 + i / 10,
+});
+const batchOf = (rides: Array<Record<string, unknown>>): ColumnarBatch =>
+  validateRecords(rides, model.info.inputs).batch;
 
 describe("MicroBatcher", () => {
   it("passes every call straight through when the delay is 0", async () => {
     const inner = new RecordingPredictor(model);
     const batcher = new MicroBatcher(inner, { maxBatchSize: 64, maxDelayMs: 0 });
     expect(batcher.enabled).toBe(false);
-    await Promise.all(Array.from({ length: 5 }, (_, i) => batcher.predictColumns(batchOf([ride(i)]))));
+    await Promise.all(
+      Array.from({ length: 5 }, (_, i) => batcher.predictColumns(batchOf([ride(i)]))),
+    );
     expect(inner.calls).toEqual([1, 1, 1, 1, 1]);
   });
 
@@ -52,7 +60,9 @@ describe("MicroBatcher", () => {
     const inner = new RecordingPredictor(model);
     const batcher = new MicroBatcher(inner, { maxBatchSize: 64, maxDelayMs: 2 });
     const requests = [[ride(1)], [ride(2), ride(3)], [ride(4)], [ride(5), ride(6), ride(7)]];
-    const answers = await Promise.all(requests.map((rides) => batcher.predictColumns(batchOf(rides))));
+    const answers = await Promise.all(
+      requests.map((rides) => batcher.predictColumns(batchOf(rides))),
+    );
     expect(inner.calls).toEqual([7]);
     for (const [i, rides] of requests.entries()) {
       const alone = await model.predictColumns(batchOf(rides));
@@ -64,7 +74,9 @@ describe("MicroBatcher", () => {
   it("with a delay below 1 ms, gathers the calls made in the same event-loop turn", async () => {
     const inner = new RecordingPredictor(model);
     const batcher = new MicroBatcher(inner, { maxBatchSize: 64, maxDelayMs: 0.5 });
-    await Promise.all(Array.from({ length: 10 }, (_, i) => batcher.predictColumns(batchOf([ride(i)]))));
+    await Promise.all(
+      Array.from({ length: 10 }, (_, i) => batcher.predictColumns(batchOf([ride(i)]))),
+    );
     expect(inner.calls).toEqual([10]);
   });
 
@@ -106,20 +118,35 @@ describe("MicroBatcher", () => {
   });
 
   it("validates records before queueing, naming the field", async () => {
-    const batcher = new MicroBatcher(new RecordingPredictor(model), { maxBatchSize: 8, maxDelayMs: 1 });
-    await expect(batcher.predictRecords([{ PULocationID: 1, DOLocationID: 2 }])).rejects.toThrow(/trip_distance/);
+    const batcher = new MicroBatcher(new RecordingPredictor(model), {
+      maxBatchSize: 8,
+      maxDelayMs: 1,
+    });
+    await expect(batcher.predictRecords([{ PULocationID: 1, DOLocationID: 2 }])).rejects.toThrow(
+      /trip_distance/,
+    );
   });
 
   it("refuses nonsense settings", () => {
-    expect(() => new MicroBatcher(model, { maxBatchSize: 0, maxDelayMs: 1 })).toThrow(/maxBatchSize/);
-    expect(() => new MicroBatcher(model, { maxBatchSize: 8, maxDelayMs: -1 })).toThrow(/maxDelayMs/);
+    expect(() => new MicroBatcher(model, { maxBatchSize: 0, maxDelayMs: 1 })).toThrow(
+      /maxBatchSize/,
+    );
+    expect(() => new MicroBatcher(model, { maxBatchSize: 8, maxDelayMs: -1 })).toThrow(
+      /maxDelayMs/,
+    );
   });
 });
 
 describe("concatBatches", () => {
   it("keeps row order for numeric, string and boolean columns, honouring rows over buffer length", () => {
-    const a: ColumnarBatch = { rows: 2, columns: { x: new Float64Array([1, 2, 99]), s: ["a", "b"], b: [true, false] } };
-    const b: ColumnarBatch = { rows: 1, columns: { x: new Float64Array([3]), s: ["c"], b: [true] } };
+    const a: ColumnarBatch = {
+      rows: 2,
+      columns: { x: new Float64Array([1, 2, 99]), s: ["a", "b"], b: [true, false] },
+    };
+    const b: ColumnarBatch = {
+      rows: 1,
+      columns: { x: new Float64Array([3]), s: ["c"], b: [true] },
+    };
     const merged = concatBatches([a, b]);
     expect(merged.rows).toBe(3);
     expect(Array.from(merged.columns.x as Float64Array)).toEqual([1, 2, 3]);

@@ -14,19 +14,50 @@ afterAll(async () => {
 });
 
 const ride = RIDES[0];
-const send = (path: string, body: string, contentType = "application/json") => request(`${server.url}${path}`, { body, contentType });
+const send = (path: string, body: string, contentType = "application/json") =>
+  request(`${server.url}${path}`, { body, contentType });
 
 describe("/predict rejects bad input with 4xx naming the field", () => {
   it.each([
-    ["a string for a long", { ...ride, PULocationID: "abc" }, "PULocationID", /must be a number, got "abc"/],
-    ["a fraction for a long", { ...ride, DOLocationID: 1.5 }, "DOLocationID", /must be an integer, got 1.5/],
-    ["a boolean for a double", { ...ride, trip_distance: true }, "trip_distance", /must be a number, got true/],
+    [
+      "a string for a long",
+      { ...ride, PULocationID: "abc" },
+      "PULocationID",
+      /must be a number, got "abc"/,
+    ],
+    [
+      "a fraction for a long",
+      { ...ride, DOLocationID: 1.5 },
+      "DOLocationID",
+      /must be an integer, got 1.5/,
+    ],
+    [
+      "a boolean for a double",
+      { ...ride, trip_distance: true },
+      "trip_distance",
+      /must be a number, got true/,
+    ],
     ["a missing field", { PULocationID: 10, DOLocationID: 50 }, "trip_distance", /is required/],
     ["null", { ...ride, trip_distance: null }, "trip_distance", /is required/],
     ["NaN as a string", { ...ride, trip_distance: "NaN" }, "trip_distance", /must be a number/],
-    ["Infinity as a string", { ...ride, trip_distance: "Infinity" }, "trip_distance", /must be a number/],
-    ["a negative distance (schema minimum)", { ...ride, trip_distance: -3 }, "trip_distance", /must be >= 0, got -3/],
-    ["an object for a value", { ...ride, PULocationID: { id: 1 } }, "PULocationID", /must be a number, got an object/],
+    [
+      "Infinity as a string",
+      { ...ride, trip_distance: "Infinity" },
+      "trip_distance",
+      /must be a number/,
+    ],
+    [
+      "a negative distance (schema minimum)",
+      { ...ride, trip_distance: -3 },
+      "trip_distance",
+      /must be >= 0, got -3/,
+    ],
+    [
+      "an object for a value",
+      { ...ride, PULocationID: { id: 1 } },
+      "PULocationID",
+      /must be a number, got an object/,
+    ],
   ])("%s -> 422", async (_name, body, field, message) => {
     const answer = await postJson(`${server.url}/predict`, body);
     expect(answer.status).toBe(422);
@@ -35,15 +66,29 @@ describe("/predict rejects bad input with 4xx naming the field", () => {
   });
 
   it("a number too large for a double (1e400) -> 422", async () => {
-    const answer = await send("/predict", `{"PULocationID": 10, "DOLocationID": 50, "trip_distance": 1e400}`);
+    const answer = await send(
+      "/predict",
+      `{"PULocationID": 10, "DOLocationID": 50, "trip_distance": 1e400}`,
+    );
     expect(answer.status).toBe(422);
-    expect(answer.json).toMatchObject({ field: "trip_distance", error: expect.stringMatching(/finite/) });
+    expect(answer.json).toMatchObject({
+      field: "trip_distance",
+      error: expect.stringMatching(/finite/),
+    });
   });
 
   it("names the row of a bad ride in a list", async () => {
-    const answer = await postJson(`${server.url}/predict`, [ride, ride, { ...ride, DOLocationID: "x" }]);
+    const answer = await postJson(`${server.url}/predict`, [
+      ride,
+      ride,
+      { ...ride, DOLocationID: "x" },
+    ]);
     expect(answer.status).toBe(422);
-    expect(answer.json).toEqual({ error: expect.stringContaining('field "DOLocationID" (row 2)'), field: "DOLocationID", row: 2 });
+    expect(answer.json).toEqual({
+      error: expect.stringContaining('field "DOLocationID" (row 2)'),
+      field: "DOLocationID",
+      row: 2,
+    });
   });
 
   it("a list entry that is not an object -> 400 with its row", async () => {
@@ -54,7 +99,11 @@ describe("/predict rejects bad input with 4xx naming the field", () => {
 
   it.each([
     ["malformed JSON", `{"PULocationID": 10, "DOLocationID": 50,`, /not valid JSON/],
-    ["NaN literal (not JSON)", `{"PULocationID": 10, "DOLocationID": 50, "trip_distance": NaN}`, /not valid JSON/],
+    [
+      "NaN literal (not JSON)",
+      `{"PULocationID": 10, "DOLocationID": 50, "trip_distance": NaN}`,
+      /not valid JSON/,
+    ],
     ["an empty body", "", /not valid JSON/],
     ["null", "null", /JSON object/],
     ["a number", "42", /JSON object/],
@@ -83,13 +132,19 @@ describe("/predict rejects bad input with 4xx naming the field", () => {
   });
 
   it("a body over bodyLimitBytes -> 413", async () => {
-    const answer = await request(`${small.url}/predict`, { body: JSON.stringify(Array(100).fill(ride)), contentType: "application/json" });
+    const answer = await request(`${small.url}/predict`, {
+      body: JSON.stringify(Array(100).fill(ride)),
+      contentType: "application/json",
+    });
     expect(answer.status).toBe(413);
     expect(answer.json).toEqual({ error: expect.stringMatching(/bodyLimitBytes/) });
   });
 
   it("more rows than maxRows -> 413", async () => {
-    const answer = await request(`${small.url}/predict`, { body: JSON.stringify(Array(6).fill(ride)), contentType: "application/json" });
+    const answer = await request(`${small.url}/predict`, {
+      body: JSON.stringify(Array(6).fill(ride)),
+      contentType: "application/json",
+    });
     expect(answer.status).toBe(413);
     expect(answer.json).toEqual({ error: expect.stringMatching(/6 rows; at most 5/) });
   });
@@ -99,29 +154,83 @@ describe("MLflow /invocations errors use MLflow's {error_code, message}", () => 
   const columns = ["PULocationID", "DOLocationID", "trip_distance"];
   it.each([
     ["no input field", { data: [] }, /exactly one of the fields/],
-    ["two input fields", { dataframe_records: RIDES, instances: RIDES }, /exactly one.*got dataframe_records, instances/],
+    [
+      "two input fields",
+      { dataframe_records: RIDES, instances: RIDES },
+      /exactly one.*got dataframe_records, instances/,
+    ],
     ["a list body", RIDES, /got a list/],
-    ["split with a short row", { dataframe_split: { columns, data: [[1, 2, 3], [1, 2]] } }, /row 1 must be a list of 3 values/],
+    [
+      "split with a short row",
+      {
+        dataframe_split: {
+          columns,
+          data: [
+            [1, 2, 3],
+            [1, 2],
+          ],
+        },
+      },
+      /row 1 must be a list of 3 values/,
+    ],
     ["split without columns", { dataframe_split: { data: [[1, 2, 3]] } }, /columns must be a list/],
-    ["records that are not objects", { dataframe_records: [[1, 2, 3]] }, /row 0 must be a JSON object/],
+    [
+      "records that are not objects",
+      { dataframe_records: [[1, 2, 3]] },
+      /row 0 must be a JSON object/,
+    ],
     ["instances as arrays", { instances: [[1, 2, 3]] }, /objects keyed by column name/],
-    ["columnar inputs of unequal length", { inputs: { PULocationID: [1, 2], DOLocationID: [1], trip_distance: [1, 2] } }, /has 1 values but other columns have 2/],
+    [
+      "columnar inputs of unequal length",
+      { inputs: { PULocationID: [1, 2], DOLocationID: [1], trip_distance: [1, 2] } },
+      /has 1 values but other columns have 2/,
+    ],
     ["empty records", { dataframe_records: [] }, /no rows/],
   ])("%s -> 400 BAD_REQUEST", async (_name, body, message) => {
     const answer = await postJson(`${server.url}/invocations`, body);
     expect(answer.status).toBe(400);
-    expect(answer.json).toEqual({ error_code: "BAD_REQUEST", message: expect.stringMatching(message) });
+    expect(answer.json).toEqual({
+      error_code: "BAD_REQUEST",
+      message: expect.stringMatching(message),
+    });
   });
 
   it.each([
-    ["a bad value in split data", { dataframe_split: { columns, data: [[10, 50, 4], [10, 50, "far"]] } }, /field "trip_distance" \(row 1\) must be a number/],
-    ["a missing column", { dataframe_split: { columns: columns.slice(0, 2), data: [[10, 50]] } }, /field "trip_distance" \(row 0\) is required/],
-    ["a bad record", { dataframe_records: [{ ...RIDES[0], PULocationID: 2.5 }] }, /field "PULocationID" \(row 0\) must be an integer/],
-    ["a negative distance in columnar inputs", { inputs: { PULocationID: [1], DOLocationID: [1], trip_distance: [-1] } }, /trip_distance.*>= 0/],
+    [
+      "a bad value in split data",
+      {
+        dataframe_split: {
+          columns,
+          data: [
+            [10, 50, 4],
+            [10, 50, "far"],
+          ],
+        },
+      },
+      /field "trip_distance" \(row 1\) must be a number/,
+    ],
+    [
+      "a missing column",
+      { dataframe_split: { columns: columns.slice(0, 2), data: [[10, 50]] } },
+      /field "trip_distance" \(row 0\) is required/,
+    ],
+    [
+      "a bad record",
+      { dataframe_records: [{ ...RIDES[0], PULocationID: 2.5 }] },
+      /field "PULocationID" \(row 0\) must be an integer/,
+    ],
+    [
+      "a negative distance in columnar inputs",
+      { inputs: { PULocationID: [1], DOLocationID: [1], trip_distance: [-1] } },
+      /trip_distance.*>= 0/,
+    ],
   ])("%s -> 422 INVALID_PARAMETER_VALUE naming the field", async (_name, body, message) => {
     const answer = await postJson(`${server.url}/invocations`, body);
     expect(answer.status).toBe(422);
-    expect(answer.json).toEqual({ error_code: "INVALID_PARAMETER_VALUE", message: expect.stringMatching(message) });
+    expect(answer.json).toEqual({
+      error_code: "INVALID_PARAMETER_VALUE",
+      message: expect.stringMatching(message),
+    });
   });
 
   it.each([
@@ -130,30 +239,64 @@ describe("MLflow /invocations errors use MLflow's {error_code, message}", () => 
     ["an empty cell", "10,,4", /DOLocationID.*is required/],
     ["text in a number column", "ten,50,4", /PULocationID.*must be a number/],
   ])("CSV with %s -> 422 naming the field", async (_name, row, message) => {
-    const answer = await send("/invocations", `PULocationID,DOLocationID,trip_distance\n10,50,4\n${row}\n`, "text/csv");
+    const answer = await send(
+      "/invocations",
+      `PULocationID,DOLocationID,trip_distance\n10,50,4\n${row}\n`,
+      "text/csv",
+    );
     expect(answer.status).toBe(422);
-    expect(answer.json).toEqual({ error_code: "INVALID_PARAMETER_VALUE", message: expect.stringMatching(message) });
+    expect(answer.json).toEqual({
+      error_code: "INVALID_PARAMETER_VALUE",
+      message: expect.stringMatching(message),
+    });
     expect((answer.json as { message: string }).message).toContain("row 1");
   });
 
   it.each([
-    ["a ragged row", "PULocationID,DOLocationID,trip_distance\n10,50\n", /row 0 has 2 cells but the header has 3/],
+    [
+      "a ragged row",
+      "PULocationID,DOLocationID,trip_distance\n10,50\n",
+      /row 0 has 2 cells but the header has 3/,
+    ],
     ["a header only", "PULocationID,DOLocationID,trip_distance\n", /no rows/],
     ["nothing", "", /empty/],
-    ["an unterminated quote", 'PULocationID,DOLocationID,trip_distance\n"10,50,4\n', /unterminated/],
+    [
+      "an unterminated quote",
+      'PULocationID,DOLocationID,trip_distance\n"10,50,4\n',
+      /unterminated/,
+    ],
   ])("CSV with %s -> 400", async (_name, csv, message) => {
     const answer = await send("/invocations", csv, "text/csv");
     expect(answer.status).toBe(400);
-    expect(answer.json).toEqual({ error_code: "BAD_REQUEST", message: expect.stringMatching(message) });
+    expect(answer.json).toEqual({
+      error_code: "BAD_REQUEST",
+      message: expect.stringMatching(message),
+    });
   });
 
   it("malformed JSON -> 400, unsupported content type -> 415, too many rows -> 413", async () => {
-    expect(await send("/invocations", "{")).toMatchObject({ status: 400, json: { error_code: "BAD_REQUEST" } });
-    expect(await send("/invocations", "a=1", "application/x-www-form-urlencoded")).toMatchObject({ status: 415, json: { error_code: "BAD_REQUEST" } });
-    const many = await request(`${small.url}/invocations`, { body: JSON.stringify({ dataframe_records: Array(6).fill(RIDES[0]) }), contentType: "application/json" });
-    expect(many).toMatchObject({ status: 413, json: { error_code: "BAD_REQUEST", message: expect.stringMatching(/maxRows/) } });
-    const csvRows = ["PULocationID,DOLocationID,trip_distance", ...Array(6).fill("1,2,3")].join("\n");
-    expect(await request(`${small.url}/invocations`, { body: csvRows, contentType: "text/csv" })).toMatchObject({ status: 413 });
+    expect(await send("/invocations", "{")).toMatchObject({
+      status: 400,
+      json: { error_code: "BAD_REQUEST" },
+    });
+    expect(await send("/invocations", "a=1", "application/x-www-form-urlencoded")).toMatchObject({
+      status: 415,
+      json: { error_code: "BAD_REQUEST" },
+    });
+    const many = await request(`${small.url}/invocations`, {
+      body: JSON.stringify({ dataframe_records: Array(6).fill(RIDES[0]) }),
+      contentType: "application/json",
+    });
+    expect(many).toMatchObject({
+      status: 413,
+      json: { error_code: "BAD_REQUEST", message: expect.stringMatching(/maxRows/) },
+    });
+    const csvRows = ["PULocationID,DOLocationID,trip_distance", ...Array(6).fill("1,2,3")].join(
+      "\n",
+    );
+    expect(
+      await request(`${small.url}/invocations`, { body: csvRows, contentType: "text/csv" }),
+    ).toMatchObject({ status: 413 });
   });
 });
 
@@ -164,16 +307,37 @@ describe("V2 infer errors use the protocol's {error}", () => {
     { name: "DOLocationID", datatype: "INT64", shape: [2], data: [50, 51] },
     { name: "trip_distance", datatype: "FP64", shape: [2], data: [4, 5] },
   ];
-  const replace = (index: number, change: Record<string, unknown>) => good.map((t, i) => (i === index ? { ...t, ...change } : t));
+  const replace = (index: number, change: Record<string, unknown>) =>
+    good.map((t, i) => (i === index ? { ...t, ...change } : t));
   it.each([
     ["no inputs", {}, /"inputs" must be a non-empty list/],
-    ["an unknown input", { inputs: [...good, { name: "fare", datatype: "FP64", shape: [2], data: [1, 2] }] }, /input "fare" is not an input/],
+    [
+      "an unknown input",
+      { inputs: [...good, { name: "fare", datatype: "FP64", shape: [2], data: [1, 2] }] },
+      /input "fare" is not an input/,
+    ],
     ["a missing input", { inputs: good.slice(0, 2) }, /input "trip_distance" is missing/],
-    ["BYTES for a long column", { inputs: replace(0, { datatype: "BYTES", data: ["10", "11"] }) }, /datatype BYTES does not fit a long column \(expected INT64\)/],
-    ["shape and data disagree", { inputs: replace(2, { data: [4] }) }, /shape says 2 elements but data has 1/],
+    [
+      "BYTES for a long column",
+      { inputs: replace(0, { datatype: "BYTES", data: ["10", "11"] }) },
+      /datatype BYTES does not fit a long column \(expected INT64\)/,
+    ],
+    [
+      "shape and data disagree",
+      { inputs: replace(2, { data: [4] }) },
+      /shape says 2 elements but data has 1/,
+    ],
     ["a 2-D shape", { inputs: replace(2, { shape: [1, 2] }) }, /shape must be \[n\] or \[n, 1\]/],
-    ["inputs of different lengths", { inputs: replace(1, { shape: [3], data: [1, 2, 3] }) }, /has 3 rows but other inputs have 2/],
-    ["an unknown output", { inputs: good, outputs: [{ name: "fare" }] }, /output "fare" is not produced/],
+    [
+      "inputs of different lengths",
+      { inputs: replace(1, { shape: [3], data: [1, 2, 3] }) },
+      /has 3 rows but other inputs have 2/,
+    ],
+    [
+      "an unknown output",
+      { inputs: good, outputs: [{ name: "fare" }] },
+      /output "fare" is not produced/,
+    ],
     ["a numeric id", { id: 5, inputs: good }, /"id" must be a string/],
     ["zero rows", { inputs: good.map((t) => ({ ...t, shape: [0], data: [] })) }, /no rows/],
   ])("%s -> 400", async (_name, body, message) => {
@@ -183,9 +347,21 @@ describe("V2 infer errors use the protocol's {error}", () => {
   });
 
   it.each([
-    ["a fraction in an INT64 tensor", replace(0, { data: [10, 1.5] }), /field "PULocationID" \(row 1\) must be an integer/],
-    ["a string in an FP64 tensor", replace(2, { data: ["4", 5] }), /field "trip_distance" \(row 0\) must be a number/],
-    ["null in a tensor", replace(2, { data: [4, null] }), /field "trip_distance" \(row 1\) is required/],
+    [
+      "a fraction in an INT64 tensor",
+      replace(0, { data: [10, 1.5] }),
+      /field "PULocationID" \(row 1\) must be an integer/,
+    ],
+    [
+      "a string in an FP64 tensor",
+      replace(2, { data: ["4", 5] }),
+      /field "trip_distance" \(row 0\) must be a number/,
+    ],
+    [
+      "null in a tensor",
+      replace(2, { data: [4, null] }),
+      /field "trip_distance" \(row 1\) is required/,
+    ],
   ])("%s -> 422", async (_name, inputs, message) => {
     const answer = await postJson(url(), { inputs });
     expect(answer.status).toBe(422);
@@ -194,7 +370,10 @@ describe("V2 infer errors use the protocol's {error}", () => {
 
   it("malformed JSON -> 400 {error}", async () => {
     const answer = await request(url(), { body: "{", contentType: "application/json" });
-    expect(answer).toMatchObject({ status: 400, json: { error: expect.stringMatching(/not valid JSON/) } });
+    expect(answer).toMatchObject({
+      status: 400,
+      json: { error: expect.stringMatching(/not valid JSON/) },
+    });
   });
 });
 
@@ -210,9 +389,18 @@ describe("no input ever yields a 5xx", () => {
     ["application/json", '{"dataframe_split": {"columns": [1, 2], "data": [[1, 2]]}}'],
     ["application/json", '{"dataframe_split": null}'],
     ["application/json", '{"instances": {"PULocationID": 3}}'],
-    ["application/json", '{"inputs": [{"name": "PULocationID", "datatype": "INT64", "shape": [1], "data": [[1, 2]]}]}'],
-    ["application/json", '{"inputs": [{"name": "PULocationID", "datatype": "INT64", "shape": [-1], "data": []}]}'],
-    ["application/json", '{"inputs": [{"name": "PULocationID", "datatype": "INT64", "shape": "1", "data": 5}]}'],
+    [
+      "application/json",
+      '{"inputs": [{"name": "PULocationID", "datatype": "INT64", "shape": [1], "data": [[1, 2]]}]}',
+    ],
+    [
+      "application/json",
+      '{"inputs": [{"name": "PULocationID", "datatype": "INT64", "shape": [-1], "data": []}]}',
+    ],
+    [
+      "application/json",
+      '{"inputs": [{"name": "PULocationID", "datatype": "INT64", "shape": "1", "data": 5}]}',
+    ],
     ["application/json", '{"inputs": [null]}'],
     ["application/json", `[${JSON.stringify({ ...ride, PULocationID: 1e300 })}]`],
     ["application/json", JSON.stringify({ ...ride, PULocationID: 2 ** 53 + 2 })],

@@ -1,5 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postJson, request, RIDES, seriesValue, startTestServer, type TestServer } from "./helpers/server.js";
+import {
+  postJson,
+  request,
+  RIDES,
+  seriesValue,
+  startTestServer,
+  type TestServer,
+} from "./helpers/server.js";
 
 let server: TestServer;
 
@@ -33,7 +40,9 @@ describe("GET /metrics", () => {
     ]) {
       expect(text).toContain(name);
     }
-    expect(seriesValue(text, "mldeploy_model_load_seconds", { model: "ride-duration", version: "7" })).toBeGreaterThan(0);
+    expect(
+      seriesValue(text, "mldeploy_model_load_seconds", { model: "ride-duration", version: "7" }),
+    ).toBeGreaterThan(0);
   });
 
   it("counts requests by route and status, predicted rows and onnxruntime calls", async () => {
@@ -55,11 +64,18 @@ describe("GET /metrics", () => {
     await request(`${server.url}/no/such/route`);
 
     const after = await scrape();
-    const delta = (name: string, labels: Record<string, string> = {}) => seriesValue(after, name, labels) - seriesValue(before, name, labels);
+    const delta = (name: string, labels: Record<string, string> = {}) =>
+      seriesValue(after, name, labels) - seriesValue(before, name, labels);
     expect(delta("mldeploy_http_requests_total", ok)).toBe(2);
     expect(delta("mldeploy_http_requests_total", bad)).toBe(1);
     expect(delta("mldeploy_http_requests_total", infer)).toBe(1);
-    expect(delta("mldeploy_http_requests_total", { method: "GET", route: "unmatched", status_code: "404" })).toBe(1);
+    expect(
+      delta("mldeploy_http_requests_total", {
+        method: "GET",
+        route: "unmatched",
+        status_code: "404",
+      }),
+    ).toBe(1);
     expect(delta("mldeploy_http_request_duration_seconds_count", ok)).toBe(2);
     expect(delta("mldeploy_predictions_total")).toBe(1 + RIDES.length + 1);
     expect(delta("mldeploy_batch_size_rows_count")).toBe(3);
@@ -68,10 +84,16 @@ describe("GET /metrics", () => {
 
   it("shows coalesced calls in the batch size histogram", async () => {
     const before = await scrape();
-    await Promise.all(Array.from({ length: 24 }, () => postJson(`${server.url}/predict`, RIDES[1])));
+    await Promise.all(
+      Array.from({ length: 24 }, () => postJson(`${server.url}/predict`, RIDES[1])),
+    );
     const after = await scrape();
-    const calls = seriesValue(after, "mldeploy_batch_size_rows_count") - seriesValue(before, "mldeploy_batch_size_rows_count");
-    const rows = seriesValue(after, "mldeploy_batch_size_rows_sum") - seriesValue(before, "mldeploy_batch_size_rows_sum");
+    const calls =
+      seriesValue(after, "mldeploy_batch_size_rows_count") -
+      seriesValue(before, "mldeploy_batch_size_rows_count");
+    const rows =
+      seriesValue(after, "mldeploy_batch_size_rows_sum") -
+      seriesValue(before, "mldeploy_batch_size_rows_sum");
     expect(rows).toBe(24);
     expect(calls).toBeLessThan(24);
   });

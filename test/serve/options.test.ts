@@ -18,12 +18,20 @@ describe("serveOptionsSchema", () => {
   });
 
   it("coerces strings from MLDEPLOY_* environment variables", () => {
-    const options = parseServeOptions({ model: "m", port: "8080", workers: "3", maxBatchDelayMs: "0.5", metrics: "false" });
+    const options = parseServeOptions({
+      model: "m",
+      port: "8080",
+      workers: "3",
+      maxBatchDelayMs: "0.5",
+      metrics: "false",
+    });
     expect(options).toMatchObject({ port: 8080, workers: 3, maxBatchDelayMs: 0.5, metrics: false });
   });
 
   it("names every bad field", () => {
-    expect(() => parseServeOptions({ model: "m", port: 70000, workers: 0, logLevel: "loud" })).toThrow(/port.*workers.*logLevel|port/);
+    expect(() =>
+      parseServeOptions({ model: "m", port: 70000, workers: 0, logLevel: "loud" }),
+    ).toThrow(/port.*workers.*logLevel|port/);
     try {
       parseServeOptions({ model: "m", port: 70000, workers: 0, logLevel: "loud" });
     } catch (error) {

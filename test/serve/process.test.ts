@@ -15,7 +15,17 @@ describe("mldeploy serve as a process", () => {
   describe("cluster of 2 workers", () => {
     let server: ServeProcess;
     beforeAll(async () => {
-      server = await startServeProcess([bundle, "--port", "0", "--host", "127.0.0.1", "--workers", "2", "--model-version", "11"]);
+      server = await startServeProcess([
+        bundle,
+        "--port",
+        "0",
+        "--host",
+        "127.0.0.1",
+        "--workers",
+        "2",
+        "--model-version",
+        "11",
+      ]);
     });
     afterAll(async () => {
       server?.kill("SIGKILL");
@@ -31,7 +41,10 @@ describe("mldeploy serve as a process", () => {
             method: "POST",
             headers: { "content-type": "application/json", connection: "close" },
             body: JSON.stringify(RIDES[1]),
-          }).then(async (r) => ({ status: r.status, body: (await r.json()) as { duration: number; model_version: string } })),
+          }).then(async (r) => ({
+            status: r.status,
+            body: (await r.json()) as { duration: number; model_version: string },
+          })),
         ),
       );
       expect(answers.every((a) => a.status === 200 && a.body.model_version === "11")).toBe(true);
@@ -42,13 +55,25 @@ describe("mldeploy serve as a process", () => {
       expect(seriesValue(metrics, "mldeploy_http_requests_total", labels)).toBe(requests);
       expect(seriesValue(metrics, "mldeploy_predictions_total")).toBe(requests);
       expect(seriesValue(metrics, "mldeploy_serving_processes")).toBe(2);
-      expect(seriesValue(metrics, "mldeploy_model_load_seconds", { version: "11" })).toBeGreaterThan(0);
+      expect(
+        seriesValue(metrics, "mldeploy_model_load_seconds", { version: "11" }),
+      ).toBeGreaterThan(0);
     });
   });
 
   it("SIGTERM lets an in-flight request finish, then exits 0", async () => {
     // A long micro-batch delay keeps the request in flight while the signal arrives.
-    const server = await startServeProcess([bundle, "--port", "0", "--host", "127.0.0.1", "--workers", "1", "--max-batch-delay-ms", "900"]);
+    const server = await startServeProcess([
+      bundle,
+      "--port",
+      "0",
+      "--host",
+      "127.0.0.1",
+      "--workers",
+      "1",
+      "--max-batch-delay-ms",
+      "900",
+    ]);
     const inFlight = postJson(`${server.url}/predict`, RIDES[0]);
     await new Promise((resolve) => setTimeout(resolve, 200));
     server.kill("SIGTERM");
@@ -61,8 +86,21 @@ describe("mldeploy serve as a process", () => {
   });
 
   it("SIGTERM drains every worker of a cluster", async () => {
-    const server = await startServeProcess([bundle, "--port", "0", "--host", "127.0.0.1", "--workers", "2", "--max-batch-delay-ms", "900"]);
-    const inFlight = Promise.all([postJson(`${server.url}/predict`, RIDES[0]), postJson(`${server.url}/predict`, RIDES[2])]);
+    const server = await startServeProcess([
+      bundle,
+      "--port",
+      "0",
+      "--host",
+      "127.0.0.1",
+      "--workers",
+      "2",
+      "--max-batch-delay-ms",
+      "900",
+    ]);
+    const inFlight = Promise.all([
+      postJson(`${server.url}/predict`, RIDES[0]),
+      postJson(`${server.url}/predict`, RIDES[2]),
+    ]);
     await new Promise((resolve) => setTimeout(resolve, 200));
     server.kill("SIGTERM");
     const answers = await inFlight;
@@ -76,7 +114,10 @@ describe("mldeploy serve as a process", () => {
       path.join(dir, "mldeploy.config.yaml"),
       `serve:\n  model: ${JSON.stringify(bundle)}\n  host: 127.0.0.1\n  port: 0\n  workers: 1\n  modelName: from-file\n  modelVersion: from-file\n`,
     );
-    const server = await startServeProcess(["--model-version", "from-flag"], { cwd: dir, env: { MLDEPLOY_MODEL_NAME: "from-env", MLDEPLOY_MODEL_VERSION: "from-env" } });
+    const server = await startServeProcess(["--model-version", "from-flag"], {
+      cwd: dir,
+      env: { MLDEPLOY_MODEL_NAME: "from-env", MLDEPLOY_MODEL_VERSION: "from-env" },
+    });
     try {
       const version = await request(`${server.url}/version`);
       expect(version.json).toMatchObject({ model: { name: "from-env", version: "from-flag" } });

@@ -1,5 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expected, postJson, request, RIDES, startTestServer, type TestServer } from "./helpers/server.js";
+import {
+  expected,
+  postJson,
+  request,
+  RIDES,
+  startTestServer,
+  type TestServer,
+} from "./helpers/server.js";
 
 let server: TestServer;
 let want: number[];
@@ -28,15 +35,23 @@ describe("POST /predict (the original service's contract)", () => {
   });
 
   it("ignores extra fields, as the Flask service did", async () => {
-    const answer = await postJson(`${server.url}/predict`, { ...RIDES[1], ride_id: 156, note: "x" });
+    const answer = await postJson(`${server.url}/predict`, {
+      ...RIDES[1],
+      ride_id: 156,
+      note: "x",
+    });
     expect(answer.json).toEqual({ duration: want[1], model_version: "7" });
   });
 
   it("gives each of many concurrent single-ride requests its own answer (micro-batching)", async () => {
     const answers = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => postJson(`${server.url}/predict`, RIDES[i % RIDES.length])),
+      Array.from({ length: 40 }, (_, i) =>
+        postJson(`${server.url}/predict`, RIDES[i % RIDES.length]),
+      ),
     );
-    answers.forEach((answer, i) => expect(answer.json).toEqual({ duration: want[i % RIDES.length], model_version: "7" }));
+    answers.forEach((answer, i) =>
+      expect(answer.json).toEqual({ duration: want[i % RIDES.length], model_version: "7" }),
+    );
   });
 });
 
@@ -46,13 +61,23 @@ describe("MLflow scoring protocol", () => {
 
   it.each([
     ["dataframe_split", { dataframe_split: { columns, data } }],
-    ["dataframe_split with other column order and an index", {
-      dataframe_split: { index: [0, 1, 2, 3], columns: ["trip_distance", "DOLocationID", "PULocationID"], data: data.map(([a, b, c]) => [c, b, a]) },
-    }],
+    [
+      "dataframe_split with other column order and an index",
+      {
+        dataframe_split: {
+          index: [0, 1, 2, 3],
+          columns: ["trip_distance", "DOLocationID", "PULocationID"],
+          data: data.map(([a, b, c]) => [c, b, a]),
+        },
+      },
+    ],
     ["dataframe_records", { dataframe_records: RIDES }],
     ["instances", { instances: RIDES }],
     ["inputs as records", { inputs: RIDES }],
-    ["inputs as columns", { inputs: Object.fromEntries(columns.map((c, i) => [c, data.map((row) => row[i])])) }],
+    [
+      "inputs as columns",
+      { inputs: Object.fromEntries(columns.map((c, i) => [c, data.map((row) => row[i])])) },
+    ],
     ["params alongside", { dataframe_records: RIDES, params: { anything: 1 } }],
   ])("POST /invocations with %s", async (_name, body) => {
     const answer = await postJson(`${server.url}/invocations`, body);
@@ -61,8 +86,14 @@ describe("MLflow scoring protocol", () => {
   });
 
   it("POST /invocations with text/csv (header row, CRLF, quoted cells, pandas index column)", async () => {
-    const csv = [",PULocationID,DOLocationID,trip_distance", ...RIDES.map((r, i) => `${i},${r.PULocationID},"${r.DOLocationID}",${r.trip_distance}`)].join("\r\n");
-    const answer = await request(`${server.url}/invocations`, { body: csv + "\r\n", contentType: "text/csv; charset=utf-8" });
+    const csv = [
+      ",PULocationID,DOLocationID,trip_distance",
+      ...RIDES.map((r, i) => `${i},${r.PULocationID},"${r.DOLocationID}",${r.trip_distance}`),
+    ].join("\r\n");
+    const answer = await request(`${server.url}/invocations`, {
+      body: csv + "\r\n",
+      contentType: "text/csv; charset=utf-8",
+    });
     expect(answer.status).toBe(200);
     expect(answer.json).toEqual({ predictions: want });
   });
@@ -77,22 +108,51 @@ describe("MLflow scoring protocol", () => {
   it("GET /version names mldeploy and the model", async () => {
     const answer = await request(`${server.url}/version`);
     expect(answer.status).toBe(200);
-    expect(answer.json).toMatchObject({ mldeploy: expect.stringMatching(/^\d+\.\d+\.\d+/), model: { name: "ride-duration", version: "7" } });
+    expect(answer.json).toMatchObject({
+      mldeploy: expect.stringMatching(/^\d+\.\d+\.\d+/),
+      model: { name: "ride-duration", version: "7" },
+    });
   });
 });
 
 describe("Open Inference Protocol (KServe V2)", () => {
   const inputs = [
-    { name: "PULocationID", datatype: "INT64", shape: [RIDES.length], data: RIDES.map((r) => r.PULocationID) },
-    { name: "DOLocationID", datatype: "INT64", shape: [RIDES.length], data: RIDES.map((r) => r.DOLocationID) },
-    { name: "trip_distance", datatype: "FP64", shape: [RIDES.length], data: RIDES.map((r) => r.trip_distance) },
+    {
+      name: "PULocationID",
+      datatype: "INT64",
+      shape: [RIDES.length],
+      data: RIDES.map((r) => r.PULocationID),
+    },
+    {
+      name: "DOLocationID",
+      datatype: "INT64",
+      shape: [RIDES.length],
+      data: RIDES.map((r) => r.DOLocationID),
+    },
+    {
+      name: "trip_distance",
+      datatype: "FP64",
+      shape: [RIDES.length],
+      data: RIDES.map((r) => r.trip_distance),
+    },
   ];
 
   it("health: live and ready", async () => {
-    expect(await request(`${server.url}/v2/health/live`)).toMatchObject({ status: 200, json: { live: true } });
-    expect(await request(`${server.url}/v2/health/ready`)).toMatchObject({ status: 200, json: { ready: true } });
-    expect(await request(`${server.url}/v2/models/ride-duration/ready`)).toMatchObject({ status: 200, json: { name: "ride-duration", ready: true } });
-    expect(await request(`${server.url}/v2/models/ride-duration/versions/7/ready`)).toMatchObject({ status: 200 });
+    expect(await request(`${server.url}/v2/health/live`)).toMatchObject({
+      status: 200,
+      json: { live: true },
+    });
+    expect(await request(`${server.url}/v2/health/ready`)).toMatchObject({
+      status: 200,
+      json: { ready: true },
+    });
+    expect(await request(`${server.url}/v2/models/ride-duration/ready`)).toMatchObject({
+      status: 200,
+      json: { name: "ride-duration", ready: true },
+    });
+    expect(await request(`${server.url}/v2/models/ride-duration/versions/7/ready`)).toMatchObject({
+      status: 200,
+    });
   });
 
   it("server metadata", async () => {
@@ -119,7 +179,10 @@ describe("Open Inference Protocol (KServe V2)", () => {
   });
 
   it("infers, echoing the id", async () => {
-    const answer = await postJson(`${server.url}/v2/models/ride-duration/infer`, { id: "req-1", inputs });
+    const answer = await postJson(`${server.url}/v2/models/ride-duration/infer`, {
+      id: "req-1",
+      inputs,
+    });
     expect(answer.status).toBe(200);
     expect(answer.json).toEqual({
       model_name: "ride-duration",
@@ -131,11 +194,19 @@ describe("Open Inference Protocol (KServe V2)", () => {
 
   it("infers through the versioned path, with [n, 1] nested data, other numeric datatypes and requested outputs", async () => {
     const nested = [
-      { ...inputs[0], datatype: "INT32", shape: [RIDES.length, 1], data: inputs[0].data.map((v) => [v]) },
+      {
+        ...inputs[0],
+        datatype: "INT32",
+        shape: [RIDES.length, 1],
+        data: inputs[0].data.map((v) => [v]),
+      },
       { ...inputs[1], datatype: "FP32" },
       { ...inputs[2], datatype: "FP32", shape: [RIDES.length, 1] },
     ];
-    const answer = await postJson(`${server.url}/v2/models/ride-duration/versions/7/infer`, { inputs: nested, outputs: [{ name: "duration" }] });
+    const answer = await postJson(`${server.url}/v2/models/ride-duration/versions/7/infer`, {
+      inputs: nested,
+      outputs: [{ name: "duration" }],
+    });
     expect(answer.status).toBe(200);
     expect(answer.json).toEqual({
       model_name: "ride-duration",
@@ -151,7 +222,12 @@ describe("Open Inference Protocol (KServe V2)", () => {
       ["GET", "/v2/models/ride-duration/versions/8"],
       ["POST", "/v2/models/other/infer"],
     ]) {
-      const answer = await request(`${server.url}${path}`, method === "POST" ? { body: JSON.stringify({ inputs }), contentType: "application/json" } : {});
+      const answer = await request(
+        `${server.url}${path}`,
+        method === "POST"
+          ? { body: JSON.stringify({ inputs }), contentType: "application/json" }
+          : {},
+      );
       expect(answer.status, path).toBe(404);
       expect(answer.json).toEqual({ error: expect.stringMatching(/other|version "8"/) });
     }

@@ -103,7 +103,10 @@ export interface TrackingStore {
   /** A URL-ish description for logs and `mldeploy info` (never contains a password). */
   readonly description: string;
 
-  createExperiment(name: string, options?: { artifactLocation?: string; tags?: Record<string, string> }): Promise<Experiment>;
+  createExperiment(
+    name: string,
+    options?: { artifactLocation?: string; tags?: Record<string, string> },
+  ): Promise<Experiment>;
   getExperiment(id: string): Promise<Experiment>;
   /** undefined when there is none. */
   findExperimentByName(name: string): Promise<Experiment | undefined>;

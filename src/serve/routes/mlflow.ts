@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply } from "fastify";
 import { JSON_TYPE, type ServeContext } from "../context.js";
 import { batchFromMlflowCsv, batchFromMlflowJson } from "../mlflow-input.js";
 import { jsonNumberList } from "../json-out.js";
-import { mldeployVersion } from "../version.js";
+import { VERSION } from "../../version.js";
 
 /**
  * MLflow's scoring protocol (`mlflow models serve`): POST /invocations with JSON
@@ -14,7 +14,9 @@ export function mlflowRoutes(app: FastifyInstance, ctx: ServeContext): void {
   app.post("/invocations", { config: { protocol: "mlflow" } }, async (request, reply) => {
     const body: unknown = request.body;
     const batch =
-      typeof body === "string" ? batchFromMlflowCsv(body, schema, ctx.limits) : batchFromMlflowJson(body, schema, ctx.limits);
+      typeof body === "string"
+        ? batchFromMlflowCsv(body, schema, ctx.limits)
+        : batchFromMlflowJson(body, schema, ctx.limits);
     const result = await ctx.predictor.predictColumns(batch);
     ctx.metrics?.countPredictions(result.rows);
     reply.type(JSON_TYPE);
@@ -30,7 +32,7 @@ export function mlflowRoutes(app: FastifyInstance, ctx: ServeContext): void {
   app.get("/health", { config: { protocol: "mlflow" } }, health);
 
   const version = JSON.stringify({
-    mldeploy: mldeployVersion(),
+    mldeploy: VERSION,
     model: { name: ctx.info.name, version: ctx.info.version, uuid: ctx.info.uuid },
   });
   app.get("/version", { config: { protocol: "mlflow" } }, async (_request, reply) => {

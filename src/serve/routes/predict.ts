@@ -16,12 +16,16 @@ export function predictRoutes(app: FastifyInstance, ctx: ServeContext): void {
     const body: unknown = request.body;
     reply.type(JSON_TYPE);
     if (isPlainObject(body)) {
-      const result = await ctx.predictor.predictColumns(batchFromRecords([body], schema, ctx.limits, false));
+      const result = await ctx.predictor.predictColumns(
+        batchFromRecords([body], schema, ctx.limits, false),
+      );
       ctx.metrics?.countPredictions(1);
       return write.one(result.values[0]);
     }
     if (Array.isArray(body)) {
-      const result = await ctx.predictor.predictColumns(batchFromRecords(body, schema, ctx.limits, true));
+      const result = await ctx.predictor.predictColumns(
+        batchFromRecords(body, schema, ctx.limits, true),
+      );
       ctx.metrics?.countPredictions(result.rows);
       return write.many(result.values);
     }

@@ -3,7 +3,7 @@ import { JSON_TYPE, type ServeContext } from "../context.js";
 import { RequestError } from "../errors.js";
 import { jsonNumberList } from "../json-out.js";
 import { parseV2Request, v2Datatype } from "../v2-input.js";
-import { mldeployVersion } from "../version.js";
+import { VERSION } from "../../version.js";
 
 type ModelParams = { name: string; version?: string };
 
@@ -18,9 +18,16 @@ export function v2Routes(app: FastifyInstance, ctx: ServeContext): void {
   /** 404 unless the URL names the served model (and, if given, its version). */
   const checkModel = (request: FastifyRequest<{ Params: ModelParams }>) => {
     const { name, version } = request.params;
-    if (name !== info.name) throw new RequestError(404, `model "${name}" is not served here (this server serves "${info.name}")`);
+    if (name !== info.name)
+      throw new RequestError(
+        404,
+        `model "${name}" is not served here (this server serves "${info.name}")`,
+      );
     if (version !== undefined && version !== info.version) {
-      throw new RequestError(404, `model "${name}" has no version "${version}" here (serving version "${info.version}")`);
+      throw new RequestError(
+        404,
+        `model "${name}" has no version "${version}" here (serving version "${info.version}")`,
+      );
     }
   };
 
@@ -30,13 +37,17 @@ export function v2Routes(app: FastifyInstance, ctx: ServeContext): void {
     reply.code(ready ? 200 : 503);
     return { ready };
   });
-  app.get("/v2", { config }, async () => ({ name: "mldeploy", version: mldeployVersion(), extensions: [] }));
+  app.get("/v2", { config }, async () => ({ name: "mldeploy", version: VERSION, extensions: [] }));
 
   const metadata = {
     name: info.name,
     versions: [info.version],
     platform: "onnxruntime",
-    inputs: info.inputs.map((spec) => ({ name: spec.name, datatype: v2Datatype[spec.type], shape: [-1] })),
+    inputs: info.inputs.map((spec) => ({
+      name: spec.name,
+      datatype: v2Datatype[spec.type],
+      shape: [-1],
+    })),
     outputs: [{ name: info.output, datatype: "FP64", shape: [-1] }],
   };
   for (const prefix of ["/v2/models/:name", "/v2/models/:name/versions/:version"]) {
@@ -52,7 +63,8 @@ export function v2Routes(app: FastifyInstance, ctx: ServeContext): void {
     });
     app.post<{ Params: ModelParams }>(`${prefix}/infer`, { config }, async (request, reply) => {
       checkModel(request);
-      if (typeof request.body === "string") throw new RequestError(415, "the inference endpoint reads application/json");
+      if (typeof request.body === "string")
+        throw new RequestError(415, "the inference endpoint reads application/json");
       const { id, batch } = parseV2Request(request.body, info.inputs, info.output, ctx.limits);
       const result = await ctx.predictor.predictColumns(batch);
       ctx.metrics?.countPredictions(result.rows);

@@ -12,8 +12,15 @@ export interface TestServer {
 }
 
 /** The real ride model behind a real socket on 127.0.0.1 (random port). */
-export async function startTestServer(options: BuildServerOptions = {}, predictorOptions: { name?: string; version?: string } = {}): Promise<TestServer> {
-  const predictor = await loadPredictor(await rideBundlePath(), { name: "ride-duration", version: "7", ...predictorOptions });
+export async function startTestServer(
+  options: BuildServerOptions = {},
+  predictorOptions: { name?: string; version?: string } = {},
+): Promise<TestServer> {
+  const predictor = await loadPredictor(await rideBundlePath(), {
+    name: "ride-duration",
+    version: "7",
+    ...predictorOptions,
+  });
   const app = await buildServer(predictor, options);
   await app.listen({ port: 0, host: "127.0.0.1" });
   const address = app.server.address();
@@ -36,10 +43,17 @@ export interface Answer {
   json: unknown;
 }
 
-export async function request(url: string, init: { method?: string; body?: string | Uint8Array; contentType?: string } = {}): Promise<Answer> {
+export async function request(
+  url: string,
+  init: { method?: string; body?: string | Uint8Array; contentType?: string } = {},
+): Promise<Answer> {
   const headers: Record<string, string> = {};
   if (init.contentType !== undefined) headers["content-type"] = init.contentType;
-  const response = await fetch(url, { method: init.method ?? (init.body === undefined ? "GET" : "POST"), headers, body: init.body });
+  const response = await fetch(url, {
+    method: init.method ?? (init.body === undefined ? "GET" : "POST"),
+    headers,
+    body: init.body,
+  });
   const text = await response.text();
   let json: unknown;
   try {
@@ -47,10 +61,16 @@ export async function request(url: string, init: { method?: string; body?: strin
   } catch {
     json = undefined;
   }
-  return { status: response.status, contentType: response.headers.get("content-type") ?? "", text, json };
+  return {
+    status: response.status,
+    contentType: response.headers.get("content-type") ?? "",
+    text,
+    json,
+  };
 }
 
-export const postJson = (url: string, body: unknown) => request(url, { body: JSON.stringify(body), contentType: "application/json" });
+export const postJson = (url: string, body: unknown) =>
+  request(url, { body: JSON.stringify(body), contentType: "application/json" });
 
 export const RIDES = [
   { PULocationID: 10, DOLocationID: 50, trip_distance: 40 },
@@ -60,16 +80,25 @@ export const RIDES = [
 ];
 
 /** What the model itself says for these rides, to compare every protocol against. */
-export async function expected(predictor: Predictor, rides: Array<Record<string, unknown>> = RIDES): Promise<number[]> {
+export async function expected(
+  predictor: Predictor,
+  rides: Array<Record<string, unknown>> = RIDES,
+): Promise<number[]> {
   return Array.from((await predictor.predictRecords(rides)).values);
 }
 
 /** Value of one series in Prometheus text format (0 when the series does not exist yet). */
-export function seriesValue(text: string, name: string, labels: Record<string, string> = {}): number {
+export function seriesValue(
+  text: string,
+  name: string,
+  labels: Record<string, string> = {},
+): number {
   for (const line of text.split("\n")) {
     const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!match || match[1] !== name) continue;
-    const found = Object.fromEntries([...(match[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
+    const found = Object.fromEntries(
+      [...(match[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]),
+    );
     if (Object.entries(labels).every(([k, v]) => found[k] === v)) return Number(match[3]);
   }
   return 0;
