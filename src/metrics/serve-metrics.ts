@@ -16,7 +16,15 @@ export interface ServeMetrics {
   observeBatch(rows: number): void;
   /** Adds rows answered with a prediction. */
   countPredictions(rows: number): void;
-  setModelLoaded(model: string, version: string, loadSeconds: number): void;
+  /** Records the model now served; `previous` is the one it replaces (its series are removed). */
+  setModelLoaded(
+    model: string,
+    version: string,
+    loadSeconds: number,
+    previous?: { name: string; version: string },
+  ): void;
+  /** Counts an attempt to switch to a new model version (an alias moved). */
+  countReload(result: "success" | "failure"): void;
 }
 
 // Latency buckets are dense below 10 ms: the service is expected to answer in about a
@@ -71,6 +79,15 @@ export function createServeMetrics(options: ServeMetricsOptions = {}): ServeMetr
     registers: [registry],
   });
 
+  const reloads = new Counter({
+    name: "mldeploy_model_reloads_total",
+    help: "Attempts to switch to a new model version while serving, by result (on failure the previous model keeps serving)",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  });
+  reloads.inc({ result: "success" }, 0);
+  reloads.inc({ result: "failure" }, 0);
+
   // prom-client hashes the label set on every observe; caching the bound children keeps that
   // off the per-request path (the label combinations are few: routes x status codes).
   type Bound = {
@@ -101,9 +118,15 @@ export function createServeMetrics(options: ServeMetricsOptions = {}): ServeMetr
     countPredictions(rows) {
       predictions.inc(rows);
     },
-    setModelLoaded(model, version, loadSeconds) {
+    setModelLoaded(model, version, loadSeconds, previous) {
+      if (previous && (previous.name !== model || previous.version !== version)) {
+        loadTime.remove({ model: previous.name, version: previous.version });
+      }
       loadTime.set({ model, version }, loadSeconds);
       serving.set(1);
+    },
+    countReload(result) {
+      reloads.inc({ result });
     },
   };
 }

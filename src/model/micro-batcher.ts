@@ -33,7 +33,7 @@ export class MicroBatcher implements Predictor {
   private queue: Pending[] = [];
   private queuedRows = 0;
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
-  /** Coalesced runs still going, awaited by drain(); callers await their own pass-through calls. */
+  /** Calls into the inner predictor still going (coalesced runs and pass-through calls). */
   private readonly running = new Set<Promise<void>>();
   readonly enabled: boolean;
 
@@ -57,8 +57,7 @@ export class MicroBatcher implements Predictor {
   }
 
   predictColumns(batch: ColumnarBatch): Promise<PredictionBatch> {
-    if (!this.enabled || batch.rows >= this.options.maxBatchSize)
-      return this.inner.predictColumns(batch);
+    if (!this.enabled || batch.rows >= this.options.maxBatchSize) return this.passThrough(batch);
     if (batch.rows === 0) return Promise.resolve({ rows: 0, values: new Float64Array(0) });
     if (this.queuedRows + batch.rows > this.options.maxBatchSize) this.flush();
     const result = new Promise<PredictionBatch>((resolve, reject) => {
@@ -70,7 +69,22 @@ export class MicroBatcher implements Predictor {
     return result;
   }
 
-  /** Runs whatever is queued now, without waiting out the delay, and waits for those runs. */
+  /** A call that runs alone, still tracked so that drain() (before a model swap) waits for it. */
+  private passThrough(batch: ColumnarBatch): Promise<PredictionBatch> {
+    const result = this.inner.predictColumns(batch);
+    const settled = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.running.add(settled);
+    void settled.then(() => this.running.delete(settled));
+    return result;
+  }
+
+  /**
+   * Runs whatever is queued now, without waiting out the delay, and waits for every call in
+   * progress: after it, the inner predictor is idle and can be closed.
+   */
   async drain(): Promise<void> {
     this.flush();
     while (this.running.size > 0) await Promise.all(this.running);

@@ -10,6 +10,12 @@ import type { ResolvedModel } from "./single.js";
 export const WORKER_ENV = "MLDEPLOY_SERVE_WORKER";
 /** IPC message from the primary asking a worker to drain and exit. */
 export const SHUTDOWN_MESSAGE = { type: "mldeploy:shutdown" } as const;
+/** IPC message from the primary asking a worker to serve another model version. */
+export const SWAP_MESSAGE_TYPE = "mldeploy:swap";
+export interface SwapMessage {
+  type: typeof SWAP_MESSAGE_TYPE;
+  model: ResolvedModel;
+}
 
 export interface WorkerAssignment {
   options: ServeOptions;
@@ -22,6 +28,8 @@ export interface ClusterHandle {
   close(): Promise<void>;
   /** Resolves with the exit code the process should end with once the cluster stopped by itself. */
   stopped: Promise<number>;
+  /** Tells every worker to switch to `model` (each keeps its current one if loading fails); restarted workers start on it. */
+  swap(model: ResolvedModel): void;
 }
 
 const RESTART_WINDOW_MS = 60_000;
@@ -48,7 +56,7 @@ export async function startCluster(
 ): Promise<ClusterHandle> {
   cluster.setupPrimary({ exec: workerScript() });
   if (options.metrics) serveClusterMetrics();
-  const env = { [WORKER_ENV]: JSON.stringify({ options, model } satisfies WorkerAssignment) };
+  let env = { [WORKER_ENV]: JSON.stringify({ options, model } satisfies WorkerAssignment) };
 
   let shuttingDown = false;
   let started = false;
@@ -129,5 +137,17 @@ export async function startCluster(
   });
   started = true;
   const host = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
-  return { url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`, close, stopped };
+  const swap = (next: ResolvedModel) => {
+    env = { [WORKER_ENV]: JSON.stringify({ options, model: next } satisfies WorkerAssignment) };
+    const message: SwapMessage = { type: SWAP_MESSAGE_TYPE, model: next };
+    for (const worker of Object.values(cluster.workers ?? {})) {
+      if (worker?.isConnected()) worker.send(message);
+    }
+  };
+  return {
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    close,
+    stopped,
+    swap,
+  };
 }

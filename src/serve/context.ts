@@ -1,12 +1,11 @@
-import type { ModelInfo, Predictor } from "../model/types.js";
 import type { ServeMetrics } from "../metrics/serve-metrics.js";
 import type { InputLimits } from "./batch-input.js";
 import type { Protocol } from "./errors.js";
+import type { ModelSlot } from "./served-model.js";
 
-/** What every route needs: the (batched, instrumented) predictor and the request limits. */
+/** What every route needs: the served model (read once per request: it can be swapped) and limits. */
 export interface ServeContext {
-  predictor: Predictor;
-  info: ModelInfo;
+  models: ModelSlot;
   limits: InputLimits;
   metrics: ServeMetrics | undefined;
   /** False once shutdown began: health checks then fail so load balancers stop sending. */

@@ -79,6 +79,11 @@ export const serveOptionsSchema = z
       .describe(
         "On SIGTERM/SIGINT, how long in-flight requests may take before connections are cut",
       ),
+    pollIntervalMs: int(0, 86_400_000)
+      .default(10_000)
+      .describe(
+        "For a registry alias (models:/name@alias): how often to check whether it moved, and switch without dropping requests; 0 = never",
+      ),
     maxWorkerRestarts: int(0, 10_000)
       .default(5)
       .describe("Crashed workers restarted per minute before the primary gives up and exits 1"),

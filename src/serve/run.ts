@@ -46,7 +46,9 @@ export async function runServe(
 ): Promise<RunningServe> {
   const options = parseServeOptions(input);
   const logger = deps.logger ?? createLogger({ level: options.logLevel });
-  const model = await (deps.resolveModel ?? resolveLocalModel)(options.model, logger);
+  const resolve = deps.resolveModel ?? resolveLocalModel;
+  const model = await resolve(options.model, logger);
+  let swapTo: (next: ResolvedModel) => Promise<unknown>;
 
   let running: RunningServe;
   let exitCode = 0;
@@ -63,11 +65,13 @@ export async function runServe(
       `serving ${model.path} with ${options.workers} workers at ${handle.url}`,
     );
     running = { url: handle.url, workers: options.workers, close: handle.close };
+    swapTo = async (next) => handle.swap(next);
     void handle.stopped.then((code) => {
       if (deps.handleSignals ?? true) process.exit(code);
     });
   } else {
     const instance = await startServing(options, model, { logger });
+    swapTo = (next) => instance.swap(next);
     running = {
       url: instance.url,
       workers: 1,
@@ -76,6 +80,20 @@ export async function runServe(
       },
     };
   }
+
+  const stopPolling =
+    model.movable && options.pollIntervalMs > 0
+      ? followModel(options.model, model, options.pollIntervalMs, {
+          resolve: (uri) => resolve(uri, logger),
+          swap: (next) => swapTo(next),
+          logger,
+        })
+      : () => {};
+  const closeServing = running.close;
+  running.close = async () => {
+    stopPolling();
+    await closeServing();
+  };
 
   if (deps.handleSignals ?? true) {
     let signalled = false;
@@ -101,4 +119,45 @@ export async function runServe(
     process.on("SIGINT", onSignal);
   }
   return running;
+}
+
+/**
+ * Polls a movable model URI (a registry alias) and hands each new version to `swap`. A
+ * registry that cannot be reached is logged and retried at the next tick; serving goes on.
+ */
+function followModel(
+  uri: string,
+  initial: ResolvedModel,
+  intervalMs: number,
+  io: {
+    resolve: (uri: string) => Promise<ResolvedModel>;
+    swap: (model: ResolvedModel) => Promise<unknown>;
+    logger: Logger;
+  },
+): () => void {
+  let seen = initial;
+  let busy = false;
+  const tick = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const next = await io.resolve(uri);
+      // A version that failed to load is not retried at every tick: the next move of the alias is.
+      if (next.version !== seen.version || next.path !== seen.path) {
+        io.logger.info(
+          { uri, from: seen.version, to: next.version },
+          `${uri} moved to version ${next.version}`,
+        );
+        seen = next;
+        await io.swap(next);
+      }
+    } catch (error) {
+      io.logger.warn({ err: error, uri }, `could not check where ${uri} points; serving goes on`);
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }

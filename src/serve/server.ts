@@ -2,12 +2,11 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { silentLogger, type Logger } from "../log/logger.js";
 import { localMetricsRenderer, type RenderedMetrics } from "../metrics/cluster-metrics.js";
 import { createServeMetrics, type ServeMetrics } from "../metrics/serve-metrics.js";
-import { MicroBatcher } from "../model/micro-batcher.js";
 import type { Predictor } from "../model/types.js";
 import { JSON_TYPE, type ServeContext } from "./context.js";
 import { classifyError, errorBody, RequestError } from "./errors.js";
 import { serveOptionsSchema } from "./options.js";
-import { observeBatches } from "./instrument.js";
+import { ModelSlot } from "./served-model.js";
 import { mlflowRoutes } from "./routes/mlflow.js";
 import { predictRoutes } from "./routes/predict.js";
 import { v2Routes } from "./routes/v2.js";
@@ -37,15 +36,28 @@ const defaults = serveOptionsSchema.pick({
   keepAliveTimeoutMs: true,
 });
 
+/** The HTTP app and the slot holding the model it answers with (swap() replaces it). */
+export interface ServingApp {
+  app: FastifyInstance;
+  models: ModelSlot;
+}
+
 /**
- * The HTTP app for one loaded model: /predict, MLflow scoring, Open Inference Protocol,
- * /metrics. It does not listen and does not own the predictor: the caller listens, and closes
- * the predictor after `app.close()` (which first drains the micro-batcher).
+ * The HTTP app for one model: /predict, MLflow scoring, Open Inference Protocol, /metrics.
+ * It does not listen. It owns the predictor (and any swapped in later): `app.close()` drains
+ * the micro-batcher and releases the model.
  */
 export async function buildServer(
   predictor: Predictor,
   options: BuildServerOptions = {},
 ): Promise<FastifyInstance> {
+  return (await buildServingApp(predictor, options)).app;
+}
+
+export async function buildServingApp(
+  predictor: Predictor,
+  options: BuildServerOptions = {},
+): Promise<ServingApp> {
   const settings = defaults.parse({
     maxBatchSize: options.maxBatchSize,
     maxBatchDelayMs: options.maxBatchDelayMs,
@@ -69,14 +81,14 @@ export async function buildServer(
     routerOptions: { ignoreTrailingSlash: true },
   });
 
-  const batcher = new MicroBatcher(
-    metrics ? observeBatches(predictor, (rows) => metrics.observeBatch(rows)) : predictor,
+  const models = new ModelSlot(
+    predictor,
     { maxBatchSize: settings.maxBatchSize, maxDelayMs: settings.maxBatchDelayMs },
+    metrics,
   );
   let ready = true;
   const ctx: ServeContext = {
-    predictor: batcher,
-    info: predictor.info,
+    models,
     limits: { maxRows: settings.maxRows },
     metrics,
     isReady: () => ready,
@@ -96,11 +108,6 @@ export async function buildServer(
       reply.type(contentType);
       return text;
     });
-    metrics.setModelLoaded(
-      predictor.info.name,
-      predictor.info.version,
-      predictor.info.loadMs / 1000,
-    );
   }
 
   app.addHook("preClose", async () => {
@@ -113,9 +120,9 @@ export async function buildServer(
     done(null, payload);
   });
   app.addHook("onClose", async () => {
-    await batcher.drain();
+    await models.close();
   });
-  return app;
+  return { app, models };
 }
 
 function installBodyParsers(app: FastifyInstance): void {

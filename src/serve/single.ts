@@ -5,20 +5,28 @@ import { createServeMetrics } from "../metrics/serve-metrics.js";
 import { loadPredictor } from "../model/predictor.js";
 import type { Predictor } from "../model/types.js";
 import type { ServeOptions } from "./options.js";
-import { buildServer } from "./server.js";
+import { buildServingApp, type ServingApp } from "./server.js";
+import type { ModelSlot } from "./served-model.js";
 
 /** A model location already turned into a local bundle directory (registry URIs resolved). */
 export interface ResolvedModel {
   path: string;
   name?: string;
   version?: string;
+  /** The URI can point at another version later (a registry alias): serve polls it. */
+  movable?: boolean;
 }
 
 /** A listening server in this process. */
 export interface ServeInstance {
   app: FastifyInstance;
-  predictor: Predictor;
+  models: ModelSlot;
   url: string;
+  /**
+   * Loads `model` and serves it from now on; if it fails to load, logs it, counts it in
+   * /metrics and keeps serving the current model (resolves false).
+   */
+  swap(model: ResolvedModel): Promise<boolean>;
   /**
    * Stops accepting, lets in-flight requests finish (cutting them after shutdownTimeoutMs),
    * then releases the model. Resolves true if everything finished in time.
@@ -41,28 +49,36 @@ export async function startServing(
   start: StartOptions,
 ): Promise<ServeInstance> {
   const { logger } = start;
-  const predictor = await loadPredictor(model.path, {
-    name: options.modelName ?? model.name,
-    version: options.modelVersion ?? model.version,
-    intraOpNumThreads: options.onnxThreads,
-  });
-  let app: FastifyInstance;
+  const load = (resolved: ResolvedModel) =>
+    loadPredictor(resolved.path, {
+      name: options.modelName ?? resolved.name,
+      version: options.modelVersion ?? resolved.version,
+      intraOpNumThreads: options.onnxThreads,
+    });
+  const predictor = await load(model);
+  const metrics = options.metrics ? createServeMetrics() : undefined;
+  let serving: ServingApp;
   try {
-    const metrics = options.metrics ? createServeMetrics() : false;
-    app = await buildServer(predictor, {
+    serving = await buildServingApp(predictor, {
       logger,
       maxBatchSize: options.maxBatchSize,
       maxBatchDelayMs: options.maxBatchDelayMs,
       maxRows: options.maxRows,
       bodyLimitBytes: options.bodyLimitBytes,
       keepAliveTimeoutMs: options.keepAliveTimeoutMs,
-      metrics,
+      metrics: metrics ?? false,
       renderMetrics:
         metrics && start.renderMetrics ? start.renderMetrics(metrics.registry) : undefined,
     });
-    await app.listen({ host: options.host, port: options.port });
   } catch (error) {
     await predictor.close();
+    throw error;
+  }
+  const { app, models } = serving;
+  try {
+    await app.listen({ host: options.host, port: options.port });
+  } catch (error) {
+    await app.close();
     throw error;
   }
   const url = listeningUrl(app, options.host);
@@ -73,6 +89,29 @@ export async function startServing(
       `serving model ${info.name} version ${info.version} at ${url}`,
     );
   }
+
+  const swap = async (next: ResolvedModel): Promise<boolean> => {
+    const from = models.current.info.version;
+    let loaded: Predictor;
+    try {
+      loaded = await load(next);
+    } catch (error) {
+      // The model in service stays; the failure shows in the log and in /metrics.
+      metrics?.countReload("failure");
+      logger.error(
+        { err: error, path: next.path, version: next.version, serving: from },
+        `could not load model version ${next.version ?? next.path}; still serving version ${from}`,
+      );
+      return false;
+    }
+    await models.swap(loaded);
+    metrics?.countReload("success");
+    logger.info(
+      { from, to: loaded.info.version, loadMs: Math.round(loaded.info.loadMs) },
+      `now serving model ${loaded.info.name} version ${loaded.info.version} (was ${from})`,
+    );
+    return true;
+  };
 
   let closing: Promise<boolean> | undefined;
   const close = () => {
@@ -87,16 +126,16 @@ export async function startServing(
         app.server.closeAllConnections();
       }, options.shutdownTimeoutMs);
       try {
+        // Also drains the micro-batcher and releases the model being served.
         await app.close();
       } finally {
         clearTimeout(timer);
-        await predictor.close();
       }
       return !cut;
     })();
     return closing;
   };
-  return { app, predictor, url, close };
+  return { app, models, url, swap, close };
 }
 
 export function listeningUrl(app: FastifyInstance, host: string): string {

@@ -5,7 +5,13 @@
 import cluster from "node:cluster";
 import { createLogger } from "../log/logger.js";
 import { clusterMetricsRenderer } from "../metrics/cluster-metrics.js";
-import { SHUTDOWN_MESSAGE, WORKER_ENV, type WorkerAssignment } from "./cluster.js";
+import {
+  SHUTDOWN_MESSAGE,
+  SWAP_MESSAGE_TYPE,
+  WORKER_ENV,
+  type SwapMessage,
+  type WorkerAssignment,
+} from "./cluster.js";
 import { startServing } from "./single.js";
 
 async function main(): Promise<void> {
@@ -20,7 +26,7 @@ async function main(): Promise<void> {
     renderMetrics: (registry) => clusterMetricsRenderer(registry),
   });
   logger.debug(
-    { url: instance.url, loadMs: Math.round(instance.predictor.info.loadMs) },
+    { url: instance.url, loadMs: Math.round(instance.models.current.info.loadMs) },
     "worker ready",
   );
 
@@ -38,12 +44,11 @@ async function main(): Promise<void> {
     );
   };
   process.on("message", (message: unknown) => {
-    if (
-      typeof message === "object" &&
-      message !== null &&
-      (message as { type?: unknown }).type === SHUTDOWN_MESSAGE.type
-    )
-      stop("primary");
+    if (typeof message !== "object" || message === null) return;
+    const type = (message as { type?: unknown }).type;
+    if (type === SHUTDOWN_MESSAGE.type) stop("primary");
+    else if (type === SWAP_MESSAGE_TYPE && !stopping)
+      void instance.swap((message as SwapMessage).model);
   });
   // Ctrl-C reaches the whole process group; the primary's own message follows and is ignored.
   process.on("SIGTERM", () => stop("SIGTERM"));

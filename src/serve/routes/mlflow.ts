@@ -10,14 +10,15 @@ import { VERSION } from "../../version.js";
  * `{"predictions": [...]}` — one number per row, as MLflow returns for single-output models.
  */
 export function mlflowRoutes(app: FastifyInstance, ctx: ServeContext): void {
-  const schema = ctx.info.inputs;
   app.post("/invocations", { config: { protocol: "mlflow" } }, async (request, reply) => {
     const body: unknown = request.body;
+    const { predictor, info } = ctx.models.current;
+    const schema = info.inputs;
     const batch =
       typeof body === "string"
         ? batchFromMlflowCsv(body, schema, ctx.limits)
         : batchFromMlflowJson(body, schema, ctx.limits);
-    const result = await ctx.predictor.predictColumns(batch);
+    const result = await predictor.predictColumns(batch);
     ctx.metrics?.countPredictions(result.rows);
     reply.type(JSON_TYPE);
     return `{"predictions":${jsonNumberList(result.values)}}`;
@@ -31,12 +32,12 @@ export function mlflowRoutes(app: FastifyInstance, ctx: ServeContext): void {
   app.get("/ping", { config: { protocol: "mlflow" } }, health);
   app.get("/health", { config: { protocol: "mlflow" } }, health);
 
-  const version = JSON.stringify({
-    mldeploy: VERSION,
-    model: { name: ctx.info.name, version: ctx.info.version, uuid: ctx.info.uuid },
-  });
   app.get("/version", { config: { protocol: "mlflow" } }, async (_request, reply) => {
+    const { info } = ctx.models.current;
     reply.type(JSON_TYPE);
-    return version;
+    return {
+      mldeploy: VERSION,
+      model: { name: info.name, version: info.version, uuid: info.uuid },
+    };
   });
 }

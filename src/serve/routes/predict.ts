@@ -3,27 +3,26 @@ import { isPlainObject } from "../../model/validate.js";
 import { batchFromRecords } from "../batch-input.js";
 import { JSON_TYPE, type ServeContext } from "../context.js";
 import { badRequest, RequestError } from "../errors.js";
-import { predictionObjectWriter } from "../json-out.js";
 
 /**
  * The original service's endpoint: one JSON object -> `{"<output>": value, "model_version": v}`;
  * a JSON list of objects -> a list of such objects, in the same order.
  */
 export function predictRoutes(app: FastifyInstance, ctx: ServeContext): void {
-  const write = predictionObjectWriter(ctx.info.output, ctx.info.version);
-  const schema = ctx.info.inputs;
   app.post("/predict", { config: { protocol: "predict" } }, async (request, reply) => {
     const body: unknown = request.body;
+    const { predictor, info, writer: write } = ctx.models.current;
+    const schema = info.inputs;
     reply.type(JSON_TYPE);
     if (isPlainObject(body)) {
-      const result = await ctx.predictor.predictColumns(
+      const result = await predictor.predictColumns(
         batchFromRecords([body], schema, ctx.limits, false),
       );
       ctx.metrics?.countPredictions(1);
       return write.one(result.values[0]);
     }
     if (Array.isArray(body)) {
-      const result = await ctx.predictor.predictColumns(
+      const result = await predictor.predictColumns(
         batchFromRecords(body, schema, ctx.limits, true),
       );
       ctx.metrics?.countPredictions(result.rows);

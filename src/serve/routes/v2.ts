@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { JSON_TYPE, type ServeContext } from "../context.js";
 import { RequestError } from "../errors.js";
 import { jsonNumberList } from "../json-out.js";
+import type { ServedModel } from "../served-model.js";
 import { parseV2Request, v2Datatype } from "../v2-input.js";
 import { VERSION } from "../../version.js";
 
@@ -12,11 +13,15 @@ type ModelParams = { name: string; version?: string };
  * Each request column is one named 1-D tensor; the response carries the primary output as FP64.
  */
 export function v2Routes(app: FastifyInstance, ctx: ServeContext): void {
-  const { info } = ctx;
   const config = { protocol: "v2" as const };
 
-  /** 404 unless the URL names the served model (and, if given, its version). */
-  const checkModel = (request: FastifyRequest<{ Params: ModelParams }>) => {
+  /**
+   * The served model, or 404 unless the URL names it (and, if given, its version). The name
+   * stays while versions come and go with the registry alias.
+   */
+  const checkModel = (request: FastifyRequest<{ Params: ModelParams }>): ServedModel => {
+    const served = ctx.models.current;
+    const { info } = served;
     const { name, version } = request.params;
     if (name !== info.name)
       throw new RequestError(
@@ -29,6 +34,7 @@ export function v2Routes(app: FastifyInstance, ctx: ServeContext): void {
         `model "${name}" has no version "${version}" here (serving version "${info.version}")`,
       );
     }
+    return served;
   };
 
   app.get("/v2/health/live", { config }, async () => ({ live: true }));
@@ -39,7 +45,7 @@ export function v2Routes(app: FastifyInstance, ctx: ServeContext): void {
   });
   app.get("/v2", { config }, async () => ({ name: "mldeploy", version: VERSION, extensions: [] }));
 
-  const metadata = {
+  const metadata = ({ info }: ServedModel) => ({
     name: info.name,
     versions: [info.version],
     platform: "onnxruntime",
@@ -49,24 +55,23 @@ export function v2Routes(app: FastifyInstance, ctx: ServeContext): void {
       shape: [-1],
     })),
     outputs: [{ name: info.output, datatype: "FP64", shape: [-1] }],
-  };
+  });
   for (const prefix of ["/v2/models/:name", "/v2/models/:name/versions/:version"]) {
     app.get<{ Params: ModelParams }>(prefix, { config }, async (request) => {
-      checkModel(request);
-      return metadata;
+      return metadata(checkModel(request));
     });
     app.get<{ Params: ModelParams }>(`${prefix}/ready`, { config }, async (request, reply) => {
-      checkModel(request);
+      const { info } = checkModel(request);
       const ready = ctx.isReady();
       reply.code(ready ? 200 : 503);
       return { name: info.name, ready };
     });
     app.post<{ Params: ModelParams }>(`${prefix}/infer`, { config }, async (request, reply) => {
-      checkModel(request);
+      const { info, predictor } = checkModel(request);
       if (typeof request.body === "string")
         throw new RequestError(415, "the inference endpoint reads application/json");
       const { id, batch } = parseV2Request(request.body, info.inputs, info.output, ctx.limits);
-      const result = await ctx.predictor.predictColumns(batch);
+      const result = await predictor.predictColumns(batch);
       ctx.metrics?.countPredictions(result.rows);
       reply.type(JSON_TYPE);
       return (

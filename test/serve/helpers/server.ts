@@ -31,7 +31,6 @@ export async function startTestServer(
     url: `http://127.0.0.1:${port}`,
     close: async () => {
       await app.close();
-      await predictor.close();
     },
   };
 }
