@@ -6,6 +6,8 @@ import { registerDemo } from "./commands/demo.js";
 import { registerInfo } from "./commands/info.js";
 import { registerPredict } from "./commands/predict.js";
 import { registerSampleData } from "./commands/sample-data.js";
+import { registerRegistryCommands } from "./commands/registry.js";
+import { registerRegistryServer } from "./commands/registry-server.js";
 import { registerServe } from "./commands/serve.js";
 import { registerTrain } from "./commands/train.js";
 
@@ -23,6 +25,8 @@ export function buildProgram(): Command {
   registerServe(program);
   registerPredict(program);
   registerInfo(program);
+  registerRegistryCommands(program);
+  registerRegistryServer(program);
   return program;
 }
 

@@ -1,6 +1,7 @@
 import cluster from "node:cluster";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { UserError } from "../config/errors.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { startCluster } from "./cluster.js";
 import { parseServeOptions, type ServeOptionsInput } from "./options.js";
@@ -28,7 +29,7 @@ export interface RunningServe {
 export async function resolveLocalModel(uri: string): Promise<ResolvedModel> {
   if (uri.startsWith("file://")) return { path: fileURLToPath(uri) };
   if (/^[a-z][a-z0-9+.-]*:\//i.test(uri) && !/^[a-z]:[\\/]/i.test(uri)) {
-    throw new Error(
+    throw new UserError(
       `cannot open model URI ${uri} without a registry resolver; pass a bundle directory or file:// URI`,
     );
   }

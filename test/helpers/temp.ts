@@ -1,13 +1,14 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { afterAll } from "vitest";
 
 const created: string[] = [];
 
-// Each test file runs in its own process: removing on exit cleans up whatever the file made,
-// passed or failed, without every test having to remember.
-process.on("exit", () => {
-  for (const dir of created) rmSync(dir, { recursive: true, force: true });
+// Registered when a test file imports this module, so whatever the file made is removed after
+// its last test, passed or failed. (vitest ends fork workers without a process "exit" event.)
+afterAll(() => {
+  for (const dir of created.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
 /** A fresh temp directory, removed when the test process exits. */

@@ -15,11 +15,17 @@ if (!HAS_SKLEARN) console.warn(`sklearn reference tests ${NO_SKLEARN}`);
 /**
  * The course's pipeline in sklearn. DictVectorizer(sparse=False) on purpose: with a sparse
  * matrix LinearRegression and Ridge switch to iterative solvers (lsqr / sparse_cg) that only
- * converge to a tolerance, while dense input goes through LAPACK (gelsd / Cholesky) and gives
+ * converge to a tolerance, while dense input goes through LAPACK (lstsq / Cholesky) and gives
  * exact answers to compare against. Dense is also why the data set here is small.
  */
 const SCRIPT = `
-import json, sys
+import functools, json, sys
+import scipy.linalg
+# sklearn's LinearRegression solves with scipy.linalg.lstsq, whose default LAPACK driver
+# (gelsd) returns fitted values off by up to 3e-3 (relative) on this rank-deficient one-hot
+# design with Debian's scipy 1.10; gelsy and gelss agree with numpy.linalg.lstsq (and with
+# mldeploy) to 1e-13. Same sklearn pipeline, with the accurate driver.
+scipy.linalg.lstsq = functools.partial(scipy.linalg.lstsq, lapack_driver="gelsy")
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import LinearRegression, Ridge
 data = json.load(open(sys.argv[1]))

@@ -1,9 +1,13 @@
 import type { Command } from "commander";
-import { UserError } from "../../config/errors.js";
 import { resolveConfig } from "../../config/load.js";
 import { createLogger } from "../../log/logger.js";
 import { readBundle } from "../../model/bundle.js";
+import { parseArtifactUri } from "../../registry/artifacts/uri.js";
+import { parseModelUri } from "../../registry/model-uri.js";
+import type { Registry } from "../../registry/registry.js";
 import { resolveLocalModel, runServe } from "../../serve/run.js";
+import type { ResolvedModel } from "../../serve/single.js";
+import { addRegistryOptions, openRegistry } from "../registry-settings.js";
 import { serveOptionsSchema, type ServeOptions } from "../../serve/options.js";
 import { addSchemaOptions, pickSchemaFlags } from "../schema-options.js";
 
@@ -13,25 +17,33 @@ export function registerServe(program: Command): void {
     .description(
       "Serve a model over HTTP: /predict, MLflow /invocations, KServe V2 /v2/models/…, /metrics",
     )
-    .argument("[model]", "model bundle directory or file:// URI (env MLDEPLOY_MODEL)")
+    .argument(
+      "[model]",
+      "models:/name@alias, models:/name/<version>, runs:/<run_id>/model, s3://bucket/key or a bundle directory (env MLDEPLOY_MODEL)",
+    )
     .option(
       "--config <file>",
       "config file with a `serve:` section (default ./mldeploy.config.yaml if present)",
     );
   addSchemaOptions(command, serveOptionsSchema, ["model"]);
+  addRegistryOptions(command);
   command.addHelpText(
     "after",
     `
 Settings come from flags, then MLDEPLOY_* environment variables, then the config file.
 
-Example:
+Registry URIs follow their alias: when models:/name@alias moves, the service switches to the
+new version without dropping a request (checked every --poll-interval-ms).
+
+Examples:
   mldeploy serve ./mldeploy-data/models/ride-duration --port 9696
+  mldeploy serve models:/ride-duration@production
   curl -s -X POST http://127.0.0.1:9696/predict -H 'Content-Type: application/json' \\
     -d '{"PULocationID": 10, "DOLocationID": 50, "trip_distance": 40}'`,
   );
   command.action(async (model: string | undefined, flags: Record<string, unknown>) => {
     const options = resolveServeOptions(model, flags);
-    await serveModel(options);
+    await serveModel(options, flags);
   });
 }
 
@@ -48,20 +60,28 @@ export function resolveServeOptions(
 }
 
 /** Starts serving and returns once listening; SIGTERM/SIGINT drain and exit. */
-export async function serveModel(options: ServeOptions): Promise<{ url: string }> {
+export async function serveModel(
+  options: ServeOptions,
+  registryFlags: Record<string, unknown> = {},
+): Promise<{ url: string }> {
   const logger = createLogger({ level: options.logLevel });
-  return runServe(options, {
+  let registry: Registry | undefined;
+  const running = await runServe(options, {
     logger,
     resolveModel: async (uri) => {
-      let resolved;
-      try {
+      const parsed = parseModelUri(uri);
+      let resolved: ResolvedModel;
+      if (parsed.kind === "artifact" && parseArtifactUri(parsed.uri).kind === "local") {
+        // A bundle on this disk needs no registry (and must not create one).
         resolved = await resolveLocalModel(uri);
-      } catch (error) {
-        throw new UserError((error as Error).message);
+      } else {
+        registry ??= await openRegistry(registryFlags);
+        resolved = await registry.resolveModel(uri);
       }
       // Check the bundle once here, so a bad model is one clear error, not N crashing workers.
       await readBundle(resolved.path);
       return resolved;
     },
   });
+  return running;
 }

@@ -1,0 +1,68 @@
+import type { Command } from "commander";
+import { resolveConfig } from "../../config/load.js";
+import { createLogger } from "../../log/logger.js";
+import { registryServerOptionsSchema } from "../../registry/server/run.js";
+import { addSchemaOptions, pickSchemaFlags } from "../schema-options.js";
+
+export function registerRegistryServer(program: Command): void {
+  const command = program
+    .command("registry-server")
+    .description(
+      "Serve the registry over HTTP (JSON API, OpenAPI at /api/v1/openapi.json) so several machines share it",
+    )
+    .option("--config <file>", "config file with a `registry-server:` section");
+  addSchemaOptions(command, registryServerOptionsSchema);
+  command.addHelpText(
+    "after",
+    `
+Clients point MLDEPLOY_REGISTRY_URL at it (and send MLDEPLOY_REGISTRY_TOKEN when one is set).
+Keep artifacts where every client can reach them (--artifact-root s3://bucket/prefix).
+
+Example:
+  MLDEPLOY_REGISTRY_TOKEN=s3cret mldeploy registry-server --host 0.0.0.0 \\
+    --registry-url postgres://mlflow@db/registry --artifact-root s3://models/mldeploy
+  MLDEPLOY_REGISTRY_URL=http://registry-host:5050 MLDEPLOY_REGISTRY_TOKEN=s3cret mldeploy models list`,
+  );
+  command.action(async (flags: Record<string, unknown>) => {
+    const settings = resolveConfig(registryServerOptionsSchema, {
+      section: "registry-server",
+      flags: pickSchemaFlags(registryServerOptionsSchema, flags),
+      configFile: typeof flags.config === "string" ? flags.config : undefined,
+    });
+    const logger = createLogger({ level: settings.logLevel });
+    const [{ openStore }, { runRegistryServer }] = await Promise.all([
+      import("../../registry/store/open-store.js"),
+      import("../../registry/server/run.js"),
+    ]);
+    const store = await openStore(settings.registryUrl, {
+      dataDir: settings.dataDir,
+      artifactRoot: settings.artifactRoot,
+    });
+    const server = await runRegistryServer({
+      store,
+      host: settings.host,
+      port: settings.port,
+      token: settings.registryToken,
+      bodyLimitBytes: settings.bodyLimitBytes,
+      logger,
+    });
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) process.exit(1);
+      stopping = true;
+      logger.info({ signal }, "shutting down");
+      void server
+        .close()
+        .then(() => store.close())
+        .then(
+          () => process.exit(0),
+          (error: unknown) => {
+            logger.error({ err: error }, "shutdown failed");
+            process.exit(1);
+          },
+        );
+    };
+    process.on("SIGTERM", stop);
+    process.on("SIGINT", stop);
+  });
+}

@@ -1,0 +1,44 @@
+import type { Command } from "commander";
+import { resolveConfig } from "../config/load.js";
+import { registrySettingsSchema, type RegistrySettings } from "../registry/options.js";
+import type { Registry } from "../registry/registry.js";
+import { addSchemaOptions, pickSchemaFlags } from "./schema-options.js";
+
+/** Adds --registry-url, --data-dir, … (each also MLDEPLOY_* and the config file's `registry:`). */
+export function addRegistryOptions(command: Command): Command {
+  return addSchemaOptions(command, registrySettingsSchema);
+}
+
+export function resolveRegistrySettings(flags: Record<string, unknown>): RegistrySettings {
+  return resolveConfig(registrySettingsSchema, {
+    section: "registry",
+    flags: pickSchemaFlags(registrySettingsSchema, flags),
+    configFile: typeof flags.config === "string" ? flags.config : undefined,
+  });
+}
+
+/** Opens the registry the flags, environment and config file name (lazily imported: heavy). */
+export async function openRegistry(flags: Record<string, unknown>): Promise<Registry> {
+  const settings = resolveRegistrySettings(flags);
+  const { Registry } = await import("../registry/registry.js");
+  return Registry.open({
+    url: settings.registryUrl,
+    token: settings.registryToken,
+    dataDir: settings.dataDir,
+    artifactRoot: settings.artifactRoot,
+    cacheDir: settings.cacheDir,
+  });
+}
+
+/** Runs `use` with an open registry and always closes it (a pool must not keep the CLI alive). */
+export async function withRegistry<T>(
+  flags: Record<string, unknown>,
+  use: (registry: Registry) => Promise<T>,
+): Promise<T> {
+  const registry = await openRegistry(flags);
+  try {
+    return await use(registry);
+  } finally {
+    await registry.close();
+  }
+}

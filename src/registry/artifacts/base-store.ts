@@ -1,0 +1,192 @@
+/**
+ * What both stores share: directories, manifests and verification, written once on top of a
+ * few object primitives (open for reading, write from a stream, small reads/writes, delete).
+ * Keeping the checks here means local and S3 cannot drift apart in what they accept.
+ */
+import { randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream, type Stats } from "node:fs";
+import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+
+import { UserError } from "../../config/errors.js";
+import { RegistryError } from "../errors.js";
+import { DigestStream } from "./hashing.js";
+import { mapLimit } from "./limit.js";
+import { errnoCode, walkFiles } from "./local-files.js";
+import {
+  MANIFEST_FILE,
+  MAX_MANIFEST_BYTES,
+  buildManifest,
+  parseManifest,
+  serializeManifest,
+} from "./manifest.js";
+import type { ArtifactEntry, ArtifactManifest, ArtifactStore, FileDigest } from "./types.js";
+import { checkRelativeKey, joinArtifactUri, localPathUnder } from "./uri.js";
+
+/** Files transferred at once: enough to hide per-request latency, few enough for small hosts. */
+export const DEFAULT_CONCURRENCY = 4;
+
+function corrupt(message: string, cause?: unknown): RegistryError {
+  return new RegistryError("ARTIFACT_CORRUPT", message, { cause });
+}
+
+export abstract class ObjectArtifactStore implements ArtifactStore {
+  abstract readonly kind: "local" | "s3";
+  protected readonly concurrency: number;
+
+  constructor(options: { concurrency?: number } = {}) {
+    this.concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  }
+
+  /** The stored object as a stream; RegistryError NOT_FOUND when there is none. */
+  protected abstract openRead(uri: string): Promise<Readable>;
+  /** Stores exactly `size` bytes from `body` at `uri`, replacing any previous object. */
+  protected abstract writeFrom(uri: string, body: Readable, size: number): Promise<void>;
+  /** A whole small object, or null when absent; ARTIFACT_CORRUPT when over `maxBytes`. */
+  protected abstract readSmall(uri: string, maxBytes: number): Promise<Buffer | null>;
+  protected abstract writeSmall(uri: string, bytes: Buffer): Promise<void>;
+  /** Deletes one object; absent is fine. */
+  protected abstract remove(uri: string): Promise<void>;
+  abstract list(prefixUri: string): Promise<ArtifactEntry[]>;
+  abstract exists(uri: string): Promise<boolean>;
+
+  async uploadFile(localPath: string, destUri: string): Promise<FileDigest> {
+    const info = await localStat(localPath);
+    if (!info.isFile()) throw new UserError(`${localPath} is not a file`);
+    return this.upload(localPath, info.size, destUri);
+  }
+
+  downloadFile(srcUri: string, localPath: string, expected?: FileDigest): Promise<FileDigest> {
+    return this.download(srcUri, localPath, expected, srcUri);
+  }
+
+  async uploadDirectory(localDir: string, destUri: string): Promise<ArtifactManifest> {
+    const root = path.resolve(localDir);
+    const info = await localStat(root);
+    if (!info.isDirectory()) throw new UserError(`${root} is not a directory`);
+    // A manifest already in the directory (it was downloaded) is rewritten, not uploaded.
+    const files = (await walkFiles(root)).filter((file) => file.path !== MANIFEST_FILE);
+    // Refuse unstorable names (e.g. a backslash) before anything is written.
+    for (const file of files) checkRelativeKey(file.path);
+
+    const manifestUri = joinArtifactUri(destUri, MANIFEST_FILE);
+    await this.remove(manifestUri);
+    const digests = await mapLimit(files, this.concurrency, (file) =>
+      this.upload(file.absolutePath, file.size, joinArtifactUri(destUri, file.path)),
+    );
+    const manifest = buildManifest(files.map((file, i) => [file.path, digests[i]] as const));
+    // Last: a manifest means "every file above is complete".
+    await this.writeSmall(manifestUri, Buffer.from(serializeManifest(manifest)));
+    return manifest;
+  }
+
+  async downloadDirectory(srcUri: string, localDir: string): Promise<ArtifactManifest> {
+    const manifest = await this.readManifest(srcUri);
+    const root = path.resolve(localDir);
+    await mkdir(root, { recursive: true });
+    await mapLimit(Object.entries(manifest.files), this.concurrency, async ([key, expected]) => {
+      const label = `artifact file ${JSON.stringify(key)} in ${srcUri}`;
+      try {
+        await this.download(
+          joinArtifactUri(srcUri, key),
+          localPathUnder(root, key),
+          expected,
+          label,
+        );
+      } catch (error) {
+        if (error instanceof RegistryError && error.code === "NOT_FOUND") {
+          throw corrupt(`${label} is missing (the manifest lists it)`, error);
+        }
+        throw error;
+      }
+    });
+    // Last, as on upload, so the local copy is only vouched for once complete.
+    await writeFile(path.join(root, MANIFEST_FILE), serializeManifest(manifest));
+    return manifest;
+  }
+
+  async readManifest(uri: string): Promise<ArtifactManifest> {
+    const manifestUri = joinArtifactUri(uri, MANIFEST_FILE);
+    const bytes = await this.readSmall(manifestUri, MAX_MANIFEST_BYTES);
+    if (bytes === null) {
+      if (await this.exists(uri)) {
+        throw corrupt(
+          `${uri} has no ${MANIFEST_FILE}: its upload did not finish, or it was not uploaded by mldeploy`,
+        );
+      }
+      throw new RegistryError("NOT_FOUND", `no artifacts at ${uri}`);
+    }
+    return parseManifest(bytes.toString("utf8"), manifestUri);
+  }
+
+  /** Streams a local file of known size to the store, hashing the bytes as they go out. */
+  private async upload(localPath: string, size: number, destUri: string): Promise<FileDigest> {
+    const source = createReadStream(localPath);
+    const digest = new DigestStream();
+    source.on("error", (error) => digest.destroy(error));
+    source.pipe(digest);
+    try {
+      await this.writeFrom(destUri, digest, size);
+    } finally {
+      source.destroy();
+    }
+    const written = digest.digest();
+    if (written.size !== size) {
+      throw new UserError(`${localPath} changed size while it was being uploaded; try again`);
+    }
+    return written;
+  }
+
+  /**
+   * Streams an object into a temporary sibling of `localPath`, hashing on the way, and
+   * renames it into place only if it matches `expected`: a bad or partial download never
+   * appears under the real name.
+   */
+  private async download(
+    srcUri: string,
+    localPath: string,
+    expected: FileDigest | undefined,
+    label: string,
+  ): Promise<FileDigest> {
+    const target = path.resolve(localPath);
+    await mkdir(path.dirname(target), { recursive: true });
+    const source = await this.openRead(srcUri);
+    const digest = new DigestStream(
+      expected && {
+        maxBytes: expected.size,
+        error: () => corrupt(`${label} is larger than the manifest's ${expected.size} bytes`),
+      },
+    );
+    const partial = `${target}.partial-${randomBytes(6).toString("hex")}`;
+    try {
+      await pipeline(source, digest, createWriteStream(partial, { flags: "wx" }));
+      const actual = digest.digest();
+      if (expected) checkDigest(actual, expected, label);
+      await rename(partial, target);
+      return actual;
+    } catch (error) {
+      await rm(partial, { force: true });
+      throw error;
+    }
+  }
+}
+
+function checkDigest(actual: FileDigest, expected: FileDigest, label: string): void {
+  if (actual.size !== expected.size) {
+    throw corrupt(`${label} is ${actual.size} bytes, the manifest says ${expected.size}`);
+  }
+  if (actual.sha256 !== expected.sha256) {
+    throw corrupt(`${label} has SHA-256 ${actual.sha256}, the manifest says ${expected.sha256}`);
+  }
+}
+
+async function localStat(localPath: string): Promise<Stats> {
+  try {
+    return await stat(localPath);
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") throw new UserError(`${localPath} does not exist`);
+    throw error;
+  }
+}

@@ -1,0 +1,85 @@
+import type { z } from "zod";
+import type { TrackingStore } from "../store/types.js";
+import { RequestValidationError } from "./validation.js";
+
+export type HttpMethod = "GET" | "POST" | "PUT" | "DELETE";
+
+/** One API operation, declared once: the server registers it and the OpenAPI document shows it. */
+export interface RouteSpec<
+  P extends z.ZodType = z.ZodUndefined,
+  Q extends z.ZodType = z.ZodUndefined,
+  B extends z.ZodType = z.ZodUndefined,
+  R = unknown,
+> {
+  method: HttpMethod;
+  /** Fastify syntax relative to API_PREFIX: `/runs/:id`. */
+  path: string;
+  operationId: string;
+  summary: string;
+  tag: "experiments" | "runs" | "models";
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** 204 answers carry no body; the others carry `response`. */
+  status: 200 | 201 | 204;
+  response?: z.ZodType<R>;
+  /** Error statuses this operation can answer besides 400/401/500, for the document. */
+  errors: number[];
+  handle(
+    store: TrackingStore,
+    input: { params: z.output<P>; query: z.output<Q>; body: z.output<B> },
+  ): Promise<R>;
+}
+
+/** What a request brings, before validation. */
+export interface RawInput {
+  params: unknown;
+  query: unknown;
+  body: unknown;
+}
+
+/** A RouteSpec with its types erased, so that routes of different shapes share one list. */
+export interface ApiRoute {
+  method: HttpMethod;
+  path: string;
+  operationId: string;
+  summary: string;
+  tag: string;
+  params?: z.ZodType;
+  query?: z.ZodType;
+  body?: z.ZodType;
+  status: 200 | 201 | 204;
+  response?: z.ZodType;
+  errors: number[];
+  /** Validates the raw input against the schemas, then calls the store. */
+  run(store: TrackingStore, raw: RawInput): Promise<unknown>;
+}
+
+function parse(
+  schema: z.ZodType | undefined,
+  value: unknown,
+  where: "path" | "query" | "body",
+): unknown {
+  if (schema === undefined) return undefined;
+  // reportInput: the offending value goes into the message ("got …").
+  const result = schema.safeParse(value, { reportInput: true });
+  if (!result.success) throw new RequestValidationError(where, result.error.issues);
+  return result.data;
+}
+
+export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType, R>(
+  spec: RouteSpec<P, Q, B, R>,
+): ApiRoute {
+  const { handle, ...rest } = spec;
+  return {
+    ...rest,
+    run: (store, raw) =>
+      handle(store, {
+        params: parse(spec.params, raw.params, "path"),
+        query: parse(spec.query, raw.query, "query"),
+        body: parse(spec.body, raw.body, "body"),
+        // Sound: each value was just parsed by the schema its type is inferred from (an absent
+        // schema defaults to ZodUndefined, and parse returns undefined for it).
+      } as { params: z.output<P>; query: z.output<Q>; body: z.output<B> }),
+  };
+}

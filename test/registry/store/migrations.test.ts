@@ -1,0 +1,234 @@
+import path from "node:path";
+import Database from "better-sqlite3";
+import pg from "pg";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  MIGRATIONS,
+  migratePostgres,
+  migrateSqlite,
+  pendingMigrations,
+  type Migration,
+} from "../../../src/registry/store/migrations.js";
+import { PostgresStore } from "../../../src/registry/store/postgres-store.js";
+import { SqliteStore } from "../../../src/registry/store/sqlite-store.js";
+import {
+  expectRegistryError,
+  NO_POSTGRES,
+  PG_URL,
+  postgresReachable,
+  TestSchemas,
+  scratchDirs,
+} from "./helpers.js";
+
+const scratch = scratchDirs();
+
+const IDS = MIGRATIONS.map((m) => m.id);
+const TABLES = [
+  "experiment_tags",
+  "experiments",
+  "latest_metrics",
+  "metrics",
+  "model_aliases",
+  "model_versions",
+  "params",
+  "registered_models",
+  "run_tags",
+  "runs",
+  "schema_migrations",
+];
+
+const BROKEN: Migration = {
+  id: "9999_broken",
+  sqlite: "CREATE TABLE half_done (a INTEGER); SELECT * FROM no_such_table;",
+  postgres: "CREATE TABLE half_done (a INTEGER); SELECT * FROM no_such_table;",
+};
+
+describe("migration plan", () => {
+  it("lists what is not applied yet, in order", () => {
+    expect(pendingMigrations([]).map((m) => m.id)).toEqual(IDS);
+    expect(pendingMigrations(IDS.slice(0, 1)).map((m) => m.id)).toEqual(IDS.slice(1));
+    expect(pendingMigrations(IDS)).toEqual([]);
+  });
+
+  it("has unique, ordered ids", () => {
+    expect(new Set(IDS).size).toBe(IDS.length);
+    expect([...IDS].sort()).toEqual(IDS);
+  });
+
+  it("refuses a database migrated by a newer version", () => {
+    expect(() => pendingMigrations([...IDS, "9999_future"])).toThrow(/9999_future.*newer/);
+  });
+});
+
+describe("SQLite migrations", () => {
+  function sqliteFile(): string {
+    return path.join(scratch(), "registry.db");
+  }
+
+  function inspect(file: string) {
+    const db = new Database(file, { readonly: true });
+    try {
+      return {
+        tables: db
+          .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+          .all()
+          .map((row) => (row as { name: string }).name),
+        migrations: db
+          .prepare("SELECT id, applied_at FROM schema_migrations ORDER BY id")
+          .all() as { id: string; applied_at: number }[],
+        journal: db.pragma("journal_mode", { simple: true }),
+      };
+    } finally {
+      db.close();
+    }
+  }
+
+  it("gives a fresh database the whole schema, in WAL mode, and records each migration", async () => {
+    const file = sqliteFile();
+    await (await SqliteStore.open(file)).close();
+    const state = inspect(file);
+    expect(state.tables).toEqual(TABLES);
+    expect(state.migrations.map((m) => m.id)).toEqual(IDS);
+    expect(state.journal).toBe("wal");
+  });
+
+  it("does not reapply anything when opened again", async () => {
+    const file = sqliteFile();
+    await (await SqliteStore.open(file)).close();
+    const before = inspect(file).migrations;
+    await (await SqliteStore.open(file)).close();
+    expect(inspect(file).migrations).toEqual(before);
+    const db = new Database(file);
+    expect(migrateSqlite(db)).toEqual([]);
+    db.close();
+  });
+
+  it("applies only the missing migrations to an older database", async () => {
+    const file = sqliteFile();
+    const db = new Database(file);
+    expect(migrateSqlite(db, MIGRATIONS.slice(0, 1))).toEqual(IDS.slice(0, 1));
+    db.close();
+    const first = inspect(file).migrations;
+    expect(first.map((m) => m.id)).toEqual(IDS.slice(0, 1));
+    await (await SqliteStore.open(file)).close();
+    const after = inspect(file).migrations;
+    expect(after.map((m) => m.id)).toEqual(IDS);
+    expect(after[0]).toEqual(first[0]);
+  });
+
+  it("rolls a failing migration back entirely", () => {
+    const db = new Database(sqliteFile());
+    expect(() => migrateSqlite(db, [...MIGRATIONS, BROKEN])).toThrow(/no_such_table/);
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all();
+    expect(tables).toEqual([]);
+    db.close();
+  });
+
+  it("refuses to open a database written by a newer version", async () => {
+    const file = sqliteFile();
+    await (await SqliteStore.open(file)).close();
+    const db = new Database(file);
+    db.prepare("INSERT INTO schema_migrations (id, applied_at) VALUES ('9999_future', 0)").run();
+    db.close();
+    await expectRegistryError(SqliteStore.open(file), "INVALID_STATE", "9999_future");
+  });
+});
+
+const HAS_POSTGRES = await postgresReachable();
+const schemas = new TestSchemas();
+afterAll(() => schemas.drop());
+
+describe.skipIf(!HAS_POSTGRES)(
+  HAS_POSTGRES ? "PostgreSQL migrations" : `PostgreSQL migrations — ${NO_POSTGRES}`,
+  () => {
+    async function withClient<T>(schema: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+      const client = new pg.Client({
+        connectionString: PG_URL,
+        options: `-c search_path=${schema}`,
+      });
+      await client.connect();
+      try {
+        return await fn(client);
+      } finally {
+        await client.end();
+      }
+    }
+
+    async function inspect(schema: string) {
+      return withClient(schema, async (client) => ({
+        tables: (
+          await client.query<{ tablename: string }>(
+            "SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename",
+            [schema],
+          )
+        ).rows.map((row) => row.tablename),
+        migrations: (
+          await client.query<{ id: string; applied_at: string }>(
+            "SELECT id, applied_at FROM schema_migrations ORDER BY id",
+          )
+        ).rows,
+      }));
+    }
+
+    it("creates the schema, gives it the whole schema and records each migration", async () => {
+      const schema = schemas.next();
+      await (await PostgresStore.open(PG_URL, { schema })).close();
+      const state = await inspect(schema);
+      expect(state.tables).toEqual(TABLES);
+      expect(state.migrations.map((m) => m.id)).toEqual(IDS);
+    });
+
+    it("does not reapply anything when opened again", async () => {
+      const schema = schemas.next();
+      await (await PostgresStore.open(PG_URL, { schema })).close();
+      const before = (await inspect(schema)).migrations;
+      await (await PostgresStore.open(PG_URL, { schema })).close();
+      expect((await inspect(schema)).migrations).toEqual(before);
+      expect(await withClient(schema, (client) => migratePostgres(client, schema))).toEqual([]);
+    });
+
+    it("applies only the missing migrations to an older schema", async () => {
+      const schema = schemas.next();
+      await withClient(schema, (client) => migratePostgres(client, schema, MIGRATIONS.slice(0, 1)));
+      const first = (await inspect(schema)).migrations;
+      expect(first.map((m) => m.id)).toEqual(IDS.slice(0, 1));
+      await (await PostgresStore.open(PG_URL, { schema })).close();
+      const after = (await inspect(schema)).migrations;
+      expect(after.map((m) => m.id)).toEqual(IDS);
+      expect(after[0]).toEqual(first[0]);
+    });
+
+    it("rolls a failing migration back entirely, schema included", async () => {
+      const schema = schemas.next();
+      await expect(
+        withClient(schema, (client) => migratePostgres(client, schema, [...MIGRATIONS, BROKEN])),
+      ).rejects.toThrow(/no_such_table/);
+      const found = await withClient(schema, (client) =>
+        client.query("SELECT 1 FROM pg_namespace WHERE nspname = $1", [schema]),
+      );
+      expect(found.rowCount).toBe(0);
+    });
+
+    it("lets several openers of a fresh schema race safely", async () => {
+      const schema = schemas.next();
+      const stores = await Promise.all(
+        Array.from({ length: 4 }, () => PostgresStore.open(PG_URL, { schema, poolSize: 1 })),
+      );
+      await Promise.all(stores.map((store) => store.close()));
+      expect((await inspect(schema)).migrations.map((m) => m.id)).toEqual(IDS);
+    });
+
+    it("refuses to open a schema written by a newer version", async () => {
+      const schema = schemas.next();
+      await (await PostgresStore.open(PG_URL, { schema })).close();
+      await withClient(schema, (client) =>
+        client.query("INSERT INTO schema_migrations (id, applied_at) VALUES ('9999_future', 0)"),
+      );
+      await expectRegistryError(
+        PostgresStore.open(PG_URL, { schema }),
+        "INVALID_STATE",
+        "9999_future",
+      );
+    });
+  },
+);
