@@ -33,4 +33,18 @@ export {
   type CategoricalLinearModel,
 } from "./train/index.js";
 export * as rides from "./rides/index.js";
+export {
+  Registry,
+  ActiveRun,
+  registryOptionsFromEnv,
+  type RegistryOptions,
+  type LocalModel,
+} from "./registry/registry.js";
+export { parseModelUri, type ModelUri } from "./registry/model-uri.js";
+export { RegistryError, type RegistryErrorCode } from "./registry/errors.js";
+export type * from "./registry/store/types.js";
+export { openStore } from "./registry/store/open-store.js";
+export { HttpStore } from "./registry/store/http-store.js";
+export { runRegistryServer, buildRegistryServer } from "./registry/server/index.js";
+export { artifactStoreFor, ModelCache, type ArtifactStore } from "./registry/artifacts/index.js";
 export { VERSION } from "./version.js";

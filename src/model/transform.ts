@@ -39,8 +39,14 @@ function requireColumn(batch: ColumnarBatch, name: string): Column {
 // Integers print without a decimal point ("130"), the way Python's "%s" prints an int: the
 // categories a Python-trained model learned ("130_205") must come out identical here.
 function formatValue(value: number | string | boolean): string {
+  if (typeof value === "number" && (value & 0xffff) === value) {
+    // Ids (zones, categories) are small integers: their text is made once, not once per row.
+    return (SMALL_INTEGERS[value] ??= String(value));
+  }
   return typeof value === "string" ? value : String(value);
 }
+
+const SMALL_INTEGERS: string[] = [];
 
 /** Columns a set of feature expressions reads, to check a bundle's features against its inputs. */
 export function referencedColumns(features: Record<string, FeatureExpr>): Set<string> {

@@ -121,6 +121,32 @@ export function validateRecords(
   );
 }
 
+/**
+ * Validates rows given as arrays (pandas "split" orient: `data: [[10, 50, 40.0], …]`), where
+ * `positions[c]` is the index of schema column c in each row (-1 when the request lacks it).
+ * Reading cells in place avoids building one array per column first.
+ */
+export function validateRowArrays(
+  rows: ReadonlyArray<unknown>,
+  width: number,
+  positions: number[],
+  schema: ColumnSpec[],
+  options: ValidateOptions = {},
+): ValidationResult {
+  return validate(
+    rows.length,
+    schema,
+    options,
+    (row, _name, c) => (positions[c] < 0 ? undefined : (rows[row] as unknown[])[positions[c]]),
+    (row) => {
+      const cells = rows[row];
+      if (Array.isArray(cells) && cells.length === width) return undefined;
+      const got = Array.isArray(cells) ? `${cells.length} values` : describe(cells);
+      return `must be a list of ${width} values (one per column), got ${got}`;
+    },
+  );
+}
+
 /** Validates column-oriented input (one array per column, as in dataframe_split or V2 tensors). */
 export function validateColumns(
   columns: Record<string, ArrayLike<unknown>>,

@@ -1,5 +1,10 @@
 import type { ColumnarBatch, ColumnSpec } from "../model/types.js";
-import { validateColumns, validateRecords } from "../model/validate.js";
+import {
+  validateColumns,
+  validateRecords,
+  validateRowArrays,
+  type ValidationResult,
+} from "../model/validate.js";
 import { badRequest, invalidInput, tooManyRows } from "./errors.js";
 
 /** Limits every protocol applies before validating values. */
@@ -24,16 +29,39 @@ export function batchFromRecords(
   coerceStrings = false,
 ): ColumnarBatch {
   checkRowCount(records.length, limits);
-  const result = validateRecords(records, schema, { maxErrors: MAX_ERRORS, coerceStrings });
+  return checked(
+    validateRecords(records, schema, { maxErrors: MAX_ERRORS, coerceStrings }),
+    multiRow,
+  );
+}
+
+/** Validated batch from rows given as arrays (dataframe_split); a malformed row is a 400 naming it. */
+export function batchFromRowArrays(
+  rows: ReadonlyArray<unknown>,
+  columns: string[],
+  schema: ColumnSpec[],
+  limits: InputLimits,
+): ColumnarBatch {
+  checkRowCount(rows.length, limits);
+  const positions = schema.map((spec) => columns.indexOf(spec.name));
+  return checked(
+    validateRowArrays(rows, columns.length, positions, schema, { maxErrors: MAX_ERRORS }),
+    true,
+  );
+}
+
+/** The batch, or the request error: 400 for a malformed row, 422 naming the first bad field. */
+function checked(result: ValidationResult, multiRow: boolean): ColumnarBatch {
   if (result.invalidRows > 0) {
-    // A row that is not an object is a malformed request, not a bad value.
+    // A row of the wrong shape (not an object, a short list) is a malformed request, not a bad value.
     const first = result.errors[0];
-    if (first && first.field === "")
+    if (first && first.field === "") {
       throw badRequest(
         `row ${first.row} ${first.message}`,
         undefined,
         multiRow ? first.row : undefined,
       );
+    }
     throw invalidInput(result.errors, result.invalidRows, multiRow);
   }
   return result.batch;

@@ -3,7 +3,7 @@ import { isPlainObject } from "../model/validate.js";
 import {
   batchFromColumns,
   batchFromRecords,
-  checkRowCount,
+  batchFromRowArrays,
   type InputLimits,
 } from "./batch-input.js";
 import { parseCsv } from "./csv.js";
@@ -56,24 +56,7 @@ function fromSplit(value: unknown, schema: ColumnSpec[], limits: InputLimits): C
     throw badRequest("dataframe_split.columns must be a list of column names");
   }
   if (!Array.isArray(data)) throw badRequest("dataframe_split.data must be a list of rows");
-  const width = columns.length;
-  const byName: Record<string, unknown[]> = {};
-  const wanted = schema.filter((spec) => columns.includes(spec.name));
-  for (const spec of wanted) byName[spec.name] = new Array<unknown>(data.length);
-  const positions = wanted.map((spec) => columns.indexOf(spec.name));
-  checkRowCount(data.length, limits);
-  for (let row = 0; row < data.length; row++) {
-    const cells: unknown = data[row];
-    if (!Array.isArray(cells) || cells.length !== width) {
-      throw badRequest(
-        `dataframe_split.data row ${row} must be a list of ${width} values (one per column), got ${Array.isArray(cells) ? `${cells.length} values` : describe(cells)}`,
-        undefined,
-        row,
-      );
-    }
-    for (let i = 0; i < wanted.length; i++) byName[wanted[i].name][row] = cells[positions[i]];
-  }
-  return batchFromColumns(byName, data.length, schema, limits);
+  return batchFromRowArrays(data, columns, schema, limits);
 }
 
 /**
@@ -133,10 +116,4 @@ export function batchFromMlflowCsv(
     if (index >= 0) byName[spec.name] = table.column(index);
   }
   return batchFromColumns(byName, table.rows, schema, limits, true);
-}
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (isPlainObject(value)) return "an object";
-  return typeof value;
 }
