@@ -52,9 +52,8 @@ export const serveOptionsSchema = z
         "Most rows the micro-batcher puts in one onnxruntime call; requests at least this large run alone",
       ),
     // Set from `npm run bench:serve` (2 cores, 32 connections, single-ride /predict): batching
-    // the requests parsed in one event-loop turn (0.5) served 1.5-3x the requests/s of 0 (off)
-    // at a lower p99, while 1-2 ms timers added latency for no more throughput. README has the
-    // figures.
+    // the requests parsed in one event-loop turn (0.5) served 2.7x the requests/s of 0 (off)
+    // at a lower p99; 1-2 ms timers did not do better in the medians. README has the figures.
     maxBatchDelayMs: z.coerce
       .number()
       .min(0)
