@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { UserError } from "../config/errors.js";
 import { VERSION } from "../version.js";
+import { registerBatch } from "./commands/batch.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerInfo } from "./commands/info.js";
 import { registerPredict } from "./commands/predict.js";
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerSampleData(program);
   registerTrain(program);
   registerServe(program);
+  registerBatch(program);
   registerPredict(program);
   registerInfo(program);
   registerRegistryCommands(program);

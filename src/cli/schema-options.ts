@@ -25,8 +25,13 @@ export function addSchemaOptions(
       fallback.success && fallback.data !== undefined
         ? `; default ${JSON.stringify(fallback.data)}`
         : "";
+    // A setting that is off unless asked for is a plain switch (`--from-start`).
+    const isSwitch = fallback.success && fallback.data === false;
     command.addOption(
-      new Option(`${flagName(key)} <value>`, `${described} (env ${envName(key)}${shownDefault})`),
+      new Option(
+        isSwitch ? flagName(key) : `${flagName(key)} <value>`,
+        `${described} (env ${envName(key)}${isSwitch ? "" : shownDefault})`,
+      ),
     );
   }
   return command;

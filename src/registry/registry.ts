@@ -51,6 +51,8 @@ export interface LocalModel {
   version?: string;
   /** The URI may point at another version later (an alias, latest). */
   movable: boolean;
+  /** Run that produced the model, when the registry knows it. */
+  runId?: string;
 }
 
 /**
@@ -195,7 +197,7 @@ export class Registry {
       const run = await this.store.getRun(parsed.runId);
       const source = joinArtifactUri(run.artifactUri, parsed.path);
       const local = await this.cache.fetch(source, `runs/${run.id}/${parsed.path}`);
-      return { path: local, version: run.id, movable: false };
+      return { path: local, version: run.id, movable: false, runId: run.id };
     }
     const version = await this.modelVersionFor(uri);
     if (!version) throw new Error(`unreachable: ${uri} has no version`);
@@ -208,6 +210,7 @@ export class Registry {
       name: version.name,
       version: String(version.version),
       movable: isMovable(parsed),
+      runId: version.runId ?? undefined,
     };
   }
 

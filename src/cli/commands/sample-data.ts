@@ -14,6 +14,7 @@ export interface SampleDataFlags {
   months: string;
   rows: string;
   seed: string;
+  sqlite?: string;
 }
 
 export function registerSampleData(program: Command): void {
@@ -34,6 +35,10 @@ export function registerSampleData(program: Command): void {
       String(DEFAULT_SAMPLE_ROWS),
     )
     .option("--seed <n>", "random seed; the same seed writes the same trips", "1")
+    .option(
+      "--sqlite <file>",
+      "also load the trips into a SQLite table `rides` (ride_id, actual_duration …) for `mldeploy batch`",
+    )
     .addHelpText(
       "after",
       "\nExample:\n  mldeploy sample-data --out ./data --months 2021-01,2021-02 --rows 100000",
@@ -41,6 +46,11 @@ export function registerSampleData(program: Command): void {
     .action(async (flags: SampleDataFlags) => {
       const files = await writeSampleMonths(flags, createLogger());
       for (const file of files) process.stdout.write(`${file}\n`);
+      if (flags.sqlite !== undefined) {
+        const { writeRidesTable } = await import("../../batch/sample-rides.js");
+        const rows = await writeRidesTable(files, flags.sqlite);
+        process.stdout.write(`${path.resolve(flags.sqlite)} (table rides, ${rows} rows)\n`);
+      }
     });
 }
 

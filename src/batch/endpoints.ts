@@ -1,0 +1,26 @@
+import type { BatchSink, BatchSource } from "./types.js";
+
+const SQL_URL = /^(sqlite|postgres|postgresql):/i;
+
+/** Opens the source a --source URL names: SQL databases by URL, anything else as Parquet/CSV files. */
+export async function openBatchSource(
+  url: string,
+  options: { table?: string; query?: string },
+): Promise<BatchSource> {
+  if (SQL_URL.test(url)) {
+    const { openSqlSource } = await import("./sql/index.js");
+    return openSqlSource(url, options);
+  }
+  const { openFileSource } = await import("./files/index.js");
+  return openFileSource(url);
+}
+
+/** Opens the sink a --sink URL names (a SQL table, or a Parquet/CSV file). */
+export async function openBatchSink(url: string, options: { table?: string }): Promise<BatchSink> {
+  if (SQL_URL.test(url)) {
+    const { openSqlSink } = await import("./sql/index.js");
+    return openSqlSink(url, options);
+  }
+  const { openFileSink } = await import("./files/index.js");
+  return openFileSink(url);
+}

@@ -1,0 +1,565 @@
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
+import path from "node:path";
+import {
+  BOOLEAN,
+  DOUBLE,
+  DuckDBDataChunk,
+  VARCHAR,
+  type DuckDBConnection,
+  type DuckDBInstance,
+  type DuckDBType,
+  type DuckDBValue,
+} from "@duckdb/node-api";
+import { UserError } from "../../config/errors.js";
+import { sqlIdentifier, sqlString } from "../../train/duckdb.js";
+import type { BatchSink, Checkpoint, KeyValue, PredictionChunk, SinkWrite } from "../types.js";
+import {
+  firstLine,
+  formatFromPath,
+  openDuckDB,
+  type DuckDBSettings,
+  type FileFormat,
+} from "./source.js";
+
+export interface FileSinkOptions extends DuckDBSettings {
+  /** The merged predictions file (e.g. `predictions.parquet`). */
+  path: string;
+  /** Default: from the extension. */
+  format?: FileFormat;
+  /**
+   * Also merge the parts into `path` on close() when this sink wrote anything since the last
+   * finalize() (default false: the runner calls finalize() after a successful run, and a close()
+   * after a failure should only release resources). With N partition workers sharing one
+   * target, the complete file is the one merged after the last worker has committed.
+   */
+  finalizeOnClose?: boolean;
+}
+
+export interface FinalizeResult {
+  path: string;
+  /** Rows in the merged predictions file (one per id and model version). */
+  rows: number;
+  /** The rejects file, when any chunk had rejects. */
+  rejectsPath?: string;
+  rejects: number;
+}
+
+/** Column types of the output files, as in the contract (Date → TIMESTAMP, UTC). */
+type ColumnType = "BIGINT" | "DOUBLE" | "VARCHAR" | "BOOLEAN" | "TIMESTAMP";
+
+/** One job's progress, stored in its own file so concurrent partition workers never race. */
+interface JobState {
+  jobId: string;
+  checkpoint?: Checkpoint;
+  /** Number of the last committed chunk; parts numbered above it are leftovers of a crash. */
+  sequence: number;
+  idColumn?: string;
+  /** Output column types, fixed by the first non-null values seen (see mergeType). */
+  types: Record<string, ColumnType>;
+}
+
+const STATE_VERSION = 1;
+const PART = /^(part|rejects)-(.+)-(\d{10})\.parquet(\.tmp)?$/;
+const SEQUENCE_DIGITS = 10;
+/** DuckDB's vector size: an appended data chunk holds at most this many rows. */
+const VECTOR_ROWS = 2048;
+/** Column of read_parquet(filename = …) in the merge; odd enough not to meet a real column. */
+const PART_FILE = "__mldeploy_part_file";
+const META_COLUMNS = ["model_name", "model_version", "run_id", "scored_at"];
+
+/**
+ * Writes predictions to a Parquet or CSV file, exactly once without a database.
+ *
+ * Each write() stores its chunk as part files in `<target>.parts/` (predictions
+ * `part-<job>-<sequence>.parquet`, rejects `rejects-<job>-<sequence>.parquet`), each written
+ * under a temporary name and renamed, then replaces the job's state file
+ * `_job-<job>.json` (checkpoint and sequence) the same way. The state file is the commit: a
+ * crash before it leaves parts numbered above the committed sequence, which prepare() deletes,
+ * and the rerun writes the same part names again.
+ *
+ * finalize() merges the parts into the target with one DuckDB COPY, keeping one row per
+ * (id, model_version) — the latest scored — so reruns and rescoring upsert, as the SQL sinks
+ * do. Rejects go to `<target minus extension>.rejects.<extension>` the same way.
+ */
+export class FileBatchSink implements BatchSink {
+  readonly description: string;
+  readonly format: FileFormat;
+  readonly target: string;
+  readonly partsDir: string;
+  readonly rejectsTarget: string;
+  private readonly jobs = new Map<string, JobState>();
+  private engine?: Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }>;
+  private wrote = false;
+
+  constructor(private readonly options: FileSinkOptions) {
+    const format = options.format ?? formatFromPath(options.path);
+    if (!format) {
+      throw new UserError(
+        `${options.path}: cannot tell the format from the extension; use .parquet or .csv, or a parquet:/csv: prefix`,
+      );
+    }
+    this.format = format;
+    this.target = path.resolve(options.path);
+    this.partsDir = `${this.target}.parts`;
+    const ext = path.extname(this.target);
+    this.rejectsTarget = `${ext ? this.target.slice(0, -ext.length) : this.target}.rejects${ext}`;
+    this.description = `${format}:${options.path}`;
+  }
+
+  async prepare(jobId: string): Promise<Checkpoint | undefined> {
+    await mkdir(this.partsDir, { recursive: true });
+    const state = await this.loadState(jobId);
+    await this.removeUncommitted(state);
+    this.jobs.set(jobId, state);
+    return state.checkpoint;
+  }
+
+  async write(chunk: SinkWrite): Promise<void> {
+    const state = this.jobs.get(chunk.jobId) ?? (await this.loadPrepared(chunk.jobId));
+    const sequence = state.sequence + 1;
+    const { predictions, rejects } = chunk;
+    checkLengths(chunk);
+    const types = { ...state.types };
+    const columns = predictionColumns(predictions, types);
+    const { connection } = await this.open();
+    if (predictions.ids.length > 0) {
+      const file = this.partPath("part", state.jobId, sequence);
+      await atomically(file, (tmp) => writePredictionPart(connection, predictions, columns, tmp));
+    }
+    if (rejects.ids.length > 0) {
+      const file = this.partPath("rejects", state.jobId, sequence);
+      await atomically(file, (tmp) =>
+        writeRejectPart(connection, chunk, predictions.modelVersion, tmp),
+      );
+    }
+    const next: JobState = {
+      jobId: state.jobId,
+      checkpoint: chunk.checkpoint,
+      sequence,
+      idColumn: predictions.idColumn,
+      types,
+    };
+    await this.saveState(next);
+    this.jobs.set(chunk.jobId, next);
+    this.wrote = true;
+  }
+
+  async resetCheckpoint(jobId: string): Promise<void> {
+    await mkdir(this.partsDir, { recursive: true });
+    const state = this.jobs.get(jobId) ?? (await this.loadState(jobId));
+    // The sequence goes on counting: the parts already written stay valid predictions (of
+    // possibly another model version) and must not be overwritten by the rescore's parts.
+    const next: JobState = { ...state, checkpoint: undefined };
+    await this.saveState(next);
+    this.jobs.set(jobId, next);
+  }
+
+  /**
+   * Merges all committed parts of all jobs into the target (and the rejects file), one row per
+   * (id, model_version), the latest scored winning. DuckDB streams the parts and sorts out of
+   * core, so this does not need the result to fit in memory. Safe to call any number of times.
+   */
+  async finalize(): Promise<FinalizeResult> {
+    this.wrote = false;
+    const files = await readdir(this.partsDir).catch(() => [] as string[]);
+    const committed = await this.committedParts(files);
+    const result: FinalizeResult = { path: this.target, rows: 0, rejects: 0 };
+    const states = await this.allStates(files);
+    const idColumn = states.find((s) => s.idColumn)?.idColumn;
+    if (committed.part.length > 0 && idColumn) {
+      result.rows = await this.merge(committed.part, this.target, {
+        key: [idColumn, "model_version"],
+        latest: "scored_at",
+        types: mergeStateTypes(states),
+      });
+    }
+    if (committed.rejects.length > 0) {
+      result.rejectsPath = this.rejectsTarget;
+      result.rejects = await this.merge(committed.rejects, this.rejectsTarget, {
+        key: ["id", "model_version"],
+        latest: "rejected_at",
+        types: {},
+      });
+    }
+    return result;
+  }
+
+  async close(): Promise<void> {
+    try {
+      if (this.wrote && this.options.finalizeOnClose === true) await this.finalize();
+    } finally {
+      const engine = this.engine;
+      this.engine = undefined;
+      this.wrote = false;
+      if (engine) {
+        const { instance, connection } = await engine;
+        connection.closeSync();
+        instance.closeSync();
+      }
+    }
+  }
+
+  private open(): Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }> {
+    this.engine ??= openDuckDB(this.options);
+    return this.engine;
+  }
+
+  private async loadPrepared(jobId: string): Promise<JobState> {
+    await this.prepare(jobId);
+    return this.jobs.get(jobId) as JobState;
+  }
+
+  private statePath(jobId: string): string {
+    return path.join(this.partsDir, `_job-${jobKey(jobId)}.json`);
+  }
+
+  /** Where chunk `sequence` of a job goes (public for tests that simulate a crash). */
+  partPath(kind: "part" | "rejects", jobId: string, sequence: number): string {
+    const number = String(sequence).padStart(SEQUENCE_DIGITS, "0");
+    return path.join(this.partsDir, `${kind}-${jobKey(jobId)}-${number}.parquet`);
+  }
+
+  private async loadState(jobId: string): Promise<JobState> {
+    const text = await readFile(this.statePath(jobId), "utf8").catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw error;
+    });
+    if (text === undefined) return { jobId, sequence: 0, types: {} };
+    const state = parseState(text, this.statePath(jobId));
+    if (state.jobId !== jobId) {
+      throw new UserError(
+        `${this.statePath(jobId)} belongs to job "${state.jobId}", not "${jobId}" (job names collide)`,
+      );
+    }
+    return state;
+  }
+
+  private async saveState(state: JobState): Promise<void> {
+    const text = `${JSON.stringify({ version: STATE_VERSION, ...state }, null, 2)}\n`;
+    await atomically(this.statePath(state.jobId), async (tmp) => {
+      const handle = await open(tmp, "w");
+      try {
+        await handle.writeFile(text);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    });
+  }
+
+  /** Deletes this job's parts above the committed sequence and its unfinished temp files. */
+  private async removeUncommitted(state: JobState): Promise<void> {
+    const key = jobKey(state.jobId);
+    for (const name of await readdir(this.partsDir)) {
+      const match = PART.exec(name);
+      const orphan =
+        (match && match[2] === key && (match[4] || Number(match[3]) > state.sequence)) ||
+        name === `_job-${key}.json.tmp`;
+      if (orphan) await rm(path.join(this.partsDir, name), { force: true });
+    }
+  }
+
+  /** Part files whose job committed them (another job may be writing its next part now). */
+  private async committedParts(files: string[]): Promise<Record<"part" | "rejects", string[]>> {
+    const states = await this.allStates(files);
+    const sequences = new Map(states.map((s) => [jobKey(s.jobId), s.sequence]));
+    const out: Record<"part" | "rejects", string[]> = { part: [], rejects: [] };
+    for (const name of files) {
+      const match = PART.exec(name);
+      if (!match || match[4]) continue;
+      const committed = sequences.get(match[2]);
+      if (committed !== undefined && Number(match[3]) <= committed) {
+        out[match[1] as "part" | "rejects"].push(path.join(this.partsDir, name));
+      }
+    }
+    return out;
+  }
+
+  private async allStates(files: string[]): Promise<JobState[]> {
+    const names = files.filter((name) => /^_job-.+\.json$/.test(name));
+    return Promise.all(
+      names.map(async (name) => {
+        const file = path.join(this.partsDir, name);
+        return parseState(await readFile(file, "utf8"), file);
+      }),
+    );
+  }
+
+  private async merge(
+    parts: string[],
+    target: string,
+    spec: { key: string[]; latest: string; types: Record<string, ColumnType> },
+  ): Promise<number> {
+    const { connection } = await this.open();
+    // An explicit file list (not a glob) so uncommitted parts of running jobs stay out.
+    const list = `[${parts.sort().map(sqlString).join(", ")}]`;
+    const reader = `read_parquet(${list}, union_by_name = true, filename = ${sqlString(PART_FILE)})`;
+    const described = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${reader}`);
+    const select = described
+      .getRowObjectsJson()
+      .filter((row) => row.column_name !== PART_FILE)
+      .map((row) => {
+        const name = String(row.column_name);
+        const want = spec.types[name];
+        // A part whose column was all null was written as VARCHAR; the recorded type restores it.
+        return want && want !== row.column_type
+          ? `TRY_CAST(${sqlIdentifier(name)} AS ${want}) AS ${sqlIdentifier(name)}`
+          : sqlIdentifier(name);
+      });
+    const key = spec.key.map(sqlIdentifier).join(", ");
+    // Ties on the timestamp go to the later part (names sort by job, then sequence).
+    const latest = `${sqlIdentifier(spec.latest)} DESC, ${sqlIdentifier(PART_FILE)} DESC`;
+    const options = this.format === "csv" ? "FORMAT csv, HEADER true" : "FORMAT parquet";
+    const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+    try {
+      const result = await connection.run(
+        `COPY (SELECT ${select.join(", ")} FROM ${reader}
+               QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${latest}) = 1
+               ORDER BY ${key})
+         TO ${sqlString(tmp)} (${options})`,
+      );
+      await syncFile(tmp);
+      await rename(tmp, target);
+      return Number(result.rowsChanged);
+    } catch (error) {
+      await rm(tmp, { force: true });
+      throw new UserError(`${this.description}: merge failed (${firstLine(error)})`, {
+        cause: error,
+      });
+    }
+  }
+}
+
+/** A file-name-safe, collision-free name for a job id (ids like "rides→preds[0/4]"). */
+function jobKey(jobId: string): string {
+  const readable = jobId.replace(/[^A-Za-z0-9_.]+/g, "_").slice(0, 40);
+  return `${readable}.${createHash("sha256").update(jobId).digest("hex").slice(0, 10)}`;
+}
+
+function parseState(text: string, file: string): JobState {
+  try {
+    const value = JSON.parse(text) as Partial<JobState>;
+    if (typeof value.jobId !== "string" || typeof value.sequence !== "number") {
+      throw new Error("missing jobId or sequence");
+    }
+    return {
+      jobId: value.jobId,
+      checkpoint: value.checkpoint,
+      sequence: value.sequence,
+      idColumn: value.idColumn,
+      types: value.types ?? {},
+    };
+  } catch (error) {
+    throw new UserError(`${file}: not a valid job state (${firstLine(error)})`, { cause: error });
+  }
+}
+
+/** Runs `write(tmp)`, then renames tmp over `file`: readers see all of it or nothing. */
+async function atomically(file: string, write: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = `${file}.tmp`;
+  try {
+    await write(tmp);
+    await rename(tmp, file);
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw error;
+  }
+}
+
+/** fsync, so a rename never publishes a file whose data is still only in the page cache. */
+async function syncFile(file: string): Promise<void> {
+  const handle = await open(file, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function checkLengths(chunk: SinkWrite): void {
+  const { predictions: p, rejects: r } = chunk;
+  const bad =
+    p.predictions.length !== p.ids.length ||
+    Object.values(p.extra).some((values) => values.length !== p.ids.length) ||
+    r.reasons.length !== r.ids.length ||
+    r.rows.length !== r.ids.length;
+  if (bad) throw new Error(`${chunk.jobId}: chunk columns differ in length`);
+}
+
+/** The type a column's values call for; undefined when all are null. */
+function inferType(values: ArrayLike<unknown>): ColumnType | undefined {
+  let type: ColumnType | undefined;
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    if (value === null || value === undefined) continue;
+    let next: ColumnType;
+    if (typeof value === "number") next = Number.isSafeInteger(value) ? "BIGINT" : "DOUBLE";
+    else if (typeof value === "boolean") next = "BOOLEAN";
+    else if (value instanceof Date) next = "TIMESTAMP";
+    else next = "VARCHAR";
+    type = mergeType(type, next);
+    if (type === "VARCHAR") break;
+  }
+  return type;
+}
+
+/** Integers widen to doubles; any other mix falls back to text, which holds every value. */
+function mergeType(a: ColumnType | undefined, b: ColumnType | undefined): ColumnType | undefined {
+  if (!a || a === b) return b ?? a;
+  if (!b) return a;
+  const numbers = new Set<ColumnType>(["BIGINT", "DOUBLE"]);
+  if (numbers.has(a) && numbers.has(b)) return "DOUBLE";
+  return "VARCHAR";
+}
+
+function mergeStateTypes(states: JobState[]): Record<string, ColumnType> {
+  const out: Record<string, ColumnType> = {};
+  for (const state of states) {
+    for (const [name, type] of Object.entries(state.types)) {
+      out[name] = mergeType(out[name], type) ?? type;
+    }
+  }
+  return out;
+}
+
+interface OutColumn {
+  name: string;
+  values: ArrayLike<unknown>;
+  type: ColumnType;
+}
+
+/**
+ * The prediction file's data columns, typed by the values seen so far; updates `types` (the
+ * job's record). A column with only nulls so far is written as VARCHAR and retyped at merge.
+ */
+function predictionColumns(chunk: PredictionChunk, types: Record<string, ColumnType>): OutColumn[] {
+  const names = [chunk.idColumn, ...Object.keys(chunk.extra), chunk.predictionColumn];
+  const taken = new Set<string>();
+  for (const name of [...names, ...META_COLUMNS]) {
+    if (taken.has(name.toLowerCase())) {
+      throw new UserError(
+        `column "${name}" appears twice in the predictions (rename an extra column)`,
+      );
+    }
+    taken.add(name.toLowerCase());
+  }
+  const columns: Array<{ name: string; values: ArrayLike<unknown> }> = [
+    { name: chunk.idColumn, values: chunk.ids },
+    ...Object.entries(chunk.extra).map(([name, values]) => ({ name, values })),
+    { name: chunk.predictionColumn, values: chunk.predictions },
+  ];
+  return columns.map(({ name, values }) => {
+    const type =
+      name === chunk.predictionColumn ? "DOUBLE" : mergeType(types[name], inferType(values));
+    if (type) types[name] = type;
+    return { name, values, type: type ?? "VARCHAR" };
+  });
+}
+
+/**
+ * Stage types: numbers, timestamps (epoch ms) and integers all go in as DOUBLE — filling a
+ * Float64 vector is the cheapest way into DuckDB from JS, and exact for safe integers — and
+ * are cast to the output type in the COPY's SELECT.
+ */
+function stageType(type: ColumnType): DuckDBType {
+  return type === "VARCHAR" ? VARCHAR : type === "BOOLEAN" ? BOOLEAN : DOUBLE;
+}
+
+function toStage(type: ColumnType, value: unknown): DuckDBValue {
+  if (value === null || value === undefined) return null;
+  switch (type) {
+    case "BIGINT":
+    case "DOUBLE":
+    case "TIMESTAMP":
+      return value instanceof Date ? value.getTime() : (value as number);
+    case "BOOLEAN":
+      return value as boolean;
+    case "VARCHAR":
+      return typeof value === "string"
+        ? value
+        : value instanceof Date
+          ? value.toISOString()
+          : typeof value === "object"
+            ? JSON.stringify(value)
+            : String(value);
+  }
+}
+
+function fromStage(type: ColumnType, ref: string): string {
+  if (type === "BIGINT") return `CAST(${ref} AS BIGINT)`;
+  if (type === "TIMESTAMP") return `epoch_ms(CAST(${ref} AS BIGINT))`;
+  return ref;
+}
+
+/** Fills a temp table through the appender, one DuckDB vector (2048 rows) at a time. */
+async function stage(
+  connection: DuckDBConnection,
+  columns: OutColumn[],
+  rows: number,
+): Promise<void> {
+  const types = columns.map((c) => stageType(c.type));
+  const ddl = columns.map((c, i) => `c${i} ${types[i].toString()}`).join(", ");
+  await connection.run(`CREATE OR REPLACE TEMP TABLE stage (${ddl})`);
+  const appender = await connection.createAppender("stage");
+  try {
+    for (let start = 0; start < rows; start += VECTOR_ROWS) {
+      const count = Math.min(VECTOR_ROWS, rows - start);
+      const data = DuckDBDataChunk.create(types, count);
+      columns.forEach((column, c) => {
+        const vector = data.getColumnVector(c);
+        const { values, type } = column;
+        if (values instanceof Float64Array) {
+          for (let r = 0; r < count; r++) vector.setItem(r, values[start + r]);
+        } else {
+          for (let r = 0; r < count; r++) vector.setItem(r, toStage(type, values[start + r]));
+        }
+        vector.flush();
+      });
+      appender.appendDataChunk(data);
+    }
+    appender.flushSync();
+  } finally {
+    appender.closeSync();
+  }
+}
+
+async function writePredictionPart(
+  connection: DuckDBConnection,
+  chunk: PredictionChunk,
+  columns: OutColumn[],
+  file: string,
+): Promise<void> {
+  await stage(connection, columns, chunk.ids.length);
+  const select = columns.map((c, i) => `${fromStage(c.type, `c${i}`)} AS ${sqlIdentifier(c.name)}`);
+  await connection.run(
+    `COPY (SELECT ${select.join(", ")},
+            CAST($1 AS VARCHAR) AS model_name, CAST($2 AS VARCHAR) AS model_version,
+            CAST($3 AS VARCHAR) AS run_id, CAST($4 AS TIMESTAMPTZ) AS scored_at
+          FROM stage) TO ${sqlString(file)} (FORMAT parquet)`,
+    [chunk.modelName, chunk.modelVersion, chunk.runId ?? null, chunk.scoredAt],
+  );
+  await syncFile(file);
+}
+
+async function writeRejectPart(
+  connection: DuckDBConnection,
+  chunk: SinkWrite,
+  modelVersion: string,
+  file: string,
+): Promise<void> {
+  const { ids, reasons, rows } = chunk.rejects;
+  const columns: OutColumn[] = [
+    { name: "id", values: ids.map((id: KeyValue) => String(id)), type: "VARCHAR" },
+    { name: "reason", values: reasons, type: "VARCHAR" },
+    { name: "row", values: rows, type: "VARCHAR" },
+  ];
+  await stage(connection, columns, ids.length);
+  await connection.run(
+    `COPY (SELECT c0 AS id, CAST($1 AS VARCHAR) AS model_version, c1 AS reason, c2 AS "row",
+            CAST($2 AS TIMESTAMPTZ) AS rejected_at
+          FROM stage) TO ${sqlString(file)} (FORMAT parquet)`,
+    [modelVersion, chunk.predictions.scoredAt],
+  );
+  await syncFile(file);
+}

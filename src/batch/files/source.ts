@@ -1,0 +1,399 @@
+import { tmpdir } from "node:os";
+import path from "node:path";
+import {
+  DuckDBInstance,
+  type DuckDBConnection,
+  type DuckDBValue,
+  type DuckDBVector,
+} from "@duckdb/node-api";
+import { UserError } from "../../config/errors.js";
+import { sqlIdentifier, sqlString } from "../../train/duckdb.js";
+import type { BatchSource, KeyValue, Partition, ReadOptions, SourceChunk } from "../types.js";
+
+export type FileFormat = "parquet" | "csv";
+
+/** DuckDB resources for one source or sink. */
+export interface DuckDBSettings {
+  /**
+   * DuckDB's memory limit (e.g. "1GB"). The ORDER BY of a read and the merge of a sink sort
+   * the whole input; above this limit DuckDB spills to `tempDirectory` instead of growing.
+   */
+  memoryLimit?: string;
+  /** Where DuckDB spills; default: the OS temp directory (not `.tmp` in the working folder). */
+  tempDirectory?: string;
+  threads?: number;
+}
+
+export interface FileSourceOptions extends DuckDBSettings {
+  /** A file or a glob (`data/green_tripdata_2021-*.parquet`). */
+  path: string;
+  /** Default: from the extension (`.parquet`, `.csv`, `.tsv`, optionally `.gz`/`.zst`). */
+  format?: FileFormat;
+}
+
+export const DEFAULT_MEMORY_LIMIT = "1GB";
+
+/** A file's format from its extension, or undefined when the extension says nothing. */
+export function formatFromPath(file: string): FileFormat | undefined {
+  if (/\.(csv|tsv)(\.gz|\.zst)?$/i.test(file)) return "csv";
+  if (/\.parquet$/i.test(file)) return "parquet";
+  return undefined;
+}
+
+/** A fresh in-memory DuckDB with the memory cap and spill folder applied. */
+export async function openDuckDB(
+  settings: DuckDBSettings,
+): Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }> {
+  const config: Record<string, string> = {
+    memory_limit: settings.memoryLimit ?? DEFAULT_MEMORY_LIMIT,
+    temp_directory: settings.tempDirectory ?? path.join(tmpdir(), "mldeploy-duckdb"),
+  };
+  if (settings.threads !== undefined) config.threads = String(settings.threads);
+  const instance = await DuckDBInstance.create(":memory:", config);
+  return { instance, connection: await instance.connect() };
+}
+
+/**
+ * How a column travels from DuckDB to JS. Conversions that SQL does for free (timestamps to
+ * epoch milliseconds, decimals to doubles) happen in the query, so the JS loop only copies.
+ */
+type Kind = "number" | "bigint" | "string" | "boolean" | "time";
+
+interface Projection {
+  sql: string;
+  kind: Kind;
+}
+
+const SMALL_INTEGERS = /^(TINYINT|SMALLINT|INTEGER|UTINYINT|USMALLINT|UINTEGER)$/;
+const BIG_INTEGERS = /^(BIGINT|UBIGINT|HUGEINT|UHUGEINT)$/;
+const TIMES = /^(DATE|TIMESTAMP.*)$/;
+
+/**
+ * @param safe for 64/128-bit integer columns: all values are within ±(2^53 - 1), so they can
+ *   travel as DOUBLE. Reading BIGINT vectors allocates a JS bigint per value, which doubled
+ *   the read time of a 1M-row file (mostly garbage collection).
+ */
+function valueProjection(column: string, type: string, safe = false): Projection {
+  const ref = sqlIdentifier(column);
+  if (SMALL_INTEGERS.test(type) || type === "DOUBLE") return { sql: ref, kind: "number" };
+  if (BIG_INTEGERS.test(type)) {
+    return safe ? { sql: `CAST(${ref} AS DOUBLE)`, kind: "number" } : { sql: ref, kind: "bigint" };
+  }
+  if (type === "FLOAT" || type.startsWith("DECIMAL"))
+    return { sql: `CAST(${ref} AS DOUBLE)`, kind: "number" };
+  if (TIMES.test(type)) return { sql: `CAST(epoch_ms(${ref}) AS DOUBLE)`, kind: "time" };
+  if (type === "BOOLEAN") return { sql: ref, kind: "boolean" };
+  if (type === "VARCHAR") return { sql: ref, kind: "string" };
+  // UUIDs, intervals, lists…: their text form keeps them readable and JSON-safe.
+  return { sql: `CAST(${ref} AS VARCHAR)`, kind: "string" };
+}
+
+/**
+ * Watermark values must be a KeyValue (string | number) that, cast back to the column's type,
+ * compares exactly. Timestamps therefore travel as DuckDB's own text form, which keeps their
+ * full (micro- or nanosecond) precision; a JS Date would round to milliseconds and re-read the
+ * last rows of a chunk.
+ */
+function keyProjection(column: string, type: string, safe: boolean): Projection {
+  if (TIMES.test(type)) return { sql: `CAST(${sqlIdentifier(column)} AS VARCHAR)`, kind: "string" };
+  return valueProjection(column, type, safe);
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+
+/** JS numbers where exact, else the decimal text (never a bigint, which JSON cannot encode). */
+function fromBigint(value: bigint): number | string {
+  return value <= MAX_SAFE && value >= MIN_SAFE ? Number(value) : value.toString();
+}
+
+/** Appends rows [0, count) of `vector` to `out`, converted for `kind`. */
+function copyVector(
+  vector: DuckDBVector,
+  kind: Kind,
+  count: number,
+  offset: number,
+  out: unknown[],
+): void {
+  for (let row = offset; row < count; row++) {
+    const item: DuckDBValue = vector.getItem(row);
+    if (item === null) out.push(null);
+    else if (kind === "bigint") out.push(fromBigint(item as bigint));
+    else if (kind === "time") out.push(new Date(item as number));
+    else out.push(item);
+  }
+}
+
+/** Columns and types of a file or glob. */
+async function describe(
+  connection: DuckDBConnection,
+  reader: string,
+  source: string,
+): Promise<Map<string, string>> {
+  try {
+    const result = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${reader}`);
+    return new Map(
+      result
+        .getRowObjectsJson()
+        .map((row) => [String(row.column_name), String(row.column_type)] as const),
+    );
+  } catch (error) {
+    throw new UserError(`${source}: cannot read (${firstLine(error)})`, { cause: error });
+  }
+}
+
+export function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0];
+}
+
+function checkPartition(partition: Partition | undefined): void {
+  if (!partition) return;
+  const { index, count } = partition;
+  if (
+    !Number.isInteger(count) ||
+    count < 1 ||
+    !Number.isInteger(index) ||
+    index < 0 ||
+    index >= count
+  )
+    throw new UserError(`partition must be i/N with 0 <= i < N, got ${index}/${count}`);
+}
+
+type ReadShape = Omit<ReadOptions, "chunkSize">;
+
+interface Plan {
+  /** SELECT … FROM … WHERE …, without ORDER BY. */
+  from: string;
+  where: string;
+  params: DuckDBValue[];
+  id: Projection;
+  since?: Projection;
+  columns: Projection[];
+  orderBy: string;
+}
+
+/**
+ * Reads Parquet or CSV files (one file or a glob) through DuckDB, in keyset order, streaming:
+ * one query per read, whose result DuckDB hands over 2048 rows at a time, so JS memory stays
+ * at one chunk whatever the file size. (DuckDB's sort for the ORDER BY spills to disk above
+ * `memoryLimit`.)
+ *
+ * Rows whose id (or watermark) is NULL cannot take part in a keyset, so they are left out of
+ * reads and of count(); `countNullKeys()` reports how many there are.
+ *
+ * Partitions hash the id with DuckDB's hash(): workers must use the same mldeploy (DuckDB)
+ * version, and then partitions 0..N-1 of N over the same files cover every row exactly once.
+ */
+export class FileBatchSource implements BatchSource {
+  readonly description: string;
+  readonly format: FileFormat;
+  private readonly reader: string;
+  private engine?: Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }>;
+  private types?: Promise<Map<string, string>>;
+  /** Per 64/128-bit integer column: whether all its values fit a double exactly. */
+  private readonly safeIntegers = new Map<string, boolean>();
+
+  constructor(private readonly options: FileSourceOptions) {
+    const format = options.format ?? formatFromPath(options.path);
+    if (!format) {
+      throw new UserError(
+        `${options.path}: cannot tell the format from the extension; use .parquet or .csv, or a parquet:/csv: prefix`,
+      );
+    }
+    this.format = format;
+    const file = sqlString(options.path);
+    // union_by_name lets a glob span files whose columns were added or reordered over time.
+    this.reader =
+      format === "csv"
+        ? `read_csv(${file}, header = true, union_by_name = true)`
+        : `read_parquet(${file}, union_by_name = true)`;
+    this.description = `${format}:${options.path}`;
+  }
+
+  async *read(options: ReadOptions): AsyncIterable<SourceChunk> {
+    if (!Number.isInteger(options.chunkSize) || options.chunkSize < 1)
+      throw new UserError(`chunkSize must be a positive integer, got ${options.chunkSize}`);
+    const plan = await this.plan(options);
+    const select = [plan.id, ...(plan.since ? [plan.since] : []), ...plan.columns]
+      .map((p, i) => `${p.sql} AS c${i}`)
+      .join(", ");
+    const { instance } = await this.open();
+    // A connection per read: a streaming result occupies its connection until drained.
+    const connection = await instance.connect();
+    try {
+      const result = await connection.stream(
+        `SELECT ${select} FROM ${plan.from} WHERE ${plan.where} ORDER BY ${plan.orderBy}`,
+        plan.params,
+      );
+      let chunk = emptyChunk(options, plan);
+      for (;;) {
+        const data = await result.fetchChunk();
+        if (!data || data.rowCount === 0) break;
+        const rows = data.rowCount;
+        for (let offset = 0; offset < rows;) {
+          // Copy up to the chunk boundary, yield, and continue in the same DuckDB chunk.
+          const end = Math.min(rows, offset + options.chunkSize - chunk.rows);
+          copyVector(data.getColumnVector(0), plan.id.kind, end, offset, chunk.ids);
+          let column = 1;
+          if (plan.since && chunk.since) {
+            copyVector(data.getColumnVector(column++), plan.since.kind, end, offset, chunk.since);
+          }
+          options.columns.forEach((name, i) => {
+            copyVector(
+              data.getColumnVector(column + i),
+              plan.columns[i].kind,
+              end,
+              offset,
+              chunk.columns[name],
+            );
+          });
+          chunk.rows += end - offset;
+          offset = end;
+          if (chunk.rows === options.chunkSize) {
+            yield chunk;
+            chunk = emptyChunk(options, plan);
+          }
+        }
+      }
+      if (chunk.rows > 0) yield chunk;
+    } catch (error) {
+      if (error instanceof UserError) throw error;
+      throw new UserError(`${this.description}: ${firstLine(error)}`, { cause: error });
+    } finally {
+      connection.closeSync();
+    }
+  }
+
+  async count(options: ReadShape): Promise<number> {
+    const plan = await this.plan(options);
+    return this.scalar(`SELECT count(*) FROM ${plan.from} WHERE ${plan.where}`, plan.params);
+  }
+
+  /** Rows left out of every read because their id or watermark is NULL. */
+  async countNullKeys(options: Pick<ReadOptions, "idColumn" | "sinceColumn">): Promise<number> {
+    const types = await this.columnTypes();
+    const keys = [options.idColumn, ...(options.sinceColumn ? [options.sinceColumn] : [])].map(
+      (name) => `${sqlIdentifier(this.resolve(types, name))} IS NULL`,
+    );
+    return this.scalar(`SELECT count(*) FROM ${this.reader} WHERE ${keys.join(" OR ")}`, []);
+  }
+
+  async close(): Promise<void> {
+    const engine = this.engine;
+    this.engine = undefined;
+    this.types = undefined;
+    this.safeIntegers.clear();
+    if (!engine) return;
+    const { instance, connection } = await engine;
+    connection.closeSync();
+    instance.closeSync();
+  }
+
+  private open(): Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }> {
+    this.engine ??= openDuckDB(this.options);
+    return this.engine;
+  }
+
+  private async scalar(sql: string, params: DuckDBValue[]): Promise<number> {
+    const { connection } = await this.open();
+    try {
+      const result = await connection.runAndReadAll(sql, params);
+      return Number(result.getRows()[0][0]);
+    } catch (error) {
+      throw new UserError(`${this.description}: ${firstLine(error)}`, { cause: error });
+    }
+  }
+
+  private columnTypes(): Promise<Map<string, string>> {
+    this.types ??= this.open().then(({ connection }) =>
+      describe(connection, this.reader, this.description),
+    );
+    return this.types;
+  }
+
+  /**
+   * Finds which big-integer columns hold only doubles-safe values, with one min/max query per
+   * new set of columns (a scan of those columns only; Parquet keeps them apart).
+   */
+  private async checkSafeIntegers(types: Map<string, string>, columns: string[]): Promise<void> {
+    const pending = [...new Set(columns)].filter(
+      (c) => BIG_INTEGERS.test(types.get(c) ?? "") && !this.safeIntegers.has(c),
+    );
+    if (pending.length === 0) return;
+    const limit = Number.MAX_SAFE_INTEGER;
+    const checks = pending.map(
+      (c) =>
+        `coalesce(min(${sqlIdentifier(c)}) >= -${limit} AND max(${sqlIdentifier(c)}) <= ${limit}, true)`,
+    );
+    const { connection } = await this.open();
+    try {
+      const result = await connection.runAndReadAll(
+        `SELECT ${checks.join(", ")} FROM ${this.reader}`,
+      );
+      result.getRows()[0].forEach((safe, i) => this.safeIntegers.set(pending[i], safe === true));
+    } catch (error) {
+      throw new UserError(`${this.description}: ${firstLine(error)}`, { cause: error });
+    }
+  }
+
+  /** The file's spelling of a requested column (DuckDB names are case-insensitive). */
+  private resolve(types: Map<string, string>, name: string): string {
+    if (types.has(name)) return name;
+    const match = [...types.keys()].find((c) => c.toLowerCase() === name.toLowerCase());
+    if (match) return match;
+    throw new UserError(
+      `${this.description}: no column "${name}"; it has: ${[...types.keys()].join(", ")}`,
+    );
+  }
+
+  private async plan(options: ReadShape): Promise<Plan> {
+    checkPartition(options.partition);
+    const types = await this.columnTypes();
+    const typeOf = (name: string): string => types.get(name) ?? "VARCHAR";
+    const id = this.resolve(types, options.idColumn);
+    const since = options.sinceColumn ? this.resolve(types, options.sinceColumn) : undefined;
+    const idRef = sqlIdentifier(id);
+    const sinceRef = since ? sqlIdentifier(since) : undefined;
+
+    const where = [`${idRef} IS NOT NULL`];
+    const params: DuckDBValue[] = [];
+    if (sinceRef) where.push(`${sinceRef} IS NOT NULL`);
+    const after = options.after;
+    if (after) {
+      // Bound values are cast to the column's own type so the comparison is exact (a bound
+      // JS number would otherwise make DuckDB compare BIGINT ids as DOUBLE).
+      params.push(after.id);
+      const idValue = `CAST($${params.length} AS ${typeOf(id)})`;
+      if (sinceRef && since) {
+        if (after.since === undefined)
+          throw new UserError(`${this.description}: the checkpoint has no "${since}" value`);
+        params.push(after.since);
+        const sinceValue = `CAST($${params.length} AS ${typeOf(since)})`;
+        where.push(`(${sinceRef}, ${idRef}) > (${sinceValue}, ${idValue})`);
+      } else {
+        where.push(`${idRef} > ${idValue}`);
+      }
+    }
+    if (options.partition && options.partition.count > 1) {
+      where.push(`hash(${idRef}) % ${options.partition.count} = ${options.partition.index}`);
+    }
+    const columns = options.columns.map((name) => this.resolve(types, name));
+    await this.checkSafeIntegers(types, [id, ...(since ? [since] : []), ...columns]);
+    const safe = (name: string): boolean => this.safeIntegers.get(name) === true;
+    return {
+      from: this.reader,
+      where: where.join(" AND "),
+      params,
+      id: keyProjection(id, typeOf(id), safe(id)),
+      since: since ? keyProjection(since, typeOf(since), safe(since)) : undefined,
+      columns: columns.map((column) => valueProjection(column, typeOf(column), safe(column))),
+      orderBy: sinceRef ? `${sinceRef}, ${idRef}` : idRef,
+    };
+  }
+}
+
+function emptyChunk(options: ReadOptions, plan: Plan): SourceChunk & { ids: KeyValue[] } {
+  const columns: Record<string, unknown[]> = {};
+  for (const name of options.columns) columns[name] = [];
+  return { rows: 0, ids: [], since: plan.since ? [] : undefined, columns };
+}

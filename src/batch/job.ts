@@ -1,0 +1,127 @@
+import type { Logger } from "../log/logger.js";
+import type { Predictor } from "../model/types.js";
+import { scoreChunk, type ScoreSettings } from "./score.js";
+import type { BatchSink, BatchSource, Checkpoint, Partition } from "./types.js";
+
+export interface BatchJob {
+  jobId: string;
+  source: BatchSource;
+  sink: BatchSink;
+  predictor: Predictor;
+  idColumn: string;
+  sinceColumn?: string;
+  keepColumns: string[];
+  actualColumn?: string;
+  chunkSize: number;
+  partition?: Partition;
+  fromStart?: boolean;
+  /** Provenance written with each prediction. */
+  model: { name: string; version: string; runId?: string };
+  logger: Logger;
+  onProgress?: (done: number, total: number) => void;
+  /** Set by SIGTERM: the chunk being written is finished, then the run stops. */
+  shouldStop?: () => boolean;
+}
+
+export interface BatchStats {
+  rowsRead: number;
+  rowsScored: number;
+  rowsRejected: number;
+  chunks: number;
+  durationMs: number;
+  /** Where the next run starts. */
+  checkpoint?: Checkpoint;
+  /** The run stopped early on request (SIGTERM) after a committed chunk. */
+  stopped: boolean;
+}
+
+/**
+ * One pass of a batch job: reads every row after the job's checkpoint in keyset order,
+ * predicts chunk by chunk, and commits each chunk's predictions, rejects and new checkpoint
+ * together. A crash loses at most the chunk in flight, which the next run redoes; upserts on
+ * (id, model_version) make the redo harmless.
+ */
+export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
+  const started = performance.now();
+  if (job.fromStart) await job.sink.resetCheckpoint(job.jobId);
+  let checkpoint = await job.sink.prepare(job.jobId);
+  const inputs = job.predictor.info.inputs.map((spec) => spec.name);
+  const columns = [
+    ...new Set([
+      ...inputs,
+      ...job.keepColumns,
+      ...(job.actualColumn !== undefined ? [job.actualColumn] : []),
+    ]),
+  ].filter((name) => name !== job.idColumn);
+  const read = {
+    idColumn: job.idColumn,
+    sinceColumn: job.sinceColumn,
+    columns,
+    after: checkpoint,
+    partition: job.partition,
+  };
+  const total = await job.source.count(read);
+  job.logger.info(
+    {
+      job: job.jobId,
+      source: job.source.description,
+      sink: job.sink.description,
+      rows: total,
+      after: checkpoint,
+    },
+    `scoring ${total} rows from ${job.source.description} into ${job.sink.description}`,
+  );
+  const settings: ScoreSettings = {
+    idColumn: job.idColumn,
+    predictionColumn: `predicted_${job.predictor.info.output}`,
+    keepColumns: job.keepColumns.filter((name) => name !== job.idColumn),
+    actualColumn: job.actualColumn,
+    modelName: job.model.name,
+    modelVersion: job.model.version,
+    runId: job.model.runId,
+  };
+
+  const stats: BatchStats = {
+    rowsRead: 0,
+    rowsScored: 0,
+    rowsRejected: 0,
+    chunks: 0,
+    durationMs: 0,
+    stopped: false,
+  };
+  job.onProgress?.(0, total);
+  for await (const chunk of job.source.read({ ...read, chunkSize: job.chunkSize })) {
+    if (chunk.rows === 0) continue;
+    const scored = await scoreChunk(chunk, job.predictor, settings);
+    const last = chunk.rows - 1;
+    checkpoint = {
+      id: chunk.ids[last],
+      ...(chunk.since !== undefined && chunk.since[last] !== null
+        ? { since: chunk.since[last]! }
+        : {}),
+    };
+    await job.sink.write({ jobId: job.jobId, ...scored, checkpoint });
+    stats.rowsRead += chunk.rows;
+    stats.rowsScored += scored.predictions.ids.length;
+    stats.rowsRejected += scored.rejects.ids.length;
+    stats.chunks++;
+    if (scored.rejects.ids.length > 0) {
+      job.logger.warn(
+        {
+          job: job.jobId,
+          rejected: scored.rejects.ids.length,
+          first: { id: scored.rejects.ids[0], reason: scored.rejects.reasons[0] },
+        },
+        `${scored.rejects.ids.length} rows not scored (see the rejects table): e.g. id ${scored.rejects.ids[0]}: ${scored.rejects.reasons[0]}`,
+      );
+    }
+    job.onProgress?.(stats.rowsRead, Math.max(total, stats.rowsRead));
+    if (job.shouldStop?.()) {
+      stats.stopped = true;
+      break;
+    }
+  }
+  stats.checkpoint = checkpoint;
+  stats.durationMs = performance.now() - started;
+  return stats;
+}

@@ -1,0 +1,127 @@
+import { z } from "zod";
+
+const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const columnList = z
+  .union([z.string(), z.array(z.string())])
+  .transform((value) =>
+    (Array.isArray(value) ? value : value.split(","))
+      .map((name) => name.trim())
+      .filter((name) => name !== ""),
+  );
+
+/**
+ * Options of `mldeploy batch`. The CLI merges flags > MLDEPLOY_* env > the config file's
+ * `batch:` section and validates with this schema.
+ */
+export const batchOptionsSchema = z
+  .object({
+    model: z
+      .string()
+      .min(1)
+      .describe(
+        "Model: models:/name@alias, models:/name/<version>, runs:/<id>/model, s3://… or a bundle directory",
+      ),
+    source: z
+      .string()
+      .min(1)
+      .describe(
+        "Rows to score: sqlite:<file>, postgres://…, or Parquet/CSV files (a path or glob)",
+      ),
+    table: z.string().min(1).optional().describe("Source table (SQL sources; or use --query)"),
+    query: z.string().min(1).optional().describe("Source SELECT instead of a table (SQL sources)"),
+    idColumn: z
+      .string()
+      .min(1)
+      .describe("Unique row id in the source; predictions are keyed by it"),
+    sinceColumn: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Watermark column (e.g. a pickup time): each run scores only rows past the last one scored",
+      ),
+    keepColumns: columnList
+      .default([])
+      .describe("Source columns copied next to each prediction (comma-separated)"),
+    actualColumn: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Source column with the true value: copied, and diff = actual - predicted is added",
+      ),
+    sink: z
+      .string()
+      .min(1)
+      .describe("Where predictions go: sqlite:<file>, postgres://…, or a .parquet/.csv file"),
+    sinkTable: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Prediction table (SQL sinks); rejects go to <table>_rejects"),
+    chunkSize: int(1, 10_000_000)
+      .default(50_000)
+      .describe("Rows read, predicted and written per transaction"),
+    partition: z
+      .string()
+      .regex(/^\d+\/\d+$/, "must look like i/N, e.g. 0/4")
+      .optional()
+      .describe(
+        "Score only partition i of N (0-based) of the ids, e.g. 0/4, for N parallel workers",
+      ),
+    every: z
+      .string()
+      .regex(/^\d+(ms|s|m|h|d)$/, "must be a number and a unit: 30s, 15m, 1h, 1d")
+      .optional()
+      .describe("Run again at this interval (30s, 15m, 1h, 1d); without --every/--cron: run once"),
+    cron: z.string().min(1).optional().describe('Run on a cron schedule, e.g. "0 * * * *"'),
+    fromStart: z.coerce
+      .boolean()
+      .default(false)
+      .describe("Forget the checkpoint and score every row again (upserts: no duplicates)"),
+    jobName: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Names the job's checkpoint and its runs; default <source table>-><sink table>[i/N]",
+      ),
+    logLevel: z.enum(logLevels).default("info").describe("Log level"),
+  })
+  .strict()
+  .superRefine((options, ctx) => {
+    if (options.every !== undefined && options.cron !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["cron"], message: "give --every or --cron, not both" });
+    }
+    if (options.table !== undefined && options.query !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["query"],
+        message: "give --table or --query, not both",
+      });
+    }
+    if (options.partition !== undefined) {
+      const [index, count] = options.partition.split("/").map(Number);
+      if (count < 1 || index >= count) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["partition"],
+          message: `partition ${options.partition}: i must be below N`,
+        });
+      }
+    }
+  });
+
+export type BatchOptions = z.output<typeof batchOptionsSchema>;
+export type BatchOptionsInput = z.input<typeof batchOptionsSchema>;
+
+/** "15m" → 900000 */
+export function intervalMs(every: string): number {
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(every);
+  if (!match) throw new Error(`not an interval: ${every}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
+    match[2] as "ms" | "s" | "m" | "h" | "d"
+  ];
+  return Number(match[1]) * unit;
+}

@@ -1,0 +1,160 @@
+import { UserError } from "../config/errors.js";
+import type { Logger } from "../log/logger.js";
+import { loadPredictor } from "../model/predictor.js";
+import type { Registry } from "../registry/registry.js";
+import { openBatchSink, openBatchSource } from "./endpoints.js";
+import { runBatchOnce, type BatchStats } from "./job.js";
+import { intervalMs, type BatchOptions } from "./options.js";
+import {
+  checkCron,
+  runOnSchedule,
+  scheduleControl,
+  type Schedule,
+  type ScheduleControl,
+} from "./schedule.js";
+import type { Partition } from "./types.js";
+
+/** Runs of batch jobs are recorded in this experiment (`mldeploy batch history`). */
+export const BATCH_EXPERIMENT = "batch";
+
+export interface RunBatchDeps {
+  registry: Registry;
+  logger: Logger;
+  /** Stops scheduling and the current run after its chunk in progress (SIGTERM). */
+  control?: ScheduleControl;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export function parsePartition(text: string | undefined): Partition | undefined {
+  if (text === undefined) return undefined;
+  const [index, count] = text.split("/").map(Number);
+  return { index, count };
+}
+
+/** "rides->ride_predictions[0/4]": the key of the job's checkpoint and the tag of its runs. */
+export function defaultJobName(options: BatchOptions): string {
+  const from = options.table ?? (options.query !== undefined ? "query" : lastPart(options.source));
+  const to = options.sinkTable ?? lastPart(options.sink);
+  return `${from}->${to}${options.partition !== undefined ? `[${options.partition}]` : ""}`;
+}
+
+function lastPart(uri: string): string {
+  return (
+    uri
+      .replace(/[?#].*$/, "")
+      .split(/[/:]/)
+      .filter(Boolean)
+      .pop() ?? uri
+  );
+}
+
+/**
+ * `mldeploy batch`: scores once, or on a schedule (--every / --cron) until stopped. Each run
+ * is recorded as a run of the "batch" experiment with its counts, duration and model version.
+ * The model is resolved at the start of every run, so a moved alias is picked up.
+ */
+export async function runBatch(options: BatchOptions, deps: RunBatchDeps): Promise<BatchStats[]> {
+  const schedule: Schedule | undefined =
+    options.every !== undefined
+      ? { everyMs: intervalMs(options.every) }
+      : options.cron !== undefined
+        ? { cron: options.cron }
+        : undefined;
+  if (options.cron !== undefined) {
+    try {
+      checkCron(options.cron);
+    } catch (error) {
+      throw new UserError(`invalid setting "cron": ${(error as Error).message}`);
+    }
+  }
+  const control = deps.control ?? scheduleControl();
+  const history: BatchStats[] = [];
+  const once = async () => {
+    history.push(await runRecorded(options, deps, control));
+  };
+  if (schedule === undefined) await once();
+  else await runOnSchedule(schedule, once, control, deps.logger);
+  return history;
+}
+
+async function runRecorded(
+  options: BatchOptions,
+  deps: RunBatchDeps,
+  control: ScheduleControl,
+): Promise<BatchStats> {
+  const { registry, logger } = deps;
+  const jobId = options.jobName ?? defaultJobName(options);
+  const model = await registry.resolveModel(options.model);
+  const predictor = await loadPredictor(model.path, { name: model.name, version: model.version });
+  const run = await registry.startRun({
+    experiment: BATCH_EXPERIMENT,
+    tags: { job: jobId, model_uri: options.model, model_version: predictor.info.version },
+  });
+  const source = await openBatchSource(options.source, {
+    table: options.table,
+    query: options.query,
+  });
+  let stats: BatchStats | undefined;
+  try {
+    const sink = await openBatchSink(options.sink, { table: options.sinkTable });
+    try {
+      await run.logParams({
+        source: source.description,
+        sink: sink.description,
+        chunk_size: options.chunkSize,
+        partition: options.partition ?? "",
+      });
+      stats = await runBatchOnce({
+        jobId,
+        source,
+        sink,
+        predictor,
+        idColumn: options.idColumn,
+        sinceColumn: options.sinceColumn,
+        keepColumns: options.keepColumns,
+        actualColumn: options.actualColumn,
+        chunkSize: options.chunkSize,
+        partition: parsePartition(options.partition),
+        fromStart: options.fromStart,
+        model: { name: predictor.info.name, version: predictor.info.version, runId: model.runId },
+        logger,
+        onProgress: deps.onProgress,
+        shouldStop: () => control.isStopped(),
+      });
+      // A file sink merges its committed parts into the target file. Partition workers share
+      // the target, so they leave the merge to `mldeploy batch merge` once all have finished.
+      if (options.partition === undefined && isMergeable(sink)) await sink.finalize();
+    } finally {
+      await sink.close();
+    }
+  } catch (error) {
+    await run.end("FAILED").catch(() => undefined);
+    throw error;
+  } finally {
+    await source.close();
+    await predictor.close();
+  }
+  await run.logMetrics({
+    rows_read: stats.rowsRead,
+    rows_scored: stats.rowsScored,
+    rows_rejected: stats.rowsRejected,
+    chunks: stats.chunks,
+    duration_s: stats.durationMs / 1000,
+    rows_per_s: stats.durationMs > 0 ? (stats.rowsRead / stats.durationMs) * 1000 : 0,
+  });
+  await run.end(stats.stopped ? "KILLED" : "FINISHED");
+  logger.info(
+    { job: jobId, run: run.id, ...stats },
+    `scored ${stats.rowsScored} rows, rejected ${stats.rowsRejected} in ${(stats.durationMs / 1000).toFixed(1)} s` +
+      (stats.stopped ? " (stopped: the next run resumes after the last committed chunk)" : ""),
+  );
+  return stats;
+}
+
+interface Mergeable {
+  finalize(): Promise<unknown>;
+}
+
+function isMergeable(sink: object): sink is Mergeable {
+  return "finalize" in sink && typeof sink.finalize === "function";
+}

@@ -1,0 +1,75 @@
+import { Cron } from "croner";
+import type { Logger } from "../log/logger.js";
+
+export type Schedule = { everyMs: number } | { cron: string };
+
+export interface ScheduleControl {
+  /** Resolves when stop() is called: the current run is left to finish by the caller. */
+  stopped: Promise<void>;
+  isStopped(): boolean;
+  stop(): void;
+}
+
+export function scheduleControl(): ScheduleControl {
+  let stop: () => void = () => {};
+  let done = false;
+  const stopped = new Promise<void>((resolve) => {
+    stop = () => {
+      done = true;
+      resolve();
+    };
+  });
+  return { stopped, isStopped: () => done, stop: () => stop() };
+}
+
+/** When the next run is due after `from` (null when a cron pattern has no future date). */
+export function nextRunAfter(schedule: Schedule, from: Date): Date | null {
+  if ("everyMs" in schedule) return new Date(from.getTime() + schedule.everyMs);
+  return new Cron(schedule.cron, { paused: true }).nextRun(from);
+}
+
+/** Throws a readable error for a cron pattern croner cannot parse. */
+export function checkCron(pattern: string): void {
+  new Cron(pattern, { paused: true }).stop();
+}
+
+/**
+ * Runs `run` now and then on the schedule until stopped. Runs never overlap: the next one is
+ * planned when the previous one ends. If a run overran one or more due times, a single run
+ * starts at once to catch up (not one per missed slot), then the schedule resumes.
+ */
+export async function runOnSchedule(
+  schedule: Schedule,
+  run: () => Promise<void>,
+  control: ScheduleControl,
+  logger: Logger,
+): Promise<void> {
+  let due: Date | null = new Date();
+  while (!control.isStopped() && due !== null) {
+    const wait = due.getTime() - Date.now();
+    if (wait > 0) {
+      logger.info({ next: due.toISOString() }, `next run at ${due.toISOString()}`);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, wait);
+        }),
+        control.stopped,
+      ]);
+      clearTimeout(timer);
+      if (control.isStopped()) break;
+    }
+    const startedAt = new Date();
+    await run();
+    const next = nextRunAfter(schedule, startedAt);
+    if (next !== null && next.getTime() <= Date.now()) {
+      logger.warn(
+        { missed: next.toISOString() },
+        "the run overran its next slot: catching up once now",
+      );
+      due = new Date();
+    } else {
+      due = next;
+    }
+  }
+}

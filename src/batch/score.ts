@@ -1,0 +1,95 @@
+import type { Predictor } from "../model/types.js";
+import { validateColumns } from "../model/validate.js";
+import type { PredictionChunk, RejectChunk, SourceChunk } from "./types.js";
+
+export interface ScoreSettings {
+  idColumn: string;
+  predictionColumn: string;
+  keepColumns: string[];
+  actualColumn?: string;
+  modelName: string;
+  modelVersion: string;
+  runId?: string;
+}
+
+export interface ScoredChunk {
+  predictions: PredictionChunk;
+  rejects: RejectChunk;
+}
+
+/**
+ * Validates a chunk against the model's request schema, predicts the valid rows in one call
+ * and collects the others as rejects with their reasons. Database drivers return NUMERIC and
+ * BIGINT as strings, so numeric text is accepted as numbers here (as for CSV).
+ */
+export async function scoreChunk(
+  chunk: SourceChunk,
+  predictor: Predictor,
+  settings: ScoreSettings,
+): Promise<ScoredChunk> {
+  const schema = predictor.info.inputs;
+  const validation = validateColumns(chunk.columns, chunk.rows, schema, {
+    coerceStrings: true,
+    maxErrors: Number.MAX_SAFE_INTEGER,
+  });
+  const values =
+    validation.batch.rows > 0
+      ? (await predictor.predictColumns(validation.batch)).values
+      : new Float64Array(0);
+
+  const kept = validation.rowIndex;
+  const extra: Record<string, unknown[]> = {};
+  for (const name of settings.keepColumns) extra[name] = pick(chunk.columns[name], kept);
+  if (settings.actualColumn !== undefined) {
+    const actual = pick(chunk.columns[settings.actualColumn], kept);
+    extra[settings.actualColumn] = actual;
+    extra.diff = actual.map((value, i) => {
+      const number = typeof value === "string" ? Number(value) : value;
+      return typeof number === "number" && Number.isFinite(number) ? number - values[i] : null;
+    });
+  }
+
+  return {
+    predictions: {
+      idColumn: settings.idColumn,
+      predictionColumn: settings.predictionColumn,
+      ids: kept.map((row) => chunk.ids[row]),
+      predictions: values,
+      extra,
+      modelName: settings.modelName,
+      modelVersion: settings.modelVersion,
+      runId: settings.runId,
+      scoredAt: new Date().toISOString(),
+    },
+    rejects: collectRejects(chunk, validation.errors),
+  };
+}
+
+function pick(column: unknown[] | undefined, rows: number[]): unknown[] {
+  return column === undefined ? rows.map(() => null) : rows.map((row) => column[row]);
+}
+
+function collectRejects(
+  chunk: SourceChunk,
+  errors: Array<{ row: number; field: string; message: string }>,
+): RejectChunk {
+  const reasons = new Map<number, string[]>();
+  for (const error of errors) {
+    const text = error.field ? `field "${error.field}" ${error.message}` : error.message;
+    const list = reasons.get(error.row);
+    if (list) list.push(text);
+    else reasons.set(error.row, [text]);
+  }
+  const rows = [...reasons.keys()].sort((a, b) => a - b);
+  return {
+    ids: rows.map((row) => chunk.ids[row]),
+    reasons: rows.map((row) => reasons.get(row)!.join("; ")),
+    rows: rows.map((row) => JSON.stringify(rowObject(chunk, row))),
+  };
+}
+
+function rowObject(chunk: SourceChunk, row: number): Record<string, unknown> {
+  const object: Record<string, unknown> = { id: chunk.ids[row] };
+  for (const [name, column] of Object.entries(chunk.columns)) object[name] = column[row];
+  return object;
+}

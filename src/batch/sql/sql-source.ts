@@ -1,0 +1,85 @@
+import { UserError } from "../../config/errors.js";
+import type { BatchSource, KeyValue, ReadOptions, SourceChunk } from "../types.js";
+import type { SqlDialect } from "./dialect.js";
+import { chunkStatement, countStatement, planRead, type ReadPlan } from "./select.js";
+
+/** What a SQL source needs from its driver. */
+export interface SourceDriver {
+  readonly dialect: SqlDialect;
+  /**
+   * Runs a SELECT and returns its rows as arrays in select-list order. The first `keys`
+   * values of each row are keyset values and must come back exactly as the database compares
+   * them (numbers, or text where a JS value would lose precision, e.g. microsecond timestamps)
+   * so that binding them again resumes exactly after that row; the other values are as the
+   * driver parses them (Date for timestamps on PostgreSQL).
+   */
+  select(sql: string, values: readonly unknown[], keys: number): Promise<unknown[][]>;
+  close(): Promise<void>;
+}
+
+function keyValue(value: unknown, column: string): KeyValue {
+  if (typeof value === "string" || typeof value === "number") return value;
+  throw new UserError(
+    `key column ${column} holds a ${value instanceof Uint8Array ? "blob" : typeof value}: ` +
+      "id and since columns must be numbers, text or timestamps",
+  );
+}
+
+/** Column-oriented chunk from row arrays laid out as `plan.select`. */
+function toChunk(rows: readonly unknown[][], plan: ReadPlan): SourceChunk {
+  const hasSince = plan.sinceColumn !== undefined;
+  const idAt = hasSince ? 1 : 0;
+  const chunk: SourceChunk = {
+    rows: rows.length,
+    ids: rows.map((row) => keyValue(row[idAt], plan.idColumn)),
+    columns: {},
+  };
+  if (hasSince) chunk.since = rows.map((row) => keyValue(row[0], plan.sinceColumn ?? ""));
+  plan.columns.forEach((name, i) => {
+    const at = plan.keys.length + i;
+    chunk.columns[name] = rows.map((row) => row[at]);
+  });
+  return chunk;
+}
+
+/**
+ * A table or query of a SQL database as a BatchSource. Both dialects share this class; the
+ * drivers only run statements and convert values.
+ */
+export class SqlSource implements BatchSource {
+  constructor(
+    private readonly driver: SourceDriver,
+    /** The FROM item: a quoted table name or a parenthesized query. */
+    private readonly from: string,
+    readonly description: string,
+  ) {}
+
+  async *read(options: ReadOptions): AsyncIterable<SourceChunk> {
+    const plan = planRead(options);
+    let after = options.after;
+    for (;;) {
+      const statement = chunkStatement(this.driver.dialect, this.from, plan, { ...options, after });
+      const rows = await this.driver.select(statement.sql, statement.values, plan.keys.length);
+      if (rows.length === 0) return;
+      const chunk = toChunk(rows, plan);
+      // Key of the last row, taken before the consumer may modify the chunk.
+      const last = rows.length - 1;
+      const next = { id: chunk.ids[last], since: chunk.since?.[last] ?? undefined };
+      yield chunk;
+      // A short chunk is the last one: no need for a query that returns nothing.
+      if (rows.length < options.chunkSize) return;
+      after = next.since === undefined ? { id: next.id } : next;
+    }
+  }
+
+  async count(options: Omit<ReadOptions, "chunkSize">): Promise<number> {
+    const plan = planRead(options);
+    const statement = countStatement(this.driver.dialect, this.from, plan, options);
+    const rows = await this.driver.select(statement.sql, statement.values, 0);
+    return Number(rows[0]?.[0] ?? 0);
+  }
+
+  close(): Promise<void> {
+    return this.driver.close();
+  }
+}

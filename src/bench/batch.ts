@@ -1,0 +1,213 @@
+/**
+ * `npm run bench:batch [-- --rows 1000000 --chunk 50000 --postgres postgres://postgres@127.0.0.1:5432/test]`
+ *
+ * Scores `rows` generated rides PostgreSQL → PostgreSQL and Parquet → Parquet with the real
+ * model, and in the same run the ceiling of each path: the same read, validation and write
+ * with a constant prediction instead of onnxruntime.
+ */
+import os from "node:os";
+import path from "node:path";
+import { mkdtemp, rm } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import pg from "pg";
+import { openBatchSink, openBatchSource } from "../batch/endpoints.js";
+import { runBatchOnce } from "../batch/job.js";
+import { createLogger } from "../log/logger.js";
+import { loadPredictor } from "../model/predictor.js";
+import type { ColumnarBatch, PredictionBatch, Predictor } from "../model/types.js";
+import { sqlString, withDuckDB } from "../train/duckdb.js";
+import { benchModel } from "./model.js";
+
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: "string", default: "1000000" },
+    chunk: { type: "string", default: "50000" },
+    postgres: {
+      type: "string",
+      default: process.env.MLDEPLOY_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test",
+    },
+  },
+});
+const ROWS = Number(args.rows);
+const CHUNK = Number(args.chunk);
+const SCHEMA = "mldeploy_bench_batch";
+
+/** The path without the model: same inputs and output, a constant answer. */
+function constantPredictor(model: Predictor): Predictor {
+  return {
+    info: model.info,
+    predictColumns: async (batch: ColumnarBatch): Promise<PredictionBatch> => ({
+      rows: batch.rows,
+      values: new Float64Array(batch.rows).fill(12.5),
+    }),
+    predictRecords: async (records) => ({
+      rows: records.length,
+      values: new Float64Array(records.length).fill(12.5),
+    }),
+    close: async () => {},
+  };
+}
+
+// The generated rides: TLC-like columns, ~1% of them with an invalid distance (rejected).
+const RIDE_COLUMNS = (n: string) => `
+  ${n} AS ride_id,
+  TIMESTAMP '2021-01-01' + ${n} * INTERVAL '2 seconds' AS lpep_pickup_datetime,
+  CAST(1 + (${n} * 37) % 265 AS INTEGER) AS "PULocationID",
+  CAST(1 + (${n} * 91) % 265 AS INTEGER) AS "DOLocationID",
+  CASE WHEN ${n} % 101 = 0 THEN -1.0 ELSE ((${n} * 13) % 200) / 10.0 END AS trip_distance,
+  CAST(5 + ${n} % 40 AS DOUBLE PRECISION) AS actual_duration`;
+
+async function preparePostgres(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE; CREATE SCHEMA ${SCHEMA}`);
+    await client.query(
+      `CREATE TABLE ${SCHEMA}.rides AS SELECT ${RIDE_COLUMNS("g")} FROM generate_series(1, ${ROWS}) AS g`,
+    );
+    await client.query(
+      `ALTER TABLE ${SCHEMA}.rides ADD PRIMARY KEY (ride_id); ANALYZE ${SCHEMA}.rides`,
+    );
+  } finally {
+    await client.end();
+  }
+}
+
+async function dropPostgresSinks(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (const table of ["predictions", "predictions_rejects", "mldeploy_batch_checkpoints"]) {
+      await client.query(`DROP TABLE IF EXISTS ${SCHEMA}.${table}`);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+async function prepareParquet(dir: string): Promise<string> {
+  const file = path.join(dir, "rides.parquet");
+  await withDuckDB(async (db) => {
+    await db.run(
+      `COPY (SELECT ${RIDE_COLUMNS("range")} FROM range(1, ${ROWS + 1})) TO ${sqlString(file)} (FORMAT parquet)`,
+    );
+  });
+  return file;
+}
+
+interface Measured {
+  name: string;
+  seconds: number;
+  rows: number;
+}
+
+async function main(): Promise<void> {
+  const logger = createLogger({ level: "error" });
+  const bundle = await benchModel();
+  const model = await loadPredictor(bundle, { name: "ride-duration", version: "bench" });
+  const dir = await mkdtemp(path.join(os.tmpdir(), "mldeploy-bench-batch-"));
+  console.log(
+    `mldeploy batch benchmark: ${ROWS.toLocaleString("en-US")} rides, chunks of ${CHUNK.toLocaleString("en-US")}, ` +
+      `${os.cpus().length} cores, Node ${process.version}\n`,
+  );
+  const results: Measured[] = [];
+  const measure = async (
+    name: string,
+    predictor: Predictor,
+    open: () => Promise<
+      [Awaited<ReturnType<typeof openBatchSource>>, Awaited<ReturnType<typeof openBatchSink>>]
+    >,
+    reset: () => Promise<void>,
+  ) => {
+    await reset();
+    const [source, sink] = await open();
+    const started = performance.now();
+    const stats = await runBatchOnce({
+      jobId: name,
+      source,
+      sink,
+      predictor,
+      idColumn: "ride_id",
+      keepColumns: ["lpep_pickup_datetime", "PULocationID", "DOLocationID"],
+      actualColumn: "actual_duration",
+      chunkSize: CHUNK,
+      model: { name: "ride-duration", version: "bench" },
+      logger,
+    });
+    if ("finalize" in sink && typeof sink.finalize === "function")
+      await (sink.finalize as () => Promise<unknown>)();
+    const seconds = (performance.now() - started) / 1000;
+    await sink.close();
+    await source.close();
+    results.push({ name, seconds, rows: stats.rowsRead });
+    console.log(
+      `${name}: ${(stats.rowsRead / seconds).toLocaleString("en-US", { maximumFractionDigits: 0 })} rows/s (${seconds.toFixed(2)} s)`,
+    );
+  };
+
+  try {
+    let postgres = true;
+    try {
+      await preparePostgres(args.postgres);
+    } catch (error) {
+      postgres = false;
+      console.log(
+        `PostgreSQL at ${args.postgres} not usable (${(error as Error).message}); skipping it`,
+      );
+    }
+    if (postgres) {
+      const open = async () =>
+        [
+          await openBatchSource(args.postgres, { table: `${SCHEMA}.rides` }),
+          await openBatchSink(args.postgres, { table: `${SCHEMA}.predictions` }),
+        ] as [
+          Awaited<ReturnType<typeof openBatchSource>>,
+          Awaited<ReturnType<typeof openBatchSink>>,
+        ];
+      await measure(
+        "PostgreSQL → PostgreSQL, ceiling (constant)",
+        constantPredictor(model),
+        open,
+        () => dropPostgresSinks(args.postgres),
+      );
+      await measure("PostgreSQL → PostgreSQL, model", model, open, () =>
+        dropPostgresSinks(args.postgres),
+      );
+    }
+    const input = await prepareParquet(dir);
+    let n = 0;
+    const openFiles = async () => {
+      const out = path.join(dir, `predictions-${++n}.parquet`);
+      return [await openBatchSource(input, {}), await openBatchSink(out, {})] as [
+        Awaited<ReturnType<typeof openBatchSource>>,
+        Awaited<ReturnType<typeof openBatchSink>>,
+      ];
+    };
+    await measure(
+      "Parquet → Parquet, ceiling (constant)",
+      constantPredictor(model),
+      openFiles,
+      async () => {},
+    );
+    await measure("Parquet → Parquet, model", model, openFiles, async () => {});
+  } finally {
+    await model.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  console.log();
+  for (let i = 0; i + 1 < results.length; i += 2) {
+    const ceiling = results[i];
+    const full = results[i + 1];
+    const rate = (m: Measured) => m.rows / m.seconds;
+    console.log(
+      `${full.name}: ${rate(full).toLocaleString("en-US", { maximumFractionDigits: 0 })} rows/s, ` +
+        `${(rate(full) / rate(ceiling)).toFixed(2)} of the ceiling (${rate(ceiling).toLocaleString("en-US", { maximumFractionDigits: 0 })} rows/s)`,
+    );
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,168 @@
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { batchOptionsSchema, type BatchOptionsInput } from "../../src/batch/options.js";
+import { runBatch } from "../../src/batch/run.js";
+import { Registry } from "../../src/registry/registry.js";
+import { sqlString, withDuckDB } from "../../src/train/duckdb.js";
+import { rideBundlePath } from "../helpers/ride-bundle.js";
+import { tempDir } from "../helpers/temp.js";
+import { NO_POSTGRES, PG_URL, postgresReachable, TestSchemas } from "../registry/store/helpers.js";
+import { isBadRide, makeRides, querySqlite, quietLogger, writeRidesSqlite } from "./helpers.js";
+
+/**
+ * The same rides scored from SQLite, PostgreSQL and Parquet must give the same predictions:
+ * one runner, three kinds of source and sink.
+ */
+const rides = makeRides(700);
+const good = rides.filter((ride) => !isBadRide(ride));
+let registry: Registry;
+let bundle: string;
+let reference: Map<number, number>;
+
+const base = (extra: Partial<BatchOptionsInput>) =>
+  batchOptionsSchema.parse({
+    model: bundle,
+    idColumn: "ride_id",
+    sinceColumn: "lpep_pickup_datetime",
+    keepColumns: "PULocationID,DOLocationID",
+    chunkSize: 128,
+    ...extra,
+  } as BatchOptionsInput);
+
+beforeAll(async () => {
+  bundle = await rideBundlePath();
+  registry = await Registry.open({ dataDir: path.join(tempDir(), "registry") });
+  const db = path.join(tempDir(), "rides.db");
+  writeRidesSqlite(db, rides);
+  await runBatch(
+    base({ source: `sqlite:${db}`, table: "rides", sink: `sqlite:${db}`, sinkTable: "p" }),
+    {
+      registry,
+      logger: quietLogger(),
+    },
+  );
+  reference = new Map(
+    querySqlite<{ ride_id: number; predicted_duration: number }>(
+      db,
+      "SELECT ride_id, predicted_duration FROM p",
+    ).map((row) => [row.ride_id, row.predicted_duration]),
+  );
+  expect(reference.size).toBe(good.length);
+});
+afterAll(async () => {
+  await registry?.close();
+});
+
+function expectSameAsReference(rows: Array<{ ride_id: number; predicted_duration: number }>): void {
+  expect(rows.length).toBe(good.length);
+  for (const row of rows)
+    expect(row.predicted_duration).toBeCloseTo(reference.get(Number(row.ride_id))!, 9);
+}
+
+describe.skipIf(!(await postgresReachable()))("PostgreSQL → PostgreSQL", () => {
+  const schemas = new TestSchemas();
+  const schema = schemas.next();
+  let client: pg.Client;
+  beforeAll(async () => {
+    client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    await client.query(`CREATE SCHEMA "${schema}"`);
+    await client.query(`CREATE TABLE "${schema}".rides (ride_id BIGINT PRIMARY KEY, lpep_pickup_datetime TIMESTAMP,
+      "PULocationID" INTEGER, "DOLocationID" INTEGER, trip_distance DOUBLE PRECISION, actual_duration DOUBLE PRECISION)`);
+    await client.query(
+      `INSERT INTO "${schema}".rides SELECT * FROM json_populate_recordset(NULL::"${schema}".rides, $1)`,
+      [JSON.stringify(rides)],
+    );
+  });
+  afterAll(async () => {
+    await client?.end();
+    await schemas.drop();
+  });
+
+  it("scores the table into a prediction table, the same as SQLite, and a rerun changes nothing", async () => {
+    const options = base({
+      source: PG_URL,
+      table: `${schema}.rides`,
+      sink: PG_URL,
+      sinkTable: `${schema}.ride_predictions`,
+    });
+    const [first] = await runBatch(options, { registry, logger: quietLogger() });
+    expect(first).toMatchObject({ rowsRead: 700, rowsScored: good.length });
+    const select = `SELECT ride_id, predicted_duration, model_version FROM "${schema}".ride_predictions ORDER BY ride_id`;
+    const rows = (await client.query<{ ride_id: string; predicted_duration: number }>(select)).rows;
+    expectSameAsReference(
+      rows.map((r) => ({ ride_id: Number(r.ride_id), predicted_duration: r.predicted_duration })),
+    );
+    const rejects = await client.query(
+      `SELECT count(*)::int AS n FROM "${schema}".ride_predictions_rejects`,
+    );
+    expect(rejects.rows[0].n).toBe(700 - good.length);
+
+    await runBatch(base({ ...options, fromStart: true }), { registry, logger: quietLogger() });
+    expect((await client.query(select)).rows.length).toBe(good.length);
+  });
+});
+if (!(await postgresReachable())) console.warn(`batch PostgreSQL test ${NO_POSTGRES}`);
+
+describe("Parquet → Parquet", () => {
+  it("scores files into one predictions file with the original job's columns, the same as SQLite", async () => {
+    const dir = tempDir();
+    const json = path.join(dir, "rides.json");
+    writeFileSync(json, JSON.stringify(rides));
+    const input = path.join(dir, "rides-2021-01.parquet");
+    await withDuckDB(async (db) => {
+      await db.run(
+        `COPY (SELECT ride_id, CAST(lpep_pickup_datetime AS TIMESTAMP) AS lpep_pickup_datetime, PULocationID,
+           DOLocationID, trip_distance, actual_duration FROM read_json(${sqlString(json)}))
+         TO ${sqlString(input)} (FORMAT parquet)`,
+      );
+    });
+    const output = path.join(dir, "predictions.parquet");
+    const options = base({
+      source: path.join(dir, "rides-*.parquet"),
+      sink: output,
+      keepColumns: "lpep_pickup_datetime,PULocationID,DOLocationID",
+      actualColumn: "actual_duration",
+    });
+    const [stats] = await runBatch(options, { registry, logger: quietLogger() });
+    expect(stats).toMatchObject({ rowsRead: 700, rowsScored: good.length });
+
+    const rows = await withDuckDB(async (db) => {
+      const reader = await db.runAndReadAll(
+        `SELECT * FROM read_parquet(${sqlString(output)}) ORDER BY ride_id`,
+      );
+      return reader.getRowObjectsJson() as Array<Record<string, unknown>>;
+    });
+    expect(Object.keys(rows[0])).toEqual(
+      expect.arrayContaining([
+        "ride_id",
+        "lpep_pickup_datetime",
+        "PULocationID",
+        "DOLocationID",
+        "actual_duration",
+        "predicted_duration",
+        "diff",
+        "model_version",
+      ]),
+    );
+    expectSameAsReference(
+      rows.map((r) => ({
+        ride_id: Number(r.ride_id),
+        predicted_duration: Number(r.predicted_duration),
+      })),
+    );
+
+    // Rerunning from the start rewrites the same predictions: still one row per ride and version.
+    await runBatch(base({ ...options, fromStart: true }), { registry, logger: quietLogger() });
+    const count = await withDuckDB(async (db) =>
+      Number(
+        (
+          await db.runAndReadAll(`SELECT count(*) AS n FROM read_parquet(${sqlString(output)})`)
+        ).getRowObjectsJson()[0].n,
+      ),
+    );
+    expect(count).toBe(good.length);
+  });
+});
