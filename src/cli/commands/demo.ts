@@ -10,13 +10,14 @@ import {
   writeSampleMonths,
 } from "./sample-data.js";
 import { resolveServeOptions, serveModel } from "./serve.js";
-import { DEFAULT_MODEL_DIR, formatTrainResult, trainWithProgress } from "./train.js";
+import { withRegistry } from "../registry-settings.js";
+import { DEFAULT_MODEL_DIR, formatTrainResult, trainTracked } from "./train.js";
 
 export function registerDemo(program: Command): void {
   program
     .command("demo")
     .description(
-      "End to end on the embedded defaults: sample data → train → model bundle → web service",
+      "End to end on the embedded defaults: sample data → train and register → batch scoring → web service",
     )
     .option(
       "--data <dir>",
@@ -25,14 +26,15 @@ export function registerDemo(program: Command): void {
     )
     .option("--out <dir>", "model bundle directory", DEFAULT_MODEL_DIR)
     .option("--port <n>", "port to serve on (env MLDEPLOY_PORT)")
-    .option("--no-serve", "stop after training")
+    .option("--no-serve", "stop after batch scoring")
     .action(async (flags: { data: string; out: string; port?: string; serve: boolean }) => {
       const logger = createLogger();
+      const registryFlags = {};
       const [trainFile, validFile] = DEFAULT_MONTHS.map((m) =>
         path.resolve(flags.data, `green_tripdata_${m}.parquet`),
       );
       if (!existsSync(trainFile) || !existsSync(validFile)) {
-        process.stderr.write(`1/3 writing sample data to ${path.resolve(flags.data)}\n`);
+        process.stderr.write(`1/4 writing sample data to ${path.resolve(flags.data)}\n`);
         await writeSampleMonths(
           {
             out: flags.data,
@@ -43,21 +45,63 @@ export function registerDemo(program: Command): void {
           logger,
         );
       } else {
-        process.stderr.write(`1/3 reusing sample data in ${path.resolve(flags.data)}\n`);
+        process.stderr.write(`1/4 reusing sample data in ${path.resolve(flags.data)}\n`);
       }
-      process.stderr.write("2/3 training the ride-duration model\n");
-      const result = await trainWithProgress(
-        { train: trainFile, valid: validFile, alpha: "0", out: flags.out },
-        logger,
+      process.stderr.write(
+        "2/4 training the ride-duration model (run logged to experiment nyc-taxi, registered as ride-duration)\n",
       );
-      process.stderr.write(formatTrainResult(result));
+      const modelUri = "models:/ride-duration@production";
+      const dbFile = path.resolve(flags.data, "..", "rides.db");
+      await withRegistry(registryFlags, async (registry) => {
+        const tracked = await trainTracked(
+          registry,
+          {
+            train: trainFile,
+            valid: validFile,
+            alpha: "0",
+            out: flags.out,
+            experiment: "nyc-taxi",
+            register: "ride-duration",
+          },
+          logger,
+        );
+        process.stderr.write(formatTrainResult(tracked.result));
+        await registry.setAlias("ride-duration", "production", tracked.version!.version);
+        process.stderr.write(`ride-duration@production -> version ${tracked.version!.version}\n`);
+
+        process.stderr.write(`3/4 batch scoring the February rides in ${dbFile}\n`);
+        const [{ writeRidesTable }, { runBatch }, { batchOptionsSchema }] = await Promise.all([
+          import("../../batch/sample-rides.js"),
+          import("../../batch/run.js"),
+          import("../../batch/options.js"),
+        ]);
+        await writeRidesTable([validFile], dbFile);
+        const [stats] = await runBatch(
+          batchOptionsSchema.parse({
+            model: modelUri,
+            source: `sqlite:${dbFile}`,
+            table: "rides",
+            idColumn: "ride_id",
+            sinceColumn: "lpep_pickup_datetime",
+            keepColumns: "lpep_pickup_datetime,PULocationID,DOLocationID",
+            actualColumn: "actual_duration",
+            sink: `sqlite:${dbFile}`,
+            sinkTable: "ride_predictions",
+            fromStart: true,
+          }),
+          { registry, logger },
+        );
+        process.stderr.write(
+          `scored ${stats.rowsScored} rides into table ride_predictions (${stats.rowsRejected} rejected)\n`,
+        );
+      });
       if (!flags.serve) return;
 
-      process.stderr.write("3/3 serving it\n");
-      const options = resolveServeOptions(result.bundlePath, { port: flags.port });
-      const { url } = await serveModel(options);
+      process.stderr.write(`4/4 serving ${modelUri}\n`);
+      const options = resolveServeOptions(modelUri, { port: flags.port });
+      const { url } = await serveModel(options, registryFlags);
       const local = url.replace("0.0.0.0", "127.0.0.1");
-      const example = (await readBundle(result.bundlePath)).mldeploy?.input_example?.[0] ?? {};
+      const example = (await readBundle(flags.out)).mldeploy?.input_example?.[0] ?? {};
       process.stderr.write(
         `\nReady. Try it:\n\n` +
           `  curl -s -X POST ${local}/predict -H 'Content-Type: application/json' \\\n` +
