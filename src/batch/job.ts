@@ -90,36 +90,52 @@ export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
     stopped: false,
   };
   job.onProgress?.(0, total);
-  for await (const chunk of job.source.read({ ...read, chunkSize: job.chunkSize })) {
-    if (chunk.rows === 0) continue;
-    const scored = await scoreChunk(chunk, job.predictor, settings);
-    const last = chunk.rows - 1;
-    checkpoint = {
-      id: chunk.ids[last],
-      ...(chunk.since !== undefined && chunk.since[last] !== null
-        ? { since: chunk.since[last]! }
-        : {}),
-    };
-    await job.sink.write({ jobId: job.jobId, ...scored, checkpoint });
-    stats.rowsRead += chunk.rows;
-    stats.rowsScored += scored.predictions.ids.length;
-    stats.rowsRejected += scored.rejects.ids.length;
-    stats.chunks++;
-    if (scored.rejects.ids.length > 0) {
-      job.logger.warn(
-        {
-          job: job.jobId,
-          rejected: scored.rejects.ids.length,
-          first: { id: scored.rejects.ids[0], reason: scored.rejects.reasons[0] },
-        },
-        `${scored.rejects.ids.length} rows not scored (see the rejects table): e.g. id ${scored.rejects.ids[0]}: ${scored.rejects.reasons[0]}`,
-      );
+  // The next chunk is read while this one is scored and written (at most one extra chunk in
+  // memory): the source's engine then works while the predictor and the sink do.
+  const chunks = job.source.read({ ...read, chunkSize: job.chunkSize })[Symbol.asyncIterator]();
+  let next = chunks.next();
+  try {
+    for (;;) {
+      const result = await next;
+      if (result.done) break;
+      next = chunks.next();
+      const chunk = result.value;
+      if (chunk.rows === 0) continue;
+      const scored = await scoreChunk(chunk, job.predictor, settings);
+      const last = chunk.rows - 1;
+      checkpoint = {
+        id: chunk.ids[last],
+        ...(chunk.since !== undefined && chunk.since[last] !== null
+          ? { since: chunk.since[last]! }
+          : {}),
+      };
+      await job.sink.write({ jobId: job.jobId, ...scored, checkpoint });
+      stats.rowsRead += chunk.rows;
+      stats.rowsScored += scored.predictions.ids.length;
+      stats.rowsRejected += scored.rejects.ids.length;
+      stats.chunks++;
+      if (scored.rejects.ids.length > 0) {
+        job.logger.warn(
+          {
+            job: job.jobId,
+            rejected: scored.rejects.ids.length,
+            first: { id: scored.rejects.ids[0], reason: scored.rejects.reasons[0] },
+          },
+          `${scored.rejects.ids.length} rows not scored (see the rejects table): e.g. id ${scored.rejects.ids[0]}: ${scored.rejects.reasons[0]}`,
+        );
+      }
+      job.onProgress?.(stats.rowsRead, Math.max(total, stats.rowsRead));
+      if (job.shouldStop?.()) {
+        stats.stopped = true;
+        break;
+      }
     }
-    job.onProgress?.(stats.rowsRead, Math.max(total, stats.rowsRead));
-    if (job.shouldStop?.()) {
-      stats.stopped = true;
-      break;
-    }
+  } finally {
+    // A read still in flight when the loop ends early is abandoned (its error, if any, does not
+    // matter any more); return() then closes the source's stream once that read has settled.
+    next.catch(() => {});
+    await next.catch(() => {});
+    await chunks.return?.();
   }
   stats.checkpoint = checkpoint;
   stats.durationMs = performance.now() - started;

@@ -10,11 +10,13 @@ import {
   type DuckDBInstance,
   type DuckDBType,
   type DuckDBValue,
+  type DuckDBVector,
 } from "@duckdb/node-api";
 import { UserError } from "../../config/errors.js";
 import { sqlIdentifier, sqlString } from "../../train/duckdb.js";
 import type { BatchSink, Checkpoint, KeyValue, PredictionChunk, SinkWrite } from "../types.js";
 import {
+  doubleData,
   firstLine,
   formatFromPath,
   openDuckDB,
@@ -394,10 +396,12 @@ function inferType(values: ArrayLike<unknown>): ColumnType | undefined {
     const value = values[i];
     if (value === null || value === undefined) continue;
     let next: ColumnType;
-    if (typeof value === "number") next = Number.isSafeInteger(value) ? "BIGINT" : "DOUBLE";
+    if (typeof value === "number")
+      next = type !== "DOUBLE" && Number.isSafeInteger(value) ? "BIGINT" : "DOUBLE";
     else if (typeof value === "boolean") next = "BOOLEAN";
     else if (value instanceof Date) next = "TIMESTAMP";
     else next = "VARCHAR";
+    if (next === type) continue;
     type = mergeType(type, next);
     if (type === "VARCHAR") break;
   }
@@ -507,14 +511,7 @@ async function stage(
       const count = Math.min(VECTOR_ROWS, rows - start);
       const data = DuckDBDataChunk.create(types, count);
       columns.forEach((column, c) => {
-        const vector = data.getColumnVector(c);
-        const { values, type } = column;
-        if (values instanceof Float64Array) {
-          for (let r = 0; r < count; r++) vector.setItem(r, values[start + r]);
-        } else {
-          for (let r = 0; r < count; r++) vector.setItem(r, toStage(type, values[start + r]));
-        }
-        vector.flush();
+        fillVector(data.getColumnVector(c), column, start, count);
       });
       appender.appendDataChunk(data);
     }
@@ -522,6 +519,28 @@ async function stage(
   } finally {
     appender.closeSync();
   }
+}
+
+/** Copies rows [start, start + count) of a column into a fresh stage vector and flushes it. */
+function fillVector(vector: DuckDBVector, column: OutColumn, start: number, count: number): void {
+  const { values, type } = column;
+  // Numbers go straight into the vector's Float64Array; setItem() is kept for nulls (and for
+  // a vector whose layout is not the expected one), as it maintains the validity mask.
+  const raw = stageType(type) === DOUBLE ? doubleData(vector) : undefined;
+  if (raw && values instanceof Float64Array) {
+    raw.items.set(values.subarray(start, start + count));
+  } else if (raw) {
+    const items = raw.items;
+    for (let r = 0; r < count; r++) {
+      const value = values[start + r];
+      if (typeof value === "number") items[r] = value;
+      else if (value instanceof Date) items[r] = value.getTime();
+      else vector.setItem(r, toStage(type, value));
+    }
+  } else {
+    for (let r = 0; r < count; r++) vector.setItem(r, toStage(type, values[start + r]));
+  }
+  vector.flush();
 }
 
 async function writePredictionPart(

@@ -7,6 +7,11 @@ import { columnName, qualified, quote, tableName } from "./identifiers.js";
  * The SELECT statements of the SQL sources, shared by both dialects. Each chunk is one
  * keyset query (`WHERE (since, id) > (…) ORDER BY since, id LIMIT n`), so a read never holds a
  * cursor or an offset: memory stays flat and every query can use an index on the key.
+ *
+ * Index to have on the source table: the id column alone is served by its primary key (an
+ * index range scan that stops after `chunkSize` rows). With --since-column, create
+ * `CREATE INDEX ON <table> (<since column>, <id column>)`: without it every chunk scans and
+ * top-N sorts all remaining rows, so a full read costs O(rows² / chunkSize).
  */
 
 /** What rows come from: a table, or the user's SELECT wrapped as a subquery. */

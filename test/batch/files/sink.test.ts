@@ -213,3 +213,56 @@ describe("FileBatchSink", () => {
     expect(rows[0]).toMatchObject({ ride_id: "1", predicted_duration: 1.1, model_version: "1" });
   });
 });
+
+it("stores numbers, timestamps and NULLs mixed in one column exactly (several DuckDB vectors)", async () => {
+  const dir = tempDir("mldeploy-files-sink-nulls-");
+  const target = path.join(dir, "out.parquet");
+  const sink = new FileBatchSink({ path: target });
+  const rows = 5000;
+  const ids = Array.from({ length: rows }, (_, i) => i + 1);
+  const at = (id: number) => new Date(Date.UTC(2024, 0, 1) + id * 1500);
+  try {
+    await sink.prepare(JOB);
+    await sink.write({
+      jobId: JOB,
+      predictions: {
+        idColumn: "ride_id",
+        predictionColumn: "predicted_duration",
+        ids,
+        predictions: Float64Array.from(ids, (id) => id / 8),
+        extra: {
+          zone: ids.map((id) => (id % 7 === 3 ? null : id % 265)),
+          distance: ids.map((id) => (id % 11 === 0 ? null : id / 4)),
+          pickup: ids.map((id) => (id % 13 === 5 ? null : at(id))),
+        },
+        modelName: "m",
+        modelVersion: "1",
+        scoredAt: "2024-05-01T10:00:00.000Z",
+      },
+      rejects: { ids: [], reasons: [], rows: [] },
+      checkpoint: { id: rows },
+    });
+    await sink.finalize();
+  } finally {
+    await sink.close();
+  }
+  const got = await query(
+    `SELECT ride_id, zone, distance, epoch_ms(pickup) AS pickup, predicted_duration,
+            typeof(zone) AS zone_type, typeof(pickup) AS pickup_type
+     FROM read_parquet(${sqlString(target)}) ORDER BY ride_id`,
+  );
+  expect(got.length).toBe(rows);
+  expect(new Set(got.map((r) => `${r.zone_type} ${r.pickup_type}`))).toEqual(
+    new Set(["BIGINT TIMESTAMP"]),
+  );
+  got.forEach((row, i) => {
+    const id = i + 1;
+    expect(Number(row.ride_id)).toBe(id);
+    expect(row.zone === null ? null : Number(row.zone)).toBe(id % 7 === 3 ? null : id % 265);
+    expect(row.distance).toBe(id % 11 === 0 ? null : id / 4);
+    expect(row.pickup === null ? null : Number(row.pickup)).toBe(
+      id % 13 === 5 ? null : at(id).getTime(),
+    );
+    expect(row.predicted_duration).toBe(id / 8);
+  });
+});

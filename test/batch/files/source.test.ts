@@ -217,3 +217,42 @@ describe("FileBatchSource", () => {
     expect(() => new FileBatchSource({ path: path.join(dir, "rides.json") })).toThrow(/format/);
   });
 });
+
+it("copies numbers, timestamps and NULLs exactly across DuckDB vectors and chunk boundaries", async () => {
+  const dir = tempDir("mldeploy-files-source-nulls-");
+  const file = path.join(dir, "nulls.parquet");
+  // 5,000 rows: several 2048-row DuckDB vectors, nulls at irregular rows (bits 0..63 of the
+  // validity words), integer, decimal and float columns that travel as DOUBLE.
+  await sql(
+    `COPY (SELECT i AS id,
+                  CASE WHEN i % 7 = 3 THEN NULL ELSE CAST(i AS INTEGER) END AS small,
+                  CASE WHEN i % 11 = 0 THEN NULL ELSE CAST(i / 4 AS DECIMAL(10, 2)) END AS dec,
+                  CASE WHEN i % 13 = 5 THEN NULL ELSE CAST(i AS FLOAT) / 2 END AS f,
+                  CASE WHEN i % 17 = 1 THEN NULL ELSE TIMESTAMP '2024-01-01' + to_seconds(i) END AS ts
+           FROM range(5000) t(i) ORDER BY hash(i))
+     TO ${sqlString(file)} (FORMAT parquet)`,
+  );
+  const source = new FileBatchSource({ path: file });
+  try {
+    const chunks = await readAll(source, {
+      idColumn: "id",
+      columns: ["small", "dec", "f", "ts"],
+      chunkSize: 777,
+    });
+    const ids = chunks.flatMap((c) => c.ids);
+    expect(ids).toEqual(Array.from({ length: 5000 }, (_, i) => i));
+    const column = (name: string) => chunks.flatMap((c) => c.columns[name]);
+    expect(column("small")).toEqual(ids.map((i) => (Number(i) % 7 === 3 ? null : i)));
+    expect(column("dec")).toEqual(
+      ids.map((i) => (Number(i) % 11 === 0 ? null : Number((Number(i) / 4).toFixed(2)))),
+    );
+    expect(column("f")).toEqual(ids.map((i) => (Number(i) % 13 === 5 ? null : Number(i) / 2)));
+    expect(column("ts")).toEqual(
+      ids.map((i) =>
+        Number(i) % 17 === 1 ? null : new Date(Date.UTC(2024, 0, 1) + Number(i) * 1000),
+      ),
+    );
+  } finally {
+    await source.close();
+  }
+});

@@ -109,6 +109,17 @@ export function describeSqlContract(name: string, open: () => Promise<SqlBackend
         expect(typeof first.ids[0]).toBe("number");
       });
 
+      it("stops cleanly when the consumer stops early", async () => {
+        const seen: number[] = [];
+        for await (const chunk of source.read({ ...READ, chunkSize: 100 })) {
+          seen.push(...chunk.ids.map(Number));
+          if (seen.length >= 300) break;
+        }
+        expect(seen).toEqual(byId(RIDES).slice(0, 300));
+        // The source is still usable after an abandoned read.
+        expect(await source.count(READ)).toBe(RIDES.length);
+      });
+
       it("resumes after a checkpoint with exactly the remaining rows", async () => {
         const { chunks } = await readAll(source, { ...READ, chunkSize: 100 });
         const after = lastKey(chunks[6]);
@@ -317,6 +328,19 @@ export function describeSqlContract(name: string, open: () => Promise<SqlBackend
           expect(rows.size).toBe(6);
           expect(rows.get("2@1")!.predicted_duration).toBe(21);
           expect(rows.get("2@2")!.predicted_duration).toBe(200);
+
+          // A new sink (PostgreSQL tries a plain INSERT first): a conflict on the last row
+          // of the chunk falls back to the upsert, with nothing of the first attempt left.
+          const again = await openSqlSink(db.url, { table });
+          try {
+            await again.write(chunk([5, 6, 1], [50, 60, 12]));
+          } finally {
+            await again.close();
+          }
+          rows = await predictions(table);
+          expect(rows.size).toBe(8);
+          expect(rows.get("1@1")!.predicted_duration).toBe(12);
+          expect(rows.get("6@1")!.predicted_duration).toBe(60);
         } finally {
           await sink.close();
         }
