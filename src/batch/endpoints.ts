@@ -1,3 +1,4 @@
+import { UserError } from "../config/errors.js";
 import type { BatchSink, BatchSource } from "./types.js";
 
 const SQL_URL = /^(sqlite|postgres|postgresql):/i;
@@ -12,7 +13,12 @@ export async function openBatchSource(
     return openSqlSource(url, options);
   }
   const { openFileSource } = await import("./files/index.js");
-  return openFileSource(url);
+  if (options.table !== undefined) {
+    throw new UserError(
+      `--table applies to database sources; ${url} is read as files (use --query to shape them)`,
+    );
+  }
+  return openFileSource(url, { query: options.query });
 }
 
 /** Opens the sink a --sink URL names (a SQL table, or a Parquet/CSV file). */

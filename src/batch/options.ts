@@ -29,7 +29,13 @@ export const batchOptionsSchema = z
         "Rows to score: sqlite:<file>, postgres://…, or Parquet/CSV files (a path or glob)",
       ),
     table: z.string().min(1).optional().describe("Source table (SQL sources; or use --query)"),
-    query: z.string().min(1).optional().describe("Source SELECT instead of a table (SQL sources)"),
+    query: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Source SELECT instead of a table; for files, a DuckDB SELECT over `source` (with filename and file_row_number columns)",
+      ),
     idColumn: z
       .string()
       .min(1)

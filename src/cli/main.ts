@@ -32,6 +32,12 @@ export function buildProgram(): Command {
   return program;
 }
 
+// `mldeploy runs list | head` closes the pipe early: that is the reader's choice, not an error.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(0);
+  throw error;
+});
+
 async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   program.exitOverride();

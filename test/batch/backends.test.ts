@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { batchOptionsSchema, type BatchOptionsInput } from "../../src/batch/options.js";
 import { runBatch } from "../../src/batch/run.js";
 import { Registry } from "../../src/registry/registry.js";
+import { loadPredictor } from "../../src/model/predictor.js";
 import { sqlString, withDuckDB } from "../../src/train/duckdb.js";
+import { writeSampleTrips } from "../../src/train/sample-data.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { tempDir } from "../helpers/temp.js";
 import { NO_POSTGRES, PG_URL, postgresReachable, TestSchemas } from "../registry/store/helpers.js";
@@ -164,5 +166,68 @@ describe("Parquet → Parquet", () => {
       ),
     );
     expect(count).toBe(good.length);
+  });
+});
+
+describe("raw TLC Parquet files → predictions file (the original batch job)", () => {
+  it("derives ride_id and the actual duration with --query, and writes the original job's columns", async () => {
+    const dir = tempDir();
+    for (const [month, seed] of [
+      [1, 1],
+      [2, 2],
+    ] as const) {
+      await writeSampleTrips({
+        path: path.join(dir, `green_tripdata_2021-0${month}.parquet`),
+        seed,
+        year: 2021,
+        month,
+        rows: 3000,
+      });
+    }
+    const output = path.join(dir, "predictions.parquet");
+    const options = batchOptionsSchema.parse({
+      model: bundle,
+      source: path.join(dir, "green_tripdata_2021-*.parquet"),
+      // The original job's id: "<year>/<month>_<row>"; its actual duration in minutes.
+      query: `SELECT replace(regexp_extract(filename, '(\\d{4}-\\d{2})\\.parquet', 1), '-', '/') || '_' || file_row_number AS ride_id,
+                     lpep_pickup_datetime, PULocationID, DOLocationID, trip_distance,
+                     epoch(lpep_dropoff_datetime - lpep_pickup_datetime) / 60 AS actual_duration
+              FROM source`,
+      idColumn: "ride_id",
+      keepColumns: "lpep_pickup_datetime,PULocationID,DOLocationID,trip_distance",
+      actualColumn: "actual_duration",
+      sink: output,
+      chunkSize: 1000,
+    } satisfies BatchOptionsInput);
+    const [stats] = await runBatch(options, { registry, logger: quietLogger() });
+    expect(stats.rowsRead).toBe(6000);
+
+    const rows = await withDuckDB(async (db) =>
+      (
+        await db.runAndReadAll(`SELECT * FROM read_parquet(${sqlString(output)}) ORDER BY ride_id`)
+      ).getRowObjectsJson(),
+    );
+    expect(rows.length).toBe(stats.rowsScored);
+    expect(String(rows[0].ride_id)).toMatch(/^2021\/0[12]_\d+$/);
+    const predictor = await loadPredictor(bundle);
+    try {
+      const sample = rows.slice(0, 20);
+      const expected = await predictor.predictRecords(
+        sample.map((r) => ({
+          PULocationID: Number(r.PULocationID),
+          DOLocationID: Number(r.DOLocationID),
+          trip_distance: Number(r.trip_distance),
+        })),
+      );
+      sample.forEach((row, i) => {
+        expect(Number(row.predicted_duration)).toBeCloseTo(expected.values[i], 9);
+        expect(Number(row.diff)).toBeCloseTo(
+          Number(row.actual_duration) - Number(row.predicted_duration),
+          9,
+        );
+      });
+    } finally {
+      await predictor.close();
+    }
   });
 });

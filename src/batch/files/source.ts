@@ -8,6 +8,7 @@ import {
   type DuckDBVector,
 } from "@duckdb/node-api";
 import { UserError } from "../../config/errors.js";
+import { checkQuery } from "../query.js";
 import { sqlIdentifier, sqlString } from "../../train/duckdb.js";
 import type { BatchSource, KeyValue, Partition, ReadOptions, SourceChunk } from "../types.js";
 
@@ -30,6 +31,11 @@ export interface FileSourceOptions extends DuckDBSettings {
   path: string;
   /** Default: from the extension (`.parquet`, `.csv`, `.tsv`, optionally `.gz`/`.zst`). */
   format?: FileFormat;
+  /**
+   * A DuckDB SELECT over `source` (the files' rows plus `filename` and `file_row_number`),
+   * read instead of the files as they are: how raw TLC files get a ride id and a duration.
+   */
+  query?: string;
 }
 
 export const DEFAULT_MEMORY_LIMIT = "1GB";
@@ -235,10 +241,15 @@ export class FileBatchSource implements BatchSource {
     this.format = format;
     const file = sqlString(options.path);
     // union_by_name lets a glob span files whose columns were added or reordered over time.
-    this.reader =
+    const files = options.query !== undefined ? ", filename = true, file_row_number = true" : "";
+    const reader =
       format === "csv"
-        ? `read_csv(${file}, header = true, union_by_name = true)`
-        : `read_parquet(${file}, union_by_name = true)`;
+        ? `read_csv(${file}, header = true, union_by_name = true${files})`
+        : `read_parquet(${file}, union_by_name = true${files})`;
+    this.reader =
+      options.query === undefined
+        ? reader
+        : `(WITH source AS (SELECT * FROM ${reader})\n${checkQuery(options.query)}\n) AS query`;
     this.description = `${format}:${options.path}`;
   }
 

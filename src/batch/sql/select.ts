@@ -1,4 +1,5 @@
 import { UserError } from "../../config/errors.js";
+import { checkQuery } from "../query.js";
 import type { Checkpoint, Partition, ReadOptions } from "../types.js";
 import { Params, type SqlDialect } from "./dialect.js";
 import { columnName, qualified, quote, tableName } from "./identifiers.js";
@@ -25,22 +26,9 @@ export function relation(spec: SourceSpec): string {
   return `(\n${checkQuery(spec.query)}\n)`;
 }
 
-/**
- * Light validation of a custom query: one SELECT (or WITH … SELECT), at most one trailing `;`.
- * Not a parser: a `;` inside a string literal is refused too, which is the safe side.
- */
-export function checkQuery(query: string): string {
-  const trimmed = query.trim().replace(/;\s*$/, "").trim();
-  if (!/^(select|with)\b/i.test(trimmed)) {
-    throw new UserError("--query must be a SELECT (or WITH … SELECT) statement");
-  }
-  if (trimmed.includes(";")) {
-    throw new UserError("--query must be a single SELECT statement: it contains ';'");
-  }
-  return trimmed;
-}
-
 /** Validated read options, with the SQL they select. */
+export { checkQuery };
+
 export interface ReadPlan {
   idColumn: string;
   sinceColumn?: string;
