@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import { readBundle } from "../../model/bundle.js";
-import { loadPredictor } from "../../model/predictor.js";
 import { printTable } from "../output.js";
 
 export function registerInfo(program: Command): void {
@@ -14,7 +13,7 @@ export function registerInfo(program: Command): void {
     .action(async (model: string, flags: { json?: boolean }) => {
       const bundle = await readBundle(localPath(model));
       // Loading checks the ONNX graph against the signature, so `info` also validates the bundle.
-      const predictor = await loadPredictor(bundle.path);
+      const predictor = await (await import("../../model/predictor.js")).loadPredictor(bundle.path);
       const summary = {
         path: bundle.path,
         uuid: bundle.uuid,

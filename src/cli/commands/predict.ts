@@ -2,7 +2,6 @@ import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { UserError } from "../../config/errors.js";
-import { loadPredictor } from "../../model/predictor.js";
 import { isPlainObject } from "../../model/validate.js";
 import { localPath } from "./info.js";
 
@@ -25,7 +24,9 @@ export function registerPredict(program: Command): void {
     .action(async (model: string, flags: { json?: string; input?: string }) => {
       if (!flags.json && !flags.input)
         throw new UserError("give --json '<record>' or --input <file.jsonl>");
-      const predictor = await loadPredictor(localPath(model));
+      const predictor = await (
+        await import("../../model/predictor.js")
+      ).loadPredictor(localPath(model));
       const { output, version } = predictor.info;
       const emit = async (records: Record<string, unknown>[]) => {
         const result = await predictor.predictRecords(records);

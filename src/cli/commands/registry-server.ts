@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { resolveConfig } from "../../config/load.js";
 import { createLogger } from "../../log/logger.js";
-import { registryServerOptionsSchema } from "../../registry/server/run.js";
+import { registryServerOptionsSchema } from "../../registry/server/options.js";
 import { addSchemaOptions, pickSchemaFlags } from "../schema-options.js";
 
 export function registerRegistryServer(program: Command): void {

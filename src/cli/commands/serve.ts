@@ -5,7 +5,6 @@ import { readBundle } from "../../model/bundle.js";
 import { parseArtifactUri } from "../../registry/artifacts/uri.js";
 import { parseModelUri } from "../../registry/model-uri.js";
 import type { Registry } from "../../registry/registry.js";
-import { resolveLocalModel, runServe } from "../../serve/run.js";
 import type { ResolvedModel } from "../../serve/single.js";
 import { addRegistryOptions, openRegistry } from "../registry-settings.js";
 import { serveOptionsSchema, type ServeOptions } from "../../serve/options.js";
@@ -66,6 +65,9 @@ export async function serveModel(
 ): Promise<{ url: string }> {
   const logger = createLogger({ level: options.logLevel });
   let registry: Registry | undefined;
+  let started = false;
+  // Loaded here, not at startup: every other command would pay for Fastify and prom-client.
+  const { resolveLocalModel, runServe } = await import("../../serve/run.js");
   const running = await runServe(options, {
     logger,
     resolveModel: async (uri) => {
@@ -78,8 +80,11 @@ export async function serveModel(
         registry ??= await openRegistry(registryFlags);
         resolved = await registry.resolveModel(uri);
       }
-      // Check the bundle once here, so a bad model is one clear error, not N crashing workers.
-      await readBundle(resolved.path);
+      // Check the first bundle here, so a bad model is one clear error, not N crashing
+      // workers. Later versions (an alias moved) are checked by loading them: a failure there
+      // keeps the old model serving and counts in mldeploy_model_reloads_total.
+      if (!started) await readBundle(resolved.path);
+      started = true;
       return resolved;
     },
   });

@@ -25,7 +25,8 @@ export interface RegistryServerOptions {
   bodyLimitBytes?: number;
 }
 
-export const DEFAULT_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
+export { DEFAULT_BODY_LIMIT_BYTES } from "./options.js";
+import { DEFAULT_BODY_LIMIT_BYTES } from "./options.js";
 
 /** A route as Fastify registered it: `GET /api/v1/runs/:id`. */
 export interface RegisteredRoute {

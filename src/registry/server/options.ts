@@ -1,0 +1,83 @@
+import { z } from "zod";
+
+/** Largest request body by default. Options live apart from app.ts so that the CLI can list them without loading Fastify. */
+export const DEFAULT_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
+
+const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+// Numbers are coerced because the CLI feeds MLDEPLOY_* environment variables (strings) through
+// this schema as well as flags and config-file values.
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/**
+ * Options of the registry server command. The CLI merges flags > MLDEPLOY_* env > config file
+ * and validates the result with this schema; field names are what the config file uses.
+ */
+export const registryServerOptionsSchema = z
+  .object({
+    host: z
+      .string()
+      .min(1)
+      .default("127.0.0.1")
+      .describe(
+        "Interface to listen on; 127.0.0.1 = this machine only, 0.0.0.0 = all IPv4 interfaces (set a token then)",
+      ),
+    port: int(0, 65535).default(5050).describe("TCP port (0 = pick a free one)"),
+    // Named as on the client side, so one MLDEPLOY_REGISTRY_TOKEN serves both.
+    registryToken: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Bearer token every request but /health must carry; clients send it from MLDEPLOY_REGISTRY_TOKEN",
+      ),
+    dataDir: z
+      .string()
+      .min(1)
+      .default("./mldeploy-data")
+      .describe("Holds the default SQLite registry and local artifacts"),
+    registryUrl: z
+      .string()
+      .min(1)
+      .refine((url) => !/^https?:/i.test(url), {
+        message: "a registry server stores into SQLite or PostgreSQL, not another registry server",
+      })
+      .optional()
+      .describe(
+        "Store the server keeps the registry in: sqlite:<path> or postgres://user@host/db; default the SQLite file <dataDir>/registry.db",
+      ),
+    artifactRoot: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Where experiments created without a location put artifacts; use a location every client can reach (s3://bucket/prefix). Default <dataDir>/artifacts",
+      ),
+    bodyLimitBytes: int(1024, 1024 * 1024 * 1024)
+      .default(DEFAULT_BODY_LIMIT_BYTES)
+      .describe("Largest request body in bytes (a batch of metrics is one request)"),
+    logLevel: z
+      .enum(logLevels)
+      .default("info")
+      .describe("Log level (request lines are logged at debug)"),
+  })
+  .strict();
+
+/** Validated options with defaults applied. */
+export type RegistryServerSettings = z.output<typeof registryServerOptionsSchema>;
+/** What a caller may pass before defaults. */
+export type RegistryServerSettingsInput = z.input<typeof registryServerOptionsSchema>;
+
+/** Validates and fills defaults; throws an Error listing every bad field by name. */
+export function parseRegistryServerOptions(
+  input: RegistryServerSettingsInput | Record<string, unknown>,
+): RegistryServerSettings {
+  const parsed = registryServerOptionsSchema.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(
+      (issue) => `${issue.path.length ? issue.path.join(".") : "(options)"}: ${issue.message}`,
+    );
+    throw new Error(`invalid registry server options: ${problems.join("; ")}`);
+  }
+  return parsed.data;
+}
