@@ -10,6 +10,7 @@ import { registerSampleData } from "./commands/sample-data.js";
 import { registerRegistryCommands } from "./commands/registry.js";
 import { registerRegistryServer } from "./commands/registry-server.js";
 import { registerServe } from "./commands/serve.js";
+import { registerStream } from "./commands/stream.js";
 import { registerTrain } from "./commands/train.js";
 
 export function buildProgram(): Command {
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerServe(program);
   registerBatch(program);
+  registerStream(program);
   registerPredict(program);
   registerInfo(program);
   registerRegistryCommands(program);

@@ -74,8 +74,15 @@ describe("serving a movable model URI", () => {
     });
 
     expect(await servedVersion()).toBe("1");
+    // Clients must have been answered by each version before the alias moves on.
+    const answeredBy =
+      (version: string, count = 10) =>
+      async () =>
+        seen.filter((v) => v === version).length >= count;
+    await waitFor(answeredBy("1"));
     pointsAt = "2";
     await waitFor(async () => (await servedVersion()) === "2");
+    await waitFor(answeredBy("2"));
     pointsAt = "3";
     await waitFor(async () => {
       const metrics = (await request(`${server.url}/metrics`)).text;
@@ -84,11 +91,11 @@ describe("serving a movable model URI", () => {
     expect(await servedVersion()).toBe("2");
     pointsAt = "4";
     await waitFor(async () => (await servedVersion()) === "4");
+    await waitFor(answeredBy("4"));
     stop = true;
     await Promise.all(clients);
 
     expect(failures).toEqual([]);
-    expect(seen.length).toBeGreaterThan(50);
     expect(new Set(seen)).toEqual(new Set(["1", "2", "4"]));
     expect([seen[0], seen.at(-1)]).toEqual(["1", "4"]);
 

@@ -1,0 +1,139 @@
+import { createReadStream } from "node:fs";
+import { createInterface } from "node:readline";
+import type { Command } from "commander";
+import { UserError } from "../../config/errors.js";
+import { resolveConfig } from "../../config/load.js";
+import { createLogger } from "../../log/logger.js";
+import { streamOptionsSchema } from "../../stream/options.js";
+import { addRegistryOptions, withRegistry } from "../registry-settings.js";
+import { addSchemaOptions, pickSchemaFlags } from "../schema-options.js";
+
+export function registerStream(program: Command): void {
+  const command = program
+    .command("stream")
+    .description(
+      "Consume events from a stream, predict, publish the predictions (NATS JetStream, Redis Streams)",
+    )
+    .option("--config <file>", "config file with a `stream:` section");
+  addSchemaOptions(command, streamOptionsSchema);
+  addRegistryOptions(command);
+  command.addHelpText(
+    "after",
+    `
+Delivery is at-least-once: events are acknowledged only after their predictions (and dead
+letters) are published. SIGTERM finishes the batch in progress, then exits.
+
+Example:
+  mldeploy stream --model models:/ride-duration@production \\
+    --source nats://127.0.0.1:4222/ride_events --sink nats://127.0.0.1:4222/ride_predictions \\
+    --dead-letter nats://127.0.0.1:4222/ride_dead_letters --group ride-duration`,
+  );
+  command.action(async (flags: Record<string, unknown>) => {
+    const options = resolveConfig(streamOptionsSchema, {
+      section: "stream",
+      flags: pickSchemaFlags(streamOptionsSchema, flags),
+      configFile: typeof flags.config === "string" ? flags.config : undefined,
+    });
+    const logger = createLogger({ level: options.logLevel });
+    const [{ runStream }] = await Promise.all([import("../../stream/run.js")]);
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) process.exit(1);
+      stopping = true;
+      logger.info({ signal }, "stopping after the batch in progress");
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+    await withRegistry(flags, (registry) =>
+      runStream(options, { registry, logger, shouldStop: () => stopping }),
+    );
+  });
+
+  program
+    .command("produce")
+    .description(
+      "Publish events from a JSON-lines file (or stdin) to a stream, for tests and demos",
+    )
+    .requiredOption("--to <url>", "nats://host:4222/<stream> or redis://host:6379/<key>")
+    .option("--file <path>", "JSON lines, one event each (default: stdin)")
+    .option("--rate <n>", "events per second (default: as fast as the broker takes them)")
+    .addHelpText(
+      "after",
+      `\nExample:\n  echo '{"ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}, "ride_id": 156}' |\n    mldeploy produce --to nats://127.0.0.1:4222/ride_events`,
+    )
+    .action(async (flags: { to: string; file?: string; rate?: string }) => {
+      const rate = flags.rate === undefined ? undefined : Number(flags.rate);
+      if (rate !== undefined && !(rate > 0))
+        throw new UserError(`--rate must be a positive number, got "${flags.rate}"`);
+      const { openStreamSink } = await import("../../stream/endpoints.js");
+      const sink = await openStreamSink(flags.to);
+      await sink.open();
+      const encoder = new TextEncoder();
+      const started = Date.now();
+      let sent = 0;
+      let batch: Array<{ data: Uint8Array }> = [];
+      const flush = async () => {
+        if (batch.length === 0) return;
+        await sink.publish(batch);
+        sent += batch.length;
+        batch = [];
+      };
+      try {
+        const lines = createInterface({
+          input: flags.file ? createReadStream(flags.file) : process.stdin,
+          crlfDelay: Infinity,
+        });
+        for await (const line of lines) {
+          if (line.trim() === "") continue;
+          batch.push({ data: encoder.encode(line) });
+          if (rate !== undefined) {
+            await flush();
+            const due = started + (sent / rate) * 1000;
+            if (due > Date.now())
+              await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
+          } else if (batch.length >= 500) await flush();
+        }
+        await flush();
+      } finally {
+        await sink.close();
+      }
+      process.stderr.write(`published ${sent} events to ${sink.description}\n`);
+    });
+
+  program
+    .command("consume")
+    .description("Print events from a stream as JSON lines (peek at predictions or dead letters)")
+    .requiredOption("--from <url>", "nats://host:4222/<stream> or redis://host:6379/<key>")
+    .option(
+      "--group <name>",
+      "consumer group (events acknowledged in it are not shown again)",
+      "mldeploy-peek",
+    )
+    .option("--limit <n>", "stop after this many events", "10")
+    .option("--wait-ms <n>", "stop when nothing arrives for this long", "2000")
+    .action(async (flags: { from: string; group: string; limit: string; waitMs: string }) => {
+      const limit = Number(flags.limit);
+      const waitMs = Number(flags.waitMs);
+      if (!Number.isInteger(limit) || limit < 1)
+        throw new UserError(`--limit must be a positive integer, got "${flags.limit}"`);
+      const { openStreamSource } = await import("../../stream/endpoints.js");
+      const source = await openStreamSource(flags.from, { group: flags.group });
+      await source.open();
+      const decoder = new TextDecoder();
+      let seen = 0;
+      try {
+        while (seen < limit) {
+          const messages = await source.read({
+            maxMessages: Math.min(500, limit - seen),
+            maxWaitMs: waitMs,
+          });
+          if (messages.length === 0) break;
+          for (const message of messages) process.stdout.write(decoder.decode(message.data) + "\n");
+          await source.ack(messages);
+          seen += messages.length;
+        }
+      } finally {
+        await source.close();
+      }
+    });
+}

@@ -1,0 +1,54 @@
+import { hostname } from "node:os";
+import { UserError } from "../config/errors.js";
+import type { StreamSink, StreamSource } from "./types.js";
+
+/** This process's consumer name within a group: host and pid, unique while it runs. */
+export function defaultConsumerName(): string {
+  return `${hostname()}-${process.pid}`;
+}
+
+function scheme(url: string): string {
+  return /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase() ?? "";
+}
+
+const SUPPORTED = "nats://host:4222/<stream> or redis://host:6379/<stream key>";
+
+/** Opens the source a --source URL names (the transport is chosen by the scheme). */
+export async function openStreamSource(
+  url: string,
+  settings: { group: string; consumer?: string },
+): Promise<StreamSource> {
+  const consumer = settings.consumer ?? defaultConsumerName();
+  switch (scheme(url)) {
+    case "nats": {
+      const { openNatsSource } = await import("./nats/index.js");
+      return openNatsSource(url, { group: settings.group, consumer });
+    }
+    case "redis": {
+      const { openRedisSource } = await import("./redis/index.js");
+      return openRedisSource(url, { group: settings.group, consumer });
+    }
+    default:
+      throw new UserError(
+        `unsupported stream URL "${url}": use ${SUPPORTED} (Kinesis and Kafka are not implemented yet)`,
+      );
+  }
+}
+
+/** Opens the sink a --sink / --dead-letter / --to URL names. */
+export async function openStreamSink(url: string): Promise<StreamSink> {
+  switch (scheme(url)) {
+    case "nats": {
+      const { openNatsSink } = await import("./nats/index.js");
+      return openNatsSink(url);
+    }
+    case "redis": {
+      const { openRedisSink } = await import("./redis/index.js");
+      return openRedisSink(url);
+    }
+    default:
+      throw new UserError(
+        `unsupported stream URL "${url}": use ${SUPPORTED} (Kinesis and Kafka are not implemented yet)`,
+      );
+  }
+}

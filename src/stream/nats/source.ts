@@ -1,0 +1,200 @@
+import type { Consumer, JsMsg } from "nats";
+import type { ReadBatchOptions, SourceSettings, StreamMessage, StreamSource } from "../types.js";
+import { ackConfirmed } from "./ack.js";
+import { closeNats, connectNats, ensureStream, type NatsHandle } from "./connection.js";
+import { ensureDurable, type DurableSettings } from "./durable.js";
+import { PullBuffer } from "./pulls.js";
+import { describeTarget, parseNatsUrl, type NatsTarget } from "./url.js";
+
+export interface NatsSourceOptions {
+  /** Redelivery delay for unacked messages (default 30 s, or `?ack_wait_ms=` in the URL). */
+  ackWaitMs?: number;
+  /** Unacked messages in flight for the whole group (default 1000, or `?max_ack_pending=`). */
+  maxAckPending?: number;
+  /** read() throws once the broker has been unreachable or failing this long (default 60 s). */
+  maxOutageMs?: number;
+}
+
+const DEFAULT_ACK_WAIT_MS = 30_000;
+const DEFAULT_MAX_ACK_PENDING = 1000;
+const DEFAULT_MAX_OUTAGE_MS = 60_000;
+/** While no pull can be sent (disconnected, backing off), look again this often. */
+const IDLE_POLL_MS = 50;
+const MAX_BACKOFF_MS = 5000;
+
+export class NatsSource implements StreamSource {
+  readonly description: string;
+  private readonly durable: DurableSettings;
+  private readonly maxOutageMs: number;
+  private handle: NatsHandle | null = null;
+  private pulls: PullBuffer | null = null;
+  /** Messages handed out by read() and not yet acked, by stream sequence. */
+  private readonly unacked = new Map<string, JsMsg>();
+  private outageSince: number | null = null;
+  private failures = 0;
+  private retryAt = 0;
+  private lastError: unknown;
+  /** Set after a failed pull: the stream or consumer may be gone and must be re-ensured. */
+  private rebind = false;
+
+  constructor(
+    private readonly target: NatsTarget,
+    private readonly settings: Omit<SourceSettings, "stream">,
+    options: NatsSourceOptions = {},
+  ) {
+    this.durable = {
+      ackWaitMs: options.ackWaitMs ?? target.ackWaitMs ?? DEFAULT_ACK_WAIT_MS,
+      maxAckPending: options.maxAckPending ?? target.maxAckPending ?? DEFAULT_MAX_ACK_PENDING,
+    };
+    this.maxOutageMs = options.maxOutageMs ?? DEFAULT_MAX_OUTAGE_MS;
+    this.description = `${describeTarget(target)} (group ${settings.group}, consumer ${settings.consumer})`;
+  }
+
+  async open(): Promise<void> {
+    if (this.handle) return;
+    const handle = await connectNats(
+      this.target,
+      `mldeploy source ${this.settings.group}/${this.settings.consumer}`,
+    );
+    try {
+      this.pulls = this.newBuffer(await this.bind(handle));
+    } catch (err) {
+      await closeNats(handle.nc);
+      throw err;
+    }
+    this.handle = handle;
+  }
+
+  private async bind(handle: NatsHandle): Promise<Consumer> {
+    await ensureStream(handle.jsm, this.target.stream);
+    await ensureDurable(handle.jsm, this.target.stream, this.settings.group, this.durable);
+    return handle.js.consumers.get(this.target.stream, this.settings.group);
+  }
+
+  /**
+   * Returns once maxMessages are here or maxWaitMs has passed (a micro-batch window). Broker
+   * outages are not thrown: read() keeps retrying with backoff and returns [] meanwhile,
+   * until the outage exceeds maxOutageMs.
+   */
+  async read(options: ReadBatchOptions): Promise<StreamMessage[]> {
+    if (!this.handle) throw new Error(`${this.description}: read() before open()`);
+    const deadline = Date.now() + options.maxWaitMs;
+    for (;;) {
+      // Re-read the fields each turn: close() or a rebind may replace them while we wait.
+      const { handle, pulls } = this;
+      if (!handle || !pulls) return [];
+      if (pulls.size >= options.maxMessages) break;
+      if (!handle.isConnected()) this.outageSince ??= Date.now();
+      if (this.outageSince !== null && Date.now() - this.outageSince > this.maxOutageMs) {
+        const cause = this.lastError ?? "disconnected";
+        throw new Error(`${this.description}: broker unavailable for over ${this.maxOutageMs} ms`, {
+          cause,
+        });
+      }
+      if (!pulls.pulling && handle.isConnected() && Date.now() >= this.retryAt) {
+        await this.startPull(handle, pulls, options.maxMessages - pulls.size, deadline);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      const current = this.pulls ?? pulls;
+      await current.waitForChange(current.pulling ? left : Math.min(left, IDLE_POLL_MS));
+    }
+    return (this.pulls?.take(options.maxMessages) ?? []).map((msg) => {
+      const message = toStreamMessage(msg);
+      this.unacked.set(message.position, msg);
+      return message;
+    });
+  }
+
+  private async startPull(
+    handle: NatsHandle,
+    pulls: PullBuffer,
+    max: number,
+    deadline: number,
+  ): Promise<void> {
+    try {
+      if (this.rebind) {
+        // Re-ensures the stream and consumer, in case they vanished (deleted, state lost).
+        const fresh = this.newBuffer(await this.bind(handle));
+        if (this.pulls !== pulls) return; // closed meanwhile
+        // Keep what the old pull already delivered: it is ours until acked or nak'ed.
+        fresh.adopt(pulls.stop());
+        this.pulls = fresh;
+        this.rebind = false;
+        await fresh.pull(max, deadline - Date.now());
+      } else {
+        await pulls.pull(max, deadline - Date.now());
+      }
+    } catch (err) {
+      this.failed(err);
+    }
+  }
+
+  private newBuffer(consumer: Consumer): PullBuffer {
+    return new PullBuffer(consumer, {
+      healthy: () => this.healthy(),
+      failed: (err) => this.failed(err),
+    });
+  }
+
+  private healthy(): void {
+    this.outageSince = null;
+    this.failures = 0;
+    this.retryAt = 0;
+  }
+
+  private failed(err: unknown): void {
+    this.lastError = err;
+    this.outageSince ??= Date.now();
+    this.failures++;
+    this.retryAt = Date.now() + Math.min(MAX_BACKOFF_MS, 100 * 2 ** (this.failures - 1));
+    this.rebind = true;
+  }
+
+  /**
+   * Acks with server confirmation. Idempotent: positions already acked (or never read here)
+   * are skipped, so the loop may retry a partly failed ack.
+   */
+  async ack(messages: StreamMessage[]): Promise<void> {
+    const nc = this.handle?.nc;
+    if (!nc) throw new Error(`${this.description}: ack() before open()`);
+    const results = await Promise.allSettled(
+      messages.map(async ({ position }) => {
+        const msg = this.unacked.get(position);
+        if (!msg) return;
+        await ackConfirmed(msg, nc);
+        this.unacked.delete(position);
+      }),
+    );
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failure) throw new Error(`${this.description}: ack failed`, { cause: failure.reason });
+  }
+
+  async close(): Promise<void> {
+    const { handle, pulls } = this;
+    this.handle = null;
+    this.pulls = null;
+    // Messages pulled but never handed out go back at once (nak), not after ack_wait.
+    // Handed-out unacked ones are left to ack_wait: their processing may have failed.
+    for (const msg of pulls?.stop() ?? []) msg.nak();
+    this.unacked.clear();
+    if (handle) await closeNats(handle.nc);
+  }
+}
+
+function toStreamMessage(msg: JsMsg): StreamMessage {
+  return {
+    data: msg.data,
+    position: String(msg.info.streamSequence),
+    partition: msg.subject,
+    deliveries: msg.info.redeliveryCount,
+  };
+}
+
+export function openNatsSource(
+  url: string,
+  settings: Omit<SourceSettings, "stream">,
+  options?: NatsSourceOptions,
+): NatsSource {
+  return new NatsSource(parseNatsUrl(url), settings, options);
+}

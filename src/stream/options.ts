@@ -1,0 +1,60 @@
+import { z } from "zod";
+import { ORIGINAL_FORMAT } from "./events.js";
+
+const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** Options of `mldeploy stream` (flags > MLDEPLOY_* env > the config file's `stream:` section). */
+export const streamOptionsSchema = z
+  .object({
+    model: z
+      .string()
+      .min(1)
+      .describe(
+        "Model: models:/name@alias, models:/name/<version>, runs:/<id>/model, s3://… or a bundle directory",
+      ),
+    source: z
+      .string()
+      .min(1)
+      .describe("Events to score: nats://host:4222/<stream> or redis://host:6379/<key>"),
+    sink: z.string().min(1).describe("Where predictions go (same URL forms)"),
+    deadLetter: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Where bad events go, with the error and the original payload (default: logged)"),
+    group: z
+      .string()
+      .min(1)
+      .default("mldeploy")
+      .describe("Consumer group: processes with the same group share the events"),
+    consumer: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("This consumer's name in the group (default host-pid)"),
+    batchSize: int(1, 100_000).default(500).describe("Most events predicted in one call"),
+    maxWaitMs: int(1, 60_000).default(20).describe("How long a batch waits to fill up"),
+    inputField: z
+      .string()
+      .default(ORIGINAL_FORMAT.inputField)
+      .describe('Event field with the model inputs ("" = the whole event)'),
+    idField: z
+      .string()
+      .default(ORIGINAL_FORMAT.idField)
+      .describe('Event field copied into the prediction as its id ("" = none)'),
+    predictionField: z
+      .string()
+      .min(1)
+      .default(ORIGINAL_FORMAT.predictionField)
+      .describe("Name of the predicted value in output events"),
+    modelLabel: z
+      .string()
+      .min(1)
+      .default(ORIGINAL_FORMAT.modelLabel)
+      .describe("The `model` label of output events"),
+    logLevel: z.enum(logLevels).default("info").describe("Log level"),
+  })
+  .strict();
+
+export type StreamOptions = z.output<typeof streamOptionsSchema>;

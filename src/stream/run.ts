@@ -1,0 +1,74 @@
+import type { Logger } from "../log/logger.js";
+import { loadPredictor } from "../model/predictor.js";
+import type { Registry } from "../registry/registry.js";
+import { runConsumer, type ConsumerStats } from "./consumer.js";
+import { openStreamSink, openStreamSource } from "./endpoints.js";
+import type { StreamOptions } from "./options.js";
+import type { StreamSink } from "./types.js";
+
+export interface RunStreamDeps {
+  registry: Registry;
+  logger: Logger;
+  /** SIGTERM: the batch in progress is published and acknowledged, then the loop ends. */
+  shouldStop: () => boolean;
+}
+
+/** `mldeploy stream`: resolves the model, opens the transports, runs the consumer loop. */
+export async function runStream(
+  options: StreamOptions,
+  deps: RunStreamDeps,
+): Promise<ConsumerStats> {
+  const { logger } = deps;
+  const model = await deps.registry.resolveModel(options.model);
+  const predictor = await loadPredictor(model.path, { name: model.name, version: model.version });
+  const opened: Array<{ close(): Promise<void> }> = [predictor];
+  try {
+    const source = await openStreamSource(options.source, {
+      group: options.group,
+      consumer: options.consumer,
+    });
+    opened.push(source);
+    const sink = await openStreamSink(options.sink);
+    opened.push(sink);
+    let deadLetter: StreamSink | undefined;
+    if (options.deadLetter !== undefined) {
+      deadLetter = await openStreamSink(options.deadLetter);
+      opened.push(deadLetter);
+      await deadLetter.open();
+    }
+    await source.open();
+    await sink.open();
+    logger.info(
+      {
+        source: source.description,
+        sink: sink.description,
+        group: options.group,
+        version: predictor.info.version,
+      },
+      `consuming ${source.description} as group ${options.group}, predicting with version ${predictor.info.version}`,
+    );
+    const stats = await runConsumer({
+      source,
+      sink,
+      deadLetter,
+      predictor,
+      format: {
+        inputField: options.inputField,
+        idField: options.idField,
+        predictionField: options.predictionField,
+        modelLabel: options.modelLabel,
+      },
+      batchSize: options.batchSize,
+      maxWaitMs: options.maxWaitMs,
+      logger,
+      shouldStop: deps.shouldStop,
+    });
+    logger.info(
+      { ...stats },
+      `stopped: ${stats.predicted} predicted, ${stats.deadLettered} dead-lettered`,
+    );
+    return stats;
+  } finally {
+    for (const resource of opened.reverse()) await resource.close().catch(() => undefined);
+  }
+}

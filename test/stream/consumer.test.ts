@@ -1,0 +1,129 @@
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { silentLogger } from "../../src/log/logger.js";
+import { loadPredictor } from "../../src/model/predictor.js";
+import type { Predictor } from "../../src/model/types.js";
+import { runConsumer } from "../../src/stream/consumer.js";
+import { openStreamSink, openStreamSource } from "../../src/stream/endpoints.js";
+import { ORIGINAL_FORMAT } from "../../src/stream/events.js";
+import type { StreamSink, StreamSource } from "../../src/stream/types.js";
+import { rideBundlePath } from "../helpers/ride-bundle.js";
+import { adminJsm } from "./nats/helpers.js";
+
+const BROKERS = [
+  ["NATS JetStream", (name: string) => `nats://127.0.0.1:4222/${name}`],
+  ["Redis Streams", (name: string) => `redis://127.0.0.1:6379/${name}`],
+] as const;
+
+const encoder = new TextEncoder();
+const ride = (i: number) => ({
+  PULocationID: 1 + ((i * 37) % 265),
+  DOLocationID: 1 + ((i * 91) % 265),
+  trip_distance: (i % 50) / 5,
+});
+
+let predictor: Predictor;
+beforeAll(async () => {
+  predictor = await loadPredictor(await rideBundlePath(), { version: "3" });
+});
+afterAll(async () => {
+  await predictor?.close();
+});
+
+async function readAll(source: StreamSource, count: number): Promise<unknown[]> {
+  const out: unknown[] = [];
+  const deadline = Date.now() + 15_000;
+  while (out.length < count && Date.now() < deadline) {
+    const messages = await source.read({ maxMessages: 500, maxWaitMs: 200 });
+    for (const m of messages) out.push(JSON.parse(new TextDecoder().decode(m.data)));
+    await source.ack(messages);
+  }
+  return out;
+}
+
+describe.each(BROKERS)("consumer loop over %s", (_name, url) => {
+  const suffix = randomBytes(4).toString("hex");
+  const names = { input: `rides_${suffix}`, output: `preds_${suffix}`, dead: `dead_${suffix}` };
+  const opened: Array<{ close(): Promise<void> }> = [];
+  const sink = async (name: string): Promise<StreamSink> => {
+    const s = await openStreamSink(url(name));
+    opened.push(s);
+    await s.open();
+    return s;
+  };
+  const source = async (name: string, group: string): Promise<StreamSource> => {
+    const s = await openStreamSource(url(name), {
+      group,
+      consumer: `c-${randomBytes(3).toString("hex")}`,
+    });
+    opened.push(s);
+    await s.open();
+    return s;
+  };
+  afterAll(async () => {
+    for (const s of opened.reverse()) await s.close().catch(() => undefined);
+    // Leave nothing behind on the shared brokers.
+    const all = Object.values(names);
+    if (url("x").startsWith("nats:")) {
+      const jsm = await adminJsm();
+      for (const name of all) await jsm.streams.delete(name).catch(() => undefined);
+    } else {
+      const redis = new Redis("redis://127.0.0.1:6379");
+      await redis.del(...all);
+      await redis.quit();
+    }
+  });
+
+  it("predicts every good event in the original format, dead-letters the bad ones with the reason and payload, and acknowledges all", async () => {
+    const input = await sink(names.input);
+    const events = Array.from({ length: 300 }, (_, i) =>
+      JSON.stringify({ ride: ride(i), ride_id: i }),
+    );
+    events[10] = "{not json";
+    events[20] = JSON.stringify({ ride: { PULocationID: 1, DOLocationID: 2 }, ride_id: 20 });
+    events[30] = JSON.stringify({ ride: { ...ride(30), trip_distance: -1 }, ride_id: 30 });
+    await input.publish(events.map((e) => ({ data: encoder.encode(e) })));
+
+    const consumerSource = await source(names.input, "scorer");
+    let handled = 0;
+    const stats = await runConsumer({
+      source: consumerSource,
+      sink: await sink(names.output),
+      deadLetter: await sink(names.dead),
+      predictor,
+      format: ORIGINAL_FORMAT,
+      batchSize: 64,
+      maxWaitMs: 20,
+      logger: silentLogger(),
+      shouldStop: () => handled >= 300,
+      onBatch: (batch) => (handled += batch.received),
+    });
+    expect(stats).toMatchObject({ received: 300, predicted: 297, deadLettered: 3 });
+
+    const predictions = (await readAll(await source(names.output, "check"), 297)) as Array<{
+      model: string;
+      version: string;
+      prediction: { ride_duration: number; ride_id: number };
+    }>;
+    expect(predictions).toHaveLength(297);
+    expect(predictions[0]).toMatchObject({ model: "ride_duration_prediction_model", version: "3" });
+    const ids = predictions.map((p) => p.prediction.ride_id);
+    expect(new Set(ids).size).toBe(297);
+    const sample = predictions.slice(0, 25);
+    const expected = await predictor.predictRecords(sample.map((p) => ride(p.prediction.ride_id)));
+    sample.forEach((p, i) => expect(p.prediction.ride_duration).toBeCloseTo(expected.values[i], 9));
+
+    const dead = (await readAll(await source(names.dead, "check"), 3)) as Array<{
+      error: string;
+      payload: string;
+    }>;
+    expect(dead.map((d) => d.payload).sort()).toEqual([events[10], events[20], events[30]].sort());
+    expect(dead.map((d) => d.error).join("\n")).toMatch(
+      /not JSON[\s\S]*trip_distance|trip_distance[\s\S]*not JSON/,
+    );
+
+    // Everything was acknowledged: the group has nothing left.
+    expect(await consumerSource.read({ maxMessages: 10, maxWaitMs: 100 })).toEqual([]);
+  });
+});
