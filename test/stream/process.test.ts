@@ -10,7 +10,12 @@ import { streamUrl, uniqueStream } from "./nats/helpers.js";
 
 const EVENTS = 4000;
 // Streams named once per file and deleted after it (helpers' afterAll).
-const names = { rides: uniqueStream("rides"), preds: uniqueStream("preds") };
+const names = {
+  rides: uniqueStream("rides"),
+  preds: uniqueStream("preds"),
+  rides2: uniqueStream("rides2"),
+  preds2: uniqueStream("preds2"),
+};
 const url = (name: keyof typeof names) => streamUrl(names[name]);
 let bundle: string;
 let env: NodeJS.ProcessEnv;
@@ -28,21 +33,26 @@ afterAll(async () => {
 });
 
 /** Reads predictions until `count` distinct rides have one (or the time is up). */
-async function collect(count: number, timeoutMs = 30_000): Promise<void> {
+async function collect(
+  count: number,
+  timeoutMs = 30_000,
+  from: StreamSource = output,
+  into: Map<number, number> = predicted,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (predicted.size < count && Date.now() < deadline) {
-    const messages = await output.read({ maxMessages: 1000, maxWaitMs: 200 });
+  while (into.size < count && Date.now() < deadline) {
+    const messages = await from.read({ maxMessages: 1000, maxWaitMs: 200 });
     for (const m of messages) {
       const event = JSON.parse(new TextDecoder().decode(m.data)) as {
         prediction: { ride_id: number };
       };
-      predicted.set(event.prediction.ride_id, (predicted.get(event.prediction.ride_id) ?? 0) + 1);
+      into.set(event.prediction.ride_id, (into.get(event.prediction.ride_id) ?? 0) + 1);
     }
-    await output.ack(messages);
+    await from.ack(messages);
   }
 }
 
-function startConsumer() {
+function startConsumer(input: keyof typeof names = "rides", out: keyof typeof names = "preds") {
   const child = spawn(
     process.execPath,
     [
@@ -51,9 +61,9 @@ function startConsumer() {
       "--model",
       bundle,
       "--source",
-      `${url("rides")}?ack_wait_ms=2000`,
+      `${url(input)}?ack_wait_ms=2000`,
       "--sink",
-      url("preds"),
+      url(out),
       "--group",
       "scorers",
       "--batch-size",
@@ -67,19 +77,22 @@ function startConsumer() {
   return { child, exited };
 }
 
+/** JSON lines of `count` ride events in the original format. */
+const rides = (count: number) =>
+  Array.from({ length: count }, (_, i) =>
+    JSON.stringify({
+      ride: {
+        PULocationID: 1 + (i % 200),
+        DOLocationID: 1 + ((i * 7) % 250),
+        trip_distance: (i % 30) / 3,
+      },
+      ride_id: i,
+    }),
+  ).join("\n");
+
 describe("mldeploy stream as processes (NATS JetStream)", () => {
   it("loses nothing when a consumer is killed with -9: another in the group finishes the work", async () => {
-    const events = Array.from({ length: EVENTS }, (_, i) =>
-      JSON.stringify({
-        ride: {
-          PULocationID: 1 + (i % 200),
-          DOLocationID: 1 + ((i * 7) % 250),
-          trip_distance: (i % 30) / 3,
-        },
-        ride_id: i,
-      }),
-    ).join("\n");
-    const produced = await runCli(["produce", "--to", url("rides")], { env, input: events });
+    const produced = await runCli(["produce", "--to", url("rides")], { env, input: rides(EVENTS) });
     expect(produced.status, produced.stderr).toBe(0);
     expect(produced.stderr).toMatch(new RegExp(`published ${EVENTS} events`));
 
@@ -104,5 +117,30 @@ describe("mldeploy stream as processes (NATS JetStream)", () => {
     expect(predicted.size).toBe(EVENTS);
     const duplicates = [...predicted.values()].filter((n) => n > 1).length;
     expect(duplicates).toBeLessThanOrEqual(1000);
+  });
+
+  it("SIGTERM finishes and acknowledges the batch in progress: the next consumer adds no duplicate", async () => {
+    const produced = await runCli(["produce", "--to", url("rides2")], { env, input: rides(3000) });
+    expect(produced.status, produced.stderr).toBe(0);
+    const out = await openStreamSource(url("preds2"), { group: "check", consumer: "check2" });
+    await out.open();
+    const seen = new Map<number, number>();
+    try {
+      const first = startConsumer("rides2", "preds2");
+      await collect(300, 30_000, out, seen);
+      first.child.kill("SIGTERM");
+      expect(await first.exited).toBe(0);
+      const second = startConsumer("rides2", "preds2");
+      try {
+        await collect(3000, 60_000, out, seen);
+      } finally {
+        second.child.kill("SIGTERM");
+      }
+      expect(await second.exited).toBe(0);
+      expect(seen.size).toBe(3000);
+      expect([...seen.values()].every((n) => n === 1)).toBe(true);
+    } finally {
+      await out.close();
+    }
   });
 });
