@@ -53,6 +53,11 @@ export const streamOptionsSchema = z
       .min(1)
       .default(ORIGINAL_FORMAT.modelLabel)
       .describe("The `model` label of output events"),
+    metricsPort: int(0, 65535)
+      .optional()
+      .describe(
+        "Serve Prometheus metrics on GET /metrics at this port (0 = any free port; unset = none)",
+      ),
     logLevel: z.enum(logLevels).default("info").describe("Log level"),
   })
   .strict();

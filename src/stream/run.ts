@@ -1,4 +1,5 @@
 import type { Logger } from "../log/logger.js";
+import { createStreamMetrics, serveMetrics } from "../metrics/stream-metrics.js";
 import { loadPredictor } from "../model/predictor.js";
 import type { Registry } from "../registry/registry.js";
 import { runConsumer, type ConsumerStats } from "./consumer.js";
@@ -47,6 +48,12 @@ export async function runStream(
       },
       `consuming ${source.description} as group ${options.group}, predicting with version ${predictor.info.version}`,
     );
+    const metrics = options.metricsPort === undefined ? undefined : createStreamMetrics();
+    if (metrics) {
+      const served = await serveMetrics(metrics.registry, options.metricsPort!);
+      opened.push(served);
+      logger.info({ metrics: served.url }, `metrics at ${served.url}`);
+    }
     const stats = await runConsumer({
       source,
       sink,
@@ -62,6 +69,7 @@ export async function runStream(
       maxWaitMs: options.maxWaitMs,
       logger,
       shouldStop: deps.shouldStop,
+      onBatch: metrics ? (batch) => metrics.observeBatch(batch) : undefined,
     });
     logger.info(
       { ...stats },

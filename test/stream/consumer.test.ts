@@ -4,11 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/log/logger.js";
 import { loadPredictor } from "../../src/model/predictor.js";
 import type { Predictor } from "../../src/model/types.js";
+import { createStreamMetrics, serveMetrics } from "../../src/metrics/stream-metrics.js";
 import { runConsumer } from "../../src/stream/consumer.js";
 import { openStreamSink, openStreamSource } from "../../src/stream/endpoints.js";
 import { ORIGINAL_FORMAT } from "../../src/stream/events.js";
 import type { StreamSink, StreamSource } from "../../src/stream/types.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
+import { seriesValue } from "../serve/helpers/server.js";
 import { adminJsm } from "./nats/helpers.js";
 
 const BROKERS = [
@@ -87,6 +89,9 @@ describe.each(BROKERS)("consumer loop over %s", (_name, url) => {
 
     const consumerSource = await source(names.input, "scorer");
     let handled = 0;
+    const metrics = createStreamMetrics();
+    const served = await serveMetrics(metrics.registry, 0, "127.0.0.1");
+    opened.push(served);
     const stats = await runConsumer({
       source: consumerSource,
       sink: await sink(names.output),
@@ -97,9 +102,21 @@ describe.each(BROKERS)("consumer loop over %s", (_name, url) => {
       maxWaitMs: 20,
       logger: silentLogger(),
       shouldStop: () => handled >= 300,
-      onBatch: (batch) => (handled += batch.received),
+      onBatch: (batch) => {
+        handled += batch.received;
+        metrics.observeBatch(batch);
+      },
     });
     expect(stats).toMatchObject({ received: 300, predicted: 297, deadLettered: 3 });
+    const scraped = await (await fetch(served.url)).text();
+    expect(seriesValue(scraped, "mldeploy_stream_events_received_total")).toBe(300);
+    expect(seriesValue(scraped, "mldeploy_stream_events_total", { outcome: "predicted" })).toBe(
+      297,
+    );
+    expect(seriesValue(scraped, "mldeploy_stream_events_total", { outcome: "dead_lettered" })).toBe(
+      3,
+    );
+    expect(seriesValue(scraped, "mldeploy_stream_batch_seconds_count")).toBe(stats.batches);
 
     const predictions = (await readAll(await source(names.output, "check"), 297)) as Array<{
       model: string;
