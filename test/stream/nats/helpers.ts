@@ -36,8 +36,10 @@ export function text(data: Uint8Array): string {
 }
 
 afterAll(async () => {
-  if (!admin) return;
-  const { nc, jsm } = await admin;
+  // Streams made by the transport under test (not through adminJsm) must go too.
+  if (created.length === 0 && !admin) return;
+  await adminJsm();
+  const { nc, jsm } = await admin!;
   for (const name of created.splice(0)) {
     await jsm.streams.delete(name).catch(() => false);
   }
