@@ -1,7 +1,6 @@
 import { z } from "zod";
+import { intSetting, logLevelSetting, modelSetting } from "../config/settings.js";
 
-const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const columnList = z
   .union([z.string(), z.array(z.string())])
   .transform((value) =>
@@ -16,12 +15,7 @@ const columnList = z
  */
 export const batchOptionsSchema = z
   .object({
-    model: z
-      .string()
-      .min(1)
-      .describe(
-        "Model: models:/name@alias, models:/name/<version>, runs:/<id>/model, s3://… or a bundle directory",
-      ),
+    model: modelSetting(),
     source: z
       .string()
       .min(1)
@@ -66,7 +60,7 @@ export const batchOptionsSchema = z
       .min(1)
       .optional()
       .describe("Prediction table (SQL sinks); rejects go to <table>_rejects"),
-    chunkSize: int(1, 10_000_000)
+    chunkSize: intSetting(1, 10_000_000)
       .default(50_000)
       .describe("Rows read, predicted and written per transaction"),
     partition: z
@@ -93,7 +87,7 @@ export const batchOptionsSchema = z
       .describe(
         "Names the job's checkpoint and its runs; default <source table>-><sink table>[i/N]",
       ),
-    logLevel: z.enum(logLevels).default("info").describe("Log level"),
+    logLevel: logLevelSetting(),
   })
   .strict()
   .superRefine((options, ctx) => {

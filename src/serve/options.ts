@@ -1,11 +1,6 @@
 import os from "node:os";
 import { z } from "zod";
-
-const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
-
-// Numbers are coerced because the CLI feeds MLDEPLOY_* environment variables (strings) through
-// this schema as well as flags and config-file values.
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+import { intSetting, logLevelSetting } from "../config/settings.js";
 
 /**
  * Options of `mldeploy serve`. The CLI merges flags > MLDEPLOY_* env > config file and
@@ -38,15 +33,15 @@ export const serveOptionsSchema = z
       .min(1)
       .default("0.0.0.0")
       .describe("Interface to listen on (0.0.0.0 = all IPv4 interfaces)"),
-    port: int(0, 65535)
+    port: intSetting(0, 65535)
       .default(9696)
       .describe("TCP port (0 = pick a free one); 9696 is the original service's port"),
-    workers: int(1, 256)
+    workers: intSetting(1, 256)
       .default(() => os.availableParallelism())
       .describe(
         "Processes serving requests on the shared port (node:cluster); 1 runs in-process. Default: one per core",
       ),
-    maxBatchSize: int(1, 1_000_000)
+    maxBatchSize: intSetting(1, 1_000_000)
       .default(64)
       .describe(
         "Most rows the micro-batcher puts in one onnxruntime call; requests at least this large run alone",
@@ -62,31 +57,31 @@ export const serveOptionsSchema = z
       .describe(
         "Micro-batching window: how long a queued call waits for others to share one onnxruntime call. 0 = off (each request runs alone); values below 1 collect the calls that arrive in the same event-loop turn without a timer",
       ),
-    maxRows: int(1, 10_000_000)
+    maxRows: intSetting(1, 10_000_000)
       .default(100_000)
       .describe("Most rows accepted in one request (more is answered 413)"),
-    bodyLimitBytes: int(1024, 1024 * 1024 * 1024)
+    bodyLimitBytes: intSetting(1024, 1024 * 1024 * 1024)
       .default(16 * 1024 * 1024)
       .describe("Largest request body in bytes (more is answered 413)"),
-    keepAliveTimeoutMs: int(0, 3_600_000)
+    keepAliveTimeoutMs: intSetting(0, 3_600_000)
       .default(72_000)
       .describe(
         "Idle keep-alive timeout; above the 60 s idle timeout of common load balancers so they close first",
       ),
-    shutdownTimeoutMs: int(0, 3_600_000)
+    shutdownTimeoutMs: intSetting(0, 3_600_000)
       .default(10_000)
       .describe(
         "On SIGTERM/SIGINT, how long in-flight requests may take before connections are cut",
       ),
-    pollIntervalMs: int(0, 86_400_000)
+    pollIntervalMs: intSetting(0, 86_400_000)
       .default(10_000)
       .describe(
         "For a registry alias (models:/name@alias): how often to check whether it moved, and switch without dropping requests; 0 = never",
       ),
-    maxWorkerRestarts: int(0, 10_000)
+    maxWorkerRestarts: intSetting(0, 10_000)
       .default(5)
       .describe("Crashed workers restarted per minute before the primary gives up and exits 1"),
-    onnxThreads: int(1, 256)
+    onnxThreads: intSetting(1, 256)
       .default(1)
       .describe(
         "onnxruntime intra-op threads per process; 1 because every core already runs a worker",
@@ -95,10 +90,7 @@ export const serveOptionsSchema = z
       .union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")])
       .default(true)
       .describe("Expose Prometheus metrics on GET /metrics"),
-    logLevel: z
-      .enum(logLevels)
-      .default("info")
-      .describe("Log level (request lines are logged at debug)"),
+    logLevel: logLevelSetting("Log level (request lines are logged at debug)"),
   })
   .strict();
 

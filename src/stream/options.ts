@@ -1,18 +1,11 @@
 import { z } from "zod";
+import { intSetting, logLevelSetting, modelSetting } from "../config/settings.js";
 import { ORIGINAL_FORMAT } from "./events.js";
-
-const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 /** Options of `mldeploy stream` (flags > MLDEPLOY_* env > the config file's `stream:` section). */
 export const streamOptionsSchema = z
   .object({
-    model: z
-      .string()
-      .min(1)
-      .describe(
-        "Model: models:/name@alias, models:/name/<version>, runs:/<id>/model, s3://… or a bundle directory",
-      ),
+    model: modelSetting(),
     source: z
       .string()
       .min(1)
@@ -33,8 +26,8 @@ export const streamOptionsSchema = z
       .min(1)
       .optional()
       .describe("This consumer's name in the group (default host-pid)"),
-    batchSize: int(1, 100_000).default(500).describe("Most events predicted in one call"),
-    maxWaitMs: int(1, 60_000).default(20).describe("How long a batch waits to fill up"),
+    batchSize: intSetting(1, 100_000).default(500).describe("Most events predicted in one call"),
+    maxWaitMs: intSetting(1, 60_000).default(20).describe("How long a batch waits to fill up"),
     inputField: z
       .string()
       .default(ORIGINAL_FORMAT.inputField)
@@ -53,12 +46,12 @@ export const streamOptionsSchema = z
       .min(1)
       .default(ORIGINAL_FORMAT.modelLabel)
       .describe("The `model` label of output events"),
-    metricsPort: int(0, 65535)
+    metricsPort: intSetting(0, 65535)
       .optional()
       .describe(
         "Serve Prometheus metrics on GET /metrics at this port (0 = any free port; unset = none)",
       ),
-    logLevel: z.enum(logLevels).default("info").describe("Log level"),
+    logLevel: logLevelSetting(),
   })
   .strict();
 

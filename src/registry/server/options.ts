@@ -1,13 +1,8 @@
 import { z } from "zod";
+import { intSetting, logLevelSetting } from "../../config/settings.js";
 
 /** Largest request body by default. Options live apart from app.ts so that the CLI can list them without loading Fastify. */
 export const DEFAULT_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
-
-const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
-
-// Numbers are coerced because the CLI feeds MLDEPLOY_* environment variables (strings) through
-// this schema as well as flags and config-file values.
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 /**
  * Options of the registry server command. The CLI merges flags > MLDEPLOY_* env > config file
@@ -22,7 +17,7 @@ export const registryServerOptionsSchema = z
       .describe(
         "Interface to listen on; 127.0.0.1 = this machine only, 0.0.0.0 = all IPv4 interfaces (set a token then)",
       ),
-    port: int(0, 65535).default(5050).describe("TCP port (0 = pick a free one)"),
+    port: intSetting(0, 65535).default(5050).describe("TCP port (0 = pick a free one)"),
     // Named as on the client side, so one MLDEPLOY_REGISTRY_TOKEN serves both.
     registryToken: z
       .string()
@@ -53,13 +48,10 @@ export const registryServerOptionsSchema = z
       .describe(
         "Where experiments created without a location put artifacts; use a location every client can reach (s3://bucket/prefix). Default <dataDir>/artifacts",
       ),
-    bodyLimitBytes: int(1024, 1024 * 1024 * 1024)
+    bodyLimitBytes: intSetting(1024, 1024 * 1024 * 1024)
       .default(DEFAULT_BODY_LIMIT_BYTES)
       .describe("Largest request body in bytes (a batch of metrics is one request)"),
-    logLevel: z
-      .enum(logLevels)
-      .default("info")
-      .describe("Log level (request lines are logged at debug)"),
+    logLevel: logLevelSetting("Log level (request lines are logged at debug)"),
   })
   .strict();
 

@@ -1,0 +1,21 @@
+import { z } from "zod";
+
+/**
+ * Building blocks shared by the verbs' option schemas. Numbers are coerced because MLDEPLOY_*
+ * environment variables (strings) go through the same schemas as flags and config files.
+ */
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+export const intSetting = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+export const logLevelSetting = (description = "Log level") =>
+  z.enum(LOG_LEVELS).default("info").describe(description);
+
+/** The model a verb runs: any model URI the registry resolves, or a bundle directory. */
+export const modelSetting = () =>
+  z
+    .string()
+    .min(1)
+    .describe(
+      "Model: models:/name@alias, models:/name/<version>, runs:/<id>/model, s3://… or a bundle directory",
+    );
