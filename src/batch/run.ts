@@ -4,6 +4,7 @@ import { loadPredictor } from "../model/predictor.js";
 import type { Registry } from "../registry/registry.js";
 import { openBatchSink, openBatchSource } from "./endpoints.js";
 import { runBatchOnce, type BatchStats } from "./job.js";
+import { parsePartition } from "./partition.js";
 import { intervalMs, type BatchOptions } from "./options.js";
 import {
   checkCron,
@@ -12,7 +13,6 @@ import {
   type Schedule,
   type ScheduleControl,
 } from "./schedule.js";
-import type { Partition } from "./types.js";
 
 /** Runs of batch jobs are recorded in this experiment (`mldeploy batch history`). */
 export const BATCH_EXPERIMENT = "batch";
@@ -23,12 +23,6 @@ export interface RunBatchDeps {
   /** Stops scheduling and the current run after its chunk in progress (SIGTERM). */
   control?: ScheduleControl;
   onProgress?: (done: number, total: number) => void;
-}
-
-export function parsePartition(text: string | undefined): Partition | undefined {
-  if (text === undefined) return undefined;
-  const [index, count] = text.split("/").map(Number);
-  return { index, count };
 }
 
 /** "rides->ride_predictions[0/4]": the key of the job's checkpoint and the tag of its runs. */

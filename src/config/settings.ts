@@ -19,3 +19,19 @@ export const modelSetting = () =>
     .describe(
       "Model: models:/name@alias, models:/name/<version>, runs:/<id>/model, s3://… or a bundle directory",
     );
+
+/** Validates and fills defaults; throws an Error listing every bad field by name. */
+export function parseSettings<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  what: string,
+): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(
+      (issue) => `${issue.path.length ? issue.path.join(".") : "(options)"}: ${issue.message}`,
+    );
+    throw new Error(`invalid ${what}: ${problems.join("; ")}`);
+  }
+  return parsed.data;
+}

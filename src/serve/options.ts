@@ -1,6 +1,6 @@
 import os from "node:os";
 import { z } from "zod";
-import { intSetting, logLevelSetting } from "../config/settings.js";
+import { intSetting, logLevelSetting, parseSettings } from "../config/settings.js";
 
 /**
  * Options of `mldeploy serve`. The CLI merges flags > MLDEPLOY_* env > config file and
@@ -103,12 +103,5 @@ export type ServeOptionsInput = z.input<typeof serveOptionsSchema>;
 export function parseServeOptions(
   input: ServeOptionsInput | Record<string, unknown>,
 ): ServeOptions {
-  const parsed = serveOptionsSchema.safeParse(input);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map(
-      (issue) => `${issue.path.length ? issue.path.join(".") : "(options)"}: ${issue.message}`,
-    );
-    throw new Error(`invalid serve options: ${problems.join("; ")}`);
-  }
-  return parsed.data;
+  return parseSettings(serveOptionsSchema, input, "serve options");
 }

@@ -19,6 +19,7 @@ import {
   doubleData,
   firstLine,
   formatFromPath,
+  closeDuckDB,
   openDuckDB,
   type DuckDBSettings,
   type FileFormat,
@@ -194,11 +195,7 @@ export class FileBatchSink implements BatchSink {
       const engine = this.engine;
       this.engine = undefined;
       this.wrote = false;
-      if (engine) {
-        const { instance, connection } = await engine;
-        connection.closeSync();
-        instance.closeSync();
-      }
+      await closeDuckDB(engine);
     }
   }
 

@@ -8,9 +8,10 @@ import {
   type DuckDBVector,
 } from "@duckdb/node-api";
 import { UserError } from "../../config/errors.js";
+import { checkPartition } from "../partition.js";
 import { checkQuery } from "../query.js";
 import { sqlIdentifier, sqlString } from "../../train/duckdb.js";
-import type { BatchSource, KeyValue, Partition, ReadOptions, SourceChunk } from "../types.js";
+import type { BatchSource, KeyValue, ReadOptions, SourceChunk } from "../types.js";
 
 export type FileFormat = "parquet" | "csv";
 
@@ -58,6 +59,16 @@ export async function openDuckDB(
   if (settings.threads !== undefined) config.threads = String(settings.threads);
   const instance = await DuckDBInstance.create(":memory:", config);
   return { instance, connection: await instance.connect() };
+}
+
+/** Releases what openDuckDB opened (a no-op for an engine that never opened). */
+export async function closeDuckDB(
+  engine: Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }> | undefined,
+): Promise<void> {
+  if (!engine) return;
+  const { instance, connection } = await engine;
+  connection.closeSync();
+  instance.closeSync();
 }
 
 /**
@@ -182,19 +193,6 @@ async function describe(
 
 export function firstLine(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split("\n")[0];
-}
-
-function checkPartition(partition: Partition | undefined): void {
-  if (!partition) return;
-  const { index, count } = partition;
-  if (
-    !Number.isInteger(count) ||
-    count < 1 ||
-    !Number.isInteger(index) ||
-    index < 0 ||
-    index >= count
-  )
-    throw new UserError(`partition must be i/N with 0 <= i < N, got ${index}/${count}`);
 }
 
 type ReadShape = Omit<ReadOptions, "chunkSize">;
@@ -326,10 +324,7 @@ export class FileBatchSource implements BatchSource {
     this.engine = undefined;
     this.types = undefined;
     this.safeIntegers.clear();
-    if (!engine) return;
-    const { instance, connection } = await engine;
-    connection.closeSync();
-    instance.closeSync();
+    await closeDuckDB(engine);
   }
 
   private open(): Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }> {
@@ -390,7 +385,7 @@ export class FileBatchSource implements BatchSource {
   }
 
   private async plan(options: ReadShape): Promise<Plan> {
-    checkPartition(options.partition);
+    if (options.partition) checkPartition(options.partition);
     const types = await this.columnTypes();
     const typeOf = (name: string): string => types.get(name) ?? "VARCHAR";
     const id = this.resolve(types, options.idColumn);

@@ -1,4 +1,5 @@
 import { UserError } from "../../config/errors.js";
+import { checkPartition } from "../partition.js";
 import { checkQuery } from "../query.js";
 import type { Checkpoint, Partition, ReadOptions } from "../types.js";
 import { Params, type SqlDialect } from "./dialect.js";
@@ -59,19 +60,6 @@ export function planRead(
     keys,
     select: [...keys, ...columns.map(column)].join(", "),
   };
-}
-
-function checkPartition(partition: Partition): void {
-  const { index, count } = partition;
-  if (
-    !Number.isInteger(count) ||
-    count < 1 ||
-    !Number.isInteger(index) ||
-    index < 0 ||
-    index >= count
-  ) {
-    throw new UserError(`--partition ${index}/${count}: need 0 <= i < N`);
-  }
 }
 
 /** The key values to start after, in the keyset's order. */

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { intSetting, logLevelSetting } from "../../config/settings.js";
+import { intSetting, logLevelSetting, parseSettings } from "../../config/settings.js";
 
 /** Largest request body by default. Options live apart from app.ts so that the CLI can list them without loading Fastify. */
 export const DEFAULT_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
@@ -64,12 +64,5 @@ export type RegistryServerSettingsInput = z.input<typeof registryServerOptionsSc
 export function parseRegistryServerOptions(
   input: RegistryServerSettingsInput | Record<string, unknown>,
 ): RegistryServerSettings {
-  const parsed = registryServerOptionsSchema.safeParse(input);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map(
-      (issue) => `${issue.path.length ? issue.path.join(".") : "(options)"}: ${issue.message}`,
-    );
-    throw new Error(`invalid registry server options: ${problems.join("; ")}`);
-  }
-  return parsed.data;
+  return parseSettings(registryServerOptionsSchema, input, "registry server options");
 }
