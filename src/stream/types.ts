@@ -44,7 +44,20 @@ export interface StreamSource {
   read(options: ReadBatchOptions): Promise<StreamMessage[]>;
   /** Marks messages as processed: they will not be delivered again. */
   ack(messages: StreamMessage[]): Promise<void>;
+  /**
+   * How far this group is behind the head of the stream, when the broker can tell: for the
+   * lag gauges of /metrics. Optional: a transport that cannot tell leaves it out.
+   */
+  lag?(): Promise<StreamLag | undefined>;
   close(): Promise<void>;
+}
+
+/** Consumer lag as the broker reports it: a count of messages, a time, or both. */
+export interface StreamLag {
+  /** Messages published but not yet acknowledged by this group (NATS, Redis, Kafka). */
+  messages?: number;
+  /** How far behind the newest record the group reads, in ms (Kinesis MillisBehindLatest). */
+  behindMs?: number;
 }
 
 export interface StreamSink {
