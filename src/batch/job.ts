@@ -1,6 +1,6 @@
 import type { Logger } from "../log/logger.js";
 import type { Predictor } from "../model/types.js";
-import { scoreChunk, type ScoreSettings } from "./score.js";
+import { scoreChunk, type ScoreSettings, type ScoredChunk } from "./score.js";
 import type { BatchSink, BatchSource, Checkpoint, Partition } from "./types.js";
 
 export interface BatchJob {
@@ -90,10 +90,13 @@ export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
     stopped: false,
   };
   job.onProgress?.(0, total);
-  // The next chunk is read while this one is scored and written (at most one extra chunk in
-  // memory): the source's engine then works while the predictor and the sink do.
+  // Three stages overlap: the next chunk is read while this one is scored, and this one is
+  // scored while the previous one is written (at most two extra chunks in memory). Writes
+  // stay strictly in order, each committing its own checkpoint, so a crash still loses at
+  // most the chunks not yet committed, which the next run redoes.
   const chunks = job.source.read({ ...read, chunkSize: job.chunkSize })[Symbol.asyncIterator]();
   let next = chunks.next();
+  let writing: Promise<void> | undefined;
   try {
     for (;;) {
       const result = await next;
@@ -103,34 +106,37 @@ export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
       if (chunk.rows === 0) continue;
       const scored = await scoreChunk(chunk, job.predictor, settings);
       const last = chunk.rows - 1;
-      checkpoint = {
+      const chunkCheckpoint: Checkpoint = {
         id: chunk.ids[last],
         ...(chunk.since !== undefined && chunk.since[last] !== null
           ? { since: chunk.since[last]! }
           : {}),
       };
-      await job.sink.write({ jobId: job.jobId, ...scored, checkpoint });
-      stats.rowsRead += chunk.rows;
-      stats.rowsScored += scored.predictions.ids.length;
-      stats.rowsRejected += scored.rejects.ids.length;
-      stats.chunks++;
-      if (scored.rejects.ids.length > 0) {
-        job.logger.warn(
-          {
-            job: job.jobId,
-            rejected: scored.rejects.ids.length,
-            first: { id: scored.rejects.ids[0], reason: scored.rejects.reasons[0] },
-          },
-          `${scored.rejects.ids.length} rows not scored (see the rejects table): e.g. id ${scored.rejects.ids[0]}: ${scored.rejects.reasons[0]}`,
-        );
-      }
-      job.onProgress?.(stats.rowsRead, Math.max(total, stats.rowsRead));
+      await writing;
+      writing = job.sink
+        .write({ jobId: job.jobId, ...scored, checkpoint: chunkCheckpoint })
+        .then(() => {
+          checkpoint = chunkCheckpoint;
+          stats.rowsRead += chunk.rows;
+          stats.rowsScored += scored.predictions.ids.length;
+          stats.rowsRejected += scored.rejects.ids.length;
+          stats.chunks++;
+          logRejects(job, scored.rejects);
+          job.onProgress?.(stats.rowsRead, Math.max(total, stats.rowsRead));
+        });
+      // Marked handled now: a failed write surfaces at the next `await writing`, not as an
+      // unhandled rejection while the next chunk is being scored.
+      writing.catch(() => {});
       if (job.shouldStop?.()) {
         stats.stopped = true;
         break;
       }
     }
+    await writing;
   } finally {
+    // On an error the write in flight is still awaited: its chunk either commits or not, but
+    // the sink is not closed under it.
+    await writing?.catch(() => {});
     // A read still in flight when the loop ends early is abandoned (its error, if any, does not
     // matter any more); return() then closes the source's stream once that read has settled.
     next.catch(() => {});
@@ -140,4 +146,16 @@ export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
   stats.checkpoint = checkpoint;
   stats.durationMs = performance.now() - started;
   return stats;
+}
+
+function logRejects(job: BatchJob, rejects: ScoredChunk["rejects"]): void {
+  if (rejects.ids.length === 0) return;
+  job.logger.warn(
+    {
+      job: job.jobId,
+      rejected: rejects.ids.length,
+      first: { id: rejects.ids[0], reason: rejects.reasons[0] },
+    },
+    `${rejects.ids.length} rows not scored (see the rejects table): e.g. id ${rejects.ids[0]}: ${rejects.reasons[0]}`,
+  );
 }
