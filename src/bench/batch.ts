@@ -14,7 +14,8 @@ import { openBatchSink, openBatchSource } from "../batch/endpoints.js";
 import { runBatchOnce } from "../batch/job.js";
 import { createLogger } from "../log/logger.js";
 import { loadPredictor } from "../model/predictor.js";
-import type { ColumnarBatch, PredictionBatch, Predictor } from "../model/types.js";
+import type { Predictor } from "../model/types.js";
+import { constantPredictor } from "./constant-predictor.js";
 import { sqlString, withDuckDB } from "../train/duckdb.js";
 import { benchModel } from "./model.js";
 
@@ -31,22 +32,6 @@ const { values: args } = parseArgs({
 const ROWS = Number(args.rows);
 const CHUNK = Number(args.chunk);
 const SCHEMA = "mldeploy_bench_batch";
-
-/** The path without the model: same inputs and output, a constant answer. */
-function constantPredictor(model: Predictor): Predictor {
-  return {
-    info: model.info,
-    predictColumns: async (batch: ColumnarBatch): Promise<PredictionBatch> => ({
-      rows: batch.rows,
-      values: new Float64Array(batch.rows).fill(12.5),
-    }),
-    predictRecords: async (records) => ({
-      rows: records.length,
-      values: new Float64Array(records.length).fill(12.5),
-    }),
-    close: async () => {},
-  };
-}
 
 // The generated rides: TLC-like columns, ~1% of them with an invalid distance (rejected).
 const RIDE_COLUMNS = (n: string) => `

@@ -1,7 +1,7 @@
 import type { Logger } from "../log/logger.js";
 import type { Predictor } from "../model/types.js";
 import { validateRecords } from "../model/validate.js";
-import { decodeEvent, encodeDeadLetter, encodePrediction, type EventFormat } from "./events.js";
+import { decodeEvent, encodeDeadLetter, predictionEncoder, type EventFormat } from "./events.js";
 import type { StreamMessage, StreamSink, StreamSource } from "./types.js";
 
 export interface ConsumerOptions {
@@ -18,13 +18,15 @@ export interface ConsumerOptions {
   shouldStop: () => boolean;
   /** Called after each acknowledged batch (metrics, tests). */
   onBatch?: (batch: BatchReport) => void;
+  /** Batches read and not yet acknowledged, at most (default DEFAULT_MAX_IN_FLIGHT). */
+  maxInFlight?: number;
 }
 
 export interface BatchReport {
   received: number;
   predicted: number;
   deadLettered: number;
-  /** Publish to ack, for the latency of the batch. */
+  /** From the batch's arrival (read) to its acknowledgement. */
   ms: number;
 }
 
@@ -36,32 +38,98 @@ export interface ConsumerStats {
 }
 
 /**
+ * Batches read but not yet acknowledged, at most. Three keep every stage busy (one batch
+ * being read, one predicted, one publishing or acknowledging) without holding many events
+ * that a crash would hand back for redelivery.
+ */
+export const DEFAULT_MAX_IN_FLIGHT = 3;
+
+/**
  * The consumer loop shared by every transport: read a batch, predict it in one call, publish
  * the predictions and dead letters, and acknowledge the inputs only once both are durably
  * published. A crash at any point redelivers the unacknowledged inputs (at-least-once).
+ *
+ * The stages are pipelined: while batch N waits for the broker to confirm its predictions or
+ * its acks, batch N+1 is read and predicted. Each stage still handles one batch at a time and
+ * in read order: a sink sees one publish() at a time, batch N+1 is acknowledged only after
+ * batch N, and never before its own predictions are confirmed. After a failure no later batch
+ * is published or acknowledged; the batches in flight are left to the broker's redelivery.
  */
 export async function runConsumer(options: ConsumerOptions): Promise<ConsumerStats> {
   const stats: ConsumerStats = { received: 0, predicted: 0, deadLettered: 0, batches: 0 };
-  while (!options.shouldStop()) {
-    const messages = await options.source.read({
-      maxMessages: options.batchSize,
-      maxWaitMs: options.maxWaitMs,
-    });
-    if (messages.length === 0) continue;
-    const report = await processBatch(messages, options);
-    stats.received += report.received;
-    stats.predicted += report.predicted;
-    stats.deadLettered += report.deadLettered;
-    stats.batches++;
-    options.onBatch?.(report);
+  const maxInFlight = Math.max(1, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
+  // Tails of the publish and ack stages: each batch's step waits for the previous batch's.
+  let published: Promise<void> = Promise.resolve();
+  let acked: Promise<void> = Promise.resolve();
+  const inFlight = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
+  while (!options.shouldStop() && !failure) {
+    if (inFlight.size >= maxInFlight) {
+      await Promise.race(inFlight);
+      continue;
+    }
+    let prepared: PreparedBatch;
+    try {
+      const messages = await options.source.read({
+        maxMessages: options.batchSize,
+        maxWaitMs: options.maxWaitMs,
+      });
+      if (messages.length === 0) continue;
+      prepared = await prepareBatch(messages, options);
+    } catch (error) {
+      failure = { error };
+      break;
+    }
+    const batch = prepared;
+    const publish = published.then(() => publishBatch(batch, options));
+    const ack = Promise.all([acked, publish]).then(() => options.source.ack(batch.messages));
+    published = publish;
+    acked = ack;
+    const done = ack.then(
+      () => {
+        const report = reportOf(batch);
+        stats.received += report.received;
+        stats.predicted += report.predicted;
+        stats.deadLettered += report.deadLettered;
+        stats.batches++;
+        options.onBatch?.(report);
+      },
+      (error: unknown) => {
+        failure ??= { error };
+      },
+    );
+    inFlight.add(done);
+    void done.then(() => inFlight.delete(done));
   }
+  // SIGTERM (or a failure): the batches already read finish (or fail) before we return.
+  await Promise.all(inFlight);
+  if (failure) throw failure.error;
   return stats;
 }
 
+/** One batch: read, predict, publish, acknowledge, in one go (no pipelining). */
 export async function processBatch(
   messages: StreamMessage[],
   options: Omit<ConsumerOptions, "shouldStop">,
 ): Promise<BatchReport> {
+  const batch = await prepareBatch(messages, options);
+  await publishBatch(batch, options);
+  await options.source.ack(messages);
+  return reportOf(batch);
+}
+
+/** A batch decoded and predicted, ready to publish. */
+interface PreparedBatch {
+  messages: StreamMessage[];
+  predictions: Array<{ data: Uint8Array; key?: string }>;
+  dead: Array<{ message: StreamMessage; error: string }>;
+  started: number;
+}
+
+async function prepareBatch(
+  messages: StreamMessage[],
+  options: Omit<ConsumerOptions, "shouldStop">,
+): Promise<PreparedBatch> {
   const started = performance.now();
   const { format, predictor } = options;
   const dead: Array<{ message: StreamMessage; error: string }> = [];
@@ -91,20 +159,29 @@ export async function processBatch(
     validation.batch.rows > 0
       ? (await predictor.predictColumns(validation.batch)).values
       : new Float64Array(0);
-  const version = predictor.info.version;
+  const encode = predictionEncoder(format, predictor.info.version);
   const predictions = validation.rowIndex.map((row, i) => ({
-    data: encodePrediction(values[i], good[row].id, format, version),
+    data: encode(values[i], good[row].id),
     key: good[row].id === undefined || good[row].id === null ? undefined : String(good[row].id),
   }));
+  return { messages, predictions, dead, started };
+}
 
-  await options.sink.publish(predictions);
-  if (dead.length > 0) await publishDead(dead, options);
-  await options.source.ack(messages);
+/** Predictions first, then dead letters; resolves once the broker confirmed both. */
+async function publishBatch(
+  batch: PreparedBatch,
+  options: Omit<ConsumerOptions, "shouldStop">,
+): Promise<void> {
+  await options.sink.publish(batch.predictions);
+  if (batch.dead.length > 0) await publishDead(batch.dead, options);
+}
+
+function reportOf(batch: PreparedBatch): BatchReport {
   return {
-    received: messages.length,
-    predicted: predictions.length,
-    deadLettered: dead.length,
-    ms: performance.now() - started,
+    received: batch.messages.length,
+    predicted: batch.predictions.length,
+    deadLettered: batch.dead.length,
+    ms: performance.now() - batch.started,
   };
 }
 

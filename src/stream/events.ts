@@ -68,6 +68,30 @@ export function encodePrediction(
   return encoder.encode(JSON.stringify({ model: format.modelLabel, version, prediction }));
 }
 
+/**
+ * encodePrediction for a whole stream of predictions: the JSON around the value and the id
+ * is the same for every event of a format and model version, so it is serialised once and
+ * each prediction only adds its number and id. Byte for byte what encodePrediction writes.
+ */
+export function predictionEncoder(
+  format: EventFormat,
+  version: string,
+): (value: number, id: unknown) => Uint8Array {
+  // Same field twice: the id overwrites the value in encodePrediction; keep its exact output.
+  if (format.idField === format.predictionField)
+    return (value, id) => encodePrediction(value, id, format, version);
+  const head =
+    `{"model":${JSON.stringify(format.modelLabel)},"version":${JSON.stringify(version)},` +
+    `"prediction":{${JSON.stringify(format.predictionField)}:`;
+  const idKey = format.idField === "" ? "" : `,${JSON.stringify(format.idField)}:`;
+  return (value, id) => {
+    // JSON writes a finite number as Number#toString does; NaN and ±Infinity become null.
+    let text = head + (Number.isFinite(value) ? String(value) : "null");
+    if (idKey !== "" && id !== undefined) text += idKey + JSON.stringify(id);
+    return encoder.encode(text + "}}");
+  };
+}
+
 /** A dead letter: why, where from, and the original payload (as text when it is UTF-8, else base64). */
 export function encodeDeadLetter(
   data: Uint8Array,

@@ -1,5 +1,5 @@
 import type { Logger } from "../log/logger.js";
-import { createStreamMetrics, serveMetrics } from "../metrics/stream-metrics.js";
+import { createStreamMetrics, pollLag, serveMetrics } from "../metrics/stream-metrics.js";
 import { loadPredictor } from "../model/predictor.js";
 import type { Registry } from "../registry/registry.js";
 import { runConsumer, type ConsumerStats } from "./consumer.js";
@@ -12,6 +12,8 @@ export interface RunStreamDeps {
   logger: Logger;
   /** SIGTERM: the batch in progress is published and acknowledged, then the loop ends. */
   shouldStop: () => boolean;
+  /** How often the lag gauges of /metrics are refreshed (default 5 s; tests use less). */
+  lagIntervalMs?: number;
 }
 
 /** `mldeploy stream`: resolves the model, opens the transports, runs the consumer loop. */
@@ -53,6 +55,8 @@ export async function runStream(
       const served = await serveMetrics(metrics.registry, options.metricsPort!);
       opened.push(served);
       logger.info({ metrics: served.url }, `metrics at ${served.url}`);
+      const lag = pollLag(source, metrics, { intervalMs: deps.lagIntervalMs, logger });
+      opened.push({ close: () => lag.stop() });
     }
     const stats = await runConsumer({
       source,

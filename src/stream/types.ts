@@ -5,6 +5,10 @@
  * Delivery is at-least-once: the loop reads a batch, predicts, publishes the predictions
  * (and dead letters), waits until the broker confirmed them, and only then acknowledges the
  * input messages. A crash between publish and ack redelivers those inputs; nothing is lost.
+ *
+ * Concurrency: the loop pipelines batches, so a source's read() may run while an earlier
+ * batch's ack() is in progress, and a sink's publish() while the source reads. Calls of one
+ * kind never overlap: one read() at a time, one publish() per sink at a time, acks in order.
  */
 
 /** One input message as read from the broker. */

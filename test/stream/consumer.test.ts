@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
+import { Writable } from "node:stream";
 import { Redis } from "ioredis";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/log/logger.js";
 import { loadPredictor } from "../../src/model/predictor.js";
@@ -8,6 +10,10 @@ import { createStreamMetrics, serveMetrics } from "../../src/metrics/stream-metr
 import { runConsumer } from "../../src/stream/consumer.js";
 import { openStreamSink, openStreamSource } from "../../src/stream/endpoints.js";
 import { ORIGINAL_FORMAT } from "../../src/stream/events.js";
+import { streamOptionsSchema } from "../../src/stream/options.js";
+import { runStream } from "../../src/stream/run.js";
+import { Registry } from "../../src/registry/registry.js";
+import { tempDir } from "../helpers/temp.js";
 import type { StreamSink, StreamSource } from "../../src/stream/types.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { seriesValue } from "../serve/helpers/server.js";
@@ -46,7 +52,13 @@ async function readAll(source: StreamSource, count: number): Promise<unknown[]> 
 
 describe.each(BROKERS)("consumer loop over %s", (_name, url) => {
   const suffix = randomBytes(4).toString("hex");
-  const names = { input: `rides_${suffix}`, output: `preds_${suffix}`, dead: `dead_${suffix}` };
+  const names = {
+    input: `rides_${suffix}`,
+    output: `preds_${suffix}`,
+    dead: `dead_${suffix}`,
+    backlog: `backlog_${suffix}`,
+    backlogOut: `backlog_preds_${suffix}`,
+  };
   const opened: Array<{ close(): Promise<void> }> = [];
   const sink = async (name: string): Promise<StreamSink> => {
     const s = await openStreamSink(url(name));
@@ -142,5 +154,72 @@ describe.each(BROKERS)("consumer loop over %s", (_name, url) => {
 
     // Everything was acknowledged: the group has nothing left.
     expect(await consumerSource.read({ maxMessages: 10, maxWaitMs: 100 })).toEqual([]);
+  });
+  it("mldeploy stream reports the group's lag in /metrics: above 0 while a backlog waits, 0 once it is done", async () => {
+    const events = 3000;
+    const input = await sink(names.backlog);
+    await input.publish(
+      Array.from({ length: events }, (_, i) => ({
+        data: encoder.encode(JSON.stringify({ ride: ride(i), ride_id: i })),
+      })),
+    );
+    // The metrics URL (any free port) is only told in the log.
+    let metricsUrl: ((url: string) => void) | undefined;
+    const announced = new Promise<string>((resolve) => (metricsUrl = resolve));
+    const log = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split("\n").filter(Boolean)) {
+          const entry = JSON.parse(line) as { metrics?: string };
+          if (entry.metrics) metricsUrl?.(entry.metrics);
+        }
+        done();
+      },
+    });
+    const registry = await Registry.open({ dataDir: tempDir() });
+    let stop = false;
+    const running = runStream(
+      streamOptionsSchema.parse({
+        model: await rideBundlePath(),
+        source: url(names.backlog),
+        sink: url(names.backlogOut),
+        group: "lagging",
+        // Small batches, so the backlog lasts long enough to be seen.
+        batchSize: 5,
+        maxWaitMs: 5,
+        metricsPort: 0,
+      }),
+      { registry, logger: pino({ level: "info" }, log), shouldStop: () => stop, lagIntervalMs: 50 },
+    );
+    try {
+      const scrape = async () => (await fetch(await announced)).text();
+      const lagOf = (text: string) => ({
+        exported: text.includes("mldeploy_stream_lag_messages "),
+        messages: seriesValue(text, "mldeploy_stream_lag_messages"),
+        seconds: seriesValue(text, "mldeploy_stream_lag_seconds"),
+        received: seriesValue(text, "mldeploy_stream_events_received_total"),
+      });
+      let first = lagOf(await scrape());
+      for (let i = 0; !first.exported && i < 200; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        first = lagOf(await scrape());
+      }
+      // While events are still waiting, the broker's count of them is exported.
+      expect(first.received).toBeLessThan(events);
+      expect(first.messages).toBeGreaterThan(0);
+      expect(first.messages).toBeLessThanOrEqual(events);
+      expect(first.seconds).toBeGreaterThan(0);
+
+      let last = first;
+      const deadline = Date.now() + 20_000;
+      while (!(last.received >= events && last.messages === 0) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        last = lagOf(await scrape());
+      }
+      expect(last).toMatchObject({ received: events, messages: 0, seconds: 0 });
+    } finally {
+      stop = true;
+      await running;
+      await registry.close();
+    }
   });
 });

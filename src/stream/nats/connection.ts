@@ -26,6 +26,12 @@ export interface NatsHandle {
   jsm: JetStreamManager;
   /** False between a disconnect and the reconnect, so callers do not queue stale pulls. */
   isConnected(): boolean;
+  /**
+   * Calls `listener` at every disconnect, until the returned function is called. nats.js
+   * drops what it had not written yet and never answers requests in flight, so waiters
+   * (PubAcks, flushes) give up at once instead of at their timeout.
+   */
+  onDisconnect(listener: () => void): () => void;
 }
 
 export async function connectNats(target: NatsTarget, name: string): Promise<NatsHandle> {
@@ -41,14 +47,26 @@ export async function connectNats(target: NatsTarget, name: string): Promise<Nat
     reconnectTimeWait: 500,
   });
   let connected = true;
+  const listeners = new Set<() => void>();
   void (async () => {
     for await (const status of nc.status()) {
-      if (status.type === Events.Disconnect) connected = false;
-      else if (status.type === Events.Reconnect) connected = true;
+      if (status.type === Events.Disconnect) {
+        connected = false;
+        for (const listener of [...listeners]) listener();
+      } else if (status.type === Events.Reconnect) connected = true;
     }
   })().catch(() => undefined);
   const jsm = await nc.jetstreamManager();
-  return { nc, js: nc.jetstream(), jsm, isConnected: () => connected && !nc.isClosed() };
+  return {
+    nc,
+    js: nc.jetstream(),
+    jsm,
+    isConnected: () => connected && !nc.isClosed(),
+    onDisconnect(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
 }
 
 /**

@@ -1,19 +1,52 @@
 import type { StreamSink } from "../types.js";
 import { closeNats, connectNats, ensureStream, type NatsHandle } from "./connection.js";
+import { retryAcrossOutage } from "./outage.js";
+import { PubAckRounds } from "./pubacks.js";
 import { describeTarget, parseNatsUrl, type NatsTarget } from "./url.js";
+
+export interface NatsSinkOptions {
+  /** publish() throws once the broker has been unreachable or failing this long (default 60 s). */
+  maxOutageMs?: number;
+}
+
+const DEFAULT_MAX_OUTAGE_MS = 60_000;
+
+/** JetStream answered with an error (stream full, wrong subject …): retrying would not help. */
+class Refused extends Error {}
+
+/** Messages JetStream has not confirmed yet: send them again after the backoff. */
+class Unconfirmed extends Error {
+  constructor(
+    readonly left: Array<{ data: Uint8Array }>,
+    noResponders: boolean,
+  ) {
+    super(
+      `${left.length} messages not confirmed by JetStream${noResponders ? " (no responders: stream unavailable)" : ""}`,
+    );
+  }
+}
 
 /**
  * Publishes to the stream's subject (= the stream name) and resolves once every message has
- * its PubAck, i.e. is stored by JetStream. The optional `key` is not used: a JetStream stream
- * here has one subject and no partitions, and the key is no unique id, so it cannot serve as
- * the Nats-Msg-Id for deduplication either.
+ * its PubAck, i.e. is stored by JetStream (see pubacks.ts for how the PubAcks are collected).
+ * While the broker is away (restart, network), publish() keeps sending what is not confirmed
+ * yet, with backoff, for up to maxOutageMs; a confirmed message is never sent twice by one
+ * publish() call, though one stored just before a disconnect may be (its PubAck was lost):
+ * at-least-once. The optional `key` is not used: a JetStream stream here has one subject and
+ * no partitions, and the key is no unique id, so it cannot serve as the Nats-Msg-Id either.
  */
 export class NatsSink implements StreamSink {
   readonly description: string;
   private handle: NatsHandle | null = null;
+  private rounds: PubAckRounds | null = null;
+  private readonly maxOutageMs: number;
 
-  constructor(private readonly target: NatsTarget) {
+  constructor(
+    private readonly target: NatsTarget,
+    options: NatsSinkOptions = {},
+  ) {
     this.description = describeTarget(target);
+    this.maxOutageMs = options.maxOutageMs ?? DEFAULT_MAX_OUTAGE_MS;
   }
 
   async open(): Promise<void> {
@@ -26,33 +59,51 @@ export class NatsSink implements StreamSink {
       throw err;
     }
     this.handle = handle;
+    this.rounds = new PubAckRounds(handle);
   }
 
   async publish(messages: Array<{ data: Uint8Array; key?: string }>): Promise<void> {
-    const { handle } = this;
-    if (!handle) throw new Error(`${this.description}: publish() before open()`);
+    if (!this.handle) throw new Error(`${this.description}: publish() before open()`);
     if (messages.length === 0) return;
-    // js.publish writes its request synchronously, so issuing them in a loop puts them on the
-    // one connection in order, and JetStream stores them in arrival order; awaiting the acks
-    // together keeps a batch at one round trip instead of one per message.
-    const acks = messages.map((m) => handle.js.publish(this.target.stream, m.data));
-    const results = await Promise.allSettled(acks);
-    const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
-    if (failed.length > 0) {
-      throw new Error(
-        `${this.description}: ${failed.length} of ${messages.length} messages not acknowledged by JetStream`,
-        { cause: failed[0].reason },
-      );
-    }
+    let left: Array<{ data: Uint8Array }> = messages;
+    let restoreStream = false;
+    await retryAcrossOutage(
+      () => this.handle,
+      async (handle) => {
+        // No responders that persist after a reconnect: the stream may be gone (its store was
+        // lost or it was deleted); re-create it as open() did.
+        if (restoreStream) await ensureStream(handle.jsm, this.target.stream);
+        const result = await this.rounds!.send(
+          this.target.stream,
+          left.map((m) => m.data),
+        );
+        if (result.rejected !== undefined) {
+          throw new Refused(`${this.description}: JetStream refused a message: ${result.rejected}`);
+        }
+        if (result.unconfirmed.length === 0) return;
+        left = result.unconfirmed.map((i) => left[i]);
+        restoreStream = result.noResponders;
+        throw new Unconfirmed(left, result.noResponders);
+      },
+      {
+        maxOutageMs: this.maxOutageMs,
+        // A refused message is final; anything else (no answer, no responders, a failed
+        // stream lookup during the restart) is the broker coming back.
+        isTransient: (err) => !(err instanceof Refused),
+        what: this.description,
+      },
+    );
   }
 
   async close(): Promise<void> {
     const { handle } = this;
     this.handle = null;
+    this.rounds?.close();
+    this.rounds = null;
     if (handle) await closeNats(handle.nc);
   }
 }
 
-export function openNatsSink(url: string): NatsSink {
-  return new NatsSink(parseNatsUrl(url));
+export function openNatsSink(url: string, options?: NatsSinkOptions): NatsSink {
+  return new NatsSink(parseNatsUrl(url), options);
 }

@@ -1,22 +1,30 @@
 import type { Consumer, JsMsg } from "nats";
-import type { ReadBatchOptions, SourceSettings, StreamMessage, StreamSource } from "../types.js";
-import { ackConfirmed } from "./ack.js";
+import type {
+  ReadBatchOptions,
+  SourceSettings,
+  StreamLag,
+  StreamMessage,
+  StreamSource,
+} from "../types.js";
+import { ackBatch } from "./ack.js";
 import { closeNats, connectNats, ensureStream, type NatsHandle } from "./connection.js";
 import { ensureDurable, type DurableSettings } from "./durable.js";
+import { durableLag } from "./lag.js";
+import { retryAcrossOutage } from "./outage.js";
 import { PullBuffer } from "./pulls.js";
 import { describeTarget, parseNatsUrl, type NatsTarget } from "./url.js";
 
 export interface NatsSourceOptions {
   /** Redelivery delay for unacked messages (default 30 s, or `?ack_wait_ms=` in the URL). */
   ackWaitMs?: number;
-  /** Unacked messages in flight for the whole group (default 1000, or `?max_ack_pending=`). */
+  /** Unacked messages in flight for the whole group (default 10,000, or `?max_ack_pending=`). */
   maxAckPending?: number;
   /** read() throws once the broker has been unreachable or failing this long (default 60 s). */
   maxOutageMs?: number;
 }
 
 const DEFAULT_ACK_WAIT_MS = 30_000;
-const DEFAULT_MAX_ACK_PENDING = 1000;
+const DEFAULT_MAX_ACK_PENDING = 10_000;
 const DEFAULT_MAX_OUTAGE_MS = 60_000;
 /** While no pull can be sent (disconnected, backing off), look again this often. */
 const IDLE_POLL_MS = 50;
@@ -152,22 +160,39 @@ export class NatsSource implements StreamSource {
   }
 
   /**
-   * Acks with server confirmation. Idempotent: positions already acked (or never read here)
-   * are skipped, so the loop may retry a partly failed ack.
+   * Acks the batch and resolves once the server has received the acks (ack.ts); across a
+   * broker restart the acks are sent again until they get through or maxOutageMs passes.
+   * Idempotent: positions already acked (or never read here) are skipped.
    */
   async ack(messages: StreamMessage[]): Promise<void> {
-    const nc = this.handle?.nc;
-    if (!nc) throw new Error(`${this.description}: ack() before open()`);
-    const results = await Promise.allSettled(
-      messages.map(async ({ position }) => {
-        const msg = this.unacked.get(position);
-        if (!msg) return;
-        await ackConfirmed(msg, nc);
-        this.unacked.delete(position);
-      }),
+    if (!this.handle) throw new Error(`${this.description}: ack() before open()`);
+    const msgs: JsMsg[] = [];
+    const positions: string[] = [];
+    for (const { position } of messages) {
+      const msg = this.unacked.get(position);
+      if (msg) {
+        msgs.push(msg);
+        positions.push(position);
+      }
+    }
+    if (msgs.length === 0) return;
+    await retryAcrossOutage(
+      () => this.handle,
+      (handle) => ackBatch(msgs, handle),
+      {
+        maxOutageMs: this.maxOutageMs,
+        isTransient: () => true,
+        what: `${this.description}: ack`,
+      },
     );
-    const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-    if (failure) throw new Error(`${this.description}: ack failed`, { cause: failure.reason });
+    for (const position of positions) this.unacked.delete(position);
+  }
+
+  /** See lag.ts; undefined while the broker is unreachable. */
+  async lag(): Promise<StreamLag | undefined> {
+    const { handle } = this;
+    if (!handle?.isConnected()) return undefined;
+    return durableLag(handle, this.target.stream, this.settings.group);
   }
 
   async close(): Promise<void> {

@@ -11,7 +11,11 @@ import type { RedisStreamTarget } from "./url.js";
  * - blocking reads get a client-side deadline (BLOCK time + grace): a half-open TCP connection
  *   would otherwise leave XREADGROUP waiting forever.
  */
-export function createConnection(target: RedisStreamTarget, name: string): Redis {
+export function createConnection(
+  target: RedisStreamTarget,
+  name: string,
+  options: { resendUnfulfilled?: boolean } = {},
+): Redis {
   const client = new Redis({
     host: target.host,
     port: target.port,
@@ -25,6 +29,7 @@ export function createConnection(target: RedisStreamTarget, name: string): Redis
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times - 1, 5), 2_000),
     blockingTimeout: 1, // any positive value switches the deadline on: BLOCK ms + grace
     blockingTimeoutGrace: 5_000,
+    autoResendUnfulfilledCommands: options.resendUnfulfilled ?? true,
   });
   // Without a listener ioredis prints every connection error of its reconnect loop to stderr;
   // failures reach us through the rejected commands instead.

@@ -1,5 +1,11 @@
 import type { Redis } from "ioredis";
-import type { ReadBatchOptions, SourceSettings, StreamMessage, StreamSource } from "../types.js";
+import type {
+  ReadBatchOptions,
+  SourceSettings,
+  StreamLag,
+  StreamMessage,
+  StreamSource,
+} from "../types.js";
 import { closeConnection, connect, createConnection } from "./connection.js";
 import {
   parseAutoClaimReply,
@@ -8,6 +14,7 @@ import {
   toMessage,
   type RawEntry,
 } from "./entries.js";
+import { groupLag } from "./lag.js";
 import { Sleeper, withRetry, type RetryOptions } from "./retry.js";
 import type { RedisStreamTarget } from "./url.js";
 
@@ -22,6 +29,12 @@ export interface RedisSourceOptions extends Omit<SourceSettings, "stream"> {
 }
 
 const DEFAULT_CLAIM_IDLE_MS = 30_000;
+/**
+ * XAUTOCLAIM scans at most this often (or every claimIdleMs / 2, if shorter) once a scan found
+ * nothing more to take: one extra round trip per read was a visible cost at high rates, and an
+ * entry waits claimIdleMs before it may be taken over anyway.
+ */
+const MAX_CLAIM_INTERVAL_MS = 1000;
 /** How long read()/ack() keep retrying while Redis is unreachable before giving up. */
 const RETRY_FOR_MS = 60_000;
 const CLOSE_GRACE_MS = 2_000;
@@ -49,7 +62,18 @@ export class RedisSource implements StreamSource {
   private readonly retry: RetryOptions;
   /** XAUTOCLAIM scans the pending list in steps; "0-0" = start over from the beginning. */
   private claimCursor = "0-0";
+  /** When the next XAUTOCLAIM scan is due (0 = now: a scan is under way or just found work). */
+  private nextClaimAt = 0;
   private closed = false;
+  private opened = false;
+  /** Entries read() handed out and ack() has not acknowledged yet. */
+  private readonly outstanding = new Set<string>();
+  /**
+   * Set when a read on the reader connection failed or the connection came back: Redis may
+   * have delivered entries whose reply never arrived. They sit in this consumer's own pending
+   * list, where no XREADGROUP > returns them again, and would wait claimIdleMs for XAUTOCLAIM.
+   */
+  private recoverOwn = false;
 
   constructor(
     private readonly target: RedisStreamTarget,
@@ -58,12 +82,17 @@ export class RedisSource implements StreamSource {
     const { group, consumer } = options;
     if (group === "" || consumer === "")
       throw new Error("Redis source: group and consumer must be non-empty");
-    this.claimIdleMs = options.claimIdleMs ?? DEFAULT_CLAIM_IDLE_MS;
+    this.claimIdleMs = options.claimIdleMs ?? target.claimIdleMs ?? DEFAULT_CLAIM_IDLE_MS;
     if (!(this.claimIdleMs > 0))
       throw new Error(`Redis source: claimIdleMs must be > 0, got ${this.claimIdleMs}`);
     this.description = `${target.description} (group ${group}, consumer ${consumer})`;
     const name = `mldeploy:${group}:${consumer}`.replace(/\s/g, "_");
-    this.reader = createConnection(target, `${name}:read`);
+    // No automatic resend of an XREADGROUP whose reply was lost: it would read further
+    // entries and leave the lost ones pending; recoverOwnPending() finds those instead.
+    this.reader = createConnection(target, `${name}:read`, { resendUnfulfilled: false });
+    this.reader.on("ready", () => {
+      if (this.opened) this.recoverOwn = true;
+    });
     this.commands = createConnection(target, `${name}:cmd`);
     this.retry = {
       retryForMs: RETRY_FOR_MS,
@@ -78,6 +107,7 @@ export class RedisSource implements StreamSource {
     try {
       await connect(this.reader, this.target.description);
       await this.createGroup();
+      this.opened = true;
     } catch (err) {
       await this.close();
       throw err;
@@ -97,20 +127,70 @@ export class RedisSource implements StreamSource {
     if (this.closed) return [];
     const count = Math.max(1, Math.floor(options.maxMessages));
     try {
-      const claimed = await withRetry(() => this.reclaim(count), this.retry);
-      if (claimed.length >= count || this.closed) return claimed;
+      const own = this.recoverOwn
+        ? await withRetry(() => this.recoverOwnPending(count), this.retry)
+        : [];
+      const claimed =
+        own.length < count && Date.now() >= this.nextClaimAt
+          ? await withRetry(() => this.reclaim(count - own.length), this.retry)
+          : [];
+      const taken = [...own, ...claimed];
+      if (taken.length >= count || this.closed) return this.handOut(taken);
       // With taken-over work in hand, only top up with what is already there: no waiting.
-      const blockMs = claimed.length > 0 ? undefined : options.maxWaitMs;
-      const fresh = await withRetry(
-        () => this.readNew(count - claimed.length, blockMs),
-        this.retry,
-      );
-      return [...claimed, ...fresh];
+      const blockMs = taken.length > 0 ? undefined : options.maxWaitMs;
+      const fresh = await withRetry(async () => {
+        try {
+          return await this.readNew(count - taken.length, blockMs);
+        } catch (err) {
+          this.recoverOwn = true;
+          throw err;
+        }
+      }, this.retry);
+      return this.handOut([...taken, ...fresh]);
     } catch (err) {
       // close() during a read (or its retries) ends the read, not the process.
       if (this.closed) return [];
       throw err;
     }
+  }
+
+  private handOut(messages: StreamMessage[]): StreamMessage[] {
+    for (const message of messages) this.outstanding.add(message.position);
+    return messages;
+  }
+
+  /**
+   * Entries in this consumer's own pending list that read() never handed out (their reply was
+   * lost with the connection): XREADGROUP … 0 pages through the own pending list.
+   */
+  private async recoverOwnPending(count: number): Promise<StreamMessage[]> {
+    const found: StreamMessage[] = [];
+    let after = "0";
+    for (;;) {
+      const reply = await this.reader.callBuffer(
+        "XREADGROUP",
+        "GROUP",
+        this.options.group,
+        this.options.consumer,
+        "COUNT",
+        "1000",
+        "STREAMS",
+        this.target.stream,
+        after,
+      );
+      const entries = parseReadGroupReply(reply);
+      if (entries.length === 0) break;
+      for (const entry of entries) {
+        if (found.length < count && entry.fields !== null && !this.outstanding.has(entry.id)) {
+          found.push(toMessage(entry as RawEntry & { fields: Buffer[] }, 2));
+        }
+      }
+      after = entries[entries.length - 1].id;
+      if (found.length >= count) return found;
+    }
+    // The whole list was seen: nothing more to recover until the next failure or reconnect.
+    this.recoverOwn = false;
+    return found;
   }
 
   /** XAUTOCLAIM idle entries of any consumer of the group (one scan step per read). */
@@ -129,6 +209,11 @@ export class RedisSource implements StreamSource {
     );
     const { cursor, entries } = parseAutoClaimReply(reply);
     this.claimCursor = cursor;
+    // Scan finished with room to spare: nothing else is idle long enough right now.
+    this.nextClaimAt =
+      cursor === "0-0" && entries.length < count
+        ? Date.now() + Math.min(MAX_CLAIM_INTERVAL_MS, this.claimIdleMs / 2)
+        : 0;
     const live = await this.dropDeleted(entries);
     if (live.length === 0) return [];
     // XAUTOCLAIM does not report delivery counts; XPENDING per id, all in one round trip.
@@ -169,12 +254,19 @@ export class RedisSource implements StreamSource {
   async ack(messages: StreamMessage[]): Promise<void> {
     if (messages.length === 0) return;
     const ids = messages.map((m) => m.position);
+    for (const id of ids) this.outstanding.delete(id);
     // XACK is idempotent, so retrying after a lost reply is harmless. After a restart without
     // persistence the group is gone and XACK acks nothing, which is also what we want.
     await withRetry(() => this.commands.xack(this.target.stream, this.options.group, ...ids), {
       ...this.retry,
       onNoGroup: undefined,
     });
+  }
+
+  /** See lag.ts. One attempt, no retry: the metrics poller asks again a few seconds later. */
+  async lag(): Promise<StreamLag | undefined> {
+    if (this.closed) return undefined;
+    return groupLag(this.commands, this.target.stream, this.options.group);
   }
 
   async close(): Promise<void> {

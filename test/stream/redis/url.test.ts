@@ -38,5 +38,13 @@ describe("Redis stream URL", () => {
     expect(() => parseRedisStreamUrl("nats://h:4222/x")).toThrow(/not a Redis stream URL/);
     expect(() => parseRedisStreamUrl("redis://h/x?db=one")).toThrow(/db must be a number/);
     expect(() => parseRedisStreamUrl("redis://h/x?group=g")).toThrow(/unknown .* "group"/);
+    expect(() => parseRedisStreamUrl("redis://h/x?claim_idle_ms=0")).toThrow(
+      /claim_idle_ms must be a positive number of milliseconds, got "0"/,
+    );
+  });
+
+  it("reads the takeover time of idle pending entries from claim_idle_ms", () => {
+    expect(parseRedisStreamUrl("redis://h/x?claim_idle_ms=2500").claimIdleMs).toBe(2500);
+    expect(parseRedisStreamUrl("redis://h/x").claimIdleMs).toBeUndefined();
   });
 });
