@@ -71,6 +71,8 @@ export interface LocalModel {
 export class Registry {
   private constructor(
     readonly store: TrackingStore,
+    /** The local data directory (SQLite store, artifacts and caches by default). */
+    readonly dataDir: string,
     private readonly cache: ModelCache,
     private readonly s3: ArtifactStoreOptions,
   ) {}
@@ -80,7 +82,7 @@ export class Registry {
     const artifactRoot = options.artifactRoot ?? path.resolve(dataDir, "artifacts");
     const store = await openStore(options.url, { dataDir, artifactRoot, token: options.token });
     const cache = new ModelCache({ dir: options.cacheDir, dataDir, store: options.s3 });
-    return new Registry(store, cache, options.s3 ?? {});
+    return new Registry(store, dataDir, cache, options.s3 ?? {});
   }
 
   /** The experiment of that name, created (with the default artifact location) if missing. */

@@ -11,12 +11,13 @@ function scheme(url: string): string {
   return /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase() ?? "";
 }
 
-const SUPPORTED = "nats://host:4222/<stream> or redis://host:6379/<stream key>";
+const SUPPORTED =
+  "nats://host:4222/<stream>, redis://host:6379/<stream key>, kafka://host:9092[,host2:9092]/<topic> or kinesis://<stream>[?endpoint=http://host:port]";
 
 /** Opens the source a --source URL names (the transport is chosen by the scheme). */
 export async function openStreamSource(
   url: string,
-  settings: { group: string; consumer?: string },
+  settings: { group: string; consumer?: string; dataDir?: string },
 ): Promise<StreamSource> {
   const consumer = settings.consumer ?? defaultConsumerName();
   switch (scheme(url)) {
@@ -28,10 +29,16 @@ export async function openStreamSource(
       const { openRedisSource } = await import("./redis/index.js");
       return openRedisSource(url, { group: settings.group, consumer });
     }
+    case "kafka": {
+      const { openKafkaSource } = await import("./kafka/index.js");
+      return openKafkaSource(url, { group: settings.group, consumer });
+    }
+    case "kinesis": {
+      const { openKinesisSource } = await import("./kinesis/index.js");
+      return openKinesisSource(url, { group: settings.group, consumer, dataDir: settings.dataDir });
+    }
     default:
-      throw new UserError(
-        `unsupported stream URL "${url}": use ${SUPPORTED} (Kinesis and Kafka are not implemented yet)`,
-      );
+      throw new UserError(`unsupported stream URL "${url}": use ${SUPPORTED}`);
   }
 }
 
@@ -46,9 +53,15 @@ export async function openStreamSink(url: string): Promise<StreamSink> {
       const { openRedisSink } = await import("./redis/index.js");
       return openRedisSink(url);
     }
+    case "kafka": {
+      const { openKafkaSink } = await import("./kafka/index.js");
+      return openKafkaSink(url);
+    }
+    case "kinesis": {
+      const { openKinesisSink } = await import("./kinesis/index.js");
+      return openKinesisSink(url);
+    }
     default:
-      throw new UserError(
-        `unsupported stream URL "${url}": use ${SUPPORTED} (Kinesis and Kafka are not implemented yet)`,
-      );
+      throw new UserError(`unsupported stream URL "${url}": use ${SUPPORTED}`);
   }
 }

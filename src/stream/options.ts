@@ -9,7 +9,9 @@ export const streamOptionsSchema = z
     source: z
       .string()
       .min(1)
-      .describe("Events to score: nats://host:4222/<stream> or redis://host:6379/<key>"),
+      .describe(
+        "Events to score: kinesis://<stream>, nats://host:4222/<stream>, redis://host:6379/<key> or kafka://host:9092/<topic>",
+      ),
     sink: z.string().min(1).describe("Where predictions go (same URL forms)"),
     deadLetter: z
       .string()

@@ -29,6 +29,7 @@ export async function runStream(
     const source = await openStreamSource(options.source, {
       group: options.group,
       consumer: options.consumer,
+      dataDir: deps.registry.dataDir,
     });
     opened.push(source);
     const sink = await openStreamSink(options.sink);

@@ -8,11 +8,14 @@ import { streamOptionsSchema } from "../../stream/options.js";
 import { addRegistryOptions, withRegistry } from "../registry-settings.js";
 import { addSchemaOptions, pickSchemaFlags } from "../schema-options.js";
 
+const STREAM_URLS =
+  "kinesis://<stream>, nats://host:4222/<stream>, redis://host:6379/<key> or kafka://host:9092/<topic>";
+
 export function registerStream(program: Command): void {
   const command = program
     .command("stream")
     .description(
-      "Consume events from a stream, predict, publish the predictions (NATS JetStream, Redis Streams)",
+      "Consume events from a stream, predict, publish the predictions (Kinesis, NATS JetStream, Redis Streams, Kafka)",
     )
     .option("--config <file>", "config file with a `stream:` section");
   addSchemaOptions(command, streamOptionsSchema);
@@ -23,10 +26,18 @@ export function registerStream(program: Command): void {
 Delivery is at-least-once: events are acknowledged only after their predictions (and dead
 letters) are published. SIGTERM finishes the batch in progress, then exits.
 
-Example:
+Stream URLs (the scheme picks the transport; options go in the query string):
+  kinesis://<stream>[?endpoint=http://127.0.0.1:4567&region=…&checkpoints=postgres://…]
+  nats://host:4222/<stream>[?ack_wait_ms=30000]
+  redis://host:6379/<stream key>
+  kafka://host:9092[,host2:9092]/<topic>
+
+Examples:
   mldeploy stream --model models:/ride-duration@production \\
     --source nats://127.0.0.1:4222/ride_events --sink nats://127.0.0.1:4222/ride_predictions \\
-    --dead-letter nats://127.0.0.1:4222/ride_dead_letters --group ride-duration`,
+    --dead-letter nats://127.0.0.1:4222/ride_dead_letters --group ride-duration
+  mldeploy stream --model models:/ride-duration@production \\
+    --source kinesis://ride_events --sink kinesis://ride_predictions --group ride-duration`,
   );
   command.action(async (flags: Record<string, unknown>) => {
     const options = resolveConfig(streamOptionsSchema, {
@@ -54,7 +65,7 @@ Example:
     .description(
       "Publish events from a JSON-lines file (or stdin) to a stream, for tests and demos",
     )
-    .requiredOption("--to <url>", "nats://host:4222/<stream> or redis://host:6379/<key>")
+    .requiredOption("--to <url>", STREAM_URLS)
     .option("--file <path>", "JSON lines, one event each (default: stdin)")
     .option("--rate <n>", "events per second (default: as fast as the broker takes them)")
     .addHelpText(
@@ -103,7 +114,7 @@ Example:
   program
     .command("consume")
     .description("Print events from a stream as JSON lines (peek at predictions or dead letters)")
-    .requiredOption("--from <url>", "nats://host:4222/<stream> or redis://host:6379/<key>")
+    .requiredOption("--from <url>", STREAM_URLS)
     .option(
       "--group <name>",
       "consumer group (events acknowledged in it are not shown again)",
