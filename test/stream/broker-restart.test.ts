@@ -1,10 +1,8 @@
-import { spawn } from "node:child_process";
+import { collectPredictions, startStreamProcess } from "./helpers/processes.js";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { openStreamSink, openStreamSource } from "../../src/stream/endpoints.js";
 import { openRedisSource } from "../../src/stream/redis/index.js";
-import type { StreamSource } from "../../src/stream/types.js";
-import { CLI } from "../helpers/cli.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { tempDir } from "../helpers/temp.js";
 import { haveNats, haveRedis, privateNats, privateRedis } from "./private-brokers.js";
@@ -12,7 +10,6 @@ import { haveNats, haveRedis, privateNats, privateRedis } from "./private-broker
 const BEFORE = 3000;
 const AFTER = 1000;
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 const rides = (from: number, count: number) =>
   Array.from({ length: count }, (_, k) => {
@@ -25,24 +22,7 @@ const rides = (from: number, count: number) =>
     return { data: encoder.encode(JSON.stringify({ ride, ride_id: i })) };
   });
 
-/** Reads predictions into `seen` (ride_id → times predicted) until `count` rides have one. */
-async function collect(
-  source: StreamSource,
-  seen: Map<number, number>,
-  count: number,
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (seen.size < count && Date.now() < deadline) {
-    const messages = await source.read({ maxMessages: 1000, maxWaitMs: 100 });
-    for (const m of messages) {
-      const id = (JSON.parse(decoder.decode(m.data)) as { prediction: { ride_id: number } })
-        .prediction.ride_id;
-      seen.set(id, (seen.get(id) ?? 0) + 1);
-    }
-    await source.ack(messages);
-  }
-}
+const collect = collectPredictions;
 
 /**
  * Events delivered just before the restart whose delivery or ack got lost come back after the
@@ -74,30 +54,16 @@ describe.each(BROKERS)("mldeploy stream across a %s restart", (_name, available,
           });
       await output.open();
       // Small batches, so the restart lands while most events still wait.
-      const consumer = spawn(
-        process.execPath,
-        [
-          CLI,
-          "stream",
-          "--model",
-          bundle,
-          "--source",
-          sourceUrl(broker.url("rides")),
-          "--sink",
-          broker.url("predictions"),
-        ].concat(["--group", "scorers", "--batch-size", "20"]),
-        {
-          env: {
-            ...process.env,
-            MLDEPLOY_DATA_DIR: path.join(tempDir(), "registry"),
-            MLDEPLOY_LOG_LEVEL: "warn",
-          },
-          stdio: ["ignore", "ignore", "pipe"],
-        },
-      );
+      const { child: consumer, exited } = startStreamProcess({
+        model: bundle,
+        source: sourceUrl(broker.url("rides")),
+        sink: broker.url("predictions"),
+        batchSize: 20,
+        env: { MLDEPLOY_DATA_DIR: path.join(tempDir(), "registry") },
+        stderr: "pipe",
+      });
       let stderr = "";
-      consumer.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-      const exited = new Promise<number | null>((resolve) => consumer.once("exit", resolve));
+      consumer.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
       const seen = new Map<number, number>();
       try {
         await input.publish(rides(0, BEFORE));

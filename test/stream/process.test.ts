@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process";
+import { collectPredictions, startStreamProcess } from "./helpers/processes.js";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStreamSource } from "../../src/stream/endpoints.js";
 import type { StreamSource } from "../../src/stream/types.js";
-import { CLI, runCli } from "../helpers/cli.js";
+import { runCli } from "../helpers/cli.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { tempDir } from "../helpers/temp.js";
 import { streamUrl, uniqueStream } from "./nats/helpers.js";
@@ -33,49 +33,21 @@ afterAll(async () => {
 });
 
 /** Reads predictions until `count` distinct rides have one (or the time is up). */
-async function collect(
+const collect = (
   count: number,
   timeoutMs = 30_000,
   from: StreamSource = output,
   into: Map<number, number> = predicted,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (into.size < count && Date.now() < deadline) {
-    const messages = await from.read({ maxMessages: 1000, maxWaitMs: 200 });
-    for (const m of messages) {
-      const event = JSON.parse(new TextDecoder().decode(m.data)) as {
-        prediction: { ride_id: number };
-      };
-      into.set(event.prediction.ride_id, (into.get(event.prediction.ride_id) ?? 0) + 1);
-    }
-    await from.ack(messages);
-  }
-}
+) => collectPredictions(from, into, count, timeoutMs);
 
-function startConsumer(input: keyof typeof names = "rides", out: keyof typeof names = "preds") {
-  const child = spawn(
-    process.execPath,
-    [
-      CLI,
-      "stream",
-      "--model",
-      bundle,
-      "--source",
-      `${url(input)}?ack_wait_ms=2000`,
-      "--sink",
-      url(out),
-      "--group",
-      "scorers",
-      "--batch-size",
-      "100",
-    ],
-    { env: { ...process.env, ...env, MLDEPLOY_LOG_LEVEL: "warn" }, stdio: "ignore" },
-  );
-  const exited = new Promise<number | null>((resolve) =>
-    child.once("exit", (code) => resolve(code)),
-  );
-  return { child, exited };
-}
+const startConsumer = (input: keyof typeof names = "rides", out: keyof typeof names = "preds") =>
+  startStreamProcess({
+    model: bundle,
+    source: `${url(input)}?ack_wait_ms=2000`,
+    sink: url(out),
+    batchSize: 100,
+    env,
+  });
 
 /** JSON lines of `count` ride events in the original format. */
 const rides = (count: number) =>

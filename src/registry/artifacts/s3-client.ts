@@ -6,6 +6,7 @@
 import { S3Client } from "@aws-sdk/client-s3";
 
 import { UserError } from "../../config/errors.js";
+import { isHttpUrl } from "../../config/http-url.js";
 
 export interface S3Options {
   /**
@@ -63,13 +64,7 @@ export function resolveS3Settings(options: S3Options = {}, env = process.env): S
 }
 
 function checkEndpoint(endpoint: string, source: string): void {
-  let url: URL | undefined;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    url = undefined;
-  }
-  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
+  if (!isHttpUrl(endpoint)) {
     throw new UserError(
       `S3 endpoint ${JSON.stringify(endpoint)} (from ${source}) is not an http(s) URL, ` +
         "e.g. http://localhost:9000",

@@ -16,6 +16,7 @@ import { KinesisClient } from "@aws-sdk/client-kinesis";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { UserError } from "../../config/errors.js";
 import type { KinesisTarget } from "./url.js";
+import { isHttpUrl } from "../../config/http-url.js";
 
 export interface KinesisConnection {
   client: KinesisClient;
@@ -71,13 +72,7 @@ export function connectKinesis(
 }
 
 function checkEndpoint(endpoint: string, source: string): void {
-  let url: URL | undefined;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    url = undefined;
-  }
-  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
+  if (!isHttpUrl(endpoint)) {
     throw new UserError(
       `Kinesis endpoint ${JSON.stringify(endpoint)} (from ${source}) is not an http(s) URL, ` +
         "e.g. http://127.0.0.1:4567",

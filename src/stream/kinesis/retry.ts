@@ -1,4 +1,5 @@
 import { awsErrorName } from "./client.js";
+import type { Sleeper } from "../sleeper.js";
 
 /**
  * Retrying Kinesis calls through throttling and outages. The SDK already retries each call a
@@ -57,26 +58,5 @@ export async function withRetry<T>(operation: () => Promise<T>, options: RetryOp
       await options.sleeper.sleep(delay);
       delay = Math.min(delay * 2, MAX_DELAY_MS);
     }
-  }
-}
-
-/** Sleeps that close() can cut short, so shutdown does not wait out a backoff. */
-export class Sleeper {
-  private readonly pending = new Set<() => void>();
-
-  sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.pending.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, ms));
-      this.pending.add(done);
-    });
-  }
-
-  wakeAll(): void {
-    for (const done of [...this.pending]) done();
   }
 }

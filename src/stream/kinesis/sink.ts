@@ -2,9 +2,10 @@ import { PutRecordsCommand } from "@aws-sdk/client-kinesis";
 import type { StreamSink } from "../types.js";
 import { connectKinesis, explain, type KinesisConnection } from "./client.js";
 import { chunkEntries, toEntries, type PutEntry } from "./records.js";
-import { FIRST_DELAY_MS, MAX_DELAY_MS, Sleeper, withRetry, type RetryOptions } from "./retry.js";
+import { FIRST_DELAY_MS, MAX_DELAY_MS, withRetry, type RetryOptions } from "./retry.js";
 import { ensureStream } from "./stream-admin.js";
 import type { KinesisTarget } from "./url.js";
+import { Sleeper } from "../sleeper.js";
 
 export interface KinesisSinkOptions {
   /** Keep retrying rejected records (throttling) this long before publish() fails. Default 60 000. */

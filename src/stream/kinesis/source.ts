@@ -11,10 +11,11 @@ import type { LeaseDatabase } from "./checkpoints/database.js";
 import { LeaseStore } from "./checkpoints/lease-store.js";
 import { openLeaseDatabase } from "./checkpoints/open.js";
 import { connectKinesis, explain, type KinesisConnection } from "./client.js";
-import { Sleeper, withRetry, type RetryOptions } from "./retry.js";
+import { withRetry, type RetryOptions } from "./retry.js";
 import { ShardReader } from "./shard-reader.js";
 import { ensureStream, listShards } from "./stream-admin.js";
 import type { KinesisTarget } from "./url.js";
+import { Sleeper } from "../sleeper.js";
 
 export interface KinesisSourceOptions extends Omit<SourceSettings, "stream"> {
   /** Lease duration (overrides the URL's lease_ms). Default 10 000. */

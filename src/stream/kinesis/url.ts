@@ -21,6 +21,7 @@
  *   allows 5 per second per shard, shared by every reader of the stream).
  */
 import { UserError } from "../../config/errors.js";
+import { isHttpUrl } from "../../config/http-url.js";
 
 export interface KinesisTarget {
   stream: string;
@@ -115,13 +116,7 @@ export function parseKinesisUrl(url: string): KinesisTarget {
 }
 
 function httpUrl(value: string): string {
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    url = undefined;
-  }
-  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
+  if (!isHttpUrl(value)) {
     throw new UserError(
       `Kinesis URL setting endpoint must be an http(s) URL such as http://127.0.0.1:4567, got "${value}"`,
     );

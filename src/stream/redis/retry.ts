@@ -1,4 +1,5 @@
 import { errorMessage } from "./connection.js";
+import type { Sleeper } from "../sleeper.js";
 
 /**
  * Retrying Redis commands across a restart. ioredis reconnects on its own; this loop keeps
@@ -69,25 +70,4 @@ function isTransient(err: unknown): boolean {
 
 function isNoGroup(err: unknown): boolean {
   return err instanceof Error && err.name === "ReplyError" && err.message.startsWith("NOGROUP");
-}
-
-/** Sleeps that close() can cut short, so shutdown does not wait out a backoff. */
-export class Sleeper {
-  private readonly pending = new Set<() => void>();
-
-  sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.pending.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.pending.add(done);
-    });
-  }
-
-  wakeAll(): void {
-    for (const done of [...this.pending]) done();
-  }
 }

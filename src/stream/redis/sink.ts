@@ -2,8 +2,9 @@ import type { Redis } from "ioredis";
 import type { StreamSink } from "../types.js";
 import { closeConnection, connect, createConnection } from "./connection.js";
 import { KEY_FIELD, PAYLOAD_FIELD } from "./entries.js";
-import { Sleeper, withRetry, type RetryOptions } from "./retry.js";
+import { withRetry, type RetryOptions } from "./retry.js";
 import type { RedisStreamTarget } from "./url.js";
+import { Sleeper } from "../sleeper.js";
 
 export interface RedisSinkOptions {
   /**

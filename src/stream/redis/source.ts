@@ -15,8 +15,9 @@ import {
   type RawEntry,
 } from "./entries.js";
 import { groupLag } from "./lag.js";
-import { Sleeper, withRetry, type RetryOptions } from "./retry.js";
+import { withRetry, type RetryOptions } from "./retry.js";
 import type { RedisStreamTarget } from "./url.js";
+import { Sleeper } from "../sleeper.js";
 
 export interface RedisSourceOptions extends Omit<SourceSettings, "stream"> {
   /**

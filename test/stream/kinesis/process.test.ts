@@ -1,11 +1,11 @@
-import { spawn } from "node:child_process";
+import { collectPredictions, startStreamProcess } from "../helpers/processes.js";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openKinesisSink, openKinesisSource } from "../../../src/stream/kinesis/index.js";
 import type { StreamSource } from "../../../src/stream/types.js";
 import { KINESALITE_AWS_ENV } from "../../helpers/kinesalite.js";
-import { CLI, runCli } from "../../helpers/cli.js";
+import { runCli } from "../../helpers/cli.js";
 import { rideBundlePath } from "../../helpers/ride-bundle.js";
 import { tempDir } from "../../helpers/temp.js";
 import { kinesisFixture, uniqueName } from "./helpers.js";
@@ -40,50 +40,16 @@ async function predictionReader(stream: string): Promise<StreamSource> {
   return source;
 }
 
-/** Reads predictions until `count` distinct rides have one (or the time is up). */
-async function collect(
-  from: StreamSource,
-  into: Map<number, number>,
-  count: number,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (into.size < count && Date.now() < deadline) {
-    const messages = await from.read({ maxMessages: 1000, maxWaitMs: 200 });
-    for (const m of messages) {
-      const event = JSON.parse(new TextDecoder().decode(m.data)) as {
-        prediction: { ride_id: number };
-      };
-      into.set(event.prediction.ride_id, (into.get(event.prediction.ride_id) ?? 0) + 1);
-    }
-    await from.ack(messages);
-  }
-}
+const collect = collectPredictions;
 
-function startConsumer(input: string, output: string) {
-  const child = spawn(
-    process.execPath,
-    [
-      CLI,
-      "stream",
-      "--model",
-      bundle,
-      "--source",
-      url(input, "?lease_ms=1500&poll_ms=20"),
-      "--sink",
-      url(output),
-      "--group",
-      "scorers",
-      "--batch-size",
-      "100",
-    ],
-    { env: { ...process.env, ...env, MLDEPLOY_LOG_LEVEL: "warn" }, stdio: "ignore" },
-  );
-  const exited = new Promise<number | null>((resolve) =>
-    child.once("exit", (code) => resolve(code)),
-  );
-  return { child, exited };
-}
+const startConsumer = (input: string, output: string) =>
+  startStreamProcess({
+    model: bundle,
+    source: url(input, "?lease_ms=1500&poll_ms=20"),
+    sink: url(output),
+    batchSize: 100,
+    env,
+  });
 
 /** JSON lines of the rides with ids from (inclusive) to to (exclusive). */
 const rides = (from: number, to: number) =>

@@ -1,0 +1,68 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import type { StreamSource } from "../../../src/stream/types.js";
+import { CLI } from "../../helpers/cli.js";
+
+const decoder = new TextDecoder();
+
+/**
+ * Reads prediction events from `from` into `into` (ride_id → times predicted), acking them,
+ * until `count` distinct rides have one or `timeoutMs` has passed.
+ */
+export async function collectPredictions(
+  from: StreamSource,
+  into: Map<number, number>,
+  count: number,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (into.size < count && Date.now() < deadline) {
+    const messages = await from.read({ maxMessages: 1000, maxWaitMs: 200 });
+    for (const m of messages) {
+      const event = JSON.parse(decoder.decode(m.data)) as { prediction: { ride_id: number } };
+      into.set(event.prediction.ride_id, (into.get(event.prediction.ride_id) ?? 0) + 1);
+    }
+    await from.ack(messages);
+  }
+}
+
+export interface ConsumerProcess {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+/** Starts `mldeploy stream` as a child process (group "scorers"), its logs at warn level. */
+export function startStreamProcess(settings: {
+  model: string;
+  source: string;
+  sink: string;
+  batchSize: number;
+  env?: NodeJS.ProcessEnv;
+  /** Default: ignored. "pipe" to read the child's stderr. */
+  stderr?: "ignore" | "pipe";
+}): ConsumerProcess {
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      "stream",
+      "--model",
+      settings.model,
+      "--source",
+      settings.source,
+      "--sink",
+      settings.sink,
+      "--group",
+      "scorers",
+      "--batch-size",
+      String(settings.batchSize),
+    ],
+    {
+      env: { ...process.env, ...settings.env, MLDEPLOY_LOG_LEVEL: "warn" },
+      stdio: ["ignore", "ignore", settings.stderr ?? "ignore"],
+    },
+  );
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => resolve(code)),
+  );
+  return { child, exited };
+}
