@@ -9,8 +9,16 @@ import type { RedisStreamTarget } from "./url.js";
  *   attempts only (maxRetriesPerRequest), then fails, so our own retry loop (retry.ts) decides
  *   how long to keep trying and a closing consumer is not stuck behind a dead server;
  * - blocking reads get a client-side deadline (BLOCK time + grace): a half-open TCP connection
- *   would otherwise leave XREADGROUP waiting forever.
+ *   would otherwise leave XREADGROUP waiting forever. ioredis applies `blockingTimeout` itself
+ *   to an XREADGROUP without BLOCK (it flags the command as blocking whatever its arguments),
+ *   so that must be a generous deadline, not a token value: at 1 ms such reads resolved as
+ *   "nothing" while Redis delivered their entries to this consumer's pending list.
  */
+/** Client-side deadline of a read without BLOCK (and of BLOCK 0, which we never send). */
+const NON_BLOCKING_READ_DEADLINE_MS = 10_000;
+/** Added to a read's BLOCK time for its client-side deadline. */
+export const BLOCK_GRACE_MS = 2_000;
+
 export function createConnection(
   target: RedisStreamTarget,
   name: string,
@@ -27,8 +35,8 @@ export function createConnection(
     lazyConnect: true,
     maxRetriesPerRequest: 3,
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times - 1, 5), 2_000),
-    blockingTimeout: 1, // any positive value switches the deadline on: BLOCK ms + grace
-    blockingTimeoutGrace: 5_000,
+    blockingTimeout: NON_BLOCKING_READ_DEADLINE_MS,
+    blockingTimeoutGrace: BLOCK_GRACE_MS,
     autoResendUnfulfilledCommands: options.resendUnfulfilled ?? true,
   });
   // Without a listener ioredis prints every connection error of its reconnect loop to stderr;

@@ -6,7 +6,7 @@ import type {
   StreamMessage,
   StreamSource,
 } from "../types.js";
-import { closeConnection, connect, createConnection } from "./connection.js";
+import { BLOCK_GRACE_MS, closeConnection, connect, createConnection } from "./connection.js";
 import {
   parseAutoClaimReply,
   parsePendingDeliveries,
@@ -179,6 +179,8 @@ export class RedisSource implements StreamSource {
         this.target.stream,
         after,
       );
+      // Reading the own pending list never blocks: null is ioredis' deadline, not an answer.
+      if (reply === null) throw new Error("no reply to XREADGROUP … 0 (connection lost)");
       const entries = parseReadGroupReply(reply);
       if (entries.length === 0) break;
       for (const entry of entries) {
@@ -246,7 +248,13 @@ export class RedisSource implements StreamSource {
     // BLOCK 0 would wait forever: clamp to at least 1 ms.
     if (blockMs !== undefined) args.push("BLOCK", String(Math.max(1, Math.ceil(blockMs))));
     args.push("STREAMS", this.target.stream, ">");
+    const started = Date.now();
     const reply = await this.reader.callBuffer("XREADGROUP", ...args);
+    // A null past the client-side deadline is ioredis giving up on the reply (connection lost
+    // or stalled), not Redis answering "nothing new": entries may have been delivered anyway.
+    if (reply === null && Date.now() - started >= (blockMs ?? 0) + BLOCK_GRACE_MS / 2) {
+      this.recoverOwn = true;
+    }
     return parseReadGroupReply(reply)
       .filter((e): e is RawEntry & { fields: Buffer[] } => e.fields !== null)
       .map((entry) => toMessage(entry, 1));
