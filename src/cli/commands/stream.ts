@@ -29,7 +29,7 @@ letters) are published. SIGTERM finishes the batch in progress, then exits.
 Stream URLs (the scheme picks the transport; options go in the query string):
   kinesis://<stream>[?endpoint=http://127.0.0.1:4567&region=…&checkpoints=postgres://…]
   nats://host:4222/<stream>[?ack_wait_ms=30000]
-  redis://host:6379/<stream key>
+  redis://host:6379/<stream key>[?claim_idle_ms=30000]
   kafka://host:9092[,host2:9092]/<topic>
 
 Examples:
