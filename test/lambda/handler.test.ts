@@ -13,7 +13,10 @@ import {
   useKinesaliteEnv,
   type KinesaliteServer,
 } from "../helpers/kinesalite.js";
+import { closeArtifactStores } from "../../src/registry/artifacts/open.js";
+import { Registry } from "../../src/registry/registry.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
+import { S3RVER_CREDENTIALS, startS3Server } from "../helpers/s3-server.js";
 import { tempDir } from "../helpers/temp.js";
 
 let server: KinesaliteServer;
@@ -207,46 +210,97 @@ describe("the Lambda handler (dist/lambda.js) for Kinesis events", () => {
   });
 
   it("works as the built dist/lambda.js a Node.js 20 Lambda runtime loads", async () => {
-    const script = `
-      const { handler } = await import(${JSON.stringify(path.resolve("dist/lambda.js"))});
-      const event = JSON.parse(process.argv[1]);
-      const first = await handler(event);
-      const second = await handler(event);
-      console.log("RESULT " + JSON.stringify([first, second]));`;
-    const stdout = await new Promise<string>((resolve, reject) => {
-      const child = spawn(
-        process.execPath,
-        [
-          "--input-type=module",
-          "-e",
-          script,
-          JSON.stringify(kinesisEvent(rides.map((r) => JSON.stringify(r)))),
-        ],
-        {
-          env: {
-            ...process.env,
-            ...KINESALITE_AWS_ENV,
-            MODEL_URI: bundle,
-            TEST_RUN: "True",
-            MLDEPLOY_LOG_LEVEL: "info",
-          },
-          stdio: ["ignore", "pipe", "inherit"],
-        },
-      );
-      let out = "";
-      child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
-      child.once("error", reject);
-      child.once("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}`))));
-    });
-    const lines = stdout.trim().split("\n");
-    const result = lines.find((line) => line.startsWith("RESULT "))!.slice("RESULT ".length);
+    const lines = await runBuiltLambda({ MODEL_URI: bundle });
     const expected = await expectedPredictions();
-    expect(JSON.parse(result)).toEqual([{ predictions: expected }, { predictions: expected }]);
+    expect(resultOf(lines)).toEqual([{ predictions: expected }, { predictions: expected }]);
     // The model is loaded once per container, not per invocation (pino JSON log lines).
-    const logs = lines
-      .filter((line) => !line.startsWith("RESULT "))
-      .map((l) => JSON.parse(l) as { msg: string });
+    const logs = logsOf(lines);
     expect(logs.filter((l) => l.msg.startsWith("loaded "))).toHaveLength(1);
     expect(logs.filter((l) => /^3 predicted, 0 rejected \(TEST_RUN/.test(l.msg))).toHaveLength(2);
   });
+
+  it("loads MODEL_URI from S3 (s3rver), as the original MLflow variant did", async () => {
+    const s3 = await startS3Server(["mlflow"]);
+    try {
+      const upload = await Registry.open({
+        dataDir: tempDir(),
+        artifactRoot: "s3://mlflow/experiments",
+        s3: { endpoint: s3.endpoint },
+      });
+      // The upload runs in this process, whose AWS credentials are kinesalite's.
+      const modelUri = await withEnv(S3RVER_CREDENTIALS, async () => {
+        try {
+          const run = await upload.startRun({ experiment: "ride-duration" });
+          await run.logModel(bundle);
+          await run.end();
+          return `${run.info.artifactUri}/model`;
+        } finally {
+          await upload.close();
+          closeArtifactStores();
+        }
+      });
+      expect(modelUri).toMatch(/^s3:\/\/mlflow\/experiments\/.+\/model$/);
+      const lines = await runBuiltLambda({
+        ...S3RVER_CREDENTIALS,
+        MODEL_URI: modelUri,
+        MLDEPLOY_S3_ENDPOINT: s3.endpoint,
+        MLDEPLOY_DATA_DIR: tempDir(),
+      });
+      const expected = await expectedPredictions();
+      expect(resultOf(lines)).toEqual([{ predictions: expected }, { predictions: expected }]);
+      expect(logsOf(lines).filter((l) => l.msg.startsWith(`loaded ${modelUri} `))).toHaveLength(1);
+    } finally {
+      await s3.stop();
+    }
+  });
 });
+
+/**
+ * Runs the built dist/lambda.js in a fresh Node process (a new "container"), invoking the
+ * handler twice with the same Kinesis event under TEST_RUN=True; returns its stdout lines.
+ */
+async function runBuiltLambda(env: Record<string, string>): Promise<string[]> {
+  const script = `
+    const { handler } = await import(${JSON.stringify(path.resolve("dist/lambda.js"))});
+    const event = JSON.parse(process.argv[1]);
+    const first = await handler(event);
+    const second = await handler(event);
+    console.log("RESULT " + JSON.stringify([first, second]));`;
+  const stdout = await new Promise<string>((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        script,
+        JSON.stringify(kinesisEvent(rides.map((r) => JSON.stringify(r)))),
+      ],
+      {
+        env: {
+          ...process.env,
+          ...KINESALITE_AWS_ENV,
+          TEST_RUN: "True",
+          MLDEPLOY_LOG_LEVEL: "info",
+          ...env,
+        },
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
+    child.once("error", reject);
+    child.once("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}`))));
+  });
+  return stdout.trim().split("\n");
+}
+
+function resultOf(lines: string[]): unknown {
+  return JSON.parse(lines.find((line) => line.startsWith("RESULT "))!.slice("RESULT ".length));
+}
+
+/** The pino JSON log lines. */
+function logsOf(lines: string[]): Array<{ msg: string }> {
+  return lines
+    .filter((line) => !line.startsWith("RESULT "))
+    .map((line) => JSON.parse(line) as { msg: string });
+}
