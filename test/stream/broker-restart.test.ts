@@ -5,7 +5,16 @@ import { openStreamSink, openStreamSource } from "../../src/stream/endpoints.js"
 import { openRedisSource } from "../../src/stream/redis/index.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { tempDir } from "../helpers/temp.js";
-import { haveNats, haveRedis, privateNats, privateRedis } from "./private-brokers.js";
+import type { StreamSource } from "../../src/stream/types.js";
+import { useKinesaliteEnv } from "../helpers/kinesalite.js";
+import {
+  haveNats,
+  haveRedis,
+  privateKinesalite,
+  privateNats,
+  privateRedis,
+  type PrivateBroker,
+} from "./private-brokers.js";
 
 const BEFORE = 3000;
 const AFTER = 1000;
@@ -24,42 +33,70 @@ const rides = (from: number, count: number) =>
 
 const collect = collectPredictions;
 
-/**
- * NATS: events whose delivery or ack got lost in the restart come back after the ack wait, 2 s
- * here instead of 30. Redis keeps the default 30 s takeover time: the source must find its own
- * lost deliveries by itself (a batch left waiting for XAUTOCLAIM would miss the deadline below).
- */
-const sourceUrl = (url: string) => (url.startsWith("nats:") ? `${url}?ack_wait_ms=2000` : url);
 /** Well under the Redis takeover time (30 s); runs take 2–5 s. */
 const AFTER_RESTART_MS = 20_000;
 
-const BROKERS = [
-  ["NATS JetStream", haveNats, privateNats],
-  ["Redis Streams", haveRedis, privateRedis],
-] as const;
+interface BrokerCase {
+  name: string;
+  available: boolean;
+  start: () => Promise<PrivateBroker>;
+  /** The consumer's --source: how fast lost deliveries come back. */
+  consumerSource: (url: string) => string;
+  /** The test's reader of the predictions (its own deliveries can be lost in the restart too). */
+  checker: (url: string) => Promise<StreamSource>;
+}
 
-describe.each(BROKERS)("mldeploy stream across a %s restart", (_name, available, startBroker) => {
-  it.skipIf(!available)(
+const CASES: BrokerCase[] = [
+  {
+    name: "NATS JetStream",
+    available: haveNats,
+    start: privateNats,
+    // Events whose delivery or ack got lost come back after the ack wait: 2 s here, not 30.
+    consumerSource: (url) => `${url}?ack_wait_ms=2000`,
+    checker: (url) =>
+      openStreamSource(`${url}?ack_wait_ms=1000`, { group: "check", consumer: "check" }),
+  },
+  {
+    name: "Redis Streams",
+    available: haveRedis,
+    start: privateRedis,
+    // The default 30 s takeover time: the source must find its own lost deliveries by itself
+    // (a batch left waiting for XAUTOCLAIM would miss AFTER_RESTART_MS).
+    consumerSource: (url) => url,
+    checker: async (url) =>
+      openRedisSource(url, { group: "check", consumer: "check", claimIdleMs: 1000 }),
+  },
+  {
+    name: "Kinesis (kinesalite)",
+    available: true,
+    start: async () => {
+      useKinesaliteEnv();
+      return privateKinesalite();
+    },
+    consumerSource: (url) => `${url}&lease_ms=2000&poll_ms=20`,
+    checker: (url) =>
+      openStreamSource(`${url}&poll_ms=20&checkpoints=sqlite:${path.join(tempDir(), "check.db")}`, {
+        group: "check",
+        consumer: "check",
+      }),
+  },
+];
+
+describe.each(CASES)("mldeploy stream across a $name restart", (broker) => {
+  it.skipIf(!broker.available)(
     "goes on after the broker is restarted mid-stream: every event ends with a prediction",
     async () => {
-      const broker = await startBroker();
+      const server = await broker.start();
       const bundle = await rideBundlePath();
-      const input = await openStreamSink(broker.url("rides"));
+      const input = await openStreamSink(server.url("rides"));
       await input.open();
-      // The checker's own deliveries can be lost in the restart too: short redelivery for it.
-      const predictions = broker.url("predictions");
-      const output = predictions.startsWith("redis:")
-        ? openRedisSource(predictions, { group: "check", consumer: "check", claimIdleMs: 1000 })
-        : await openStreamSource(`${predictions}?ack_wait_ms=1000`, {
-            group: "check",
-            consumer: "check",
-          });
+      const output = await broker.checker(server.url("predictions"));
       await output.open();
       // Small batches, so the restart lands while most events still wait.
       const { child: consumer, exited } = startStreamProcess({
         model: bundle,
-        source: sourceUrl(broker.url("rides")),
-        sink: broker.url("predictions"),
+        source: broker.consumerSource(server.url("rides")),
+        sink: server.url("predictions"),
         batchSize: 20,
         env: { MLDEPLOY_DATA_DIR: path.join(tempDir(), "registry") },
         stderr: "pipe",
@@ -72,7 +109,7 @@ describe.each(BROKERS)("mldeploy stream across a %s restart", (_name, available,
         await collect(output, seen, 200, 30_000);
         expect(seen.size, stderr).toBeGreaterThanOrEqual(200);
 
-        await broker.restart();
+        await server.restart();
         expect(consumer.exitCode, stderr).toBeNull();
 
         // The sink retries on its own across the restart; publish once it is back.
@@ -86,7 +123,7 @@ describe.each(BROKERS)("mldeploy stream across a %s restart", (_name, available,
         await exited;
         await output.close();
         await input.close();
-        await broker.stop();
+        await server.stop();
       }
     },
     120_000,

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
 import net from "node:net";
 import { afterAll } from "vitest";
 import { tempDir } from "../helpers/temp.js";
@@ -105,5 +107,32 @@ export function privateRedis(): Promise<PrivateBroker> {
         { stdio: "ignore" },
       ),
     (port, stream) => `redis://127.0.0.1:${port}/${stream}`,
+  );
+}
+
+/**
+ * kinesalite (devDependency) keeping its streams in LevelDB files in a temp dir (`--path`),
+ * so a restart keeps them; streams are created and resharded at once.
+ */
+export function privateKinesalite(): Promise<PrivateBroker> {
+  const cli = path.join(
+    path.dirname(createRequire(import.meta.url).resolve("kinesalite/package.json")),
+    "cli.js",
+  );
+  return privateBroker(
+    (port, dir) =>
+      spawn(
+        process.execPath,
+        [cli, "--port", String(port), "--path", dir].concat([
+          "--createStreamMs",
+          "0",
+          "--deleteStreamMs",
+          "0",
+          "--updateStreamMs",
+          "0",
+        ]),
+        { stdio: "ignore" },
+      ),
+    (port, stream) => `kinesis://${stream}?endpoint=http://127.0.0.1:${port}&create=true`,
   );
 }
