@@ -4,7 +4,7 @@
  * it acknowledges nothing and costs the machine as little as possible.
  */
 import { connect, type ConsumerMessages } from "nats";
-import { Redis } from "ioredis";
+import { connect as connectRedis, createConnection } from "../stream/redis/connection.js";
 import { parseNatsUrl } from "../stream/nats/url.js";
 import { parseRedisStreamUrl } from "../stream/redis/url.js";
 import { sharedClock, type Broker } from "./stream-events.js";
@@ -87,13 +87,8 @@ export async function openReader(
     };
   }
   const target = parseRedisStreamUrl(url);
-  const client = new Redis({
-    host: target.host,
-    port: target.port,
-    username: target.username,
-    password: target.password,
-    db: target.db,
-  });
+  const client = createConnection(target, "mldeploy-bench-reader");
+  await connectRedis(client, target.description);
   let stopped = false;
   const loop = (async () => {
     let last = "0-0";

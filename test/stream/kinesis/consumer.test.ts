@@ -9,10 +9,10 @@ import { openStreamSink, openStreamSource } from "../../../src/stream/endpoints.
 import { ORIGINAL_FORMAT } from "../../../src/stream/events.js";
 import type { StreamSource } from "../../../src/stream/types.js";
 import { rideBundlePath } from "../../helpers/ride-bundle.js";
+import { NO_POSTGRES, PG_URL, postgresReachable } from "../../registry/store/helpers.js";
 import { dec, enc, kinesisFixture, readN, uniqueName } from "./helpers.js";
 
 const fixture = kinesisFixture();
-const PG_URL = process.env.MLDEPLOY_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
 const ride = (i: number) => ({
   PULocationID: 1 + ((i * 37) % 265),
@@ -27,18 +27,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await predictor?.close();
 });
-
-async function postgresReachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
 
 describe("the consumer loop over Kinesis (kinesalite, the real ride model)", () => {
   it("predicts every good event in the original format and dead-letters the bad ones", async () => {
@@ -133,7 +121,7 @@ describe("the consumer loop over Kinesis (kinesalite, the real ride model)", () 
 
   it("keeps checkpoints and leases in PostgreSQL with checkpoints=postgres://…", async (context) => {
     if (!(await postgresReachable())) {
-      context.skip(`skipped: no PostgreSQL at ${PG_URL} (set MLDEPLOY_TEST_POSTGRES_URL)`);
+      context.skip(NO_POSTGRES);
     }
     const schema = `mldeploy_test_${randomBytes(6).toString("hex")}`;
     const stream = uniqueName("pg");
