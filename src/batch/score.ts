@@ -1,5 +1,6 @@
 import type { Predictor } from "../model/types.js";
-import { validateColumns } from "../model/validate.js";
+import { validateColumnReaders } from "../model/validate.js";
+import { NumericColumn, nullColumn, pickRows, valueAt, type ColumnData } from "./columns.js";
 import type { PredictionChunk, RejectChunk, SourceChunk } from "./types.js";
 
 export interface ScoreSettings {
@@ -28,7 +29,12 @@ export async function scoreChunk(
   settings: ScoreSettings,
 ): Promise<ScoredChunk> {
   const schema = predictor.info.inputs;
-  const validation = validateColumns(chunk.columns, chunk.rows, schema, {
+  const readers: Record<string, (row: number) => unknown> = {};
+  for (const spec of schema) {
+    const column = chunk.columns[spec.name];
+    if (column !== undefined) readers[spec.name] = reader(column);
+  }
+  const validation = validateColumnReaders(readers, chunk.rows, schema, {
     coerceStrings: true,
     maxErrors: Number.MAX_SAFE_INTEGER,
   });
@@ -38,15 +44,12 @@ export async function scoreChunk(
       : new Float64Array(0);
 
   const kept = validation.rowIndex;
-  const extra: Record<string, unknown[]> = {};
+  const extra: Record<string, ColumnData> = {};
   for (const name of settings.keepColumns) extra[name] = pick(chunk.columns[name], kept);
   if (settings.actualColumn !== undefined) {
     const actual = pick(chunk.columns[settings.actualColumn], kept);
     extra[settings.actualColumn] = actual;
-    extra.diff = actual.map((value, i) => {
-      const number = typeof value === "string" ? Number(value) : value;
-      return typeof number === "number" && Number.isFinite(number) ? number - values[i] : null;
-    });
+    extra.diff = difference(actual, values);
   }
 
   return {
@@ -65,8 +68,37 @@ export async function scoreChunk(
   };
 }
 
-function pick(column: unknown[] | undefined, rows: number[]): unknown[] {
-  return column === undefined ? rows.map(() => null) : rows.map((row) => column[row]);
+function reader(column: ColumnData): (row: number) => unknown {
+  if (!(column instanceof NumericColumn)) return (row) => column[row];
+  const values = column.values;
+  // NaN is how a NumericColumn stores NULL: validation must see a missing value, not a NaN.
+  return (row) => {
+    const value = values[row];
+    return value === value ? value : null;
+  };
+}
+
+function pick(column: ColumnData | undefined, rows: number[]): ColumnData {
+  return column === undefined ? nullColumn(rows.length) : pickRows(column, rows);
+}
+
+/** actual - predicted, NULL where the actual value is missing or not a number. */
+function difference(actual: ColumnData, predicted: Float64Array): NumericColumn {
+  const diff = new Float64Array(predicted.length);
+  if (actual instanceof NumericColumn && actual.kind === "number") {
+    const values = actual.values;
+    for (let i = 0; i < diff.length; i++) {
+      diff[i] = Number.isFinite(values[i]) ? values[i] - predicted[i] : Number.NaN;
+    }
+  } else {
+    for (let i = 0; i < diff.length; i++) {
+      const value = valueAt(actual, i);
+      const number = typeof value === "string" ? Number(value) : value;
+      diff[i] =
+        typeof number === "number" && Number.isFinite(number) ? number - predicted[i] : Number.NaN;
+    }
+  }
+  return new NumericColumn("number", diff);
 }
 
 function collectRejects(
@@ -90,6 +122,6 @@ function collectRejects(
 
 function rowObject(chunk: SourceChunk, row: number): Record<string, unknown> {
   const object: Record<string, unknown> = { id: chunk.ids[row] };
-  for (const [name, column] of Object.entries(chunk.columns)) object[name] = column[row];
+  for (const [name, column] of Object.entries(chunk.columns)) object[name] = valueAt(column, row);
   return object;
 }

@@ -10,6 +10,8 @@
  * resume point after `kill -9` mid-run.
  */
 
+import type { ColumnData } from "./columns.js";
+
 /** A scalar read from a source: what SQL drivers and DuckDB give for ids and watermark columns. */
 export type KeyValue = string | number;
 
@@ -51,8 +53,11 @@ export interface SourceChunk {
   ids: KeyValue[];
   /** Present when ReadOptions.sinceColumn was given. */
   since?: Array<KeyValue | null>;
-  /** Values as the driver returned them: numbers, strings, booleans, null, Date for timestamps. */
-  columns: Record<string, unknown[]>;
+  /**
+   * Values as the driver returned them (numbers, strings, booleans, null, Date for timestamps),
+   * or, from columnar sources, numbers and timestamps as a NumericColumn.
+   */
+  columns: Record<string, ColumnData>;
 }
 
 export interface BatchSource {
@@ -80,7 +85,7 @@ export interface PredictionChunk {
   ids: KeyValue[];
   predictions: Float64Array;
   /** Passthrough columns copied from the source (e.g. pickup datetime, PULocationID, actual duration). */
-  extra: Record<string, unknown[]>;
+  extra: Record<string, ColumnData>;
   modelName: string;
   modelVersion: string;
   /** The registry run id of the model, when known. */

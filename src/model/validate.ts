@@ -158,6 +158,20 @@ export function validateColumns(
   return validate(rows, schema, options, (row, _name, c) => sources[c]?.[row]);
 }
 
+/**
+ * Validates columns given as readers (`read(row)` gives a column's value, undefined or null when
+ * missing), for columns whose storage is not one value per row (e.g. NaN standing for NULL).
+ */
+export function validateColumnReaders(
+  readers: Record<string, ((row: number) => unknown) | undefined>,
+  rows: number,
+  schema: ColumnSpec[],
+  options: ValidateOptions = {},
+): ValidationResult {
+  const sources = schema.map((spec) => readers[spec.name]);
+  return validate(rows, schema, options, (row, _name, c) => sources[c]?.(row));
+}
+
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }

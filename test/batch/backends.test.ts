@@ -22,6 +22,8 @@ const good = rides.filter((ride) => !isBadRide(ride));
 let registry: Registry;
 let bundle: string;
 let reference: Map<number, number>;
+/** "id: reason" of every ride the SQLite run rejected. */
+let referenceRejects: string[];
 
 const base = (extra: Partial<BatchOptionsInput>) =>
   batchOptionsSchema.parse({
@@ -52,6 +54,11 @@ beforeAll(async () => {
     ).map((row) => [row.ride_id, row.predicted_duration]),
   );
   expect(reference.size).toBe(good.length);
+  referenceRejects = querySqlite<{ id: string; reason: string }>(
+    db,
+    "SELECT id, reason FROM p_rejects ORDER BY CAST(id AS INTEGER)",
+  ).map((row) => `${row.id}: ${row.reason}`);
+  expect(referenceRejects).toHaveLength(rides.length - good.length);
 });
 afterAll(async () => {
   await registry?.close();
@@ -155,6 +162,18 @@ describe("Parquet → Parquet", () => {
         predicted_duration: Number(r.predicted_duration),
       })),
     );
+
+    // NULL and negative distances are rejected for the same reasons as from SQLite (a NULL read
+    // into a typed column is "required", not a NaN).
+    const rejects = await withDuckDB(async (db) => {
+      const reader = await db.runAndReadAll(
+        `SELECT id, reason FROM read_parquet(${sqlString(path.join(dir, "predictions.rejects.parquet"))})
+         ORDER BY CAST(id AS INTEGER)`,
+      );
+      return reader.getRowObjectsJson().map((row) => `${String(row.id)}: ${String(row.reason)}`);
+    });
+    expect(rejects).toEqual(referenceRejects);
+    expect(rejects.some((line) => line.includes("is required"))).toBe(true);
 
     // Rerunning from the start rewrites the same predictions: still one row per ride and version.
     await runBatch(base({ ...options, fromStart: true }), { registry, logger: quietLogger() });

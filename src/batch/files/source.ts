@@ -12,6 +12,7 @@ import { checkPartition } from "../partition.js";
 import { checkQuery } from "../query.js";
 import { sqlIdentifier, sqlString } from "../../train/duckdb.js";
 import type { BatchSource, KeyValue, ReadOptions, SourceChunk } from "../types.js";
+import { NumericColumn, materialize, type ColumnData } from "../columns.js";
 
 export type FileFormat = "parquet" | "csv";
 
@@ -279,24 +280,18 @@ export class FileBatchSource implements BatchSource {
           if (plan.since && chunk.since) {
             copyVector(data.getColumnVector(column++), plan.since.kind, end, offset, chunk.since);
           }
-          options.columns.forEach((name, i) => {
-            copyVector(
-              data.getColumnVector(column + i),
-              plan.columns[i].kind,
-              end,
-              offset,
-              chunk.columns[name],
-            );
+          chunk.buffers.forEach((buffer, i) => {
+            buffer.append(data.getColumnVector(column + i), offset, end);
           });
           chunk.rows += end - offset;
           offset = end;
           if (chunk.rows === options.chunkSize) {
-            yield chunk;
+            yield finish(chunk, options);
             chunk = emptyChunk(options, plan);
           }
         }
       }
-      if (chunk.rows > 0) yield chunk;
+      if (chunk.rows > 0) yield finish(chunk, options);
     } catch (error) {
       if (error instanceof UserError) throw error;
       throw new UserError(`${this.description}: ${firstLine(error)}`, { cause: error });
@@ -430,8 +425,92 @@ export class FileBatchSource implements BatchSource {
   }
 }
 
-function emptyChunk(options: ReadOptions, plan: Plan): SourceChunk & { ids: KeyValue[] } {
-  const columns: Record<string, unknown[]> = {};
-  for (const name of options.columns) columns[name] = [];
-  return { rows: 0, ids: [], since: plan.since ? [] : undefined, columns };
+interface PendingChunk {
+  rows: number;
+  ids: KeyValue[];
+  since?: Array<KeyValue | null>;
+  /** One per ReadOptions.columns entry. */
+  buffers: ColumnBuffer[];
+}
+
+function emptyChunk(options: ReadOptions, plan: Plan): PendingChunk {
+  return {
+    rows: 0,
+    ids: [],
+    since: plan.since ? [] : undefined,
+    buffers: plan.columns.map((projection) => new ColumnBuffer(projection.kind, options.chunkSize)),
+  };
+}
+
+function finish(chunk: PendingChunk, options: ReadOptions): SourceChunk {
+  const columns: Record<string, ColumnData> = {};
+  options.columns.forEach((name, i) => {
+    columns[name] = chunk.buffers[i].finish();
+  });
+  return { rows: chunk.rows, ids: chunk.ids, since: chunk.since, columns };
+}
+
+/**
+ * One column of a chunk being read. Numbers and timestamps go into a Float64Array (NULL as NaN)
+ * by whole-vector copies; a column that turns out to hold a real NaN, which that form cannot
+ * tell from NULL, continues as one JS value per row, as do all other kinds.
+ */
+class ColumnBuffer {
+  private numbers?: Float64Array;
+  private values?: unknown[];
+  private rows = 0;
+
+  constructor(
+    private readonly kind: Kind,
+    capacity: number,
+  ) {
+    if (kind === "number" || kind === "time") this.numbers = new Float64Array(capacity);
+    else this.values = [];
+  }
+
+  /** Appends rows [from, to) of `vector`. */
+  append(vector: DuckDBVector, from: number, to: number): void {
+    if (this.numbers !== undefined) {
+      const raw = doubleData(vector);
+      if (raw !== undefined && this.copyNumbers(raw, from, to)) return;
+      this.values = this.toValues();
+      this.numbers = undefined;
+    }
+    copyVector(vector, this.kind, to, from, this.values!);
+    this.rows += to - from;
+  }
+
+  finish(): ColumnData {
+    if (this.numbers === undefined) return this.values!;
+    const kind = this.kind === "time" ? "timestamp" : "number";
+    return new NumericColumn(kind, this.numbers.subarray(0, this.rows));
+  }
+
+  /** False, having copied nothing that counts, when a valid value is NaN. */
+  private copyNumbers(
+    raw: { items: Float64Array; valid: Uint32Array | undefined },
+    from: number,
+    to: number,
+  ): boolean {
+    const { items, valid } = raw;
+    const numbers = this.numbers!;
+    const base = this.rows - from;
+    numbers.set(items.subarray(from, to), this.rows);
+    for (let row = from; row < to; row++) {
+      const isValid = valid === undefined || (valid[row >>> 5] & (1 << (row & 31))) !== 0;
+      if (!isValid) numbers[base + row] = Number.NaN;
+      else if (Number.isNaN(items[row])) return false;
+    }
+    this.rows += to - from;
+    return true;
+  }
+
+  /** What has been copied so far, as one JS value per row. */
+  private toValues(): unknown[] {
+    const column = new NumericColumn(
+      this.kind === "time" ? "timestamp" : "number",
+      this.numbers!.subarray(0, this.rows),
+    );
+    return materialize(column);
+  }
 }

@@ -1,3 +1,4 @@
+import { materialize } from "../columns.js";
 import { UserError } from "../../config/errors.js";
 import type { PredictionChunk } from "../types.js";
 import type { ColumnKind, SqlDialect } from "./dialect.js";
@@ -75,7 +76,7 @@ export function predictionLayout(table: TableName, chunk: PredictionChunk): Tabl
   const extra = rest.slice(0, -1 - PROVENANCE.length);
   const columns: SinkColumn[] = [
     { name: id, kind: inferKind(chunk.ids, true), notNull: true },
-    ...extra.map((name) => ({ name, kind: inferKind(chunk.extra[name]) })),
+    ...extra.map((name) => ({ name, kind: inferKind(materialize(chunk.extra[name])) })),
     { name: chunk.predictionColumn, kind: "double" },
     ...PROVENANCE,
   ];

@@ -1,3 +1,4 @@
+import { materialize } from "../columns.js";
 import type { BatchSink, Checkpoint, SinkWrite } from "../types.js";
 import { decodeCheckpoint, encodeKey } from "./checkpoint-codec.js";
 import { Params, type SqlDialect } from "./dialect.js";
@@ -151,7 +152,7 @@ export class SqlSink implements BatchSink {
           rows: p.ids.length,
           columns: [
             each(p.idColumn, p.ids),
-            ...Object.keys(p.extra).map((name) => each(name, p.extra[name])),
+            ...Object.keys(p.extra).map((name) => each(name, materialize(p.extra[name]))),
             // pg would send a Float64Array as bytes, not as an array of numbers.
             each(p.predictionColumn, Array.from(p.predictions)),
             all("model_name", p.modelName),

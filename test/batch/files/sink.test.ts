@@ -4,6 +4,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { SinkWrite } from "../../../src/batch/types.js";
 import { FileBatchSink, openFileSink } from "../../../src/batch/files/index.js";
+import { NumericColumn, type ColumnData } from "../../../src/batch/columns.js";
 import { sqlString, withDuckDB } from "../../../src/train/duckdb.js";
 import { tempDir } from "../../helpers/temp.js";
 
@@ -17,8 +18,28 @@ async function query(sql: string): Promise<Array<Record<string, unknown>>> {
   });
 }
 
+type Form = "values" | "typed";
+
+/** A column as a row-oriented source gives it, or as DuckDB sources do (typed, NaN for NULL). */
+function column(
+  form: Form,
+  kind: "number" | "timestamp",
+  values: Array<number | Date | null>,
+): ColumnData {
+  if (form === "values") return values;
+  const numbers = values.map((v) =>
+    v === null ? Number.NaN : v instanceof Date ? v.getTime() : v,
+  );
+  return new NumericColumn(kind, Float64Array.from(numbers));
+}
+
 /** Chunk `n` (0-based) of 100 rides: ids 100n+1 … 100n+100; ids ending in 7 are rejected. */
-function chunk(n: number, version = "1", scoredAt = "2024-05-01T10:00:00.000Z"): SinkWrite {
+function chunk(
+  n: number,
+  version = "1",
+  scoredAt = "2024-05-01T10:00:00.000Z",
+  form: Form = "values",
+): SinkWrite {
   const all = Array.from({ length: 100 }, (_, i) => 100 * n + i + 1);
   const scored = all.filter((id) => id % 10 !== 7);
   const rejected = all.filter((id) => id % 10 === 7);
@@ -30,10 +51,22 @@ function chunk(n: number, version = "1", scoredAt = "2024-05-01T10:00:00.000Z"):
       ids: scored,
       predictions: Float64Array.from(scored, (id) => id / 10 + Number(version)),
       extra: {
-        PULocationID: scored.map((id) => id % 265),
-        pickup: scored.map((id) => new Date(Date.UTC(2024, 0, 1) + id * 60_000)),
+        PULocationID: column(
+          form,
+          "number",
+          scored.map((id) => id % 265),
+        ),
+        pickup: column(
+          form,
+          "timestamp",
+          scored.map((id) => new Date(Date.UTC(2024, 0, 1) + id * 60_000)),
+        ),
         // All null in chunk 0, numbers later: the merged column must still be DOUBLE.
-        actual: scored.map((id) => (n === 0 ? null : id / 3)),
+        actual: column(
+          form,
+          "number",
+          scored.map((id) => (n === 0 ? null : id / 3)),
+        ),
       },
       modelName: "ride-duration",
       modelVersion: version,
@@ -50,66 +83,69 @@ function chunk(n: number, version = "1", scoredAt = "2024-05-01T10:00:00.000Z"):
 }
 
 describe("FileBatchSink", () => {
-  it("writes chunks, merges them into one row per (id, version) and keeps rejects", async () => {
-    const dir = tempDir("mldeploy-files-sink-");
-    const target = path.join(dir, "out", "predictions.parquet");
-    const sink = new FileBatchSink({ path: target });
-    expect(await sink.prepare(JOB)).toBeUndefined();
-    for (let n = 0; n < 3; n++) await sink.write(chunk(n));
-    expect(await sink.prepare(JOB)).toEqual({ id: 300 });
-    const result = await sink.finalize();
-    await sink.close();
-    expect(result).toEqual({
-      path: target,
-      rows: 270,
-      rejectsPath: path.join(dir, "out", "predictions.rejects.parquet"),
-      rejects: 30,
-    });
+  it.each<Form>(["values", "typed"])(
+    "writes chunks, merges them into one row per (id, version) and keeps rejects (columns as %s)",
+    async (form) => {
+      const dir = tempDir("mldeploy-files-sink-");
+      const target = path.join(dir, "out", "predictions.parquet");
+      const sink = new FileBatchSink({ path: target });
+      expect(await sink.prepare(JOB)).toBeUndefined();
+      for (let n = 0; n < 3; n++) await sink.write(chunk(n, "1", undefined, form));
+      expect(await sink.prepare(JOB)).toEqual({ id: 300 });
+      const result = await sink.finalize();
+      await sink.close();
+      expect(result).toEqual({
+        path: target,
+        rows: 270,
+        rejectsPath: path.join(dir, "out", "predictions.rejects.parquet"),
+        rejects: 30,
+      });
 
-    const schema = await query(`DESCRIBE SELECT * FROM read_parquet(${sqlString(target)})`);
-    expect(schema.map((c) => [c.column_name, c.column_type])).toEqual([
-      ["ride_id", "BIGINT"],
-      ["PULocationID", "BIGINT"],
-      ["pickup", "TIMESTAMP"],
-      ["actual", "DOUBLE"],
-      ["predicted_duration", "DOUBLE"],
-      ["model_name", "VARCHAR"],
-      ["model_version", "VARCHAR"],
-      ["run_id", "VARCHAR"],
-      ["scored_at", "TIMESTAMP WITH TIME ZONE"],
-    ]);
-    const rows = await query(
-      `SELECT ride_id, PULocationID, CAST(pickup AS VARCHAR) AS pickup, actual, predicted_duration,
+      const schema = await query(`DESCRIBE SELECT * FROM read_parquet(${sqlString(target)})`);
+      expect(schema.map((c) => [c.column_name, c.column_type])).toEqual([
+        ["ride_id", "BIGINT"],
+        ["PULocationID", "BIGINT"],
+        ["pickup", "TIMESTAMP"],
+        ["actual", "DOUBLE"],
+        ["predicted_duration", "DOUBLE"],
+        ["model_name", "VARCHAR"],
+        ["model_version", "VARCHAR"],
+        ["run_id", "VARCHAR"],
+        ["scored_at", "TIMESTAMP WITH TIME ZONE"],
+      ]);
+      const rows = await query(
+        `SELECT ride_id, PULocationID, CAST(pickup AS VARCHAR) AS pickup, actual, predicted_duration,
               model_name, model_version, run_id, epoch_ms(scored_at) AS scored_ms
        FROM read_parquet(${sqlString(target)})`,
-    );
-    expect(rows.map((r) => Number(r.ride_id))).toEqual(
-      Array.from({ length: 300 }, (_, i) => i + 1).filter((id) => id % 10 !== 7),
-    );
-    expect(rows[0]).toEqual({
-      ride_id: "1",
-      PULocationID: "1",
-      pickup: "2024-01-01 00:01:00",
-      actual: null,
-      predicted_duration: 1.1,
-      model_name: "ride-duration",
-      model_version: "1",
-      run_id: "run-abc",
-      scored_ms: String(Date.parse("2024-05-01T10:00:00Z")),
-    });
-    expect(rows[150].actual).toBeCloseTo(Number(rows[150].ride_id) / 3, 10);
+      );
+      expect(rows.map((r) => Number(r.ride_id))).toEqual(
+        Array.from({ length: 300 }, (_, i) => i + 1).filter((id) => id % 10 !== 7),
+      );
+      expect(rows[0]).toEqual({
+        ride_id: "1",
+        PULocationID: "1",
+        pickup: "2024-01-01 00:01:00",
+        actual: null,
+        predicted_duration: 1.1,
+        model_name: "ride-duration",
+        model_version: "1",
+        run_id: "run-abc",
+        scored_ms: String(Date.parse("2024-05-01T10:00:00Z")),
+      });
+      expect(rows[150].actual).toBeCloseTo(Number(rows[150].ride_id) / 3, 10);
 
-    const rejects = await query(
-      `SELECT * FROM read_parquet(${sqlString(result.rejectsPath!)}) ORDER BY CAST(id AS INT)`,
-    );
-    expect(rejects).toHaveLength(30);
-    expect(rejects[0]).toMatchObject({
-      id: "7",
-      model_version: "1",
-      reason: 'field "trip_distance" must be >= 0, got -1',
-      row: '{"ride_id":7,"trip_distance":-1}',
-    });
-  });
+      const rejects = await query(
+        `SELECT * FROM read_parquet(${sqlString(result.rejectsPath!)}) ORDER BY CAST(id AS INT)`,
+      );
+      expect(rejects).toHaveLength(30);
+      expect(rejects[0]).toMatchObject({
+        id: "7",
+        model_version: "1",
+        reason: 'field "trip_distance" must be >= 0, got -1',
+        row: '{"ride_id":7,"trip_distance":-1}',
+      });
+    },
+  );
 
   it("is idempotent: rerunning chunks and rescoring with a new version upsert", async () => {
     const dir = tempDir("mldeploy-files-sink-");

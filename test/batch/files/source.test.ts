@@ -2,6 +2,7 @@ import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Checkpoint, KeyValue, ReadOptions, SourceChunk } from "../../../src/batch/types.js";
 import { FileBatchSource } from "../../../src/batch/files/index.js";
+import { NumericColumn, materialize, valueAt } from "../../../src/batch/columns.js";
 import { sqlString, withDuckDB } from "../../../src/train/duckdb.js";
 import { writeSampleTrips } from "../../../src/train/sample-data.js";
 import { tempDir } from "../../helpers/temp.js";
@@ -68,16 +69,22 @@ describe("FileBatchSource", () => {
       const first = chunks[0];
       expect(first.since).toBeUndefined();
       expect(Object.keys(first.columns)).toEqual(options.columns);
-      expect(typeof first.columns.PULocationID[0]).toBe("number");
-      expect(typeof first.columns.trip_distance[0]).toBe("number");
-      expect(first.columns.lpep_pickup_datetime[0]).toBeInstanceOf(Date);
-      const pickup = first.columns.lpep_pickup_datetime[0] as Date;
+      // Numbers and timestamps arrive as typed columns, text as one value per row.
+      expect(first.columns.PULocationID).toBeInstanceOf(NumericColumn);
+      expect(first.columns.lpep_pickup_datetime).toMatchObject({ kind: "timestamp" });
+      expect(Array.isArray(first.columns.store_and_fwd_flag)).toBe(true);
+      expect(typeof valueAt(first.columns.PULocationID, 0)).toBe("number");
+      expect(typeof valueAt(first.columns.trip_distance, 0)).toBe("number");
+      expect(valueAt(first.columns.lpep_pickup_datetime, 0)).toBeInstanceOf(Date);
+      const pickup = valueAt(first.columns.lpep_pickup_datetime, 0) as Date;
       expect(pickup.getUTCFullYear()).toBe(2021);
       // The last chunk is February.
-      const febPickup = chunks[5].columns.lpep_pickup_datetime[0] as Date;
+      const febPickup = valueAt(chunks[5].columns.lpep_pickup_datetime, 0) as Date;
       expect(febPickup.getUTCMonth()).toBe(1);
       expect(
-        first.columns.store_and_fwd_flag.every((v) => v === null || v === "Y" || v === "N"),
+        materialize(first.columns.store_and_fwd_flag).every(
+          (v) => v === null || v === "Y" || v === "N",
+        ),
       ).toBe(true);
     } finally {
       await source.close();
@@ -194,9 +201,9 @@ describe("FileBatchSource", () => {
       expect(ids.slice(0, 3)).toEqual([0, 1, 2]);
       expect(await source.count(options)).toBe(495);
       expect(await source.countNullKeys(options)).toBe(5);
-      expect(chunks[0].columns.zone[1]).toBe("zone 1");
-      expect(chunks[0].columns.distance[2]).toBe(0.5);
-      expect(chunks[0].columns.pickup[1]).toEqual(new Date("2024-01-01T00:01:00Z"));
+      expect(valueAt(chunks[0].columns.zone, 1)).toBe("zone 1");
+      expect(valueAt(chunks[0].columns.distance, 2)).toBe(0.5);
+      expect(valueAt(chunks[0].columns.pickup, 1)).toEqual(new Date("2024-01-01T00:01:00Z"));
     } finally {
       await source.close();
     }
@@ -241,7 +248,7 @@ it("copies numbers, timestamps and NULLs exactly across DuckDB vectors and chunk
     });
     const ids = chunks.flatMap((c) => c.ids);
     expect(ids).toEqual(Array.from({ length: 5000 }, (_, i) => i));
-    const column = (name: string) => chunks.flatMap((c) => c.columns[name]);
+    const column = (name: string) => chunks.flatMap((c) => materialize(c.columns[name]));
     expect(column("small")).toEqual(ids.map((i) => (Number(i) % 7 === 3 ? null : i)));
     expect(column("dec")).toEqual(
       ids.map((i) => (Number(i) % 11 === 0 ? null : Number((Number(i) / 4).toFixed(2)))),
@@ -252,6 +259,34 @@ it("copies numbers, timestamps and NULLs exactly across DuckDB vectors and chunk
         Number(i) % 17 === 1 ? null : new Date(Date.UTC(2024, 0, 1) + Number(i) * 1000),
       ),
     );
+  } finally {
+    await source.close();
+  }
+});
+
+it("keeps a real NaN apart from NULL: such a column continues as one value per row", async () => {
+  const dir = tempDir("mldeploy-files-source-nan-");
+  const file = path.join(dir, "nan.parquet");
+  // NaN first appears in the middle of the second chunk, after rows already copied as numbers.
+  await sql(
+    `COPY (SELECT i AS id,
+                  CASE WHEN i % 5 = 0 THEN NULL WHEN i = 1501 THEN 'NaN'::DOUBLE ELSE i / 2 END AS x,
+                  i / 4 AS y
+           FROM range(3000) t(i))
+     TO ${sqlString(file)} (FORMAT parquet)`,
+  );
+  const source = new FileBatchSource({ path: file });
+  try {
+    const chunks = await readAll(source, { idColumn: "id", columns: ["x", "y"], chunkSize: 1000 });
+    expect(chunks.map((c) => c.columns.x instanceof NumericColumn)).toEqual([true, false, true]);
+    expect(chunks.every((c) => c.columns.y instanceof NumericColumn)).toBe(true);
+    const x = chunks.flatMap((c) => materialize(c.columns.x));
+    expect(x).toHaveLength(3000);
+    x.forEach((value, i) => {
+      if (i % 5 === 0) expect(value).toBeNull();
+      else if (i === 1501) expect(value).toBeNaN();
+      else expect(value).toBe(i / 2);
+    });
   } finally {
     await source.close();
   }
