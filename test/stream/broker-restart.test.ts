@@ -8,8 +8,10 @@ import { tempDir } from "../helpers/temp.js";
 import type { StreamSource } from "../../src/stream/types.js";
 import { useKinesaliteEnv } from "../helpers/kinesalite.js";
 import {
+  haveKafkaMock,
   haveNats,
   haveRedis,
+  privateKafkaMock,
   privateKinesalite,
   privateNats,
   privateRedis,
@@ -79,6 +81,13 @@ const CASES: BrokerCase[] = [
         group: "check",
         consumer: "check",
       }),
+  },
+  {
+    name: "Kafka (librdkafka mock cluster)",
+    available: haveKafkaMock,
+    start: () => privateKafkaMock(["rides", "predictions"]),
+    consumerSource: (url) => url,
+    checker: (url) => openStreamSource(url, { group: "check", consumer: "check" }),
   },
 ];
 

@@ -5,6 +5,7 @@ import path from "node:path";
 import net from "node:net";
 import { afterAll } from "vitest";
 import { tempDir } from "../helpers/temp.js";
+import { mockClusterAvailable, startMockCluster } from "./kafka/mock-cluster.js";
 
 /**
  * Private broker servers on free ports with their own store directories, so a test can stop
@@ -16,6 +17,7 @@ export const NATS_BINARY = "/usr/sbin/nats-server";
 export const REDIS_BINARY = "/usr/bin/redis-server";
 export const haveNats = existsSync(NATS_BINARY);
 export const haveRedis = existsSync(REDIS_BINARY);
+export const haveKafkaMock = await mockClusterAvailable();
 
 export interface PrivateBroker {
   url(stream: string): string;
@@ -135,4 +137,26 @@ export function privateKinesalite(): Promise<PrivateBroker> {
       ),
     (port, stream) => `kinesis://${stream}?endpoint=http://127.0.0.1:${port}&create=true`,
   );
+}
+
+/**
+ * librdkafka's mock cluster (see kafka/mock-cluster.ts) with the topics `topics` (2 partitions
+ * each; it has no CreateTopics). A restart takes its one broker down (connections dropped,
+ * new ones refused) for `downMs`, then up again with its logs and group offsets intact, as a
+ * restarted broker comes back with its disk.
+ */
+export async function privateKafkaMock(topics: string[], downMs = 2_000): Promise<PrivateBroker> {
+  const cluster = await startMockCluster();
+  for (const topic of topics) await cluster.createTopic(topic, 2);
+  return {
+    // The mock's controller id is 0, a broker it lacks: no idempotent producer (see helpers.ts).
+    url: (topic) =>
+      `kafka://${cluster.brokers}/${topic}?sessionTimeout=6000&heartbeatInterval=500&idempotent=false`,
+    async restart() {
+      await cluster.setDown(1);
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      await cluster.setUp(1);
+    },
+    stop: () => cluster.close(),
+  };
 }

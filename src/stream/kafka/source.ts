@@ -1,4 +1,11 @@
-import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
+import {
+  PartitionAssigners,
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  type Kafka,
+  type KafkaMessage,
+} from "kafkajs";
 import { UserError } from "../../config/errors.js";
 import type {
   ReadBatchOptions,
@@ -10,6 +17,7 @@ import type {
 import { connectAdmin, createKafka, ensureTopic, errorMessage } from "./client.js";
 import { Inbox, type Fetched } from "./inbox.js";
 import { groupLag } from "./lag.js";
+import { subscribedRoundRobin } from "./assigner.js";
 import { PartitionProgress } from "./progress.js";
 import { parseKafkaUrl, type KafkaTarget } from "./url.js";
 
@@ -84,6 +92,9 @@ export class KafkaSource implements StreamSource {
       await ensureTopic(admin, this.target);
       const consumer = this.kafka.consumer({
         groupId: this.settings.group,
+        // kafkajs' round-robin stays second so members of an older mldeploy can share the
+        // group during a rolling upgrade (the broker picks a protocol all members support).
+        partitionAssigners: [subscribedRoundRobin, PartitionAssigners.roundRobin],
         sessionTimeout: this.target.sessionTimeout,
         heartbeatInterval: this.target.heartbeatInterval,
         maxWaitTimeInMs: FETCH_MAX_WAIT_MS,

@@ -16,7 +16,7 @@ const PARTITIONS = 3;
 describeTransportContract(
   "Kafka",
   {
-    newStream: () => uniqueTopic("contract"),
+    newStream: () => uniqueTopic("contract", PARTITIONS),
     source: (topic, { group, consumer }) =>
       openKafkaSource(topicUrl(topic, PARTITIONS), { group: usedGroup(group), consumer }),
     sink: (topic) => openKafkaSink(topicUrl(topic, PARTITIONS)),

@@ -57,7 +57,7 @@ describe.skipIf(!KAFKA_BROKERS)(
   { timeout: 60_000 },
   () => {
     it("numbers positions by offset and partitions by number", async () => {
-      const topic = uniqueTopic("positions");
+      const topic = await uniqueTopic("positions", 1);
       await (
         await sink(topic, 1)
       ).publish(["a", "b", "c"].map((s) => ({ data: encode(s), key: "k" })));
@@ -71,8 +71,28 @@ describe.skipIf(!KAFKA_BROKERS)(
       expect(got.every((m) => m.deliveries === undefined)).toBe(true);
     });
 
+    it("one group name on two topics: each consumer gets only its own topic's messages", async () => {
+      // `--group` defaults to "mldeploy" for every deployment, and a Kafka group spans topics.
+      const topics = [await uniqueTopic("shared_a", 2), await uniqueTopic("shared_b", 2)];
+      const sent = topics.map((topic) => Array.from({ length: 10 }, (_, i) => `${topic}:${i}`));
+      for (const [i, topic] of topics.entries()) {
+        await (
+          await sink(topic, 2)
+        ).publish(sent[i].map((s, k) => ({ data: encode(s), key: `ride-${k}` })));
+      }
+      const a = await source(topics[0], 2, "shared", "a");
+      const b = await source(topics[1], 2, "shared", "b");
+      // Reading both at once: each waits for the group's rebalances to settle.
+      const [gotA, gotB] = await Promise.all([
+        readN(a, 10, 20_000, true),
+        readN(b, 10, 20_000, true),
+      ]);
+      expect(gotA.map(text).sort()).toEqual([...sent[0]].sort());
+      expect(gotB.map(text).sort()).toEqual([...sent[1]].sort());
+    });
+
     it("keeps at most maxInFlight messages fetched or unacked, and resumes after acks", async () => {
-      const topic = uniqueTopic("inflight");
+      const topic = await uniqueTopic("inflight", 1);
       const sent = Array.from({ length: 20 }, (_, i) => `m${i}`);
       await (await sink(topic, 1)).publish(sent.map((s) => ({ data: encode(s), key: "k" })));
       const src = await source(topic, 1, "inflight", "c", "&maxInFlight=5");
@@ -88,7 +108,7 @@ describe.skipIf(!KAFKA_BROKERS)(
     });
 
     it("commits nothing for messages read before a rebalance; they are read again", async () => {
-      const topic = uniqueTopic("rebalance");
+      const topic = await uniqueTopic("rebalance", 2);
       const sent = Array.from({ length: 20 }, (_, i) => `r${i}`);
       // 20 keys over 2 partitions: both partitions get some.
       await (
