@@ -11,7 +11,7 @@
  * rate for a bounded time, latency = prediction read back − event published, per event.
  * Streams and keys are named per run and deleted afterwards.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -25,7 +25,7 @@ import { Redis } from "ioredis";
 import { closeNats, connectNats, ensureStream } from "../stream/nats/connection.js";
 import { streamOptionsSchema } from "../stream/options.js";
 import { benchModel } from "./model.js";
-import type { Broker, ProducerDone, ProducerJob } from "./stream-events.js";
+import { sharedClock, type Broker, type ProducerDone, type ProducerJob } from "./stream-events.js";
 import { openReader, type Arrivals } from "./stream-reader.js";
 
 const defaults = streamOptionsSchema.parse({ model: "x", source: "x", sink: "x" });
@@ -70,6 +70,11 @@ interface Scenario {
   warmupEvents?: number;
   /** The consumer's --max-wait-ms (default: --max-wait-ms). */
   maxWaitMs?: number;
+  /**
+   * All events are published before the consumer starts, and the run is timed from its start:
+   * the consumer's own capacity, without the producer competing for the cores.
+   */
+  prefilled?: boolean;
 }
 
 interface Measured {
@@ -81,6 +86,22 @@ interface Measured {
   latencyMs: { p50: number; p90: number; p99: number; max: number };
   /** CPU time the consumer process spent per event (Linux), whatever else the machine ran. */
   consumerCpuUs?: number;
+  /** CPU time the broker spent per event, when it runs on this machine (Linux). */
+  brokerCpuUs?: number;
+}
+
+const BROKER_PROCESSES: Record<Broker, string> = { nats: "nats-server", redis: "redis-server" };
+
+/** The broker's process id, when exactly one such process runs here (a local broker). */
+function brokerPid(broker: Broker): number | undefined {
+  try {
+    const pids = execFileSync("pgrep", ["-x", BROKER_PROCESSES[broker]], { encoding: "utf8" })
+      .trim()
+      .split("\n");
+    return pids.length === 1 ? Number(pids[0]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** User + system CPU time of a process so far, in µs (Linux /proc; undefined elsewhere). */
@@ -210,13 +231,18 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-function summarise(scenario: Scenario, sent: Float64Array, arrivals: Arrivals): Measured {
+function summarise(
+  scenario: Scenario,
+  sent: Float64Array,
+  arrivals: Arrivals,
+  startedAt: number,
+): Measured {
   const latencies: number[] = [];
   for (let i = scenario.warmupEvents ?? 0; i < scenario.events; i++) {
     if (!Number.isNaN(arrivals.received[i])) latencies.push(arrivals.received[i] - sent[i]);
   }
   const sorted = Float64Array.from(latencies).sort();
-  const seconds = (arrivals.lastAt - sent[0]) / 1000;
+  const seconds = (arrivals.lastAt - startedAt) / 1000;
   return {
     scenario,
     distinct: arrivals.distinct,
@@ -242,9 +268,8 @@ async function run(scenario: Scenario, bundle: string, dataDir: string): Promise
   let consumer: ChildProcess | undefined;
   await createStreams(scenario.broker, names);
   const reader = await openReader(scenario.broker, output, scenario.events);
+  const broker = brokerPid(scenario.broker);
   try {
-    consumer = await startConsumer(scenario, bundle, dataDir, input, output);
-    const cpuBefore = await cpuMicros(consumer.pid);
     const job: ProducerJob = {
       broker: scenario.broker,
       url: input,
@@ -252,12 +277,21 @@ async function run(scenario: Scenario, bundle: string, dataDir: string): Promise
       rate: scenario.rate,
       sent: sentBuffer,
     };
-    producer = new Worker(script("./stream-producer.js"), { workerData: job });
-    const produced = new Promise<ProducerDone>((resolve, reject) => {
-      producer!.once("message", resolve);
-      producer!.once("error", reject);
-    });
-    produced.catch(() => undefined);
+    const startProducer = () => {
+      producer = new Worker(script("./stream-producer.js"), { workerData: job });
+      const done = new Promise<ProducerDone>((resolve, reject) => {
+        producer!.once("message", resolve);
+        producer!.once("error", reject);
+      });
+      done.catch(() => undefined);
+      return done;
+    };
+    const prefilled = scenario.prefilled ? await startProducer() : undefined;
+    consumer = await startConsumer(scenario, bundle, dataDir, input, output);
+    const startedAt = prefilled ? sharedClock() : undefined;
+    const cpuBefore = await cpuMicros(consumer.pid);
+    const brokerBefore = await cpuMicros(broker);
+    const produced = prefilled ? Promise.resolve(prefilled) : startProducer();
     const consumerDied = new Promise<never>((_, reject) =>
       consumer!.once("exit", (code) => reject(new Error(`consumer exited (code ${code})`))),
     );
@@ -273,9 +307,12 @@ async function run(scenario: Scenario, bundle: string, dataDir: string): Promise
       consumerDied,
     ]);
     const cpuAfter = await cpuMicros(consumer.pid);
-    const measured = summarise(scenario, sent, arrivals);
+    const brokerAfter = await cpuMicros(broker);
+    const measured = summarise(scenario, sent, arrivals, startedAt ?? sent[0]);
     if (cpuBefore !== undefined && cpuAfter !== undefined && arrivals.distinct > 0)
       measured.consumerCpuUs = (cpuAfter - cpuBefore) / arrivals.distinct;
+    if (brokerBefore !== undefined && brokerAfter !== undefined && arrivals.distinct > 0)
+      measured.brokerCpuUs = (brokerAfter - brokerBefore) / arrivals.distinct;
     if (arrivals.distinct < scenario.events) {
       console.log(
         `  (incomplete: ${fmt(arrivals.distinct)} of ${fmt(scenario.events)} predictions before the deadline)`,
@@ -293,7 +330,9 @@ async function run(scenario: Scenario, bundle: string, dataDir: string): Promise
 }
 
 function describe(s: Scenario): string {
-  const what = s.consumer === "ceiling" ? "ceiling (constant)" : "model";
+  const what =
+    (s.consumer === "ceiling" ? "ceiling (constant)" : "model") +
+    (s.prefilled ? ", consumer alone (stream filled first)" : "");
   const pace =
     s.rate === undefined
       ? ""
@@ -306,9 +345,13 @@ function report(m: Measured): void {
   const l = m.latencyMs;
   console.log(
     `${describe(m.scenario)}: ${fmt(m.eventsPerSecond)} events/s (${fmt(m.distinct)} events in ${m.seconds.toFixed(2)} s` +
-      `${m.duplicates > 0 ? `, ${fmt(m.duplicates)} duplicates` : ""}); ` +
-      `latency p50 ${fmt(l.p50, 1)} ms, p90 ${fmt(l.p90, 1)} ms, p99 ${fmt(l.p99, 1)} ms, max ${fmt(l.max, 1)} ms` +
-      (m.consumerCpuUs === undefined ? "" : `; consumer CPU ${fmt(m.consumerCpuUs, 1)} µs/event`),
+      `${m.duplicates > 0 ? `, ${fmt(m.duplicates)} duplicates` : ""})` +
+      // Events waiting in a filled stream have no meaningful latency.
+      (m.scenario.prefilled
+        ? ""
+        : `; latency p50 ${fmt(l.p50, 1)} ms, p90 ${fmt(l.p90, 1)} ms, p99 ${fmt(l.p99, 1)} ms, max ${fmt(l.max, 1)} ms`) +
+      (m.consumerCpuUs === undefined ? "" : `; consumer CPU ${fmt(m.consumerCpuUs, 1)} µs/event`) +
+      (m.brokerCpuUs === undefined ? "" : `, broker CPU ${fmt(m.brokerCpuUs, 1)} µs/event`),
   );
 }
 
@@ -338,6 +381,12 @@ async function main(): Promise<void> {
         models.push(await run({ broker, consumer: "model", events: EVENTS }, bundle, dataDir));
         report(models.at(-1)!);
       }
+      const alone = await run(
+        { broker, consumer: "model", events: EVENTS, prefilled: true },
+        bundle,
+        dataDir,
+      );
+      report(alone);
       const paced: Measured[] = [];
       for (const maxWaitMs of PACED_WAITS) {
         const scenario: Scenario = {
@@ -360,6 +409,7 @@ async function main(): Promise<void> {
         `${BROKER_NAMES[broker]}, model: ${fmt(model.eventsPerSecond)} events/s (runs: ${spread(models)}), ` +
           `${(model.eventsPerSecond / ceiling.eventsPerSecond).toFixed(2)} of the ceiling ` +
           `(${fmt(ceiling.eventsPerSecond)} events/s; runs: ${spread(ceilings)}); ` +
+          `consumer alone: ${fmt(alone.eventsPerSecond)} events/s; ` +
           `at ${fmt(RATE)} events/s: ` +
           paced
             .map(

@@ -25,6 +25,8 @@ export class PullBuffer {
   private readonly buffered: JsMsg[] = [];
   private open: ConsumerMessages | null = null;
   private wake: (() => void) | null = null;
+  /** The waiter wants to hear of arrivals only once this many messages are buffered. */
+  private wakeAt = 1;
 
   constructor(
     private readonly consumer: Consumer,
@@ -53,7 +55,8 @@ export class PullBuffer {
       for await (const msg of messages) {
         this.buffered.push(msg);
         this.events.healthy();
-        this.notify();
+        // Waking the reader for every message of a batch cost a timer and a promise each.
+        if (this.buffered.length >= this.wakeAt) this.notify();
       }
       this.events.healthy();
     } catch (err) {
@@ -64,24 +67,34 @@ export class PullBuffer {
     }
   }
 
-  /** Resolves at the next arrival or end of the pull, or after `ms`. */
-  waitForChange(ms: number): Promise<void> {
+  /**
+   * Resolves once `wanted` messages are buffered (default: at the next arrival), at the end of
+   * the pull, or after `ms`.
+   */
+  waitForChange(ms: number, wanted = 1): Promise<void> {
+    this.wakeAt = Math.min(this.wakeAt, wanted);
+    if (this.wake === null) this.wakeAt = wanted;
     return new Promise((resolve) => {
-      const timer = setTimeout(done, Math.max(0, ms));
-      const previous = this.wake;
       // Chain any earlier waiter so no caller is left hanging.
-      this.wake = done;
-      function done(): void {
+      const previous = this.wake;
+      const done = (): void => {
         clearTimeout(timer);
+        if (this.wake === done) {
+          this.wake = null;
+          this.wakeAt = 1;
+        }
         previous?.();
         resolve();
-      }
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      this.wake = done;
     });
   }
 
   private notify(): void {
     const wake = this.wake;
     this.wake = null;
+    this.wakeAt = 1;
     wake?.();
   }
 

@@ -105,7 +105,10 @@ export class NatsSource implements StreamSource {
       const left = deadline - Date.now();
       if (left <= 0) break;
       const current = this.pulls ?? pulls;
-      await current.waitForChange(current.pulling ? left : Math.min(left, IDLE_POLL_MS));
+      await current.waitForChange(
+        current.pulling ? left : Math.min(left, IDLE_POLL_MS),
+        options.maxMessages,
+      );
     }
     return (this.pulls?.take(options.maxMessages) ?? []).map((msg) => {
       const message = toStreamMessage(msg);
