@@ -4,6 +4,7 @@ import { loadPredictor } from "../model/predictor.js";
 import type { Registry } from "../registry/registry.js";
 import { openBatchSink, openBatchSource } from "./endpoints.js";
 import { runBatchOnce, type BatchStats } from "./job.js";
+import type { BatchSource } from "./types.js";
 import { parsePartition } from "./partition.js";
 import { intervalMs, type BatchOptions } from "./options.js";
 import {
@@ -84,12 +85,14 @@ async function runRecorded(
     experiment: BATCH_EXPERIMENT,
     tags: { job: jobId, model_uri: options.model, model_version: predictor.info.version },
   });
-  const source = await openBatchSource(options.source, {
-    table: options.table,
-    query: options.query,
-  });
   let stats: BatchStats | undefined;
+  let source: BatchSource | undefined;
   try {
+    // Inside the try: a source that cannot be opened fails the run, not leaves it RUNNING.
+    source = await openBatchSource(options.source, {
+      table: options.table,
+      query: options.query,
+    });
     const sink = await openBatchSink(options.sink, { table: options.sinkTable });
     try {
       await run.logParams({
@@ -110,7 +113,12 @@ async function runRecorded(
         chunkSize: options.chunkSize,
         partition: parsePartition(options.partition),
         fromStart: options.fromStart,
-        model: { name: predictor.info.name, version: predictor.info.version, runId: model.runId },
+        model: {
+          name: predictor.info.name,
+          version: predictor.info.version,
+          // A bundle given by path has no registry run, but its MLmodel may name one.
+          runId: model.runId ?? predictor.info.runId,
+        },
         logger,
         onProgress: deps.onProgress,
         shouldStop: () => control.isStopped(),
@@ -125,7 +133,7 @@ async function runRecorded(
     await run.end("FAILED").catch(() => undefined);
     throw error;
   } finally {
-    await source.close();
+    await source?.close();
     await predictor.close();
   }
   await run.logMetrics({

@@ -64,7 +64,7 @@ export async function scoreChunk(
       runId: settings.runId,
       scoredAt: new Date().toISOString(),
     },
-    rejects: collectRejects(chunk, validation.errors),
+    rejects: collectRejects(chunk, validation.errors, settings.idColumn),
   };
 }
 
@@ -104,6 +104,7 @@ function difference(actual: ColumnData, predicted: Float64Array): NumericColumn 
 function collectRejects(
   chunk: SourceChunk,
   errors: Array<{ row: number; field: string; message: string }>,
+  idColumn: string,
 ): RejectChunk {
   const reasons = new Map<number, string[]>();
   for (const error of errors) {
@@ -116,12 +117,13 @@ function collectRejects(
   return {
     ids: rows.map((row) => chunk.ids[row]),
     reasons: rows.map((row) => reasons.get(row)!.join("; ")),
-    rows: rows.map((row) => JSON.stringify(rowObject(chunk, row))),
+    rows: rows.map((row) => JSON.stringify(rowObject(chunk, row, idColumn))),
   };
 }
 
-function rowObject(chunk: SourceChunk, row: number): Record<string, unknown> {
-  const object: Record<string, unknown> = { id: chunk.ids[row] };
+/** The row as read, under the source's own column names. */
+function rowObject(chunk: SourceChunk, row: number, idColumn: string): Record<string, unknown> {
+  const object: Record<string, unknown> = { [idColumn]: chunk.ids[row] };
   for (const [name, column] of Object.entries(chunk.columns)) object[name] = valueAt(column, row);
   return object;
 }

@@ -20,7 +20,12 @@ export function buildProgram(): Command {
     )
     .version(VERSION, "-V, --version")
     .showHelpAfterError("(run with --help for usage)")
-    .configureHelp({ sortSubcommands: false, showGlobalOptions: true });
+    .configureHelp({ sortSubcommands: false, showGlobalOptions: true })
+    // Options belong to the command they follow, so a subcommand may reuse its parent's option
+    // names (`batch merge --sink`); set before the commands are added, which inherit it.
+    .enablePositionalOptions()
+    // Errors reach main() (and its exit codes) from every subcommand, not process.exit().
+    .exitOverride();
   registerDemo(program);
   registerSampleData(program);
   registerTrain(program);
@@ -42,7 +47,6 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
 
 async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
-  program.exitOverride();
   try {
     await program.parseAsync(argv);
   } catch (error) {
@@ -52,7 +56,9 @@ async function main(argv: string[]): Promise<void> {
 
 /** A user mistake prints one line; anything else is a bug and prints its stack. */
 function exitCodeFor(error: unknown): number {
-  if (error instanceof CommanderError) return error.exitCode;
+  // Commander has printed its message (and the --help hint) already. A usage mistake (unknown
+  // option, missing argument) exits 2 like every other user mistake; --help and --version 0.
+  if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
   if (error instanceof UserError) {
     process.stderr.write(`mldeploy: error: ${error.message}\n`);
     return 2;

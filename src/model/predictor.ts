@@ -95,6 +95,7 @@ export async function loadPredictor(
     name: options.name ?? path.basename(bundle.path),
     version: options.version ?? bundle.runId ?? bundle.uuid ?? "unversioned",
     uuid: bundle.uuid,
+    runId: bundle.runId,
     inputs: requestSchema,
     outputs: bundle.signature?.outputs.length
       ? bundle.signature.outputs

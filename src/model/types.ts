@@ -54,6 +54,8 @@ export interface ModelInfo {
   version: string;
   /** MLmodel's model_uuid. */
   uuid: string;
+  /** MLmodel's run_id: the tracking run that produced the model, when it says. */
+  runId?: string;
   /** Request schema: mldeploy.inputs if present, else the MLflow signature inputs. */
   inputs: ColumnSpec[];
   /** Signature outputs (name + type). */

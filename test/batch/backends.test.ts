@@ -4,6 +4,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { batchOptionsSchema, type BatchOptionsInput } from "../../src/batch/options.js";
 import { runBatch } from "../../src/batch/run.js";
+import { writeRidesPostgres, writeRidesTable } from "../../src/batch/sample-rides.js";
 import { Registry } from "../../src/registry/registry.js";
 import { loadPredictor } from "../../src/model/predictor.js";
 import { sqlString, withDuckDB } from "../../src/train/duckdb.js";
@@ -111,6 +112,41 @@ describe.skipIf(!(await postgresReachable()))("PostgreSQL → PostgreSQL", () =>
 
     await runBatch(base({ ...options, fromStart: true }), { registry, logger: quietLogger() });
     expect((await client.query(select)).rows.length).toBe(good.length);
+  });
+
+  it("sample-data --postgres loads the sample months into a rides table the batch job reads", async () => {
+    const dir = tempDir();
+    const files = [path.join(dir, "green_tripdata_2021-01.parquet")];
+    await writeSampleTrips({ path: files[0], seed: 3, year: 2021, month: 1, rows: 2_000 });
+    const loaded = await writeRidesPostgres(files, PG_URL, `${schema}.sample_rides`);
+    expect(loaded).toBe(2_000);
+    // Same rows, ids and durations as the SQLite table the README example uses.
+    const db = path.join(dir, "rides.db");
+    await writeRidesTable(files, db);
+    const sqliteRows = querySqlite<{ ride_id: number; actual_duration: number }>(
+      db,
+      "SELECT ride_id, actual_duration FROM rides ORDER BY ride_id",
+    );
+    const pgRows = (
+      await client.query<{ ride_id: string; actual_duration: number }>(
+        `SELECT ride_id, actual_duration FROM "${schema}".sample_rides ORDER BY ride_id`,
+      )
+    ).rows.map((r) => ({ ride_id: Number(r.ride_id), actual_duration: r.actual_duration }));
+    expect(pgRows).toEqual(sqliteRows);
+    const [stats] = await runBatch(
+      base({
+        source: PG_URL,
+        table: `${schema}.sample_rides`,
+        sink: PG_URL,
+        sinkTable: `${schema}.sample_predictions`,
+      }),
+      { registry, logger: quietLogger() },
+    );
+    expect(stats.rowsRead).toBe(2_000);
+    // Loading again replaces the table rather than adding to it.
+    expect(await writeRidesPostgres(files, PG_URL, `${schema}.sample_rides`)).toBe(2_000);
+    const count = await client.query(`SELECT count(*)::int AS n FROM "${schema}".sample_rides`);
+    expect(count.rows[0].n).toBe(2_000);
   });
 });
 if (!(await postgresReachable())) console.warn(`batch PostgreSQL test ${NO_POSTGRES}`);

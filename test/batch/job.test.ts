@@ -1,3 +1,4 @@
+import { cp, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { batchOptionsSchema, type BatchOptionsInput } from "../../src/batch/options.js";
@@ -96,7 +97,12 @@ describe("mldeploy batch on SQLite", () => {
     expect(rejects.map((r) => Number(r.id))).toEqual(bad.map((r) => r.ride_id));
     expect(rejects.find((r) => Number(r.id) === 97)?.reason).toMatch(/trip_distance.*required/);
     expect(rejects.find((r) => Number(r.id) === 89)?.reason).toMatch(/trip_distance.*>= 0/);
-    expect(JSON.parse(rejects[0].row)).toMatchObject({ DOLocationID: expect.any(Number) });
+    // The row as read, under the source's column names (the id as ride_id, not "id").
+    const first = bad[0];
+    expect(JSON.parse(rejects[0].row)).toMatchObject({
+      ride_id: first.ride_id,
+      DOLocationID: first.DOLocationID,
+    });
 
     // A second run finds nothing new; a full rescore upserts the same rows, never duplicates.
     const [again] = await run(options(db));
@@ -104,6 +110,31 @@ describe("mldeploy batch on SQLite", () => {
     await run(options(db, { fromStart: true }));
     const withoutTime = (list: PredictionRow[]) => list.map(({ scored_at: _time, ...row }) => row);
     expect(withoutTime(predictions(db))).toEqual(withoutTime(rows));
+  });
+
+  it("records a failed run when the source cannot be opened, and the run id a bundle names", async () => {
+    const missing = path.join(tempDir(), "nope.db");
+    await expect(run(options(missing, { jobName: "missing-source" }))).rejects.toThrow(
+      /no such file/,
+    );
+    const batch = await registry.store.findExperimentByName("batch");
+    const runs = await registry.store.listRuns({ experimentId: batch!.id, limit: 1000 });
+    expect(runs.find((r) => r.tags.job === "missing-source")?.status).toBe("FAILED");
+
+    // A bundle given by path: the run id its MLmodel names goes into every prediction row.
+    const named = path.join(tempDir(), "named-bundle");
+    await cp(bundle, named, { recursive: true });
+    const mlmodel = path.join(named, "MLmodel");
+    const text = (await readFile(mlmodel, "utf8")).replace(/^run_id:.*\n/m, "");
+    await writeFile(mlmodel, `${text}run_id: 0123456789abcdef\n`);
+    const db = path.join(tempDir(), "rides.db");
+    writeRidesSqlite(db, makeRides(50));
+    await run(options(db, { model: named }));
+    const runIds = querySqlite<{ run_id: string | null }>(
+      db,
+      "SELECT DISTINCT run_id FROM ride_predictions",
+    );
+    expect(runIds).toEqual([{ run_id: "0123456789abcdef" }]);
   });
 
   it("scores only rows past the watermark on the next run", async () => {

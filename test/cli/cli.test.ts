@@ -1,9 +1,11 @@
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { tempDir } from "../helpers/temp.js";
+import { sqlString, withDuckDB } from "../../src/train/duckdb.js";
+import { isBadRide, makeRides } from "../batch/helpers.js";
 
 const VERBS = ["demo", "sample-data", "train", "serve", "predict", "info"];
 
@@ -53,11 +55,53 @@ describe.concurrent("user mistakes print one line and exit 2", () => {
     ],
     [["serve", "x", "--port", "99999"], /^mldeploy: error: invalid setting "port" \(from --port\)/],
     [["predict", "/nonexistent/model"], /^mldeploy: error: give --json/],
+    // Usage mistakes caught by the parser exit 2 as well, with a pointer to --help.
+    [["serve", "x", "--bogus"], /^error: unknown option '--bogus'\n\(run with --help for usage\)/],
+    [["no-such-verb"], /^error: unknown command 'no-such-verb'/],
+    [["batch", "merge"], /^error: required option '--sink <file>' not specified/],
+    [
+      ["batch", "merge", "--sink", "/nonexistent/p.parquet"],
+      /^mldeploy: error: .*no committed parts/,
+    ],
   ])("%j", async (args, message) => {
     const result = await runCli(args);
     expect(result.stderr).toMatch(message);
     expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
     expect(result.status).toBe(2);
+  });
+
+  it("sample-data --events writes ride events for produce --file, one JSON line each", async () => {
+    const dir = tempDir("mldeploy-cli-events-");
+    const file = path.join(dir, "rides.jsonl");
+    const result = await runCli([
+      "sample-data",
+      "--out",
+      path.join(dir, "data"),
+      "--rows",
+      "50",
+      "--events",
+      file,
+    ]);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toContain(`${file} (100 ride events)`);
+    const events = readFileSync(file, "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { ride: Record<string, number>; ride_id: number });
+    expect(events.map((e) => e.ride_id)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(Object.keys(events[0].ride).sort()).toEqual([
+      "DOLocationID",
+      "PULocationID",
+      "trip_distance",
+    ]);
+  });
+
+  it("gives options after a subcommand to the subcommand (batch history --data-dir)", async () => {
+    const dir = tempDir("mldeploy-cli-history-");
+    const result = await runCli(["batch", "history", "--data-dir", dir], { cwd: tempDir() });
+    expect(result.stderr).toBe("");
+    expect(result.stdout.trim()).toBe("(none)");
+    expect(result.status).toBe(0);
   });
 
   it("names the env variable a bad setting came from", async () => {
@@ -114,6 +158,56 @@ describe.concurrent("with a trained bundle", () => {
     expect(bad.status).toBe(2);
     const broken = await runCli(["predict", bundle, "--input", "-"], { input: "{oops\n" });
     expect(broken.stderr).toMatch(/^mldeploy: error: line 1: not valid JSON/);
+  });
+
+  it("batch --partition i/N workers into one Parquet file, then batch merge makes the file", async () => {
+    const dir = tempDir("mldeploy-cli-merge-");
+    const rides = makeRides(300);
+    const json = path.join(dir, "rides.json");
+    writeFileSync(json, JSON.stringify(rides));
+    const input = path.join(dir, "rides.parquet");
+    await withDuckDB((db) =>
+      db.run(
+        `COPY (SELECT * FROM read_json(${sqlString(json)})) TO ${sqlString(input)} (FORMAT parquet)`,
+      ),
+    );
+    const output = path.join(dir, "predictions.parquet");
+    const env = { MLDEPLOY_DATA_DIR: path.join(dir, "registry") };
+    for (const partition of ["0/2", "1/2"]) {
+      const worker = await runCli(
+        [
+          "batch",
+          "--model",
+          bundle,
+          "--source",
+          input,
+          "--id-column",
+          "ride_id",
+          "--sink",
+          output,
+          "--partition",
+          partition,
+        ],
+        { env },
+      );
+      expect(worker.status, worker.stderr).toBe(0);
+    }
+    // Workers leave the merge to `batch merge`: the file appears only then.
+    expect(existsSync(output)).toBe(false);
+    const merge = await runCli(["batch", "merge", "--sink", output], { env });
+    expect(merge.status, merge.stderr).toBe(0);
+    const good = rides.filter((ride) => !isBadRide(ride)).length;
+    expect(merge.stdout).toContain(`${output}: ${good} predictions`);
+    const count = await withDuckDB(async (db) =>
+      Number(
+        (
+          await db.runAndReadAll(
+            `SELECT count(DISTINCT ride_id) FROM read_parquet(${sqlString(output)})`,
+          )
+        ).getRows()[0][0],
+      ),
+    );
+    expect(count).toBe(good);
   });
 
   it("info --json shows the request schema, features and training metrics", async () => {

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { UserError } from "../../config/errors.js";
 import { resolveConfig } from "../../config/load.js";
 import { createLogger } from "../../log/logger.js";
 import { batchOptionsSchema, type BatchOptions } from "../../batch/options.js";
@@ -13,7 +14,13 @@ export function registerBatch(program: Command): void {
     .description(
       "Score rows from a database or Parquet/CSV files and write the predictions back, once or on a schedule",
     )
-    .option("--config <file>", "config file with a `batch:` section");
+    .option(
+      "--config <file>",
+      "config file with a `batch:` section (default ./mldeploy.config.yaml if present)",
+    )
+    // `batch merge --sink x` and `batch history --data-dir x`: options after a subcommand's
+    // name are that subcommand's, not batch's (which has --sink and --data-dir too).
+    .enablePositionalOptions();
   addSchemaOptions(command, batchOptionsSchema);
   addRegistryOptions(command);
   command.addHelpText(
@@ -83,6 +90,11 @@ Examples:
       const sink = openFileSink(flags.sink);
       try {
         const merged = await sink.finalize();
+        if (merged.rows === 0 && merged.rejects === 0) {
+          throw new UserError(
+            `${flags.sink}: no committed parts in ${sink.partsDir} (nothing to merge; did the workers write to this --sink?)`,
+          );
+        }
         process.stdout.write(
           `${merged.path}: ${merged.rows} predictions` +
             (merged.rejectsPath ? `; ${merged.rejectsPath}: ${merged.rejects} rejects` : "") +

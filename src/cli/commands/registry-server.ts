@@ -10,7 +10,10 @@ export function registerRegistryServer(program: Command): void {
     .description(
       "Serve the registry over HTTP (JSON API, OpenAPI at /api/v1/openapi.json) so several machines share it",
     )
-    .option("--config <file>", "config file with a `registry-server:` section");
+    .option(
+      "--config <file>",
+      "config file with a `registry-server:` section (default ./mldeploy.config.yaml if present)",
+    );
   addSchemaOptions(command, registryServerOptionsSchema);
   command.addHelpText(
     "after",

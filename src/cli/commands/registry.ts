@@ -22,7 +22,10 @@ function leaf(parent: Command, name: string, description: string): Command {
     .command(name)
     .description(description)
     .option("--json", "print JSON instead of a table")
-    .option("--config <file>", "config file with a `registry:` section");
+    .option(
+      "--config <file>",
+      "config file with a `registry:` section (default ./mldeploy.config.yaml if present)",
+    );
   addRegistryOptions(command);
   return command;
 }

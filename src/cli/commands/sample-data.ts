@@ -15,6 +15,9 @@ export interface SampleDataFlags {
   rows: string;
   seed: string;
   sqlite?: string;
+  postgres?: string;
+  table?: string;
+  events?: string;
 }
 
 export function registerSampleData(program: Command): void {
@@ -37,19 +40,47 @@ export function registerSampleData(program: Command): void {
     .option("--seed <n>", "random seed; the same seed writes the same trips", "1")
     .option(
       "--sqlite <file>",
-      "also load the trips into a SQLite table `rides` (ride_id, actual_duration …) for `mldeploy batch`",
+      "also load the trips into a SQLite table (--table) with ride_id and actual_duration, for `mldeploy batch`",
+    )
+    .option(
+      "--postgres <url>",
+      "also load them into a PostgreSQL table (--table), e.g. postgres://postgres@127.0.0.1/test",
+    )
+    .option(
+      "--table <name>",
+      "table for --sqlite / --postgres (schema.table on PostgreSQL)",
+      "rides",
+    )
+    .option(
+      "--events <file>",
+      "also write them as ride events, one JSON line each, for `mldeploy produce --file`",
     )
     .addHelpText(
       "after",
-      "\nExample:\n  mldeploy sample-data --out ./data --months 2021-01,2021-02 --rows 100000",
+      "\nExamples:\n  mldeploy sample-data --out ./data --months 2021-01,2021-02 --rows 100000" +
+        "\n  mldeploy sample-data --sqlite ./rides.db" +
+        "\n  mldeploy sample-data --postgres postgres://postgres@127.0.0.1/test" +
+        "\n  mldeploy sample-data --events ./rides.jsonl",
     )
     .action(async (flags: SampleDataFlags) => {
       const files = await writeSampleMonths(flags, createLogger());
       for (const file of files) process.stdout.write(`${file}\n`);
+      if ([flags.sqlite, flags.postgres, flags.events].every((f) => f === undefined)) return;
+      const table = flags.table ?? "rides";
+      const { writeRideEvents, writeRidesPostgres, writeRidesTable } =
+        await import("../../batch/sample-rides.js");
       if (flags.sqlite !== undefined) {
-        const { writeRidesTable } = await import("../../batch/sample-rides.js");
-        const rows = await writeRidesTable(files, flags.sqlite);
-        process.stdout.write(`${path.resolve(flags.sqlite)} (table rides, ${rows} rows)\n`);
+        const rows = await writeRidesTable(files, flags.sqlite, table);
+        process.stdout.write(`${path.resolve(flags.sqlite)} (table ${table}, ${rows} rows)\n`);
+      }
+      if (flags.postgres !== undefined) {
+        const rows = await writeRidesPostgres(files, flags.postgres, table);
+        const { describeUrl } = await import("../../batch/sql/postgres-connection.js");
+        process.stdout.write(`${describeUrl(flags.postgres)} (table ${table}, ${rows} rows)\n`);
+      }
+      if (flags.events !== undefined) {
+        const events = await writeRideEvents(files, flags.events);
+        process.stdout.write(`${path.resolve(flags.events)} (${events} ride events)\n`);
       }
     });
 }

@@ -17,7 +17,10 @@ export function registerStream(program: Command): void {
     .description(
       "Consume events from a stream, predict, publish the predictions (Kinesis, NATS JetStream, Redis Streams, Kafka)",
     )
-    .option("--config <file>", "config file with a `stream:` section");
+    .option(
+      "--config <file>",
+      "config file with a `stream:` section (default ./mldeploy.config.yaml if present)",
+    );
   addSchemaOptions(command, streamOptionsSchema);
   addRegistryOptions(command);
   command.addHelpText(

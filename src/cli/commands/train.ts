@@ -35,7 +35,10 @@ export function registerTrain(program: Command): void {
     .option("--experiment <name>", "log a run (params, metrics, the model) to this experiment")
     .option("--register <model-name>", "register the model as a new version of this name")
     .option("--run-name <name>", "name of the logged run (default: generated)")
-    .option("--config <file>", "config file with a `registry:` section");
+    .option(
+      "--config <file>",
+      "config file with a `registry:` section (default ./mldeploy.config.yaml if present)",
+    );
   addRegistryOptions(command);
   command
     .addHelpText(

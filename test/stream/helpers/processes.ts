@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { afterAll } from "vitest";
 import type { StreamSource } from "../../../src/stream/types.js";
 import { CLI } from "../../helpers/cli.js";
 
@@ -64,5 +65,16 @@ export function startStreamProcess(settings: {
   const exited = new Promise<number | null>((resolve) =>
     child.once("exit", (code) => resolve(code)),
   );
+  running.add(child);
+  void exited.then(() => running.delete(child));
   return { child, exited };
 }
+
+/**
+ * Consumers still running when a file's tests end: a test that timed out never reached its
+ * own kill, and a consumer left behind would go on reading the broker after the run.
+ */
+const running = new Set<ChildProcess>();
+afterAll(() => {
+  for (const child of running) child.kill("SIGKILL");
+});
