@@ -73,6 +73,7 @@ export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
   );
   const settings: ScoreSettings = {
     idColumn: job.idColumn,
+    sinceColumn: job.sinceColumn,
     predictionColumn: `predicted_${job.predictor.info.output}`,
     keepColumns: job.keepColumns.filter((name) => name !== job.idColumn),
     actualColumn: job.actualColumn,

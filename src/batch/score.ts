@@ -5,6 +5,8 @@ import type { PredictionChunk, RejectChunk, SourceChunk } from "./types.js";
 
 export interface ScoreSettings {
   idColumn: string;
+  /** The watermark column, read apart from the other columns; kept in rejected rows' JSON. */
+  sinceColumn?: string;
   predictionColumn: string;
   keepColumns: string[];
   actualColumn?: string;
@@ -64,7 +66,7 @@ export async function scoreChunk(
       runId: settings.runId,
       scoredAt: new Date().toISOString(),
     },
-    rejects: collectRejects(chunk, validation.errors, settings.idColumn),
+    rejects: collectRejects(chunk, validation.errors, settings),
   };
 }
 
@@ -104,7 +106,7 @@ function difference(actual: ColumnData, predicted: Float64Array): NumericColumn 
 function collectRejects(
   chunk: SourceChunk,
   errors: Array<{ row: number; field: string; message: string }>,
-  idColumn: string,
+  settings: Pick<ScoreSettings, "idColumn" | "sinceColumn">,
 ): RejectChunk {
   const reasons = new Map<number, string[]>();
   for (const error of errors) {
@@ -117,13 +119,19 @@ function collectRejects(
   return {
     ids: rows.map((row) => chunk.ids[row]),
     reasons: rows.map((row) => reasons.get(row)!.join("; ")),
-    rows: rows.map((row) => JSON.stringify(rowObject(chunk, row, idColumn))),
+    rows: rows.map((row) => JSON.stringify(rowObject(chunk, row, settings))),
   };
 }
 
 /** The row as read, under the source's own column names. */
-function rowObject(chunk: SourceChunk, row: number, idColumn: string): Record<string, unknown> {
+function rowObject(
+  chunk: SourceChunk,
+  row: number,
+  { idColumn, sinceColumn }: Pick<ScoreSettings, "idColumn" | "sinceColumn">,
+): Record<string, unknown> {
   const object: Record<string, unknown> = { [idColumn]: chunk.ids[row] };
+  if (sinceColumn !== undefined && chunk.since !== undefined)
+    object[sinceColumn] = chunk.since[row];
   for (const [name, column] of Object.entries(chunk.columns)) object[name] = valueAt(column, row);
   return object;
 }

@@ -101,6 +101,7 @@ describe("mldeploy batch on SQLite", () => {
     const first = bad[0];
     expect(JSON.parse(rejects[0].row)).toMatchObject({
       ride_id: first.ride_id,
+      lpep_pickup_datetime: first.lpep_pickup_datetime,
       DOLocationID: first.DOLocationID,
     });
 
@@ -135,6 +136,22 @@ describe("mldeploy batch on SQLite", () => {
       "SELECT DISTINCT run_id FROM ride_predictions",
     );
     expect(runIds).toEqual([{ run_id: "0123456789abcdef" }]);
+  });
+
+  it("keeps the watermark column in a rejected row's JSON even when it is not a kept column", async () => {
+    const db = path.join(tempDir(), "rides.db");
+    const rides = makeRides(100);
+    writeRidesSqlite(db, rides);
+    await run(options(db, { keepColumns: "PULocationID" }));
+    const bad = rides.filter(isBadRide)[0];
+    const [reject] = querySqlite<{ row: string }>(
+      db,
+      `SELECT "row" FROM ride_predictions_rejects WHERE id = '${bad.ride_id}'`,
+    );
+    expect(JSON.parse(reject.row)).toMatchObject({
+      ride_id: bad.ride_id,
+      lpep_pickup_datetime: bad.lpep_pickup_datetime,
+    });
   });
 
   it("scores only rows past the watermark on the next run", async () => {
