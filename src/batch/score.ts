@@ -61,6 +61,7 @@ export async function scoreChunk(
       ids: kept.map((row) => chunk.ids[row]),
       predictions: values,
       extra,
+      integers: chunk.integers,
       modelName: settings.modelName,
       modelVersion: settings.modelVersion,
       runId: settings.runId,

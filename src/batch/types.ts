@@ -58,6 +58,8 @@ export interface SourceChunk {
    * or, from columnar sources, numbers and timestamps as a NumericColumn.
    */
   columns: Record<string, ColumnData>;
+  /** Columns whose declared SQL type is an integer type (SQL sources). */
+  integers?: ReadonlySet<string>;
 }
 
 export interface BatchSource {
@@ -86,6 +88,11 @@ export interface PredictionChunk {
   predictions: Float64Array;
   /** Passthrough columns copied from the source (e.g. pickup datetime, PULocationID, actual duration). */
   extra: Record<string, ColumnData>;
+  /**
+   * Extra columns the source declares integer: SQL sinks make them integer columns. Other
+   * numbers become floating point, as a later chunk could hold 2.5 where this one held 2.
+   */
+  integers?: ReadonlySet<string>;
   modelName: string;
   modelVersion: string;
   /** The registry run id of the model, when known. */

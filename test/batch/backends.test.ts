@@ -109,6 +109,16 @@ describe.skipIf(!(await postgresReachable()))("PostgreSQL → PostgreSQL", () =>
       `SELECT count(*)::int AS n FROM "${schema}".ride_predictions_rejects`,
     );
     expect(rejects.rows[0].n).toBe(700 - good.length);
+    const types = await client.query<{ column_name: string; data_type: string }>(
+      `SELECT column_name, data_type FROM information_schema.columns
+       WHERE table_schema = $1 AND table_name = 'ride_predictions' ORDER BY ordinal_position`,
+      [schema],
+    );
+    // An INTEGER column of the source stays an integer; computed numbers are double.
+    expect(types.rows.find((c) => c.column_name === "PULocationID")?.data_type).toBe("bigint");
+    expect(types.rows.find((c) => c.column_name === "predicted_duration")?.data_type).toBe(
+      "double precision",
+    );
 
     await runBatch(base({ ...options, fromStart: true }), { registry, logger: quietLogger() });
     expect((await client.query(select)).rows.length).toBe(good.length);

@@ -89,6 +89,13 @@ describe("mldeploy batch on SQLite", () => {
     );
     for (const row of sample)
       expect(row.diff).toBeCloseTo(row.actual_duration - row.predicted_duration, 9);
+    // Zones stay integers (declared INTEGER in the source), durations floating point.
+    expect(
+      querySqlite<{ zone: string; duration: string }>(
+        db,
+        "SELECT typeof(PULocationID) AS zone, typeof(actual_duration) AS duration FROM ride_predictions LIMIT 1",
+      ),
+    ).toEqual([{ zone: "integer", duration: "real" }]);
 
     const rejects = querySqlite<{ id: string; reason: string; row: string }>(
       db,

@@ -2,7 +2,7 @@ import pg from "pg";
 import { postgresDialect } from "./dialect.js";
 import { describeUrl, endPool, openPool, postgresError } from "./postgres-connection.js";
 import { relation, type SourceSpec } from "./select.js";
-import { SqlSource, type SourceDriver } from "./sql-source.js";
+import { SqlSource, type SelectResult, type SourceDriver } from "./sql-source.js";
 
 type Parse = (text: string) => unknown;
 
@@ -16,6 +16,8 @@ const OID = {
   timestamp: 1114,
   timestamptz: 1184,
 } as const;
+
+const INTEGER_OIDS = new Set<number>([OID.int2, OID.int4, OID.int8]);
 
 /** BIGINT as a number when exact, else as its decimal text (pg's default is always text). */
 export function parseInt8(text: string): number | string {
@@ -154,7 +156,7 @@ class PostgresSourceDriver implements SourceDriver {
     private readonly description: string,
   ) {}
 
-  async select(sql: string, values: readonly unknown[], keys: number): Promise<unknown[][]> {
+  async select(sql: string, values: readonly unknown[], keys: number): Promise<SelectResult> {
     let result: pg.QueryArrayResult<unknown[]>;
     try {
       result = await this.pool.query({
@@ -175,7 +177,8 @@ class PostgresSourceDriver implements SourceDriver {
         if (typeof raw === "string") row[i] = parsers[i](raw);
       }
     }
-    return result.rows;
+    const integer = result.fields.map((field) => INTEGER_OIDS.has(field.dataTypeID));
+    return { rows: result.rows, integer };
   }
 
   close(): Promise<void> {

@@ -34,16 +34,17 @@ const PROVENANCE: SinkColumn[] = [
 ];
 
 /**
- * Type of a column from its values. Only ids become BIGINT: a passthrough column whose first
- * chunk happens to hold whole numbers (a distance of 2.0) may hold 2.5 later, which a BIGINT
- * column would refuse, so other numbers are DOUBLE. Mixed kinds fall back to TEXT.
+ * Type of a column from its values. Only ids and columns the source declares integer become
+ * BIGINT: another passthrough column whose first chunk happens to hold whole numbers (a
+ * distance of 2.0) may hold 2.5 later, which a BIGINT column would refuse, so other numbers
+ * are DOUBLE. Mixed kinds fall back to TEXT.
  */
-export function inferKind(values: readonly unknown[], isId = false): ColumnKind {
+export function inferKind(values: readonly unknown[], integral = false): ColumnKind {
   let kind: ColumnKind | undefined;
   for (const value of values) {
     if (value === null || value === undefined) continue;
     let next: ColumnKind;
-    if (typeof value === "number") next = isId && Number.isInteger(value) ? "bigint" : "double";
+    if (typeof value === "number") next = integral && Number.isInteger(value) ? "bigint" : "double";
     else if (typeof value === "boolean") next = "boolean";
     else if (value instanceof Date) next = "timestamp";
     else next = "text";
@@ -76,7 +77,10 @@ export function predictionLayout(table: TableName, chunk: PredictionChunk): Tabl
   const extra = rest.slice(0, -1 - PROVENANCE.length);
   const columns: SinkColumn[] = [
     { name: id, kind: inferKind(chunk.ids, true), notNull: true },
-    ...extra.map((name) => ({ name, kind: inferKind(materialize(chunk.extra[name])) })),
+    ...extra.map((name) => ({
+      name,
+      kind: inferKind(materialize(chunk.extra[name]), chunk.integers?.has(name) === true),
+    })),
     { name: chunk.predictionColumn, kind: "double" },
     ...PROVENANCE,
   ];

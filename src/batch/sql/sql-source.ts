@@ -13,8 +13,14 @@ export interface SourceDriver {
    * so that binding them again resumes exactly after that row; the other values are as the
    * driver parses them (Date for timestamps on PostgreSQL).
    */
-  select(sql: string, values: readonly unknown[], keys: number): Promise<unknown[][]>;
+  select(sql: string, values: readonly unknown[], keys: number): Promise<SelectResult>;
   close(): Promise<void>;
+}
+
+export interface SelectResult {
+  rows: unknown[][];
+  /** Per select-list position: the column's declared type is an integer type. */
+  integer: readonly boolean[];
 }
 
 function keyValue(value: unknown, column: string): KeyValue {
@@ -26,7 +32,7 @@ function keyValue(value: unknown, column: string): KeyValue {
 }
 
 /** Column-oriented chunk from row arrays laid out as `plan.select`. */
-function toChunk(rows: readonly unknown[][], plan: ReadPlan): SourceChunk {
+function toChunk({ rows, integer }: SelectResult, plan: ReadPlan): SourceChunk {
   const hasSince = plan.sinceColumn !== undefined;
   const idAt = hasSince ? 1 : 0;
   const chunk: SourceChunk = {
@@ -35,10 +41,13 @@ function toChunk(rows: readonly unknown[][], plan: ReadPlan): SourceChunk {
     columns: {},
   };
   if (hasSince) chunk.since = rows.map((row) => keyValue(row[0], plan.sinceColumn ?? ""));
+  const integers = new Set<string>();
   plan.columns.forEach((name, i) => {
     const at = plan.keys.length + i;
     chunk.columns[name] = rows.map((row) => row[at]);
+    if (integer[at]) integers.add(name);
   });
+  chunk.integers = integers;
   return chunk;
 }
 
@@ -59,9 +68,10 @@ export class SqlSource implements BatchSource {
     let after = options.after;
     for (;;) {
       const statement = chunkStatement(this.driver.dialect, this.from, plan, { ...options, after });
-      const rows = await this.driver.select(statement.sql, statement.values, plan.keys.length);
+      const result = await this.driver.select(statement.sql, statement.values, plan.keys.length);
+      const rows = result.rows;
       if (rows.length === 0) return;
-      const chunk = toChunk(rows, plan);
+      const chunk = toChunk(result, plan);
       // Key of the last row, taken before the consumer may modify the chunk.
       const last = rows.length - 1;
       const next = { id: chunk.ids[last], since: chunk.since?.[last] ?? undefined };
@@ -75,7 +85,7 @@ export class SqlSource implements BatchSource {
   async count(options: Omit<ReadOptions, "chunkSize">): Promise<number> {
     const plan = planRead(options);
     const statement = countStatement(this.driver.dialect, this.from, plan, options);
-    const rows = await this.driver.select(statement.sql, statement.values, 0);
+    const { rows } = await this.driver.select(statement.sql, statement.values, 0);
     return Number(rows[0]?.[0] ?? 0);
   }
 

@@ -1,7 +1,7 @@
 import type Database from "better-sqlite3";
 import { SQLITE_PARTITION_FUNCTION, sqliteDialect } from "./dialect.js";
 import { fromSqlite, openSqlite, sqliteError } from "./sqlite-connection.js";
-import { SqlSource, type SourceDriver } from "./sql-source.js";
+import { SqlSource, type SelectResult, type SourceDriver } from "./sql-source.js";
 import { relation, type SourceSpec } from "./select.js";
 
 /** FNV-1a, 32 bits, over the UTF-8 bytes of `text`: small, fast and stable across versions. */
@@ -37,13 +37,16 @@ class SqliteSourceDriver implements SourceDriver {
     );
   }
 
-  async select(sql: string, values: readonly unknown[]): Promise<unknown[][]> {
+  async select(sql: string, values: readonly unknown[]): Promise<SelectResult> {
     try {
-      const rows = this.statement(sql).all(...values) as unknown[][];
+      const statement = this.statement(sql);
+      const rows = statement.all(...values) as unknown[][];
       for (const row of rows) {
         for (let i = 0; i < row.length; i++) row[i] = fromSqlite(row[i]);
       }
-      return rows;
+      // SQLite's affinity rule: a declared type containing "INT" is an integer column.
+      const integer = statement.columns().map((column) => /INT/i.test(column.type ?? ""));
+      return { rows, integer };
     } catch (error) {
       throw sqliteError(error, this.description);
     }
