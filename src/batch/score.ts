@@ -73,6 +73,7 @@ export async function scoreChunk(
 
 function reader(column: ColumnData): (row: number) => unknown {
   if (!(column instanceof NumericColumn)) return (row) => column[row];
+  if (column.kind === "timestamp") return (row) => column.at(row);
   const values = column.values;
   // NaN is how a NumericColumn stores NULL: validation must see a missing value, not a NaN.
   return (row) => {

@@ -1,4 +1,4 @@
-import { collectPredictions, startStreamProcess } from "./helpers/processes.js";
+import { collectPredictions, rideEventLines, startStreamProcess } from "./helpers/processes.js";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { openStreamSink, openStreamSource } from "../../src/stream/endpoints.js";
@@ -22,16 +22,11 @@ const BEFORE = 3000;
 const AFTER = 1000;
 const encoder = new TextEncoder();
 
+/** Ride events with ids from … from + count - 1, as messages to publish. */
 const rides = (from: number, count: number) =>
-  Array.from({ length: count }, (_, k) => {
-    const i = from + k;
-    const ride = {
-      PULocationID: 1 + (i % 200),
-      DOLocationID: 1 + ((i * 7) % 250),
-      trip_distance: (i % 30) / 3,
-    };
-    return { data: encoder.encode(JSON.stringify({ ride, ride_id: i })) };
-  });
+  rideEventLines(from, from + count)
+    .split("\n")
+    .map((line) => ({ data: encoder.encode(line) }));
 
 const collect = collectPredictions;
 

@@ -1,4 +1,4 @@
-import { collectPredictions, startStreamProcess } from "./helpers/processes.js";
+import { collectPredictions, rideEventLines, startStreamProcess } from "./helpers/processes.js";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStreamSource } from "../../src/stream/endpoints.js";
@@ -52,18 +52,8 @@ const TRANSPORTS: Transport[] = [
   },
 ];
 
-/** JSON lines of `count` ride events in the original format. */
-const rides = (count: number) =>
-  Array.from({ length: count }, (_, i) =>
-    JSON.stringify({
-      ride: {
-        PULocationID: 1 + (i % 200),
-        DOLocationID: 1 + ((i * 7) % 250),
-        trip_distance: (i % 30) / 3,
-      },
-      ride_id: i,
-    }),
-  ).join("\n");
+/** JSON lines of `count` ride events, ids 0 … count - 1. */
+const rides = (count: number) => rideEventLines(0, count);
 
 describe.each(TRANSPORTS)("mldeploy stream as processes ($name)", (transport) => {
   let url: Record<StreamName, string>;

@@ -473,7 +473,8 @@ class ColumnBuffer {
     if (this.numbers !== undefined) {
       const raw = doubleData(vector);
       if (raw !== undefined && this.copyNumbers(raw, from, to)) return;
-      this.values = this.toValues();
+      // What was copied so far continues as one JS value per row.
+      this.values = materialize(this.finish());
       this.numbers = undefined;
     }
     copyVector(vector, this.kind, to, from, this.values!);
@@ -503,14 +504,5 @@ class ColumnBuffer {
     }
     this.rows += to - from;
     return true;
-  }
-
-  /** What has been copied so far, as one JS value per row. */
-  private toValues(): unknown[] {
-    const column = new NumericColumn(
-      this.kind === "time" ? "timestamp" : "number",
-      this.numbers!.subarray(0, this.rows),
-    );
-    return materialize(column);
   }
 }

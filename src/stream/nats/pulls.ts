@@ -72,8 +72,8 @@ export class PullBuffer {
    * the pull, or after `ms`.
    */
   waitForChange(ms: number, wanted = 1): Promise<void> {
-    this.wakeAt = Math.min(this.wakeAt, wanted);
-    if (this.wake === null) this.wakeAt = wanted;
+    // A waiter already chained keeps its own (possibly smaller) threshold.
+    this.wakeAt = this.wake === null ? wanted : Math.min(this.wakeAt, wanted);
     return new Promise((resolve) => {
       // Chain any earlier waiter so no caller is left hanging.
       const previous = this.wake;

@@ -26,6 +26,22 @@ export async function collectPredictions(
   }
 }
 
+/** JSON lines of ride events in the original format, ride ids from (inclusive) to to. */
+export function rideEventLines(from: number, to: number): string {
+  return Array.from({ length: to - from }, (_, n) => from + n)
+    .map((i) =>
+      JSON.stringify({
+        ride: {
+          PULocationID: 1 + (i % 200),
+          DOLocationID: 1 + ((i * 7) % 250),
+          trip_distance: (i % 30) / 3,
+        },
+        ride_id: i,
+      }),
+    )
+    .join("\n");
+}
+
 export interface ConsumerProcess {
   child: ChildProcess;
   exited: Promise<number | null>;

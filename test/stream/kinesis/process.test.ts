@@ -1,4 +1,4 @@
-import { collectPredictions, startStreamProcess } from "../helpers/processes.js";
+import { collectPredictions, rideEventLines, startStreamProcess } from "../helpers/processes.js";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -51,20 +51,7 @@ const startConsumer = (input: string, output: string) =>
     env,
   });
 
-/** JSON lines of the rides with ids from (inclusive) to to (exclusive). */
-const rides = (from: number, to: number) =>
-  Array.from({ length: to - from }, (_, n) => from + n)
-    .map((i) =>
-      JSON.stringify({
-        ride: {
-          PULocationID: 1 + (i % 200),
-          DOLocationID: 1 + ((i * 7) % 250),
-          trip_distance: (i % 30) / 3,
-        },
-        ride_id: i,
-      }),
-    )
-    .join("\n");
+const rides = rideEventLines;
 
 /**
  * Creates the input stream (4 shards) with `mldeploy produce` and the prediction stream (2
