@@ -97,30 +97,31 @@ describe.each(CASES)("mldeploy stream across a $name restart", (broker) => {
       const output = await broker.checker(server.url("predictions"));
       await output.open();
       // Small batches, so the restart lands while most events still wait.
-      const { child: consumer, exited } = startStreamProcess({
+      const {
+        child: consumer,
+        exited,
+        stderr,
+      } = startStreamProcess({
         model: bundle,
         source: broker.consumerSource(server.url("rides")),
         sink: server.url("predictions"),
         batchSize: 20,
         env: { MLDEPLOY_DATA_DIR: path.join(tempDir(), "registry") },
-        stderr: "pipe",
       });
-      let stderr = "";
-      consumer.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
       const seen = new Map<number, number>();
       try {
         await input.publish(rides(0, BEFORE));
         await collect(output, seen, 200, 30_000);
-        expect(seen.size, stderr).toBeGreaterThanOrEqual(200);
+        expect(seen.size, stderr()).toBeGreaterThanOrEqual(200);
 
         await server.restart();
-        expect(consumer.exitCode, stderr).toBeNull();
+        expect(consumer.exitCode, stderr()).toBeNull();
 
         // The sink retries on its own across the restart; publish once it is back.
         await input.publish(rides(BEFORE, AFTER));
         await collect(output, seen, BEFORE + AFTER, AFTER_RESTART_MS);
-        expect(consumer.exitCode, stderr).toBeNull();
-        expect(seen.size, stderr).toBe(BEFORE + AFTER);
+        expect(consumer.exitCode, stderr()).toBeNull();
+        expect(seen.size, stderr()).toBe(BEFORE + AFTER);
         for (let i = 0; i < BEFORE + AFTER; i++) expect(seen.has(i)).toBe(true);
       } finally {
         consumer.kill("SIGTERM");

@@ -114,8 +114,8 @@ describe.each(TRANSPORTS)("mldeploy stream as processes ($name)", (transport) =>
         second.child.kill("SIGTERM");
         third.child.kill("SIGTERM");
       }
-      expect(await second.exited).toBe(0);
-      expect(await third.exited).toBe(0);
+      expect(await second.exited, second.stderr()).toBe(0);
+      expect(await third.exited, third.stderr()).toBe(0);
       expect(predicted.size).toBe(EVENTS);
       const duplicates = [...predicted.values()].filter((n) => n > 1).length;
       expect(duplicates).toBeLessThanOrEqual(1000);
@@ -135,14 +135,14 @@ describe.each(TRANSPORTS)("mldeploy stream as processes ($name)", (transport) =>
         const first = startConsumer("rides2", "preds2");
         await collect(300, 30_000, out, seen);
         first.child.kill("SIGTERM");
-        expect(await first.exited).toBe(0);
+        expect(await first.exited, first.stderr()).toBe(0);
         const second = startConsumer("rides2", "preds2");
         try {
           await collect(3000, 60_000, out, seen);
         } finally {
           second.child.kill("SIGTERM");
         }
-        expect(await second.exited).toBe(0);
+        expect(await second.exited, second.stderr()).toBe(0);
         expect(seen.size).toBe(3000);
         expect([...seen.values()].every((n) => n === 1)).toBe(true);
       } finally {

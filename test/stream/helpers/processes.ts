@@ -45,7 +45,11 @@ export function rideEventLines(from: number, to: number): string {
 export interface ConsumerProcess {
   child: ChildProcess;
   exited: Promise<number | null>;
+  /** The last 64 KiB of the child's stderr (its warn and error logs), for assertion messages. */
+  stderr(): string;
 }
+
+const STDERR_KEPT = 64 * 1024;
 
 /** Starts `mldeploy stream` as a child process (group "scorers"), its logs at warn level. */
 export function startStreamProcess(settings: {
@@ -54,8 +58,6 @@ export function startStreamProcess(settings: {
   sink: string;
   batchSize: number;
   env?: NodeJS.ProcessEnv;
-  /** Default: ignored. "pipe" to read the child's stderr. */
-  stderr?: "ignore" | "pipe";
 }): ConsumerProcess {
   const child = spawn(
     process.execPath,
@@ -75,15 +77,19 @@ export function startStreamProcess(settings: {
     ],
     {
       env: { ...process.env, ...settings.env, MLDEPLOY_LOG_LEVEL: "warn" },
-      stdio: ["ignore", "ignore", settings.stderr ?? "ignore"],
+      stdio: ["ignore", "ignore", "pipe"],
     },
   );
+  let stderr = "";
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
+    stderr = (stderr + chunk).slice(-STDERR_KEPT);
+  });
   const exited = new Promise<number | null>((resolve) =>
     child.once("exit", (code) => resolve(code)),
   );
   running.add(child);
   void exited.then(() => running.delete(child));
-  return { child, exited };
+  return { child, exited, stderr: () => stderr };
 }
 
 /**
