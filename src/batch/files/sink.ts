@@ -4,7 +4,6 @@ import path from "node:path";
 import {
   BOOLEAN,
   DOUBLE,
-  DuckDBDataChunk,
   VARCHAR,
   type DuckDBConnection,
   type DuckDBInstance,
@@ -25,6 +24,7 @@ import {
   type DuckDBSettings,
   type FileFormat,
 } from "./source.js";
+import { StagedScan, type StagedColumn } from "./staged-scan.js";
 
 export interface FileSinkOptions extends DuckDBSettings {
   /** The merged predictions file (e.g. `predictions.parquet`). */
@@ -66,8 +66,6 @@ interface JobState {
 const STATE_VERSION = 1;
 const PART = /^(part|rejects)-(.+)-(\d{10})\.parquet(\.tmp)?$/;
 const SEQUENCE_DIGITS = 10;
-/** DuckDB's vector size: an appended data chunk holds at most this many rows. */
-const VECTOR_ROWS = 2048;
 /** Column of read_parquet(filename = …) in the merge; odd enough not to meet a real column. */
 const PART_FILE = "__mldeploy_part_file";
 
@@ -99,7 +97,7 @@ export class FileBatchSink implements BatchSink {
   readonly partsDir: string;
   readonly rejectsTarget: string;
   private readonly jobs = new Map<string, JobState>();
-  private engine?: Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }>;
+  private engine?: Promise<Engine>;
   private wrote = false;
 
   constructor(private readonly options: FileSinkOptions) {
@@ -132,15 +130,15 @@ export class FileBatchSink implements BatchSink {
     checkLengths(chunk);
     const types = { ...state.types };
     const columns = predictionColumns(predictions, types);
-    const { connection } = await this.open();
+    const engine = await this.open();
     if (predictions.ids.length > 0) {
       const file = this.partPath("part", state.jobId, sequence);
-      await atomically(file, (tmp) => writePredictionPart(connection, predictions, columns, tmp));
+      await atomically(file, (tmp) => writePredictionPart(engine, predictions, columns, tmp));
     }
     if (rejects.ids.length > 0) {
       const file = this.partPath("rejects", state.jobId, sequence);
       await atomically(file, (tmp) =>
-        writeRejectPart(connection, chunk, predictions.modelVersion, tmp),
+        writeRejectPart(engine, chunk, predictions.modelVersion, tmp),
       );
     }
     const next: JobState = {
@@ -206,8 +204,11 @@ export class FileBatchSink implements BatchSink {
     }
   }
 
-  private open(): Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }> {
-    this.engine ??= openDuckDB(this.options);
+  private open(): Promise<Engine> {
+    this.engine ??= openDuckDB(this.options).then((opened) => ({
+      ...opened,
+      scan: new StagedScan(opened.connection),
+    }));
     return this.engine;
   }
 
@@ -345,6 +346,13 @@ export class FileBatchSink implements BatchSink {
       });
     }
   }
+}
+
+/** The sink's DuckDB, and the scan through which its COPYs read the chunks held in JS. */
+interface Engine {
+  instance: DuckDBInstance;
+  connection: DuckDBConnection;
+  scan: StagedScan;
 }
 
 /** A file-name-safe, collision-free name for a job id (ids like "rides→preds[0/4]"). */
@@ -526,32 +534,15 @@ function fromStage(type: ColumnType, ref: string): string {
   return ref;
 }
 
-/** Fills a temp table through the appender, one DuckDB vector (2048 rows) at a time. */
-async function stage(
-  connection: DuckDBConnection,
-  columns: OutColumn[],
-  rows: number,
-): Promise<void> {
-  const types = columns.map((c) => stageType(c.type));
-  const ddl = columns.map((c, i) => `c${i} ${types[i].toString()}`).join(", ");
-  await connection.run(`CREATE OR REPLACE TEMP TABLE stage (${ddl})`);
-  const appender = await connection.createAppender("stage");
-  try {
-    for (let start = 0; start < rows; start += VECTOR_ROWS) {
-      const count = Math.min(VECTOR_ROWS, rows - start);
-      const data = DuckDBDataChunk.create(types, count);
-      columns.forEach((column, c) => {
-        fillVector(data.getColumnVector(c), column, start, count);
-      });
-      appender.appendDataChunk(data);
-    }
-    appender.flushSync();
-  } finally {
-    appender.closeSync();
-  }
+/** The stage columns of a part: each output column in its stage type. */
+function staged(columns: OutColumn[]): StagedColumn[] {
+  return columns.map((column) => ({
+    type: stageType(column.type),
+    fill: (vector, start, count) => fillVector(vector, column, start, count),
+  }));
 }
 
-/** Copies rows [start, start + count) of a column into a fresh stage vector and flushes it. */
+/** Copies rows [start, start + count) of a column into a stage vector of `count` rows. */
 function fillVector(vector: DuckDBVector, column: OutColumn, start: number, count: number): void {
   const { values, type } = column;
   // Numbers go straight into the vector's Float64Array; setItem() is kept for nulls (and for
@@ -574,7 +565,6 @@ function fillVector(vector: DuckDBVector, column: OutColumn, start: number, coun
   } else {
     for (let r = 0; r < count; r++) vector.setItem(r, toStage(type, outValue(values, start + r)));
   }
-  vector.flush();
 }
 
 function outValue(values: OutValues, row: number): unknown {
@@ -582,25 +572,26 @@ function outValue(values: OutValues, row: number): unknown {
 }
 
 async function writePredictionPart(
-  connection: DuckDBConnection,
+  { connection, scan }: Engine,
   chunk: PredictionChunk,
   columns: OutColumn[],
   file: string,
 ): Promise<void> {
-  await stage(connection, columns, chunk.ids.length);
   const select = columns.map((c, i) => `${fromStage(c.type, `c${i}`)} AS ${sqlIdentifier(c.name)}`);
-  await connection.run(
-    `COPY (SELECT ${select.join(", ")},
-            CAST($1 AS VARCHAR) AS model_name, CAST($2 AS VARCHAR) AS model_version,
-            CAST($3 AS VARCHAR) AS run_id, CAST($4 AS TIMESTAMPTZ) AS scored_at
-          FROM stage) TO ${sqlString(file)} (${PART_FORMAT})`,
-    [chunk.modelName, chunk.modelVersion, chunk.runId ?? null, chunk.scoredAt],
+  await scan.with(staged(columns), chunk.ids.length, (table) =>
+    connection.run(
+      `COPY (SELECT ${select.join(", ")},
+              CAST($1 AS VARCHAR) AS model_name, CAST($2 AS VARCHAR) AS model_version,
+              CAST($3 AS VARCHAR) AS run_id, CAST($4 AS TIMESTAMPTZ) AS scored_at
+            FROM ${table}) TO ${sqlString(file)} (${PART_FORMAT})`,
+      [chunk.modelName, chunk.modelVersion, chunk.runId ?? null, chunk.scoredAt],
+    ),
   );
   await syncFile(file);
 }
 
 async function writeRejectPart(
-  connection: DuckDBConnection,
+  { connection, scan }: Engine,
   chunk: SinkWrite,
   modelVersion: string,
   file: string,
@@ -611,12 +602,13 @@ async function writeRejectPart(
     { name: "reason", values: reasons, type: "VARCHAR" },
     { name: "row", values: rows, type: "VARCHAR" },
   ];
-  await stage(connection, columns, ids.length);
-  await connection.run(
-    `COPY (SELECT c0 AS id, CAST($1 AS VARCHAR) AS model_version, c1 AS reason, c2 AS "row",
-            CAST($2 AS TIMESTAMPTZ) AS rejected_at
-          FROM stage) TO ${sqlString(file)} (${PART_FORMAT})`,
-    [modelVersion, chunk.predictions.scoredAt],
+  await scan.with(staged(columns), ids.length, (table) =>
+    connection.run(
+      `COPY (SELECT c0 AS id, CAST($1 AS VARCHAR) AS model_version, c1 AS reason, c2 AS "row",
+              CAST($2 AS TIMESTAMPTZ) AS rejected_at
+            FROM ${table}) TO ${sqlString(file)} (${PART_FORMAT})`,
+      [modelVersion, chunk.predictions.scoredAt],
+    ),
   );
   await syncFile(file);
 }
