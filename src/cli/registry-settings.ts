@@ -1,6 +1,8 @@
 import type { Command } from "commander";
 import { resolveConfig } from "../config/load.js";
 import { registrySettingsSchema, type RegistrySettings } from "../registry/options.js";
+import { parseArtifactUri } from "../registry/artifacts/uri.js";
+import { parseModelUri } from "../registry/model-uri.js";
 import type { Registry } from "../registry/registry.js";
 import { addSchemaOptions, pickSchemaFlags } from "./schema-options.js";
 
@@ -41,4 +43,21 @@ export async function withRegistry<T>(
   } finally {
     await registry.close();
   }
+}
+
+/**
+ * The local bundle directory a model argument names. A directory or file:// URI is used as it
+ * is, without opening the registry (no data directory appears as a side effect);
+ * models:/, runs:/ and s3:// go through the registry, which downloads them to its cache.
+ */
+export async function localModelPath(
+  model: string,
+  flags: Record<string, unknown>,
+): Promise<string> {
+  const parsed = parseModelUri(model);
+  if (parsed.kind === "artifact") {
+    const location = parseArtifactUri(parsed.uri);
+    if (location.kind === "local") return location.path;
+  }
+  return withRegistry(flags, async (registry) => (await registry.resolveModel(model)).path);
 }

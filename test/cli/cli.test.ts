@@ -6,6 +6,7 @@ import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { tempDir } from "../helpers/temp.js";
 import { sqlString, withDuckDB } from "../../src/train/duckdb.js";
 import { isBadRide, makeRides } from "../batch/helpers.js";
+import { Registry } from "../../src/registry/registry.js";
 
 const VERBS = ["demo", "sample-data", "train", "serve", "predict", "info"];
 
@@ -219,5 +220,37 @@ describe.concurrent("with a trained bundle", () => {
       PU_DO: { concat: [{ column: "PULocationID" }, "_", { column: "DOLocationID" }] },
     });
     expect(info.training).toMatchObject({ metrics: { valid_rmse: expect.any(Number) } });
+  });
+
+  it("info and predict take registry URIs as serve, batch and stream do", async () => {
+    const env = { MLDEPLOY_DATA_DIR: path.join(tempDir("mldeploy-cli-uri-"), "registry") };
+    const registry = await Registry.open({ dataDir: env.MLDEPLOY_DATA_DIR });
+    try {
+      const run = await registry.startRun({ experiment: "nyc-taxi" });
+      await run.logModel(bundle, { register: "ride-duration" });
+      await run.end();
+      await registry.setAlias("ride-duration", "production", 1);
+    } finally {
+      await registry.close();
+    }
+    const info = await runCli(["info", "models:/ride-duration@production", "--json"], { env });
+    expect(info.status, info.stderr).toBe(0);
+    const shown = JSON.parse(info.stdout) as { path: string; output: string };
+    expect(shown.output).toBe("duration");
+    // The registry's copy (its artifact store or cache), not the bundle it was logged from.
+    expect(shown.path.startsWith(env.MLDEPLOY_DATA_DIR)).toBe(true);
+
+    const record = '{"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}';
+    const [byUri, byPath] = await Promise.all([
+      runCli(["predict", "models:/ride-duration/1", "--json", record], { env }),
+      runCli(["predict", bundle, "--json", record]),
+    ]);
+    expect(byUri.status, byUri.stderr).toBe(0);
+    const duration = (stdout: string) => (JSON.parse(stdout) as { duration: number }).duration;
+    expect(duration(byUri.stdout)).toBe(duration(byPath.stdout));
+
+    const missing = await runCli(["info", "models:/ride-duration@staging"], { env });
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/^mldeploy: error: .*staging/);
   });
 });

@@ -39,8 +39,12 @@ Examples:
     --source sqlite:./rides.db --table rides --id-column ride_id \\
     --sink sqlite:./rides.db --sink-table ride_predictions
   mldeploy batch --model models:/ride-duration@production \\
-    --source './data/green_tripdata_2021-*.parquet' --id-column ride_id \\
-    --sink ./predictions.parquet
+    --source './data/rides-*.parquet' --id-column ride_id --sink ./predictions.parquet
+  # raw TLC files have no ride id: --query shapes them first (see the README)
+  mldeploy batch --model models:/ride-duration@production \\
+    --source './data/green_tripdata_2021-*.parquet' \\
+    --query "SELECT filename || ':' || file_row_number AS ride_id, * FROM source" \\
+    --id-column ride_id --sink ./predictions.parquet
   mldeploy batch history`,
   );
   command.action(async (flags: Record<string, unknown>) => {

@@ -1,17 +1,32 @@
 import type { Command } from "commander";
 import { readBundle } from "../../model/bundle.js";
 import { printTable } from "../output.js";
+import { addRegistryOptions, localModelPath } from "../registry-settings.js";
+
+/** The model argument of `info` and `predict`. */
+export const MODEL_ARGUMENT =
+  "a bundle directory, file:// URI, models:/<name>@<alias>, models:/<name>/<version>, runs:/<run_id>/<path> or s3://bucket/prefix";
 
 export function registerInfo(program: Command): void {
-  program
+  const command = program
     .command("info")
     .description(
       "Show what a model bundle expects and returns: request schema, signature, training facts",
     )
-    .argument("<model>", "model bundle directory (or file:// URI)")
+    .argument("<model>", MODEL_ARGUMENT)
     .option("--json", "print one JSON document instead of tables")
-    .action(async (model: string, flags: { json?: boolean }) => {
-      const bundle = await readBundle(localPath(model));
+    .option(
+      "--config <file>",
+      "config file with a `registry:` section (default ./mldeploy.config.yaml if present)",
+    );
+  addRegistryOptions(command);
+  command
+    .addHelpText(
+      "after",
+      `\nExamples:\n  mldeploy info ./mldeploy-data/models/ride-duration\n  mldeploy info models:/ride-duration@production --json`,
+    )
+    .action(async (model: string, flags: Record<string, unknown>) => {
+      const bundle = await readBundle(await localModelPath(model, flags));
       // Loading checks the ONNX graph against the signature, so `info` also validates the bundle.
       const predictor = await (await import("../../model/predictor.js")).loadPredictor(bundle.path);
       const summary = {
@@ -47,9 +62,4 @@ export function registerInfo(program: Command): void {
       if (summary.training)
         process.stdout.write(`\ntraining:\n${JSON.stringify(summary.training, null, 2)}\n`);
     });
-}
-
-/** Plain paths and file:// URIs name a local bundle; registry URIs are resolved elsewhere. */
-export function localPath(location: string): string {
-  return location.startsWith("file://") ? new URL(location).pathname : location;
 }

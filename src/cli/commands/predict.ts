@@ -3,30 +3,39 @@ import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { UserError } from "../../config/errors.js";
 import { isPlainObject } from "../../model/validate.js";
-import { localPath } from "./info.js";
+import { addRegistryOptions, localModelPath } from "../registry-settings.js";
+import { MODEL_ARGUMENT } from "./info.js";
 
 /** Lines read per onnxruntime call: large enough to amortise the call, small enough to stream. */
 const CHUNK = 4096;
 
 export function registerPredict(program: Command): void {
-  program
+  const command = program
     .command("predict")
     .description(
       "Predict offline for JSON records (one object per line, or --json '{...}'); prints JSON lines",
     )
-    .argument("<model>", "model bundle directory (or file:// URI)")
+    .argument("<model>", MODEL_ARGUMENT)
     .option("--json <record>", "one JSON record or an array of records")
     .option("--input <file>", "JSON Lines file to read ('-' for standard input)")
+    .option(
+      "--config <file>",
+      "config file with a `registry:` section (default ./mldeploy.config.yaml if present)",
+    );
+  addRegistryOptions(command);
+  command
     .addHelpText(
       "after",
-      `\nExample:\n  mldeploy predict ./mldeploy-data/models/ride-duration --json '{"PULocationID": 10, "DOLocationID": 50, "trip_distance": 40}'`,
+      `\nExamples:\n  mldeploy predict ./mldeploy-data/models/ride-duration --json '{"PULocationID": 10, "DOLocationID": 50, "trip_distance": 40}'\n  mldeploy predict models:/ride-duration@production --input rides.jsonl`,
     )
-    .action(async (model: string, flags: { json?: string; input?: string }) => {
-      if (!flags.json && !flags.input)
+    .action(async (model: string, flags: Record<string, unknown>) => {
+      const json = typeof flags.json === "string" ? flags.json : undefined;
+      const inputFile = typeof flags.input === "string" ? flags.input : undefined;
+      if (!json && !inputFile)
         throw new UserError("give --json '<record>' or --input <file.jsonl>");
       const predictor = await (
         await import("../../model/predictor.js")
-      ).loadPredictor(localPath(model));
+      ).loadPredictor(await localModelPath(model, flags));
       const { output, version } = predictor.info;
       const emit = async (records: Record<string, unknown>[]) => {
         const result = await predictor.predictRecords(records);
@@ -36,14 +45,14 @@ export function registerPredict(program: Command): void {
         process.stdout.write(text);
       };
       try {
-        if (flags.json) {
-          const parsed = parseJson(flags.json, "--json");
+        if (json) {
+          const parsed = parseJson(json, "--json");
           await emit(
             (Array.isArray(parsed) ? parsed : [parsed]).map((r, i) => asRecord(r, `--json[${i}]`)),
           );
         }
-        if (flags.input) {
-          const input = flags.input === "-" ? process.stdin : createReadStream(flags.input);
+        if (inputFile) {
+          const input = inputFile === "-" ? process.stdin : createReadStream(inputFile);
           input.on("error", () => {});
           let chunk: Record<string, unknown>[] = [];
           let lineNo = 0;
@@ -59,7 +68,7 @@ export function registerPredict(program: Command): void {
             }
           } catch (error) {
             if ((error as NodeJS.ErrnoException).code === "ENOENT")
-              throw new UserError(`input file ${flags.input} does not exist`);
+              throw new UserError(`input file ${inputFile} does not exist`);
             throw error;
           }
           if (chunk.length) await emit(chunk);
