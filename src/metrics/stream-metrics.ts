@@ -18,6 +18,8 @@ export interface StreamMetrics {
   observeBatch(batch: StreamBatchObservation): void;
   /** The latest consumer lag the broker reported (see pollLag). */
   observeLag(lag: StreamLag): void;
+  /** A switch to the version a followed alias moved to (on failure the old one goes on). */
+  countReload(result: "success" | "failure"): void;
 }
 
 export const LAG_MESSAGES = "mldeploy_stream_lag_messages";
@@ -50,12 +52,23 @@ export function createStreamMetrics(): StreamMetrics {
     buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
+  const reloads = new Counter({
+    name: "mldeploy_model_reloads_total",
+    help: "Attempts to switch to a new model version while consuming, by result (on failure the previous model goes on predicting)",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  });
+  reloads.inc({ result: "success" }, 0);
+  reloads.inc({ result: "failure" }, 0);
   // Registered at their first value: an unlabelled gauge always shows a sample, and a 0 from
   // a transport that cannot tell its lag would read as "caught up".
   let lagMessages: Gauge | undefined;
   let lagSeconds: Gauge | undefined;
   return {
     registry,
+    countReload(result) {
+      reloads.inc({ result });
+    },
     observeLag(lag) {
       if (lag.messages !== undefined) {
         lagMessages ??= new Gauge({

@@ -3,6 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { UserError } from "../config/errors.js";
 import { createLogger, type Logger } from "../log/logger.js";
+import { followModel } from "../registry/follow-model.js";
 import { startCluster } from "./cluster.js";
 import { parseServeOptions, type ServeOptionsInput } from "./options.js";
 import { startServing, type ResolvedModel } from "./single.js";
@@ -120,45 +121,4 @@ export async function runServe(
     process.on("SIGINT", onSignal);
   }
   return running;
-}
-
-/**
- * Polls a movable model URI (a registry alias) and hands each new version to `swap`. A
- * registry that cannot be reached is logged and retried at the next tick; serving goes on.
- */
-function followModel(
-  uri: string,
-  initial: ResolvedModel,
-  intervalMs: number,
-  io: {
-    resolve: (uri: string) => Promise<ResolvedModel>;
-    swap: (model: ResolvedModel) => Promise<unknown>;
-    logger: Logger;
-  },
-): () => void {
-  let seen = initial;
-  let busy = false;
-  const tick = async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      const next = await io.resolve(uri);
-      // A version that failed to load is not retried at every tick: the next move of the alias is.
-      if (next.version !== seen.version || next.path !== seen.path) {
-        io.logger.info(
-          { uri, from: seen.version, to: next.version },
-          `${uri} moved to version ${next.version}`,
-        );
-        seen = next;
-        await io.swap(next);
-      }
-    } catch (error) {
-      io.logger.warn({ err: error, uri }, `could not check where ${uri} points; serving goes on`);
-    } finally {
-      busy = false;
-    }
-  };
-  const timer = setInterval(() => void tick(), intervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
 }

@@ -1,4 +1,5 @@
 import type { Logger } from "../log/logger.js";
+import { PredictorSlot } from "../model/predictor-slot.js";
 import type { Predictor } from "../model/types.js";
 import { validateRecords } from "../model/validate.js";
 import { decodeEvent, encodeDeadLetter, predictionEncoder, type EventFormat } from "./events.js";
@@ -9,7 +10,8 @@ export interface ConsumerOptions {
   sink: StreamSink;
   /** Bad events go here; without one they are logged in full (never dropped silently). */
   deadLetter?: StreamSink;
-  predictor: Predictor;
+  /** A slot when the model may be replaced while running (a followed registry alias). */
+  predictor: Predictor | PredictorSlot;
   format: EventFormat;
   batchSize: number;
   maxWaitMs: number;
@@ -126,12 +128,22 @@ interface PreparedBatch {
   started: number;
 }
 
-async function prepareBatch(
+function prepareBatch(
   messages: StreamMessage[],
   options: Omit<ConsumerOptions, "shouldStop">,
 ): Promise<PreparedBatch> {
+  const { predictor } = options;
+  return predictor instanceof PredictorSlot
+    ? predictor.use((current) => prepareWith(current, messages, options))
+    : prepareWith(predictor, messages, options);
+}
+
+async function prepareWith(
+  predictor: Predictor,
+  messages: StreamMessage[],
+  { format }: Pick<ConsumerOptions, "format">,
+): Promise<PreparedBatch> {
   const started = performance.now();
-  const { format, predictor } = options;
   const dead: Array<{ message: StreamMessage; error: string }> = [];
   const inputs: Array<Record<string, unknown>> = [];
   const good: Array<{ message: StreamMessage; id: unknown }> = [];

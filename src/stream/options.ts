@@ -48,6 +48,11 @@ export const streamOptionsSchema = z
       .min(1)
       .default(ORIGINAL_FORMAT.modelLabel)
       .describe("The `model` label of output events"),
+    pollIntervalMs: intSetting(0, 86_400_000)
+      .default(10_000)
+      .describe(
+        "For a registry alias (models:/name@alias): how often to check whether it moved, and switch between batches; 0 = never",
+      ),
     metricsPort: intSetting(0, 65535)
       .optional()
       .describe(

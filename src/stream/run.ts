@@ -1,7 +1,9 @@
 import type { Logger } from "../log/logger.js";
 import { createStreamMetrics, pollLag, serveMetrics } from "../metrics/stream-metrics.js";
+import { PredictorSlot } from "../model/predictor-slot.js";
 import { loadPredictor } from "../model/predictor.js";
-import type { Registry } from "../registry/registry.js";
+import { followModel } from "../registry/follow-model.js";
+import type { LocalModel, Registry } from "../registry/registry.js";
 import { runConsumer, type ConsumerStats } from "./consumer.js";
 import { openStreamSink, openStreamSource } from "./endpoints.js";
 import type { StreamOptions } from "./options.js";
@@ -23,7 +25,9 @@ export async function runStream(
 ): Promise<ConsumerStats> {
   const { logger } = deps;
   const model = await deps.registry.resolveModel(options.model);
-  const predictor = await loadPredictor(model.path, { name: model.name, version: model.version });
+  const predictor = new PredictorSlot(
+    await loadPredictor(model.path, { name: model.name, version: model.version }),
+  );
   const opened: Array<{ close(): Promise<void> }> = [predictor];
   try {
     const source = await openStreamSource(options.source, {
@@ -47,9 +51,9 @@ export async function runStream(
         source: source.description,
         sink: sink.description,
         group: options.group,
-        version: predictor.info.version,
+        version: predictor.current.info.version,
       },
-      `consuming ${source.description} as group ${options.group}, predicting with version ${predictor.info.version}`,
+      `consuming ${source.description} as group ${options.group}, predicting with version ${predictor.current.info.version}`,
     );
     const metrics = options.metricsPort === undefined ? undefined : createStreamMetrics();
     if (metrics) {
@@ -58,6 +62,14 @@ export async function runStream(
       logger.info({ metrics: served.url }, `metrics at ${served.url}`);
       const lag = pollLag(source, metrics, { intervalMs: deps.lagIntervalMs, logger });
       opened.push({ close: () => lag.stop() });
+    }
+    if (model.movable && options.pollIntervalMs > 0) {
+      const stop = followModel(options.model, model, options.pollIntervalMs, {
+        resolve: (uri) => deps.registry.resolveModel(uri),
+        swap: (next) => switchModel(predictor, next, { logger, metrics }),
+        logger,
+      });
+      opened.push({ close: async () => stop() });
     }
     const stats = await runConsumer({
       source,
@@ -83,5 +95,32 @@ export async function runStream(
     return stats;
   } finally {
     for (const resource of opened.reverse()) await resource.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Loads the version an alias moved to and has the next batches predict with it. A version that
+ * fails to load is logged and counted; the consumer goes on with the model it has.
+ */
+async function switchModel(
+  slot: PredictorSlot,
+  next: LocalModel,
+  io: { logger: Logger; metrics?: { countReload(result: "success" | "failure"): void } },
+): Promise<void> {
+  try {
+    const loaded = await loadPredictor(next.path, { name: next.name, version: next.version });
+    const previous = slot.current.info.version;
+    slot.replace(loaded);
+    io.metrics?.countReload("success");
+    io.logger.info(
+      { from: previous, to: loaded.info.version },
+      `now predicting with version ${loaded.info.version} (was ${previous})`,
+    );
+  } catch (error) {
+    io.metrics?.countReload("failure");
+    io.logger.error(
+      { err: error, version: next.version },
+      `version ${next.version} could not be loaded; predicting on with version ${slot.current.info.version}`,
+    );
   }
 }
