@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
-import { UserError } from "../config/errors.js";
+import { UnreachableError, UserError } from "../config/errors.js";
 import { VERSION } from "../version.js";
 import { registerBatch } from "./commands/batch.js";
 import { registerDemo } from "./commands/demo.js";
@@ -62,6 +62,10 @@ function exitCodeFor(error: unknown): number {
   if (error instanceof UserError) {
     process.stderr.write(`mldeploy: error: ${error.message}\n`);
     return 2;
+  }
+  if (error instanceof UnreachableError) {
+    process.stderr.write(`mldeploy: error: ${error.message}\n`);
+    return 1;
   }
   process.stderr.write(
     `mldeploy: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,

@@ -8,3 +8,15 @@ export class UserError extends Error {
     this.name = "UserError";
   }
 }
+
+/**
+ * A server named by the user (a broker, a database) cannot be reached. Not a bug either: the
+ * CLI prints its message as one line, naming the server, but exits with status 1, as the cause
+ * may as well be an outage as a wrong address.
+ */
+export class UnreachableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "UnreachableError";
+  }
+}

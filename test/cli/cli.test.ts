@@ -122,6 +122,26 @@ describe.concurrent("user mistakes print one line and exit 2", () => {
   });
 });
 
+describe.concurrent("a server that cannot be reached: one line naming it, exit 1", () => {
+  // Port 1 on the loopback: nothing listens there, so every connection is refused at once.
+  it.each([
+    [["consume", "--from", "nats://127.0.0.1:1/rides"], "nats://127.0.0.1:1"],
+    [["consume", "--from", "redis://127.0.0.1:1/rides"], "redis://127.0.0.1:1/rides"],
+    [["consume", "--from", "kafka://127.0.0.1:1/rides"], "kafka://127.0.0.1:1/rides"],
+    [
+      ["runs", "list", "--registry-url", "postgres://someone:secret@127.0.0.1:1/test"],
+      "postgres://someone@127.0.0.1:1/test",
+    ],
+  ])("%j", async (args, named) => {
+    const result = await runCli(args);
+    expect(result.status).toBe(1);
+    expect(result.stderr.startsWith(`mldeploy: error: cannot connect to `)).toBe(true);
+    expect(result.stderr).toContain(named);
+    expect(result.stderr).not.toContain("secret");
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+  });
+});
+
 describe.concurrent("with a trained bundle", () => {
   let bundle: string;
   beforeAll(async () => {

@@ -1,5 +1,6 @@
 import path from "node:path";
 import pg from "pg";
+import { UnreachableError } from "../../config/errors.js";
 import { RegistryError } from "../errors.js";
 import { migratePostgres } from "./migrations.js";
 import type { SqlDatabase, SqlExecutor, SqlValue } from "./sql-database.js";
@@ -127,7 +128,12 @@ export class PostgresStore extends SqlTrackingStore {
     // next query gets a fresh connection or reports the failure itself.
     pool.on("error", () => undefined);
     try {
-      const client = await pool.connect();
+      const client = await pool.connect().catch((error: unknown) => {
+        throw new UnreachableError(
+          `cannot connect to the registry's PostgreSQL ${describePostgres(url, schema)}: ${(error as Error).message}`,
+          { cause: error },
+        );
+      });
       try {
         const current = await client.query<{ schema: string | null }>(
           "SELECT current_schema() AS schema",

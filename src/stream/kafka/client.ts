@@ -6,7 +6,7 @@ import {
   type LogEntry,
   type SASLOptions,
 } from "kafkajs";
-import { UserError } from "../../config/errors.js";
+import { UnreachableError, UserError } from "../../config/errors.js";
 import type { KafkaTarget } from "./url.js";
 
 /** One kafkajs client for a source or sink. */
@@ -59,7 +59,7 @@ export async function connectAdmin(admin: Admin, target: KafkaTarget): Promise<v
   try {
     await admin.connect();
   } catch (err) {
-    throw new Error(`cannot connect to ${target.description}: ${errorMessage(err)}`, {
+    throw new UnreachableError(`cannot connect to ${target.description}: ${errorMessage(err)}`, {
       cause: err,
     });
   }

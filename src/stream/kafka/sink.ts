@@ -1,5 +1,6 @@
 import { Partitioners, type Kafka, type Producer } from "kafkajs";
 import type { StreamSink } from "../types.js";
+import { UnreachableError } from "../../config/errors.js";
 import { connectAdmin, createKafka, ensureTopic, errorMessage } from "./client.js";
 import { parseKafkaUrl, type KafkaTarget } from "./url.js";
 
@@ -55,7 +56,7 @@ export class KafkaSink implements StreamSink {
       await producer.connect();
     } catch (err) {
       await producer.disconnect().catch(() => undefined);
-      throw new Error(`cannot connect to ${this.description}: ${errorMessage(err)}`, {
+      throw new UnreachableError(`cannot connect to ${this.description}: ${errorMessage(err)}`, {
         cause: err,
       });
     }

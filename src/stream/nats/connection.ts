@@ -1,3 +1,4 @@
+import { UnreachableError } from "../../config/errors.js";
 import {
   connect,
   Events,
@@ -35,17 +36,25 @@ export interface NatsHandle {
 }
 
 export async function connectNats(target: NatsTarget, name: string): Promise<NatsHandle> {
-  const nc = await connect({
-    servers: target.server,
-    name,
-    user: target.user,
-    pass: target.pass,
-    token: target.token,
-    // The consumer is a long-running service: never give up reconnecting; read() decides
-    // how long an outage it tolerates before surfacing an error.
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 500,
-  });
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: target.server,
+      name,
+      user: target.user,
+      pass: target.pass,
+      token: target.token,
+      // The consumer is a long-running service: never give up reconnecting; read() decides
+      // how long an outage it tolerates before surfacing an error.
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+    });
+  } catch (err) {
+    throw new UnreachableError(
+      `cannot connect to nats://${target.server}: ${(err as Error).message ?? String(err)}`,
+      { cause: err },
+    );
+  }
   let connected = true;
   const listeners = new Set<() => void>();
   void (async () => {

@@ -1,3 +1,4 @@
+import { UnreachableError } from "../../config/errors.js";
 import { Redis } from "ioredis";
 import type { RedisStreamTarget } from "./url.js";
 
@@ -51,7 +52,9 @@ export async function connect(client: Redis, description: string): Promise<void>
     await client.connect();
   } catch (err) {
     client.disconnect();
-    throw new Error(`cannot connect to ${description}: ${errorMessage(err)}`, { cause: err });
+    throw new UnreachableError(`cannot connect to ${description}: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
 }
 
