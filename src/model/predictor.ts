@@ -38,6 +38,8 @@ interface ModelInput {
   type: TensorType;
   /** Rank-2 inputs of shape [N, 1] (common in skl2onnx exports) get a trailing unit dimension. */
   columnVector: boolean;
+  /** A [N, k] input fed k request columns, row by row, in this order (see packedInput). */
+  packed?: string[];
 }
 
 const columnToTensor: Record<ColumnType, TensorType> = {
@@ -113,6 +115,8 @@ export async function loadPredictor(
 
 /** Checks the ONNX graph's inputs against the signature, naming any mismatch. */
 function describeInputs(bundle: Bundle, session: ort.InferenceSession): ModelInput[] {
+  const packed = packedInput(bundle, session);
+  if (packed) return [packed];
   const declared = bundle.signature?.inputs;
   if (declared) {
     for (const spec of declared) {
@@ -159,6 +163,44 @@ function describeInputs(bundle: Bundle, session: ort.InferenceSession): ModelInp
   });
 }
 
+/**
+ * The usual skl2onnx or torch.onnx export: every feature in one 2-D tensor ([N, k], e.g.
+ * `float_input`). MLflow's onnx flavor feeds such a model the request's columns in signature
+ * order, one row per request row, and so does this: a graph with one numeric input of width
+ * k > 1 and a column signature of k columns (none of them the input itself) is "packed".
+ */
+function packedInput(bundle: Bundle, session: ort.InferenceSession): ModelInput | undefined {
+  if (bundle.mldeploy || session.inputMetadata.length !== 1) return undefined;
+  const meta = session.inputMetadata[0];
+  if (!meta.isTensor || meta.shape.length !== 2 || meta.shape[1] === 1) return undefined;
+  const type = meta.type as TensorType;
+  if (!tensorToColumn[type] || type === "string" || type === "bool") return undefined;
+  const width = meta.shape[1];
+  const shape = `[${meta.shape.join(", ")}]`;
+  const columns = bundle.signature?.inputs;
+  if (!columns || columns.some((column) => column.name === meta.name)) {
+    throw new BundleError(
+      bundle.path,
+      `ONNX input "${meta.name}" has shape ${shape}, several values per row: name them with a ` +
+        "column signature in MLmodel (mlflow.onnx.log_model(..., input_example=<a DataFrame>) writes one)",
+    );
+  }
+  if (typeof width === "number" && width > 0 && width !== columns.length) {
+    throw new BundleError(
+      bundle.path,
+      `signature mismatch: ONNX input "${meta.name}" ${shape} takes ${width} values per row, the signature names ${columns.length} columns`,
+    );
+  }
+  const text = columns.find((column) => column.type === "string");
+  if (text) {
+    throw new BundleError(
+      bundle.path,
+      `signature mismatch: column "${text.name}" is a string, but it goes into the numeric ONNX input "${meta.name}" ${shape}`,
+    );
+  }
+  return { name: meta.name, type, columnVector: false, packed: columns.map((c) => c.name) };
+}
+
 function inputAsColumn(input: ModelInput): ColumnSpec {
   return { name: input.name, type: tensorToColumn[input.type] ?? "double" };
 }
@@ -182,6 +224,10 @@ class OnnxPredictor implements Predictor {
     const derived = applyFeatures(batch, this.features);
     const feeds: Record<string, ort.Tensor> = {};
     for (const input of this.inputs) {
+      if (input.packed) {
+        feeds[input.name] = packedTensor(derived, input, input.packed, batch.rows);
+        continue;
+      }
       const column = derived[input.name];
       if (!column)
         throw new Error(
@@ -234,6 +280,40 @@ function toTensor(column: Column, input: ModelInput, rows: number): ort.Tensor {
       return new ort.Tensor("int32", Int32Array.from(asNumbers(column)), dims);
     case "bool":
       return new ort.Tensor("bool", Uint8Array.from(asNumbers(column)), dims);
+  }
+}
+
+/** Request columns side by side in one [rows, columns] tensor, row-major as onnxruntime reads it. */
+function packedTensor(
+  derived: Record<string, Column>,
+  input: ModelInput,
+  names: string[],
+  rows: number,
+): ort.Tensor {
+  const width = names.length;
+  const values = new Float64Array(rows * width);
+  names.forEach((name, j) => {
+    const column = derived[name];
+    if (!column) throw new Error(`model input "${input.name}" column "${name}" has no value`);
+    const numbers = asNumbers(column);
+    for (let i = 0; i < rows; i++) values[i * width + j] = numbers[i];
+  });
+  const dims = [rows, width];
+  switch (input.type) {
+    case "float64":
+      return new ort.Tensor("float64", values, dims);
+    case "float32":
+      return new ort.Tensor("float32", Float32Array.from(values), dims);
+    case "int64":
+      return new ort.Tensor(
+        "int64",
+        BigInt64Array.from(values, (v) => BigInt(v)),
+        dims,
+      );
+    case "int32":
+      return new ort.Tensor("int32", Int32Array.from(values), dims);
+    default:
+      throw new Error(`model input "${input.name}" of type ${input.type} cannot be packed`);
   }
 }
 

@@ -67,7 +67,10 @@ export function parseSignatureSide(raw: unknown, side: "inputs" | "outputs"): Co
     }
   }
   if (!Array.isArray(value)) throw new Error(`signature.${side} must be a list of column specs`);
-  return value.map((entry: unknown, index): ColumnSpec => {
+  // MLflow infers an output signature from the predictions, and a numpy array or a Series gives
+  // unnamed entries: nothing to check the graph against, so the graph's first output is used.
+  if (side === "outputs") value = value.filter((entry: unknown) => hasName(entry));
+  return (value as unknown[]).map((entry: unknown, index): ColumnSpec => {
     const isTensor =
       typeof entry === "object" &&
       entry !== null &&
@@ -89,6 +92,11 @@ export function parseSignatureSide(raw: unknown, side: "inputs" | "outputs"): Co
       throw new Error(`signature.${side}.${index}.${formatZodIssues(parsed.error)}`);
     return parsed.data;
   });
+}
+
+function hasName(entry: unknown): boolean {
+  const name = typeof entry === "object" && entry !== null ? Reflect.get(entry, "name") : undefined;
+  return typeof name === "string" && name !== "";
 }
 
 /** Renders zod issues as `path: message; …` so errors name the offending field. */
