@@ -109,6 +109,7 @@ export type Protocol = "predict" | "mlflow" | "v2";
 
 const mlflowCodes: Record<number, string> = {
   400: "BAD_REQUEST",
+  401: "UNAUTHENTICATED",
   404: "ENDPOINT_NOT_FOUND",
   405: "BAD_REQUEST",
   413: "BAD_REQUEST",

@@ -28,6 +28,13 @@ export const serveOptionsSchema = z
       .describe(
         "Version label returned as model_version; defaults to the bundle's run id or model uuid",
       ),
+    authToken: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Require Authorization: Bearer <token> on every route but the health checks and /metrics; unset = no auth",
+      ),
     host: z
       .string()
       .min(1)

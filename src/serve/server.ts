@@ -4,6 +4,8 @@ import { localMetricsRenderer, type RenderedMetrics } from "../metrics/cluster-m
 import { createServeMetrics, type ServeMetrics } from "../metrics/serve-metrics.js";
 import type { Predictor } from "../model/types.js";
 import { JSON_TYPE, type ServeContext } from "./context.js";
+import { installBearerAuth } from "./auth.js";
+import { SERVE_OPENAPI_PATH, serveOpenApiDocument } from "./openapi.js";
 import { classifyError, errorBody, RequestError } from "./errors.js";
 import { serveOptionsSchema } from "./options.js";
 import { ModelSlot } from "./served-model.js";
@@ -19,6 +21,8 @@ export interface BuildServerOptions {
   maxRows?: number;
   bodyLimitBytes?: number;
   keepAliveTimeoutMs?: number;
+  /** Require `Authorization: Bearer <token>` (see serve/auth.ts for the routes left open). */
+  authToken?: string;
   /**
    * Metrics to record into; `false` disables /metrics. Defaults to a fresh registry with
    * process metrics.
@@ -94,6 +98,7 @@ export async function buildServingApp(
     isReady: () => ready,
   };
 
+  if (options.authToken !== undefined) installBearerAuth(app, options.authToken);
   installBodyParsers(app);
   installErrorHandling(app, logger);
   installResponseHook(app, metrics, logger);
@@ -101,6 +106,12 @@ export async function buildServingApp(
   predictRoutes(app, ctx);
   mlflowRoutes(app, ctx);
   v2Routes(app, ctx);
+  const auth = options.authToken !== undefined;
+  app.get(SERVE_OPENAPI_PATH, async (_request, reply) => {
+    reply.type(JSON_TYPE);
+    // Built per request: a swapped-in version may take other inputs.
+    return serveOpenApiDocument(models.current.info, auth);
+  });
   if (metrics) {
     const render = options.renderMetrics ?? localMetricsRenderer(metrics.registry);
     app.get("/metrics", async (_request, reply) => {

@@ -66,6 +66,7 @@ export async function startServing(
       maxRows: options.maxRows,
       bodyLimitBytes: options.bodyLimitBytes,
       keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+      authToken: options.authToken,
       metrics: metrics ?? false,
       renderMetrics:
         metrics && start.renderMetrics ? start.renderMetrics(metrics.registry) : undefined,
