@@ -1,7 +1,7 @@
 /**
  * mldeploy as a library: every CLI verb is one of these calls.
  *
- *   import { trainModel, loadPredictor, runServe } from "mldeploy";
+ *   import { trainModel, loadPredictor, runServe, runBatch, runStream } from "mldeploy";
  */
 export { UserError } from "./config/errors.js";
 export { ConfigError, resolveConfig } from "./config/load.js";
@@ -18,6 +18,7 @@ export { applyFeatures } from "./model/transform.js";
 export { validateColumns, validateRecords, type ValidationResult } from "./model/validate.js";
 export * from "./model/types.js";
 export { MicroBatcher } from "./model/micro-batcher.js";
+export { PredictorSlot } from "./model/predictor-slot.js";
 export { runServe, type RunningServe } from "./serve/run.js";
 export { buildServer } from "./serve/server.js";
 export { serveOptionsSchema, type ServeOptions, type ServeOptionsInput } from "./serve/options.js";
@@ -47,4 +48,38 @@ export { openStore } from "./registry/store/open-store.js";
 export { HttpStore } from "./registry/store/http-store.js";
 export { runRegistryServer, buildRegistryServer } from "./registry/server/index.js";
 export { artifactStoreFor, ModelCache, type ArtifactStore } from "./registry/artifacts/index.js";
+export { runBatch, defaultJobName, type RunBatchDeps } from "./batch/run.js";
+export { runBatchOnce, type BatchJob, type BatchStats } from "./batch/job.js";
+export { batchOptionsSchema, type BatchOptions, type BatchOptionsInput } from "./batch/options.js";
+export { openBatchSink, openBatchSource } from "./batch/endpoints.js";
+export type {
+  BatchSink,
+  BatchSource,
+  Checkpoint,
+  KeyValue,
+  Partition,
+  PredictionChunk,
+  ReadOptions,
+  RejectChunk,
+  SinkWrite,
+  SourceChunk,
+} from "./batch/types.js";
+export { runStream, type RunStreamDeps } from "./stream/run.js";
+export {
+  runConsumer,
+  processBatch,
+  type BatchReport,
+  type ConsumerOptions,
+  type ConsumerStats,
+} from "./stream/consumer.js";
+export { streamOptionsSchema, type StreamOptions } from "./stream/options.js";
+export { openStreamSink, openStreamSource } from "./stream/endpoints.js";
+export type {
+  ReadBatchOptions,
+  SourceSettings,
+  StreamLag,
+  StreamMessage,
+  StreamSink,
+  StreamSource,
+} from "./stream/types.js";
 export { VERSION } from "./version.js";
