@@ -14,6 +14,9 @@
  *   PREDICTIONS_STREAM_NAME  output stream (a name, or a kinesis:// URL)
  *   DEAD_LETTER_STREAM_NAME  optional: where bad events go (a name or a kinesis:// URL)
  *   TEST_RUN=True            predict and return, put nothing to any stream
+ *   MLDEPLOY_INPUT_FIELD, MLDEPLOY_ID_FIELD, MLDEPLOY_PREDICTION_FIELD, MLDEPLOY_MODEL_LABEL
+ *                            the event shapes, as `mldeploy stream` --input-field … (default:
+ *                            the original system's ride events)
  *   AWS_REGION, AWS_ENDPOINT_URL_KINESIS …  as for every AWS SDK client
  *
  * Bad records (not JSON, no "ride", a value the model's schema refuses, no data) do not fail
@@ -29,7 +32,7 @@ import { loadPredictor } from "./model/predictor.js";
 import type { Predictor } from "./model/types.js";
 import { Registry, registryOptionsFromEnv } from "./registry/registry.js";
 import { processBatch } from "./stream/consumer.js";
-import { ORIGINAL_FORMAT, encodeDeadLetter } from "./stream/events.js";
+import { ORIGINAL_FORMAT, encodeDeadLetter, type EventFormat } from "./stream/events.js";
 import { openKinesisSink } from "./stream/kinesis/index.js";
 import { messagesFromEvent } from "./stream/kinesis/lambda-event.js";
 import type { StreamSink, StreamSource } from "./stream/types.js";
@@ -159,6 +162,16 @@ function eventSource(description: string): StreamSource {
   };
 }
 
+/** The event shapes from the environment, as `mldeploy stream` reads them; the original's by default. */
+function eventFormat(env: NodeJS.ProcessEnv): EventFormat {
+  return {
+    inputField: env.MLDEPLOY_INPUT_FIELD ?? ORIGINAL_FORMAT.inputField,
+    idField: env.MLDEPLOY_ID_FIELD ?? ORIGINAL_FORMAT.idField,
+    predictionField: env.MLDEPLOY_PREDICTION_FIELD || ORIGINAL_FORMAT.predictionField,
+    modelLabel: env.MLDEPLOY_MODEL_LABEL || ORIGINAL_FORMAT.modelLabel,
+  };
+}
+
 const decoder = new TextDecoder();
 const parse = <T>(data: Uint8Array): T => JSON.parse(decoder.decode(data)) as T;
 
@@ -190,7 +203,7 @@ export async function handler(event: unknown): Promise<HandlerResult> {
     sink: predictions,
     deadLetter: deadLetters,
     predictor,
-    format: ORIGINAL_FORMAT,
+    format: eventFormat(env),
     batchSize: Math.max(1, messages.length),
     maxWaitMs: 0,
     logger,

@@ -147,6 +147,30 @@ describe("the Lambda handler (dist/lambda.js) for Kinesis events", () => {
     expect(result).toEqual({ predictions: await expectedPredictions() });
   });
 
+  it("reads the event shapes of another model from the same variables as mldeploy stream", async () => {
+    const result = await withEnv(
+      {
+        MODEL_URI: bundle,
+        TEST_RUN: "True",
+        MLDEPLOY_INPUT_FIELD: "features",
+        MLDEPLOY_ID_FIELD: "trip",
+        MLDEPLOY_PREDICTION_FIELD: "minutes",
+        MLDEPLOY_MODEL_LABEL: "eta",
+      },
+      () =>
+        handler(
+          kinesisEvent(rides.map((r) => JSON.stringify({ features: r.ride, trip: r.ride_id }))),
+        ),
+    );
+    expect(result).toEqual({
+      predictions: (await expectedPredictions()).map((p) => ({
+        model: "eta",
+        version: p.version,
+        prediction: { minutes: p.prediction.ride_duration, trip: p.prediction.ride_id },
+      })),
+    });
+  });
+
   it("puts the predictions to PREDICTIONS_STREAM_NAME (kinesalite) and returns them", async () => {
     const output = await createStream();
     const result = await withEnv(
