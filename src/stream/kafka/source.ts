@@ -82,7 +82,24 @@ export class KafkaSource implements StreamSource {
     this.kafka = createKafka(target);
   }
 
+  /**
+   * Joins the group, retrying a join the coordinator refused mid-rebalance: kafkajs gives up on
+   * some of those answers (librdkafka's mock cluster answers a SyncGroup racing another
+   * member's join or leave with INVALID_REQUEST), though the next attempt joins.
+   */
   async open(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.openOnce();
+        return;
+      } catch (err) {
+        if (attempt >= JOIN_ATTEMPTS || this.closed || !joinRefused(err)) throw err;
+        await new Promise((resolve) => setTimeout(resolve, JOIN_RETRY_MS * attempt));
+      }
+    }
+  }
+
+  private async openOnce(): Promise<void> {
     if (this.consumer) return;
     if (this.closed) throw new Error(`${this.description}: open() after close()`);
     const admin = this.kafka.admin();
@@ -112,7 +129,7 @@ export class KafkaSource implements StreamSource {
       });
       if (this.fatal) throw this.fatal;
     } catch (err) {
-      await this.close();
+      await this.teardown();
       if (err instanceof UserError) throw err;
       throw new Error(`${this.description}: ${errorMessage(err)}`, { cause: err });
     }
@@ -272,13 +289,22 @@ export class KafkaSource implements StreamSource {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.teardown();
+  }
+
+  /** Leaves the group and drops what was fetched; open() may join again after it. */
+  private async teardown(): Promise<void> {
     const { consumer, admin } = this;
     this.consumer = null;
     this.admin = null;
     for (const off of this.unlisten.splice(0)) off();
     this.progress = new Map();
+    this.fetchedUpTo = new Map();
     this.inbox.clear();
+    this.paused = false;
     await Promise.allSettled([consumer?.disconnect(), admin?.disconnect()]);
+    // A crash of the attempt torn down is not this source's state any more.
+    this.fatal = null;
   }
 }
 
@@ -288,11 +314,30 @@ function toFetched(partition: number, message: KafkaMessage): Fetched {
   return { partition, offset: BigInt(message.offset), data };
 }
 
+/** Group-coordination refusals a later join attempt can get past. */
+const JOIN_REFUSED = new Set([
+  ...GROUP_CHANGED,
+  "INVALID_REQUEST",
+  "COORDINATOR_NOT_AVAILABLE",
+  "NOT_COORDINATOR",
+  "COORDINATOR_LOAD_IN_PROGRESS",
+]);
+const JOIN_ATTEMPTS = 5;
+const JOIN_RETRY_MS = 500;
+
+function joinRefused(err: unknown): boolean {
+  return hasType(err, JOIN_REFUSED);
+}
+
 /** Walks the cause chain: kafkajs wraps protocol errors in retry errors. */
 function groupChanged(err: unknown): boolean {
+  return hasType(err, GROUP_CHANGED);
+}
+
+function hasType(err: unknown, types: ReadonlySet<string>): boolean {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; depth++) {
     const type: unknown = Reflect.get(e, "type");
-    if (typeof type === "string" && GROUP_CHANGED.has(type)) return true;
+    if (typeof type === "string" && types.has(type)) return true;
     e = e.cause ?? Reflect.get(e, "originalError");
   }
   return false;
