@@ -11,6 +11,15 @@ export function addRegistryOptions(command: Command): Command {
   return addSchemaOptions(command, registrySettingsSchema);
 }
 
+/** For commands whose only settings are the registry's: --config, then the registry options. */
+export function addRegistryConfigOptions(command: Command): Command {
+  command.option(
+    "--config <file>",
+    "config file with a `registry:` section (default ./mldeploy.config.yaml if present)",
+  );
+  return addRegistryOptions(command);
+}
+
 export function resolveRegistrySettings(flags: Record<string, unknown>): RegistrySettings {
   return resolveConfig(registrySettingsSchema, {
     section: "registry",

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { modelReloadsCounter } from "./model-reloads.js";
 
 export interface ServeMetricsOptions {
   /** Registry to register into; a fresh one by default so tests and several servers do not collide. */
@@ -79,14 +80,10 @@ export function createServeMetrics(options: ServeMetricsOptions = {}): ServeMetr
     registers: [registry],
   });
 
-  const reloads = new Counter({
-    name: "mldeploy_model_reloads_total",
-    help: "Attempts to switch to a new model version while serving, by result (on failure the previous model keeps serving)",
-    labelNames: ["result"] as const,
-    registers: [registry],
-  });
-  reloads.inc({ result: "success" }, 0);
-  reloads.inc({ result: "failure" }, 0);
+  const reloads = modelReloadsCounter(
+    registry,
+    "Attempts to switch to a new model version while serving, by result (on failure the previous model keeps serving)",
+  );
 
   // prom-client hashes the label set on every observe; caching the bound children keeps that
   // off the per-request path (the label combinations are few: routes x status codes).

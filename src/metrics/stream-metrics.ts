@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Logger } from "../log/logger.js";
 import type { StreamLag, StreamSource } from "../stream/types.js";
+import { modelReloadsCounter } from "./model-reloads.js";
 
 /** What one acknowledged batch did (the consumer loop's report). */
 export interface StreamBatchObservation {
@@ -52,14 +53,10 @@ export function createStreamMetrics(): StreamMetrics {
     buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
-  const reloads = new Counter({
-    name: "mldeploy_model_reloads_total",
-    help: "Attempts to switch to a new model version while consuming, by result (on failure the previous model goes on predicting)",
-    labelNames: ["result"] as const,
-    registers: [registry],
-  });
-  reloads.inc({ result: "success" }, 0);
-  reloads.inc({ result: "failure" }, 0);
+  const reloads = modelReloadsCounter(
+    registry,
+    "Attempts to switch to a new model version while consuming, by result (on failure the previous model goes on predicting)",
+  );
   // Registered at their first value: an unlabelled gauge always shows a sample, and a 0 from
   // a transport that cannot tell its lag would read as "caught up".
   let lagMessages: Gauge | undefined;

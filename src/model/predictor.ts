@@ -291,7 +291,13 @@ function packedTensor(
   rows: number,
 ): ort.Tensor {
   const width = names.length;
-  const values = new Float64Array(rows * width);
+  // Filled in the tensor's own element type; int64 alone goes through doubles to BigInt64Array.
+  const values =
+    input.type === "float32"
+      ? new Float32Array(rows * width)
+      : input.type === "int32"
+        ? new Int32Array(rows * width)
+        : new Float64Array(rows * width);
   names.forEach((name, j) => {
     const column = derived[name];
     if (!column) throw new Error(`model input "${input.name}" column "${name}" has no value`);
@@ -301,17 +307,15 @@ function packedTensor(
   const dims = [rows, width];
   switch (input.type) {
     case "float64":
-      return new ort.Tensor("float64", values, dims);
     case "float32":
-      return new ort.Tensor("float32", Float32Array.from(values), dims);
+    case "int32":
+      return new ort.Tensor(input.type, values, dims);
     case "int64":
       return new ort.Tensor(
         "int64",
         BigInt64Array.from(values, (v) => BigInt(v)),
         dims,
       );
-    case "int32":
-      return new ort.Tensor("int32", Int32Array.from(values), dims);
     default:
       throw new Error(`model input "${input.name}" of type ${input.type} cannot be packed`);
   }

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { readBundle } from "../../model/bundle.js";
 import { printTable } from "../output.js";
-import { addRegistryOptions, localModelPath } from "../registry-settings.js";
+import { addRegistryConfigOptions, localModelPath } from "../registry-settings.js";
 
 /** The model argument of `info` and `predict`. */
 export const MODEL_ARGUMENT =
@@ -14,12 +14,8 @@ export function registerInfo(program: Command): void {
       "Show what a model bundle expects and returns: request schema, signature, training facts",
     )
     .argument("<model>", MODEL_ARGUMENT)
-    .option("--json", "print one JSON document instead of tables")
-    .option(
-      "--config <file>",
-      "config file with a `registry:` section (default ./mldeploy.config.yaml if present)",
-    );
-  addRegistryOptions(command);
+    .option("--json", "print one JSON document instead of tables");
+  addRegistryConfigOptions(command);
   command
     .addHelpText(
       "after",

@@ -3,7 +3,7 @@ import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { UserError } from "../../config/errors.js";
 import { isPlainObject } from "../../model/validate.js";
-import { addRegistryOptions, localModelPath } from "../registry-settings.js";
+import { addRegistryConfigOptions, localModelPath } from "../registry-settings.js";
 import { MODEL_ARGUMENT } from "./info.js";
 
 /** Lines read per onnxruntime call: large enough to amortise the call, small enough to stream. */
@@ -17,12 +17,8 @@ export function registerPredict(program: Command): void {
     )
     .argument("<model>", MODEL_ARGUMENT)
     .option("--json <record>", "one JSON record or an array of records")
-    .option("--input <file>", "JSON Lines file to read ('-' for standard input)")
-    .option(
-      "--config <file>",
-      "config file with a `registry:` section (default ./mldeploy.config.yaml if present)",
-    );
-  addRegistryOptions(command);
+    .option("--input <file>", "JSON Lines file to read ('-' for standard input)");
+  addRegistryConfigOptions(command);
   command
     .addHelpText(
       "after",

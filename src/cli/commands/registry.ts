@@ -4,7 +4,7 @@ import type { ModelVersion, Run, RunStatus } from "../../registry/store/types.js
 import { RUN_STATUSES } from "../../registry/store/types.js";
 import { joinArtifactUri } from "../../registry/artifacts/uri.js";
 import { printTable } from "../output.js";
-import { addRegistryOptions, withRegistry } from "../registry-settings.js";
+import { addRegistryConfigOptions, withRegistry } from "../registry-settings.js";
 
 type Flags = Record<string, unknown> & { json?: boolean };
 
@@ -21,12 +21,8 @@ function leaf(parent: Command, name: string, description: string): Command {
   const command = parent
     .command(name)
     .description(description)
-    .option("--json", "print JSON instead of a table")
-    .option(
-      "--config <file>",
-      "config file with a `registry:` section (default ./mldeploy.config.yaml if present)",
-    );
-  addRegistryOptions(command);
+    .option("--json", "print JSON instead of a table");
+  addRegistryConfigOptions(command);
   return command;
 }
 

@@ -3,7 +3,7 @@ import { UserError } from "../../config/errors.js";
 import { createLogger, type Logger } from "../../log/logger.js";
 import type { TrainResult } from "../../train/train.js";
 import { createProgress } from "../progress.js";
-import { addRegistryOptions, withRegistry } from "../registry-settings.js";
+import { addRegistryConfigOptions, withRegistry } from "../registry-settings.js";
 import type { Registry } from "../../registry/registry.js";
 import type { ModelVersion } from "../../registry/store/types.js";
 
@@ -34,12 +34,8 @@ export function registerTrain(program: Command): void {
     .option("--out <dir>", "bundle directory to write", DEFAULT_MODEL_DIR)
     .option("--experiment <name>", "log a run (params, metrics, the model) to this experiment")
     .option("--register <model-name>", "register the model as a new version of this name")
-    .option("--run-name <name>", "name of the logged run (default: generated)")
-    .option(
-      "--config <file>",
-      "config file with a `registry:` section (default ./mldeploy.config.yaml if present)",
-    );
-  addRegistryOptions(command);
+    .option("--run-name <name>", "name of the logged run (default: generated)");
+  addRegistryConfigOptions(command);
   command
     .addHelpText(
       "after",

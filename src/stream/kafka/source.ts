@@ -20,6 +20,7 @@ import { groupLag } from "./lag.js";
 import { subscribedRoundRobin } from "./assigner.js";
 import { PartitionProgress } from "./progress.js";
 import { parseKafkaUrl, type KafkaTarget } from "./url.js";
+import { Sleeper } from "../sleeper.js";
 
 /**
  * How long one idle fetch waits at the broker. kafkajs heartbeats between fetches and sleeps
@@ -62,6 +63,7 @@ export class KafkaSource implements StreamSource {
   private consumer: Consumer | null = null;
   private admin: Admin | null = null;
   private readonly inbox = new Inbox();
+  private readonly sleeper = new Sleeper();
   private progress = new Map<number, PartitionProgress>();
   /** Highest offset put in the inbox per partition in this epoch: skips a re-fetched overlap. */
   private fetchedUpTo = new Map<number, bigint>();
@@ -94,7 +96,7 @@ export class KafkaSource implements StreamSource {
         return;
       } catch (err) {
         if (attempt >= JOIN_ATTEMPTS || this.closed || !joinRefused(err)) throw err;
-        await new Promise((resolve) => setTimeout(resolve, JOIN_RETRY_MS * attempt));
+        await this.sleeper.sleep(JOIN_RETRY_MS * attempt);
       }
     }
   }
@@ -289,6 +291,7 @@ export class KafkaSource implements StreamSource {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.sleeper.wakeAll();
     await this.teardown();
   }
 
