@@ -61,6 +61,13 @@ interface JobState {
   idColumn?: string;
   /** Output column types, fixed by the first non-null values seen (see mergeType). */
   types: Record<string, ColumnType>;
+  /**
+   * True while every id this job wrote was a number greater than the one before (a plain keyset
+   * read): its parts, concatenated in sequence order, are then already unique and sorted.
+   */
+  ascending?: boolean;
+  /** The last id written, to carry `ascending` across chunks and runs. */
+  lastId?: KeyValue;
 }
 
 const STATE_VERSION = 1;
@@ -147,6 +154,7 @@ export class FileBatchSink implements BatchSink {
       sequence,
       idColumn: predictions.idColumn,
       types,
+      ...idOrder(state, predictions.ids),
     };
     await this.saveState(next);
     this.jobs.set(chunk.jobId, next);
@@ -176,10 +184,14 @@ export class FileBatchSink implements BatchSink {
     const states = await this.allStates(files);
     const idColumn = states.find((s) => s.idColumn)?.idColumn;
     if (committed.part.length > 0 && idColumn) {
+      const owners = new Set(committed.part.map((file) => PART.exec(path.basename(file))?.[2]));
+      const owner = states.find((s) => owners.has(jobKey(s.jobId)));
       result.rows = await this.merge(committed.part, this.target, {
         key: [idColumn, "model_version"],
         latest: "scored_at",
         types: mergeStateTypes(states),
+        // One job's ascending parts: concatenating them is the merge, with no sort or dedupe.
+        inOrder: owners.size === 1 && owner?.ascending === true,
       });
     }
     if (committed.rejects.length > 0) {
@@ -232,7 +244,7 @@ export class FileBatchSink implements BatchSink {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw error;
     });
-    if (text === undefined) return { jobId, sequence: 0, types: {} };
+    if (text === undefined) return { jobId, sequence: 0, types: {}, ascending: true };
     const state = parseState(text, this.statePath(jobId));
     if (state.jobId !== jobId) {
       throw new UserError(
@@ -296,7 +308,13 @@ export class FileBatchSink implements BatchSink {
   private async merge(
     parts: string[],
     target: string,
-    spec: { key: string[]; latest: string; types: Record<string, ColumnType> },
+    spec: {
+      key: string[];
+      latest: string;
+      types: Record<string, ColumnType>;
+      /** The parts in name order are already unique by key and sorted by it. */
+      inOrder?: boolean;
+    },
   ): Promise<number> {
     const { connection } = await this.open();
     // An explicit file list (not a glob) so uncommitted parts of running jobs stay out.
@@ -326,14 +344,19 @@ export class FileBatchSink implements BatchSink {
       );
       return result.getRows()[0][0] === true;
     };
-    const dedupe = (await repeats(sqlIdentifier(spec.key[0]))) && (await repeats(`(${key})`));
+    const dedupe =
+      spec.inOrder !== true &&
+      (await repeats(sqlIdentifier(spec.key[0]))) &&
+      (await repeats(`(${key})`));
+    // Without ORDER BY, DuckDB keeps the files' order (preserve_insertion_order).
+    const order = spec.inOrder === true ? "" : `ORDER BY ${key}`;
     const options = this.format === "csv" ? "FORMAT csv, HEADER true" : "FORMAT parquet";
     const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
     try {
       const result = await connection.run(
         `COPY (SELECT ${select.join(", ")} FROM ${reader}
                ${dedupe ? `QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${latest}) = 1` : ""}
-               ORDER BY ${key})
+               ${order})
          TO ${sqlString(tmp)} (${options})`,
       );
       await syncFile(tmp);
@@ -373,6 +396,8 @@ function parseState(text: string, file: string): JobState {
       sequence: value.sequence,
       idColumn: value.idColumn,
       types: value.types ?? {},
+      ascending: value.ascending === true,
+      lastId: value.lastId,
     };
   } catch (error) {
     throw new UserError(`${file}: not a valid job state (${firstLine(error)})`, { cause: error });
@@ -399,6 +424,22 @@ async function syncFile(file: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** The job's `ascending` and `lastId` after it writes `ids` (see JobState). */
+function idOrder(state: JobState, ids: KeyValue[]): Pick<JobState, "ascending" | "lastId"> {
+  if (ids.length === 0) return { ascending: state.ascending, lastId: state.lastId };
+  let ascending = state.ascending === true;
+  let previous = state.lastId;
+  for (let i = 0; ascending && i < ids.length; i++) {
+    const id = ids[i];
+    // Strings are left out: JavaScript and DuckDB do not order every string alike.
+    ascending =
+      typeof id === "number" &&
+      (previous === undefined || (typeof previous === "number" && id > previous));
+    previous = id;
+  }
+  return { ascending, lastId: ids[ids.length - 1] };
 }
 
 function checkLengths(chunk: SinkWrite): void {

@@ -1,4 +1,4 @@
-import { copyFile, readdir, writeFile } from "node:fs/promises";
+import { copyFile, readdir, readFile, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -248,6 +248,59 @@ describe("FileBatchSink", () => {
     expect(rows).toHaveLength(90);
     expect(rows[0]).toMatchObject({ ride_id: "1", predicted_duration: 1.1, model_version: "1" });
   });
+});
+
+it("sorts the merge by id whenever the parts are not one job's ascending ids", async () => {
+  const dir = tempDir("mldeploy-files-sink-order-");
+  const fileOrder = async (target: string) =>
+    (await query(`SELECT ride_id FROM read_parquet(${sqlString(target)})`)).map((r) =>
+      Number(r.ride_id),
+    );
+  const expected = Array.from({ length: 300 }, (_, i) => i + 1).filter((id) => id % 10 !== 7);
+
+  // One job reading in another order than the ids (as with --since-column).
+  const shuffled = path.join(dir, "shuffled.parquet");
+  const one = new FileBatchSink({ path: shuffled });
+  await one.prepare(JOB);
+  for (const n of [2, 0, 1]) await one.write(chunk(n));
+  expect((await one.finalize()).rows).toBe(270);
+  await one.close();
+  expect(await fileOrder(shuffled)).toEqual(expected);
+
+  // Two jobs, each ascending, whose part names sort the higher ids first.
+  const twoJobs = path.join(dir, "two-jobs.parquet");
+  const two = new FileBatchSink({ path: twoJobs });
+  for (const [job, chunks] of [
+    ["a", [1, 2]],
+    ["b", [0]],
+  ] as const) {
+    await two.prepare(job);
+    for (const n of chunks) await two.write({ ...chunk(n), jobId: job });
+  }
+  expect((await two.finalize()).rows).toBe(270);
+  await two.close();
+  expect(await fileOrder(twoJobs)).toEqual(expected);
+
+  // A state file written before the order was tracked: sorted, not trusted.
+  const legacy = path.join(dir, "legacy.parquet");
+  const old = new FileBatchSink({ path: legacy });
+  await old.prepare(JOB);
+  for (const n of [1, 2]) await old.write(chunk(n));
+  await old.close();
+  const state = (await readdir(`${legacy}.parts`)).find((name) => name.startsWith("_job-"))!;
+  const statePath = path.join(`${legacy}.parts`, state);
+  const { ascending, lastId, ...before } = JSON.parse(await readFile(statePath, "utf8")) as {
+    ascending: boolean;
+    lastId: number;
+  };
+  expect([ascending, lastId]).toEqual([true, 300]);
+  await writeFile(statePath, JSON.stringify(before));
+  const reopened = new FileBatchSink({ path: legacy });
+  await reopened.prepare(JOB);
+  await reopened.write(chunk(0));
+  expect((await reopened.finalize()).rows).toBe(270);
+  await reopened.close();
+  expect(await fileOrder(legacy)).toEqual(expected);
 });
 
 it("stores numbers, timestamps and NULLs mixed in one column exactly (several DuckDB vectors)", async () => {
