@@ -87,6 +87,18 @@ export const batchOptionsSchema = z
       .describe(
         "Names the job's checkpoint and its runs; default <source table>-><sink table>[i/N]",
       ),
+    metricsPort: intSetting(0, 65535)
+      .optional()
+      .describe(
+        "Serve Prometheus metrics on GET /metrics at this port while the job runs (0 = any free port; unset = none)",
+      ),
+    pushgateway: z
+      .string()
+      .regex(/^https?:\/\/[^/\s]+/, "must be an http:// or https:// URL")
+      .optional()
+      .describe(
+        "Prometheus Pushgateway URL: push the job's metrics after every run (e.g. http://pushgateway:9091)",
+      ),
     logLevel: logLevelSetting(),
   })
   .strict()

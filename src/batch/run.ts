@@ -1,5 +1,12 @@
 import { UserError } from "../config/errors.js";
 import type { Logger } from "../log/logger.js";
+import {
+  batchPusher,
+  createBatchMetrics,
+  withProcessMetrics,
+  type BatchMetrics,
+} from "../metrics/batch-metrics.js";
+import { serveMetrics } from "../metrics/http.js";
 import { loadPredictor } from "../model/predictor.js";
 import type { Registry } from "../registry/registry.js";
 import { openBatchSink, openBatchSource } from "./endpoints.js";
@@ -63,22 +70,77 @@ export async function runBatch(options: BatchOptions, deps: RunBatchDeps): Promi
     }
   }
   const control = deps.control ?? scheduleControl();
+  const jobId = options.jobName ?? defaultJobName(options);
+  const reporting = await startReporting(options, jobId, deps.logger);
   const history: BatchStats[] = [];
   const once = async () => {
-    history.push(await runRecorded(options, deps, control));
+    const { metrics } = reporting;
+    metrics?.runStarted();
+    const started = performance.now();
+    let ended: RunOutcome | undefined;
+    try {
+      ended = await runRecorded(options, jobId, deps, control, metrics);
+      history.push(ended.stats);
+    } finally {
+      metrics?.runEnded({
+        status: ended ? (ended.stats.stopped ? "KILLED" : "FINISHED") : "FAILED",
+        durationMs: ended?.stats.durationMs ?? performance.now() - started,
+        rowsRead: ended?.stats.rowsRead ?? 0,
+        rowsScored: ended?.stats.rowsScored ?? 0,
+        rowsRejected: ended?.stats.rowsRejected ?? 0,
+        model: ended?.model,
+      });
+      await reporting.push();
+    }
   };
-  if (schedule === undefined) await once();
-  else await runOnSchedule(schedule, once, control, deps.logger);
+  try {
+    if (schedule === undefined) await once();
+    else await runOnSchedule(schedule, once, control, deps.logger);
+  } finally {
+    await reporting.close();
+  }
   return history;
+}
+
+/** The job's metrics, served on --metrics-port and/or pushed to --pushgateway after each run. */
+async function startReporting(
+  options: BatchOptions,
+  jobId: string,
+  logger: Logger,
+): Promise<{ metrics?: BatchMetrics; push(): Promise<void>; close(): Promise<void> }> {
+  if (options.metricsPort === undefined && options.pushgateway === undefined) {
+    return { push: async () => {}, close: async () => {} };
+  }
+  const metrics = createBatchMetrics(jobId);
+  const pusher =
+    options.pushgateway === undefined
+      ? undefined
+      : batchPusher(options.pushgateway, jobId, metrics.registry, logger);
+  let served: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  if (options.metricsPort !== undefined) {
+    served = await serveMetrics(withProcessMetrics(metrics.registry), options.metricsPort);
+    logger.info({ metrics: served.url }, `metrics at ${served.url}`);
+  }
+  return {
+    metrics,
+    push: async () => pusher?.push(),
+    close: async () => served?.close(),
+  };
+}
+
+interface RunOutcome {
+  stats: BatchStats;
+  model: { name: string; version: string };
 }
 
 async function runRecorded(
   options: BatchOptions,
+  jobId: string,
   deps: RunBatchDeps,
   control: ScheduleControl,
-): Promise<BatchStats> {
+  metrics: BatchMetrics | undefined,
+): Promise<RunOutcome> {
   const { registry, logger } = deps;
-  const jobId = options.jobName ?? defaultJobName(options);
   const model = await registry.resolveModel(options.model);
   const predictor = await loadPredictor(model.path, { name: model.name, version: model.version });
   const run = await registry.startRun({
@@ -120,7 +182,13 @@ async function runRecorded(
           runId: model.runId ?? predictor.info.runId,
         },
         logger,
-        onProgress: deps.onProgress,
+        onProgress:
+          metrics === undefined
+            ? deps.onProgress
+            : (done, total) => {
+                metrics.progress(done);
+                deps.onProgress?.(done, total);
+              },
         shouldStop: () => control.isStopped(),
       });
       // A file sink merges its committed parts into the target file. Partition workers share
@@ -150,7 +218,7 @@ async function runRecorded(
     `scored ${stats.rowsScored} rows, rejected ${stats.rowsRejected} in ${(stats.durationMs / 1000).toFixed(1)} s` +
       (stats.stopped ? " (stopped: the next run resumes after the last committed chunk)" : ""),
   );
-  return stats;
+  return { stats, model: { name: predictor.info.name, version: predictor.info.version } };
 }
 
 interface Mergeable {

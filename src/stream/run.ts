@@ -1,5 +1,6 @@
 import type { Logger } from "../log/logger.js";
-import { createStreamMetrics, pollLag, serveMetrics } from "../metrics/stream-metrics.js";
+import { serveMetrics } from "../metrics/http.js";
+import { createStreamMetrics, pollLag } from "../metrics/stream-metrics.js";
 import { PredictorSlot } from "../model/predictor-slot.js";
 import { loadPredictor } from "../model/predictor.js";
 import { followModel } from "../registry/follow-model.js";

@@ -1,12 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  postJson,
-  request,
-  RIDES,
-  seriesValue,
-  startTestServer,
-  type TestServer,
-} from "./helpers/server.js";
+import { postJson, request, RIDES, startTestServer, type TestServer } from "./helpers/server.js";
+import { seriesValue } from "../helpers/prometheus.js";
 
 let server: TestServer;
 

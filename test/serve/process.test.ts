@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { startServeProcess, type ServeProcess } from "../helpers/serve-process.js";
 import { tempDir } from "../helpers/temp.js";
-import { postJson, request, RIDES, seriesValue } from "./helpers/server.js";
+import { postJson, request, RIDES } from "./helpers/server.js";
+import { seriesValue } from "../helpers/prometheus.js";
 
 let bundle: string;
 beforeAll(async () => {

@@ -6,7 +6,8 @@ import { runServe, type RunningServe } from "../../src/serve/run.js";
 import type { ResolvedModel } from "../../src/serve/single.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { tempDir } from "../helpers/temp.js";
-import { postJson, request, RIDES, seriesValue } from "./helpers/server.js";
+import { postJson, request, RIDES } from "./helpers/server.js";
+import { seriesValue } from "../helpers/prometheus.js";
 
 /**
  * Where a movable model URI points, as a registry alias would: the test moves it. Versions

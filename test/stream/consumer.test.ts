@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/log/logger.js";
 import { loadPredictor } from "../../src/model/predictor.js";
 import type { Predictor } from "../../src/model/types.js";
-import { createStreamMetrics, serveMetrics } from "../../src/metrics/stream-metrics.js";
+import { serveMetrics } from "../../src/metrics/http.js";
+import { createStreamMetrics } from "../../src/metrics/stream-metrics.js";
 import { runConsumer } from "../../src/stream/consumer.js";
 import { openStreamSink, openStreamSource } from "../../src/stream/endpoints.js";
 import { ORIGINAL_FORMAT } from "../../src/stream/events.js";
@@ -16,7 +17,7 @@ import { Registry } from "../../src/registry/registry.js";
 import { tempDir } from "../helpers/temp.js";
 import type { StreamSink, StreamSource } from "../../src/stream/types.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
-import { seriesValue } from "../serve/helpers/server.js";
+import { seriesValue } from "../helpers/prometheus.js";
 import { adminJsm } from "./nats/helpers.js";
 
 const BROKERS = [

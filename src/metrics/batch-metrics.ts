@@ -1,0 +1,176 @@
+import { collectDefaultMetrics, Counter, Gauge, Pushgateway, Registry } from "prom-client";
+import type { Logger } from "../log/logger.js";
+
+/** How a batch run ended (the registry run's status). */
+export type BatchRunStatus = "FINISHED" | "KILLED" | "FAILED";
+
+/** What one run of a batch job did, as far as it got. */
+export interface BatchRunObservation {
+  status: BatchRunStatus;
+  durationMs: number;
+  rowsRead: number;
+  rowsScored: number;
+  rowsRejected: number;
+  /** The model version that scored (absent when the run failed before loading it). */
+  model?: { name: string; version: string };
+}
+
+export interface BatchMetrics {
+  /** The batch job's metrics only: what is pushed to a Pushgateway. */
+  readonly registry: Registry;
+  runStarted(): void;
+  /** Rows handled so far by the run in progress. */
+  progress(rows: number): void;
+  runEnded(run: BatchRunObservation): void;
+}
+
+/** The Pushgateway `job` the runs are pushed under; each batch job is its own group. */
+export const PUSHGATEWAY_JOB = "mldeploy_batch";
+
+/**
+ * Prometheus metrics of one batch job (label `batch_job`: `job` is the label Prometheus and the
+ * Pushgateway set themselves). Counters add up the runs of a scheduled process; the
+ * `last_run` gauges answer what a dashboard or alert on a batch job asks: when did it last
+ * succeed, how long did it take, how many rows did it score or reject, with which model.
+ */
+export function createBatchMetrics(jobId: string): BatchMetrics {
+  const registry = new Registry();
+  const job = { batch_job: jobId };
+  const runs = new Counter({
+    name: "mldeploy_batch_runs_total",
+    help: "Runs of the batch job, by status: FINISHED, KILLED (stopped after a committed chunk) or FAILED",
+    labelNames: ["batch_job", "status"] as const,
+    registers: [registry],
+  });
+  const rows = new Counter({
+    name: "mldeploy_batch_rows_total",
+    help: "Source rows handled over all runs, by outcome: read, scored or rejected",
+    labelNames: ["batch_job", "outcome"] as const,
+    registers: [registry],
+  });
+  const running = new Gauge({
+    name: "mldeploy_batch_running",
+    help: "1 while a run is in progress",
+    labelNames: ["batch_job"] as const,
+    registers: [registry],
+  });
+  const progress = new Gauge({
+    name: "mldeploy_batch_run_rows_done",
+    help: "Rows read so far by the run in progress (or the last run)",
+    labelNames: ["batch_job"] as const,
+    registers: [registry],
+  });
+  const lastRows = new Gauge({
+    name: "mldeploy_batch_last_run_rows",
+    help: "Rows of the last run, by outcome: read, scored or rejected",
+    labelNames: ["batch_job", "outcome"] as const,
+    registers: [registry],
+  });
+  const lastDuration = new Gauge({
+    name: "mldeploy_batch_last_run_duration_seconds",
+    help: "Duration of the last run",
+    labelNames: ["batch_job"] as const,
+    registers: [registry],
+  });
+  const lastEnd = new Gauge({
+    name: "mldeploy_batch_last_run_end_timestamp_seconds",
+    help: "When the last run ended, whatever its status (Unix time)",
+    labelNames: ["batch_job"] as const,
+    registers: [registry],
+  });
+  // Registered at the first success: absent from a push, the gateway keeps the value an
+  // earlier process pushed, so "time since the last success" survives a failing run.
+  let lastSuccess: Gauge<"batch_job"> | undefined;
+  const lastInfo = new Gauge({
+    name: "mldeploy_batch_last_run_info",
+    help: "Always 1: the last run's status and the model version that scored it",
+    labelNames: ["batch_job", "status", "model_name", "model_version"] as const,
+    registers: [registry],
+  });
+  for (const outcome of ["read", "scored", "rejected"]) rows.inc({ ...job, outcome }, 0);
+  running.set(job, 0);
+  return {
+    registry,
+    runStarted() {
+      running.set(job, 1);
+      progress.set(job, 0);
+    },
+    progress(done) {
+      progress.set(job, done);
+    },
+    runEnded(run) {
+      const ended = Date.now() / 1000;
+      running.set(job, 0);
+      progress.set(job, run.rowsRead);
+      runs.inc({ ...job, status: run.status });
+      const counts = { read: run.rowsRead, scored: run.rowsScored, rejected: run.rowsRejected };
+      for (const [outcome, count] of Object.entries(counts)) {
+        rows.inc({ ...job, outcome }, count);
+        lastRows.set({ ...job, outcome }, count);
+      }
+      lastDuration.set(job, run.durationMs / 1000);
+      lastEnd.set(job, ended);
+      if (run.status === "FINISHED") {
+        lastSuccess ??= new Gauge({
+          name: "mldeploy_batch_last_success_timestamp_seconds",
+          help: "When a run last finished scoring every row it was due (Unix time)",
+          labelNames: ["batch_job"] as const,
+          registers: [registry],
+        });
+        lastSuccess.set(job, ended);
+      }
+      lastInfo.reset();
+      lastInfo.set(
+        {
+          ...job,
+          status: run.status,
+          model_name: run.model?.name ?? "",
+          model_version: run.model?.version ?? "",
+        },
+        1,
+      );
+    },
+  };
+}
+
+/**
+ * What --metrics-port serves: the job's metrics and the process's own. Only the job's are
+ * pushed: the gateway keeps a group until it is replaced, so a finished process's memory
+ * figures would linger there as if current.
+ */
+export function withProcessMetrics(jobRegistry: Registry): Registry {
+  const processRegistry = new Registry();
+  collectDefaultMetrics({ register: processRegistry });
+  return Registry.merge([processRegistry, jobRegistry]);
+}
+
+/**
+ * Pushes a batch job's metrics to a Prometheus Pushgateway, into the group
+ * `job="mldeploy_batch"`, `batch_job=<job name>`. A POST replaces only the metrics pushed, so
+ * the last success pushed by an earlier process stays until a run succeeds again. The job
+ * name goes base64url-encoded in the URL (the gateway's `@base64` form): names like
+ * `rides->preds[0/4]` hold a slash.
+ */
+export function batchPusher(
+  url: string,
+  jobId: string,
+  registry: Registry,
+  logger: Logger,
+): { push(): Promise<void> } {
+  const gateway = new Pushgateway(url, { timeout: 10_000 }, registry);
+  const groupings = { "batch_job@base64": Buffer.from(jobId).toString("base64url") };
+  return {
+    async push() {
+      try {
+        await gateway.pushAdd({ jobName: PUSHGATEWAY_JOB, groupings });
+        logger.debug({ pushgateway: url }, "metrics pushed");
+      } catch (error) {
+        // Metrics are a report on the run, not part of it: the predictions are committed.
+        logger.warn(
+          { pushgateway: url, err: error },
+          `could not push metrics to ${url}: ${(error as Error).message}`,
+        );
+      }
+    },
+  };
+}
