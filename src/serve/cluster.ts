@@ -15,11 +15,14 @@ export const SWAP_MESSAGE_TYPE = "mldeploy:swap";
 export interface SwapMessage {
   type: typeof SWAP_MESSAGE_TYPE;
   model: ResolvedModel;
+  /** Which served model it replaces (0: the default). */
+  index: number;
 }
 
 export interface WorkerAssignment {
   options: ServeOptions;
-  model: ResolvedModel;
+  /** The default model first. */
+  models: ResolvedModel[];
 }
 
 export interface ClusterHandle {
@@ -28,8 +31,11 @@ export interface ClusterHandle {
   close(): Promise<void>;
   /** Resolves with the exit code the process should end with once the cluster stopped by itself. */
   stopped: Promise<number>;
-  /** Tells every worker to switch to `model` (each keeps its current one if loading fails); restarted workers start on it. */
-  swap(model: ResolvedModel): void;
+  /**
+   * Tells every worker to serve `model` in place of model number `index` (each keeps its
+   * current one if loading fails); restarted workers start on it.
+   */
+  swap(model: ResolvedModel, index: number): void;
 }
 
 const RESTART_WINDOW_MS = 60_000;
@@ -51,12 +57,15 @@ function workerScript(): string {
  */
 export async function startCluster(
   options: ServeOptions,
-  model: ResolvedModel,
+  models: ResolvedModel[],
   logger: Logger,
 ): Promise<ClusterHandle> {
   cluster.setupPrimary({ exec: workerScript() });
   if (options.metrics) serveClusterMetrics();
-  let env = { [WORKER_ENV]: JSON.stringify({ options, model } satisfies WorkerAssignment) };
+  const assigned = [...models];
+  const assignment = () => ({
+    [WORKER_ENV]: JSON.stringify({ options, models: assigned } satisfies WorkerAssignment),
+  });
 
   let shuttingDown = false;
   let started = false;
@@ -68,7 +77,7 @@ export async function startCluster(
 
   const exited = new Map<number, Promise<void>>();
   const fork = (): Worker => {
-    const worker = cluster.fork(env);
+    const worker = cluster.fork(assignment());
     exited.set(worker.id, new Promise((resolve) => worker.once("exit", () => resolve())));
     worker.once("exit", (code, signal) => {
       exited.delete(worker.id);
@@ -137,9 +146,9 @@ export async function startCluster(
   });
   started = true;
   const host = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
-  const swap = (next: ResolvedModel) => {
-    env = { [WORKER_ENV]: JSON.stringify({ options, model: next } satisfies WorkerAssignment) };
-    const message: SwapMessage = { type: SWAP_MESSAGE_TYPE, model: next };
+  const swap = (next: ResolvedModel, index: number) => {
+    assigned[index] = next;
+    const message: SwapMessage = { type: SWAP_MESSAGE_TYPE, model: next, index };
     for (const worker of Object.values(cluster.workers ?? {})) {
       if (worker?.isConnected()) worker.send(message);
     }

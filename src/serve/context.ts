@@ -5,7 +5,10 @@ import type { ModelSlot } from "./served-model.js";
 
 /** What every route needs: the served model (read once per request: it can be swapped) and limits. */
 export interface ServeContext {
+  /** The default model: /predict, /invocations, /version. */
   models: ModelSlot;
+  /** Every served model by its name (the default one too), for /v2/models/{name}. */
+  byName: ReadonlyMap<string, ModelSlot>;
   limits: InputLimits;
   metrics: ServeMetrics | undefined;
   /** False once shutdown began: health checks then fail so load balancers stop sending. */

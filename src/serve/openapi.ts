@@ -43,11 +43,21 @@ const ERRORS: Record<string, { description: string }> = {
 };
 
 /**
- * The OpenAPI 3.1 document of the prediction server, for the model it serves now: the
- * request row schema is the model's own (names, types, bounds), so a client generator or the
- * Swagger UI shows what to send.
+ * The OpenAPI 3.1 document of the prediction server, for the default model it serves now: the
+ * request row schema is that model's own (names, types, bounds), so a client generator or the
+ * Swagger UI shows what to send. `names` are every served model's (V2 routes take any).
  */
-export function serveOpenApiDocument(info: ModelInfo, auth: boolean): JsonObject {
+export function serveOpenApiDocument(
+  info: ModelInfo,
+  auth: boolean,
+  names: string[] = [info.name],
+): JsonObject {
+  const nameParameter = {
+    name: "name",
+    in: "path",
+    required: true,
+    schema: names.length === 1 ? { const: info.name } : { enum: names },
+  };
   const secured = auth ? { 401: { description: "Missing or refused bearer token" } } : {};
   const errors = { ...ERRORS, ...secured };
   const open = auth ? { security: [] } : {};
@@ -131,7 +141,11 @@ export function serveOpenApiDocument(info: ModelInfo, auth: boolean): JsonObject
       post: {
         operationId: "v2Infer",
         summary: "Open Inference Protocol (KServe V2): one named 1-D tensor per input column",
-        parameters: [{ name: "name", in: "path", required: true, schema: { const: info.name } }],
+        description:
+          names.length === 1
+            ? undefined
+            : `Any served model (${names.join(", ")}); the inputs shown are those of "${info.name}", GET /v2/models/{name} lists another's.`,
+        parameters: [nameParameter],
         requestBody: {
           required: true,
           content: json({
@@ -156,7 +170,7 @@ export function serveOpenApiDocument(info: ModelInfo, auth: boolean): JsonObject
         },
         responses: {
           "200": { description: `The output "${info.output}" as FP64` },
-          "404": { description: "Another model name" },
+          "404": { description: "A model not served here" },
           ...errors,
         },
       },
@@ -165,10 +179,10 @@ export function serveOpenApiDocument(info: ModelInfo, auth: boolean): JsonObject
       get: {
         operationId: "v2ModelMetadata",
         summary: "The model's inputs and outputs",
-        parameters: [{ name: "name", in: "path", required: true, schema: { const: info.name } }],
+        parameters: [nameParameter],
         responses: {
           "200": { description: "Model metadata" },
-          "404": { description: "Another model name" },
+          "404": { description: "A model not served here" },
           ...secured,
         },
       },

@@ -2,6 +2,15 @@ import os from "node:os";
 import { z } from "zod";
 import { intSetting, logLevelSetting, parseSettings } from "../config/settings.js";
 
+/** One of --models: where it is, and optionally the name it is served under. */
+export interface ExtraModel {
+  uri: string;
+  name?: string;
+}
+
+/** `fast=models:/ride-duration@staging`: a served name, then the URI. */
+const SERVED_AS = /^([A-Za-z0-9][\w.-]*)=(.*)$/;
+
 /**
  * Options of `mldeploy serve`. The CLI merges flags > MLDEPLOY_* env > config file and
  * validates the result with this schema; field names are what the config file uses.
@@ -20,6 +29,34 @@ export const serveOptionsSchema = z
       .optional()
       .describe(
         "Name the model is served under (/v2/models/{name}, /version); defaults to the registry name or bundle directory name",
+      ),
+    models: z
+      .union([
+        z.string(),
+        z.array(
+          z.union([
+            z.string(),
+            z.object({ uri: z.string().min(1), name: z.string().min(1).optional() }).strict(),
+          ]),
+        ),
+      ])
+      .default([])
+      .transform((value, ctx) => {
+        const entries = (Array.isArray(value) ? value : value.split(","))
+          .map((entry) => (typeof entry === "string" ? entry.trim() : entry))
+          .filter((entry) => entry !== "");
+        return entries.map((entry) => {
+          if (typeof entry !== "string") return entry;
+          const named = SERVED_AS.exec(entry);
+          const parsed: ExtraModel = named ? { name: named[1], uri: named[2] } : { uri: entry };
+          if (parsed.uri === "") {
+            ctx.addIssue({ code: "custom", message: `"${entry}" names no model URI` });
+          }
+          return parsed;
+        });
+      })
+      .describe(
+        "More models served next to --model, comma-separated: URI or name=URI (a bundle directory or registry URI). Each answers on /v2/models/<name>/…; --model also on /predict and /invocations",
       ),
     modelVersion: z
       .string()

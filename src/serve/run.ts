@@ -49,14 +49,19 @@ export async function runServe(
   const options = parseServeOptions(input);
   const logger = deps.logger ?? createLogger({ level: options.logLevel });
   const resolve = deps.resolveModel ?? resolveLocalModel;
-  const model = await resolve(options.model, logger);
-  let swapTo: (next: ResolvedModel) => Promise<unknown>;
+  // The default model first; a name given with the URI stays the served name across swaps.
+  const wanted = [{ uri: options.model, name: options.modelName }, ...options.models];
+  const models = await Promise.all(
+    wanted.map(async ({ uri, name }) => ({ ...(await resolve(uri, logger)), servedName: name })),
+  );
+  const [model] = models;
+  let swapTo: (next: ResolvedModel, index: number) => Promise<unknown>;
 
   let running: RunningServe;
   let exitCode = 0;
   if (options.workers > 1 && cluster.isPrimary) {
     const started = performance.now();
-    const handle = await startCluster(options, model, logger);
+    const handle = await startCluster(options, models, logger);
     logger.info(
       {
         model: options.modelName ?? model.name ?? path.basename(model.path),
@@ -67,13 +72,13 @@ export async function runServe(
       `serving ${model.path} with ${options.workers} workers at ${handle.url}`,
     );
     running = { url: handle.url, workers: options.workers, close: handle.close };
-    swapTo = async (next) => handle.swap(next);
+    swapTo = async (next, index) => handle.swap(next, index);
     void handle.stopped.then((code) => {
       if (deps.handleSignals ?? true) process.exit(code);
     });
   } else {
-    const instance = await startServing(options, model, { logger });
-    swapTo = (next) => instance.swap(next);
+    const instance = await startServing(options, models, { logger });
+    swapTo = (next, index) => instance.swap(next, index);
     running = {
       url: instance.url,
       workers: 1,
@@ -83,17 +88,18 @@ export async function runServe(
     };
   }
 
-  const stopPolling =
-    model.movable && options.pollIntervalMs > 0
-      ? followModel(options.model, model, options.pollIntervalMs, {
+  const stopPolling = models.map((resolved, index) =>
+    resolved.movable && options.pollIntervalMs > 0
+      ? followModel(wanted[index].uri, resolved, options.pollIntervalMs, {
           resolve: (uri) => resolve(uri, logger),
-          swap: (next) => swapTo(next),
+          swap: (next) => swapTo({ ...next, servedName: resolved.servedName }, index),
           logger,
         })
-      : () => {};
+      : () => {},
+  );
   const closeServing = running.close;
   running.close = async () => {
-    stopPolling();
+    for (const stop of stopPolling) stop();
     await closeServing();
   };
 

@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import { UserError } from "../config/errors.js";
 import { silentLogger, type Logger } from "../log/logger.js";
 import { localMetricsRenderer, type RenderedMetrics } from "../metrics/cluster-metrics.js";
 import { createServeMetrics, type ServeMetrics } from "../metrics/serve-metrics.js";
@@ -21,6 +22,8 @@ export interface BuildServerOptions {
   maxRows?: number;
   bodyLimitBytes?: number;
   keepAliveTimeoutMs?: number;
+  /** Served next to the default model, by name on the V2 routes (names must differ). */
+  moreModels?: Predictor[];
   /** Require `Authorization: Bearer <token>` (see serve/auth.ts for the routes left open). */
   authToken?: string;
   /**
@@ -40,10 +43,13 @@ const defaults = serveOptionsSchema.pick({
   keepAliveTimeoutMs: true,
 });
 
-/** The HTTP app and the slot holding the model it answers with (swap() replaces it). */
+/** The HTTP app and the slots holding the models it answers with (swap() replaces one). */
 export interface ServingApp {
   app: FastifyInstance;
+  /** The default model's slot. */
   models: ModelSlot;
+  /** Every model's slot: the default first, then moreModels in order. */
+  slots: ModelSlot[];
 }
 
 /**
@@ -62,6 +68,8 @@ export async function buildServingApp(
   predictor: Predictor,
   options: BuildServerOptions = {},
 ): Promise<ServingApp> {
+  const predictors = [predictor, ...(options.moreModels ?? [])];
+  checkDistinctNames(predictors);
   const settings = defaults.parse({
     maxBatchSize: options.maxBatchSize,
     maxBatchDelayMs: options.maxBatchDelayMs,
@@ -85,14 +93,20 @@ export async function buildServingApp(
     routerOptions: { ignoreTrailingSlash: true },
   });
 
-  const models = new ModelSlot(
-    predictor,
-    { maxBatchSize: settings.maxBatchSize, maxDelayMs: settings.maxBatchDelayMs },
-    metrics,
+  const slots = predictors.map(
+    (each) =>
+      new ModelSlot(
+        each,
+        { maxBatchSize: settings.maxBatchSize, maxDelayMs: settings.maxBatchDelayMs },
+        metrics,
+      ),
   );
+  const models = slots[0];
   let ready = true;
   const ctx: ServeContext = {
     models,
+    // Keyed by the name at load: a swap brings a new version of the same registered model.
+    byName: new Map(slots.map((slot) => [slot.current.info.name, slot])),
     limits: { maxRows: settings.maxRows },
     metrics,
     isReady: () => ready,
@@ -110,7 +124,7 @@ export async function buildServingApp(
   app.get(SERVE_OPENAPI_PATH, async (_request, reply) => {
     reply.type(JSON_TYPE);
     // Built per request: a swapped-in version may take other inputs.
-    return serveOpenApiDocument(models.current.info, auth);
+    return serveOpenApiDocument(models.current.info, auth, [...ctx.byName.keys()]);
   });
   if (metrics) {
     const render = options.renderMetrics ?? localMetricsRenderer(metrics.registry);
@@ -131,9 +145,21 @@ export async function buildServingApp(
     done(null, payload);
   });
   app.addHook("onClose", async () => {
-    await models.close();
+    await Promise.all(slots.map((slot) => slot.close()));
   });
-  return { app, models };
+  return { app, models, slots };
+}
+
+function checkDistinctNames(predictors: Predictor[]): void {
+  const seen = new Set<string>();
+  for (const { info } of predictors) {
+    if (seen.has(info.name)) {
+      throw new UserError(
+        `two models would be served as "${info.name}": name one of them in --models (name=URI)`,
+      );
+    }
+    seen.add(info.name);
+  }
 }
 
 function installBodyParsers(app: FastifyInstance): void {

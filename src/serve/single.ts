@@ -15,18 +15,22 @@ export interface ResolvedModel {
   version?: string;
   /** The URI can point at another version later (a registry alias): serve polls it. */
   movable?: boolean;
+  /** The name to serve it under instead of `name` (--model-name, or name= in --models). */
+  servedName?: string;
 }
 
 /** A listening server in this process. */
 export interface ServeInstance {
   app: FastifyInstance;
+  /** The default model's slot. */
   models: ModelSlot;
   url: string;
   /**
-   * Loads `model` and serves it from now on; if it fails to load, logs it, counts it in
-   * /metrics and keeps serving the current model (resolves false).
+   * Loads `model` and serves it from now on in place of model number `index` (0: the default);
+   * if it fails to load, logs it, counts it in /metrics and keeps serving the current one
+   * (resolves false).
    */
-  swap(model: ResolvedModel): Promise<boolean>;
+  swap(model: ResolvedModel, index?: number): Promise<boolean>;
   /**
    * Stops accepting, lets in-flight requests finish (cutting them after shutdownTimeoutMs),
    * then releases the model. Resolves true if everything finished in time.
@@ -42,24 +46,36 @@ export interface StartOptions {
   announce?: boolean;
 }
 
-/** Loads the model, builds the app and listens: one process's whole share of serving. */
+/**
+ * Loads the models (the first is the default), builds the app and listens: one process's whole
+ * share of serving.
+ */
 export async function startServing(
   options: ServeOptions,
-  model: ResolvedModel,
+  resolved: ResolvedModel[],
   start: StartOptions,
 ): Promise<ServeInstance> {
   const { logger } = start;
-  const load = (resolved: ResolvedModel) =>
-    loadPredictor(resolved.path, {
-      name: options.modelName ?? resolved.name,
-      version: options.modelVersion ?? resolved.version,
+  const load = (model: ResolvedModel, index: number) =>
+    loadPredictor(model.path, {
+      name: model.servedName ?? model.name,
+      // --model-version labels the default model only; the others keep their own.
+      version: (index === 0 ? options.modelVersion : undefined) ?? model.version,
       intraOpNumThreads: options.onnxThreads,
     });
-  const predictor = await load(model);
+  const loading = await Promise.allSettled(resolved.map((model, i) => load(model, i)));
+  const loaded = loading.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
+  const failed = loading.find((result) => result.status === "rejected");
+  if (failed) {
+    await Promise.all(loaded.map((predictor) => predictor.close()));
+    throw failed.reason;
+  }
+  const [predictor, ...moreModels] = loaded;
   const metrics = options.metrics ? createServeMetrics() : undefined;
   let serving: ServingApp;
   try {
     serving = await buildServingApp(predictor, {
+      moreModels,
       logger,
       maxBatchSize: options.maxBatchSize,
       maxBatchDelayMs: options.maxBatchDelayMs,
@@ -72,10 +88,10 @@ export async function startServing(
         metrics && start.renderMetrics ? start.renderMetrics(metrics.registry) : undefined,
     });
   } catch (error) {
-    await predictor.close();
+    await Promise.all(loaded.map((each) => each.close()));
     throw error;
   }
-  const { app, models } = serving;
+  const { app, models, slots } = serving;
   try {
     await app.listen({ host: options.host, port: options.port });
   } catch (error) {
@@ -83,29 +99,38 @@ export async function startServing(
     throw error;
   }
   const url = listeningUrl(app, options.host);
-  const { info } = predictor;
   if (start.announce ?? true) {
-    logger.info(
-      { model: info.name, version: info.version, loadMs: Math.round(info.loadMs), url, workers: 1 },
-      `serving model ${info.name} version ${info.version} at ${url}`,
-    );
+    for (const { info } of loaded) {
+      logger.info(
+        {
+          model: info.name,
+          version: info.version,
+          loadMs: Math.round(info.loadMs),
+          url,
+          workers: 1,
+        },
+        `serving model ${info.name} version ${info.version} at ${url}`,
+      );
+    }
   }
 
-  const swap = async (next: ResolvedModel): Promise<boolean> => {
-    const from = models.current.info.version;
+  const swap = async (next: ResolvedModel, index = 0): Promise<boolean> => {
+    const slot = slots[index];
+    if (slot === undefined) throw new Error(`no model number ${index} is served`);
+    const { name, version: from } = slot.current.info;
     let loaded: Predictor;
     try {
-      loaded = await load(next);
+      loaded = await load(next, index);
     } catch (error) {
       // The model in service stays; the failure shows in the log and in /metrics.
       metrics?.countReload("failure");
       logger.error(
-        { err: error, path: next.path, version: next.version, serving: from },
-        `could not load model version ${next.version ?? next.path}; still serving version ${from}`,
+        { err: error, model: name, path: next.path, version: next.version, serving: from },
+        `could not load model ${name} version ${next.version ?? next.path}; still serving version ${from}`,
       );
       return false;
     }
-    await models.swap(loaded);
+    await slot.swap(loaded);
     metrics?.countReload("success");
     logger.info(
       { from, to: loaded.info.version, loadMs: Math.round(loaded.info.loadMs) },

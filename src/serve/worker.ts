@@ -18,9 +18,9 @@ async function main(): Promise<void> {
   const raw = process.env[WORKER_ENV];
   if (!cluster.isWorker || raw === undefined)
     throw new Error(`worker.js is started by the serve primary (${WORKER_ENV} is not set)`);
-  const { options, model } = JSON.parse(raw) as WorkerAssignment;
+  const { options, models } = JSON.parse(raw) as WorkerAssignment;
   const logger = createLogger({ level: options.logLevel, base: { worker: cluster.worker?.id } });
-  const instance = await startServing(options, model, {
+  const instance = await startServing(options, models, {
     logger,
     announce: false,
     renderMetrics: (registry) => clusterMetricsRenderer(registry),
@@ -47,8 +47,10 @@ async function main(): Promise<void> {
     if (typeof message !== "object" || message === null) return;
     const type = (message as { type?: unknown }).type;
     if (type === SHUTDOWN_MESSAGE.type) stop("primary");
-    else if (type === SWAP_MESSAGE_TYPE && !stopping)
-      void instance.swap((message as SwapMessage).model);
+    else if (type === SWAP_MESSAGE_TYPE && !stopping) {
+      const { model, index } = message as SwapMessage;
+      void instance.swap(model, index);
+    }
   });
   // Ctrl-C reaches the whole process group; the primary's own message follows and is ignored.
   process.on("SIGTERM", () => stop("SIGTERM"));

@@ -37,6 +37,9 @@ new version without dropping a request (checked every --poll-interval-ms).
 Examples:
   mldeploy serve ./mldeploy-data/models/ride-duration --port 9696
   mldeploy serve models:/ride-duration@production
+  # more models next to it, each on /v2/models/<name>/infer (name= picks the served name)
+  mldeploy serve models:/ride-duration@production \
+    --models staging=models:/ride-duration@staging,local=./mldeploy-data/models/ride-duration
   curl -s -X POST http://127.0.0.1:9696/predict -H 'Content-Type: application/json' \\
     -d '{"PULocationID": 10, "DOLocationID": 50, "trip_distance": 40}'`,
   );
@@ -65,7 +68,7 @@ export async function serveModel(
 ): Promise<{ url: string }> {
   const logger = createLogger({ level: options.logLevel });
   let registry: Registry | undefined;
-  let started = false;
+  let starting = true;
   // Loaded here, not at startup: every other command would pay for Fastify and prom-client.
   const { resolveLocalModel, runServe } = await import("../../serve/run.js");
   const running = await runServe(options, {
@@ -80,13 +83,13 @@ export async function serveModel(
         registry ??= await openRegistry(registryFlags);
         resolved = await registry.resolveModel(uri);
       }
-      // Check the first bundle here, so a bad model is one clear error, not N crashing
-      // workers. Later versions (an alias moved) are checked by loading them: a failure there
-      // keeps the old model serving and counts in mldeploy_model_reloads_total.
-      if (!started) await readBundle(resolved.path);
-      started = true;
+      // Check the bundles served at start here, so a bad model is one clear error, not N
+      // crashing workers. Later versions (an alias moved) are checked by loading them: a
+      // failure there keeps the old model serving and counts in mldeploy_model_reloads_total.
+      if (starting) await readBundle(resolved.path);
       return resolved;
     },
   });
+  starting = false;
   return running;
 }

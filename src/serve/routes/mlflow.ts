@@ -38,6 +38,12 @@ export function mlflowRoutes(app: FastifyInstance, ctx: ServeContext): void {
     return {
       mldeploy: VERSION,
       model: { name: info.name, version: info.version, uuid: info.uuid },
+      // Every served model, the default (above) first.
+      models: [...ctx.byName.values()].map(({ current: { info: each } }) => ({
+        name: each.name,
+        version: each.version,
+        uuid: each.uuid,
+      })),
     };
   });
 }

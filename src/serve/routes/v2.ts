@@ -16,18 +16,21 @@ export function v2Routes(app: FastifyInstance, ctx: ServeContext): void {
   const config = { protocol: "v2" as const };
 
   /**
-   * The served model, or 404 unless the URL names it (and, if given, its version). The name
-   * stays while versions come and go with the registry alias.
+   * The served model the URL names, or 404 (also for another version than the one served).
+   * The name stays while versions come and go with the registry alias.
    */
   const checkModel = (request: FastifyRequest<{ Params: ModelParams }>): ServedModel => {
-    const served = ctx.models.current;
-    const { info } = served;
     const { name, version } = request.params;
-    if (name !== info.name)
+    const slot = ctx.byName.get(name);
+    if (slot === undefined) {
+      const served = [...ctx.byName.keys()].map((each) => `"${each}"`).join(", ");
       throw new RequestError(
         404,
-        `model "${name}" is not served here (this server serves "${info.name}")`,
+        `model "${name}" is not served here (this server serves ${served})`,
       );
+    }
+    const served = slot.current;
+    const { info } = served;
     if (version !== undefined && version !== info.version) {
       throw new RequestError(
         404,
