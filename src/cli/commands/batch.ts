@@ -46,8 +46,8 @@ Examples:
     --query "SELECT filename || ':' || file_row_number AS ride_id, * FROM source" \\
     --id-column ride_id --sink ./predictions.parquet
   # a one-shot job (cron, Kubernetes Job) reports each run to a Prometheus Pushgateway
-  mldeploy batch --model models:/ride-duration@production --source sqlite:./rides.db \
-    --table rides --id-column ride_id --sink sqlite:./rides.db --sink-table ride_predictions \
+  mldeploy batch --model models:/ride-duration@production --source sqlite:./rides.db \\
+    --table rides --id-column ride_id --sink sqlite:./rides.db --sink-table ride_predictions \\
     --pushgateway http://pushgateway:9091
   mldeploy batch history`,
   );

@@ -38,7 +38,7 @@ Examples:
   mldeploy serve ./mldeploy-data/models/ride-duration --port 9696
   mldeploy serve models:/ride-duration@production
   # more models next to it, each on /v2/models/<name>/infer (name= picks the served name)
-  mldeploy serve models:/ride-duration@production \
+  mldeploy serve models:/ride-duration@production \\
     --models staging=models:/ride-duration@staging,local=./mldeploy-data/models/ride-duration
   curl -s -X POST http://127.0.0.1:9696/predict -H 'Content-Type: application/json' \\
     -d '{"PULocationID": 10, "DOLocationID": 50, "trip_distance": 40}'`,
