@@ -1,4 +1,5 @@
 import { mkdirSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { migrateSqlite } from "./migrations.js";
@@ -89,11 +90,10 @@ export class SqliteStore extends SqlTrackingStore {
   static async open(file: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
     const absolute = path.resolve(file);
     mkdirSync(path.dirname(absolute), { recursive: true });
-    const db = new Database(absolute, { timeout: options.busyTimeoutMs ?? 10_000 });
+    const busyTimeoutMs = options.busyTimeoutMs ?? 10_000;
+    const db = new Database(absolute, { timeout: busyTimeoutMs });
     try {
-      // Switching a fresh file to WAL takes the lock briefly; busy_timeout makes concurrent
-      // openers wait for it like any writer.
-      db.pragma("journal_mode = WAL");
+      await switchToWal(db, busyTimeoutMs);
       // NORMAL is durable in WAL mode except for the last transactions on power loss.
       db.pragma("synchronous = NORMAL");
       db.pragma("foreign_keys = ON");
@@ -106,5 +106,25 @@ export class SqliteStore extends SqlTrackingStore {
       artifactRoot: options.artifactRoot ?? path.join(path.dirname(absolute), "artifacts"),
       description: `sqlite:${absolute}`,
     });
+  }
+}
+
+/**
+ * Switching a fresh file to WAL takes an exclusive lock briefly. busy_timeout makes most
+ * concurrent openers wait for it, but SQLite can answer SQLITE_BUSY at once, without the busy
+ * handler, to a process that opens the file while another is switching it (seen with 4
+ * processes creating one registry together): so it is retried here until the same timeout.
+ */
+async function switchToWal(db: Database.Database, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      db.pragma("journal_mode = WAL");
+      return;
+    } catch (error) {
+      const busy = String((error as { code?: unknown }).code).startsWith("SQLITE_BUSY");
+      if (!busy || Date.now() >= deadline) throw error;
+      await sleep(10 + Math.random() * 40);
+    }
   }
 }
