@@ -13,10 +13,10 @@ export interface ServeMetrics {
   readonly registry: Registry;
   /** Records one finished HTTP request (route is the route template, not the raw URL). */
   observeRequest(method: string, route: string, statusCode: number, seconds: number): void;
-  /** Records one onnxruntime call of `rows` rows. */
-  observeBatch(rows: number): void;
-  /** Adds rows answered with a prediction. */
-  countPredictions(rows: number): void;
+  /** Records one onnxruntime call of `rows` rows by the model served as `model`. */
+  observeBatch(model: string, rows: number): void;
+  /** Adds rows answered with a prediction by the model served as `model`. */
+  countPredictions(model: string, rows: number): void;
   /** Records the model now served; `previous` is the one it replaces (its series are removed). */
   setModelLoaded(
     model: string,
@@ -55,15 +55,30 @@ export function createServeMetrics(options: ServeMetricsOptions = {}): ServeMetr
   });
   const predictions = new Counter({
     name: "mldeploy_predictions_total",
-    help: "Rows answered with a prediction",
+    help: "Rows answered with a prediction, by served model name",
+    labelNames: ["model"] as const,
     registers: [registry],
   });
   const batchSize = new Histogram({
     name: "mldeploy_batch_size_rows",
-    help: "Rows per onnxruntime call (after micro-batching)",
+    help: "Rows per onnxruntime call (after micro-batching), by served model name",
+    labelNames: ["model"] as const,
     buckets: BATCH_BUCKETS,
     registers: [registry],
   });
+  // Bound once per model: labels() hashes the label set, which the per-request path skips.
+  const perModel = new Map<
+    string,
+    { predicted: ReturnType<typeof predictions.labels>; batch: ReturnType<typeof batchSize.labels> }
+  >();
+  const forModel = (model: string) => {
+    let children = perModel.get(model);
+    if (children === undefined) {
+      children = { predicted: predictions.labels(model), batch: batchSize.labels(model) };
+      perModel.set(model, children);
+    }
+    return children;
+  };
   const loadTime = new Gauge({
     name: "mldeploy_model_load_seconds",
     help: "Time taken to load the served model (read the bundle, create the onnxruntime session)",
@@ -109,11 +124,11 @@ export function createServeMetrics(options: ServeMetricsOptions = {}): ServeMetr
       children.count.inc();
       children.time.observe(seconds);
     },
-    observeBatch(rows) {
-      batchSize.observe(rows);
+    observeBatch(model, rows) {
+      forModel(model).batch.observe(rows);
     },
-    countPredictions(rows) {
-      predictions.inc(rows);
+    countPredictions(model, rows) {
+      forModel(model).predicted.inc(rows);
     },
     setModelLoaded(model, version, loadSeconds, previous) {
       if (previous && (previous.name !== model || previous.version !== version)) {

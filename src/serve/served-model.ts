@@ -67,7 +67,7 @@ export class ModelSlot {
   private wrap(predictor: Predictor): MicroBatcher {
     const metrics = this.metrics;
     const inner = metrics
-      ? observeBatches(predictor, (rows) => metrics.observeBatch(rows))
+      ? observeBatches(predictor, (rows) => metrics.observeBatch(predictor.info.name, rows))
       : predictor;
     return new MicroBatcher(inner, this.batching);
   }

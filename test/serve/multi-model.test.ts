@@ -10,6 +10,7 @@ import { runCli } from "../helpers/cli.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { startServeProcess } from "../helpers/serve-process.js";
 import { tempDir } from "../helpers/temp.js";
+import { seriesValue } from "../helpers/prometheus.js";
 import { postJson, request, RIDES } from "./helpers/server.js";
 
 /** Two different ride-duration models (trained on different months), and what each predicts. */
@@ -141,6 +142,15 @@ describe.each(["in process", "2 cluster workers"])("serving several models (%s)"
     expect(openapi.paths["/v2/models/{name}/infer"].post?.parameters?.[0].schema).toEqual({
       enum: [nameA, "b2022"],
     });
+
+    // Counted per model (summed over workers): A answered V2 and /predict, b2022 V2 only.
+    const metrics = (await request(`${server.url}/metrics`)).text;
+    const predictedBy = (model: string) =>
+      seriesValue(metrics, "mldeploy_predictions_total", { model });
+    expect([predictedBy(nameA), predictedBy("b2022")]).toEqual([2 * RIDES.length, RIDES.length]);
+    expect(seriesValue(metrics, "mldeploy_batch_size_rows_sum", { model: "b2022" })).toBe(
+      RIDES.length,
+    );
   });
 });
 

@@ -19,7 +19,7 @@ export function mlflowRoutes(app: FastifyInstance, ctx: ServeContext): void {
         ? batchFromMlflowCsv(body, schema, ctx.limits)
         : batchFromMlflowJson(body, schema, ctx.limits);
     const result = await predictor.predictColumns(batch);
-    ctx.metrics?.countPredictions(result.rows);
+    ctx.metrics?.countPredictions(info.name, result.rows);
     reply.type(JSON_TYPE);
     return `{"predictions":${jsonNumberList(result.values)}}`;
   });

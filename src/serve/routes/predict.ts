@@ -18,14 +18,14 @@ export function predictRoutes(app: FastifyInstance, ctx: ServeContext): void {
       const result = await predictor.predictColumns(
         batchFromRecords([body], schema, ctx.limits, false),
       );
-      ctx.metrics?.countPredictions(1);
+      ctx.metrics?.countPredictions(info.name, 1);
       return write.one(result.values[0]);
     }
     if (Array.isArray(body)) {
       const result = await predictor.predictColumns(
         batchFromRecords(body, schema, ctx.limits, true),
       );
-      ctx.metrics?.countPredictions(result.rows);
+      ctx.metrics?.countPredictions(info.name, result.rows);
       return write.many(result.values);
     }
     // Only text/csv reaches a route as an unparsed string; a JSON string literal is a bad body.

@@ -75,7 +75,7 @@ export function v2Routes(app: FastifyInstance, ctx: ServeContext): void {
         throw new RequestError(415, "the inference endpoint reads application/json");
       const { id, batch } = parseV2Request(request.body, info.inputs, info.output, ctx.limits);
       const result = await predictor.predictColumns(batch);
-      ctx.metrics?.countPredictions(result.rows);
+      ctx.metrics?.countPredictions(info.name, result.rows);
       reply.type(JSON_TYPE);
       return (
         `{"model_name":${JSON.stringify(info.name)},"model_version":${JSON.stringify(info.version)}` +
