@@ -96,6 +96,7 @@ async function main(): Promise<void> {
       `${os.cpus().length} cores, Node ${process.version}\n`,
   );
   const results: Measured[] = [];
+  let duckdbAlone: Measured | undefined;
   const measure = async (
     name: string,
     predictor: Predictor,
@@ -175,6 +176,7 @@ async function main(): Promise<void> {
       async () => {},
     );
     await measure("Parquet → Parquet, model", model, openFiles, async () => {});
+    duckdbAlone = await measureDuckDBAlone(input, path.join(dir, "duckdb-alone.parquet"));
   } finally {
     await model.close();
     await rm(dir, { recursive: true, force: true });
@@ -190,6 +192,35 @@ async function main(): Promise<void> {
         `${(rate(full) / rate(ceiling)).toFixed(2)} of the ceiling (${rate(ceiling).toLocaleString("en-US", { maximumFractionDigits: 0 })} rows/s)`,
     );
   }
+  if (duckdbAlone) {
+    console.log(
+      `${duckdbAlone.name}: ${(duckdbAlone.rows / duckdbAlone.seconds).toLocaleString("en-US", { maximumFractionDigits: 0 })} rows/s ` +
+        "(an upper bound for any Parquet → Parquet path on this host: no JavaScript, no model, no per-chunk commits)",
+    );
+  }
+}
+
+/**
+ * The same columns Parquet → Parquet in one DuckDB COPY with a constant prediction, for scale:
+ * what this host's DuckDB does with nothing of mldeploy around it.
+ */
+async function measureDuckDBAlone(input: string, output: string): Promise<Measured> {
+  return withDuckDB(async (db) => {
+    const started = performance.now();
+    const result = await db.run(
+      `COPY (SELECT ride_id, lpep_pickup_datetime, "PULocationID", "DOLocationID", actual_duration,
+                    0.0 AS predicted_duration, actual_duration AS diff,
+                    'ride-duration' AS model_name, 'bench' AS model_version, 'bench' AS run_id,
+                    now() AS scored_at
+             FROM read_parquet(${sqlString(input)})) TO ${sqlString(output)} (FORMAT parquet)`,
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const measured = { name: "DuckDB alone, one COPY", seconds, rows: Number(result.rowsChanged) };
+    console.log(
+      `${measured.name}: ${(measured.rows / seconds).toLocaleString("en-US", { maximumFractionDigits: 0 })} rows/s (${seconds.toFixed(2)} s)`,
+    );
+    return measured;
+  });
 }
 
 main().catch((error: unknown) => {
