@@ -67,10 +67,33 @@ function exitCodeFor(error: unknown): number {
     process.stderr.write(`mldeploy: error: ${error.message}\n`);
     return 1;
   }
+  const refused = listenRefusal(error);
+  if (refused !== undefined) {
+    process.stderr.write(`mldeploy: error: ${refused}\n`);
+    return 2;
+  }
   process.stderr.write(
     `mldeploy: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
   );
   return 1;
+}
+
+/** A port that cannot be bound (taken, or privileged) is a setting to change, not a bug. */
+function listenRefusal(error: unknown): string | undefined {
+  const { code, syscall, address, port } = error as NodeJS.ErrnoException & {
+    address?: string;
+    port?: number;
+  };
+  // "bind" is how a cluster worker's listen on the primary's handle fails.
+  if (syscall !== "listen" && syscall !== "bind") return undefined;
+  const where = `${address ?? ""}:${port ?? ""}`;
+  const why: Record<string, string> = {
+    EADDRINUSE: "the port is already in use",
+    EACCES: "permission denied (ports below 1024 need privileges)",
+    EADDRNOTAVAIL: "no such address on this machine",
+  };
+  if (code === undefined || why[code] === undefined) return undefined;
+  return `cannot listen on ${where}: ${why[code]}; choose another port or host`;
 }
 
 await main(process.argv);

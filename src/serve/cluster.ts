@@ -10,6 +10,15 @@ import type { ResolvedModel } from "./single.js";
 export const WORKER_ENV = "MLDEPLOY_SERVE_WORKER";
 /** IPC message from the primary asking a worker to drain and exit. */
 export const SHUTDOWN_MESSAGE = { type: "mldeploy:shutdown" } as const;
+/** IPC message from a worker that failed to start, just before it exits: why. */
+export const STARTUP_FAILED_MESSAGE_TYPE = "mldeploy:startup-failed";
+
+export interface StartupFailedMessage {
+  type: typeof STARTUP_FAILED_MESSAGE_TYPE;
+  /** The error's message and, for a port that cannot be bound, Node's fields for it. */
+  error: { message: string; code?: string; syscall?: string; address?: string; port?: number };
+}
+
 /** IPC message from the primary asking a worker to serve another model version. */
 export const SWAP_MESSAGE_TYPE = "mldeploy:swap";
 export interface SwapMessage {
@@ -124,24 +133,39 @@ export async function startCluster(
       if (++listening === options.workers) {
         cluster.off("listening", onListening);
         cluster.off("exit", onEarlyExit);
+        cluster.off("message", onMessage);
         resolve(address.port);
       }
     };
+    const failures = new Map<number, StartupFailedMessage["error"]>();
+    const onMessage = (worker: Worker, message: unknown) => {
+      const failed = message as Partial<StartupFailedMessage> | null;
+      if (failed?.type === STARTUP_FAILED_MESSAGE_TYPE && failed.error) {
+        failures.set(worker.id, failed.error);
+      }
+    };
     // A worker that dies before listening failed to load the model or bind the port:
-    // restarting it would fail the same way, so startup fails.
+    // restarting it would fail the same way, so startup fails, with the worker's reason.
     const onEarlyExit = (worker: Worker, code: number, signal: string) => {
       cluster.off("listening", onListening);
       cluster.off("exit", onEarlyExit);
-      void close().then(() =>
-        reject(
-          new Error(
+      cluster.off("message", onMessage);
+      const failure = failures.get(worker.id);
+      const error = failure
+        ? Object.assign(new Error(`worker ${worker.id} failed to start: ${failure.message}`), {
+            code: failure.code,
+            syscall: failure.syscall,
+            address: failure.address,
+            port: failure.port,
+          })
+        : new Error(
             `worker ${worker.id} exited during startup (code ${code}${signal ? `, signal ${signal}` : ""}); see its log above`,
-          ),
-        ),
-      );
+          );
+      void close().then(() => reject(error));
     };
     cluster.on("listening", onListening);
     cluster.on("exit", onEarlyExit);
+    cluster.on("message", onMessage);
     for (let i = 0; i < options.workers; i++) fork();
   });
   started = true;

@@ -7,8 +7,10 @@ import { createLogger } from "../log/logger.js";
 import { clusterMetricsRenderer } from "../metrics/cluster-metrics.js";
 import {
   SHUTDOWN_MESSAGE,
+  STARTUP_FAILED_MESSAGE_TYPE,
   SWAP_MESSAGE_TYPE,
   WORKER_ENV,
+  type StartupFailedMessage,
   type SwapMessage,
   type WorkerAssignment,
 } from "./cluster.js";
@@ -61,5 +63,15 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   createLogger().error({ err: error }, "worker failed to start");
-  process.exit(1);
+  const { message, code, syscall, address, port } = error as NodeJS.ErrnoException & {
+    address?: string;
+    port?: number;
+  };
+  const failed: StartupFailedMessage = {
+    type: STARTUP_FAILED_MESSAGE_TYPE,
+    error: { message: String(message ?? error), code, syscall, address, port },
+  };
+  // The primary turns the reason into its own error (one line for a taken port).
+  if (process.send && process.connected) process.send(failed, () => process.exit(1));
+  else process.exit(1);
 });

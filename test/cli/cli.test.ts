@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { createServer, type AddressInfo, type Server } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { tempDir } from "../helpers/temp.js";
@@ -139,6 +140,63 @@ describe.concurrent("a server that cannot be reached: one line naming it, exit 1
     expect(result.stderr).toContain(named);
     expect(result.stderr).not.toContain("secret");
     expect(result.stderr.trim().split("\n")).toHaveLength(1);
+  });
+});
+
+describe("a port that is taken: one line naming it, exit 2", () => {
+  let taken: Server;
+  let port: number;
+  let bundle: string;
+  beforeAll(async () => {
+    bundle = await rideBundlePath();
+    taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    port = (taken.address() as AddressInfo).port;
+  });
+  afterAll(() => new Promise<void>((resolve) => taken.close(() => resolve())));
+
+  it.each([
+    [
+      "serve",
+      (p: string) => ["serve", bundle, "--host", "127.0.0.1", "--port", p, "--workers", "1"],
+    ],
+    [
+      "serve with 2 workers",
+      (p: string) => ["serve", bundle, "--host", "127.0.0.1", "--port", p, "--workers", "2"],
+    ],
+    ["registry-server", (p: string) => ["registry-server", "--host", "127.0.0.1", "--port", p]],
+    [
+      "batch --metrics-port",
+      (p: string) => {
+        const db = path.join(tempDir(), "rides.db");
+        return [
+          "batch",
+          "--model",
+          bundle,
+          "--source",
+          `sqlite:${db}`,
+          "--table",
+          "rides",
+          "--id-column",
+          "ride_id",
+          "--sink",
+          `sqlite:${db}`,
+          "--metrics-port",
+          p,
+        ];
+      },
+    ],
+  ])("%s", async (_name, args) => {
+    const result = await runCli(args(String(port)), {
+      env: { MLDEPLOY_DATA_DIR: path.join(tempDir(), "registry"), MLDEPLOY_LOG_LEVEL: "silent" },
+    });
+    // batch's metrics server listens on every interface (0.0.0.0), the others where told.
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `^mldeploy: error: cannot listen on (127\\.0\\.0\\.1|0\\.0\\.0\\.0):${port}: the port is already in use; choose another port or host\\n$`,
+      ),
+    );
+    expect(result.status).toBe(2);
   });
 });
 
