@@ -106,6 +106,27 @@ describe.concurrent("user mistakes print one line and exit 2", () => {
     expect(result.status).toBe(0);
   });
 
+  it("produce --file that is missing or a directory: one line before any broker is contacted", async () => {
+    // Port 1: were the broker contacted first, the error would be "cannot connect".
+    const missing = await runCli([
+      "produce",
+      "--to",
+      "nats://127.0.0.1:1/x",
+      "--file",
+      "nope.jsonl",
+    ]);
+    expect([missing.status, missing.stderr]).toEqual([
+      2,
+      "mldeploy: error: --file nope.jsonl does not exist\n",
+    ]);
+    const dir = tempDir();
+    const directory = await runCli(["produce", "--to", "nats://127.0.0.1:1/x", "--file", dir]);
+    expect([directory.status, directory.stderr]).toEqual([
+      2,
+      `mldeploy: error: --file ${dir} is not a file\n`,
+    ]);
+  });
+
   it("names the env variable a bad setting came from", async () => {
     const result = await runCli(["serve", "x"], { env: { MLDEPLOY_WORKERS: "many" } });
     expect(result.stderr).toMatch(/invalid setting "workers" \(from MLDEPLOY_WORKERS\)/);

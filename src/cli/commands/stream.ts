@@ -1,4 +1,5 @@
 import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { UserError } from "../../config/errors.js";
@@ -79,6 +80,7 @@ Examples:
       const rate = flags.rate === undefined ? undefined : Number(flags.rate);
       if (rate !== undefined && !(rate > 0))
         throw new UserError(`--rate must be a positive number, got "${flags.rate}"`);
+      if (flags.file) await checkInputFile(flags.file);
       const { openStreamSink } = await import("../../stream/endpoints.js");
       const sink = await openStreamSink(flags.to);
       await sink.open();
@@ -150,4 +152,13 @@ Examples:
         await source.close();
       }
     });
+}
+
+/** Checked before a broker is contacted: a mistyped --file is one line, not a stack trace. */
+async function checkInputFile(file: string): Promise<void> {
+  const found = await stat(file).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") throw new UserError(`--file ${file} does not exist`);
+    throw new UserError(`--file ${file} cannot be read (${error.code ?? error.message})`);
+  });
+  if (!found.isFile()) throw new UserError(`--file ${file} is not a file`);
 }
