@@ -12,7 +12,8 @@ export async function openBatchSource(
     const { openSqlSource } = await import("./sql/index.js");
     return openSqlSource(url, options);
   }
-  const { openFileSource } = await import("./files/index.js");
+  const { openFileSource, parseFileLocation } = await import("./files/index.js");
+  if (parseFileLocation(url) === undefined) throw unsupported("--source", url);
   if (options.table !== undefined) {
     throw new UserError(
       `--table applies to database sources; ${url} is read as files (use --query to shape them)`,
@@ -27,6 +28,13 @@ export async function openBatchSink(url: string, options: { table?: string }): P
     const { openSqlSink } = await import("./sql/index.js");
     return openSqlSink(url, options);
   }
-  const { openFileSink } = await import("./files/index.js");
+  const { openFileSink, parseFileLocation } = await import("./files/index.js");
+  if (parseFileLocation(url) === undefined) throw unsupported("--sink", url);
   return openFileSink(url);
+}
+
+function unsupported(flag: string, url: string): UserError {
+  return new UserError(
+    `${flag} ${url}: not a database or file this job can use; give sqlite:<file>, postgres://user@host/db, or Parquet/CSV files (a .parquet or .csv path or glob, parquet:<path>, csv:<path>)`,
+  );
 }

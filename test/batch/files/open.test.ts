@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { openBatchSink, openBatchSource } from "../../../src/batch/endpoints.js";
 import {
   FileBatchSink,
   FileBatchSource,
@@ -43,5 +44,15 @@ describe("file locations", () => {
     expect(openFileSink("out/predictions.parquet")).toBeInstanceOf(FileBatchSink);
     expect(() => openFileSink("out/*.parquet")).toThrow(/not a glob/);
     expect(() => openFileSource("rides.json")).toThrow(/not a file source/);
+  });
+
+  it("names an unsupported --source or --sink before anything else (even --table)", async () => {
+    const hint = /not a database or file this job can use; give sqlite:<file>, postgres:/;
+    await expect(openBatchSource("mysql://db/rides", { table: "rides" })).rejects.toThrow(
+      new RegExp(`^--source mysql://db/rides: ${hint.source}`),
+    );
+    await expect(openBatchSink("predictions.json", {})).rejects.toThrow(
+      new RegExp(`^--sink predictions.json: ${hint.source}`),
+    );
   });
 });
