@@ -1,6 +1,7 @@
 import cluster, { type Worker } from "node:cluster";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { UserError } from "../config/errors.js";
 import type { Logger } from "../log/logger.js";
 import { serveClusterMetrics } from "../metrics/cluster-metrics.js";
 import type { ServeOptions } from "./options.js";
@@ -15,8 +16,18 @@ export const STARTUP_FAILED_MESSAGE_TYPE = "mldeploy:startup-failed";
 
 export interface StartupFailedMessage {
   type: typeof STARTUP_FAILED_MESSAGE_TYPE;
-  /** The error's message and, for a port that cannot be bound, Node's fields for it. */
-  error: { message: string; code?: string; syscall?: string; address?: string; port?: number };
+  /**
+   * The error's message; whether it was a user mistake (a UserError, shown as one line); for a
+   * port that cannot be bound, Node's fields for it.
+   */
+  error: {
+    message: string;
+    userError: boolean;
+    code?: string;
+    syscall?: string;
+    address?: string;
+    port?: number;
+  };
 }
 
 /** IPC message from the primary asking a worker to serve another model version. */
@@ -151,16 +162,18 @@ export async function startCluster(
       cluster.off("exit", onEarlyExit);
       cluster.off("message", onMessage);
       const failure = failures.get(worker.id);
-      const error = failure
-        ? Object.assign(new Error(`worker ${worker.id} failed to start: ${failure.message}`), {
-            code: failure.code,
-            syscall: failure.syscall,
-            address: failure.address,
-            port: failure.port,
-          })
-        : new Error(
-            `worker ${worker.id} exited during startup (code ${code}${signal ? `, signal ${signal}` : ""}); see its log above`,
-          );
+      const error = failure?.userError
+        ? new UserError(failure.message)
+        : failure
+          ? Object.assign(new Error(`worker ${worker.id} failed to start: ${failure.message}`), {
+              code: failure.code,
+              syscall: failure.syscall,
+              address: failure.address,
+              port: failure.port,
+            })
+          : new Error(
+              `worker ${worker.id} exited during startup (code ${code}${signal ? `, signal ${signal}` : ""}); see its log above`,
+            );
       void close().then(() => reject(error));
     };
     cluster.on("listening", onListening);

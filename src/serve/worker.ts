@@ -3,6 +3,7 @@
  * loads the model, listens on the shared port and drains when the primary or a signal says so.
  */
 import cluster from "node:cluster";
+import { UserError } from "../config/errors.js";
 import { createLogger } from "../log/logger.js";
 import { clusterMetricsRenderer } from "../metrics/cluster-metrics.js";
 import {
@@ -69,7 +70,14 @@ main().catch((error: unknown) => {
   };
   const failed: StartupFailedMessage = {
     type: STARTUP_FAILED_MESSAGE_TYPE,
-    error: { message: String(message ?? error), code, syscall, address, port },
+    error: {
+      message: String(message ?? error),
+      userError: error instanceof UserError,
+      code,
+      syscall,
+      address,
+      port,
+    },
   };
   // The primary turns the reason into its own error (one line for a taken port).
   if (process.send && process.connected) process.send(failed, () => process.exit(1));
