@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { CLI, runCli } from "../helpers/cli.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { tempDir } from "../helpers/temp.js";
-import { isBadRide, makeRides, querySqlite, writeRidesSqlite } from "./helpers.js";
+import { isBadRide, makeRides, querySqlite, sqliteBatchArgs, writeRidesSqlite } from "./helpers.js";
 
 const ROWS = 40_000;
 let bundle: string;
@@ -15,21 +15,9 @@ beforeAll(async () => {
 });
 
 const args = (db: string) => [
-  "batch",
-  "--model",
-  bundle,
-  "--source",
-  `sqlite:${db}`,
-  "--table",
-  "rides",
-  "--id-column",
-  "ride_id",
+  ...sqliteBatchArgs(bundle, db),
   "--since-column",
   "lpep_pickup_datetime",
-  "--sink",
-  `sqlite:${db}`,
-  "--sink-table",
-  "ride_predictions",
   "--chunk-size",
   "200",
 ];

@@ -55,3 +55,22 @@ export function querySqlite<T>(file: string, sql: string): T[] {
 }
 
 export const quietLogger = () => createLogger({ level: "silent" });
+
+/** `mldeploy batch` arguments scoring table `table` of a SQLite file into its `ride_predictions`. */
+export function sqliteBatchArgs(model: string, db: string, table = "rides"): string[] {
+  return [
+    "batch",
+    "--model",
+    model,
+    "--source",
+    `sqlite:${db}`,
+    "--table",
+    table,
+    "--id-column",
+    "ride_id",
+    "--sink",
+    `sqlite:${db}`,
+    "--sink-table",
+    "ride_predictions",
+  ];
+}

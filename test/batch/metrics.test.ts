@@ -11,7 +11,7 @@ import {
 } from "../helpers/pushgateway.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { tempDir } from "../helpers/temp.js";
-import { isBadRide, makeRides, writeRidesSqlite } from "./helpers.js";
+import { isBadRide, makeRides, sqliteBatchArgs, writeRidesSqlite } from "./helpers.js";
 
 // A slash and brackets, as in partitioned jobs' names: they must survive the gateway's URL.
 const JOB = "rides->ride_predictions[0/1]";
@@ -24,19 +24,7 @@ beforeAll(async () => {
 });
 
 const batchArgs = (db: string, table = "rides") => [
-  "batch",
-  "--model",
-  bundle,
-  "--source",
-  `sqlite:${db}`,
-  "--table",
-  table,
-  "--id-column",
-  "ride_id",
-  "--sink",
-  `sqlite:${db}`,
-  "--sink-table",
-  "ride_predictions",
+  ...sqliteBatchArgs(bundle, db, table),
   "--job-name",
   JOB,
   "--chunk-size",

@@ -6,7 +6,7 @@ import { runCli } from "../helpers/cli.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { tempDir } from "../helpers/temp.js";
 import { sqlString, withDuckDB } from "../../src/train/duckdb.js";
-import { isBadRide, makeRides } from "../batch/helpers.js";
+import { isBadRide, makeRides, sqliteBatchArgs } from "../batch/helpers.js";
 import { Registry } from "../../src/registry/registry.js";
 
 const VERBS = ["demo", "sample-data", "train", "serve", "predict", "info"];
@@ -190,21 +190,7 @@ describe("a port that is taken: one line naming it, exit 2", () => {
       "batch --metrics-port",
       (p: string) => {
         const db = path.join(tempDir(), "rides.db");
-        return [
-          "batch",
-          "--model",
-          bundle,
-          "--source",
-          `sqlite:${db}`,
-          "--table",
-          "rides",
-          "--id-column",
-          "ride_id",
-          "--sink",
-          `sqlite:${db}`,
-          "--metrics-port",
-          p,
-        ];
+        return [...sqliteBatchArgs(bundle, db), "--metrics-port", p];
       },
     ],
   ])("%s", async (_name, args) => {
