@@ -1,7 +1,10 @@
 import type { Logger } from "../log/logger.js";
 import type { Predictor } from "../model/types.js";
-import { scoreChunk, type ScoreSettings, type ScoredChunk } from "./score.js";
-import type { BatchSink, BatchSource, Checkpoint, Partition } from "./types.js";
+import { FileBatchSink } from "./files/sink.js";
+import { FileBatchSource } from "./files/source.js";
+import { scoreInDuckDB } from "./files/score-in-duckdb.js";
+import { scoreChunk, type ScoreSettings } from "./score.js";
+import type { BatchSink, BatchSource, Checkpoint, KeyValue, Partition } from "./types.js";
 
 export interface BatchJob {
   jobId: string;
@@ -12,7 +15,8 @@ export interface BatchJob {
   sinceColumn?: string;
   keepColumns: string[];
   actualColumn?: string;
-  chunkSize: number;
+  /** Rows per chunk (one commit); default DEFAULT_CHUNK_SIZE, or IN_DUCKDB_CHUNK_SIZE. */
+  chunkSize?: number;
   partition?: Partition;
   fromStart?: boolean;
   /** Provenance written with each prediction. */
@@ -21,7 +25,23 @@ export interface BatchJob {
   onProgress?: (done: number, total: number) => void;
   /** Set by SIGTERM: the chunk being written is finished, then the run stops. */
   shouldStop?: () => boolean;
+  /**
+   * File → file jobs are scored inside DuckDB, with the model loaded again (from
+   * `predictor.info.path`) in a worker thread (see files/score-in-duckdb.ts). "off" keeps them
+   * on the chunk pipeline; `constant` answers that value instead of running the model there
+   * (a benchmark's ceiling).
+   */
+  inDuckDB?: "off" | { constant: number };
 }
+
+/** Rows per chunk of the chunk pipeline, which holds a chunk in JavaScript (three at a time). */
+export const DEFAULT_CHUNK_SIZE = 50_000;
+/**
+ * Rows per chunk when a file → file job scores inside DuckDB. The chunk lives in DuckDB (which
+ * spills beyond its memory limit), not in JavaScript, and each chunk costs a Parquet part and
+ * a commit, so chunks are larger: a million rows is a fraction of a second there.
+ */
+export const IN_DUCKDB_CHUNK_SIZE = 1_000_000;
 
 export interface BatchStats {
   rowsRead: number;
@@ -33,6 +53,8 @@ export interface BatchStats {
   checkpoint?: Checkpoint;
   /** The run stopped early on request (SIGTERM) after a committed chunk. */
   stopped: boolean;
+  /** The rows were scored inside DuckDB (file → file), not by the chunk pipeline. */
+  inDuckDB: boolean;
 }
 
 /**
@@ -89,13 +111,55 @@ export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
     chunks: 0,
     durationMs: 0,
     stopped: false,
+    inDuckDB: false,
   };
   job.onProgress?.(0, total);
+  const scoredInDuckDB =
+    job.inDuckDB !== "off" &&
+    job.source instanceof FileBatchSource &&
+    job.sink instanceof FileBatchSink
+      ? await scoreInDuckDB({
+          jobId: job.jobId,
+          source: job.source,
+          sink: job.sink,
+          schema: job.predictor.info.inputs,
+          model: {
+            bundle: job.predictor.info.path,
+            name: job.predictor.info.name,
+            version: job.predictor.info.version,
+            constant: job.inDuckDB?.constant,
+          },
+          read,
+          chunkSize: job.chunkSize ?? IN_DUCKDB_CHUNK_SIZE,
+          predictionColumn: settings.predictionColumn,
+          keepColumns: settings.keepColumns,
+          actualColumn: job.actualColumn,
+          provenance: job.model,
+          shouldStop: job.shouldStop,
+          onChunk: (chunk) => {
+            checkpoint = chunk.checkpoint;
+            stats.rowsRead += chunk.rows;
+            stats.rowsScored += chunk.scored;
+            stats.rowsRejected += chunk.rejected;
+            stats.chunks++;
+            if (chunk.firstReject) logRejects(job, chunk.rejected, chunk.firstReject);
+            job.onProgress?.(stats.rowsRead, Math.max(total, stats.rowsRead));
+          },
+        })
+      : "unsupported";
+  if (scoredInDuckDB !== "unsupported") {
+    stats.inDuckDB = true;
+    stats.stopped = scoredInDuckDB === "stopped";
+    stats.checkpoint = checkpoint;
+    stats.durationMs = performance.now() - started;
+    return stats;
+  }
   // Three stages overlap: the next chunk is read while this one is scored, and this one is
   // scored while the previous one is written (at most two extra chunks in memory). Writes
   // stay strictly in order, each committing its own checkpoint, so a crash still loses at
   // most the chunks not yet committed, which the next run redoes.
-  const chunks = job.source.read({ ...read, chunkSize: job.chunkSize })[Symbol.asyncIterator]();
+  const chunkSize = job.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const chunks = job.source.read({ ...read, chunkSize })[Symbol.asyncIterator]();
   let next = chunks.next();
   let writing: Promise<void> | undefined;
   try {
@@ -122,7 +186,12 @@ export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
           stats.rowsScored += scored.predictions.ids.length;
           stats.rowsRejected += scored.rejects.ids.length;
           stats.chunks++;
-          logRejects(job, scored.rejects);
+          if (scored.rejects.ids.length > 0) {
+            logRejects(job, scored.rejects.ids.length, {
+              id: scored.rejects.ids[0],
+              reason: scored.rejects.reasons[0],
+            });
+          }
           job.onProgress?.(stats.rowsRead, Math.max(total, stats.rowsRead));
         });
       // Marked handled now: a failed write surfaces at the next `await writing`, not as an
@@ -149,14 +218,13 @@ export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
   return stats;
 }
 
-function logRejects(job: BatchJob, rejects: ScoredChunk["rejects"]): void {
-  if (rejects.ids.length === 0) return;
+function logRejects(
+  job: BatchJob,
+  rejected: number,
+  first: { id: KeyValue; reason: string },
+): void {
   job.logger.warn(
-    {
-      job: job.jobId,
-      rejected: rejects.ids.length,
-      first: { id: rejects.ids[0], reason: rejects.reasons[0] },
-    },
-    `${rejects.ids.length} rows not scored (see the rejects table): e.g. id ${rejects.ids[0]}: ${rejects.reasons[0]}`,
+    { job: job.jobId, rejected, first },
+    `${rejected} rows not scored (see the rejects table): e.g. id ${first.id}: ${first.reason}`,
   );
 }

@@ -61,8 +61,10 @@ export const batchOptionsSchema = z
       .optional()
       .describe("Prediction table (SQL sinks); rejects go to <table>_rejects"),
     chunkSize: intSetting(1, 10_000_000)
-      .default(50_000)
-      .describe("Rows read, predicted and written per transaction"),
+      .optional()
+      .describe(
+        "Rows read, predicted and written per transaction (default 50000; 1000000 from files to files, scored inside DuckDB)",
+      ),
     partition: z
       .string()
       .regex(/^\d+\/\d+$/, "must look like i/N, e.g. 0/4")

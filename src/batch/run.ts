@@ -160,7 +160,7 @@ async function runRecorded(
       await run.logParams({
         source: source.description,
         sink: sink.description,
-        chunk_size: options.chunkSize,
+        chunk_size: options.chunkSize ?? "default",
         partition: options.partition ?? "",
       });
       stats = await runBatchOnce({

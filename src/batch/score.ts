@@ -1,4 +1,4 @@
-import type { Predictor } from "../model/types.js";
+import type { FieldError, Predictor } from "../model/types.js";
 import { validateColumnReaders } from "../model/validate.js";
 import { NumericColumn, nullColumn, pickRows, valueAt, type ColumnData } from "./columns.js";
 import type { PredictionChunk, RejectChunk, SourceChunk } from "./types.js";
@@ -105,11 +105,8 @@ function difference(actual: ColumnData, predicted: Float64Array): NumericColumn 
   return new NumericColumn("number", diff);
 }
 
-function collectRejects(
-  chunk: SourceChunk,
-  errors: Array<{ row: number; field: string; message: string }>,
-  settings: Pick<ScoreSettings, "idColumn" | "sinceColumn">,
-): RejectChunk {
+/** Each rejected row's reason, as the rejects table gives it (several joined by "; "). */
+export function rejectReasons(errors: FieldError[]): Map<number, string> {
   const reasons = new Map<number, string[]>();
   for (const error of errors) {
     const text = error.field ? `field "${error.field}" ${error.message}` : error.message;
@@ -117,10 +114,19 @@ function collectRejects(
     if (list) list.push(text);
     else reasons.set(error.row, [text]);
   }
+  return new Map([...reasons].map(([row, list]) => [row, list.join("; ")]));
+}
+
+function collectRejects(
+  chunk: SourceChunk,
+  errors: FieldError[],
+  settings: Pick<ScoreSettings, "idColumn" | "sinceColumn">,
+): RejectChunk {
+  const reasons = rejectReasons(errors);
   const rows = [...reasons.keys()].sort((a, b) => a - b);
   return {
     ids: rows.map((row) => chunk.ids[row]),
-    reasons: rows.map((row) => reasons.get(row)!.join("; ")),
+    reasons: rows.map((row) => reasons.get(row)!),
     rows: rows.map((row) => JSON.stringify(rowObject(chunk, row, settings))),
   };
 }

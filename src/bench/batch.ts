@@ -1,5 +1,6 @@
 /**
  * `npm run bench:batch [-- --rows 1000000 --chunk 50000 --postgres postgres://postgres@127.0.0.1:5432/test]`
+ * (without --chunk, each path runs with the default chunk size of `mldeploy batch`)
  *
  * Scores `rows` generated rides PostgreSQL → PostgreSQL and Parquet → Parquet with the real
  * model, and in the same run the ceiling of each path: the same read, validation and write
@@ -11,7 +12,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import pg from "pg";
 import { openBatchSink, openBatchSource } from "../batch/endpoints.js";
-import { runBatchOnce } from "../batch/job.js";
+import {
+  DEFAULT_CHUNK_SIZE,
+  IN_DUCKDB_CHUNK_SIZE,
+  runBatchOnce,
+  type BatchJob,
+} from "../batch/job.js";
 import { createLogger } from "../log/logger.js";
 import { loadPredictor } from "../model/predictor.js";
 import type { Predictor } from "../model/types.js";
@@ -22,7 +28,7 @@ import { benchModel } from "./model.js";
 const { values: args } = parseArgs({
   options: {
     rows: { type: "string", default: "1000000" },
-    chunk: { type: "string", default: "50000" },
+    chunk: { type: "string" },
     postgres: {
       type: "string",
       default: process.env.MLDEPLOY_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test",
@@ -30,7 +36,8 @@ const { values: args } = parseArgs({
   },
 });
 const ROWS = Number(args.rows);
-const CHUNK = Number(args.chunk);
+// Default: each path's own default chunk size, as `mldeploy batch` uses.
+const CHUNK = args.chunk === undefined ? undefined : Number(args.chunk);
 const SCHEMA = "mldeploy_bench_batch";
 
 // The generated rides: TLC-like columns, ~1% of them with an invalid distance (rejected).
@@ -92,7 +99,10 @@ async function main(): Promise<void> {
   const model = await loadPredictor(bundle, { name: "ride-duration", version: "bench" });
   const dir = await mkdtemp(path.join(os.tmpdir(), "mldeploy-bench-batch-"));
   console.log(
-    `mldeploy batch benchmark: ${ROWS.toLocaleString("en-US")} rides, chunks of ${CHUNK.toLocaleString("en-US")}, ` +
+    `mldeploy batch benchmark: ${ROWS.toLocaleString("en-US")} rides, chunks of ` +
+      (CHUNK === undefined
+        ? `${DEFAULT_CHUNK_SIZE.toLocaleString("en-US")} (databases) and ${IN_DUCKDB_CHUNK_SIZE.toLocaleString("en-US")} (files, scored inside DuckDB), `
+        : `${CHUNK.toLocaleString("en-US")}, `) +
       `${os.cpus().length} cores, Node ${process.version}\n`,
   );
   const results: Measured[] = [];
@@ -104,6 +114,7 @@ async function main(): Promise<void> {
       [Awaited<ReturnType<typeof openBatchSource>>, Awaited<ReturnType<typeof openBatchSink>>]
     >,
     reset: () => Promise<void>,
+    inDuckDB?: BatchJob["inDuckDB"],
   ) => {
     await reset();
     const [source, sink] = await open();
@@ -119,6 +130,7 @@ async function main(): Promise<void> {
       chunkSize: CHUNK,
       model: { name: "ride-duration", version: "bench" },
       logger,
+      inDuckDB,
     });
     if ("finalize" in sink && typeof sink.finalize === "function")
       await (sink.finalize as () => Promise<unknown>)();
@@ -174,6 +186,8 @@ async function main(): Promise<void> {
       constantPredictor(model),
       openFiles,
       async () => {},
+      // File → file scores inside DuckDB with the model in a worker: the constant goes there.
+      { constant: 12.5 },
     );
     await measure("Parquet → Parquet, model", model, openFiles, async () => {});
     duckdbAlone = await measureDuckDBAlone(input, path.join(dir, "duckdb-alone.parquet"));

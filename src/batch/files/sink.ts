@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
+import { copyFile, link, mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import {
   BOOLEAN,
@@ -50,7 +50,7 @@ export interface FinalizeResult {
 }
 
 /** Column types of the output files, as in the contract (Date → TIMESTAMP, UTC). */
-type ColumnType = "BIGINT" | "DOUBLE" | "VARCHAR" | "BOOLEAN" | "TIMESTAMP";
+export type ColumnType = "BIGINT" | "DOUBLE" | "VARCHAR" | "BOOLEAN" | "TIMESTAMP";
 
 /** One job's progress, stored in its own file so concurrent partition workers never race. */
 interface JobState {
@@ -68,6 +68,34 @@ interface JobState {
   ascending?: boolean;
   /** The last id written, to carry `ascending` across chunks and runs. */
   lastId?: KeyValue;
+  /**
+   * True while every part of this job came from writeParts(): Parquet v1 with the output types,
+   * so a lone part is already what the merge would make of it.
+   */
+  finalParts?: boolean;
+}
+
+/**
+ * One chunk whose part files the caller writes itself (file → file scoring inside DuckDB):
+ * the sink names the files, then commits them with the checkpoint as write() does.
+ */
+export interface PartsWrite {
+  jobId: string;
+  checkpoint: Checkpoint;
+  idColumn: string;
+  /** Types of the prediction part's columns, as written. */
+  types: Record<string, ColumnType>;
+  /**
+   * When the chunk's ids are numbers written in ascending order: the first and last of them
+   * (the chunk's key range), which keep the job's `ascending` record.
+   */
+  idRange?: { first: number; last: number };
+  /**
+   * Write the chunk's predictions (rejects) as Parquet v1 to `file` and return the row count;
+   * a part of 0 rows is dropped.
+   */
+  writePredictions(file: string): Promise<number>;
+  writeRejects(file: string): Promise<number>;
 }
 
 const STATE_VERSION = 1;
@@ -155,10 +183,61 @@ export class FileBatchSink implements BatchSink {
       idColumn: predictions.idColumn,
       types,
       ...idOrder(state, predictions.ids),
+      finalParts: false,
     };
     await this.saveState(next);
     this.jobs.set(chunk.jobId, next);
     this.wrote = true;
+  }
+
+  /** Commits one chunk of parts written by the caller (see PartsWrite); atomic like write(). */
+  async writeParts(chunk: PartsWrite): Promise<{ predictions: number; rejects: number }> {
+    const state = this.jobs.get(chunk.jobId) ?? (await this.loadPrepared(chunk.jobId));
+    const sequence = state.sequence + 1;
+    const written = async (file: string, write: (tmp: string) => Promise<number>) => {
+      let rows = 0;
+      await atomically(file, async (tmp) => {
+        rows = await write(tmp);
+        if (rows > 0) await syncFile(tmp);
+      });
+      if (rows === 0) await rm(file, { force: true });
+      return rows;
+    };
+    const predictions = await written(
+      this.partPath("part", state.jobId, sequence),
+      chunk.writePredictions,
+    );
+    const rejects = await written(
+      this.partPath("rejects", state.jobId, sequence),
+      chunk.writeRejects,
+    );
+    const types = { ...state.types };
+    for (const [name, type] of Object.entries(chunk.types)) {
+      types[name] = mergeType(types[name], type) ?? type;
+    }
+    const range = chunk.idRange;
+    const ascending =
+      state.ascending === true &&
+      range !== undefined &&
+      (state.lastId === undefined ||
+        (typeof state.lastId === "number" && range.first > state.lastId));
+    const next: JobState = {
+      jobId: state.jobId,
+      checkpoint: chunk.checkpoint,
+      sequence,
+      idColumn: chunk.idColumn,
+      types,
+      ascending,
+      lastId: range?.last ?? state.lastId,
+      finalParts:
+        state.finalParts === true &&
+        Object.keys(types).length === Object.keys(chunk.types).length &&
+        Object.entries(chunk.types).every(([name, type]) => types[name] === type),
+    };
+    await this.saveState(next);
+    this.jobs.set(chunk.jobId, next);
+    this.wrote = true;
+    return { predictions, rejects };
   }
 
   async resetCheckpoint(jobId: string): Promise<void> {
@@ -192,6 +271,7 @@ export class FileBatchSink implements BatchSink {
         types: mergeStateTypes(states),
         // One job's ascending parts: concatenating them is the merge, with no sort or dedupe.
         inOrder: owners.size === 1 && owner?.ascending === true,
+        finalParts: owners.size === 1 && owner?.finalParts === true,
       });
     }
     if (committed.rejects.length > 0) {
@@ -244,7 +324,8 @@ export class FileBatchSink implements BatchSink {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw error;
     });
-    if (text === undefined) return { jobId, sequence: 0, types: {}, ascending: true };
+    if (text === undefined)
+      return { jobId, sequence: 0, types: {}, ascending: true, finalParts: true };
     const state = parseState(text, this.statePath(jobId));
     if (state.jobId !== jobId) {
       throw new UserError(
@@ -305,6 +386,29 @@ export class FileBatchSink implements BatchSink {
     );
   }
 
+  /**
+   * Makes a lone final part the target without copying it: a hard link (parts are never
+   * rewritten once committed, so sharing their data is safe), or a copy where links fail.
+   */
+  private async publishAsIs(part: string, target: string): Promise<number> {
+    const { connection } = await this.open();
+    const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+    try {
+      await link(part, tmp).catch(() => copyFile(part, tmp));
+      await syncFile(tmp);
+      await rename(tmp, target);
+      const counted = await connection.runAndReadAll(
+        `SELECT count(*) FROM read_parquet(${sqlString(target)})`,
+      );
+      return Number(counted.getRows()[0][0]);
+    } catch (error) {
+      await rm(tmp, { force: true });
+      throw new UserError(`${this.description}: merge failed (${firstLine(error)})`, {
+        cause: error,
+      });
+    }
+  }
+
   private async merge(
     parts: string[],
     target: string,
@@ -314,6 +418,8 @@ export class FileBatchSink implements BatchSink {
       types: Record<string, ColumnType>;
       /** The parts in name order are already unique by key and sorted by it. */
       inOrder?: boolean;
+      /** The parts are Parquet v1 in their final types (PartsWrite). */
+      finalParts?: boolean;
     },
   ): Promise<number> {
     const { connection } = await this.open();
@@ -321,17 +427,22 @@ export class FileBatchSink implements BatchSink {
     const list = `[${parts.sort().map(sqlString).join(", ")}]`;
     const reader = `read_parquet(${list}, union_by_name = true, filename = ${sqlString(PART_FILE)})`;
     const described = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${reader}`);
+    let retyped = false;
     const select = described
       .getRowObjectsJson()
       .filter((row) => row.column_name !== PART_FILE)
       .map((row) => {
         const name = String(row.column_name);
         const want = spec.types[name];
+        if (!want || want === row.column_type) return sqlIdentifier(name);
         // A part whose column was all null was written as VARCHAR; the recorded type restores it.
-        return want && want !== row.column_type
-          ? `TRY_CAST(${sqlIdentifier(name)} AS ${want}) AS ${sqlIdentifier(name)}`
-          : sqlIdentifier(name);
+        retyped = true;
+        return `TRY_CAST(${sqlIdentifier(name)} AS ${want}) AS ${sqlIdentifier(name)}`;
       });
+    const lonePart = parts.length === 1 && this.format === "parquet";
+    if (lonePart && spec.inOrder === true && spec.finalParts === true && !retyped) {
+      return this.publishAsIs(parts[0], target);
+    }
     const key = spec.key.map(sqlIdentifier).join(", ");
     // Ties on the timestamp go to the later part (names sort by job, then sequence).
     const latest = `${sqlIdentifier(spec.latest)} DESC, ${sqlIdentifier(PART_FILE)} DESC`;
@@ -398,6 +509,7 @@ function parseState(text: string, file: string): JobState {
       types: value.types ?? {},
       ascending: value.ascending === true,
       lastId: value.lastId,
+      finalParts: value.finalParts === true,
     };
   } catch (error) {
     throw new UserError(`${file}: not a valid job state (${firstLine(error)})`, { cause: error });
@@ -450,6 +562,22 @@ function checkLengths(chunk: SinkWrite): void {
     r.reasons.length !== r.ids.length ||
     r.rows.length !== r.ids.length;
   if (bad) throw new Error(`${chunk.jobId}: chunk columns differ in length`);
+}
+
+/**
+ * Refuses prediction columns (id, extra columns, prediction) whose names meet each other or the
+ * metadata columns; names compare as DuckDB does, ignoring case.
+ */
+export function checkPredictionNames(names: string[]): void {
+  const taken = new Set<string>();
+  for (const name of [...names, ...META_COLUMNS]) {
+    if (taken.has(name.toLowerCase())) {
+      throw new UserError(
+        `column "${name}" appears twice in the predictions (rename an extra column)`,
+      );
+    }
+    taken.add(name.toLowerCase());
+  }
 }
 
 /** Values on their way to a part: a source column, or raw numbers (the predictions). */
@@ -517,16 +645,7 @@ interface OutColumn {
  * job's record). A column with only nulls so far is written as VARCHAR and retyped at merge.
  */
 function predictionColumns(chunk: PredictionChunk, types: Record<string, ColumnType>): OutColumn[] {
-  const names = [chunk.idColumn, ...Object.keys(chunk.extra), chunk.predictionColumn];
-  const taken = new Set<string>();
-  for (const name of [...names, ...META_COLUMNS]) {
-    if (taken.has(name.toLowerCase())) {
-      throw new UserError(
-        `column "${name}" appears twice in the predictions (rename an extra column)`,
-      );
-    }
-    taken.add(name.toLowerCase());
-  }
+  checkPredictionNames([chunk.idColumn, ...Object.keys(chunk.extra), chunk.predictionColumn]);
   const columns: Array<{ name: string; values: OutValues }> = [
     { name: chunk.idColumn, values: chunk.ids },
     ...Object.entries(chunk.extra).map(([name, values]) => ({ name, values })),

@@ -119,6 +119,21 @@ function keyProjection(column: string, type: string, safe: boolean): Projection 
   return valueProjection(column, type, safe);
 }
 
+/**
+ * The expression that reads key column `column` (of DuckDB type `type`) as a checkpoint value:
+ * the same form the chunk reader gives, so a checkpoint from either path resumes the other.
+ */
+export function keyExpression(column: string, type: string): string {
+  return keyProjection(column, type, false).sql;
+}
+
+/** A checkpoint value as a key column's projection delivers it: a number or exact text. */
+export function keyValue(value: DuckDBValue): KeyValue {
+  if (typeof value === "bigint") return fromBigint(value);
+  if (typeof value === "number" || typeof value === "string") return value;
+  return String(value);
+}
+
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
 
@@ -196,17 +211,33 @@ export function firstLine(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split("\n")[0];
 }
 
-type ReadShape = Omit<ReadOptions, "chunkSize">;
+export type ReadShape = Omit<ReadOptions, "chunkSize">;
 
-interface Plan {
-  /** SELECT … FROM … WHERE …, without ORDER BY. */
+/** A column of a read: the name asked for, its reference in the files, its DuckDB type. */
+export interface ColumnRef {
+  name: string;
+  sql: string;
+  type: string;
+}
+
+/** The SQL of a read, for queries that run where the data is (see score-in-duckdb.ts). */
+export interface ScanPlan {
+  /** The files (or the --query over them), usable after FROM. */
   from: string;
+  /** Keyset, partition and NOT NULL key conditions, with $n placeholders bound by `params`. */
   where: string;
   params: DuckDBValue[];
+  orderBy: string;
+  idRef: ColumnRef;
+  sinceRef?: ColumnRef;
+  /** One per ReadOptions.columns entry. */
+  refs: ColumnRef[];
+}
+
+interface Plan extends ScanPlan {
   id: Projection;
   since?: Projection;
   columns: Projection[];
-  orderBy: string;
 }
 
 /**
@@ -303,6 +334,17 @@ export class FileBatchSource implements BatchSource {
   async count(options: ReadShape): Promise<number> {
     const plan = await this.plan(options);
     return this.scalar(`SELECT count(*) FROM ${plan.from} WHERE ${plan.where}`, plan.params);
+  }
+
+  /** The SQL of a read with these options (see ScanPlan). */
+  async scanPlan(options: ReadShape): Promise<ScanPlan> {
+    return this.plan(options);
+  }
+
+  /** A new connection to this source's DuckDB, for queries over its files; the caller closes it. */
+  async connect(): Promise<DuckDBConnection> {
+    const { instance } = await this.open();
+    return instance.connect();
   }
 
   /** Rows left out of every read because their id or watermark is NULL. */
@@ -413,10 +455,18 @@ export class FileBatchSource implements BatchSource {
     const columns = options.columns.map((name) => this.resolve(types, name));
     await this.checkSafeIntegers(types, [id, ...(since ? [since] : []), ...columns]);
     const safe = (name: string): boolean => this.safeIntegers.get(name) === true;
+    const ref = (name: string, resolved: string): ColumnRef => ({
+      name,
+      sql: sqlIdentifier(resolved),
+      type: typeOf(resolved),
+    });
     return {
       from: this.reader,
       where: where.join(" AND "),
       params,
+      idRef: ref(options.idColumn, id),
+      sinceRef: since && options.sinceColumn ? ref(options.sinceColumn, since) : undefined,
+      refs: options.columns.map((name, i) => ref(name, columns[i])),
       id: keyProjection(id, typeOf(id), safe(id)),
       since: since ? keyProjection(since, typeOf(since), safe(since)) : undefined,
       columns: columns.map((column) => valueProjection(column, typeOf(column), safe(column))),

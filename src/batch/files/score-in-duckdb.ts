@@ -1,0 +1,339 @@
+import type { DuckDBConnection, DuckDBValue } from "@duckdb/node-api";
+import { UserError } from "../../config/errors.js";
+import type { ColumnSpec } from "../../model/types.js";
+import { sqlIdentifier, sqlString } from "../../train/duckdb.js";
+import type { Checkpoint, KeyValue } from "../types.js";
+import {
+  PREDICT_FUNCTION,
+  REJECT_REASON_FUNCTION,
+  modelArgument,
+  registerModelFunctions,
+} from "./model-functions.js";
+import { RemotePredictor, type RemoteModel } from "./remote-predictor.js";
+import { checkPredictionNames, type ColumnType, type FileBatchSink } from "./sink.js";
+import {
+  firstLine,
+  keyExpression,
+  keyValue,
+  type FileBatchSource,
+  type ReadShape,
+  type ScanPlan,
+} from "./source.js";
+
+export interface InDuckDBJob {
+  jobId: string;
+  source: FileBatchSource;
+  sink: FileBatchSink;
+  /** The model's request columns (validation) and where the worker loads it from. */
+  schema: ColumnSpec[];
+  model: RemoteModel;
+  /** The read, starting after the job's checkpoint. */
+  read: ReadShape;
+  chunkSize: number;
+  predictionColumn: string;
+  keepColumns: string[];
+  actualColumn?: string;
+  provenance: { name: string; version: string; runId?: string };
+  onChunk(chunk: ChunkOutcome): void;
+  shouldStop?: () => boolean;
+}
+
+export interface ChunkOutcome {
+  rows: number;
+  scored: number;
+  rejected: number;
+  checkpoint: Checkpoint;
+  /** The first rejected row, for the log. */
+  firstReject?: { id: string; reason: string };
+}
+
+/** Name of the chunk's table in the source's DuckDB (a temp table: per connection). */
+const CHUNK_TABLE = "mldeploy_chunk";
+const PREDICTION = "mldeploy_prediction";
+
+/**
+ * File → file scoring where the data is. Each chunk is one DuckDB statement that reads the
+ * next `chunkSize` rows in keyset order and predicts them through a scalar function (the
+ * model runs in a worker thread, see remote-predictor.ts), then two COPYs write its
+ * predictions and rejects as the file sink's parts, which the sink commits with the
+ * checkpoint exactly as for a chunk scored in JavaScript. No row crosses into JavaScript
+ * except as the model's input vectors, which is what makes this path several times faster.
+ *
+ * Returns "unsupported", having done nothing, when the columns need the chunk pipeline (a model input
+ * that is neither a number, text nor a boolean; ids beyond 64-bit) or the worker is not built;
+ * "stopped" when shouldStop() ended the run after a committed chunk.
+ */
+export async function scoreInDuckDB(job: InDuckDBJob): Promise<"unsupported" | "done" | "stopped"> {
+  let plan = await job.source.scanPlan(job.read);
+  const byName = new Map(plan.refs.map((ref, i) => [ref.name, i]));
+  const inputIndex = job.schema.map((spec) => byName.get(spec.name));
+  if (inputIndex.some((i) => i === undefined)) return "unsupported";
+  const args = inputIndex.map((i) => modelArgument(plan.refs[i!]));
+  if (args.some((arg) => arg === undefined)) return "unsupported";
+  const outputs = outputColumns(job, plan);
+  if (outputs === undefined) return "unsupported";
+
+  // The model loads in its worker while DuckDB finds the first chunk.
+  const starting = RemotePredictor.start(job.model).catch((error: unknown) => {
+    throw new UserError(`cannot load the model in a worker thread: ${firstLine(error)}`, {
+      cause: error,
+    });
+  });
+  starting.catch(() => {});
+  let model: RemotePredictor | undefined;
+  let connection: DuckDBConnection | undefined;
+  try {
+    connection = await job.source.connect();
+    let after = job.read.after;
+    let bound = await chunkBound(connection, plan, job.chunkSize);
+    // Nothing new: finally lets the model finish loading and closes it.
+    if (bound === undefined) return "done";
+    model = await starting;
+    if (model === undefined) return "unsupported";
+    registerModelFunctions(
+      connection,
+      job.schema,
+      args.map((arg) => arg!.type),
+      model,
+    );
+    const inputs = inputIndex.map((i, c) => args[c]!.sql(`c${i}`));
+    while (bound !== undefined) {
+      await createChunk(connection, plan, bound, inputIndex, args);
+      const written = await job.sink.writeParts({
+        jobId: job.jobId,
+        checkpoint: bound.checkpoint,
+        idColumn: job.read.idColumn,
+        types: Object.fromEntries(outputs.map((c) => [c.name, c.type])),
+        idRange: bound.idRange,
+        writePredictions: (file) => copyPredictions(connection!, outputs, job, file),
+        writeRejects: (file) => copyRejects(connection!, plan, inputs, job, file),
+      });
+      const firstReject = written.rejects > 0 ? await firstRejected(connection, inputs) : undefined;
+      job.onChunk({
+        rows: bound.rows,
+        scored: written.predictions,
+        rejected: written.rejects,
+        checkpoint: bound.checkpoint,
+        firstReject,
+      });
+      after = bound.checkpoint;
+      if (job.shouldStop?.()) return "stopped";
+      plan = await job.source.scanPlan({ ...job.read, after });
+      bound = await chunkBound(connection, plan, job.chunkSize);
+    }
+  } catch (error) {
+    if (error instanceof UserError) throw error;
+    throw new UserError(`${job.source.description}: ${firstLine(error)}`, { cause: error });
+  } finally {
+    if (connection) {
+      await connection.run(`DROP TABLE IF EXISTS ${CHUNK_TABLE}`).catch(() => undefined);
+      connection.closeSync();
+    }
+    await (model ?? (await starting.catch(() => undefined)))?.close();
+  }
+  return "done";
+}
+
+interface Bound {
+  rows: number;
+  /** Key of the chunk's last row. */
+  checkpoint: Checkpoint;
+  /** Set when ids are numbers and the only key: the chunk's first and last id. */
+  idRange?: { first: number; last: number };
+  /** Condition for "key <= the last row's key", with its parameters appended to the plan's. */
+  where: string;
+  params: DuckDBValue[];
+}
+
+const NUMERIC_KEY = /^(TINYINT|SMALLINT|INTEGER|BIGINT|UTINYINT|USMALLINT|UINTEGER|FLOAT|DOUBLE)$/;
+
+/** The key of the last of the next `size` rows (scanning only the key columns), if any. */
+async function chunkBound(
+  connection: DuckDBConnection,
+  plan: ScanPlan,
+  size: number,
+): Promise<Bound | undefined> {
+  const since = plan.sinceRef;
+  const numericIds = since === undefined && NUMERIC_KEY.test(plan.idRef.type);
+  const keys = `SELECT ${plan.idRef.sql} AS k_id${since ? `, ${since.sql} AS k_since` : ""}
+                FROM ${plan.from} WHERE ${plan.where} ORDER BY ${plan.orderBy} LIMIT ${size}`;
+  const result = await connection.runAndReadAll(
+    `WITH keys AS (${keys})
+     SELECT ${keyExpression("k_id", plan.idRef.type)},
+            ${since ? keyExpression("k_since", since.type) : "NULL"},
+            count(*) OVER (),
+            ${numericIds ? "CAST(min(k_id) OVER () AS DOUBLE)" : "NULL"},
+            ${numericIds ? "CAST(k_id AS DOUBLE)" : "NULL"}
+     FROM keys ORDER BY ${since ? "k_since DESC, " : ""}k_id DESC LIMIT 1`,
+    plan.params,
+  );
+  const row = result.getRows()[0];
+  if (row === undefined) return undefined;
+  const id: KeyValue = keyValue(row[0]);
+  const checkpoint: Checkpoint = since ? { since: keyValue(row[1]), id } : { id };
+  const params = [...plan.params, id];
+  const idValue = `CAST($${params.length} AS ${plan.idRef.type})`;
+  let where: string;
+  if (since) {
+    params.push(checkpoint.since!);
+    // Spelled out: next to the plan's row comparison, DuckDB would fuse a second one into a
+    // BETWEEN on STRUCTs, which it then refuses.
+    const sinceValue = `CAST($${params.length} AS ${since.type})`;
+    where = `(${since.sql} < ${sinceValue} OR (${since.sql} = ${sinceValue} AND ${plan.idRef.sql} <= ${idValue}))`;
+  } else {
+    where = `${plan.idRef.sql} <= ${idValue}`;
+  }
+  return {
+    rows: Number(row[2]),
+    checkpoint,
+    idRange: numericIds ? { first: Number(row[3]), last: Number(row[4]) } : undefined,
+    where,
+    params,
+  };
+}
+
+/** Reads and predicts the chunk into CHUNK_TABLE: k_id, k_since, c0…, and the prediction. */
+async function createChunk(
+  connection: DuckDBConnection,
+  plan: ScanPlan,
+  bound: Bound,
+  inputIndex: Array<number | undefined>,
+  args: Array<ReturnType<typeof modelArgument>>,
+): Promise<void> {
+  const columns = plan.refs.map((ref, i) => `${ref.sql} AS c${i}`);
+  const inputs = inputIndex.map((i, c) => args[c]!.sql(plan.refs[i!].sql));
+  await connection.run(
+    `CREATE OR REPLACE TEMP TABLE ${CHUNK_TABLE} AS
+     SELECT ${plan.idRef.sql} AS k_id,
+            ${plan.sinceRef ? `${plan.sinceRef.sql} AS k_since,` : ""}
+            ${columns.join(", ")}${columns.length > 0 ? "," : ""}
+            ${PREDICT_FUNCTION}(${inputs.join(", ")}) AS ${PREDICTION}
+     FROM ${plan.from} WHERE ${plan.where} AND ${bound.where}
+     ORDER BY ${plan.orderBy}`,
+    bound.params,
+  );
+}
+
+interface OutputColumn {
+  name: string;
+  /** The value over CHUNK_TABLE's columns. */
+  sql: string;
+  type: ColumnType;
+}
+
+/**
+ * The prediction part's columns, named and typed as the chunk pipeline writes them: the id,
+ * the kept columns, the actual value and diff, then the prediction. Undefined when a column's
+ * type needs that pipeline (integers beyond 64 bits, kept exact as text there).
+ */
+function outputColumns(job: InDuckDBJob, plan: ScanPlan): OutputColumn[] | undefined {
+  const refIndex = new Map(plan.refs.map((ref, i) => [ref.name, i]));
+  const columns = new Map<string, OutputColumn | undefined>();
+  columns.set(job.read.idColumn, outputValue(job.read.idColumn, "k_id", plan.idRef.type));
+  const copied = (name: string) => {
+    const index = refIndex.get(name);
+    if (index === undefined || columns.has(name)) return;
+    columns.set(name, outputValue(name, `c${index}`, plan.refs[index].type));
+  };
+  job.keepColumns.forEach(copied);
+  if (job.actualColumn !== undefined) {
+    copied(job.actualColumn);
+    const actual = refIndex.get(job.actualColumn);
+    if (actual !== undefined) {
+      const number = `TRY_CAST(c${actual} AS DOUBLE)`;
+      columns.set("diff", {
+        name: "diff",
+        sql: `CASE WHEN isfinite(${number}) THEN ${number} - ${PREDICTION} END`,
+        type: "DOUBLE",
+      });
+    }
+  }
+  columns.set(job.predictionColumn, {
+    name: job.predictionColumn,
+    sql: PREDICTION,
+    type: "DOUBLE",
+  });
+  checkPredictionNames([...columns.keys()]);
+  const list = [...columns.values()];
+  return list.every((column) => column !== undefined) ? list : undefined;
+}
+
+const SMALL_INTEGERS = /^(TINYINT|SMALLINT|INTEGER|BIGINT|UTINYINT|USMALLINT|UINTEGER)$/;
+
+/** A source column as the chunk pipeline would write it (see the sink's ColumnType). */
+function outputValue(name: string, column: string, type: string): OutputColumn | undefined {
+  const ref = sqlIdentifier(column);
+  if (SMALL_INTEGERS.test(type)) return { name, sql: `CAST(${ref} AS BIGINT)`, type: "BIGINT" };
+  if (/^(UBIGINT|HUGEINT|UHUGEINT)$/.test(type)) return undefined;
+  if (type === "DOUBLE" || type === "FLOAT" || type.startsWith("DECIMAL"))
+    return { name, sql: `CAST(${ref} AS DOUBLE)`, type: "DOUBLE" };
+  // The chunk pipeline writes instants as UTC wall time; so does this.
+  if (type === "TIMESTAMP WITH TIME ZONE")
+    return { name, sql: `timezone('UTC', ${ref})`, type: "TIMESTAMP" };
+  if (/^(DATE|TIMESTAMP.*)$/.test(type))
+    return { name, sql: `CAST(${ref} AS TIMESTAMP)`, type: "TIMESTAMP" };
+  if (type === "BOOLEAN") return { name, sql: ref, type: "BOOLEAN" };
+  if (type === "VARCHAR") return { name, sql: ref, type: "VARCHAR" };
+  return { name, sql: `CAST(${ref} AS VARCHAR)`, type: "VARCHAR" };
+}
+
+async function copyPredictions(
+  connection: DuckDBConnection,
+  outputs: OutputColumn[],
+  job: InDuckDBJob,
+  file: string,
+): Promise<number> {
+  const select = outputs.map((c) => `${c.sql} AS ${sqlIdentifier(c.name)}`);
+  const result = await connection.run(
+    `COPY (SELECT ${select.join(", ")},
+                  CAST($1 AS VARCHAR) AS model_name, CAST($2 AS VARCHAR) AS model_version,
+                  CAST($3 AS VARCHAR) AS run_id, CAST($4 AS TIMESTAMPTZ) AS scored_at
+           FROM ${CHUNK_TABLE} WHERE ${PREDICTION} IS NOT NULL)
+     TO ${sqlString(file)} (FORMAT parquet)`,
+    [
+      job.provenance.name,
+      job.provenance.version,
+      job.provenance.runId ?? null,
+      new Date().toISOString(),
+    ],
+  );
+  return Number(result.rowsChanged);
+}
+
+/** Rejected rows: id, model_version, reason, the row as read (JSON), rejected_at. */
+async function copyRejects(
+  connection: DuckDBConnection,
+  plan: ScanPlan,
+  inputs: string[],
+  job: InDuckDBJob,
+  file: string,
+): Promise<number> {
+  const fields = new Map<string, string>([[plan.idRef.name, "k_id"]]);
+  if (plan.sinceRef && !fields.has(plan.sinceRef.name)) fields.set(plan.sinceRef.name, "k_since");
+  plan.refs.forEach((ref, i) => {
+    if (!fields.has(ref.name)) fields.set(ref.name, `c${i}`);
+  });
+  const row = [...fields].map(([name, column]) => `${sqlIdentifier(name)} := ${column}`);
+  const result = await connection.run(
+    `COPY (SELECT CAST(k_id AS VARCHAR) AS id, CAST($1 AS VARCHAR) AS model_version,
+                  ${REJECT_REASON_FUNCTION}(${inputs.join(", ")}) AS reason,
+                  CAST(to_json(struct_pack(${row.join(", ")})) AS VARCHAR) AS "row",
+                  CAST($2 AS TIMESTAMPTZ) AS rejected_at
+           FROM ${CHUNK_TABLE} WHERE ${PREDICTION} IS NULL)
+     TO ${sqlString(file)} (FORMAT parquet)`,
+    [job.provenance.version, new Date().toISOString()],
+  );
+  return Number(result.rowsChanged);
+}
+
+async function firstRejected(
+  connection: DuckDBConnection,
+  inputs: string[],
+): Promise<{ id: string; reason: string } | undefined> {
+  const result = await connection.runAndReadAll(
+    `SELECT CAST(k_id AS VARCHAR), ${REJECT_REASON_FUNCTION}(${inputs.join(", ")})
+     FROM ${CHUNK_TABLE} WHERE ${PREDICTION} IS NULL LIMIT 1`,
+  );
+  const row = result.getRows()[0];
+  return row ? { id: String(row[0]), reason: String(row[1]) } : undefined;
+}
