@@ -1,6 +1,8 @@
 import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { sqlString, withDuckDB } from "../../src/train/duckdb.js";
 import { CLI, runCli } from "../helpers/cli.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { tempDir } from "../helpers/temp.js";
@@ -113,5 +115,88 @@ describe("mldeploy batch after kill -9", () => {
     const b = scored(clean);
     expect(a.length).toBe(b.length);
     expect(a).toEqual(b);
+  });
+});
+
+describe("mldeploy batch from files to files after kill -9", () => {
+  const fileArgs = (input: string, output: string) => [
+    "batch",
+    "--model",
+    bundle,
+    "--source",
+    input,
+    "--id-column",
+    "ride_id",
+    "--since-column",
+    "lpep_pickup_datetime",
+    "--keep-columns",
+    "PULocationID,DOLocationID",
+    "--actual-column",
+    "actual_duration",
+    "--sink",
+    output,
+    "--chunk-size",
+    "500",
+  ];
+  /** Chunks the job committed so far (its state file's sequence). */
+  const committed = (output: string): number => {
+    try {
+      const dir = `${output}.parts`;
+      const state = readdirSync(dir).find(
+        (name) => name.startsWith("_job-") && name.endsWith(".json"),
+      );
+      return state
+        ? (JSON.parse(readFileSync(path.join(dir, state), "utf8")) as { sequence: number }).sequence
+        : 0;
+    } catch {
+      return 0; // not created yet, or being replaced
+    }
+  };
+  const rows = async (file: string) =>
+    withDuckDB(async (db) =>
+      (
+        await db.runAndReadAll(
+          `SELECT ride_id, predicted_duration, diff FROM read_parquet(${sqlString(file)}) ORDER BY ride_id`,
+        )
+      ).getRowObjectsJson(),
+    );
+
+  it("scored inside DuckDB, resumes from the last committed chunk and equals a clean run", async () => {
+    const dir = tempDir();
+    const input = path.join(dir, "rides.parquet");
+    const json = path.join(dir, "rides.json");
+    writeFileSync(json, JSON.stringify(makeRides(ROWS)));
+    await withDuckDB((db) =>
+      db.run(
+        `COPY (SELECT ride_id, CAST(lpep_pickup_datetime AS TIMESTAMP) AS lpep_pickup_datetime,
+                      PULocationID, DOLocationID, trip_distance, actual_duration
+               FROM read_json(${sqlString(json)})) TO ${sqlString(input)} (FORMAT parquet)`,
+      ),
+    );
+    const crashed = path.join(dir, "crashed.parquet");
+    const child = spawn(process.execPath, [CLI, ...fileArgs(input, crashed)], {
+      env: { ...process.env, ...env, MLDEPLOY_LOG_LEVEL: "warn" },
+      stdio: "ignore",
+    });
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    const deadline = Date.now() + 60_000;
+    while (committed(crashed) < 2) {
+      if (Date.now() > deadline) throw new Error("the batch job never committed a chunk");
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    child.kill("SIGKILL");
+    await exited;
+    expect(committed(crashed)).toBeLessThan(ROWS / 500);
+    expect(existsSync(crashed)).toBe(false);
+
+    const resumed = await runCli(fileArgs(input, crashed), { env });
+    expect(resumed.status, resumed.stderr).toBe(0);
+    const clean = path.join(dir, "clean.parquet");
+    const fresh = await runCli(fileArgs(input, clean), { env });
+    expect(fresh.status, fresh.stderr).toBe(0);
+
+    const a = await rows(crashed);
+    expect(a).toHaveLength(ROWS - makeRides(ROWS).filter(isBadRide).length);
+    expect(a).toEqual(await rows(clean));
   });
 });
