@@ -59,9 +59,9 @@ const PREDICTION = "mldeploy_prediction";
  * checkpoint exactly as for a chunk scored in JavaScript. No row crosses into JavaScript
  * except as the model's input vectors, which is what makes this path several times faster.
  *
- * Returns "unsupported", having done nothing, when the columns need the chunk pipeline (a model input
- * that is neither a number, text nor a boolean; ids beyond 64-bit) or the worker is not built;
- * "stopped" when shouldStop() ended the run after a committed chunk.
+ * Returns "unsupported", having done nothing, when the columns need the chunk pipeline (a
+ * model input that is neither a number, text nor a boolean; ids beyond 64 bits) or the worker
+ * is not built; "stopped" when shouldStop() ended the run after a committed chunk.
  */
 export async function scoreInDuckDB(job: InDuckDBJob): Promise<"unsupported" | "done" | "stopped"> {
   let plan = await job.source.scanPlan(job.read);
