@@ -2,7 +2,7 @@ import type { Logger } from "../log/logger.js";
 import type { Predictor } from "../model/types.js";
 import { FileBatchSink } from "./files/sink.js";
 import { FileBatchSource } from "./files/source.js";
-import { scoreInDuckDB } from "./files/score-in-duckdb.js";
+import { scoreInDuckDB, type ChunkOutcome } from "./files/score-in-duckdb.js";
 import { scoreChunk, type ScoreSettings } from "./score.js";
 import type { BatchSink, BatchSource, Checkpoint, KeyValue, Partition } from "./types.js";
 
@@ -114,6 +114,16 @@ export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
     inDuckDB: false,
   };
   job.onProgress?.(0, total);
+  /** Counts, logs and reports a chunk once the sink has committed it. */
+  const committed = (chunk: ChunkOutcome) => {
+    checkpoint = chunk.checkpoint;
+    stats.rowsRead += chunk.rows;
+    stats.rowsScored += chunk.scored;
+    stats.rowsRejected += chunk.rejected;
+    stats.chunks++;
+    if (chunk.firstReject) logRejects(job, chunk.rejected, chunk.firstReject);
+    job.onProgress?.(stats.rowsRead, Math.max(total, stats.rowsRead));
+  };
   const scoredInDuckDB =
     job.inDuckDB !== "off" &&
     job.source instanceof FileBatchSource &&
@@ -136,15 +146,7 @@ export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
           actualColumn: job.actualColumn,
           provenance: job.model,
           shouldStop: job.shouldStop,
-          onChunk: (chunk) => {
-            checkpoint = chunk.checkpoint;
-            stats.rowsRead += chunk.rows;
-            stats.rowsScored += chunk.scored;
-            stats.rowsRejected += chunk.rejected;
-            stats.chunks++;
-            if (chunk.firstReject) logRejects(job, chunk.rejected, chunk.firstReject);
-            job.onProgress?.(stats.rowsRead, Math.max(total, stats.rowsRead));
-          },
+          onChunk: committed,
         })
       : "unsupported";
   if (scoredInDuckDB !== "unsupported") {
@@ -180,20 +182,18 @@ export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
       await writing;
       writing = job.sink
         .write({ jobId: job.jobId, ...scored, checkpoint: chunkCheckpoint })
-        .then(() => {
-          checkpoint = chunkCheckpoint;
-          stats.rowsRead += chunk.rows;
-          stats.rowsScored += scored.predictions.ids.length;
-          stats.rowsRejected += scored.rejects.ids.length;
-          stats.chunks++;
-          if (scored.rejects.ids.length > 0) {
-            logRejects(job, scored.rejects.ids.length, {
-              id: scored.rejects.ids[0],
-              reason: scored.rejects.reasons[0],
-            });
-          }
-          job.onProgress?.(stats.rowsRead, Math.max(total, stats.rowsRead));
-        });
+        .then(() =>
+          committed({
+            rows: chunk.rows,
+            scored: scored.predictions.ids.length,
+            rejected: scored.rejects.ids.length,
+            checkpoint: chunkCheckpoint,
+            firstReject:
+              scored.rejects.ids.length > 0
+                ? { id: scored.rejects.ids[0], reason: scored.rejects.reasons[0] }
+                : undefined,
+          }),
+        );
       // Marked handled now: a failed write surfaces at the next `await writing`, not as an
       // unhandled rejection while the next chunk is being scored.
       writing.catch(() => {});

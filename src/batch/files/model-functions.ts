@@ -11,15 +11,12 @@ import {
 import type { ColumnSpec } from "../../model/types.js";
 import { validateColumnReaders, type ValidationResult } from "../../model/validate.js";
 import { rejectReasons } from "../score.js";
-import { doubleData, type ColumnRef } from "./source.js";
+import { doubleData, isInt64Type, type ColumnRef } from "./source.js";
 import type { RemotePredictor } from "./remote-predictor.js";
 
 /** The SQL names of the functions registered by registerModelFunctions(). */
 export const PREDICT_FUNCTION = "mldeploy_predict";
 export const REJECT_REASON_FUNCTION = "mldeploy_reject_reason";
-
-const NUMBERS =
-  /^(TINYINT|SMALLINT|INTEGER|BIGINT|UTINYINT|USMALLINT|UINTEGER|FLOAT|DOUBLE|DECIMAL.*)$/;
 
 interface Argument {
   /** The argument as passed to the functions, over a column reference. */
@@ -33,7 +30,8 @@ interface Argument {
  * (timestamps, lists…), which the chunk pipeline scores instead.
  */
 export function modelArgument(column: ColumnRef): Argument | undefined {
-  if (NUMBERS.test(column.type)) return { sql: (ref) => `CAST(${ref} AS DOUBLE)`, type: DOUBLE };
+  if (isInt64Type(column.type) || /^(FLOAT|DOUBLE|DECIMAL.*)$/.test(column.type))
+    return { sql: (ref) => `CAST(${ref} AS DOUBLE)`, type: DOUBLE };
   if (column.type === "VARCHAR") return { sql: (ref) => ref, type: VARCHAR };
   if (column.type === "BOOLEAN") return { sql: (ref) => ref, type: BOOLEAN };
   return undefined;

@@ -12,7 +12,10 @@ import {
 import { RemotePredictor, type RemoteModel } from "./remote-predictor.js";
 import { checkPredictionNames, type ColumnType, type FileBatchSink } from "./sink.js";
 import {
+  BIG_INTEGERS,
+  TIMES,
   firstLine,
+  isInt64Type,
   keyExpression,
   keyValue,
   type FileBatchSource,
@@ -44,7 +47,7 @@ export interface ChunkOutcome {
   rejected: number;
   checkpoint: Checkpoint;
   /** The first rejected row, for the log. */
-  firstReject?: { id: string; reason: string };
+  firstReject?: { id: KeyValue; reason: string };
 }
 
 /** Name of the chunk's table in the source's DuckDB (a temp table: per connection). */
@@ -145,8 +148,6 @@ interface Bound {
   params: DuckDBValue[];
 }
 
-const NUMERIC_KEY = /^(TINYINT|SMALLINT|INTEGER|BIGINT|UTINYINT|USMALLINT|UINTEGER|FLOAT|DOUBLE)$/;
-
 /** The key of the last of the next `size` rows (scanning only the key columns), if any. */
 async function chunkBound(
   connection: DuckDBConnection,
@@ -154,7 +155,9 @@ async function chunkBound(
   size: number,
 ): Promise<Bound | undefined> {
   const since = plan.sinceRef;
-  const numericIds = since === undefined && NUMERIC_KEY.test(plan.idRef.type);
+  const numericIds =
+    since === undefined &&
+    (isInt64Type(plan.idRef.type) || /^(FLOAT|DOUBLE)$/.test(plan.idRef.type));
   const keys = `SELECT ${plan.idRef.sql} AS k_id${since ? `, ${since.sql} AS k_since` : ""}
                 FROM ${plan.from} WHERE ${plan.where} ORDER BY ${plan.orderBy} LIMIT ${size}`;
   const result = await connection.runAndReadAll(
@@ -258,20 +261,17 @@ function outputColumns(job: InDuckDBJob, plan: ScanPlan): OutputColumn[] | undef
   return list.every((column) => column !== undefined) ? list : undefined;
 }
 
-const SMALL_INTEGERS = /^(TINYINT|SMALLINT|INTEGER|BIGINT|UTINYINT|USMALLINT|UINTEGER)$/;
-
 /** A source column as the chunk pipeline would write it (see the sink's ColumnType). */
 function outputValue(name: string, column: string, type: string): OutputColumn | undefined {
   const ref = sqlIdentifier(column);
-  if (SMALL_INTEGERS.test(type)) return { name, sql: `CAST(${ref} AS BIGINT)`, type: "BIGINT" };
-  if (/^(UBIGINT|HUGEINT|UHUGEINT)$/.test(type)) return undefined;
+  if (isInt64Type(type)) return { name, sql: `CAST(${ref} AS BIGINT)`, type: "BIGINT" };
+  if (BIG_INTEGERS.test(type)) return undefined;
   if (type === "DOUBLE" || type === "FLOAT" || type.startsWith("DECIMAL"))
     return { name, sql: `CAST(${ref} AS DOUBLE)`, type: "DOUBLE" };
   // The chunk pipeline writes instants as UTC wall time; so does this.
   if (type === "TIMESTAMP WITH TIME ZONE")
     return { name, sql: `timezone('UTC', ${ref})`, type: "TIMESTAMP" };
-  if (/^(DATE|TIMESTAMP.*)$/.test(type))
-    return { name, sql: `CAST(${ref} AS TIMESTAMP)`, type: "TIMESTAMP" };
+  if (TIMES.test(type)) return { name, sql: `CAST(${ref} AS TIMESTAMP)`, type: "TIMESTAMP" };
   if (type === "BOOLEAN") return { name, sql: ref, type: "BOOLEAN" };
   if (type === "VARCHAR") return { name, sql: ref, type: "VARCHAR" };
   return { name, sql: `CAST(${ref} AS VARCHAR)`, type: "VARCHAR" };

@@ -84,8 +84,13 @@ interface Projection {
 }
 
 const SMALL_INTEGERS = /^(TINYINT|SMALLINT|INTEGER|UTINYINT|USMALLINT|UINTEGER)$/;
-const BIG_INTEGERS = /^(BIGINT|UBIGINT|HUGEINT|UHUGEINT)$/;
-const TIMES = /^(DATE|TIMESTAMP.*)$/;
+export const BIG_INTEGERS = /^(BIGINT|UBIGINT|HUGEINT|UHUGEINT)$/;
+export const TIMES = /^(DATE|TIMESTAMP.*)$/;
+
+/** Integer types whose every value fits a signed 64-bit integer. */
+export function isInt64Type(type: string): boolean {
+  return SMALL_INTEGERS.test(type) || type === "BIGINT";
+}
 
 /**
  * @param safe for 64/128-bit integer columns: all values are within ±(2^53 - 1), so they can
