@@ -70,6 +70,8 @@ export class KafkaSource implements StreamSource {
   private epoch = 0;
   private paused = false;
   private fatal: Error | null = null;
+  /** Set while the consumer leaves and joins again after a refused rebalance. */
+  private rejoining: Promise<void> | null = null;
   private closed = false;
   private readonly unlisten: Array<() => void> = [];
 
@@ -213,6 +215,7 @@ export class KafkaSource implements StreamSource {
 
   /** Returns once maxMessages are here or maxWaitMs has passed (a micro-batch window). */
   async read(options: ReadBatchOptions): Promise<StreamMessage[]> {
+    if (this.rejoining) await this.rejoining;
     if (!this.consumer) {
       if (this.closed) return [];
       throw new Error(`${this.description}: read() before open()`);
@@ -223,6 +226,12 @@ export class KafkaSource implements StreamSource {
       const left = deadline - Date.now();
       if (left <= 0) break;
       await this.inbox.waitForChange(left);
+    }
+    if (this.fatal && joinRefused(this.fatal) && !this.closed) {
+      // kafkajs gives up on a rebalance the coordinator refused (see open()); joining again
+      // gets past it. What was fetched and not acked is delivered again, as after any rebalance.
+      await this.rejoin();
+      return [];
     }
     if (this.fatal) {
       throw new Error(`${this.description}: consumer stopped: ${this.fatal.message}`, {
@@ -248,6 +257,8 @@ export class KafkaSource implements StreamSource {
    */
   async ack(messages: StreamMessage[]): Promise<void> {
     const { consumer } = this;
+    // Messages of a session left for a rejoin are not this member's to commit any more.
+    if (!consumer && this.rejoining) return;
     if (!consumer) throw new Error(`${this.description}: ack() before open()`);
     const epoch = this.epoch;
     for (const message of messages) {
@@ -293,6 +304,20 @@ export class KafkaSource implements StreamSource {
     this.closed = true;
     this.sleeper.wakeAll();
     await this.teardown();
+  }
+
+  private rejoin(): Promise<void> {
+    this.rejoining ??= (async () => {
+      try {
+        await this.teardown();
+        await this.open();
+      } catch (err) {
+        if (!this.closed) throw err;
+      } finally {
+        this.rejoining = null;
+      }
+    })();
+    return this.rejoining;
   }
 
   /** Leaves the group and drops what was fetched; open() may join again after it. */

@@ -10,6 +10,9 @@
  *     topic <name> <partitions>   create a topic
  *     down <broker id>            the broker stops answering (ids are 1..brokers)
  *     up <broker id>              and comes back
+ *     fail <api key> <count> <error code>
+ *                                 the next <count> requests of that API (e.g. 14, SyncGroup)
+ *                                 are answered with that error (e.g. 42, INVALID_REQUEST)
  *   End of input shuts the cluster down.
  *
  * Built by test/stream/kafka/mock-cluster.ts: cc -o <binary> mock-cluster.c -lrdkafka
@@ -50,13 +53,20 @@ int main(int argc, char **argv) {
   char line[1024];
   while (fgets(line, sizeof(line), stdin)) {
     char name[512];
-    int number;
+    int number, count, code;
     if (sscanf(line, "topic %511s %d", name, &number) == 2)
       reply(rd_kafka_mock_topic_create(cluster, name, number, 1));
     else if (sscanf(line, "down %d", &number) == 1)
       reply(rd_kafka_mock_broker_set_down(cluster, number));
     else if (sscanf(line, "up %d", &number) == 1)
       reply(rd_kafka_mock_broker_set_up(cluster, number));
+    else if (sscanf(line, "fail %d %d %d", &number, &count, &code) == 3 && count > 0 &&
+             count <= 64) {
+      rd_kafka_resp_err_t errors[64];
+      for (int i = 0; i < count; i++) errors[i] = (rd_kafka_resp_err_t)code;
+      rd_kafka_mock_push_request_errors_array(cluster, (int16_t)number, (size_t)count, errors);
+      reply(RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
     else {
       printf("error unknown command\n");
       fflush(stdout);

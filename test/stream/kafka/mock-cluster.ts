@@ -20,6 +20,8 @@ export interface MockCluster {
   /** Broker `id` (1-based) stops answering, until setUp(id). */
   setDown(id: number): Promise<void>;
   setUp(id: number): Promise<void>;
+  /** The next `count` requests of Kafka API `apiKey` are answered with error `errorCode`. */
+  failRequests(apiKey: number, count: number, errorCode: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -89,6 +91,7 @@ export async function startMockCluster(brokers = 1): Promise<MockCluster> {
     createTopic: (name, partitions) => command(`topic ${name} ${partitions}`),
     setDown: (id) => command(`down ${id}`),
     setUp: (id) => command(`up ${id}`),
+    failRequests: (apiKey, count, errorCode) => command(`fail ${apiKey} ${count} ${errorCode}`),
     async close() {
       child.stdin!.end();
       const killer = setTimeout(() => child.kill("SIGKILL"), 5_000);

@@ -6,7 +6,20 @@ import {
   type KafkaSource,
 } from "../../../src/stream/kafka/index.js";
 import type { StreamMessage } from "../../../src/stream/types.js";
-import { KAFKA_BROKERS, NO_KAFKA, topicUrl, uniqueTopic, usedGroup } from "./helpers.js";
+import {
+  KAFKA_BROKERS,
+  MOCK_CLUSTER,
+  NO_KAFKA,
+  topicUrl,
+  uniqueTopic,
+  usedGroup,
+} from "./helpers.js";
+
+// Kafka protocol numbers: API keys and error codes.
+const KAFKA_API_HEARTBEAT = 12;
+const KAFKA_API_SYNC_GROUP = 14;
+const KAFKA_REBALANCE_IN_PROGRESS = 27;
+const KAFKA_INVALID_REQUEST = 42;
 
 /** Kafka behaviour beyond the shared contract: backpressure, rebalances, positions. */
 
@@ -144,5 +157,29 @@ describe.skipIf(!KAFKA_BROKERS)(
       expect(seen.get("b")!.length).toBeGreaterThan(0);
       expect((await a.lag())?.messages).toBe(0);
     });
+
+    it.skipIf(!MOCK_CLUSTER)(
+      "joins again when the coordinator refuses a rebalance mid-run, and loses nothing",
+      async () => {
+        const topic = await uniqueTopic("refused", 1);
+        const sent = Array.from({ length: 30 }, (_, i) => `f${i}`);
+        const out = await sink(topic, 1);
+        await out.publish(sent.slice(0, 10).map((s) => ({ data: encode(s) })));
+        const src = await source(topic, 1, "refused", "a");
+        const first = await readN(src, 10, 10_000, true);
+        expect(first.map(text)).toEqual(sent.slice(0, 10));
+
+        // The next heartbeat says the group rebalances, and the SyncGroup of the rejoin is
+        // refused as librdkafka's mock refuses one racing a member's join or leave: kafkajs
+        // gives up on the consumer (a non-retriable crash) and the source joins again.
+        const mock = MOCK_CLUSTER!;
+        await mock.failRequests(KAFKA_API_SYNC_GROUP, 1, KAFKA_INVALID_REQUEST);
+        await mock.failRequests(KAFKA_API_HEARTBEAT, 1, KAFKA_REBALANCE_IN_PROGRESS);
+        await out.publish(sent.slice(10).map((s) => ({ data: encode(s) })));
+        const rest = await readN(src, 20, 20_000, true);
+        expect(rest.map(text)).toEqual(sent.slice(10));
+        expect((await src.lag())?.messages).toBe(0);
+      },
+    );
   },
 );
