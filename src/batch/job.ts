@@ -1,4 +1,5 @@
 import type { Logger } from "../log/logger.js";
+import { runPlanOf } from "../model/predictor.js";
 import type { Predictor } from "../model/types.js";
 import { FileBatchSink } from "./files/sink.js";
 import { FileBatchSource } from "./files/source.js";
@@ -135,6 +136,7 @@ export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
           schema: job.predictor.info.inputs,
           model: {
             bundle: job.predictor.info.path,
+            plan: runPlanOf(job.predictor),
             name: job.predictor.info.name,
             version: job.predictor.info.version,
             constant: job.inDuckDB?.constant,

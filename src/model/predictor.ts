@@ -3,15 +3,20 @@ import { performance } from "node:perf_hooks";
 import ort from "onnxruntime-node";
 import type { Logger } from "../log/logger.js";
 import { readBundle, type Bundle } from "./bundle.js";
-import { applyFeatures, identityFeatures } from "./transform.js";
+import {
+  OnnxRunner,
+  openSession,
+  type ModelInput,
+  type RunPlan,
+  type TensorType,
+} from "./onnx-runner.js";
+import { identityFeatures } from "./transform.js";
 import {
   BundleError,
   InputValidationError,
-  type Column,
   type ColumnarBatch,
   type ColumnSpec,
   type ColumnType,
-  type FeatureExpr,
   type ModelInfo,
   type PredictionBatch,
   type Predictor,
@@ -29,17 +34,6 @@ export interface LoadPredictorOptions {
    * oversubscription; batch scoring of large chunks may raise it.
    */
   intraOpNumThreads?: number;
-}
-
-type TensorType = "string" | "float64" | "float32" | "int64" | "int32" | "bool";
-
-interface ModelInput {
-  name: string;
-  type: TensorType;
-  /** Rank-2 inputs of shape [N, 1] (common in skl2onnx exports) get a trailing unit dimension. */
-  columnVector: boolean;
-  /** A [N, k] input fed k request columns, row by row, in this order (see packedInput). */
-  packed?: string[];
 }
 
 const columnToTensor: Record<ColumnType, TensorType> = {
@@ -69,12 +63,7 @@ export async function loadPredictor(
   const bundle = await readBundle(location);
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(bundle.onnxPath, {
-      intraOpNumThreads: options.intraOpNumThreads ?? 1,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: "all",
-      executionMode: "sequential",
-    });
+    session = await openSession(bundle.onnxPath, options.intraOpNumThreads);
   } catch (error) {
     throw new BundleError(
       bundle.path,
@@ -110,7 +99,18 @@ export async function loadPredictor(
     { model: info.name, version: info.version, loadMs: Math.round(info.loadMs) },
     "model loaded",
   );
-  return new OnnxPredictor(session, info, inputs, features);
+  return new OnnxPredictor(
+    new OnnxRunner(session, { onnxPath: bundle.onnxPath, inputs, features, output }),
+    info,
+  );
+}
+
+/**
+ * How to run the predictor's model again elsewhere (a worker thread) without reading and
+ * checking its bundle again; undefined for a Predictor that is not an ONNX bundle's.
+ */
+export function runPlanOf(predictor: Predictor): RunPlan | undefined {
+  return predictor instanceof OnnxPredictor ? predictor.runner.plan : undefined;
 }
 
 /** Checks the ONNX graph's inputs against the signature, naming any mismatch. */
@@ -207,10 +207,8 @@ function inputAsColumn(input: ModelInput): ColumnSpec {
 
 class OnnxPredictor implements Predictor {
   constructor(
-    private readonly session: ort.InferenceSession,
+    readonly runner: OnnxRunner,
     readonly info: ModelInfo,
-    private readonly inputs: ModelInput[],
-    private readonly features: Record<string, FeatureExpr>,
   ) {}
 
   async predictRecords(records: ReadonlyArray<Record<string, unknown>>): Promise<PredictionBatch> {
@@ -220,119 +218,10 @@ class OnnxPredictor implements Predictor {
   }
 
   async predictColumns(batch: ColumnarBatch): Promise<PredictionBatch> {
-    if (batch.rows === 0) return { rows: 0, values: new Float64Array(0) };
-    const derived = applyFeatures(batch, this.features);
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const input of this.inputs) {
-      if (input.packed) {
-        feeds[input.name] = packedTensor(derived, input, input.packed, batch.rows);
-        continue;
-      }
-      const column = derived[input.name];
-      if (!column)
-        throw new Error(
-          `model input "${input.name}" has no value (feature map does not produce it)`,
-        );
-      feeds[input.name] = toTensor(column, input, batch.rows);
-    }
-    const results = await this.session.run(feeds, [this.info.output]);
-    const values = toFloat64(results[this.info.output].data);
-    if (values.length !== batch.rows) {
-      throw new Error(
-        `model returned ${values.length} values for ${batch.rows} rows (output "${this.info.output}")`,
-      );
-    }
-    return { rows: batch.rows, values };
+    return { rows: batch.rows, values: await this.runner.run(batch) };
   }
 
   async close(): Promise<void> {
-    await this.session.release();
+    await this.runner.close();
   }
-}
-
-function toTensor(column: Column, input: ModelInput, rows: number): ort.Tensor {
-  const dims = input.columnVector ? [rows, 1] : [rows];
-  switch (input.type) {
-    case "string":
-      // Feature expressions and string request columns already hold strings: no copy.
-      return new ort.Tensor(
-        "string",
-        Array.isArray(column) && typeof column[0] === "string"
-          ? (column as string[])
-          : Array.from(column as ArrayLike<unknown>, String),
-        dims,
-      );
-    case "float64":
-      return new ort.Tensor(
-        "float64",
-        column instanceof Float64Array ? column : Float64Array.from(asNumbers(column)),
-        dims,
-      );
-    case "float32":
-      return new ort.Tensor("float32", Float32Array.from(asNumbers(column)), dims);
-    case "int64":
-      return new ort.Tensor(
-        "int64",
-        BigInt64Array.from(asNumbers(column), (v) => BigInt(v)),
-        dims,
-      );
-    case "int32":
-      return new ort.Tensor("int32", Int32Array.from(asNumbers(column)), dims);
-    case "bool":
-      return new ort.Tensor("bool", Uint8Array.from(asNumbers(column)), dims);
-  }
-}
-
-/** Request columns side by side in one [rows, columns] tensor, row-major as onnxruntime reads it. */
-function packedTensor(
-  derived: Record<string, Column>,
-  input: ModelInput,
-  names: string[],
-  rows: number,
-): ort.Tensor {
-  const width = names.length;
-  // Filled in the tensor's own element type; int64 alone goes through doubles to BigInt64Array.
-  const values =
-    input.type === "float32"
-      ? new Float32Array(rows * width)
-      : input.type === "int32"
-        ? new Int32Array(rows * width)
-        : new Float64Array(rows * width);
-  names.forEach((name, j) => {
-    const column = derived[name];
-    if (!column) throw new Error(`model input "${input.name}" column "${name}" has no value`);
-    const numbers = asNumbers(column);
-    for (let i = 0; i < rows; i++) values[i * width + j] = numbers[i];
-  });
-  const dims = [rows, width];
-  switch (input.type) {
-    case "float64":
-    case "float32":
-    case "int32":
-      return new ort.Tensor(input.type, values, dims);
-    case "int64":
-      return new ort.Tensor(
-        "int64",
-        BigInt64Array.from(values, (v) => BigInt(v)),
-        dims,
-      );
-    default:
-      throw new Error(`model input "${input.name}" of type ${input.type} cannot be packed`);
-  }
-}
-
-// A request column reaches a model input of another numeric kind only through the feature map;
-// validation has already made numeric columns Float64Array, so this only converts representation.
-function asNumbers(column: Column): ArrayLike<number> {
-  if (column instanceof Float64Array) return column;
-  return Array.from(column as ArrayLike<unknown>, (v) =>
-    typeof v === "boolean" ? (v ? 1 : 0) : Number(v),
-  );
-}
-
-function toFloat64(data: unknown): Float64Array {
-  if (data instanceof Float64Array) return data;
-  if (data instanceof Float32Array || data instanceof Int32Array) return Float64Array.from(data);
-  if (data instanceof BigInt64Array) return Float64Array.from(data, Number);
-  throw new Error("model output is not numeric");
 }

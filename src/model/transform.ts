@@ -20,10 +20,54 @@ function evaluate(expr: FeatureExpr, batch: ColumnarBatch): Column {
   const parts = expr.concat.map((part) =>
     typeof part === "string" ? part : requireColumn(batch, part.column),
   );
+  const columns = parts.filter((part): part is Column => typeof part !== "string");
+  if (columns.length === 2 && columns.every((column) => column instanceof Float64Array)) {
+    return concatPairs(expr, parts, columns[0] as Float64Array, columns[1] as Float64Array);
+  }
   const result = new Array<string>(batch.rows);
-  for (let row = 0; row < batch.rows; row++) {
-    let text = "";
-    for (const part of parts) text += typeof part === "string" ? part : formatValue(part[row]);
+  for (let row = 0; row < batch.rows; row++) result[row] = concatRow(parts, row);
+  return result;
+}
+
+function concatRow(parts: Array<string | Column>, row: number): string {
+  let text = "";
+  for (const part of parts) text += typeof part === "string" ? part : formatValue(part[row]);
+  return text;
+}
+
+/**
+ * Texts already made for a concat over two columns of small integers, by pair: such features
+ * (zone pairs like "130_205") take few distinct values, so each text is built once instead of
+ * once per row. A cache that outgrows MAX_PAIR_TEXTS starts over.
+ */
+const pairTexts = new WeakMap<FeatureExpr, Map<number, string>>();
+const MAX_PAIR_TEXTS = 1 << 20;
+
+function concatPairs(
+  expr: FeatureExpr,
+  parts: Array<string | Column>,
+  first: Float64Array,
+  second: Float64Array,
+): string[] {
+  let cache = pairTexts.get(expr);
+  if (cache === undefined || cache.size > MAX_PAIR_TEXTS) {
+    cache = new Map();
+    pairTexts.set(expr, cache);
+  }
+  const result = new Array<string>(first.length);
+  for (let row = 0; row < first.length; row++) {
+    const a = first[row];
+    const b = second[row];
+    if ((a & 0xffff) !== a || (b & 0xffff) !== b) {
+      result[row] = concatRow(parts, row);
+      continue;
+    }
+    const key = a * 0x10000 + b;
+    let text = cache.get(key);
+    if (text === undefined) {
+      text = concatRow(parts, row);
+      cache.set(key, text);
+    }
     result[row] = text;
   }
   return result;

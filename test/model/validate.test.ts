@@ -145,4 +145,35 @@ describe("applyFeatures", () => {
     expect(features.PU_DO).toEqual(["130_205"]);
     expect(Array.from(features.trip_distance as Float64Array)).toEqual([3.66]);
   });
+
+  it("gives the same texts for pairs seen before, and for values that are not small integers", () => {
+    const numbers = (values: number[]) => Float64Array.from(values);
+    const batch = {
+      rows: 6,
+      columns: {
+        a: numbers([130, 130, 1.5, 70000, -3, 130]),
+        b: numbers([205, 205, 2, 1, 4, 7]),
+      },
+    };
+    const forward = { concat: [{ column: "a" }, "_", { column: "b" }] };
+    const backward = { concat: [{ column: "b" }, "-", { column: "a" }] };
+    const expected = ["130_205", "130_205", "1.5_2", "70000_1", "-3_4", "130_7"];
+    for (let pass = 0; pass < 2; pass++) {
+      const features = applyFeatures(batch, { forward, backward });
+      expect(features.forward).toEqual(expected);
+      expect(features.backward).toEqual([
+        "205-130",
+        "205-130",
+        "2-1.5",
+        "1-70000",
+        "4--3",
+        "7-130",
+      ]);
+    }
+    const next = applyFeatures(
+      { rows: 2, columns: { a: numbers([130, 7]), b: numbers([7, 130]) } },
+      { forward },
+    );
+    expect(next.forward).toEqual(["130_7", "7_130"]);
+  });
 });

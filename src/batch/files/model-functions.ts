@@ -1,4 +1,5 @@
 import {
+  BIGINT,
   BOOLEAN,
   DOUBLE,
   DuckDBScalarFunction,
@@ -37,16 +38,19 @@ export function modelArgument(column: ColumnRef): Argument | undefined {
   return undefined;
 }
 
-/** What the functions saw, for the job's counts and logs. */
+/** What the predict function saw; the caller empties it between statements. */
 export interface FunctionTally {
-  /** Rows the model predicted. */
-  predicted: number;
+  /** The row numbers (its first argument) of the rows it rejected, in no particular order. */
+  rejected: bigint[];
 }
 
 /**
  * Registers on `connection`:
- * - mldeploy_predict(inputs…) → DOUBLE: the model's prediction, NULL for a row that fails the
- *   model's input schema (validated exactly as the chunk pipeline and the web service do);
+ * - mldeploy_predict(row, inputs…) → DOUBLE: the model's prediction, NULL for a row that fails
+ *   the model's input schema (validated exactly as the chunk pipeline and the web service do).
+ *   `row` (BIGINT) names the row: a rejected one is recorded in the tally, so that the rejects
+ *   can be found again without predicting twice. Recording is a side effect, so the function
+ *   is declared volatile: the optimizer may not copy a call into a filter, nor drop one;
  * - mldeploy_reject_reason(inputs…) → VARCHAR: why such a row is rejected, NULL for a valid one.
  * The inputs are the model's request columns in schema order, passed through modelArgument().
  */
@@ -56,42 +60,60 @@ export function registerModelFunctions(
   argumentTypes: DuckDBType[],
   model: RemotePredictor,
 ): FunctionTally {
-  const tally: FunctionTally = { predicted: 0 };
-  const validate = (input: DuckDBDataChunk, maxErrors: number): ValidationResult => {
+  const tally: FunctionTally = { rejected: [] };
+  /** Validates `count` rows from `offset` of the inputs, which start at column `first`. */
+  const validate = (
+    input: DuckDBDataChunk,
+    first: number,
+    offset: number,
+    count: number,
+    maxErrors: number,
+  ): ValidationResult => {
     const readers: Record<string, (row: number) => unknown> = {};
     schema.forEach((spec, i) => {
-      readers[spec.name] = reader(input.getColumnVector(i));
+      readers[spec.name] = reader(input.getColumnVector(first + i), offset);
     });
-    return validateColumnReaders(readers, input.rowCount, schema, {
-      coerceStrings: true,
-      maxErrors,
-    });
+    return validateColumnReaders(readers, count, schema, { coerceStrings: true, maxErrors });
   };
   connection.registerScalarFunction(
     DuckDBScalarFunction.create({
       name: PREDICT_FUNCTION,
       returnType: DOUBLE,
-      parameterTypes: argumentTypes,
+      parameterTypes: [BIGINT, ...argumentTypes],
       // NULL inputs must reach validation (a missing field is a reject with its reason).
       specialHandling: true,
+      volatile: true,
       mainFunction: (info, input, output) => {
         try {
-          const validation = validate(input, 0);
-          const values = model.predictSync(validation.batch);
-          tally.predicted += values.length;
+          // DuckDB waits on this function, so its time is the job's. The vector goes to the
+          // model in one slice per worker thread, predicted in parallel: this thread validates
+          // the next slice meanwhile, then writes the answers as they come back.
+          const rows = input.rowCount;
+          const size = Math.ceil(rows / model.threads);
+          const slices: Array<{ offset: number; kept: number[] }> = [];
+          for (let offset = 0; offset < rows; offset += size) {
+            const validation = validate(input, 1, offset, Math.min(size, rows - offset), 0);
+            model.submit(validation.batch);
+            slices.push({ offset, kept: validation.rowIndex });
+          }
           const raw = doubleData(output);
-          const kept = validation.rowIndex;
-          for (let row = 0, k = 0; row < input.rowCount; row++) {
-            if (k < kept.length && kept[k] === row) {
-              if (raw) raw.items[row] = values[k];
-              else output.setItem(row, values[k]);
-              k++;
-            } else {
-              output.setItem(row, null);
+          for (const { offset, kept } of slices) {
+            const values = model.take();
+            const end = Math.min(offset + size, rows);
+            for (let row = offset, k = 0; row < end; row++) {
+              if (k < kept.length && kept[k] === row - offset) {
+                if (raw) raw.items[row] = values[k];
+                else output.setItem(row, values[k]);
+                k++;
+              } else {
+                output.setItem(row, null);
+                tally.rejected.push(input.getColumnVector(0).getItem(row) as bigint);
+              }
             }
           }
           output.flush();
         } catch (error) {
+          model.discardAnswers();
           info.setError((error as Error).message);
         }
       },
@@ -105,7 +127,9 @@ export function registerModelFunctions(
       specialHandling: true,
       mainFunction: (info, input, output) => {
         try {
-          const reasons = rejectReasons(validate(input, Number.MAX_SAFE_INTEGER).errors);
+          const reasons = rejectReasons(
+            validate(input, 0, 0, input.rowCount, Number.MAX_SAFE_INTEGER).errors,
+          );
           for (let row = 0; row < input.rowCount; row++) {
             output.setItem(row, reasons.get(row) ?? null);
           }
@@ -119,12 +143,16 @@ export function registerModelFunctions(
   return tally;
 }
 
-/** Row values of an argument vector as validation expects them (NULL and NaN as null). */
-function reader(vector: DuckDBVector): (row: number) => unknown {
+/**
+ * Values of an argument vector from row `offset` on, as validation expects them (NULL and NaN
+ * as null).
+ */
+function reader(vector: DuckDBVector, offset: number): (row: number) => unknown {
   const raw = doubleData(vector);
-  if (raw === undefined) return (row) => vector.getItem(row);
+  if (raw === undefined) return (slice) => vector.getItem(offset + slice);
   const { items, valid } = raw;
-  return (row) => {
+  return (slice) => {
+    const row = offset + slice;
     if (valid !== undefined && (valid[row >>> 5] & (1 << (row & 31))) === 0) return null;
     const value = items[row];
     return value === value ? value : null;

@@ -1,9 +1,11 @@
 /** What the main thread and the model worker of predict-worker.ts say to each other. */
 import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
+import type { RunPlan } from "../../model/onnx-runner.js";
 import type { ColumnarBatch } from "../../model/types.js";
 
 export interface PredictWorkerData {
   bundle: string;
+  plan?: RunPlan;
   name: string;
   version: string;
   /** Answer this value for every row instead of loading the model (a benchmark's ceiling). */

@@ -1,4 +1,5 @@
-import type { DuckDBConnection, DuckDBValue } from "@duckdb/node-api";
+import { listValue, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-api";
+import { availableParallelism } from "node:os";
 import { UserError } from "../../config/errors.js";
 import type { ColumnSpec } from "../../model/types.js";
 import { sqlIdentifier, sqlString } from "../../train/duckdb.js";
@@ -8,6 +9,7 @@ import {
   REJECT_REASON_FUNCTION,
   modelArgument,
   registerModelFunctions,
+  type FunctionTally,
 } from "./model-functions.js";
 import { RemotePredictor, type RemoteModel } from "./remote-predictor.js";
 import { checkPredictionNames, type ColumnType, type FileBatchSink } from "./sink.js";
@@ -50,17 +52,28 @@ export interface ChunkOutcome {
   firstReject?: { id: KeyValue; reason: string };
 }
 
+/**
+ * Model worker threads: each vector's rows are shared between them (see
+ * registerModelFunctions), so the model's time DuckDB waits on shrinks with their number.
+ * At most 4 (slices of 512 rows): onnxruntime already costs ~10% more per row in 512-row calls
+ * than in 1,024-row ones.
+ */
+function modelThreads(): number {
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
+
 /** Name of the chunk's table in the source's DuckDB (a temp table: per connection). */
 const CHUNK_TABLE = "mldeploy_chunk";
 const PREDICTION = "mldeploy_prediction";
 
 /**
  * File → file scoring where the data is. Each chunk is one DuckDB statement that reads the
- * next `chunkSize` rows in keyset order and predicts them through a scalar function (the
- * model runs in a worker thread, see remote-predictor.ts), then two COPYs write its
- * predictions and rejects as the file sink's parts, which the sink commits with the
- * checkpoint exactly as for a chunk scored in JavaScript. No row crosses into JavaScript
- * except as the model's input vectors, which is what makes this path several times faster.
+ * next `chunkSize` rows in keyset order into a temp table, then a COPY that predicts them
+ * through a scalar function (the model runs in worker threads, see remote-predictor.ts) and
+ * writes the predictions part, and a COPY of the rows the function rejected into the rejects
+ * part. The sink commits the parts with the checkpoint exactly as for a chunk scored in
+ * JavaScript. No row crosses into JavaScript except as the model's input vectors, which is
+ * what makes this path several times faster.
  *
  * Returns "unsupported", having done nothing, when the columns need the chunk pipeline (a
  * model input that is neither a number, text nor a boolean; ids beyond 64 bits) or the worker
@@ -76,8 +89,8 @@ export async function scoreInDuckDB(job: InDuckDBJob): Promise<"unsupported" | "
   const outputs = outputColumns(job, plan);
   if (outputs === undefined) return "unsupported";
 
-  // The model loads in its worker while DuckDB finds the first chunk.
-  const starting = RemotePredictor.start(job.model).catch((error: unknown) => {
+  // The model loads in its workers while DuckDB finds and reads the first chunk.
+  const starting = RemotePredictor.start(job.model, modelThreads()).catch((error: unknown) => {
     throw new UserError(`cannot load the model in a worker thread: ${firstLine(error)}`, {
       cause: error,
     });
@@ -91,27 +104,32 @@ export async function scoreInDuckDB(job: InDuckDBJob): Promise<"unsupported" | "
     let bound = await chunkBound(connection, plan, job.chunkSize);
     // Nothing new: finally lets the model finish loading and closes it.
     if (bound === undefined) return "done";
-    model = await starting;
-    if (model === undefined) return "unsupported";
-    registerModelFunctions(
-      connection,
-      job.schema,
-      args.map((arg) => arg!.type),
-      model,
-    );
     const inputs = inputIndex.map((i, c) => args[c]!.sql(`c${i}`));
+    let tally: FunctionTally | undefined;
     while (bound !== undefined) {
-      await createChunk(connection, plan, bound, inputIndex, args);
+      await createChunk(connection, plan, bound);
+      if (tally === undefined) {
+        model = await starting;
+        if (model === undefined) return "unsupported";
+        tally = registerModelFunctions(
+          connection,
+          job.schema,
+          args.map((arg) => arg!.type),
+          model,
+        );
+      }
+      const rejected: bigint[] = (tally.rejected = []);
       const written = await job.sink.writeParts({
         jobId: job.jobId,
         checkpoint: bound.checkpoint,
         idColumn: job.read.idColumn,
         types: Object.fromEntries(outputs.map((c) => [c.name, c.type])),
         idRange: bound.idRange,
-        writePredictions: (file) => copyPredictions(connection!, outputs, job, file),
-        writeRejects: (file) => copyRejects(connection!, plan, inputs, job, file),
+        writePredictions: (file) => copyPredictions(connection!, outputs, inputs, job, file),
+        writeRejects: (file) => copyRejects(connection!, plan, inputs, rejected, job, file),
       });
-      const firstReject = written.rejects > 0 ? await firstRejected(connection, inputs) : undefined;
+      const firstReject =
+        written.rejects > 0 ? await firstRejected(connection, inputs, rejected) : undefined;
       job.onChunk({
         rows: bound.rows,
         scored: written.predictions,
@@ -195,22 +213,22 @@ async function chunkBound(
   };
 }
 
-/** Reads and predicts the chunk into CHUNK_TABLE: k_id, k_since, c0…, and the prediction. */
+/**
+ * Reads the chunk into CHUNK_TABLE in key order: k_id, k_since, c0…. The model runs later, in
+ * the COPY of the predictions, where its time overlaps DuckDB's encoding of the Parquet part
+ * (predicting here, the model's time added to the sort's instead).
+ */
 async function createChunk(
   connection: DuckDBConnection,
   plan: ScanPlan,
   bound: Bound,
-  inputIndex: Array<number | undefined>,
-  args: Array<ReturnType<typeof modelArgument>>,
 ): Promise<void> {
   const columns = plan.refs.map((ref, i) => `${ref.sql} AS c${i}`);
-  const inputs = inputIndex.map((i, c) => args[c]!.sql(plan.refs[i!].sql));
   await connection.run(
     `CREATE OR REPLACE TEMP TABLE ${CHUNK_TABLE} AS
-     SELECT ${plan.idRef.sql} AS k_id,
-            ${plan.sinceRef ? `${plan.sinceRef.sql} AS k_since,` : ""}
-            ${columns.join(", ")}${columns.length > 0 ? "," : ""}
-            ${PREDICT_FUNCTION}(${inputs.join(", ")}) AS ${PREDICTION}
+     SELECT ${plan.idRef.sql} AS k_id
+            ${plan.sinceRef ? `, ${plan.sinceRef.sql} AS k_since` : ""}
+            ${columns.map((column) => `, ${column}`).join("")}
      FROM ${plan.from} WHERE ${plan.where} AND ${bound.where}
      ORDER BY ${plan.orderBy}`,
     bound.params,
@@ -277,9 +295,11 @@ function outputValue(name: string, column: string, type: string): OutputColumn |
   return { name, sql: `CAST(${ref} AS VARCHAR)`, type: "VARCHAR" };
 }
 
+/** Predicts the chunk and writes the predicted rows; the rejected ones land in the tally. */
 async function copyPredictions(
   connection: DuckDBConnection,
   outputs: OutputColumn[],
+  inputs: string[],
   job: InDuckDBJob,
   file: string,
 ): Promise<number> {
@@ -288,7 +308,9 @@ async function copyPredictions(
     `COPY (SELECT ${select.join(", ")},
                   CAST($1 AS VARCHAR) AS model_name, CAST($2 AS VARCHAR) AS model_version,
                   CAST($3 AS VARCHAR) AS run_id, CAST($4 AS TIMESTAMPTZ) AS scored_at
-           FROM ${CHUNK_TABLE} WHERE ${PREDICTION} IS NOT NULL)
+           FROM (SELECT *, ${PREDICT_FUNCTION}(rowid, ${inputs.join(", ")}) AS ${PREDICTION}
+                 FROM ${CHUNK_TABLE})
+           WHERE ${PREDICTION} IS NOT NULL)
      TO ${sqlString(file)} (FORMAT parquet)`,
     [
       job.provenance.name,
@@ -305,9 +327,11 @@ async function copyRejects(
   connection: DuckDBConnection,
   plan: ScanPlan,
   inputs: string[],
+  rejected: bigint[],
   job: InDuckDBJob,
   file: string,
 ): Promise<number> {
+  if (rejected.length === 0) return 0;
   const fields = new Map<string, string>([[plan.idRef.name, "k_id"]]);
   if (plan.sinceRef && !fields.has(plan.sinceRef.name)) fields.set(plan.sinceRef.name, "k_since");
   plan.refs.forEach((ref, i) => {
@@ -319,20 +343,29 @@ async function copyRejects(
                   ${REJECT_REASON_FUNCTION}(${inputs.join(", ")}) AS reason,
                   CAST(to_json(struct_pack(${row.join(", ")})) AS VARCHAR) AS "row",
                   CAST($2 AS TIMESTAMPTZ) AS rejected_at
-           FROM ${CHUNK_TABLE} WHERE ${PREDICTION} IS NULL)
+           FROM ${CHUNK_TABLE} WHERE ${rejectedRows(3)}
+           ORDER BY rowid)
      TO ${sqlString(file)} (FORMAT parquet)`,
-    [job.provenance.version, new Date().toISOString()],
+    [job.provenance.version, new Date().toISOString(), listValue(rejected)],
   );
   return Number(result.rowsChanged);
+}
+
+/** Condition for "this row of CHUNK_TABLE was rejected", the row numbers being parameter $n. */
+function rejectedRows(n: number): string {
+  return `rowid IN (SELECT unnest(CAST($${n} AS BIGINT[])))`;
 }
 
 async function firstRejected(
   connection: DuckDBConnection,
   inputs: string[],
+  rejected: bigint[],
 ): Promise<{ id: string; reason: string } | undefined> {
+  const first = rejected.reduce((min, row) => (row < min ? row : min));
   const result = await connection.runAndReadAll(
     `SELECT CAST(k_id AS VARCHAR), ${REJECT_REASON_FUNCTION}(${inputs.join(", ")})
-     FROM ${CHUNK_TABLE} WHERE ${PREDICTION} IS NULL LIMIT 1`,
+     FROM ${CHUNK_TABLE} WHERE rowid = $1`,
+    [first],
   );
   const row = result.getRows()[0];
   return row ? { id: String(row[0]), reason: String(row[1]) } : undefined;

@@ -92,7 +92,7 @@ export interface PartsWrite {
   idRange?: { first: number; last: number };
   /**
    * Write the chunk's predictions (rejects) as Parquet v1 to `file` and return the row count;
-   * a part of 0 rows is dropped.
+   * a part of 0 rows is dropped, or need not be written at all.
    */
   writePredictions(file: string): Promise<number>;
   writeRejects(file: string): Promise<number>;
@@ -195,12 +195,17 @@ export class FileBatchSink implements BatchSink {
     const state = this.jobs.get(chunk.jobId) ?? (await this.loadPrepared(chunk.jobId));
     const sequence = state.sequence + 1;
     const written = async (file: string, write: (tmp: string) => Promise<number>) => {
+      const tmp = `${file}.tmp`;
       let rows = 0;
-      await atomically(file, async (tmp) => {
+      try {
         rows = await write(tmp);
-        if (rows > 0) await syncFile(tmp);
-      });
-      if (rows === 0) await rm(file, { force: true });
+        if (rows > 0) {
+          await syncFile(tmp);
+          await rename(tmp, file);
+        }
+      } finally {
+        await rm(tmp, { force: true });
+      }
       return rows;
     };
     const predictions = await written(

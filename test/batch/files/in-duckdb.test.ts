@@ -1,11 +1,14 @@
 import { cpSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { DOUBLE, type DuckDBConnection } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { registerModelFunctions } from "../../../src/batch/files/model-functions.js";
+import { RemotePredictor } from "../../../src/batch/files/remote-predictor.js";
 import { FileBatchSink } from "../../../src/batch/files/sink.js";
 import { FileBatchSource } from "../../../src/batch/files/source.js";
 import { runBatchOnce, type BatchJob, type BatchStats } from "../../../src/batch/job.js";
 import { UserError } from "../../../src/config/errors.js";
-import { loadPredictor } from "../../../src/model/predictor.js";
+import { loadPredictor, runPlanOf } from "../../../src/model/predictor.js";
 import type { Predictor } from "../../../src/model/types.js";
 import { sqlString, withDuckDB } from "../../../src/train/duckdb.js";
 import { rideBundlePath } from "../../helpers/ride-bundle.js";
@@ -310,6 +313,121 @@ describe("file → file scoring inside DuckDB", () => {
       await expect(failed).rejects.toThrow(/cannot load the model in a worker thread/);
     } finally {
       await loaded.close();
+    }
+  });
+});
+
+describe("mldeploy_predict", () => {
+  const rows = 5_000;
+  /** Rides with every tenth distance negative (rejected); rowid = id. */
+  const createRides = (db: DuckDBConnection) =>
+    db.run(
+      `CREATE TABLE rides AS
+       SELECT range AS id, CAST(1 + range % 265 AS DOUBLE) AS pu,
+              CAST(1 + range * 7 % 265 AS DOUBLE) AS dropoff,
+              CAST(CASE WHEN range % 10 = 0 THEN -1 ELSE range % 20 END AS DOUBLE) AS distance
+       FROM range(${rows})`,
+    );
+  const predictAll = (db: DuckDBConnection) =>
+    db.runAndReadAll(
+      `SELECT id, p FROM (SELECT id, mldeploy_predict(rowid, pu, dropoff, distance) AS p
+                          FROM rides)
+       WHERE p IS NOT NULL ORDER BY id`,
+    );
+
+  it.each([
+    ["2 workers given its run plan (onnxruntime alone)", true, 2],
+    ["1 worker given its bundle", false, 1],
+  ])("predicts each row once, as the Predictor does, from %s", async (_, withPlan, threads) => {
+    const model = await RemotePredictor.start(
+      {
+        bundle,
+        plan: withPlan ? runPlanOf(predictor) : undefined,
+        name: "ride-duration",
+        version: "3",
+      },
+      threads,
+    );
+    try {
+      await withDuckDB(async (db) => {
+        await createRides(db);
+        const tally = registerModelFunctions(
+          db,
+          predictor.info.inputs,
+          [DOUBLE, DOUBLE, DOUBLE],
+          model!,
+        );
+        const predicted = (await predictAll(db)).getRows();
+        // A filter on the result must not call the function a second time (it is volatile):
+        // each rejected row is recorded once.
+        const rejected = tally.rejected.map(Number).sort((a, b) => a - b);
+        const expectedRejects = Array.from({ length: rows / 10 }, (_, i) => i * 10);
+        expect(rejected).toEqual(expectedRejects);
+        expect(predicted.length).toBe(rows - expectedRejects.length);
+
+        const ids = predicted.map((row) => Number(row[0]));
+        const expected = await predictor.predictColumns({
+          rows: ids.length,
+          columns: {
+            PULocationID: Float64Array.from(ids, (id) => 1 + (id % 265)),
+            DOLocationID: Float64Array.from(ids, (id) => 1 + ((id * 7) % 265)),
+            trip_distance: Float64Array.from(ids, (id) => id % 20),
+          },
+        });
+        expect(predicted.map((row) => row[1])).toEqual(Array.from(expected.values));
+      });
+    } finally {
+      await model?.close();
+    }
+  });
+
+  it("fails the statement with the model's error, every time", async () => {
+    const plan = runPlanOf(predictor)!;
+    const broken = {
+      ...plan,
+      features: { ...plan.features, PU_DO: { column: "no_such_column" } },
+    };
+    const model = await RemotePredictor.start(
+      { bundle, plan: broken, name: "ride-duration", version: "3" },
+      2,
+    );
+    try {
+      await withDuckDB(async (db) => {
+        await createRides(db);
+        registerModelFunctions(db, predictor.info.inputs, [DOUBLE, DOUBLE, DOUBLE], model!);
+        for (let run = 0; run < 2; run++) {
+          await expect(predictAll(db)).rejects.toThrow(/no_such_column/);
+        }
+      });
+    } finally {
+      await model?.close();
+    }
+  });
+
+  it("hands answers back in the order of the batches, across workers and after a discard", async () => {
+    const model = await RemotePredictor.start(
+      { bundle, name: "ride-duration", version: "3", constant: 7 },
+      2,
+    );
+    const batch = (rows: number) => ({
+      rows,
+      columns: {
+        PULocationID: new Float64Array(rows),
+        DOLocationID: new Float64Array(rows),
+        trip_distance: new Float64Array(rows),
+      },
+    });
+    try {
+      for (const rows of [3, 5, 8]) model!.submit(batch(rows));
+      expect([model!.take().length, model!.take().length, model!.take().length]).toEqual([3, 5, 8]);
+      model!.submit(batch(1));
+      model!.submit(batch(2));
+      model!.discardAnswers();
+      model!.submit(batch(4));
+      expect(Array.from(model!.take())).toEqual([7, 7, 7, 7]);
+      expect(() => model!.take()).toThrow(/without a batch/);
+    } finally {
+      await model?.close();
     }
   });
 });
