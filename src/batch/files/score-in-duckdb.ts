@@ -1,4 +1,5 @@
 import { listValue, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-api";
+import { stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { UserError } from "../../config/errors.js";
 import type { ColumnSpec } from "../../model/types.js";
@@ -56,11 +57,19 @@ export interface ChunkOutcome {
  * Model worker threads: each vector's rows are shared between them (see
  * registerModelFunctions), so the model's time DuckDB waits on shrinks with their number.
  * At most 4 (slices of 512 rows): onnxruntime already costs ~10% more per row in 512-row calls
- * than in 1,024-row ones.
+ * than in 1,024-row ones. Each worker holds its own copy of the model, so a model larger than
+ * LARGE_MODEL_BYTES gets one worker: memory matters more there than the model's share of time.
  */
-function modelThreads(): number {
-  return Math.max(1, Math.min(4, availableParallelism()));
+export async function modelThreads(model: RemoteModel): Promise<number> {
+  const cores = Math.max(1, Math.min(4, availableParallelism()));
+  if (cores === 1 || model.constant !== undefined) return cores;
+  const size = model.plan
+    ? (await stat(model.plan.onnxPath).catch(() => undefined))?.size
+    : undefined;
+  return size !== undefined && size > LARGE_MODEL_BYTES ? 1 : cores;
 }
+
+const LARGE_MODEL_BYTES = 64 * 1024 * 1024;
 
 /** Name of the chunk's table in the source's DuckDB (a temp table: per connection). */
 const CHUNK_TABLE = "mldeploy_chunk";
@@ -90,11 +99,13 @@ export async function scoreInDuckDB(job: InDuckDBJob): Promise<"unsupported" | "
   if (outputs === undefined) return "unsupported";
 
   // The model loads in its workers while DuckDB finds and reads the first chunk.
-  const starting = RemotePredictor.start(job.model, modelThreads()).catch((error: unknown) => {
-    throw new UserError(`cannot load the model in a worker thread: ${firstLine(error)}`, {
-      cause: error,
+  const starting = modelThreads(job.model)
+    .then((threads) => RemotePredictor.start(job.model, threads))
+    .catch((error: unknown) => {
+      throw new UserError(`cannot load the model in a worker thread: ${firstLine(error)}`, {
+        cause: error,
+      });
     });
-  });
   starting.catch(() => {});
   let model: RemotePredictor | undefined;
   let connection: DuckDBConnection | undefined;

@@ -1,9 +1,11 @@
-import { cpSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import path from "node:path";
 import { DOUBLE, type DuckDBConnection } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerModelFunctions } from "../../../src/batch/files/model-functions.js";
 import { RemotePredictor } from "../../../src/batch/files/remote-predictor.js";
+import { modelThreads } from "../../../src/batch/files/score-in-duckdb.js";
 import { FileBatchSink } from "../../../src/batch/files/sink.js";
 import { FileBatchSource } from "../../../src/batch/files/source.js";
 import { runBatchOnce, type BatchJob, type BatchStats } from "../../../src/batch/job.js";
@@ -429,5 +431,16 @@ describe("mldeploy_predict", () => {
     } finally {
       await model?.close();
     }
+  });
+
+  it("gives a model one worker per core (at most 4), and a large model one worker", async () => {
+    const plan = runPlanOf(predictor)!;
+    const cores = Math.min(4, availableParallelism());
+    const model = { bundle, name: "ride-duration", version: "3" };
+    expect(await modelThreads({ ...model, plan })).toBe(cores);
+    const large = path.join(tempDir(), "large.onnx");
+    writeFileSync(large, "");
+    truncateSync(large, 65 * 1024 * 1024); // sparse: the size without the disk space
+    expect(await modelThreads({ ...model, plan: { ...plan, onnxPath: large } })).toBe(1);
   });
 });
