@@ -186,7 +186,7 @@ async function main(): Promise<void> {
       constantPredictor(model),
       openFiles,
       async () => {},
-      // File → file scores inside DuckDB with the model in a worker: the constant goes there.
+      // File → file scores inside DuckDB with the model in workers: the constant goes there.
       { constant: 12.5 },
     );
     await measure("Parquet → Parquet, model", model, openFiles, async () => {});
