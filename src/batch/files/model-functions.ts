@@ -41,7 +41,7 @@ export function modelArgument(column: ColumnRef): Argument | undefined {
 /** What the predict function saw; the caller empties it between statements. */
 export interface FunctionTally {
   /** The row numbers (its first argument) of the rows it rejected, in no particular order. */
-  rejected: bigint[];
+  rejected: number[];
 }
 
 /**
@@ -97,6 +97,7 @@ export function registerModelFunctions(
             slices.push({ offset, kept: validation.rowIndex });
           }
           const raw = doubleData(output);
+          const rowNumbers = input.getColumnVector(0);
           for (const { offset, kept } of slices) {
             const values = model.take();
             const end = Math.min(offset + size, rows);
@@ -107,7 +108,7 @@ export function registerModelFunctions(
                 k++;
               } else {
                 output.setItem(row, null);
-                tally.rejected.push(input.getColumnVector(0).getItem(row) as bigint);
+                tally.rejected.push(Number(rowNumbers.getItem(row)));
               }
             }
           }

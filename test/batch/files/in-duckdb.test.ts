@@ -208,6 +208,26 @@ describe("file → file scoring inside DuckDB", () => {
     });
   });
 
+  it("writes a chunk where every row is rejected: all of them, once, with their reasons", async () => {
+    const dir = tempDir();
+    const input = path.join(dir, "rides.parquet");
+    const bad = makeRides(5_000).map((ride) => ({ ...ride, trip_distance: -1 }));
+    await writeRides(input, bad);
+    const output = path.join(dir, "predictions.parquet");
+    const stats = await score({ source: input, sink: output });
+    expect(stats).toMatchObject({
+      inDuckDB: true,
+      rowsRead: 5_000,
+      rowsScored: 0,
+      rowsRejected: 5_000,
+    });
+    const rejects = await readRejects(rejectsOf(output));
+    expect(rejects.map((row) => Number(row.id))).toEqual(bad.map((ride) => ride.ride_id));
+    expect(new Set(rejects.map((row) => row.reason))).toEqual(
+      new Set(['field "trip_distance" must be >= 0, got -1']),
+    );
+  });
+
   it("publishes a lone part as the target without copying it, and merges once there are more", async () => {
     const dir = tempDir();
     await writeRides(path.join(dir, "rides-1.parquet"), rides.slice(0, 1_000));
