@@ -27,10 +27,10 @@ export interface BatchJob {
   /** Set by SIGTERM: the chunk being written is finished, then the run stops. */
   shouldStop?: () => boolean;
   /**
-   * File → file jobs are scored inside DuckDB, with the model loaded again (from
-   * `predictor.info.path`) in a worker thread (see files/score-in-duckdb.ts). "off" keeps them
-   * on the chunk pipeline; `constant` answers that value instead of running the model there
-   * (a benchmark's ceiling).
+   * File → file jobs are scored inside DuckDB, with the model run again in worker threads
+   * from the predictor's run plan (see files/score-in-duckdb.ts). "off" keeps them on the
+   * chunk pipeline; `constant` answers that value instead of running the model there (a
+   * benchmark's ceiling).
    */
   inDuckDB?: "off" | { constant: number };
 }

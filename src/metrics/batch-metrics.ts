@@ -36,57 +36,49 @@ export const PUSHGATEWAY_JOB = "mldeploy_batch";
 export function createBatchMetrics(jobId: string): BatchMetrics {
   const registry = new Registry();
   const job = { batch_job: jobId };
-  const runs = new Counter({
-    name: "mldeploy_batch_runs_total",
-    help: "Runs of the batch job, by status: FINISHED, KILLED (stopped after a committed chunk) or FAILED",
-    labelNames: ["batch_job", "status"] as const,
-    registers: [registry],
-  });
-  const rows = new Counter({
-    name: "mldeploy_batch_rows_total",
-    help: "Source rows handled over all runs, by outcome: read, scored or rejected",
-    labelNames: ["batch_job", "outcome"] as const,
-    registers: [registry],
-  });
-  const running = new Gauge({
-    name: "mldeploy_batch_running",
-    help: "1 while a run is in progress",
-    labelNames: ["batch_job"] as const,
-    registers: [registry],
-  });
-  const progress = new Gauge({
-    name: "mldeploy_batch_run_rows_done",
-    help: "Rows read so far by the run in progress (or the last run)",
-    labelNames: ["batch_job"] as const,
-    registers: [registry],
-  });
-  const lastRows = new Gauge({
-    name: "mldeploy_batch_last_run_rows",
-    help: "Rows of the last run, by outcome: read, scored or rejected",
-    labelNames: ["batch_job", "outcome"] as const,
-    registers: [registry],
-  });
-  const lastDuration = new Gauge({
-    name: "mldeploy_batch_last_run_duration_seconds",
-    help: "Duration of the last run",
-    labelNames: ["batch_job"] as const,
-    registers: [registry],
-  });
-  const lastEnd = new Gauge({
-    name: "mldeploy_batch_last_run_end_timestamp_seconds",
-    help: "When the last run ended, whatever its status (Unix time)",
-    labelNames: ["batch_job"] as const,
-    registers: [registry],
-  });
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new Counter({ name, help, labelNames, registers: [registry] });
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new Gauge({ name, help, labelNames, registers: [registry] });
+  const runs = counter(
+    "mldeploy_batch_runs_total",
+    "Runs of the batch job, by status: FINISHED, KILLED (stopped after a committed chunk) or FAILED",
+    ["batch_job", "status"],
+  );
+  const rows = counter(
+    "mldeploy_batch_rows_total",
+    "Source rows handled over all runs, by outcome: read, scored or rejected",
+    ["batch_job", "outcome"],
+  );
+  const running = gauge("mldeploy_batch_running", "1 while a run is in progress", ["batch_job"]);
+  const progress = gauge(
+    "mldeploy_batch_run_rows_done",
+    "Rows read so far by the run in progress (or the last run)",
+    ["batch_job"],
+  );
+  const lastRows = gauge(
+    "mldeploy_batch_last_run_rows",
+    "Rows of the last run, by outcome: read, scored or rejected",
+    ["batch_job", "outcome"],
+  );
+  const lastDuration = gauge(
+    "mldeploy_batch_last_run_duration_seconds",
+    "Duration of the last run",
+    ["batch_job"],
+  );
+  const lastEnd = gauge(
+    "mldeploy_batch_last_run_end_timestamp_seconds",
+    "When the last run ended, whatever its status (Unix time)",
+    ["batch_job"],
+  );
   // Registered at the first success: absent from a push, the gateway keeps the value an
   // earlier process pushed, so "time since the last success" survives a failing run.
   let lastSuccess: Gauge<"batch_job"> | undefined;
-  const lastInfo = new Gauge({
-    name: "mldeploy_batch_last_run_info",
-    help: "Always 1: the last run's status and the model version that scored it",
-    labelNames: ["batch_job", "status", "model_name", "model_version"] as const,
-    registers: [registry],
-  });
+  const lastInfo = gauge(
+    "mldeploy_batch_last_run_info",
+    "Always 1: the last run's status and the model version that scored it",
+    ["batch_job", "status", "model_name", "model_version"],
+  );
   for (const outcome of ["read", "scored", "rejected"]) rows.inc({ ...job, outcome }, 0);
   running.set(job, 0);
   return {
@@ -111,12 +103,11 @@ export function createBatchMetrics(jobId: string): BatchMetrics {
       lastDuration.set(job, run.durationMs / 1000);
       lastEnd.set(job, ended);
       if (run.status === "FINISHED") {
-        lastSuccess ??= new Gauge({
-          name: "mldeploy_batch_last_success_timestamp_seconds",
-          help: "When a run last finished scoring every row it was due (Unix time)",
-          labelNames: ["batch_job"] as const,
-          registers: [registry],
-        });
+        lastSuccess ??= gauge(
+          "mldeploy_batch_last_success_timestamp_seconds",
+          "When a run last finished scoring every row it was due (Unix time)",
+          ["batch_job"],
+        );
         lastSuccess.set(job, ended);
       }
       lastInfo.reset();
