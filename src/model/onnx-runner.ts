@@ -1,4 +1,5 @@
 import ort from "onnxruntime-node";
+import type { StringCodes } from "./string-codes.js";
 import { applyFeatures } from "./transform.js";
 import type { Column, ColumnarBatch, FeatureExpr } from "./types.js";
 
@@ -17,33 +18,54 @@ export interface ModelInput {
   columnVector: boolean;
   /** A [N, k] input fed k request columns, row by row, in this order (see packedInput). */
   packed?: string[];
+  /** A string input whose LabelEncoder runs here: the graph takes these int64 codes instead. */
+  codes?: StringCodes;
 }
 
 /** A checked bundle's graph and how to feed it, as plain data (it crosses to worker threads). */
 export interface RunPlan {
   onnxPath: string;
+  /** The graph to run when it differs from the file's (string inputs encoded, see codes). */
+  onnxBytes?: Uint8Array;
   inputs: ModelInput[];
   features: Record<string, FeatureExpr>;
   output: string;
 }
 
 export function openSession(
-  onnxPath: string,
+  onnx: string | Uint8Array,
   intraOpNumThreads = 1,
 ): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(onnxPath, {
+  const options: ort.InferenceSession.SessionOptions = {
     intraOpNumThreads,
     interOpNumThreads: 1,
     graphOptimizationLevel: "all",
     executionMode: "sequential",
-  });
+  };
+  return typeof onnx === "string"
+    ? ort.InferenceSession.create(onnx, options)
+    : ort.InferenceSession.create(onnx, options);
+}
+
+/** The plan's session: its rewritten graph if it has one, else the bundle's file. */
+export function openPlanSession(
+  plan: RunPlan,
+  intraOpNumThreads = 1,
+): Promise<ort.InferenceSession> {
+  return openSession(plan.onnxBytes ?? plan.onnxPath, intraOpNumThreads);
 }
 
 export class OnnxRunner {
+  private readonly lookups = new Map<string, CodeLookup>();
+
   constructor(
     private readonly session: ort.InferenceSession,
     readonly plan: RunPlan,
-  ) {}
+  ) {
+    for (const input of plan.inputs) {
+      if (input.codes) this.lookups.set(input.name, new CodeLookup(input.codes));
+    }
+  }
 
   /** The model's output for each row of the batch. */
   async run(batch: ColumnarBatch): Promise<Float64Array> {
@@ -60,7 +82,10 @@ export class OnnxRunner {
         throw new Error(
           `model input "${input.name}" has no value (feature map does not produce it)`,
         );
-      feeds[input.name] = toTensor(column, input, batch.rows);
+      const lookup = this.lookups.get(input.name);
+      feeds[input.name] = lookup
+        ? lookup.tensor(column, input, batch.rows)
+        : toTensor(column, input, batch.rows);
     }
     const output = this.plan.output;
     const results = await this.session.run(feeds, [output]);
@@ -110,6 +135,37 @@ function toTensor(column: Column, input: ModelInput, rows: number): ort.Tensor {
       return new ort.Tensor("bool", Uint8Array.from(asNumbers(column)), dims);
   }
 }
+
+/** The texts' codes as onnxruntime's LabelEncoder would give them (see string-codes.ts). */
+class CodeLookup {
+  private readonly byText: Map<string, number>;
+  private readonly fallback: number;
+
+  constructor(codes: StringCodes) {
+    this.byText = new Map(codes.keys.map((key, index) => [key, codes.codes[index]]));
+    this.fallback = codes.fallback;
+  }
+
+  tensor(column: Column, input: ModelInput, rows: number): ort.Tensor {
+    const texts =
+      Array.isArray(column) && typeof column[0] === "string"
+        ? (column as string[])
+        : Array.from(column as ArrayLike<unknown>, String);
+    const codes = new BigInt64Array(rows);
+    // Written as two 32-bit words per code: BigInt conversion per row would cost more than the
+    // lookup. Codes are int32, so the high word is the sign.
+    const words = new Int32Array(codes.buffer);
+    for (let row = 0; row < rows; row++) {
+      const code = this.byText.get(texts[row]) ?? this.fallback;
+      words[2 * row + LOW_WORD] = code;
+      words[2 * row + 1 - LOW_WORD] = code >> 31;
+    }
+    return new ort.Tensor("int64", codes, input.columnVector ? [rows, 1] : [rows]);
+  }
+}
+
+/** Index of an int64's low 32-bit word in memory: 0 on a little-endian host. */
+const LOW_WORD = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? 0 : 1;
 
 /** Request columns side by side in one [rows, columns] tensor, row-major as onnxruntime reads it. */
 function packedTensor(

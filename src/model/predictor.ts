@@ -1,3 +1,4 @@
+import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import ort from "onnxruntime-node";
@@ -10,6 +11,7 @@ import {
   type RunPlan,
   type TensorType,
 } from "./onnx-runner.js";
+import { encodeStringInputs, type EncodedGraph, type StringCodes } from "./string-codes.js";
 import { identityFeatures } from "./transform.js";
 import {
   BundleError,
@@ -61,16 +63,8 @@ export async function loadPredictor(
 ): Promise<Predictor> {
   const started = performance.now();
   const bundle = await readBundle(location);
-  let session: ort.InferenceSession;
-  try {
-    session = await openSession(bundle.onnxPath, options.intraOpNumThreads);
-  } catch (error) {
-    throw new BundleError(
-      bundle.path,
-      `onnxruntime cannot load ${path.basename(bundle.onnxPath)}: ${(error as Error).message}`,
-    );
-  }
-  const inputs = describeInputs(bundle, session);
+  const { session, encoded } = await openBundleSession(bundle, options);
+  const inputs = describeInputs(bundle, session, encoded?.codes ?? {});
   const requestSchema =
     bundle.mldeploy?.inputs ?? bundle.signature?.inputs ?? inputs.map(inputAsColumn);
   const features = bundle.mldeploy?.features ?? identityFeatures(requestSchema);
@@ -96,13 +90,59 @@ export async function loadPredictor(
     loadMs: performance.now() - started,
   };
   options.logger?.info(
-    { model: info.name, version: info.version, loadMs: Math.round(info.loadMs) },
+    {
+      model: info.name,
+      version: info.version,
+      loadMs: Math.round(info.loadMs),
+      ...(encoded ? { encodedInputs: Object.keys(encoded.codes) } : {}),
+    },
     "model loaded",
   );
-  return new OnnxPredictor(
-    new OnnxRunner(session, { onnxPath: bundle.onnxPath, inputs, features, output }),
-    info,
-  );
+  const plan: RunPlan = {
+    onnxPath: bundle.onnxPath,
+    ...(encoded ? { onnxBytes: encoded.onnx } : {}),
+    inputs,
+    features,
+    output,
+  };
+  return new OnnxPredictor(new OnnxRunner(session, plan), info);
+}
+
+/** Larger graphs are run from their file as they are: decoding them would cost more than it saves. */
+const MAX_ENCODED_MODEL_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The bundle's graph in onnxruntime, with its string inputs encoded ahead of it where that is
+ * equivalent (see string-codes.ts); the file as it is otherwise, or if onnxruntime refuses the
+ * rewritten graph, which would be mldeploy's fault, not the model's.
+ */
+async function openBundleSession(
+  bundle: Bundle,
+  options: LoadPredictorOptions,
+): Promise<{ session: ort.InferenceSession; encoded?: EncodedGraph }> {
+  const size = (await stat(bundle.onnxPath)).size;
+  const encoded =
+    size <= MAX_ENCODED_MODEL_BYTES
+      ? encodeStringInputs(await readFile(bundle.onnxPath))
+      : undefined;
+  if (encoded) {
+    try {
+      return { session: await openSession(encoded.onnx, options.intraOpNumThreads), encoded };
+    } catch (error) {
+      options.logger?.warn(
+        { err: (error as Error).message, inputs: Object.keys(encoded.codes) },
+        "onnxruntime refused the graph with encoded string inputs; running the file as it is",
+      );
+    }
+  }
+  try {
+    return { session: await openSession(bundle.onnxPath, options.intraOpNumThreads) };
+  } catch (error) {
+    throw new BundleError(
+      bundle.path,
+      `onnxruntime cannot load ${path.basename(bundle.onnxPath)}: ${(error as Error).message}`,
+    );
+  }
 }
 
 /**
@@ -113,9 +153,19 @@ export function runPlanOf(predictor: Predictor): RunPlan | undefined {
   return predictor instanceof OnnxPredictor ? predictor.runner.plan : undefined;
 }
 
-/** Checks the ONNX graph's inputs against the signature, naming any mismatch. */
-function describeInputs(bundle: Bundle, session: ort.InferenceSession): ModelInput[] {
-  const packed = packedInput(bundle, session);
+/**
+ * Checks the ONNX graph's inputs against the signature, naming any mismatch. An encoded input
+ * is checked as the string input it is in the bundle's graph.
+ */
+function describeInputs(
+  bundle: Bundle,
+  session: ort.InferenceSession,
+  codes: Record<string, StringCodes>,
+): ModelInput[] {
+  const metadata = session.inputMetadata.map((meta) =>
+    meta.isTensor && codes[meta.name] ? { ...meta, type: "string" as const } : meta,
+  );
+  const packed = packedInput(bundle, metadata);
   if (packed) return [packed];
   const declared = bundle.signature?.inputs;
   if (declared) {
@@ -128,7 +178,7 @@ function describeInputs(bundle: Bundle, session: ort.InferenceSession): ModelInp
       }
     }
   }
-  return session.inputMetadata.map((meta): ModelInput => {
+  return metadata.map((meta): ModelInput => {
     if (!meta.isTensor)
       throw new BundleError(
         bundle.path,
@@ -159,7 +209,13 @@ function describeInputs(bundle: Bundle, session: ort.InferenceSession): ModelInp
         `ONNX input "${meta.name}" has shape [${meta.shape.join(", ")}]; only one value per row ([N] or [N, 1]) is supported`,
       );
     }
-    return { name: meta.name, type, columnVector: meta.shape.length === 2 };
+    const encoded = codes[meta.name];
+    return {
+      name: meta.name,
+      type,
+      columnVector: meta.shape.length === 2,
+      ...(encoded ? { codes: encoded } : {}),
+    };
   });
 }
 
@@ -169,9 +225,12 @@ function describeInputs(bundle: Bundle, session: ort.InferenceSession): ModelInp
  * order, one row per request row, and so does this: a graph with one numeric input of width
  * k > 1 and a column signature of k columns (none of them the input itself) is "packed".
  */
-function packedInput(bundle: Bundle, session: ort.InferenceSession): ModelInput | undefined {
-  if (bundle.mldeploy || session.inputMetadata.length !== 1) return undefined;
-  const meta = session.inputMetadata[0];
+function packedInput(
+  bundle: Bundle,
+  metadata: readonly ort.InferenceSession.ValueMetadata[],
+): ModelInput | undefined {
+  if (bundle.mldeploy || metadata.length !== 1) return undefined;
+  const meta = metadata[0];
   if (!meta.isTensor || meta.shape.length !== 2 || meta.shape[1] === 1) return undefined;
   const type = meta.type as TensorType;
   if (!tensorToColumn[type] || type === "string" || type === "bool") return undefined;

@@ -6,7 +6,7 @@ import {
   type OnnxNode,
   type OnnxTensor,
   type OnnxValueInfo,
-} from "./onnx-proto.js";
+} from "../model/onnx-proto.js";
 
 export interface ExportOnnxOptions {
   /** Name of the graph output (e.g. "duration"). */

@@ -15,7 +15,7 @@ import {
   ONNX_ML_OPSET,
   ONNX_OPSET,
 } from "../../src/train/onnx-export.js";
-import { decodeModel } from "../../src/train/onnx-proto.js";
+import { decodeModel } from "../../src/model/onnx-proto.js";
 import { writeSampleTrips } from "../../src/train/sample-data.js";
 import { makeTempDir, pythonHas, runPython, worstRelativeError } from "./helpers.js";
 

@@ -9,7 +9,7 @@
  * which needs no event loop turn on either side.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { OnnxRunner, openSession } from "../../model/onnx-runner.js";
+import { OnnxRunner, openPlanSession } from "../../model/onnx-runner.js";
 import type { ColumnarBatch } from "../../model/types.js";
 import {
   nextMessage,
@@ -73,7 +73,7 @@ interface Model {
  * bundle's reader and checks. A model given without one loads its bundle again.
  */
 async function loadModel(data: PredictWorkerData): Promise<Model> {
-  if (data.plan) return new OnnxRunner(await openSession(data.plan.onnxPath), data.plan);
+  if (data.plan) return new OnnxRunner(await openPlanSession(data.plan), data.plan);
   const { loadPredictor } = await import("../../model/predictor.js");
   const predictor = await loadPredictor(data.bundle, { name: data.name, version: data.version });
   return {

@@ -3,7 +3,8 @@ import protobuf from "protobufjs";
 /**
  * The subset of onnx.proto (proto2, package onnx) that a linear graph needs, as a protobufjs
  * reflection descriptor. Field numbers follow the ONNX specification; fields left out
- * (sparse tensors, functions, training info, segments) are never written.
+ * (sparse tensors, functions, training info, segments, non-tensor types) are never written,
+ * and a model holding one is never rewritten (see decodeForRewrite).
  */
 const packed = { packed: true };
 const expanded = { packed: false };
@@ -231,7 +232,7 @@ export interface OnnxModel {
 let modelType: protobuf.Type | undefined;
 
 function modelProto(): protobuf.Type {
-  modelType ??= protobuf.Root.fromJSON(descriptor).lookupType("onnx.ModelProto");
+  modelType ??= protobuf.Root.fromJSON(descriptor).resolveAll().lookupType("onnx.ModelProto");
   return modelType;
 }
 
@@ -249,4 +250,89 @@ export function encodeModel(model: OnnxModel): Uint8Array {
 export function decodeModel(bytes: Uint8Array): OnnxModel {
   const type = modelProto();
   return type.toObject(type.decode(bytes), { longs: Number, arrays: true }) as unknown as OnnxModel;
+}
+
+/** An int64 field of a message decoded for rewriting: a Long, exact beyond 2^53. */
+export type Int64 = number | protobuf.Long;
+
+export function int64Number(value: Int64 | null | undefined): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (typeof value === "number") return value;
+  const high = value.unsigned ? value.high >>> 0 : value.high;
+  return high * 2 ** 32 + (value.low >>> 0);
+}
+
+/** The parts of a decoded ModelProto that a rewrite reads or changes (see decodeForRewrite). */
+export interface RewritableAttribute {
+  name: string;
+  type: number;
+  i?: Int64 | null;
+  ints?: Int64[];
+  strings?: Uint8Array[];
+}
+export interface RewritableNode {
+  input: string[];
+  output: string[];
+  op_type: string;
+  domain?: string | null;
+  attribute: RewritableAttribute[];
+}
+export interface RewritableValueInfo {
+  name: string;
+  type?: { tensor_type?: { elem_type?: number | null } | null } | null;
+}
+export interface RewritableModel {
+  opset_import: Array<{ domain?: string | null; version?: Int64 | null }>;
+  graph?: {
+    node: RewritableNode[];
+    initializer: Array<{ name: string }>;
+    input: RewritableValueInfo[];
+    output: RewritableValueInfo[];
+    value_info: RewritableValueInfo[];
+  } | null;
+}
+
+/**
+ * The model as protobuf messages that encodeRewritten writes back unchanged but for what the
+ * caller changed; undefined when the bytes hold anything this descriptor's subset would lose
+ * on the way (a field it does not know, text that is not UTF-8) or are not a ModelProto.
+ */
+export function decodeForRewrite(bytes: Uint8Array): RewritableModel | undefined {
+  const type = modelProto();
+  try {
+    if (!knowsEveryField(type, protobuf.Reader.create(bytes), bytes.length)) return undefined;
+    return type.decode(bytes) as unknown as RewritableModel;
+  } catch {
+    return undefined;
+  }
+}
+
+export function encodeRewritten(model: RewritableModel): Uint8Array {
+  const type = modelProto();
+  return type.encode(model as unknown as protobuf.Message).finish();
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Walks the wire format: every field of every nested message must be one the subset defines. */
+function knowsEveryField(type: protobuf.Type, reader: protobuf.Reader, end: number): boolean {
+  while (reader.pos < end) {
+    const tag = reader.uint32();
+    const field = type.fieldsById[tag >>> 3] as protobuf.Field | undefined;
+    const wireType = tag & 7;
+    if (!field) return false;
+    if (field.resolvedType instanceof protobuf.Type) {
+      if (wireType !== 2) return false;
+      const length = reader.uint32();
+      const stop = reader.pos + length;
+      if (stop > end || !knowsEveryField(field.resolvedType, reader, stop)) return false;
+      reader.pos = stop;
+    } else if (field.type === "string") {
+      if (wireType !== 2) return false;
+      strictUtf8.decode(reader.bytes());
+    } else {
+      reader.skipType(wireType);
+    }
+  }
+  return reader.pos === end;
 }
