@@ -1,10 +1,12 @@
 /**
- * `npm run bench:batch [-- --rows 1000000 --chunk 50000 --postgres postgres://postgres@127.0.0.1:5432/test]`
+ * `npm run bench:batch [-- --rows 1000000 --chunk 50000 --repeat 3 --postgres postgres://postgres@127.0.0.1:5432/test]`
  * (without --chunk, each path runs with the default chunk size of `mldeploy batch`)
  *
  * Scores `rows` generated rides PostgreSQL → PostgreSQL and Parquet → Parquet with the real
  * model, and in the same run the ceiling of each path: the same read, validation and write
- * with a constant prediction instead of onnxruntime.
+ * with a constant prediction instead of onnxruntime. Ceiling and model take turns `repeat`
+ * times and each is reported by its median: on 2 shared cores one run of a second can be
+ * 30% off either way.
  */
 import os from "node:os";
 import path from "node:path";
@@ -28,6 +30,7 @@ import { benchModel } from "./model.js";
 const { values: args } = parseArgs({
   options: {
     rows: { type: "string", default: "1000000" },
+    repeat: { type: "string", default: "3" },
     chunk: { type: "string" },
     postgres: {
       type: "string",
@@ -36,6 +39,7 @@ const { values: args } = parseArgs({
   },
 });
 const ROWS = Number(args.rows);
+const REPEAT = Math.max(1, Math.floor(Number(args.repeat)) || 1);
 // Default: each path's own default chunk size, as `mldeploy batch` uses.
 const CHUNK = args.chunk === undefined ? undefined : Number(args.chunk);
 const SCHEMA = "mldeploy_bench_batch";
@@ -118,7 +122,10 @@ async function main(): Promise<void> {
   ) => {
     await reset();
     const [source, sink] = await open();
+    // Earlier runs' garbage is not this run's cost (node runs with --expose-gc only if asked).
+    (globalThis as { gc?: () => void }).gc?.();
     const started = performance.now();
+    const cpuBefore = process.cpuUsage();
     const stats = await runBatchOnce({
       jobId: name,
       source,
@@ -135,11 +142,14 @@ async function main(): Promise<void> {
     if ("finalize" in sink && typeof sink.finalize === "function")
       await (sink.finalize as () => Promise<unknown>)();
     const seconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuBefore);
     await sink.close();
     await source.close();
     results.push({ name, seconds, rows: stats.rowsRead });
     console.log(
-      `${name}: ${(stats.rowsRead / seconds).toLocaleString("en-US", { maximumFractionDigits: 0 })} rows/s (${seconds.toFixed(2)} s)`,
+      `${name}: ${(stats.rowsRead / seconds).toLocaleString("en-US", { maximumFractionDigits: 0 })} rows/s (${seconds.toFixed(2)} s; ` +
+        // Every thread of the process: JavaScript, DuckDB's and the model workers'.
+        `${((cpu.user + cpu.system) / 1e6).toFixed(2)} s of CPU)`,
     );
   };
 
@@ -162,15 +172,17 @@ async function main(): Promise<void> {
           Awaited<ReturnType<typeof openBatchSource>>,
           Awaited<ReturnType<typeof openBatchSink>>,
         ];
-      await measure(
-        "PostgreSQL → PostgreSQL, ceiling (constant)",
-        constantPredictor(model),
-        open,
-        () => dropPostgresSinks(args.postgres),
-      );
-      await measure("PostgreSQL → PostgreSQL, model", model, open, () =>
-        dropPostgresSinks(args.postgres),
-      );
+      for (let round = 0; round < REPEAT; round++) {
+        await measure(
+          "PostgreSQL → PostgreSQL, ceiling (constant)",
+          constantPredictor(model),
+          open,
+          () => dropPostgresSinks(args.postgres),
+        );
+        await measure("PostgreSQL → PostgreSQL, model", model, open, () =>
+          dropPostgresSinks(args.postgres),
+        );
+      }
     }
     const input = await prepareParquet(dir);
     let n = 0;
@@ -181,15 +193,17 @@ async function main(): Promise<void> {
         Awaited<ReturnType<typeof openBatchSink>>,
       ];
     };
-    await measure(
-      "Parquet → Parquet, ceiling (constant)",
-      constantPredictor(model),
-      openFiles,
-      async () => {},
-      // File → file scores inside DuckDB with the model in workers: the constant goes there.
-      { constant: 12.5 },
-    );
-    await measure("Parquet → Parquet, model", model, openFiles, async () => {});
+    for (let round = 0; round < REPEAT; round++) {
+      await measure(
+        "Parquet → Parquet, ceiling (constant)",
+        constantPredictor(model),
+        openFiles,
+        async () => {},
+        // File → file scores inside DuckDB with the model in workers: the constant goes there.
+        { constant: 12.5 },
+      );
+      await measure("Parquet → Parquet, model", model, openFiles, async () => {});
+    }
     duckdbAlone = await measureDuckDBAlone(input, path.join(dir, "duckdb-alone.parquet"));
   } finally {
     await model.close();
@@ -197,13 +211,20 @@ async function main(): Promise<void> {
   }
 
   console.log();
-  for (let i = 0; i + 1 < results.length; i += 2) {
-    const ceiling = results[i];
-    const full = results[i + 1];
-    const rate = (m: Measured) => m.rows / m.seconds;
+  const rate = (m: Measured) => m.rows / m.seconds;
+  const rows = (value: number) => value.toLocaleString("en-US", { maximumFractionDigits: 0 });
+  for (let i = 0; i + 1 < results.length; i += 2 * REPEAT) {
+    const ceilings = results.filter((m) => m.name === results[i].name).map(rate);
+    const fulls = results.filter((m) => m.name === results[i + 1].name).map(rate);
+    const ratios = fulls.map((full, round) => full / ceilings[round]);
+    const spread =
+      REPEAT > 1
+        ? `; each round's ratio ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`
+        : "";
     console.log(
-      `${full.name}: ${rate(full).toLocaleString("en-US", { maximumFractionDigits: 0 })} rows/s, ` +
-        `${(rate(full) / rate(ceiling)).toFixed(2)} of the ceiling (${rate(ceiling).toLocaleString("en-US", { maximumFractionDigits: 0 })} rows/s)`,
+      `${results[i + 1].name}: ${rows(median(fulls))} rows/s, ` +
+        `${(median(fulls) / median(ceilings)).toFixed(2)} of the ceiling (${rows(median(ceilings))} rows/s)` +
+        (REPEAT > 1 ? ` (medians of ${REPEAT} rounds${spread})` : ""),
     );
   }
   if (duckdbAlone) {
@@ -212,6 +233,12 @@ async function main(): Promise<void> {
         "(an upper bound for any Parquet → Parquet path on this host: no JavaScript, no model, no per-chunk commits)",
     );
   }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 /**
