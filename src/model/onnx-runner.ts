@@ -1,6 +1,12 @@
 import ort from "onnxruntime-node";
 import type { StringCodes } from "./string-codes.js";
-import { applyFeatures } from "./transform.js";
+import {
+  evaluateFeature,
+  MAX_PAIR_TEXTS,
+  pairFeature,
+  pairKey,
+  type PairFeature,
+} from "./transform.js";
 import type { Column, ColumnarBatch, FeatureExpr } from "./types.js";
 
 /**
@@ -70,22 +76,34 @@ export class OnnxRunner {
   /** The model's output for each row of the batch. */
   async run(batch: ColumnarBatch): Promise<Float64Array> {
     if (batch.rows === 0) return new Float64Array(0);
-    const derived = applyFeatures(batch, this.plan.features);
+    const derived: Record<string, Column> = {};
+    const column = (name: string): Column | undefined => {
+      const expr = this.plan.features[name];
+      if (expr) derived[name] ??= evaluateFeature(expr, batch);
+      return derived[name];
+    };
     const feeds: Record<string, ort.Tensor> = {};
     for (const input of this.plan.inputs) {
       if (input.packed) {
-        feeds[input.name] = packedTensor(derived, input, input.packed, batch.rows);
+        feeds[input.name] = packedTensor(column, input, input.packed, batch.rows);
         continue;
       }
-      const column = derived[input.name];
-      if (!column)
+      const lookup = this.lookups.get(input.name);
+      const expr = this.plan.features[input.name];
+      // A zone-pair feature goes straight from the two numbers to its code, without its text.
+      const pair = lookup && expr ? pairFeature(expr, batch) : undefined;
+      if (lookup && pair) {
+        feeds[input.name] = lookup.pairTensor(pair, input, batch.rows);
+        continue;
+      }
+      const values = column(input.name);
+      if (!values)
         throw new Error(
           `model input "${input.name}" has no value (feature map does not produce it)`,
         );
-      const lookup = this.lookups.get(input.name);
       feeds[input.name] = lookup
-        ? lookup.tensor(column, input, batch.rows)
-        : toTensor(column, input, batch.rows);
+        ? lookup.tensor(values, input, batch.rows)
+        : toTensor(values, input, batch.rows);
     }
     const output = this.plan.output;
     const results = await this.session.run(feeds, [output]);
@@ -140,6 +158,8 @@ function toTensor(column: Column, input: ModelInput, rows: number): ort.Tensor {
 class CodeLookup {
   private readonly byText: Map<string, number>;
   private readonly fallback: number;
+  /** Codes already found for a pair feature, by pair key (see transform.ts). */
+  private byPair = new Map<number, number>();
 
   constructor(codes: StringCodes) {
     this.byText = new Map(codes.keys.map((key, index) => [key, codes.codes[index]]));
@@ -151,16 +171,51 @@ class CodeLookup {
       Array.isArray(column) && typeof column[0] === "string"
         ? (column as string[])
         : Array.from(column as ArrayLike<unknown>, String);
-    const codes = new BigInt64Array(rows);
-    // Written as two 32-bit words per code: BigInt conversion per row would cost more than the
-    // lookup. Codes are int32, so the high word is the sign.
-    const words = new Int32Array(codes.buffer);
+    const codes = new CodeTensor(rows);
+    for (let row = 0; row < rows; row++) codes.set(row, this.codeOf(texts[row]));
+    return codes.tensor(input);
+  }
+
+  pairTensor(pair: PairFeature, input: ModelInput, rows: number): ort.Tensor {
+    if (this.byPair.size > MAX_PAIR_TEXTS) this.byPair = new Map();
+    const codes = new CodeTensor(rows);
     for (let row = 0; row < rows; row++) {
-      const code = this.byText.get(texts[row]) ?? this.fallback;
-      words[2 * row + LOW_WORD] = code;
-      words[2 * row + 1 - LOW_WORD] = code >> 31;
+      const key = pairKey(pair.first[row], pair.second[row]);
+      let code = key < 0 ? undefined : this.byPair.get(key);
+      if (code === undefined) {
+        code = this.codeOf(pair.textAt(row));
+        if (key >= 0) this.byPair.set(key, code);
+      }
+      codes.set(row, code);
     }
-    return new ort.Tensor("int64", codes, input.columnVector ? [rows, 1] : [rows]);
+    return codes.tensor(input);
+  }
+
+  private codeOf(text: string): number {
+    return this.byText.get(text) ?? this.fallback;
+  }
+}
+
+/**
+ * An int64 tensor of int32 codes, written as two 32-bit words per code: a BigInt conversion
+ * per row would cost more than the lookup. The high word is the code's sign.
+ */
+class CodeTensor {
+  private readonly codes: BigInt64Array;
+  private readonly words: Int32Array;
+
+  constructor(private readonly rows: number) {
+    this.codes = new BigInt64Array(rows);
+    this.words = new Int32Array(this.codes.buffer);
+  }
+
+  set(row: number, code: number): void {
+    this.words[2 * row + LOW_WORD] = code;
+    this.words[2 * row + 1 - LOW_WORD] = code >> 31;
+  }
+
+  tensor(input: ModelInput): ort.Tensor {
+    return new ort.Tensor("int64", this.codes, input.columnVector ? [this.rows, 1] : [this.rows]);
   }
 }
 
@@ -169,7 +224,7 @@ const LOW_WORD = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? 0 : 1;
 
 /** Request columns side by side in one [rows, columns] tensor, row-major as onnxruntime reads it. */
 function packedTensor(
-  derived: Record<string, Column>,
+  column: (name: string) => Column | undefined,
   input: ModelInput,
   names: string[],
   rows: number,
@@ -183,9 +238,9 @@ function packedTensor(
         ? new Int32Array(rows * width)
         : new Float64Array(rows * width);
   names.forEach((name, j) => {
-    const column = derived[name];
-    if (!column) throw new Error(`model input "${input.name}" column "${name}" has no value`);
-    const numbers = asNumbers(column);
+    const source = column(name);
+    if (!source) throw new Error(`model input "${input.name}" column "${name}" has no value`);
+    const numbers = asNumbers(source);
     for (let i = 0; i < rows; i++) values[i * width + j] = numbers[i];
   });
   const dims = [rows, width];

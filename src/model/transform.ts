@@ -10,23 +10,63 @@ export function applyFeatures(
 ): Record<string, Column> {
   const out: Record<string, Column> = {};
   for (const [name, expr] of Object.entries(features)) {
-    out[name] = evaluate(expr, batch);
+    out[name] = evaluateFeature(expr, batch);
   }
   return out;
 }
 
-function evaluate(expr: FeatureExpr, batch: ColumnarBatch): Column {
+/** One feature expression's column for the batch. */
+export function evaluateFeature(expr: FeatureExpr, batch: ColumnarBatch): Column {
   if ("column" in expr) return requireColumn(batch, expr.column);
-  const parts = expr.concat.map((part) =>
-    typeof part === "string" ? part : requireColumn(batch, part.column),
-  );
-  const columns = parts.filter((part): part is Column => typeof part !== "string");
-  if (columns.length === 2 && columns.every((column) => column instanceof Float64Array)) {
-    return concatPairs(expr, parts, columns[0] as Float64Array, columns[1] as Float64Array);
-  }
+  const pair = pairFeature(expr, batch);
+  if (pair) return concatPairs(expr, pair);
+  const parts = concatParts(expr, batch);
   const result = new Array<string>(batch.rows);
   for (let row = 0; row < batch.rows; row++) result[row] = concatRow(parts, row);
   return result;
+}
+
+/**
+ * A concat over two numeric columns (zone pairs like "130_205"): such features take few
+ * distinct values, so callers can remember what they derive from a text by the pair of values
+ * (see pairKey) instead of making the text once per row.
+ */
+export interface PairFeature {
+  first: Float64Array;
+  second: Float64Array;
+  textAt(row: number): string;
+}
+
+/** The expression as a PairFeature over the batch; undefined for any other expression. */
+export function pairFeature(expr: FeatureExpr, batch: ColumnarBatch): PairFeature | undefined {
+  if ("column" in expr) return undefined;
+  const parts = concatParts(expr, batch);
+  const columns = parts.filter((part): part is Column => typeof part !== "string");
+  if (columns.length !== 2 || !columns.every((column) => column instanceof Float64Array)) {
+    return undefined;
+  }
+  return {
+    first: columns[0] as Float64Array,
+    second: columns[1] as Float64Array,
+    textAt: (row) => concatRow(parts, row),
+  };
+}
+
+/**
+ * One number naming a row's pair of values when both are integers in 0..65535 (ids), which
+ * also print the same for equal keys; -1 otherwise.
+ */
+export function pairKey(first: number, second: number): number {
+  return (first & 0xffff) === first && (second & 0xffff) === second ? first * 0x10000 + second : -1;
+}
+
+function concatParts(
+  expr: Extract<FeatureExpr, { concat: unknown }>,
+  batch: ColumnarBatch,
+): Array<string | Column> {
+  return expr.concat.map((part) =>
+    typeof part === "string" ? part : requireColumn(batch, part.column),
+  );
 }
 
 function concatRow(parts: Array<string | Column>, row: number): string {
@@ -36,36 +76,29 @@ function concatRow(parts: Array<string | Column>, row: number): string {
 }
 
 /**
- * Texts already made for a concat over two columns of small integers, by pair: such features
- * (zone pairs like "130_205") take few distinct values, so each text is built once instead of
- * once per row. A cache that outgrows MAX_PAIR_TEXTS starts over.
+ * Texts already made for a pair feature, by pair key: each text is built once instead of once
+ * per row. A cache that outgrows MAX_PAIR_TEXTS starts over.
  */
 const pairTexts = new WeakMap<FeatureExpr, Map<number, string>>();
-const MAX_PAIR_TEXTS = 1 << 20;
+export const MAX_PAIR_TEXTS = 1 << 20;
 
-function concatPairs(
-  expr: FeatureExpr,
-  parts: Array<string | Column>,
-  first: Float64Array,
-  second: Float64Array,
-): string[] {
+function concatPairs(expr: FeatureExpr, pair: PairFeature): string[] {
   let cache = pairTexts.get(expr);
   if (cache === undefined || cache.size > MAX_PAIR_TEXTS) {
     cache = new Map();
     pairTexts.set(expr, cache);
   }
+  const { first, second } = pair;
   const result = new Array<string>(first.length);
   for (let row = 0; row < first.length; row++) {
-    const a = first[row];
-    const b = second[row];
-    if ((a & 0xffff) !== a || (b & 0xffff) !== b) {
-      result[row] = concatRow(parts, row);
+    const key = pairKey(first[row], second[row]);
+    if (key < 0) {
+      result[row] = pair.textAt(row);
       continue;
     }
-    const key = a * 0x10000 + b;
     let text = cache.get(key);
     if (text === undefined) {
-      text = concatRow(parts, row);
+      text = pair.textAt(row);
       cache.set(key, text);
     }
     result[row] = text;

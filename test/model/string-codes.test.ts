@@ -96,16 +96,22 @@ describe("a trained ride-duration model", () => {
       type: "string",
       codes: { fallback: trained.model.categories.length },
     });
-    // Zone pairs over 1..300: most seen in training, many not, some past the data's zones.
+    // Zone pairs over 1..300: most seen in training, many not, some past the data's zones;
+    // a few values that are no 16-bit id (the lookup by pair of numbers does not apply).
     const rows = 20_000;
-    const pickups = Float64Array.from({ length: rows }, (_, i) => 1 + ((i * 7919) % 300));
+    const pickups = Float64Array.from({ length: rows }, (_, i) =>
+      i % 97 === 0 ? 70_000 + i : i % 89 === 0 ? 2.5 : i % 83 === 0 ? -7 : 1 + ((i * 7919) % 300),
+    );
     const dropoffs = Float64Array.from({ length: rows }, (_, i) => 1 + ((i * 104729) % 300));
     const distances = Float64Array.from({ length: rows }, (_, i) => (i % 250) / 10);
     const batch = {
       rows,
       columns: { PULocationID: pickups, DOLocationID: dropoffs, trip_distance: distances },
     };
+    // Twice: the second time codes come from what the first remembered by pair.
+    const first = (await predictor.predictColumns(batch)).values;
     const actual = (await predictor.predictColumns(batch)).values;
+    expect(Array.from(first)).toEqual(Array.from(actual));
     const features = applyFeatures(batch, plan.features);
     const seen = new Set(trained.model.categories);
     const texts = features.PU_DO as string[];
