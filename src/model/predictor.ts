@@ -135,6 +135,8 @@ async function openBundleSession(
       );
     }
   }
+  // From the path, not the bytes read above: onnxruntime finds a graph's external data files
+  // (which the rewrite refuses) next to the model file.
   try {
     return { session: await openSession(bundle.onnxPath, options.intraOpNumThreads) };
   } catch (error) {

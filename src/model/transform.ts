@@ -18,9 +18,9 @@ export function applyFeatures(
 /** One feature expression's column for the batch. */
 export function evaluateFeature(expr: FeatureExpr, batch: ColumnarBatch): Column {
   if ("column" in expr) return requireColumn(batch, expr.column);
-  const pair = pairFeature(expr, batch);
-  if (pair) return concatPairs(expr, pair);
   const parts = concatParts(expr, batch);
+  const pair = pairOfParts(parts);
+  if (pair) return concatPairs(expr, pair);
   const result = new Array<string>(batch.rows);
   for (let row = 0; row < batch.rows; row++) result[row] = concatRow(parts, row);
   return result;
@@ -39,8 +39,10 @@ export interface PairFeature {
 
 /** The expression as a PairFeature over the batch; undefined for any other expression. */
 export function pairFeature(expr: FeatureExpr, batch: ColumnarBatch): PairFeature | undefined {
-  if ("column" in expr) return undefined;
-  const parts = concatParts(expr, batch);
+  return "column" in expr ? undefined : pairOfParts(concatParts(expr, batch));
+}
+
+function pairOfParts(parts: Array<string | Column>): PairFeature | undefined {
   const columns = parts.filter((part): part is Column => typeof part !== "string");
   if (columns.length !== 2 || !columns.every((column) => column instanceof Float64Array)) {
     return undefined;
