@@ -50,18 +50,40 @@ export function checkValue(value: unknown, spec: ColumnSpec, coerceStrings = fal
   }
 }
 
+/**
+ * Text taken as a number where coerceStrings is on: exactly what JSON reads as a number (RFC
+ * 8259 section 6, JSON's whitespace allowed around it), so a value means the same in a CSV cell
+ * or a SQL text column as in a JSON body. Decimal only: no hex, binary or octal ("0x10",
+ * "0b101"), no leading zeros ("010", which some tools read as 8 and others as 10), no "+1",
+ * "1." or ".5"; scientific notation ("1e5", "1.5E-3") is decimal and is accepted.
+ */
+export const DECIMAL_NUMBER =
+  /^[ \t\n\r]*-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?[ \t\n\r]*$/;
+
+/**
+ * NaN and the infinities as databases and CSV writers spell them (PostgreSQL "NaN",
+ * "-Infinity"; C and pandas "nan", "inf"): numbers, but none a model can use, so they get the
+ * reason a NaN number gets rather than a type error.
+ */
+const NON_FINITE_TEXT = /^[ \t\n\r]*([+-]?)(nan|inf|infinity)[ \t\n\r]*$/i;
+
+/** Largest finite float32: a larger "float" would reach the graph as Infinity. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
 function checkNumber(value: unknown, spec: ColumnSpec, coerceStrings: boolean): Checked {
   let n: number;
   if (typeof value === "number") n = value;
-  else if (coerceStrings && typeof value === "string" && value.trim() !== "") n = Number(value);
-  else return { ok: false, message: `must be a number, got ${describe(value)}` };
-  // Text that is no number at all ("ten") is a type error; "NaN" and "Infinity" are numbers
-  // the model cannot use.
-  if (typeof value === "string" && Number.isNaN(n) && value.trim() !== "NaN") {
-    return { ok: false, message: `must be a number, got ${describe(value)}` };
-  }
-  if (!Number.isFinite(n))
-    return { ok: false, message: `must be a finite number, got ${describe(value)}` };
+  else if (coerceStrings && typeof value === "string") {
+    const parsed = parseNumberText(value);
+    if (parsed === undefined)
+      return { ok: false, message: `must be a number, got ${describe(value)}` };
+    n = parsed;
+    // A decimal too large for a double ("1e400") is named as written, not as Infinity.
+    if (!Number.isFinite(n) && DECIMAL_NUMBER.test(value))
+      return { ok: false, message: `must be a finite number, got ${describe(value)}` };
+  } else return { ok: false, message: `must be a number, got ${describe(value)}` };
+  // The same words for NaN whatever carried it (a JS number, "NaN" text, a database's NaN).
+  if (!Number.isFinite(n)) return { ok: false, message: `must be a finite number, got ${n}` };
   const integral = spec.type === "long" || spec.type === "integer";
   if (integral && !Number.isInteger(n))
     return { ok: false, message: `must be an integer, got ${n}` };
@@ -70,6 +92,8 @@ function checkNumber(value: unknown, spec: ColumnSpec, coerceStrings: boolean): 
   }
   if (integral && !Number.isSafeInteger(n))
     return { ok: false, message: `must be a safe integer, got ${n}` };
+  if (spec.type === "float" && Math.abs(n) > FLOAT32_MAX)
+    return { ok: false, message: `must fit in a 32-bit float, got ${n}` };
   if (spec.minimum !== undefined && n < spec.minimum) {
     return { ok: false, message: `must be >= ${spec.minimum}, got ${n}` };
   }
@@ -77,6 +101,18 @@ function checkNumber(value: unknown, spec: ColumnSpec, coerceStrings: boolean): 
     return { ok: false, message: `must be <= ${spec.maximum}, got ${n}` };
   }
   return { ok: true, value: n };
+}
+
+/**
+ * The number a text stands for under DECIMAL_NUMBER, NaN or ±Infinity for NON_FINITE_TEXT,
+ * undefined for any other text.
+ */
+export function parseNumberText(text: string): number | undefined {
+  if (DECIMAL_NUMBER.test(text)) return Number(text);
+  const special = NON_FINITE_TEXT.exec(text);
+  if (!special) return undefined;
+  if (special[2].toLowerCase() === "nan") return Number.NaN;
+  return special[1] === "-" ? -Infinity : Infinity;
 }
 
 function missingValue(spec: ColumnSpec): number | string | boolean {
@@ -237,8 +273,12 @@ function acceptsNumber(spec: ColumnSpec): ((n: number) => boolean) | undefined {
   if (!isNumericType(spec.type)) return undefined;
   const min = spec.minimum ?? -Infinity;
   const max = spec.maximum ?? Infinity;
-  if (spec.type === "double" || spec.type === "float")
-    return (n) => n >= min && n <= max && n - n === 0;
+  if (spec.type === "double") return (n) => n >= min && n <= max && n - n === 0;
+  if (spec.type === "float") {
+    const lo = Math.max(min, -FLOAT32_MAX);
+    const hi = Math.min(max, FLOAT32_MAX);
+    return (n) => n >= lo && n <= hi;
+  }
   const lo = Math.max(min, spec.type === "integer" ? -2147483648 : Number.MIN_SAFE_INTEGER);
   const hi = Math.min(max, spec.type === "integer" ? 2147483647 : Number.MAX_SAFE_INTEGER);
   return (n) => n >= lo && n <= hi && Number.isInteger(n);

@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { applyFeatures } from "../../src/model/transform.js";
-import { validateColumns, validateRecords } from "../../src/model/validate.js";
+import {
+  checkValue,
+  validateColumnReaders,
+  validateColumns,
+  validateRecords,
+} from "../../src/model/validate.js";
 import type { ColumnSpec } from "../../src/model/types.js";
 
 const schema: ColumnSpec[] = [
@@ -115,7 +120,7 @@ describe("validateRecords", () => {
     );
     expect(bad.errors[0]).toMatchObject({
       field: "trip_distance",
-      message: 'must be a finite number, got "NaN"',
+      message: "must be a finite number, got NaN",
     });
   });
 
@@ -129,6 +134,161 @@ describe("validateRecords", () => {
     );
     expect(result.errors).toEqual([]);
     expect(Number.isNaN((result.batch.columns.b as Float64Array)[0])).toBe(true);
+  });
+});
+
+/** What checkValue makes of a text (a CSV cell, a SQL text column) for a double column. */
+function coerced(text: string, spec: ColumnSpec = { name: "x", type: "double" }) {
+  return checkValue(text, spec, true);
+}
+
+describe("numbers written as text (coerceStrings: CSV, SQL text, query strings)", () => {
+  it.each([
+    ["0", 0],
+    ["-0", -0],
+    ["7", 7],
+    ["-12", -12],
+    ["0.5", 0.5],
+    ["10.25", 10.25],
+    ["1e5", 100000],
+    ["1E5", 100000],
+    ["1.5E-3", 0.0015],
+    ["2e+2", 200],
+    ["-0.0", -0],
+    [" 1 ", 1],
+    ["\t3.5\r\n", 3.5],
+  ])("reads the decimal %j as %d, as JSON would", (text, value) => {
+    expect(coerced(text)).toEqual({ ok: true, value });
+    expect(JSON.parse(text)).toBe(value);
+  });
+
+  it.each([
+    "0x10",
+    "0X1F",
+    "0b101",
+    "0o17",
+    "010",
+    "00",
+    "-01",
+    "+1",
+    "1.",
+    ".5",
+    "-.5",
+    "1e",
+    "1e+",
+    "1_000",
+    "1,5",
+    "1 2",
+    "--1",
+    "ten",
+    "   ",
+    "1\u00a0",
+    "\u20071",
+  ])("refuses %j as no number at all", (text) => {
+    expect(coerced(text)).toEqual({
+      ok: false,
+      message: `must be a number, got ${JSON.stringify(text)}`,
+    });
+  });
+
+  it.each(["NaN", "nan", "-nan", " NaN "])("gives text %j the reason of a NaN number", (text) => {
+    expect(coerced(text)).toEqual({ ok: false, message: "must be a finite number, got NaN" });
+    expect(coerced(text)).toEqual(checkValue(Number.NaN, { name: "x", type: "double" }));
+  });
+
+  it.each([
+    ["Infinity", "Infinity"],
+    ["inf", "Infinity"],
+    ["+Infinity", "Infinity"],
+    ["-Infinity", "-Infinity"],
+    ["-inf", "-Infinity"],
+    ["1e400", '"1e400"'],
+  ])("refuses the non-finite %j", (text, shown) => {
+    expect(coerced(text)).toEqual({ ok: false, message: `must be a finite number, got ${shown}` });
+  });
+
+  it("treats an empty cell as missing, and text as text where coercion is off (JSON)", () => {
+    expect(coerced("")).toEqual({ ok: false, message: "is required" });
+    expect(checkValue("1", { name: "x", type: "double" })).toEqual({
+      ok: false,
+      message: 'must be a number, got "1"',
+    });
+  });
+
+  it("applies the integer and range rules to text as to numbers", () => {
+    const long: ColumnSpec = { name: "x", type: "long", minimum: 1, maximum: 10 };
+    expect(coerced("1e1", long)).toEqual({ ok: true, value: 10 });
+    expect(coerced("2.0", long)).toEqual({ ok: true, value: 2 });
+    expect(coerced("2.5", long)).toEqual({ ok: false, message: "must be an integer, got 2.5" });
+    expect(coerced("1e2", long)).toEqual({ ok: false, message: "must be <= 10, got 100" });
+    expect(coerced("0", long)).toEqual({ ok: false, message: "must be >= 1, got 0" });
+  });
+});
+
+describe("datatype ranges", () => {
+  it.each([
+    [
+      { name: "x", type: "integer" } as ColumnSpec,
+      2147483648,
+      "must fit in 32 bits, got 2147483648",
+    ],
+    [
+      { name: "x", type: "integer" } as ColumnSpec,
+      -2147483649,
+      "must fit in 32 bits, got -2147483649",
+    ],
+    [
+      { name: "x", type: "long" } as ColumnSpec,
+      2 ** 53,
+      "must be a safe integer, got 9007199254740992",
+    ],
+    [{ name: "x", type: "float" } as ColumnSpec, 1e300, "must fit in a 32-bit float, got 1e+300"],
+    [
+      { name: "x", type: "float" } as ColumnSpec,
+      -3.5e38,
+      "must fit in a 32-bit float, got -3.5e+38",
+    ],
+  ])("rejects a value outside %j's type, through the fast path too", (spec, value, message) => {
+    const result = validateRecords([{ x: value }], [spec]);
+    expect(result.errors).toEqual([{ row: 0, field: "x", message }]);
+  });
+
+  it("keeps the largest float32 and the int32 bounds", () => {
+    const result = validateRecords(
+      [{ f: 3.4028234663852886e38, i: -2147483648, j: 2147483647 }],
+      [
+        { name: "f", type: "float" },
+        { name: "i", type: "integer" },
+        { name: "j", type: "integer" },
+      ],
+    );
+    expect(result.errors).toEqual([]);
+  });
+});
+
+describe("NaN", () => {
+  it("gets one reason whatever carried it: JS number, CSV text, database text, a column reader", () => {
+    const spec: ColumnSpec = { name: "trip_distance", type: "double", minimum: 0, maximum: 1000 };
+    const expected = {
+      row: 0,
+      field: "trip_distance",
+      message: "must be a finite number, got NaN",
+    };
+    // A JSON body cannot hold NaN; a library caller or DuckDB/PostgreSQL REAL hands a JS NaN.
+    expect(validateRecords([{ trip_distance: Number.NaN }], [spec]).errors).toEqual([expected]);
+    expect(
+      validateColumns({ trip_distance: [Number.NaN] }, 1, [spec], { coerceStrings: true }).errors,
+    ).toEqual([expected]);
+    // CSV cells and PostgreSQL NUMERIC/REAL as text.
+    for (const text of ["NaN", "nan"]) {
+      expect(
+        validateColumnReaders({ trip_distance: () => text }, 1, [spec], { coerceStrings: true })
+          .errors,
+      ).toEqual([expected]);
+    }
+    // An optional column's NaN is a bad value too, not a missing one.
+    const optional = { ...spec, required: false };
+    expect(validateRecords([{ trip_distance: Number.NaN }], [optional]).errors).toEqual([expected]);
   });
 });
 
