@@ -11,11 +11,19 @@ export const RIDES_MODEL_NAME = "ride-duration";
 /** Name of the ONNX output and of the field returned to callers. */
 export const RIDES_OUTPUT = "duration";
 
-/** What a caller sends for one ride (the request schema). */
+/**
+ * Longest trip_distance (miles) a ride can have. The TLC lets a driver drive at most 12 hours in
+ * 24, under 800 miles even at highway speed all the way, so no metered ride goes past 1000; the
+ * trip records do hold meter errors far beyond it (six-digit distances), and a value such as
+ * 1e300 is a client's mistake that the model would turn into an absurd duration.
+ */
+export const RIDES_MAX_TRIP_MILES = 1000;
+
+/** What a caller sends for one ride (the request schema), with the values that make sense. */
 export const RIDES_INPUTS: ColumnSpec[] = [
   { name: "PULocationID", type: "long", minimum: 1 },
   { name: "DOLocationID", type: "long", minimum: 1 },
-  { name: "trip_distance", type: "double", minimum: 0 },
+  { name: "trip_distance", type: "double", minimum: 0, maximum: RIDES_MAX_TRIP_MILES },
 ];
 
 /**

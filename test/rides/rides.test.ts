@@ -1,4 +1,8 @@
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { readBundle } from "../../src/model/bundle.js";
+import { loadPredictor } from "../../src/model/predictor.js";
 import { mldeploySectionSchema } from "../../src/model/schema.js";
 import { applyFeatures } from "../../src/model/transform.js";
 import { validateRecords } from "../../src/model/validate.js";
@@ -6,9 +10,12 @@ import {
   RIDES_FEATURES,
   RIDES_INPUT_EXAMPLE,
   RIDES_INPUTS,
+  RIDES_MAX_TRIP_MILES,
   RIDES_OUTPUT,
   RIDES_SPEC,
 } from "../../src/rides/index.js";
+import { rideModel } from "../helpers/ride-bundle.js";
+import { tempDir } from "../helpers/temp.js";
 
 describe("rides domain", () => {
   it("is a valid mldeploy section", () => {
@@ -42,4 +49,69 @@ describe("rides domain", () => {
     expect([RIDES_SPEC.target.min, RIDES_SPEC.target.max]).toEqual([1, 60]);
     expect(RIDES_SPEC.modelName).toBe("ride-duration");
   });
+
+  it("caps trip_distance at 1000 miles, naming the field", () => {
+    expect(RIDES_MAX_TRIP_MILES).toBe(1000);
+    const ride = { PULocationID: 10, DOLocationID: 50 };
+    const { errors, rowIndex } = validateRecords(
+      [
+        { ...ride, trip_distance: 1000 },
+        { ...ride, trip_distance: 1e300 },
+        { ...ride, trip_distance: 1000.01 },
+      ],
+      RIDES_INPUTS,
+    );
+    expect(rowIndex).toEqual([0]);
+    expect(errors).toEqual([
+      { row: 1, field: "trip_distance", message: "must be <= 1000, got 1e+300" },
+      { row: 2, field: "trip_distance", message: "must be <= 1000, got 1000.01" },
+    ]);
+  });
+});
+
+describe("a trained ride bundle", () => {
+  it("carries the trip_distance range, and its predictor refuses 1e300 with the field named", async () => {
+    const { bundlePath } = await rideModel();
+    const bundle = await readBundle(bundlePath);
+    expect(bundle.mldeploy?.inputs.find((c) => c.name === "trip_distance")).toEqual({
+      name: "trip_distance",
+      type: "double",
+      minimum: 0,
+      maximum: 1000,
+    });
+    const predictor = await loadPredictor(bundlePath);
+    try {
+      await expect(
+        predictor.predictRecords([{ PULocationID: 10, DOLocationID: 50, trip_distance: 1e300 }]),
+      ).rejects.toThrow('field "trip_distance": must be <= 1000, got 1e+300');
+      const ok = await predictor.predictRecords([
+        { PULocationID: 10, DOLocationID: 50, trip_distance: 999 },
+      ]);
+      expect(ok.rows).toBe(1);
+    } finally {
+      await predictor.close();
+    }
+  }, 120_000);
+
+  it("written before the cap (no maximum in MLmodel) still loads and predicts", async () => {
+    const { bundlePath } = await rideModel();
+    const old = path.join(tempDir(), "old-ride-bundle");
+    cpSync(bundlePath, old, { recursive: true });
+    const mlmodel = path.join(old, "MLmodel");
+    const text = readFileSync(mlmodel, "utf8");
+    expect(text).toMatch(/maximum: 1000/);
+    writeFileSync(mlmodel, text.replace(/^.*maximum: 1000\n/m, ""));
+    const predictor = await loadPredictor(old);
+    try {
+      expect(predictor.info.inputs.find((c) => c.name === "trip_distance")?.maximum).toBe(
+        undefined,
+      );
+      const result = await predictor.predictRecords([
+        { PULocationID: 10, DOLocationID: 50, trip_distance: 4 },
+      ]);
+      expect(Number.isFinite(result.values[0])).toBe(true);
+    } finally {
+      await predictor.close();
+    }
+  }, 120_000);
 });
