@@ -1,7 +1,14 @@
 import { randomUUID } from "node:crypto";
-import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml, YAMLParseError } from "yaml";
+import {
+  bundleRoot,
+  readBundleFile,
+  resolveBundleFile,
+  UnsafeBundleFile,
+  type BundleFile,
+} from "./bundle-files.js";
 import {
   formatSignatureSide,
   formatZodIssues,
@@ -15,6 +22,13 @@ import { BundleError, type ColumnSpec, type MldeploySection } from "./types.js";
 /** ONNX version recorded in MLmodel; the exporter targets IR 8 / opset 17 (onnx 1.12 and later). */
 const ONNX_VERSION = "1.12.0";
 const MODEL_FILE = "model.onnx";
+
+/**
+ * The most of MLmodel that is read. A real one is a few KiB; 4 MiB holds a signature of some
+ * 30,000 columns, written twice (signature and mldeploy.inputs), and stops a link to an endless
+ * or huge file long before it costs memory.
+ */
+export const MAX_MLMODEL_BYTES = 4 * 1024 * 1024;
 
 export interface Signature {
   inputs: ColumnSpec[];
@@ -35,7 +49,10 @@ export interface SaveBundleOptions {
 /** A bundle read from disk and checked for consistency (the ONNX graph is checked on load). */
 export interface Bundle {
   path: string;
+  /** The real path of the ONNX file (links resolved, checked to lie inside the bundle). */
   onnxPath: string;
+  /** The ONNX file as MLmodel names it (flavors.onnx.data). */
+  onnxFile: string;
   uuid: string;
   runId?: string;
   createdAt?: string;
@@ -139,9 +156,18 @@ export async function readBundle(dir: string): Promise<Bundle> {
   if (!dirStat.isDirectory())
     throw new BundleError(bundlePath, "is not a directory (a bundle is a folder holding MLmodel)");
 
-  const mlmodelPath = path.join(bundlePath, "MLmodel");
-  const text = await readFile(mlmodelPath, "utf8").catch(() => undefined);
-  if (text === undefined) throw new BundleError(bundlePath, "MLmodel file is missing");
+  // Files are checked against the directory's real path: a bundle reached through a link (the
+  // registry cache's) is fine, a file linked out of it is not.
+  const root = await bundleRoot(bundlePath).catch((error: unknown) => {
+    throw new BundleError(bundlePath, `cannot be read: ${(error as Error).message}`);
+  });
+  const mlmodelFile = await checkedFile(bundlePath, root, "MLmodel");
+  if (!mlmodelFile) throw new BundleError(bundlePath, "MLmodel file is missing");
+  const text = (
+    await readBundleFile(mlmodelFile.realPath, MAX_MLMODEL_BYTES).catch(
+      unsafe(bundlePath, "MLmodel"),
+    )
+  ).toString("utf8");
   let doc: unknown;
   try {
     doc = parseYaml(text);
@@ -166,13 +192,8 @@ export async function readBundle(dir: string): Promise<Bundle> {
       "MLmodel has no flavors.onnx section (only ONNX models are served)",
     );
   const dataFile = typeof onnxFlavor.data === "string" ? onnxFlavor.data : MODEL_FILE;
-  const onnxPath = path.resolve(bundlePath, dataFile);
-  if (!onnxPath.startsWith(bundlePath + path.sep)) {
-    throw new BundleError(bundlePath, `flavors.onnx.data "${dataFile}" points outside the bundle`);
-  }
-  if (!(await stat(onnxPath).catch(() => undefined))?.isFile()) {
-    throw new BundleError(bundlePath, `${dataFile} (flavors.onnx.data) is missing`);
-  }
+  const onnx = await checkedFile(bundlePath, root, dataFile, "flavors.onnx.data");
+  if (!onnx) throw new BundleError(bundlePath, `${dataFile} (flavors.onnx.data) is missing`);
 
   let signature: Signature | undefined;
   const rawSignature = asRecord(mlmodel.signature);
@@ -199,7 +220,8 @@ export async function readBundle(dir: string): Promise<Bundle> {
 
   return {
     path: bundlePath,
-    onnxPath,
+    onnxPath: onnx.realPath,
+    onnxFile: dataFile,
     uuid: typeof mlmodel.model_uuid === "string" ? mlmodel.model_uuid : "",
     runId: typeof mlmodel.run_id === "string" ? mlmodel.run_id : undefined,
     createdAt: typeof mlmodel.utc_time_created === "string" ? mlmodel.utc_time_created : undefined,
@@ -248,6 +270,27 @@ function checkMldeploySection(
       `signature mismatch: mldeploy.output "${section.output}" is not a signature output`,
     );
   }
+}
+
+/**
+ * A bundle file resolved safely (see bundle-files.ts): undefined when absent, a BundleError
+ * naming the file (and the MLmodel key naming it) when it leads outside the bundle or is no
+ * regular file.
+ */
+async function checkedFile(
+  bundlePath: string,
+  root: string,
+  relative: string,
+  key?: string,
+): Promise<BundleFile | undefined> {
+  return resolveBundleFile(root, relative).catch(unsafe(bundlePath, relative, key));
+}
+
+function unsafe(bundlePath: string, relative: string, key?: string): (error: unknown) => never {
+  return (error) => {
+    if (!(error instanceof UnsafeBundleFile)) throw error;
+    throw new BundleError(bundlePath, `${relative}${key ? ` (${key})` : ""} ${error.message}`);
+  };
 }
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {

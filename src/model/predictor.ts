@@ -1,9 +1,10 @@
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import ort from "onnxruntime-node";
 import type { Logger } from "../log/logger.js";
 import { readBundle, type Bundle } from "./bundle.js";
+import { readBundleFile, UnsafeBundleFile } from "./bundle-files.js";
 import {
   OnnxRunner,
   openSession,
@@ -120,11 +121,9 @@ async function openBundleSession(
   bundle: Bundle,
   options: LoadPredictorOptions,
 ): Promise<{ session: ort.InferenceSession; encoded?: EncodedGraph }> {
-  const size = (await stat(bundle.onnxPath)).size;
-  const encoded =
-    size <= MAX_ENCODED_MODEL_BYTES
-      ? encodeStringInputs(await readFile(bundle.onnxPath))
-      : undefined;
+  const encoded = await readSmallGraph(bundle).then((bytes) =>
+    bytes ? encodeStringInputs(bytes) : undefined,
+  );
   if (encoded) {
     try {
       return { session: await openSession(encoded.onnx, options.intraOpNumThreads), encoded };
@@ -142,8 +141,23 @@ async function openBundleSession(
   } catch (error) {
     throw new BundleError(
       bundle.path,
-      `onnxruntime cannot load ${path.basename(bundle.onnxPath)}: ${(error as Error).message}`,
+      `onnxruntime cannot load ${bundle.onnxFile}: ${(error as Error).message}`,
     );
+  }
+}
+
+/**
+ * The graph's bytes when small enough to rewrite, read with the bundle's file rules (checked
+ * again: readBundle checked the file, but it may have been replaced since).
+ */
+async function readSmallGraph(bundle: Bundle): Promise<Buffer | undefined> {
+  try {
+    // onnxPath is a real path (no link in it), so this stat looks at the file itself.
+    if ((await stat(bundle.onnxPath)).size > MAX_ENCODED_MODEL_BYTES) return undefined;
+    return await readBundleFile(bundle.onnxPath, MAX_ENCODED_MODEL_BYTES);
+  } catch (error) {
+    const reason = error instanceof UnsafeBundleFile ? error.message : (error as Error).message;
+    throw new BundleError(bundle.path, `${bundle.onnxFile} ${reason}`);
   }
 }
 
