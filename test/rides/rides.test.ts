@@ -14,6 +14,7 @@ import {
   RIDES_OUTPUT,
   RIDES_SPEC,
 } from "../../src/rides/index.js";
+import { runCli } from "../helpers/cli.js";
 import { rideModel } from "../helpers/ride-bundle.js";
 import { tempDir } from "../helpers/temp.js";
 
@@ -92,6 +93,22 @@ describe("a trained ride bundle", () => {
       await predictor.close();
     }
   }, 120_000);
+
+  it("shows the range in mldeploy info", async () => {
+    const { bundlePath } = await rideModel();
+    const result = await runCli(["info", bundlePath]);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/trip_distance\s+double\s+yes\s+0\.\.1000/);
+    const json = JSON.parse((await runCli(["info", bundlePath, "--json"])).stdout) as {
+      request_schema: unknown[];
+    };
+    expect(json.request_schema).toContainEqual({
+      name: "trip_distance",
+      type: "double",
+      minimum: 0,
+      maximum: 1000,
+    });
+  }, 60_000);
 
   it("written before the cap (no maximum in MLmodel) still loads and predicts", async () => {
     const { bundlePath } = await rideModel();
