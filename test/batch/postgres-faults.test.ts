@@ -19,6 +19,7 @@ import {
   withApplicationName,
   writeRidesPostgres,
 } from "./postgres-helpers.js";
+import { privatePostgresUnavailable, startPrivatePostgres } from "./private-postgres.js";
 
 /**
  * PostgreSQL connections of a running `mldeploy batch` terminated with pg_terminate_backend
@@ -37,8 +38,8 @@ let bundle: string;
 let schema: string;
 
 beforeAll(async () => {
-  if (!HAS_POSTGRES) return;
   bundle = await rideBundlePath();
+  if (!HAS_POSTGRES) return;
   schema = schemas.next();
   admin = new pg.Client({ connectionString: PG_URL });
   await admin.connect();
@@ -219,6 +220,74 @@ describe.skipIf(!HAS_POSTGRES)(
       const runs = await history(j);
       expect(runs.map((run) => run.status)).toContain("FAILED");
       expect(runs.map((run) => run.status)).toContain("FINISHED");
+    });
+  },
+);
+
+const NO_PRIVATE_POSTGRES = privatePostgresUnavailable();
+
+describe.skipIf(NO_PRIVATE_POSTGRES !== undefined)(
+  NO_PRIVATE_POSTGRES === undefined
+    ? "batch with its PostgreSQL server restarted"
+    : `batch with its PostgreSQL server restarted — skipped: ${NO_PRIVATE_POSTGRES}`,
+  () => {
+    it("resumes after a restart of the server in the middle of the batch, and the output is exact", async () => {
+      const server = await startPrivatePostgres();
+      const client = new pg.Client({ connectionString: server.url });
+      await client.connect();
+      const rides = makeRides(60_000);
+      try {
+        await writeRidesPostgres(client, "rides", rides);
+      } finally {
+        await client.end();
+      }
+      const env = { MLDEPLOY_DATA_DIR: path.join(tempDir(), "registry") };
+      const args = [
+        "batch",
+        "--model",
+        bundle,
+        "--source",
+        server.url,
+        "--table",
+        "rides",
+        "--id-column",
+        "ride_id",
+        "--since-column",
+        "lpep_pickup_datetime",
+        "--sink",
+        server.url,
+        "--sink-table",
+        "preds",
+        "--chunk-size",
+        "1000",
+        "--retry-delay",
+        "200ms",
+      ];
+      const batch = startBatch(args, env);
+      const watcher = new pg.Client({ connectionString: server.url });
+      await watcher.connect();
+      try {
+        await waitForRows(watcher, "preds", 3_000, batch);
+        await watcher.end();
+        await server.restart();
+        expect(await batch.exited, batch.output()).toBe(0);
+      } finally {
+        await watcher.end().catch(() => undefined);
+        batch.child.kill("SIGKILL");
+      }
+      // The restart did hit the job (not after its end), which resumed from its checkpoint.
+      expect(batch.output()).toMatch(/retrying from the last committed chunk/);
+      const after = new pg.Client({ connectionString: server.url });
+      await after.connect();
+      try {
+        await expectExactOutput(after, "preds", rides);
+      } finally {
+        await after.end();
+      }
+      const result = await runCli(["batch", "history", "--json"], { env });
+      const [run] = JSON.parse(result.stdout) as HistoryRun[];
+      expect(run.status).toBe("FINISHED");
+      expect(run.latestMetrics.rows_read).toBe(rides.length);
     });
   },
 );
