@@ -29,6 +29,9 @@ export function registerBatch(program: Command): void {
 Predictions are upserted on (id, model_version) with model name, version, run id and scoring
 time; rows with a missing or invalid feature go to <sink-table>_rejects with the reason. A
 checkpoint stored with the sink makes every run incremental and a crashed run resumable.
+A transient failure (connection lost, server restart, serialization failure) is retried from
+the last committed chunk (--retry-attempts, --retry-delay); a run that still fails is recorded
+FAILED with the rows it committed, and a scheduled job runs again at its next slot.
 
 Examples:
   mldeploy batch --model models:/ride-duration@production \\
