@@ -5,7 +5,7 @@ import { FileBatchSink } from "./files/sink.js";
 import { FileBatchSource } from "./files/source.js";
 import { scoreInDuckDB, type ChunkOutcome } from "./files/score-in-duckdb.js";
 import {
-  DEFAULT_RETRY_ATTEMPTS,
+  DEFAULT_RETRY,
   isTransient,
   retryDelayMs,
   sleepUnlessStopped,
@@ -103,7 +103,7 @@ export async function runBatchOnce(
   stats: BatchStats = emptyStats(),
 ): Promise<BatchStats> {
   const started = performance.now();
-  const policy = job.retry ?? { attempts: DEFAULT_RETRY_ATTEMPTS, delayMs: 1000 };
+  const policy = job.retry ?? DEFAULT_RETRY;
   let failures = 0;
   try {
     for (let first = true; ; first = false) {

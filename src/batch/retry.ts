@@ -15,7 +15,9 @@ export interface RetryPolicy {
 }
 
 export const DEFAULT_RETRY_ATTEMPTS = 5;
+/** As the --retry-delay setting writes it; DEFAULT_RETRY.delayMs in milliseconds. */
 export const DEFAULT_RETRY_DELAY = "1s";
+export const DEFAULT_RETRY: RetryPolicy = { attempts: DEFAULT_RETRY_ATTEMPTS, delayMs: 1000 };
 export const MAX_RETRY_DELAY_MS = 60_000;
 
 /** The wait before retry number `retry` (1-based). */
