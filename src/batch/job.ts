@@ -4,6 +4,13 @@ import type { Predictor } from "../model/types.js";
 import { FileBatchSink } from "./files/sink.js";
 import { FileBatchSource } from "./files/source.js";
 import { scoreInDuckDB, type ChunkOutcome } from "./files/score-in-duckdb.js";
+import {
+  DEFAULT_RETRY,
+  isTransient,
+  retryDelayMs,
+  sleepUnlessStopped,
+  type RetryPolicy,
+} from "./retry.js";
 import { scoreChunk, type ScoreSettings } from "./score.js";
 import type { BatchSink, BatchSource, Checkpoint, KeyValue, Partition } from "./types.js";
 
@@ -26,6 +33,12 @@ export interface BatchJob {
   onProgress?: (done: number, total: number) => void;
   /** Set by SIGTERM: the chunk being written is finished, then the run stops. */
   shouldStop?: () => boolean;
+  /** Settles on SIGTERM: cuts short the wait before a retry. */
+  stopping?: Promise<unknown>;
+  /** Transient failures (connection lost, server restart) are retried from the checkpoint. */
+  retry?: RetryPolicy;
+  /** Called before each wait for a retry. */
+  onRetry?: (error: unknown, retry: number, delayMs: number) => void;
   /**
    * File → file jobs are scored inside DuckDB, with the model run again in worker threads
    * from the predictor's run plan (see files/score-in-duckdb.ts). "off" keeps them on the
@@ -56,17 +69,82 @@ export interface BatchStats {
   stopped: boolean;
   /** The rows were scored inside DuckDB (file → file), not by the chunk pipeline. */
   inDuckDB: boolean;
+  /** Passes started again from the checkpoint after a transient failure. */
+  retries: number;
+}
+
+/** Counts of a run before its first chunk; the run adds to them as chunks commit. */
+export function emptyStats(): BatchStats {
+  return {
+    rowsRead: 0,
+    rowsScored: 0,
+    rowsRejected: 0,
+    chunks: 0,
+    durationMs: 0,
+    stopped: false,
+    inDuckDB: false,
+    retries: 0,
+  };
 }
 
 /**
- * One pass of a batch job: reads every row after the job's checkpoint in keyset order,
+ * One run of a batch job: reads every row after the job's checkpoint in keyset order,
  * predicts chunk by chunk, and commits each chunk's predictions, rejects and new checkpoint
  * together. A crash loses at most the chunk in flight, which the next run redoes; upserts on
  * (id, model_version) make the redo harmless.
+ *
+ * A transient failure (connection terminated, server restart, serialization failure) starts
+ * the pass again from the last committed checkpoint, after a backoff, in this process: up to
+ * `retry.attempts` times in a row without a chunk committed in between. `stats` counts what
+ * was committed, also when the run finally fails (the caller passes it to read it then).
  */
-export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
+export async function runBatchOnce(
+  job: BatchJob,
+  stats: BatchStats = emptyStats(),
+): Promise<BatchStats> {
   const started = performance.now();
-  if (job.fromStart) await job.sink.resetCheckpoint(job.jobId);
+  const policy = job.retry ?? DEFAULT_RETRY;
+  let failures = 0;
+  try {
+    for (let first = true; ; first = false) {
+      const chunksBefore = stats.chunks;
+      try {
+        await onePass(job, stats, first && job.fromStart === true);
+        return stats;
+      } catch (error) {
+        if (stats.chunks > chunksBefore) failures = 0;
+        if (!isTransient(error) || failures >= policy.attempts || job.shouldStop?.()) throw error;
+        failures++;
+        stats.retries++;
+        const delay = retryDelayMs(policy, failures);
+        job.logger.warn(
+          {
+            job: job.jobId,
+            err: error,
+            retry: failures,
+            retries: policy.attempts,
+            delayMs: delay,
+            rowsCommitted: stats.rowsRead,
+          },
+          `${(error as Error).message}: retrying from the last committed chunk in ${delay} ms ` +
+            `(retry ${failures} of ${policy.attempts})`,
+        );
+        job.onRetry?.(error, failures, delay);
+        if (await sleepUnlessStopped(delay, job.stopping)) {
+          // Stopped while waiting: everything committed so far stays, the next run resumes.
+          stats.stopped = true;
+          return stats;
+        }
+      }
+    }
+  } finally {
+    stats.durationMs = performance.now() - started;
+  }
+}
+
+/** Scores from the sink's checkpoint to the end (or a stop request), adding to `stats`. */
+async function onePass(job: BatchJob, stats: BatchStats, fromStart: boolean): Promise<void> {
+  if (fromStart) await job.sink.resetCheckpoint(job.jobId);
   let checkpoint = await job.sink.prepare(job.jobId);
   const inputs = job.predictor.info.inputs.map((spec) => spec.name);
   const columns = [
@@ -83,7 +161,8 @@ export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
     after: checkpoint,
     partition: job.partition,
   };
-  const total = await job.source.count(read);
+  // Rows already committed by an earlier pass of this run count towards the progress.
+  const total = stats.rowsRead + (await job.source.count(read));
   job.logger.info(
     {
       job: job.jobId,
@@ -105,16 +184,7 @@ export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
     runId: job.model.runId,
   };
 
-  const stats: BatchStats = {
-    rowsRead: 0,
-    rowsScored: 0,
-    rowsRejected: 0,
-    chunks: 0,
-    durationMs: 0,
-    stopped: false,
-    inDuckDB: false,
-  };
-  job.onProgress?.(0, total);
+  job.onProgress?.(stats.rowsRead, total);
   /** Counts, logs and reports a chunk once the sink has committed it. */
   const committed = (chunk: ChunkOutcome) => {
     checkpoint = chunk.checkpoint;
@@ -155,8 +225,7 @@ export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
     stats.inDuckDB = true;
     stats.stopped = scoredInDuckDB === "stopped";
     stats.checkpoint = checkpoint;
-    stats.durationMs = performance.now() - started;
-    return stats;
+    return;
   }
   // Three stages overlap: the next chunk is read while this one is scored, and this one is
   // scored while the previous one is written (at most two extra chunks in memory). Writes
@@ -164,13 +233,13 @@ export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
   // most the chunks not yet committed, which the next run redoes.
   const chunkSize = job.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const chunks = job.source.read({ ...read, chunkSize })[Symbol.asyncIterator]();
-  let next = chunks.next();
+  let next = readAhead(chunks);
   let writing: Promise<void> | undefined;
   try {
     for (;;) {
       const result = await next;
       if (result.done) break;
-      next = chunks.next();
+      next = readAhead(chunks);
       const chunk = result.value;
       if (chunk.rows === 0) continue;
       const scored = await scoreChunk(chunk, job.predictor, settings);
@@ -211,13 +280,21 @@ export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
     await writing?.catch(() => {});
     // A read still in flight when the loop ends early is abandoned (its error, if any, does not
     // matter any more); return() then closes the source's stream once that read has settled.
-    next.catch(() => {});
     await next.catch(() => {});
-    await chunks.return?.();
+    await chunks.return?.().catch(() => {});
   }
   stats.checkpoint = checkpoint;
-  stats.durationMs = performance.now() - started;
-  return stats;
+}
+
+/**
+ * The next chunk, read while the current one is scored and written. Marked handled at once:
+ * a read that fails (its connection terminated) while the loop awaits a write or the model
+ * must surface at the loop's next `await`, not kill the process as an unhandled rejection.
+ */
+function readAhead<T>(chunks: AsyncIterator<T>): Promise<IteratorResult<T>> {
+  const next = chunks.next();
+  next.catch(() => {});
+  return next;
 }
 
 function logRejects(

@@ -1,5 +1,8 @@
 import { z } from "zod";
 import { intSetting, logLevelSetting, modelSetting } from "../config/settings.js";
+import { DEFAULT_RETRY_ATTEMPTS, DEFAULT_RETRY_DELAY } from "./retry.js";
+
+const DURATION = /^\d+(ms|s|m|h|d)$/;
 
 const columnList = z
   .union([z.string(), z.array(z.string())])
@@ -74,10 +77,22 @@ export const batchOptionsSchema = z
       ),
     every: z
       .string()
-      .regex(/^\d+(ms|s|m|h|d)$/, "must be a number and a unit: 30s, 15m, 1h, 1d")
+      .regex(DURATION, "must be a number and a unit: 30s, 15m, 1h, 1d")
       .optional()
       .describe("Run again at this interval (30s, 15m, 1h, 1d); without --every/--cron: run once"),
     cron: z.string().min(1).optional().describe('Run on a cron schedule, e.g. "0 * * * *"'),
+    retryAttempts: intSetting(0, 1000)
+      .default(DEFAULT_RETRY_ATTEMPTS)
+      .describe(
+        `Retries of a run after a transient failure (connection lost, server restart, serialization failure), from the last committed chunk; counted since the last commit (default ${DEFAULT_RETRY_ATTEMPTS}, 0 = none)`,
+      ),
+    retryDelay: z
+      .string()
+      .regex(DURATION, "must be a number and a unit: 500ms, 1s, 1m")
+      .default(DEFAULT_RETRY_DELAY)
+      .describe(
+        `Wait before the first retry, doubled for each next one up to 1m (default ${DEFAULT_RETRY_DELAY})`,
+      ),
     fromStart: z.coerce
       .boolean()
       .default(false)

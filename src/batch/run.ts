@@ -10,7 +10,14 @@ import { serveMetrics } from "../metrics/http.js";
 import { loadPredictor } from "../model/predictor.js";
 import type { Registry } from "../registry/registry.js";
 import { openBatchSink, openBatchSource } from "./endpoints.js";
-import { runBatchOnce, type BatchStats } from "./job.js";
+import {
+  BATCH_EXPERIMENT,
+  endGoneRuns,
+  livenessTags,
+  REASON_TAG,
+  startHeartbeat,
+} from "./history.js";
+import { emptyStats, runBatchOnce, type BatchStats } from "./job.js";
 import type { BatchSource } from "./types.js";
 import { parsePartition } from "./partition.js";
 import { intervalMs, type BatchOptions } from "./options.js";
@@ -22,8 +29,7 @@ import {
   type ScheduleControl,
 } from "./schedule.js";
 
-/** Runs of batch jobs are recorded in this experiment (`mldeploy batch history`). */
-export const BATCH_EXPERIMENT = "batch";
+export { BATCH_EXPERIMENT };
 
 export interface RunBatchDeps {
   registry: Registry;
@@ -54,6 +60,12 @@ function lastPart(uri: string): string {
  * `mldeploy batch`: scores once, or on a schedule (--every / --cron) until stopped. Each run
  * is recorded as a run of the "batch" experiment with its counts, duration and model version.
  * The model is resolved at the start of every run, so a moved alias is picked up.
+ *
+ * A run that fails (after its retries) is recorded FAILED with the rows it committed and the
+ * reason. Run once, the error ends the command; on a schedule it is logged and counted, and
+ * the job runs again at its next slot, from the last committed chunk. Only a first scheduled
+ * run failing on a mistake in the settings (a UserError: no such table, cannot connect)
+ * ends a scheduled process, as it would fail the same way at every slot.
  */
 export async function runBatch(options: BatchOptions, deps: RunBatchDeps): Promise<BatchStats[]> {
   const schedule: Schedule | undefined =
@@ -73,25 +85,41 @@ export async function runBatch(options: BatchOptions, deps: RunBatchDeps): Promi
   const jobId = options.jobName ?? defaultJobName(options);
   const reporting = await startReporting(options, jobId, deps.logger);
   const history: BatchStats[] = [];
+  let runs = 0;
   const once = async () => {
     const { metrics } = reporting;
     metrics?.runStarted();
+    runs++;
     const started = performance.now();
+    // Filled in as chunks commit: what a failed run did commit is reported too.
+    const stats = emptyStats();
     let ended: RunOutcome | undefined;
+    let failure: { error: unknown } | undefined;
     try {
-      ended = await runRecorded(options, jobId, deps, control, metrics);
+      ended = await runRecorded(options, jobId, deps, control, metrics, stats);
       history.push(ended.stats);
+    } catch (error) {
+      failure = { error };
     } finally {
       metrics?.runEnded({
         status: ended ? (ended.stats.stopped ? "KILLED" : "FINISHED") : "FAILED",
-        durationMs: ended?.stats.durationMs ?? performance.now() - started,
-        rowsRead: ended?.stats.rowsRead ?? 0,
-        rowsScored: ended?.stats.rowsScored ?? 0,
-        rowsRejected: ended?.stats.rowsRejected ?? 0,
+        durationMs: stats.durationMs > 0 ? stats.durationMs : performance.now() - started,
+        rowsRead: stats.rowsRead,
+        rowsScored: stats.rowsScored,
+        rowsRejected: stats.rowsRejected,
         model: ended?.model,
       });
       await reporting.push();
     }
+    if (failure === undefined) return;
+    if (schedule === undefined || (runs === 1 && failure.error instanceof UserError)) {
+      throw failure.error;
+    }
+    deps.logger.error(
+      { job: jobId, err: failure.error, rowsCommitted: stats.rowsRead, retries: stats.retries },
+      `run failed: ${errorText(failure.error)} (${stats.rowsRead} rows committed; ` +
+        "the next run resumes after the last committed chunk)",
+    );
   };
   try {
     if (schedule === undefined) await once();
@@ -133,21 +161,42 @@ interface RunOutcome {
   model: { name: string; version: string };
 }
 
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 async function runRecorded(
   options: BatchOptions,
   jobId: string,
   deps: RunBatchDeps,
   control: ScheduleControl,
   metrics: BatchMetrics | undefined,
+  stats: BatchStats,
 ): Promise<RunOutcome> {
   const { registry, logger } = deps;
   const model = await registry.resolveModel(options.model);
   const predictor = await loadPredictor(model.path, { name: model.name, version: model.version });
+  // A run of this job left RUNNING by a process that died is ended first (KILLED).
+  await endGoneRuns(registry, jobId, logger);
   const run = await registry.startRun({
     experiment: BATCH_EXPERIMENT,
-    tags: { job: jobId, model_uri: options.model, model_version: predictor.info.version },
+    tags: {
+      job: jobId,
+      model_uri: options.model,
+      model_version: predictor.info.version,
+      ...livenessTags(),
+    },
   });
-  let stats: BatchStats | undefined;
+  // The counts go with the heartbeat: a run whose process dies still shows what it committed.
+  const stopHeartbeat = startHeartbeat(async () => {
+    await run.setTags({ heartbeat: livenessTags().heartbeat });
+    await run.logMetrics({
+      rows_read: stats.rowsRead,
+      rows_scored: stats.rowsScored,
+      rows_rejected: stats.rowsRejected,
+      chunks: stats.chunks,
+    });
+  }, logger);
   let source: BatchSource | undefined;
   try {
     // Inside the try: a source that cannot be opened fails the run, not leaves it RUNNING.
@@ -163,34 +212,40 @@ async function runRecorded(
         chunk_size: options.chunkSize ?? "default",
         partition: options.partition ?? "",
       });
-      stats = await runBatchOnce({
-        jobId,
-        source,
-        sink,
-        predictor,
-        idColumn: options.idColumn,
-        sinceColumn: options.sinceColumn,
-        keepColumns: options.keepColumns,
-        actualColumn: options.actualColumn,
-        chunkSize: options.chunkSize,
-        partition: parsePartition(options.partition),
-        fromStart: options.fromStart,
-        model: {
-          name: predictor.info.name,
-          version: predictor.info.version,
-          // A bundle given by path has no registry run, but its MLmodel may name one.
-          runId: model.runId ?? predictor.info.runId,
+      await runBatchOnce(
+        {
+          jobId,
+          source,
+          sink,
+          predictor,
+          idColumn: options.idColumn,
+          sinceColumn: options.sinceColumn,
+          keepColumns: options.keepColumns,
+          actualColumn: options.actualColumn,
+          chunkSize: options.chunkSize,
+          partition: parsePartition(options.partition),
+          fromStart: options.fromStart,
+          model: {
+            name: predictor.info.name,
+            version: predictor.info.version,
+            // A bundle given by path has no registry run, but its MLmodel may name one.
+            runId: model.runId ?? predictor.info.runId,
+          },
+          logger,
+          onProgress:
+            metrics === undefined
+              ? deps.onProgress
+              : (done, total) => {
+                  metrics.progress(done);
+                  deps.onProgress?.(done, total);
+                },
+          shouldStop: () => control.isStopped(),
+          stopping: control.stopped,
+          retry: { attempts: options.retryAttempts, delayMs: intervalMs(options.retryDelay) },
+          onRetry: () => metrics?.retried(),
         },
-        logger,
-        onProgress:
-          metrics === undefined
-            ? deps.onProgress
-            : (done, total) => {
-                metrics.progress(done);
-                deps.onProgress?.(done, total);
-              },
-        shouldStop: () => control.isStopped(),
-      });
+        stats,
+      );
       // A file sink merges its committed parts into the target file. Partition workers share
       // the target, so they leave the merge to `mldeploy batch merge` once all have finished.
       if (options.partition === undefined && isMergeable(sink)) await sink.finalize();
@@ -198,12 +253,35 @@ async function runRecorded(
       await sink.close();
     }
   } catch (error) {
+    stopHeartbeat();
+    // Best effort: the registry may be as unreachable as what failed the run.
+    await recordRun(run, stats, { [REASON_TAG]: errorText(error).slice(0, 1000) }).catch(
+      () => undefined,
+    );
     await run.end("FAILED").catch(() => undefined);
     throw error;
   } finally {
-    await source?.close();
+    stopHeartbeat();
+    await source?.close().catch(() => undefined);
     await predictor.close();
   }
+  await recordRun(run, stats);
+  await run.end(stats.stopped ? "KILLED" : "FINISHED");
+  logger.info(
+    { job: jobId, run: run.id, ...stats },
+    `scored ${stats.rowsScored} rows, rejected ${stats.rowsRejected} in ${(stats.durationMs / 1000).toFixed(1)} s` +
+      (stats.stopped ? " (stopped: the next run resumes after the last committed chunk)" : ""),
+  );
+  return { stats, model: { name: predictor.info.name, version: predictor.info.version } };
+}
+
+/** The run's counts (what was committed) and retries, in the registry. */
+async function recordRun(
+  run: Awaited<ReturnType<Registry["startRun"]>>,
+  stats: BatchStats,
+  tags: Record<string, string> = {},
+): Promise<void> {
+  await run.setTags({ retries: String(stats.retries), ...tags });
   await run.logMetrics({
     rows_read: stats.rowsRead,
     rows_scored: stats.rowsScored,
@@ -212,13 +290,6 @@ async function runRecorded(
     duration_s: stats.durationMs / 1000,
     rows_per_s: stats.durationMs > 0 ? (stats.rowsRead / stats.durationMs) * 1000 : 0,
   });
-  await run.end(stats.stopped ? "KILLED" : "FINISHED");
-  logger.info(
-    { job: jobId, run: run.id, ...stats },
-    `scored ${stats.rowsScored} rows, rejected ${stats.rowsRejected} in ${(stats.durationMs / 1000).toFixed(1)} s` +
-      (stats.stopped ? " (stopped: the next run resumes after the last committed chunk)" : ""),
-  );
-  return { stats, model: { name: predictor.info.name, version: predictor.info.version } };
 }
 
 interface Mergeable {

@@ -19,6 +19,8 @@ export interface BatchMetrics {
   /** The batch job's metrics only: what is pushed to a Pushgateway. */
   readonly registry: Registry;
   runStarted(): void;
+  /** A transient failure: the run starts again from its last committed chunk. */
+  retried(): void;
   /** Rows handled so far by the run in progress. */
   progress(rows: number): void;
   runEnded(run: BatchRunObservation): void;
@@ -49,6 +51,11 @@ export function createBatchMetrics(jobId: string): BatchMetrics {
     "mldeploy_batch_rows_total",
     "Source rows handled over all runs, by outcome: read, scored or rejected",
     ["batch_job", "outcome"],
+  );
+  const retries = counter(
+    "mldeploy_batch_retries_total",
+    "Times a run started again from its last committed chunk after a transient failure (connection lost, server restart)",
+    ["batch_job"],
   );
   const running = gauge("mldeploy_batch_running", "1 while a run is in progress", ["batch_job"]);
   const progress = gauge(
@@ -81,11 +88,15 @@ export function createBatchMetrics(jobId: string): BatchMetrics {
   );
   for (const outcome of ["read", "scored", "rejected"]) rows.inc({ ...job, outcome }, 0);
   running.set(job, 0);
+  retries.inc(job, 0);
   return {
     registry,
     runStarted() {
       running.set(job, 1);
       progress.set(job, 0);
+    },
+    retried() {
+      retries.inc(job);
     },
     progress(done) {
       progress.set(job, done);

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { Registry } from "../../src/registry/registry.js";
 import { sqlString, withDuckDB } from "../../src/train/duckdb.js";
 import { CLI, runCli } from "../helpers/cli.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
@@ -106,8 +107,35 @@ describe("mldeploy batch after kill -9", () => {
     const partial = committedChunks(crashed);
     expect(partial).toBeLessThan(ROWS * 0.9);
 
+    // The killed run is not shown RUNNING: its process is gone.
+    const runsOf = async () => {
+      const history = await runCli(["batch", "history", "--json"], { env });
+      expect(history.status, history.stderr).toBe(0);
+      return JSON.parse(history.stdout) as Array<{
+        id: string;
+        status: string;
+        tags: Record<string, string>;
+      }>;
+    };
+    const [killed] = await runsOf();
+    expect(killed.status).toBe("KILLED");
+    expect(killed.tags.failure_reason).toBe("process gone");
+
     const resumed = await runCli(args(crashed), { env });
     expect(resumed.status, resumed.stderr).toBe(0);
+    // The next run of the job ended the dead run in the registry itself.
+    const registry = await Registry.open({ dataDir: env.MLDEPLOY_DATA_DIR! });
+    try {
+      const stored = await registry.store.getRun(killed.id);
+      expect(stored.status).toBe("KILLED");
+      expect(stored.tags.failure_reason).toBe("process gone");
+    } finally {
+      await registry.close();
+    }
+    const after = await runsOf();
+    expect(after[0].status).toBe("FINISHED");
+    expect(after.find((run) => run.id === killed.id)?.status).toBe("KILLED");
+    expect(after.map((run) => run.status)).not.toContain("RUNNING");
     const fresh = await runCli(args(clean), { env });
     expect(fresh.status, fresh.stderr).toBe(0);
 

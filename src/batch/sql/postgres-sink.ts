@@ -239,6 +239,12 @@ class PostgresSinkDriver implements SinkDriver {
 
   private async inTransaction(fn: (client: pg.PoolClient) => Promise<void>): Promise<void> {
     const client = await this.pool.connect();
+    // A checked-out client has no listener from the pool: a connection terminated while the
+    // transaction is idle between statements (or ending after a failed one) would emit an
+    // unhandled 'error' and kill the process. The next statement reports the failure instead.
+    let lost: Error | undefined;
+    const onError = (error: Error) => (lost ??= error);
+    client.on("error", onError);
     let broken = false;
     try {
       await client.query("BEGIN");
@@ -246,9 +252,13 @@ class PostgresSinkDriver implements SinkDriver {
       await client.query("COMMIT");
     } catch (error) {
       // A connection that cannot even roll back is discarded rather than reused.
-      await client.query("ROLLBACK").catch(() => (broken = true));
+      if (lost !== undefined) broken = true;
+      else await client.query("ROLLBACK").catch(() => (broken = true));
       throw postgresError(error, this.description);
     } finally {
+      broken ||= lost !== undefined;
+      // Still listening once released if broken: the connection may yet emit its end.
+      if (!broken) client.off("error", onError);
       client.release(broken);
     }
   }

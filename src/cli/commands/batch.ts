@@ -29,6 +29,9 @@ export function registerBatch(program: Command): void {
 Predictions are upserted on (id, model_version) with model name, version, run id and scoring
 time; rows with a missing or invalid feature go to <sink-table>_rejects with the reason. A
 checkpoint stored with the sink makes every run incremental and a crashed run resumable.
+A transient failure (connection lost, server restart, serialization failure) is retried from
+the last committed chunk (--retry-attempts, --retry-delay); a run that still fails is recorded
+FAILED with the rows it committed, and a scheduled job runs again at its next slot.
 
 Examples:
   mldeploy batch --model models:/ride-duration@production \\
@@ -115,7 +118,9 @@ Examples:
 
   const history = command
     .command("history")
-    .description("Runs of batch jobs: rows read, scored, rejected, duration, model version")
+    .description(
+      "Runs of batch jobs: status, rows read, scored, rejected (committed, also by a FAILED run), duration, model version, why a run failed",
+    )
     .option("--job <name>", "only this job")
     .option("--limit <n>", "at most this many runs", "20")
     .option("--json", "print JSON instead of a table");
@@ -123,13 +128,9 @@ Examples:
   history.action(
     async (flags: Record<string, unknown> & { job?: string; limit: string; json?: boolean }) => {
       await withRegistry(flags, async (registry) => {
-        const { BATCH_EXPERIMENT } = await import("../../batch/run.js");
-        const experiment = await registry.store.findExperimentByName(BATCH_EXPERIMENT);
-        const runs = experiment
-          ? (await registry.store.listRuns({ experimentId: experiment.id, limit: 10_000 }))
-              .filter((run) => flags.job === undefined || run.tags.job === flags.job)
-              .slice(0, Number(flags.limit))
-          : [];
+        const { batchRuns, REASON_TAG } = await import("../../batch/history.js");
+        // A run whose process died (kill -9) shows as KILLED, "process gone", not RUNNING.
+        const runs = await batchRuns(registry, { job: flags.job, limit: Number(flags.limit) });
         if (flags.json) {
           process.stdout.write(JSON.stringify(runs, null, 2) + "\n");
           return;
@@ -148,6 +149,7 @@ Examples:
                 ? run.latestMetrics.duration_s.toFixed(1)
                 : "",
             run_id: run.id,
+            reason: (run.tags[REASON_TAG] ?? "").slice(0, 80),
           })),
         );
       });

@@ -24,6 +24,15 @@ export interface SqlBackend {
   otherTimestampTypes: string[];
   /** pg parses timestamp columns to Date; SQLite returns the stored text. */
   datesAsDate: boolean;
+  /**
+   * Statements creating a trigger named `trigger` that makes every insert or update of
+   * `jobId`'s row in the checkpoint table `table` raise; and the statements dropping it.
+   */
+  refuseCheckpoint(
+    table: string,
+    jobId: string,
+    trigger: string,
+  ): { create: string[]; drop: string[] };
   close(): Promise<void>;
 }
 
@@ -418,6 +427,48 @@ export function describeSqlContract(name: string, open: () => Promise<SqlBackend
           await sink.write(chunk([4], [40], { checkpoint: { id: 4 } }));
           expect(await sink.prepare("rides->preds")).toStrictEqual({ id: 4 });
         } finally {
+          await sink.close();
+        }
+      });
+
+      it("rolls back the chunk's predictions and rejects when its checkpoint cannot be written", async () => {
+        // The checkpoint commits in the chunk's own transaction: were it written in a second
+        // one, this chunk's predictions and rejects would stay while its checkpoint did not,
+        // and a rerun would redo rows already committed (or a crash would lose the position).
+        const table = db.table(`preds_${++uniqueTable}`);
+        const jobId = `refused-job-${uniqueTable}`;
+        const checkpoints = db.table("mldeploy_batch_checkpoints");
+        const sink = await openSqlSink(db.url, { table });
+        const trigger = db.refuseCheckpoint(checkpoints, jobId, `refuse_checkpoint_${uniqueTable}`);
+        try {
+          await sink.write({ ...chunk([1, 2, 3], [10, 20, 30]), jobId });
+          for (const sql of trigger.create) await db.exec(sql);
+          const rejects = {
+            ids: [5],
+            reasons: ['field "trip_distance" must be >= 0, got -1'],
+            rows: ['{"ride_id":5,"trip_distance":-1}'],
+          };
+          const refused = sink.write({
+            ...chunk([2, 3, 4], [99, 99, 99], { checkpoint: { id: 5 }, rejects }),
+            jobId,
+          });
+          await expect(refused).rejects.toThrow(/checkpoint refused/);
+          const rows = await predictions(table);
+          expect([...rows.keys()].sort()).toEqual(["1@1", "2@1", "3@1"]);
+          expect([...rows.values()].map((row) => row.predicted_duration)).toEqual([10, 20, 30]);
+          expect(await db.query(`SELECT * FROM ${table}_rejects`)).toHaveLength(0);
+          expect(await sink.prepare(jobId)).toStrictEqual({ id: 3 });
+
+          for (const sql of trigger.drop) await db.exec(sql);
+          await sink.write({
+            ...chunk([2, 3, 4], [99, 99, 99], { checkpoint: { id: 5 }, rejects }),
+            jobId,
+          });
+          expect((await predictions(table)).size).toBe(4);
+          expect(await db.query(`SELECT * FROM ${table}_rejects`)).toHaveLength(1);
+          expect(await sink.prepare(jobId)).toStrictEqual({ id: 5 });
+        } finally {
+          for (const sql of trigger.drop) await db.exec(sql).catch(() => undefined);
           await sink.close();
         }
       });

@@ -37,6 +37,18 @@ describe.skipIf(!HAS_POSTGRES)(HAS_POSTGRES ? "PostgreSQL" : `PostgreSQL — ${N
       timestampType: "timestamp",
       otherTimestampTypes: ["timestamptz"],
       datesAsDate: true,
+      refuseCheckpoint: (table, jobId, trigger) => ({
+        create: [
+          `CREATE FUNCTION "${schema}".${trigger}() RETURNS trigger LANGUAGE plpgsql AS ` +
+            `$$ BEGIN RAISE EXCEPTION 'checkpoint refused'; END $$`,
+          `CREATE TRIGGER ${trigger} BEFORE INSERT OR UPDATE ON ${table} FOR EACH ROW ` +
+            `WHEN (NEW.job_id = '${jobId}') EXECUTE FUNCTION "${schema}".${trigger}()`,
+        ],
+        drop: [
+          `DROP TRIGGER IF EXISTS ${trigger} ON ${table}`,
+          `DROP FUNCTION IF EXISTS "${schema}".${trigger}()`,
+        ],
+      }),
       close: () => client.end(),
     };
   });

@@ -22,6 +22,15 @@ describeSqlContract("SQLite", async () => {
     timestampType: "TEXT",
     otherTimestampTypes: [],
     datesAsDate: false,
+    refuseCheckpoint: (table, jobId, trigger) => ({
+      // Upserts run the BEFORE INSERT trigger, and BEFORE UPDATE when the row exists.
+      create: ["INSERT", "UPDATE"].map(
+        (event) =>
+          `CREATE TRIGGER ${trigger}_${event.toLowerCase()} BEFORE ${event} ON ${table} ` +
+          `WHEN NEW.job_id = '${jobId}' BEGIN SELECT RAISE(ABORT, 'checkpoint refused'); END`,
+      ),
+      drop: ["insert", "update"].map((event) => `DROP TRIGGER IF EXISTS ${trigger}_${event}`),
+    }),
     close: async () => void db.close(),
   };
 });
