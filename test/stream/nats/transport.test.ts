@@ -91,6 +91,36 @@ describe("NATS JetStream transport", () => {
     expect(await third.read({ maxMessages: 5, maxWaitMs: 1600 })).toEqual([]);
   });
 
+  it("drops no pulled message when the process is busy past the pull's expiry (no wait for ack_wait)", async () => {
+    // A pull request stays open after read() returns at its short deadline. If the process is
+    // then busy for longer than the pull's expiry (1 s) before it reads the server's answer,
+    // nats.js' fetch had already unsubscribed its inbox at its own timer: the whole block was
+    // dropped without a word and came back only after ack_wait. A long ack_wait makes any such
+    // block miss the deadline below instead of showing up as a redelivery.
+    const stream = uniqueStream("stall");
+    const count = 2000;
+    await (
+      await sink(stream)
+    ).publish(Array.from({ length: count }, (_, i) => ({ data: payload(i) })));
+    const src = await source(stream, "g", "c", 120_000);
+    const seen = new Map<string, StreamMessage>();
+    const started = Date.now();
+    for (let turn = 0; seen.size < count && Date.now() - started < 20_000; turn++) {
+      const reading = src.read({ maxMessages: 500, maxWaitMs: 1 });
+      // Busy (a slow batch, a descheduled process) before the server's answer is read.
+      if (turn % 2 === 0) for (const until = Date.now() + 1200; Date.now() < until;);
+      const got = await reading;
+      for (const m of got) seen.set(m.position, m);
+      await src.ack(got);
+    }
+    expect(seen.size).toBe(count);
+    expect([...seen.values()].every((m) => m.deliveries === 1)).toBe(true);
+    const info = await (await adminJsm()).consumers.info(stream, "g");
+    expect(info.num_redelivered).toBe(0);
+    expect(info.num_ack_pending).toBe(0);
+    expect(info.delivered.consumer_seq).toBe(count);
+  }, 30_000);
+
   it("shares a group's messages between two sources, each message to exactly one", async () => {
     const stream = uniqueStream("group");
     await (
