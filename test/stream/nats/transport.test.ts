@@ -121,6 +121,29 @@ describe("NATS JetStream transport", () => {
     expect(info.delivered.consumer_seq).toBe(count);
   }, 30_000);
 
+  it("re-creates its durable consumer when it is deleted mid-run, and reads on", async () => {
+    const stream = uniqueStream("deleted");
+    const out = await sink(stream);
+    const src = await source(stream, "g");
+    await out.publish([{ data: payload(0) }]);
+    const first = (await readAll(src, 1, 5000)).flat();
+    await src.ack(first);
+    expect(first.map((m) => text(m.data))).toEqual([text(payload(0))]);
+    // Deleted while a pull is open: the server ends it (409), later pulls have no responder.
+    // The consumer made again starts over (its acks went with it): message 0 comes again too.
+    const pending = src.read({ maxMessages: 10, maxWaitMs: 300 });
+    await (await adminJsm()).consumers.delete(stream, "g");
+    const got = await pending;
+    await out.publish([{ data: payload(1) }]);
+    const end = Date.now() + 10_000;
+    while (!got.some((m) => text(m.data) === text(payload(1))) && Date.now() < end) {
+      got.push(...(await src.read({ maxMessages: 10, maxWaitMs: 200 })));
+    }
+    expect(got.map((m) => text(m.data))).toContain(text(payload(1)));
+    await src.ack(got);
+    expect((await (await adminJsm()).consumers.info(stream, "g")).num_ack_pending).toBe(0);
+  });
+
   it("shares a group's messages between two sources, each message to exactly one", async () => {
     const stream = uniqueStream("group");
     await (
