@@ -1,3 +1,5 @@
+import type { Logger } from "../../log/logger.js";
+import { OutageLog } from "../outage-log.js";
 import type {
   ReadBatchOptions,
   SourceSettings,
@@ -20,6 +22,8 @@ export interface NatsSourceOptions {
   maxAckPending?: number;
   /** read() throws once the broker has been unreachable or failing this long (default 60 s). */
   maxOutageMs?: number;
+  /** Where retries across an outage are reported (default: nowhere). */
+  logger?: Logger;
 }
 
 const DEFAULT_ACK_WAIT_MS = 30_000;
@@ -44,6 +48,8 @@ export class NatsSource implements StreamSource {
   /** Set after a failed pull: the stream or consumer may be gone and must be re-ensured. */
   private rebind = false;
   private stopListening: (() => void) | null = null;
+  private readonly readOutage: OutageLog;
+  private readonly ackOutage: OutageLog;
 
   constructor(
     private readonly target: NatsTarget,
@@ -56,6 +62,8 @@ export class NatsSource implements StreamSource {
     };
     this.maxOutageMs = options.maxOutageMs ?? DEFAULT_MAX_OUTAGE_MS;
     this.description = `${describeTarget(target)} (group ${settings.group}, consumer ${settings.consumer})`;
+    this.readOutage = new OutageLog(options.logger, `${this.description}: read`);
+    this.ackOutage = new OutageLog(options.logger, `${this.description}: ack`);
   }
 
   async open(): Promise<void> {
@@ -101,7 +109,10 @@ export class NatsSource implements StreamSource {
       const { handle, pulls } = this;
       if (!handle || !pulls) return [];
       if (pulls.size >= options.maxMessages) break;
-      if (!handle.isConnected()) this.outageSince ??= Date.now();
+      if (!handle.isConnected() && this.outageSince === null) {
+        this.outageSince = Date.now();
+        this.readOutage.failed(this.lastError ?? "disconnected");
+      }
       if (this.outageSince !== null && Date.now() - this.outageSince > this.maxOutageMs) {
         const cause = this.lastError ?? "disconnected";
         throw new Error(`${this.description}: broker unavailable for over ${this.maxOutageMs} ms`, {
@@ -146,6 +157,7 @@ export class NatsSource implements StreamSource {
   }
 
   private healthy(): void {
+    this.readOutage.recovered();
     this.outageSince = null;
     this.failures = 0;
     this.retryAt = 0;
@@ -153,6 +165,7 @@ export class NatsSource implements StreamSource {
 
   private failed(err: unknown): void {
     this.lastError = err;
+    this.readOutage.failed(err);
     this.outageSince ??= Date.now();
     this.failures++;
     this.retryAt = Date.now() + Math.min(MAX_BACKOFF_MS, 100 * 2 ** (this.failures - 1));
@@ -183,6 +196,7 @@ export class NatsSource implements StreamSource {
         maxOutageMs: this.maxOutageMs,
         isTransient: () => true,
         what: `${this.description}: ack`,
+        log: this.ackOutage,
       },
     );
     for (const position of positions) this.unacked.delete(position);

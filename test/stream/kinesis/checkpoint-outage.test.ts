@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
 import net from "node:net";
+import { Writable } from "node:stream";
 import pg from "pg";
+import { pino } from "pino";
 import { afterAll, describe, expect, it } from "vitest";
 import { openStreamSink, openStreamSource } from "../../../src/stream/endpoints.js";
 import type { StreamSource } from "../../../src/stream/types.js";
@@ -91,7 +93,23 @@ describe("Kinesis checkpoints on PostgreSQL behind a connection that goes silent
     cleanups.push(() => input.close());
     await input.open();
     await input.publish(Array.from({ length: 20 }, (_, i) => ({ data: enc(`m${i}`) })));
-    const source: StreamSource = await openStreamSource(url, { group: "g", consumer: "c" });
+    const lines: Array<{ msg: string; level: number }> = [];
+    const logger = pino(
+      { level: "info" },
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          for (const line of chunk.toString().split("\n").filter(Boolean)) {
+            lines.push(JSON.parse(line) as { msg: string; level: number });
+          }
+          done();
+        },
+      }),
+    );
+    const source: StreamSource = await openStreamSource(url, {
+      group: "g",
+      consumer: "c",
+      logger,
+    });
     cleanups.push(() => source.close());
     await source.open();
     expect(await readN(source, 10, { ack: true })).toHaveLength(10);
@@ -110,6 +128,15 @@ describe("Kinesis checkpoints on PostgreSQL behind a connection that goes silent
     ]);
     expect(done, "the checkpoint write never finished").toBeDefined();
     expect(done! - thawed).toBeLessThan(30_000);
+    // The operator is told once that writes fail and once that they work again.
+    const told = lines.map((line) => line.msg).filter((msg) => msg.includes("checkpoint write"));
+    expect(told[0]).toMatch(
+      /checkpoint write failed \(Query read timeout\); retrying with backoff/,
+    );
+    expect(told.at(-1)).toMatch(
+      /checkpoint write works again after \d+ ms \(\d+ failed attempts\)/,
+    );
+    expect(told).toHaveLength(2);
 
     const admin = new pg.Client({ connectionString: PG_URL });
     await admin.connect();
