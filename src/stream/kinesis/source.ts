@@ -1,4 +1,4 @@
-import { UserError } from "../../config/errors.js";
+import { UnreachableError, UserError } from "../../config/errors.js";
 import type {
   ReadBatchOptions,
   SourceSettings,
@@ -268,7 +268,8 @@ export class KinesisSource implements StreamSource {
       }
     }
     if (this.cycleError !== undefined) {
-      throw new Error(
+      // An outage of the checkpoint store, not a bug: the CLI prints one line, no stack.
+      throw new UnreachableError(
         `${this.description}: leases could not be renewed for ${RETRY_FOR_MS / 1000} s ` +
           `(checkpoint store ${this.store?.description}): ${String(this.cycleError)}`,
         { cause: this.cycleError },

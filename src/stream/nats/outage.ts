@@ -1,3 +1,4 @@
+import { UnreachableError } from "../../config/errors.js";
 import type { OutageLog } from "../outage-log.js";
 import type { NatsHandle } from "./connection.js";
 
@@ -45,9 +46,15 @@ export async function retryAcrossOutage<T>(
     if (failingSince === undefined) options.log?.failed(lastError ?? "disconnected");
     failingSince ??= now;
     if (now - failingSince > options.maxOutageMs) {
-      throw new Error(`${options.what}: broker unavailable for over ${options.maxOutageMs} ms`, {
-        cause: lastError ?? "disconnected",
-      });
+      // An outage, not a bug: the CLI prints one line, no stack.
+      throw new UnreachableError(
+        `${options.what}: broker unavailable for over ${options.maxOutageMs} ms (${
+          lastError instanceof Error ? lastError.message : "disconnected"
+        })`,
+        {
+          cause: lastError ?? "disconnected",
+        },
+      );
     }
     const connected = handle()?.isConnected() ?? false;
     await new Promise((resolve) => setTimeout(resolve, connected ? delay : POLL_MS));

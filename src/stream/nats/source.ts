@@ -1,3 +1,4 @@
+import { UnreachableError } from "../../config/errors.js";
 import type { Logger } from "../../log/logger.js";
 import { OutageLog } from "../outage-log.js";
 import type {
@@ -115,9 +116,13 @@ export class NatsSource implements StreamSource {
       }
       if (this.outageSince !== null && Date.now() - this.outageSince > this.maxOutageMs) {
         const cause = this.lastError ?? "disconnected";
-        throw new Error(`${this.description}: broker unavailable for over ${this.maxOutageMs} ms`, {
-          cause,
-        });
+        // An outage, not a bug: the CLI prints one line, no stack.
+        throw new UnreachableError(
+          `${this.description}: broker unavailable for over ${this.maxOutageMs} ms (${describe(cause)})`,
+          {
+            cause,
+          },
+        );
       }
       if (!pulls.pulling && handle.isConnected() && Date.now() >= this.retryAt) {
         await this.startPull(handle, pulls, options.maxMessages - pulls.size, deadline);
@@ -225,6 +230,10 @@ export class NatsSource implements StreamSource {
     }
     this.unacked.clear();
   }
+}
+
+function describe(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
 }
 
 function toStreamMessage(msg: PulledMessage): StreamMessage {

@@ -1,4 +1,5 @@
 import { errorMessage } from "./connection.js";
+import { UnreachableError } from "../../config/errors.js";
 import type { OutageLog } from "../outage-log.js";
 import type { Sleeper } from "../sleeper.js";
 
@@ -38,7 +39,8 @@ export async function withRetry<T>(operation: () => Promise<T>, options: RetryOp
       const now = Date.now();
       failingSince ??= now;
       if (now - failingSince >= options.retryForMs) {
-        throw new Error(
+        // An outage, not a bug: the CLI prints one line, no stack.
+        throw new UnreachableError(
           `Redis still failing after ${options.retryForMs} ms: ${errorMessage(err)}`,
           {
             cause: err,
