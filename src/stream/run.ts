@@ -35,13 +35,14 @@ export async function runStream(
       group: options.group,
       consumer: options.consumer,
       dataDir: deps.registry.dataDir,
+      logger,
     });
     opened.push(source);
-    const sink = await openStreamSink(options.sink);
+    const sink = await openStreamSink(options.sink, { logger });
     opened.push(sink);
     let deadLetter: StreamSink | undefined;
     if (options.deadLetter !== undefined) {
-      deadLetter = await openStreamSink(options.deadLetter);
+      deadLetter = await openStreamSink(options.deadLetter, { logger });
       opened.push(deadLetter);
       await deadLetter.open();
     }

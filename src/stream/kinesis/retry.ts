@@ -1,4 +1,5 @@
 import { awsErrorName } from "./client.js";
+import type { OutageLog } from "../outage-log.js";
 import type { Sleeper } from "../sleeper.js";
 
 /**
@@ -14,6 +15,8 @@ export interface RetryOptions {
   isClosed: () => boolean;
   /** Which errors are worth retrying; default isTransient (AWS calls). */
   transient?: (err: unknown) => boolean;
+  /** Told of the first failure of an outage and of the success that ends it. */
+  log?: OutageLog;
 }
 
 export const FIRST_DELAY_MS = 100;
@@ -49,12 +52,15 @@ export async function withRetry<T>(operation: () => Promise<T>, options: RetryOp
   let delay = FIRST_DELAY_MS;
   for (;;) {
     try {
-      return await operation();
+      const result = await operation();
+      if (failingSince !== undefined) options.log?.recovered();
+      return result;
     } catch (err) {
       if (options.isClosed() || !(options.transient ?? isTransient)(err)) throw err;
       const now = Date.now();
       failingSince ??= now;
       if (now - failingSince >= options.retryForMs) throw err;
+      options.log?.failed(err);
       await options.sleeper.sleep(delay);
       delay = Math.min(delay * 2, MAX_DELAY_MS);
     }

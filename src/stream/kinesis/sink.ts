@@ -6,12 +6,16 @@ import { FIRST_DELAY_MS, MAX_DELAY_MS, withRetry, type RetryOptions } from "./re
 import { ensureStream } from "./stream-admin.js";
 import type { KinesisTarget } from "./url.js";
 import { Sleeper } from "../sleeper.js";
+import type { Logger } from "../../log/logger.js";
+import { OutageLog } from "../outage-log.js";
 
 export interface KinesisSinkOptions {
   /** Keep retrying rejected records (throttling) this long before publish() fails. Default 60 000. */
   retryForMs?: number;
   /** Where AWS_* settings are read from. Default process.env. */
   env?: NodeJS.ProcessEnv;
+  /** Where retries across an outage are reported (default: nowhere). */
+  logger?: Logger;
 }
 
 const DEFAULT_RETRY_FOR_MS = 60_000;
@@ -40,6 +44,7 @@ export class KinesisSink implements StreamSink {
       retryForMs: options.retryForMs ?? DEFAULT_RETRY_FOR_MS,
       sleeper: this.sleeper,
       isClosed: () => this.closed,
+      log: new OutageLog(options.logger, `${this.description}: publish`),
     };
   }
 

@@ -1,4 +1,4 @@
-import { UserError } from "../../config/errors.js";
+import { UnreachableError, UserError } from "../../config/errors.js";
 import type {
   ReadBatchOptions,
   SourceSettings,
@@ -16,6 +16,8 @@ import { ShardReader } from "./shard-reader.js";
 import { ensureStream, listShards } from "./stream-admin.js";
 import type { KinesisTarget } from "./url.js";
 import { Sleeper } from "../sleeper.js";
+import type { Logger } from "../../log/logger.js";
+import { OutageLog } from "../outage-log.js";
 
 export interface KinesisSourceOptions extends Omit<SourceSettings, "stream"> {
   /** Lease duration (overrides the URL's lease_ms). Default 10 000. */
@@ -26,6 +28,8 @@ export interface KinesisSourceOptions extends Omit<SourceSettings, "stream"> {
   env?: NodeJS.ProcessEnv;
   /** The data dir of the default checkpoint file (`--data-dir`); default MLDEPLOY_DATA_DIR. */
   dataDir?: string;
+  /** Where retries across an outage are reported (default: nowhere). */
+  logger?: Logger;
 }
 
 const DEFAULT_LEASE_MS = 10_000;
@@ -73,6 +77,7 @@ export class KinesisSource implements StreamSource {
   private lastShardSync = 0;
   private cycleFailingSince: number | undefined;
   private cycleError: unknown;
+  private readonly leaseOutage: OutageLog;
   private pageSize = 500;
   private turn = 0;
   private closed = false;
@@ -93,7 +98,9 @@ export class KinesisSource implements StreamSource {
       sleeper: this.sleeper,
       isClosed: () => this.closed,
       transient: (err) => !(err instanceof UserError),
+      log: new OutageLog(options.logger, `${this.description}: checkpoint write`),
     };
+    this.leaseOutage = new OutageLog(options.logger, `${this.description}: lease renewal`);
   }
 
   async open(): Promise<void> {
@@ -261,7 +268,8 @@ export class KinesisSource implements StreamSource {
       }
     }
     if (this.cycleError !== undefined) {
-      throw new Error(
+      // An outage of the checkpoint store, not a bug: the CLI prints one line, no stack.
+      throw new UnreachableError(
         `${this.description}: leases could not be renewed for ${RETRY_FOR_MS / 1000} s ` +
           `(checkpoint store ${this.store?.description}): ${String(this.cycleError)}`,
         { cause: this.cycleError },
@@ -305,8 +313,10 @@ export class KinesisSource implements StreamSource {
       .then(
         () => {
           this.cycleFailingSince = undefined;
+          this.leaseOutage.recovered();
         },
         (err: unknown) => {
+          if (!this.closed) this.leaseOutage.failed(err);
           const now = Date.now();
           this.cycleFailingSince ??= now;
           if (now - this.cycleFailingSince >= RETRY_FOR_MS) this.cycleError = err;

@@ -1,7 +1,7 @@
-import type { JsMsg } from "nats";
 import type { NatsHandle } from "./connection.js";
 
 const ACK = new TextEncoder().encode("+ACK");
+const NAK = new TextEncoder().encode("-NAK");
 const FLUSH_TIMEOUT_MS = 5000;
 
 /**
@@ -11,18 +11,31 @@ const FLUSH_TIMEOUT_MS = 5000;
  * cause a redelivery, never a loss. It costs one round trip per batch, where a confirmed ack
  * per message (ackAck: a request, a reply and a timer each) cost most of the consumer's time.
  *
- * The acks are published by hand rather than with msg.ack(), which does nothing once called:
- * after a disconnect (nats.js drops unsent data) the same acks must be sent again.
+ * The acks are published by hand to each message's ack subject: after a disconnect (nats.js
+ * drops unsent data) the same acks must be sent again.
  */
-export async function ackBatch(messages: JsMsg[], handle: NatsHandle): Promise<void> {
+export async function ackBatch(
+  messages: Array<{ reply: string }>,
+  handle: NatsHandle,
+): Promise<void> {
   if (messages.length === 0) return;
   const { nc } = handle;
-  for (const msg of messages) {
-    const reply = replySubject(msg);
-    if (reply) nc.publish(reply, ACK);
-    else msg.ack();
-  }
+  for (const msg of messages) nc.publish(msg.reply, ACK);
   await flushWithin(handle, FLUSH_TIMEOUT_MS);
+}
+
+/**
+ * Gives messages back for redelivery now rather than after ack_wait (best effort: a nak that
+ * does not get through only means waiting for ack_wait).
+ */
+export function nakAll(messages: Array<{ reply: string }>, handle: NatsHandle): void {
+  for (const msg of messages) {
+    try {
+      handle.nc.publish(msg.reply, NAK);
+    } catch {
+      return; // closed or no longer publishing: ack_wait will bring them back
+    }
+  }
 }
 
 /** nc.flush(), failing at a disconnect (nats.js rejects it) or after `ms`. */
@@ -36,10 +49,4 @@ export async function flushWithin(handle: NatsHandle, ms: number): Promise<void>
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** The ack subject: public on nats.js' message class, though not on the JsMsg interface. */
-function replySubject(msg: JsMsg): string | undefined {
-  const reply: unknown = Reflect.get(msg, "reply");
-  return typeof reply === "string" && reply !== "" ? reply : undefined;
 }

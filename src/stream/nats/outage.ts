@@ -1,3 +1,5 @@
+import { UnreachableError } from "../../config/errors.js";
+import type { OutageLog } from "../outage-log.js";
 import type { NatsHandle } from "./connection.js";
 
 const FIRST_DELAY_MS = 100;
@@ -16,7 +18,13 @@ const POLL_MS = 50;
 export async function retryAcrossOutage<T>(
   handle: () => NatsHandle | null,
   attempt: (handle: NatsHandle) => Promise<T>,
-  options: { maxOutageMs: number; isTransient: (err: unknown) => boolean; what: string },
+  options: {
+    maxOutageMs: number;
+    isTransient: (err: unknown) => boolean;
+    what: string;
+    /** Told of the first failure of an outage and of the success that ends it. */
+    log?: OutageLog;
+  },
 ): Promise<T> {
   let failingSince: number | undefined;
   let delay = FIRST_DELAY_MS;
@@ -26,18 +34,27 @@ export async function retryAcrossOutage<T>(
     if (!current) throw new Error(`${options.what}: closed`, { cause: lastError });
     if (current.isConnected()) {
       try {
-        return await attempt(current);
+        const result = await attempt(current);
+        if (failingSince !== undefined) options.log?.recovered();
+        return result;
       } catch (err) {
         if (!options.isTransient(err)) throw err;
         lastError = err;
       }
     }
     const now = Date.now();
+    if (failingSince === undefined) options.log?.failed(lastError ?? "disconnected");
     failingSince ??= now;
     if (now - failingSince > options.maxOutageMs) {
-      throw new Error(`${options.what}: broker unavailable for over ${options.maxOutageMs} ms`, {
-        cause: lastError ?? "disconnected",
-      });
+      // An outage, not a bug: the CLI prints one line, no stack.
+      throw new UnreachableError(
+        `${options.what}: broker unavailable for over ${options.maxOutageMs} ms (${
+          lastError instanceof Error ? lastError.message : "disconnected"
+        })`,
+        {
+          cause: lastError ?? "disconnected",
+        },
+      );
     }
     const connected = handle()?.isConnected() ?? false;
     await new Promise((resolve) => setTimeout(resolve, connected ? delay : POLL_MS));

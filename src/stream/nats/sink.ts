@@ -1,3 +1,5 @@
+import type { Logger } from "../../log/logger.js";
+import { OutageLog } from "../outage-log.js";
 import type { StreamSink } from "../types.js";
 import { closeNats, connectNats, ensureStream, type NatsHandle } from "./connection.js";
 import { retryAcrossOutage } from "./outage.js";
@@ -7,6 +9,8 @@ import { describeTarget, parseNatsUrl, type NatsTarget } from "./url.js";
 export interface NatsSinkOptions {
   /** publish() throws once the broker has been unreachable or failing this long (default 60 s). */
   maxOutageMs?: number;
+  /** Where retries across an outage are reported (default: nowhere). */
+  logger?: Logger;
 }
 
 const DEFAULT_MAX_OUTAGE_MS = 60_000;
@@ -40,6 +44,7 @@ export class NatsSink implements StreamSink {
   private handle: NatsHandle | null = null;
   private rounds: PubAckRounds | null = null;
   private readonly maxOutageMs: number;
+  private readonly outage: OutageLog;
 
   constructor(
     private readonly target: NatsTarget,
@@ -47,6 +52,7 @@ export class NatsSink implements StreamSink {
   ) {
     this.description = describeTarget(target);
     this.maxOutageMs = options.maxOutageMs ?? DEFAULT_MAX_OUTAGE_MS;
+    this.outage = new OutageLog(options.logger, `${this.description}: publish`);
   }
 
   async open(): Promise<void> {
@@ -91,6 +97,7 @@ export class NatsSink implements StreamSink {
         // stream lookup during the restart) is the broker coming back.
         isTransient: (err) => !(err instanceof Refused),
         what: this.description,
+        log: this.outage,
       },
     );
   }

@@ -1,4 +1,6 @@
-import type { Consumer, JsMsg } from "nats";
+import { UnreachableError } from "../../config/errors.js";
+import type { Logger } from "../../log/logger.js";
+import { OutageLog } from "../outage-log.js";
 import type {
   ReadBatchOptions,
   SourceSettings,
@@ -6,12 +8,12 @@ import type {
   StreamMessage,
   StreamSource,
 } from "../types.js";
-import { ackBatch } from "./ack.js";
+import { ackBatch, nakAll } from "./ack.js";
 import { closeNats, connectNats, ensureStream, type NatsHandle } from "./connection.js";
 import { ensureDurable, type DurableSettings } from "./durable.js";
 import { durableLag } from "./lag.js";
 import { retryAcrossOutage } from "./outage.js";
-import { PullBuffer } from "./pulls.js";
+import { PullBuffer, type PulledMessage } from "./pulls.js";
 import { describeTarget, parseNatsUrl, type NatsTarget } from "./url.js";
 
 export interface NatsSourceOptions {
@@ -21,6 +23,8 @@ export interface NatsSourceOptions {
   maxAckPending?: number;
   /** read() throws once the broker has been unreachable or failing this long (default 60 s). */
   maxOutageMs?: number;
+  /** Where retries across an outage are reported (default: nowhere). */
+  logger?: Logger;
 }
 
 const DEFAULT_ACK_WAIT_MS = 30_000;
@@ -37,13 +41,16 @@ export class NatsSource implements StreamSource {
   private handle: NatsHandle | null = null;
   private pulls: PullBuffer | null = null;
   /** Messages handed out by read() and not yet acked, by stream sequence. */
-  private readonly unacked = new Map<string, JsMsg>();
+  private readonly unacked = new Map<string, PulledMessage>();
   private outageSince: number | null = null;
   private failures = 0;
   private retryAt = 0;
   private lastError: unknown;
   /** Set after a failed pull: the stream or consumer may be gone and must be re-ensured. */
   private rebind = false;
+  private stopListening: (() => void) | null = null;
+  private readonly readOutage: OutageLog;
+  private readonly ackOutage: OutageLog;
 
   constructor(
     private readonly target: NatsTarget,
@@ -56,6 +63,8 @@ export class NatsSource implements StreamSource {
     };
     this.maxOutageMs = options.maxOutageMs ?? DEFAULT_MAX_OUTAGE_MS;
     this.description = `${describeTarget(target)} (group ${settings.group}, consumer ${settings.consumer})`;
+    this.readOutage = new OutageLog(options.logger, `${this.description}: read`);
+    this.ackOutage = new OutageLog(options.logger, `${this.description}: ack`);
   }
 
   async open(): Promise<void> {
@@ -65,18 +74,27 @@ export class NatsSource implements StreamSource {
       `mldeploy source ${this.settings.group}/${this.settings.consumer}`,
     );
     try {
-      this.pulls = this.newBuffer(await this.bind(handle));
+      await this.bind(handle);
     } catch (err) {
       await closeNats(handle.nc);
       throw err;
     }
+    const pulls = new PullBuffer(
+      handle.nc,
+      this.target.stream,
+      this.settings.group,
+      { healthy: () => this.healthy(), failed: (err) => this.failed(err) },
+      // Delivered after close() stopped the pulls: give them back at once.
+      (late) => nakAll(late, handle),
+    );
+    this.stopListening = handle.onDisconnect(() => pulls.disconnected());
+    this.pulls = pulls;
     this.handle = handle;
   }
 
-  private async bind(handle: NatsHandle): Promise<Consumer> {
+  private async bind(handle: NatsHandle): Promise<void> {
     await ensureStream(handle.jsm, this.target.stream);
     await ensureDurable(handle.jsm, this.target.stream, this.settings.group, this.durable);
-    return handle.js.consumers.get(this.target.stream, this.settings.group);
   }
 
   /**
@@ -92,21 +110,27 @@ export class NatsSource implements StreamSource {
       const { handle, pulls } = this;
       if (!handle || !pulls) return [];
       if (pulls.size >= options.maxMessages) break;
-      if (!handle.isConnected()) this.outageSince ??= Date.now();
+      if (!handle.isConnected() && this.outageSince === null) {
+        this.outageSince = Date.now();
+        this.readOutage.failed(this.lastError ?? "disconnected");
+      }
       if (this.outageSince !== null && Date.now() - this.outageSince > this.maxOutageMs) {
         const cause = this.lastError ?? "disconnected";
-        throw new Error(`${this.description}: broker unavailable for over ${this.maxOutageMs} ms`, {
-          cause,
-        });
+        // An outage, not a bug: the CLI prints one line, no stack.
+        throw new UnreachableError(
+          `${this.description}: broker unavailable for over ${this.maxOutageMs} ms (${describe(cause)})`,
+          {
+            cause,
+          },
+        );
       }
       if (!pulls.pulling && handle.isConnected() && Date.now() >= this.retryAt) {
         await this.startPull(handle, pulls, options.maxMessages - pulls.size, deadline);
       }
       const left = deadline - Date.now();
       if (left <= 0) break;
-      const current = this.pulls ?? pulls;
-      await current.waitForChange(
-        current.pulling ? left : Math.min(left, IDLE_POLL_MS),
+      await pulls.waitForChange(
+        pulls.pulling ? left : Math.min(left, IDLE_POLL_MS),
         options.maxMessages,
       );
     }
@@ -126,29 +150,19 @@ export class NatsSource implements StreamSource {
     try {
       if (this.rebind) {
         // Re-ensures the stream and consumer, in case they vanished (deleted, state lost).
-        const fresh = this.newBuffer(await this.bind(handle));
+        // The buffer and its inbox stay: what they hold is ours until acked or nak'ed.
+        await this.bind(handle);
         if (this.pulls !== pulls) return; // closed meanwhile
-        // Keep what the old pull already delivered: it is ours until acked or nak'ed.
-        fresh.adopt(pulls.stop());
-        this.pulls = fresh;
         this.rebind = false;
-        await fresh.pull(max, deadline - Date.now());
-      } else {
-        await pulls.pull(max, deadline - Date.now());
       }
+      pulls.pull(max, deadline - Date.now());
     } catch (err) {
       this.failed(err);
     }
   }
 
-  private newBuffer(consumer: Consumer): PullBuffer {
-    return new PullBuffer(consumer, {
-      healthy: () => this.healthy(),
-      failed: (err) => this.failed(err),
-    });
-  }
-
   private healthy(): void {
+    this.readOutage.recovered();
     this.outageSince = null;
     this.failures = 0;
     this.retryAt = 0;
@@ -156,6 +170,7 @@ export class NatsSource implements StreamSource {
 
   private failed(err: unknown): void {
     this.lastError = err;
+    this.readOutage.failed(err);
     this.outageSince ??= Date.now();
     this.failures++;
     this.retryAt = Date.now() + Math.min(MAX_BACKOFF_MS, 100 * 2 ** (this.failures - 1));
@@ -169,7 +184,7 @@ export class NatsSource implements StreamSource {
    */
   async ack(messages: StreamMessage[]): Promise<void> {
     if (!this.handle) throw new Error(`${this.description}: ack() before open()`);
-    const msgs: JsMsg[] = [];
+    const msgs: PulledMessage[] = [];
     const positions: string[] = [];
     for (const { position } of messages) {
       const msg = this.unacked.get(position);
@@ -186,6 +201,7 @@ export class NatsSource implements StreamSource {
         maxOutageMs: this.maxOutageMs,
         isTransient: () => true,
         what: `${this.description}: ack`,
+        log: this.ackOutage,
       },
     );
     for (const position of positions) this.unacked.delete(position);
@@ -202,20 +218,30 @@ export class NatsSource implements StreamSource {
     const { handle, pulls } = this;
     this.handle = null;
     this.pulls = null;
-    // Messages pulled but never handed out go back at once (nak), not after ack_wait.
+    this.stopListening?.();
+    this.stopListening = null;
+    // Messages pulled but never handed out go back at once (nak), not after ack_wait, and so
+    // do those the open pull still delivers while the connection drains (see PullBuffer).
     // Handed-out unacked ones are left to ack_wait: their processing may have failed.
-    for (const msg of pulls?.stop() ?? []) msg.nak();
+    const unread = pulls?.stop() ?? [];
+    if (handle) {
+      nakAll(unread, handle);
+      await closeNats(handle.nc);
+    }
     this.unacked.clear();
-    if (handle) await closeNats(handle.nc);
   }
 }
 
-function toStreamMessage(msg: JsMsg): StreamMessage {
+function describe(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+function toStreamMessage(msg: PulledMessage): StreamMessage {
   return {
     data: msg.data,
-    position: String(msg.info.streamSequence),
+    position: String(msg.streamSequence),
     partition: msg.subject,
-    deliveries: msg.info.redeliveryCount,
+    deliveries: msg.deliveries,
   };
 }
 

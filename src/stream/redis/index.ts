@@ -5,7 +5,7 @@
  */
 import type { SourceSettings, StreamSink, StreamSource } from "../types.js";
 import { RedisSink, type RedisSinkOptions } from "./sink.js";
-import { RedisSource } from "./source.js";
+import { RedisSource, type RedisSourceOptions } from "./source.js";
 import { parseRedisStreamUrl } from "./url.js";
 
 export { PAYLOAD_FIELD, KEY_FIELD } from "./entries.js";
@@ -16,7 +16,7 @@ export type { RedisSourceOptions } from "./source.js";
 /** A consumer of the stream named by the URL; call open() before read(). */
 export function openRedisSource(
   url: string,
-  settings: Omit<SourceSettings, "stream"> & { claimIdleMs?: number },
+  settings: Omit<SourceSettings, "stream"> & Omit<RedisSourceOptions, "group" | "consumer">,
 ): StreamSource {
   return new RedisSource(parseRedisStreamUrl(url), settings);
 }

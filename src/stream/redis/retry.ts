@@ -1,4 +1,6 @@
 import { errorMessage } from "./connection.js";
+import { UnreachableError } from "../../config/errors.js";
+import type { OutageLog } from "../outage-log.js";
 import type { Sleeper } from "../sleeper.js";
 
 /**
@@ -17,6 +19,8 @@ export interface RetryOptions {
    * consumer group are gone) to re-create them; the operation is then retried at once.
    */
   onNoGroup?: () => Promise<void>;
+  /** Told of the first failure of an outage and of the success that ends it. */
+  log?: OutageLog;
 }
 
 const FIRST_DELAY_MS = 100;
@@ -27,13 +31,16 @@ export async function withRetry<T>(operation: () => Promise<T>, options: RetryOp
   let delay = FIRST_DELAY_MS;
   for (;;) {
     try {
-      return await operation();
+      const result = await operation();
+      if (failingSince !== undefined) options.log?.recovered();
+      return result;
     } catch (err) {
       if (options.isClosed()) throw err;
       const now = Date.now();
       failingSince ??= now;
       if (now - failingSince >= options.retryForMs) {
-        throw new Error(
+        // An outage, not a bug: the CLI prints one line, no stack.
+        throw new UnreachableError(
           `Redis still failing after ${options.retryForMs} ms: ${errorMessage(err)}`,
           {
             cause: err,
@@ -51,6 +58,7 @@ export async function withRetry<T>(operation: () => Promise<T>, options: RetryOp
       } else if (!isTransient(err)) {
         throw err;
       }
+      options.log?.failed(err);
       await options.sleeper.sleep(delay);
       delay = Math.min(delay * 2, MAX_DELAY_MS);
     }

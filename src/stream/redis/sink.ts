@@ -5,6 +5,8 @@ import { KEY_FIELD, PAYLOAD_FIELD } from "./entries.js";
 import { withRetry, type RetryOptions } from "./retry.js";
 import type { RedisStreamTarget } from "./url.js";
 import { Sleeper } from "../sleeper.js";
+import type { Logger } from "../../log/logger.js";
+import { OutageLog } from "../outage-log.js";
 
 export interface RedisSinkOptions {
   /**
@@ -12,6 +14,8 @@ export interface RedisSinkOptions {
    * the stream, at the price of dropping the oldest entries, read or not. Default: no cap.
    */
   maxLen?: number;
+  /** Where retries across an outage are reported (default: nowhere). */
+  logger?: Logger;
 }
 
 const RETRY_FOR_MS = 60_000;
@@ -42,7 +46,12 @@ export class RedisSink implements StreamSink {
     }
     this.description = target.description;
     this.client = createConnection(target, `mldeploy:sink`);
-    this.retry = { retryForMs: RETRY_FOR_MS, sleeper: this.sleeper, isClosed: () => this.closed };
+    this.retry = {
+      retryForMs: RETRY_FOR_MS,
+      sleeper: this.sleeper,
+      isClosed: () => this.closed,
+      log: new OutageLog(options.logger, `${this.description}: publish`),
+    };
   }
 
   async open(): Promise<void> {

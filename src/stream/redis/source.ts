@@ -18,6 +18,8 @@ import { groupLag } from "./lag.js";
 import { withRetry, type RetryOptions } from "./retry.js";
 import type { RedisStreamTarget } from "./url.js";
 import { Sleeper } from "../sleeper.js";
+import type { Logger } from "../../log/logger.js";
+import { OutageLog } from "../outage-log.js";
 
 export interface RedisSourceOptions extends Omit<SourceSettings, "stream"> {
   /**
@@ -27,6 +29,8 @@ export interface RedisSourceOptions extends Omit<SourceSettings, "stream"> {
    * consumers' batches are taken over too (duplicates, still at-least-once). Default 30 s.
    */
   claimIdleMs?: number;
+  /** Where retries across an outage are reported (default: nowhere). */
+  logger?: Logger;
 }
 
 const DEFAULT_CLAIM_IDLE_MS = 30_000;
@@ -61,6 +65,7 @@ export class RedisSource implements StreamSource {
   private readonly claimIdleMs: number;
   private readonly sleeper = new Sleeper();
   private readonly retry: RetryOptions;
+  private readonly ackOutage: OutageLog;
   /** XAUTOCLAIM scans the pending list in steps; "0-0" = start over from the beginning. */
   private claimCursor = "0-0";
   /** When the next XAUTOCLAIM scan is due (0 = now: a scan is under way or just found work). */
@@ -100,7 +105,9 @@ export class RedisSource implements StreamSource {
       sleeper: this.sleeper,
       isClosed: () => this.closed,
       onNoGroup: () => this.createGroup(),
+      log: new OutageLog(options.logger, `${this.description}: read`),
     };
+    this.ackOutage = new OutageLog(options.logger, `${this.description}: ack`);
   }
 
   async open(): Promise<void> {
@@ -269,6 +276,7 @@ export class RedisSource implements StreamSource {
     await withRetry(() => this.commands.xack(this.target.stream, this.options.group, ...ids), {
       ...this.retry,
       onNoGroup: undefined,
+      log: this.ackOutage,
     });
   }
 

@@ -45,8 +45,10 @@ export function rideEventLines(from: number, to: number): string {
 export interface ConsumerProcess {
   child: ChildProcess;
   exited: Promise<number | null>;
-  /** The last 64 KiB of the child's stderr (its warn and error logs), for assertion messages. */
+  /** The last 64 KiB of the child's stderr (errors outside the log), for assertion messages. */
   stderr(): string;
+  /** The last 64 KiB of its log (JSON lines on stdout, warn level and above). */
+  logs(): string;
 }
 
 const STDERR_KEPT = 64 * 1024;
@@ -77,19 +79,23 @@ export function startStreamProcess(settings: {
     ],
     {
       env: { ...process.env, ...settings.env, MLDEPLOY_LOG_LEVEL: "warn" },
-      stdio: ["ignore", "ignore", "pipe"],
+      stdio: ["ignore", "pipe", "pipe"],
     },
   );
   let stderr = "";
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
     stderr = (stderr + chunk).slice(-STDERR_KEPT);
   });
+  let logs = "";
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    logs = (logs + chunk).slice(-STDERR_KEPT);
+  });
   const exited = new Promise<number | null>((resolve) =>
     child.once("exit", (code) => resolve(code)),
   );
   running.add(child);
   void exited.then(() => running.delete(child));
-  return { child, exited, stderr: () => stderr };
+  return { child, exited, stderr: () => stderr, logs: () => logs };
 }
 
 /**

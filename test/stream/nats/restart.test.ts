@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
+import { UnreachableError } from "../../../src/config/errors.js";
 import { openNatsSink, openNatsSource } from "../../../src/stream/nats/index.js";
 import { tempDir } from "../../helpers/temp.js";
 import { payload, text } from "./helpers.js";
@@ -63,6 +64,44 @@ describe.skipIf(!haveNats)("NATS source across a server restart", () => {
         after.push(...got.map((m) => text(m.data)));
       }
       expect(after).toEqual([text(payload(2))]);
+    } finally {
+      await source.close();
+      await sink.close();
+    }
+  });
+
+  it("gives up after maxOutageMs of outage with one clear error naming the broker, for reads and acks", async () => {
+    const port = await freePort();
+    const url = `nats://127.0.0.1:${port}/outage_events`;
+    const server = startServer(port, tempDir("mldeploy-nats-"));
+    servers.push(server);
+    await waitForPort(port);
+    const source = openNatsSource(url, { group: "g", consumer: "c" }, { maxOutageMs: 1500 });
+    const sink = openNatsSink(url);
+    await source.open();
+    await sink.open();
+    try {
+      await sink.publish([{ data: payload(1) }]);
+      const got = await source.read({ maxMessages: 1, maxWaitMs: 2000 });
+      expect(got).toHaveLength(1);
+      await stopProcess(server);
+      const started = Date.now();
+      // Reads return nothing while the outage lasts, then fail.
+      let failure: unknown;
+      while (failure === undefined && Date.now() - started < 10_000) {
+        try {
+          expect(await source.read({ maxMessages: 1, maxWaitMs: 100 })).toEqual([]);
+        } catch (err) {
+          failure = err;
+        }
+      }
+      expect(failure).toBeInstanceOf(UnreachableError);
+      expect(String((failure as Error).message)).toMatch(
+        new RegExp(`127\\.0\\.0\\.1:${port}.*: broker unavailable for over 1500 ms`),
+      );
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
+      await expect(source.ack(got)).rejects.toThrow(/ack: broker unavailable for over 1500 ms/);
+      await expect(source.ack(got)).rejects.toBeInstanceOf(UnreachableError);
     } finally {
       await source.close();
       await sink.close();

@@ -91,6 +91,59 @@ describe("NATS JetStream transport", () => {
     expect(await third.read({ maxMessages: 5, maxWaitMs: 1600 })).toEqual([]);
   });
 
+  it("drops no pulled message when the process is busy past the pull's expiry (no wait for ack_wait)", async () => {
+    // A pull request stays open after read() returns at its short deadline. If the process is
+    // then busy for longer than the pull's expiry (1 s) before it reads the server's answer,
+    // nats.js' fetch had already unsubscribed its inbox at its own timer: the whole block was
+    // dropped without a word and came back only after ack_wait. A long ack_wait makes any such
+    // block miss the deadline below instead of showing up as a redelivery.
+    const stream = uniqueStream("stall");
+    const count = 2000;
+    await (
+      await sink(stream)
+    ).publish(Array.from({ length: count }, (_, i) => ({ data: payload(i) })));
+    const src = await source(stream, "g", "c", 120_000);
+    const seen = new Map<string, StreamMessage>();
+    const started = Date.now();
+    for (let turn = 0; seen.size < count && Date.now() - started < 20_000; turn++) {
+      const reading = src.read({ maxMessages: 500, maxWaitMs: 1 });
+      // Busy (a slow batch, a descheduled process) before the server's answer is read.
+      if (turn % 2 === 0) for (const until = Date.now() + 1200; Date.now() < until;);
+      const got = await reading;
+      for (const m of got) seen.set(m.position, m);
+      await src.ack(got);
+    }
+    expect(seen.size).toBe(count);
+    expect([...seen.values()].every((m) => m.deliveries === 1)).toBe(true);
+    const info = await (await adminJsm()).consumers.info(stream, "g");
+    expect(info.num_redelivered).toBe(0);
+    expect(info.num_ack_pending).toBe(0);
+    expect(info.delivered.consumer_seq).toBe(count);
+  }, 30_000);
+
+  it("re-creates its durable consumer when it is deleted mid-run, and reads on", async () => {
+    const stream = uniqueStream("deleted");
+    const out = await sink(stream);
+    const src = await source(stream, "g");
+    await out.publish([{ data: payload(0) }]);
+    const first = (await readAll(src, 1, 5000)).flat();
+    await src.ack(first);
+    expect(first.map((m) => text(m.data))).toEqual([text(payload(0))]);
+    // Deleted while a pull is open: the server ends it (409), later pulls have no responder.
+    // The consumer made again starts over (its acks went with it): message 0 comes again too.
+    const pending = src.read({ maxMessages: 10, maxWaitMs: 300 });
+    await (await adminJsm()).consumers.delete(stream, "g");
+    const got = await pending;
+    await out.publish([{ data: payload(1) }]);
+    const end = Date.now() + 10_000;
+    while (!got.some((m) => text(m.data) === text(payload(1))) && Date.now() < end) {
+      got.push(...(await src.read({ maxMessages: 10, maxWaitMs: 200 })));
+    }
+    expect(got.map((m) => text(m.data))).toContain(text(payload(1)));
+    await src.ack(got);
+    expect((await (await adminJsm()).consumers.info(stream, "g")).num_ack_pending).toBe(0);
+  });
+
   it("shares a group's messages between two sources, each message to exactly one", async () => {
     const stream = uniqueStream("group");
     await (

@@ -2,6 +2,10 @@ import pg from "pg";
 import { UserError } from "../../../config/errors.js";
 import { CREATE_TABLE, TABLE_NAME, type LeaseDatabase, type SqlValue } from "./database.js";
 
+/** Far above any lease statement's time (single-row updates), well under the 60 s of retries. */
+export const QUERY_TIMEOUT_MS = 10_000;
+const CONNECT_TIMEOUT_MS = 10_000;
+
 // Lower-case only, as the registry's: unquoted names fold to lower case in PostgreSQL.
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -35,7 +39,17 @@ export async function openPostgresLeases(url: string): Promise<LeaseDatabase> {
     );
   }
   const table = schema === undefined ? TABLE_NAME : `"${schema}".${TABLE_NAME}`;
-  const pool = new pg.Pool({ connectionString, max: 4 });
+  const pool = new pg.Pool({
+    connectionString,
+    max: 4,
+    // A connection that goes silent (lost network path, a server host that rebooted: no FIN,
+    // no RST) would hold a checkpoint write, and with it the consumer's acks, for good. These
+    // deadlines turn it into an error, which the source retries over a new connection (the
+    // pool drops a client whose query failed).
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    query_timeout: QUERY_TIMEOUT_MS,
+    keepAlive: true,
+  });
   // An idle pooled connection dying (server restart) must not crash the process: the next
   // statement gets a fresh connection or reports the failure itself.
   pool.on("error", () => undefined);
