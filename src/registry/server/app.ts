@@ -178,7 +178,11 @@ function classify(error: unknown): Answer | undefined {
   return undefined;
 }
 
+// What serve's 401s carry too (src/serve/auth.ts): RFC 7235 wants the scheme named.
+const WWW_AUTHENTICATE = 'Bearer realm="mldeploy"';
+
 function sendError(reply: FastifyReply, answer: Answer): FastifyReply {
+  if (answer.status === 401) reply.header("www-authenticate", WWW_AUTHENTICATE);
   return reply.code(answer.status).type("application/json; charset=utf-8").send(answer.body);
 }
 
