@@ -33,7 +33,47 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   const message = issue.message.replace(/^Invalid input: /, "");
   // Without the value, "expected one of …" leaves the caller guessing what they sent.
   if (issue.input === undefined) return message;
-  let shown = JSON.stringify(issue.input) ?? String(issue.input);
-  if (shown.length > MAX_SHOWN_INPUT) shown = `${shown.slice(0, MAX_SHOWN_INPUT)}…`;
-  return `${message} (got ${shown})`;
+  return `${message} (got ${describeValue(issue.input)})`;
+}
+
+const MAX_SHOWN_DEPTH = 3;
+const MAX_SHOWN_ITEMS = 5;
+
+/**
+ * A short JSON-like text of a client's value. Never JSON.stringify: the value is untrusted, and
+ * 5,000 nested arrays overflow the stack (a 500 instead of the 400). Bounded in depth, items per
+ * level and length, so the work done is bounded too whatever the value's size.
+ */
+export function describeValue(value: unknown, maxLength = MAX_SHOWN_INPUT): string {
+  const shown = describe(value, MAX_SHOWN_DEPTH, maxLength + 1);
+  return shown.length > maxLength ? `${shown.slice(0, maxLength)}…` : shown;
+}
+
+function describe(value: unknown, depth: number, budget: number): string {
+  if (typeof value === "string") {
+    return JSON.stringify(value.length > budget ? value.slice(0, budget) : value);
+  }
+  if (value === null || typeof value !== "object") {
+    return typeof value === "bigint" ? `${value}n` : String(value);
+  }
+  const isArray = Array.isArray(value);
+  const [open, close] = isArray ? ["[", "]"] : ["{", "}"];
+  if (depth === 0) return `${open}…${close}`;
+  const keys = isArray ? [] : Object.keys(value).slice(0, MAX_SHOWN_ITEMS + 1);
+  const count = isArray ? value.length : keys.length;
+  const parts: string[] = [];
+  let used = 2;
+  for (let i = 0; i < Math.min(count, MAX_SHOWN_ITEMS) && used < budget; i++) {
+    const item = isArray
+      ? describe(value[i], depth - 1, budget - used)
+      : `${JSON.stringify(keys[i].slice(0, budget))}:${describe(
+          (value as Record<string, unknown>)[keys[i]],
+          depth - 1,
+          budget - used,
+        )}`;
+    parts.push(item);
+    used += item.length + 1;
+  }
+  if (parts.length < count) parts.push("…");
+  return `${open}${parts.join(",")}${close}`;
 }
