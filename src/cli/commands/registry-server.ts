@@ -40,6 +40,7 @@ Example:
     const store = await openStore(settings.registryUrl, {
       dataDir: settings.dataDir,
       artifactRoot: settings.artifactRoot,
+      logger,
     });
     const server = await runRegistryServer({
       store,
