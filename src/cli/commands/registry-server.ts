@@ -48,6 +48,7 @@ Example:
       port: settings.port,
       token: settings.registryToken,
       bodyLimitBytes: settings.bodyLimitBytes,
+      allowedArtifactRoots: settings.allowedArtifactRoots,
       logger,
     });
     let stopping = false;

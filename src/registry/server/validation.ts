@@ -2,20 +2,34 @@ import type { z } from "zod";
 
 const MAX_SHOWN_INPUT = 60;
 
-/** A request whose path, query or body does not have the documented shape: answered 400. */
+/**
+ * A request whose path, query or body does not have the documented shape, or holds a value
+ * this server refuses (e.g. an artifact location outside its roots): answered 400.
+ */
 export class RequestValidationError extends Error {
-  /** Dotted path of the first bad field (`metrics.0.value`), or the part of the request. */
-  readonly field: string;
+  constructor(
+    message: string,
+    /** Dotted path of the first bad field (`metrics.0.value`), or the part of the request. */
+    readonly field: string,
+  ) {
+    super(message);
+    this.name = "RequestValidationError";
+  }
 
-  constructor(where: "path" | "query" | "body", issues: readonly z.core.$ZodIssue[]) {
+  /** From zod's issues: names the first one's field and shows the value (briefly). */
+  static fromIssues(
+    where: "path" | "query" | "body",
+    issues: readonly z.core.$ZodIssue[],
+  ): RequestValidationError {
     const first = issues[0];
     const field = first ? fieldOf(first) : "";
     const subject = field === "" ? where : `${where} field "${field}"`;
     const detail = first ? describeIssue(first) : "invalid";
     const more = issues.length > 1 ? ` (and ${issues.length - 1} more problems)` : "";
-    super(`invalid request ${subject}: ${detail}${more}`);
-    this.name = "RequestValidationError";
-    this.field = field === "" ? where : field;
+    return new RequestValidationError(
+      `invalid request ${subject}: ${detail}${more}`,
+      field === "" ? where : field,
+    );
   }
 }
 

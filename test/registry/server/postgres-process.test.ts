@@ -1,12 +1,10 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
-import { CLI } from "../../helpers/cli.js";
-import { tempDir } from "../../helpers/temp.js";
 import { NO_POSTGRES, PG_URL, postgresReachable, TestSchemas } from "../store/helpers.js";
 import { api } from "./helpers.js";
+import { startServerProcess } from "./server-process.js";
 
 /**
  * A `mldeploy registry-server` process on PostgreSQL whose backends are terminated while it
@@ -18,47 +16,6 @@ const HAS_POSTGRES = await postgresReachable();
 const schemas = new TestSchemas();
 afterAll(() => schemas.drop());
 
-interface ServerProcess {
-  child: ChildProcess;
-  url: string;
-  lines: Record<string, unknown>[];
-  exited: Promise<number | null>;
-}
-
-async function startServer(registryUrl: string): Promise<ServerProcess> {
-  const child = spawn(
-    process.execPath,
-    [CLI, "registry-server", "--registry-url", registryUrl, "--port", "0", "--log-level", "info"],
-    {
-      cwd: tempDir("mldeploy-registry-server-"),
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, MLDEPLOY_LOG_LEVEL: "info" },
-    },
-  );
-  const lines: Record<string, unknown>[] = [];
-  let stderr = "";
-  let buffered = "";
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no URL logged: ${stderr}`)), 30_000);
-    void exited.then((code) => reject(new Error(`registry-server exited ${code}: ${stderr}`)));
-    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-      buffered += chunk;
-      for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
-        const line = JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>;
-        buffered = buffered.slice(nl + 1);
-        lines.push(line);
-        if (typeof line.url === "string") {
-          clearTimeout(timer);
-          resolve(line.url);
-        }
-      }
-    });
-  });
-  return { child, url, lines, exited };
-}
-
 describe.skipIf(!HAS_POSTGRES)(
   `registry-server on PostgreSQL${HAS_POSTGRES ? "" : ` — ${NO_POSTGRES}`}`,
   () => {
@@ -67,7 +24,7 @@ describe.skipIf(!HAS_POSTGRES)(
       const registryUrl = new URL(PG_URL);
       registryUrl.searchParams.set("schema", schemas.next());
       registryUrl.searchParams.set("application_name", app);
-      const server = await startServer(registryUrl.toString());
+      const server = await startServerProcess(["--registry-url", registryUrl.toString()]);
       const admin = new pg.Client({ connectionString: PG_URL });
       await admin.connect();
       let stop = false;
