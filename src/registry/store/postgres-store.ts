@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import path from "node:path";
 import pg from "pg";
 import { UnreachableError } from "../../config/errors.js";
@@ -85,7 +86,7 @@ async function lease(pool: pg.Pool): Promise<Lease> {
  */
 class CommitOutcomeUnknown<T> extends Error {
   constructor(
-    readonly xid: string,
+    readonly token: string,
     readonly result: T,
     cause: unknown,
   ) {
@@ -93,6 +94,11 @@ class CommitOutcomeUnknown<T> extends Error {
     this.name = "CommitOutcomeUnknown";
   }
 }
+
+// Markers older than this are deleted (at most every PRUNE_EVERY_MS by each process): a lost
+// COMMIT is settled within seconds, so an hour is ample.
+const MARKER_RETENTION_MS = 60 * 60 * 1000;
+const PRUNE_EVERY_MS = 10 * 60 * 1000;
 
 /**
  * Reads and transactions over a pg pool, retried through transient failures (a connection
@@ -103,10 +109,16 @@ class CommitOutcomeUnknown<T> extends Error {
  *   failed with an answer from the server;
  * - when the connection is lost during COMMIT itself the outcome is unknown, and running the
  *   transaction again could write twice (a second version number, metric points logged twice).
- *   Each transaction therefore notes its transaction id when it begins, and after such a loss
- *   asks the server (txid_status, on a new connection) what became of it: committed, its
- *   result is returned; aborted, it is retried; still unknown when the retry time is up, the
- *   caller gets an error saying so, and nothing is run again.
+ *   So each transaction first inserts a random token into write_markers (in the BEGIN round
+ *   trip), and after such a loss settle() inserts the same token, marked as the check's, on
+ *   a new connection. The primary key decides: if the transaction committed, its marker is
+ *   there; if it is still running, the insert waits for it to end; if it rolled back, the
+ *   check's marker goes in, and the lost transaction could no longer commit even if its COMMIT
+ *   arrived late (its own insert of the token would fail). Committed, its result is returned;
+ *   not, it is run again; undecided when the retry time is up, the caller gets an error
+ *   saying so, and nothing is run again.
+ *   (Transaction ids and txid_status cannot settle this: after a crash the server can hand a
+ *   lost transaction's id to another one, and report that one's outcome.)
  */
 class PostgresDatabase implements SqlDatabase {
   // NO KEY UPDATE rather than UPDATE: it does not block the KEY SHARE locks that foreign-key
@@ -120,6 +132,9 @@ class PostgresDatabase implements SqlDatabase {
     /** For messages: the URL without password. */
     private readonly description: string,
   ) {}
+
+  /** When this process last pruned write_markers (0: prunes after its first commit). */
+  private prunedAt = 0;
 
   read<T>(fn: (q: SqlExecutor) => Promise<T>): Promise<T> {
     return withRetries("read", this.retry, this.logger, async () => {
@@ -164,21 +179,24 @@ class PostgresDatabase implements SqlDatabase {
 
   private async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     const { client, release } = await lease(this.pool);
+    const token = randomBytes(16).toString("hex");
     let broken = false;
     try {
-      // One round trip, as BEGIN alone: the id is what settle() asks about after a lost COMMIT.
-      const begun = (await client.query(
-        "BEGIN; SELECT txid_current()::text AS xid",
-      )) as unknown as pg.QueryResult<{ xid: string }>[];
-      const xid = begun[1].rows[0].xid;
+      // One round trip, as BEGIN alone. The token is hex: safe to inline (the simple query
+      // protocol that runs two statements at once takes no parameters).
+      await client.query(
+        `BEGIN; INSERT INTO write_markers (token, origin, created_at) ` +
+          `VALUES ('${token}', 'transaction', ${Date.now()})`,
+      );
       const result = await fn(executor(client));
       try {
         await client.query("COMMIT");
       } catch (error) {
         // An answer from the server (e.g. a serialization failure) means it rolled back.
-        if (isConnectionFailure(error)) throw new CommitOutcomeUnknown(xid, result, error);
+        if (isConnectionFailure(error)) throw new CommitOutcomeUnknown(token, result, error);
         throw error;
       }
+      this.pruneMarkers();
       return result;
     } catch (error) {
       // A connection that cannot even roll back is discarded rather than reused.
@@ -195,25 +213,28 @@ class PostgresDatabase implements SqlDatabase {
 
   /** What became of a transaction whose COMMIT was cut off (see the class comment). */
   private async settle<T>(lost: CommitOutcomeUnknown<T>): Promise<T> {
-    const status = await withRetries(
+    const origin = await withRetries(
       "commit check",
       this.retry,
       this.logger,
       async () => {
         const { client, release } = await lease(this.pool);
         try {
-          const { rows } = await client.query<{ status: string | null }>(
-            "SELECT txid_status($1::bigint) AS status",
-            [lost.xid],
-          );
-          const found = rows[0]?.status ?? "unknown";
-          if (found === "in progress") throw new StillInProgress();
-          return found;
+          const results = (await client.query(
+            `BEGIN; SET LOCAL statement_timeout = ${Math.max(this.retry.retryForMs, 1000)}; ` +
+              `INSERT INTO write_markers (token, origin, created_at) ` +
+              `VALUES ('${lost.token}', 'check', ${Date.now()}) ON CONFLICT (token) DO NOTHING; ` +
+              `SELECT origin FROM write_markers WHERE token = '${lost.token}'; COMMIT`,
+          )) as unknown as pg.QueryResult<{ origin: string }>[];
+          return results[3].rows[0]?.origin;
+        } catch (error) {
+          await client.query("ROLLBACK").catch(() => undefined);
+          throw error;
         } finally {
           release();
         }
       },
-      (error) => error instanceof StillInProgress || isConnectionFailure(error),
+      isConnectionFailure,
     ).catch((error: unknown) => {
       throw new UnreachableError(
         "the registry's PostgreSQL connection was lost while a change was being committed, " +
@@ -222,19 +243,29 @@ class PostgresDatabase implements SqlDatabase {
         { cause: error },
       );
     });
-    this.logger.warn({ xid: lost.xid, status }, "registry PostgreSQL COMMIT was cut off");
-    if (status === "committed") return lost.result;
-    if (status === "aborted") throw lost.cause; // rolled back: withRetries runs it again
-    throw new UnreachableError(
-      `the registry's PostgreSQL cannot tell whether a change was saved (transaction ${lost.xid} is ${status}): look before doing it again`,
-      { cause: lost.cause },
-    );
+    const committed = origin === "transaction";
+    this.logger.warn({ committed }, "registry PostgreSQL COMMIT was cut off; settled");
+    if (committed) return lost.result;
+    throw lost.cause; // rolled back: withRetries runs it again
   }
-}
 
-class StillInProgress extends Error {
-  constructor() {
-    super("transaction still in progress");
+  /** Deletes old write markers, now and then, in the background (a failure is harmless). */
+  private pruneMarkers(): void {
+    const now = Date.now();
+    if (now - this.prunedAt < PRUNE_EVERY_MS) return;
+    this.prunedAt = now;
+    void (async () => {
+      const { client, release } = await lease(this.pool);
+      try {
+        await client.query("DELETE FROM write_markers WHERE created_at < $1", [
+          now - MARKER_RETENTION_MS,
+        ]);
+      } finally {
+        release();
+      }
+    })().catch((error: unknown) =>
+      this.logger.debug({ err: (error as Error).message }, "pruning write markers failed"),
+    );
   }
 }
 

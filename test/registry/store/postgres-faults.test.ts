@@ -1,10 +1,12 @@
 import { randomBytes, randomInt } from "node:crypto";
+import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PostgresStore } from "../../../src/registry/store/postgres-store.js";
 import { NO_POSTGRES, PG_URL, postgresReachable, TestSchemas } from "./helpers.js";
 import { PgCutProxy } from "./pg-proxy.js";
+import { PrivatePostgres, privatePostgresMissing } from "./private-postgres.js";
 
 /**
  * The registry on PostgreSQL when connections drop: terminated by the server
@@ -192,4 +194,57 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promi
     if (Date.now() > deadline) throw new Error("timed out");
     await sleep(20);
   }
+}
+
+const PRIVATE_MISSING = privatePostgresMissing();
+
+describe.skipIf(PRIVATE_MISSING !== undefined)(
+  `registry on a PostgreSQL server that restarts${PRIVATE_MISSING ? ` — skipped: ${PRIVATE_MISSING}` : ""}`,
+  () => {
+    it("every call completes across a restart (immediate stop, as a crash), nothing twice", async () => {
+      const server = await PrivatePostgres.start(await freePort());
+      let store: PostgresStore | undefined;
+      let restarting: Promise<void> | undefined;
+      try {
+        store = await PostgresStore.open(server.url, { schema: "registry" });
+        const experiment = await store.createExperiment("e");
+        const run = await store.createRun({ experimentId: experiment.id });
+        let restarts = 0;
+        restarting = (async () => {
+          await sleep(200);
+          await server.restart(1000);
+          restarts++;
+        })();
+        const versions: number[] = [];
+        let step = 0;
+        // Until well after the server is back, so calls run before, during and after.
+        for (; restarts === 0 || step < 60; step++) {
+          await store.logMetrics(run.id, [{ key: "loss", value: step, step }]);
+          if (step % 5 === 0) {
+            versions.push((await store.createModelVersion({ name: "m", source: "/m" })).version);
+          }
+          expect((await store.getRun(run.id)).latestMetrics).toEqual({ loss: step });
+          await sleep(10);
+        }
+        await restarting;
+        expect(versions).toEqual(Array.from({ length: versions.length }, (_, i) => i + 1));
+        expect((await store.listModelVersions("m")).map((v) => v.version)).toEqual(versions);
+        const history = await store.getMetricHistory(run.id, "loss");
+        expect(history.map((p) => p.step)).toEqual(Array.from({ length: step }, (_, i) => i));
+      } finally {
+        await restarting?.catch(() => undefined);
+        await store?.close();
+        await server.stop();
+      }
+    });
+  },
+);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 }
