@@ -61,10 +61,11 @@ interface Lease {
 }
 
 /**
- * Borrows a client, listening to its 'error' event while it is out of the pool. pg emits that
- * event on a lent client whose connection dies (terminated, server restart), even just after a
- * query of it failed for the same reason; without a listener it is an uncaught exception, and
- * the process dies. The pool listens again once the client is back.
+ * Borrows a client, noting an 'error' event while it is out of the pool: pg emits one on a
+ * lent client whose connection dies (terminated, server restart), even just after a query of
+ * it failed for the same reason; such a client is closed on release rather than reused.
+ * (Every client also has a listener that ignores the event, see open(): an 'error' event with
+ * no listener is an uncaught exception, and the process dies.)
  */
 async function lease(pool: pg.Pool): Promise<Lease> {
   const client = await pool.connect();
@@ -112,9 +113,9 @@ const PRUNE_EVERY_MS = 10 * 60 * 1000;
  *   So each transaction first inserts a random token into write_markers (in the BEGIN round
  *   trip), and after such a loss settle() inserts the same token, marked as the check's, on
  *   a new connection. The primary key decides: if the transaction committed, its marker is
- *   there; if it is still running, the insert waits for it to end; if it rolled back, the
- *   check's marker goes in, and the lost transaction could no longer commit even if its COMMIT
- *   arrived late (its own insert of the token would fail). Committed, its result is returned;
+ *   there; if it is still running (its COMMIT may yet arrive), the insert waits for it to end;
+ *   if it rolled back, the check's marker goes in and records the answer, so that a check
+ *   whose own COMMIT is lost finds it on its next attempt. Committed, its result is returned;
  *   not, it is run again; undecided when the retry time is up, the caller gets an error
  *   saying so, and nothing is run again.
  *   (Transaction ids and txid_status cannot settle this: after a crash the server can hand a
@@ -306,6 +307,11 @@ export class PostgresStore extends SqlTrackingStore {
     // An idle pooled connection that dies (server restart) must not crash the process; the
     // next query gets a fresh connection or reports the failure itself.
     pool.on("error", () => undefined);
+    // pg-pool hands out a new client with no 'error' listener until the borrower adds one,
+    // a microtask later: a backend terminated right after connecting (its FATAL in the same
+    // packet as "ready") was an uncaught exception there. So every client always has one;
+    // the failure itself reaches the borrower through its next query.
+    pool.on("connect", (client) => client.on("error", () => undefined));
     try {
       const { client, release } = await lease(pool).catch((error: unknown) => {
         throw new UnreachableError(

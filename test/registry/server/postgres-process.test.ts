@@ -41,7 +41,15 @@ describe.skipIf(!HAS_POSTGRES)(
       })();
       try {
         const call = async (method: string, route: string, body?: object) => {
-          const answer = await api(server.url, method, `/api/v1${route}`, { body });
+          const answer = await api(server.url, method, `/api/v1${route}`, { body }).catch(
+            async (error: unknown) => {
+              // The server process died: show why.
+              await Promise.race([server.exited, sleep(1000)]);
+              throw new Error(`${method} ${route} failed; server stderr: ${server.stderr()}`, {
+                cause: error,
+              });
+            },
+          );
           expect(answer.status, `${method} ${route}: ${JSON.stringify(answer.body)}`).toBeLessThan(
             300,
           );

@@ -8,6 +8,8 @@ export interface ServerProcess {
   /** Its log lines, parsed. */
   lines: Record<string, unknown>[];
   exited: Promise<number | null>;
+  /** What it wrote to stderr so far (a crash's stack). */
+  stderr(): string;
 }
 
 /** `mldeploy registry-server … --port 0` (built CLI) in a fresh directory, once it listens. */
@@ -42,5 +44,5 @@ export async function startServerProcess(args: string[]): Promise<ServerProcess>
       }
     });
   });
-  return { child, url, lines, exited };
+  return { child, url, lines, exited, stderr: () => stderr };
 }
