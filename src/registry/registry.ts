@@ -1,4 +1,5 @@
 import path from "node:path";
+import type { Logger } from "../log/logger.js";
 import { readBundle } from "../model/bundle.js";
 import { artifactStoreFor, type ArtifactStoreOptions } from "./artifacts/open.js";
 import { ModelCache } from "./artifacts/cache.js";
@@ -28,6 +29,8 @@ export interface RegistryOptions {
   token?: string;
   /** S3 endpoint/region overrides (otherwise the AWS environment and MLDEPLOY_S3_ENDPOINT). */
   s3?: ArtifactStoreOptions;
+  /** Where a PostgreSQL store logs the transient failures it retries. Default: nowhere. */
+  logger?: Logger;
 }
 
 /** Registry settings from MLDEPLOY_* variables, for library users who configure as the CLI does. */
@@ -80,7 +83,12 @@ export class Registry {
   static async open(options: RegistryOptions = {}): Promise<Registry> {
     const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
     const artifactRoot = options.artifactRoot ?? path.resolve(dataDir, "artifacts");
-    const store = await openStore(options.url, { dataDir, artifactRoot, token: options.token });
+    const store = await openStore(options.url, {
+      dataDir,
+      artifactRoot,
+      token: options.token,
+      logger: options.logger,
+    });
     const cache = new ModelCache({ dir: options.cacheDir, dataDir, store: options.s3 });
     return new Registry(store, dataDir, cache, options.s3 ?? {});
   }

@@ -40,6 +40,7 @@ Example:
     const store = await openStore(settings.registryUrl, {
       dataDir: settings.dataDir,
       artifactRoot: settings.artifactRoot,
+      logger,
     });
     const server = await runRegistryServer({
       store,
@@ -47,6 +48,7 @@ Example:
       port: settings.port,
       token: settings.registryToken,
       bodyLimitBytes: settings.bodyLimitBytes,
+      allowedArtifactRoots: settings.allowedArtifactRoots,
       logger,
     });
     let stopping = false;

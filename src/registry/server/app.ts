@@ -8,8 +8,10 @@ import { silentLogger, type Logger } from "../../log/logger.js";
 import { VERSION } from "../../version.js";
 import { RegistryError } from "../errors.js";
 import type { TrackingStore } from "../store/types.js";
+import { ArtifactRoots } from "./artifact-roots.js";
 import { bearerChecker } from "./auth.js";
 import { buildOpenApiDocument, HEALTH_PATH, OPENAPI_PATH } from "./openapi.js";
+import type { ServerRules } from "./route-spec.js";
 import { API_ROUTES } from "./routes.js";
 import { RequestValidationError } from "./validation.js";
 import { API_PREFIX, httpStatusOf, INTERNAL_ERROR_CODE, type ErrorBody } from "./wire.js";
@@ -23,6 +25,13 @@ export interface RegistryServerOptions {
    * sends a logMetrics call as one request so that the batch stays all-or-nothing.
    */
   bodyLimitBytes?: number;
+  /**
+   * Where clients may point a model version's `source` or an experiment's artifact location,
+   * besides the store's own artifact root: directories, file:// or s3://bucket[/prefix].
+   */
+  allowedArtifactRoots?: readonly string[];
+  /** Accept any artifact location (no root check): for tests and embedders that check elsewhere. */
+  anyArtifactLocation?: boolean;
 }
 
 export { DEFAULT_BODY_LIMIT_BYTES } from "./options.js";
@@ -52,6 +61,13 @@ export async function buildRegistryServer(
 ): Promise<FastifyInstance> {
   if (options.token === "") throw new Error("registry server token must not be empty");
   const logger = options.logger ?? silentLogger();
+  const rules: ServerRules = { artifactRoots: artifactRootsOf(store, options) };
+  if (options.anyArtifactLocation !== true) {
+    logger.info(
+      { artifactRoots: rules.artifactRoots.shown },
+      "clients may point artifacts under these roots only",
+    );
+  }
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // One line per request at debug (onResponse below) instead of Fastify's two at info.
@@ -82,11 +98,11 @@ export async function buildRegistryServer(
       method: route.method,
       url: `${API_PREFIX}${route.path}`,
       handler: async (request, reply) => {
-        const result = await route.run(store, {
-          params: request.params,
-          query: request.query,
-          body: request.body,
-        });
+        const result = await route.run(
+          store,
+          { params: request.params, query: request.query, body: request.body },
+          rules,
+        );
         reply.code(route.status);
         return route.status === 204 ? reply.send() : result;
       },
@@ -97,6 +113,16 @@ export async function buildRegistryServer(
   app.get(OPENAPI_PATH, async () => document);
   app.get(HEALTH_PATH, async () => ({ status: "ok", version: VERSION }));
   return app;
+}
+
+/** The store's own artifact root (SQL stores have one) and the allowed ones. */
+function artifactRootsOf(store: TrackingStore, options: RegistryServerOptions): ArtifactRoots {
+  if (options.anyArtifactLocation === true) return ArtifactRoots.any();
+  const own = (store as { artifactRoot?: unknown }).artifactRoot;
+  return ArtifactRoots.of([
+    ...(typeof own === "string" ? [own] : []),
+    ...(options.allowedArtifactRoots ?? []),
+  ]);
 }
 
 // The document depends only on the (fixed) route table and whether a token is required:
@@ -178,7 +204,11 @@ function classify(error: unknown): Answer | undefined {
   return undefined;
 }
 
+// What serve's 401s carry too (src/serve/auth.ts): RFC 7235 wants the scheme named.
+const WWW_AUTHENTICATE = 'Bearer realm="mldeploy"';
+
 function sendError(reply: FastifyReply, answer: Answer): FastifyReply {
+  if (answer.status === 401) reply.header("www-authenticate", WWW_AUTHENTICATE);
   return reply.code(answer.status).type("application/json; charset=utf-8").send(answer.body);
 }
 

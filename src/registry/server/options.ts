@@ -48,6 +48,17 @@ export const registryServerOptionsSchema = z
       .describe(
         "Where experiments created without a location put artifacts; use a location every client can reach (s3://bucket/prefix). Default <dataDir>/artifacts",
       ),
+    allowedArtifactRoots: z
+      .union([z.string(), z.array(z.string())])
+      .default([])
+      .transform((value) =>
+        (Array.isArray(value) ? value : value.split(","))
+          .map((root) => root.trim())
+          .filter((root) => root !== ""),
+      )
+      .describe(
+        "Comma-separated directories or s3://bucket/prefix where clients may also point model version sources and experiment artifact locations; the artifact root is always allowed, anything else is refused with 400",
+      ),
     bodyLimitBytes: intSetting(1024, 1024 * 1024 * 1024)
       .default(DEFAULT_BODY_LIMIT_BYTES)
       .describe("Largest request body in bytes (a batch of metrics is one request)"),

@@ -1,6 +1,13 @@
 import type { z } from "zod";
 import type { TrackingStore } from "../store/types.js";
+import type { ArtifactRoots } from "./artifact-roots.js";
 import { RequestValidationError } from "./validation.js";
+
+/** What a handler may need of the server besides the store: its own rules. */
+export interface ServerRules {
+  /** Where clients may point artifact locations and version sources. */
+  artifactRoots: ArtifactRoots;
+}
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "DELETE";
 
@@ -28,6 +35,7 @@ export interface RouteSpec<
   handle(
     store: TrackingStore,
     input: { params: z.output<P>; query: z.output<Q>; body: z.output<B> },
+    rules: ServerRules,
   ): Promise<R>;
 }
 
@@ -52,7 +60,7 @@ export interface ApiRoute {
   response?: z.ZodType;
   errors: number[];
   /** Validates the raw input against the schemas, then calls the store. */
-  run(store: TrackingStore, raw: RawInput): Promise<unknown>;
+  run(store: TrackingStore, raw: RawInput, rules: ServerRules): Promise<unknown>;
 }
 
 function parse(
@@ -63,7 +71,7 @@ function parse(
   if (schema === undefined) return undefined;
   // reportInput: the offending value goes into the message ("got …").
   const result = schema.safeParse(value, { reportInput: true });
-  if (!result.success) throw new RequestValidationError(where, result.error.issues);
+  if (!result.success) throw RequestValidationError.fromIssues(where, result.error.issues);
   return result.data;
 }
 
@@ -73,13 +81,17 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
   const { handle, ...rest } = spec;
   return {
     ...rest,
-    run: (store, raw) =>
-      handle(store, {
-        params: parse(spec.params, raw.params, "path"),
-        query: parse(spec.query, raw.query, "query"),
-        body: parse(spec.body, raw.body, "body"),
-        // Sound: each value was just parsed by the schema its type is inferred from (an absent
-        // schema defaults to ZodUndefined, and parse returns undefined for it).
-      } as { params: z.output<P>; query: z.output<Q>; body: z.output<B> }),
+    run: (store, raw, rules) =>
+      handle(
+        store,
+        {
+          params: parse(spec.params, raw.params, "path"),
+          query: parse(spec.query, raw.query, "query"),
+          body: parse(spec.body, raw.body, "body"),
+          // Sound: each value was just parsed by the schema its type is inferred from (an
+          // absent schema defaults to ZodUndefined, and parse returns undefined for it).
+        } as { params: z.output<P>; query: z.output<Q>; body: z.output<B> },
+        rules,
+      ),
   };
 }

@@ -29,8 +29,9 @@ import {
 } from "./schemas.js";
 
 /**
- * Every TrackingStore method as an HTTP operation, relative to API_PREFIX. Handlers only move
- * values between HTTP and the store: all rules live in the store.
+ * Every TrackingStore method as an HTTP operation, relative to API_PREFIX. Handlers move
+ * values between HTTP and the store, where the rules of the registry live; the server adds
+ * only its own (ServerRules: where clients may point artifacts).
  */
 export const API_ROUTES: readonly ApiRoute[] = [
   // ── experiments ──
@@ -44,11 +45,15 @@ export const API_ROUTES: readonly ApiRoute[] = [
     status: 201,
     response: experimentSchema,
     errors: [409],
-    handle: (store, { body }) =>
-      store.createExperiment(body.name, {
+    handle: (store, { body }, { artifactRoots }) => {
+      if (body.artifactLocation !== undefined) {
+        artifactRoots.check("artifactLocation", body.artifactLocation);
+      }
+      return store.createExperiment(body.name, {
         artifactLocation: body.artifactLocation,
         tags: body.tags,
-      }),
+      });
+    },
   }),
   defineRoute({
     method: "GET",
@@ -227,7 +232,10 @@ export const API_ROUTES: readonly ApiRoute[] = [
     status: 201,
     response: modelVersionSchema,
     errors: [404],
-    handle: (store, { params, body }) => store.createModelVersion({ name: params.name, ...body }),
+    handle: (store, { params, body }, { artifactRoots }) => {
+      artifactRoots.check("source", body.source);
+      return store.createModelVersion({ name: params.name, ...body });
+    },
   }),
   defineRoute({
     method: "GET",

@@ -19,6 +19,10 @@ export interface RunRegistryServerInput {
   token?: string;
   bodyLimitBytes?: number;
   logger?: Logger;
+  /** Where clients may point artifacts besides the store's artifact root (see buildRegistryServer). */
+  allowedArtifactRoots?: readonly string[];
+  /** No artifact root check: for tests and embedders that check elsewhere. */
+  anyArtifactLocation?: boolean;
 }
 
 export interface RunningRegistryServer {
@@ -46,6 +50,8 @@ export async function runRegistryServer(
     token: input.token,
     logger,
     bodyLimitBytes: settings.bodyLimitBytes,
+    allowedArtifactRoots: input.allowedArtifactRoots,
+    anyArtifactLocation: input.anyArtifactLocation,
   });
   await app.listen({ host: settings.host, port: settings.port });
   const url = listeningUrl(app, settings.host);

@@ -131,6 +131,16 @@ export const MIGRATIONS: readonly Migration[] = [
       FOREIGN KEY (name, version) REFERENCES model_versions (name, version)
     ){{strict}};`,
   ),
+  // Used on PostgreSQL only, to settle a COMMIT whose connection was lost (postgres-store.ts);
+  // created on SQLite too so that both keep one schema.
+  both(
+    "0003_write_markers",
+    `CREATE TABLE write_markers (
+      token TEXT PRIMARY KEY,
+      origin TEXT NOT NULL CHECK (origin IN ('transaction', 'check')),
+      created_at {{int}} NOT NULL
+    ){{strict}};`,
+  ),
 ];
 
 /** The migrations still to apply, in order; refuses a database written by a newer mldeploy. */

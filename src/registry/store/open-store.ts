@@ -1,4 +1,5 @@
 import path from "node:path";
+import type { Logger } from "../../log/logger.js";
 import { RegistryError } from "../errors.js";
 import { HttpStore } from "./http-store.js";
 import { PostgresStore } from "./postgres-store.js";
@@ -14,6 +15,8 @@ export interface OpenStoreOptions {
   artifactRoot?: string;
   /** Bearer token for an http(s) registry-server (default MLDEPLOY_REGISTRY_TOKEN). */
   token?: string;
+  /** Where a PostgreSQL store logs the transient failures it retries. Default: nowhere. */
+  logger?: Logger;
 }
 
 /** What a registry URL points at, before anything is opened. */
@@ -88,7 +91,11 @@ export async function openStore(
     case "sqlite":
       return SqliteStore.open(target.file, { artifactRoot });
     case "postgres":
-      return PostgresStore.open(target.url, { schema: target.schema, artifactRoot });
+      return PostgresStore.open(target.url, {
+        schema: target.schema,
+        artifactRoot,
+        logger: options.logger,
+      });
     case "http":
       // The server decides where artifacts go; artifactRoot applies to local stores only.
       return new HttpStore({ url: target.url, token: options.token });

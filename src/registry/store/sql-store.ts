@@ -84,7 +84,8 @@ const MAX_LIST_RUNS = 10_000;
  */
 export class SqlTrackingStore implements TrackingStore {
   readonly description: string;
-  private readonly artifactRoot: string;
+  /** Where experiments created without an artifact location put their runs (normalized). */
+  readonly artifactRoot: string;
 
   protected constructor(
     private readonly db: SqlDatabase,

@@ -24,6 +24,8 @@ describe("registry API with a bearer token", () => {
     for (const route of ["/api/v1/experiments", "/api/v1/openapi.json", "/api/v1/no-such-route"]) {
       const answer = await api(registry.url, "GET", route);
       expect(answer.status, route).toBe(401);
+      // RFC 7235: a 401 names the scheme the client must use, as serve's 401s do.
+      expect(answer.headers.get("www-authenticate"), route).toBe('Bearer realm="mldeploy"');
       expect(answer.body).toEqual({
         error: { code: "UNAUTHORIZED", message: expect.stringContaining("Bearer") },
       });
@@ -45,6 +47,7 @@ describe("registry API with a bearer token", () => {
         headers: { authorization },
       });
       expect(answer.status, authorization).toBe(401);
+      expect(answer.headers.get("www-authenticate"), authorization).toBe('Bearer realm="mldeploy"');
     }
   });
 

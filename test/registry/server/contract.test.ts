@@ -27,7 +27,13 @@ describeStoreContract("HTTP → registry server → SQLite", async ({ artifactRo
     artifactRoot,
   });
   current = local;
-  server ??= await runRegistryServer({ store: forwarding, port: 0, token: "contract" });
+  // The contract registers sources anywhere; the server's artifact roots are tested apart.
+  server ??= await runRegistryServer({
+    store: forwarding,
+    port: 0,
+    token: "contract",
+    anyArtifactLocation: true,
+  });
   return new OwningHttpStore({ url: server.url, token: "contract" }, async () => {
     current = undefined;
     await local.close();

@@ -23,6 +23,11 @@ export interface StartOptions {
   store?: TrackingStore;
   logger?: Logger;
   client?: Partial<HttpStoreOptions>;
+  /**
+   * Artifact roots the server allows besides its store's. Unset: no root check at all, so
+   * that tests about other things can register any source.
+   */
+  allowedArtifactRoots?: string[];
 }
 
 /** A real registry server on 127.0.0.1, a free port, over a fresh SQLite file. */
@@ -36,6 +41,8 @@ export async function startRegistry(options: StartOptions = {}): Promise<TestReg
     port: 0,
     token: options.token,
     logger: options.logger,
+    allowedArtifactRoots: options.allowedArtifactRoots,
+    anyArtifactLocation: options.allowedArtifactRoots === undefined,
   });
   const client = new HttpStore({ url: server.url, token: options.token, ...options.client });
   return {

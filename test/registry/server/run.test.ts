@@ -16,6 +16,7 @@ describe("registry server options", () => {
       port: 5050,
       dataDir: "./mldeploy-data",
       bodyLimitBytes: 32 * 1024 * 1024,
+      allowedArtifactRoots: [],
       logLevel: "info",
     });
   });

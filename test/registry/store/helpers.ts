@@ -51,6 +51,7 @@ const TABLES = [
   "runs",
   "experiment_tags",
   "experiments",
+  "write_markers",
 ];
 
 /** Random schema names for one test file; drop() removes every one handed out. */

@@ -35,6 +35,7 @@ const TABLES = [
   "run_tags",
   "runs",
   "schema_migrations",
+  "write_markers",
 ];
 
 const BROKEN: Migration = {
