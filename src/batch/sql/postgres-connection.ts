@@ -39,6 +39,10 @@ export async function openPool(url: string, description: string): Promise<pg.Poo
   // An idle connection dropped by the server must not crash the process; the next query
   // reports the failure itself.
   pool.on("error", () => undefined);
+  // pg-pool hands a new client out with no 'error' listener until the borrower adds one: a
+  // backend terminated right after connecting (its FATAL in the same packet as "ready") was
+  // an uncaught exception there. The failure still reaches the borrower through its query.
+  pool.on("connect", (client) => client.on("error", () => undefined));
   try {
     const client = await pool.connect();
     client.release();

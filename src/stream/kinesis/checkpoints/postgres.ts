@@ -53,6 +53,9 @@ export async function openPostgresLeases(url: string): Promise<LeaseDatabase> {
   // An idle pooled connection dying (server restart) must not crash the process: the next
   // statement gets a fresh connection or reports the failure itself.
   pool.on("error", () => undefined);
+  // A new client has no 'error' listener until its borrower adds one: a backend terminated
+  // right after connecting would be an uncaught exception there.
+  pool.on("connect", (client) => client.on("error", () => undefined));
   try {
     // Two consumers starting together both try to create: IF NOT EXISTS is not race-free in
     // PostgreSQL (a unique violation on its catalog), so serialize on an advisory lock.
