@@ -8,9 +8,10 @@ import { InputValidationError, type FieldError } from "../model/types.js";
  * - 415: a content type the endpoint does not read;
  * - 422: a well-formed request whose values break the model's input schema (missing field,
  *        wrong type, non-integer for a long, non-finite number, outside minimum/maximum);
- * - 404: unknown route or model name.
+ * - 404: unknown route or model name;
+ * - 503: retry later (e.g. the model was swapped for one with other inputs during the request).
  */
-export type ClientStatus = 400 | 404 | 405 | 413 | 415 | 422;
+export type ClientStatus = 400 | 404 | 405 | 413 | 415 | 422 | 503;
 
 export class RequestError extends Error {
   constructor(
@@ -26,6 +27,9 @@ export class RequestError extends Error {
 
 export const badRequest = (message: string, field?: string, row?: number) =>
   new RequestError(400, message, field, row);
+
+export const tooLarge = () =>
+  new RequestError(413, "request body is larger than the limit (bodyLimitBytes)");
 
 export function tooManyRows(rows: number, maxRows: number): RequestError {
   return new RequestError(
@@ -83,7 +87,7 @@ export function classifyError(error: unknown): RequestError | undefined {
   const { code, statusCode, message } = error as FastifyLikeError;
   switch (code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
-      return new RequestError(413, "request body is larger than the limit (bodyLimitBytes)");
+      return tooLarge();
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
       return new RequestError(
         415,

@@ -6,6 +6,7 @@ import { createServeMetrics, type ServeMetrics } from "../metrics/serve-metrics.
 import type { Predictor } from "../model/types.js";
 import { JSON_TYPE, type ServeContext } from "./context.js";
 import { installBearerAuth } from "./auth.js";
+import { decodeContentEncoding } from "./content-encoding.js";
 import { SERVE_OPENAPI_PATH, serveOpenApiDocument } from "./openapi.js";
 import { classifyError, errorBody, RequestError } from "./errors.js";
 import { serveOptionsSchema } from "./options.js";
@@ -173,10 +174,8 @@ function installBodyParsers(app: FastifyInstance): void {
       done(new RequestError(400, `body is not valid JSON: ${(error as Error).message}`), undefined);
     }
   });
-  // CSV (MLflow scoring) stays text; /invocations parses it against the schema.
-  app.addContentTypeParser("text/csv", { parseAs: "string" }, (_request, body, done) =>
-    done(null, body),
-  );
+  // text/csv is read by /invocations alone, streaming (routes/mlflow.ts).
+  app.addHook("preParsing", decodeContentEncoding);
 }
 
 function installErrorHandling(app: FastifyInstance, logger: Logger): void {
