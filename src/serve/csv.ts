@@ -30,9 +30,9 @@ const YIELD_AFTER_MS = 10;
 /**
  * Reads RFC 4180 CSV (quoted fields, doubled quotes, CRLF, LF or CR line ends, a UTF-8 BOM)
  * with a header row from a stream as it arrives: memory holds a chunk of the body, not all
- * of it. Blank lines are not rows. Every row must have as many cells as the header: a short or
- * long row is reported with its number, because silently shifting cells would feed values to
- * the wrong feature. Returns the number of data rows.
+ * of it. Blank lines are not rows. Every row must have as many cells as the header: the first
+ * short or long row is reported with its number, because silently shifting cells would feed
+ * values to the wrong feature. Returns the number of data rows.
  */
 export function readCsv(body: Readable, limits: CsvLimits, sink: CsvSink): Promise<number> {
   return new Promise<number>((resolve, reject) => {
@@ -43,13 +43,13 @@ export function readCsv(body: Readable, limits: CsvLimits, sink: CsvSink): Promi
       // A quote inside an unquoted cell is text (as pandas reads it), not an error.
       relax_quotes: true,
       record_delimiter: ["\r\n", "\n", "\r"],
+      // Blank lines (e.g. the trailing newline) are not rows.
+      skip_empty_lines: true,
     });
     let bytes = 0;
     let width = -1;
     let rows = 0;
     let estimated = false;
-    // The first row of the wrong width: rows after it are only counted (the answer is a 400).
-    let ragged: { row: number; cells: number } | undefined;
     let settled = false;
 
     const fail = (error: unknown) => {
@@ -94,8 +94,7 @@ export function readCsv(body: Readable, limits: CsvLimits, sink: CsvSink): Promi
     };
     const onEnd = () => parser.end();
     const onRecord = (cells: string[]) => {
-      // A blank line (e.g. the trailing newline) is not a row.
-      if (settled || (cells.length === 1 && cells[0] === "")) return;
+      if (settled) return;
       try {
         if (width < 0) {
           width = cells.length;
@@ -110,10 +109,18 @@ export function readCsv(body: Readable, limits: CsvLimits, sink: CsvSink): Promi
             ),
           );
         }
-        if (cells.length !== width && ragged === undefined)
-          ragged = { row: rows, cells: cells.length };
+        // At once: csv-parse pays for an error object on every row of the wrong width.
+        if (cells.length !== width) {
+          return fail(
+            badRequest(
+              `CSV row ${rows} has ${cells.length} cells but the header has ${width}`,
+              undefined,
+              rows,
+            ),
+          );
+        }
+        sink.row(cells);
         rows++;
-        if (ragged === undefined) sink.row(cells);
       } catch (error) {
         fail(error);
       }
@@ -121,15 +128,6 @@ export function readCsv(body: Readable, limits: CsvLimits, sink: CsvSink): Promi
     const onParsed = () => {
       if (settled) return;
       if (width < 0) return fail(badRequest("CSV body is empty; a header row is required"));
-      if (ragged !== undefined) {
-        return fail(
-          badRequest(
-            `CSV row ${ragged.row} has ${ragged.cells} cells but the header has ${width}`,
-            undefined,
-            ragged.row,
-          ),
-        );
-      }
       settled = true;
       resolve(rows);
     };
