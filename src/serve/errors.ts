@@ -3,9 +3,11 @@ import { InputValidationError, type FieldError } from "../model/types.js";
 /**
  * Status codes for client errors, the same in every protocol:
  * - 400: the body is not a request of the protocol (not JSON/CSV, wrong envelope or tensor
- *        shape, a row that is not an object, no rows at all);
- * - 413: body larger than bodyLimitBytes, or more rows than maxRows;
- * - 415: a content type the endpoint does not read;
+ *        shape, a tensor value its datatype cannot hold, a row that is not an object, no rows
+ *        at all), or not what its Content-Encoding says;
+ * - 413: body larger than bodyLimitBytes (decoded, for a compressed body), or more rows than
+ *        maxRows;
+ * - 415: a content type or Content-Encoding the endpoint does not read;
  * - 422: a well-formed request whose values break the model's input schema (missing field,
  *        wrong type, non-integer for a long, non-finite number, outside minimum/maximum);
  * - 404: unknown route or model name;
