@@ -75,6 +75,10 @@ class DecodedBody extends Readable {
       this.receivedEncodedLength += chunk.length;
     });
     this.source.on("error", (error) => this.fail(error));
+    // A client gone mid-body: without this the decoder would wait for the rest for good.
+    this.source.on("close", () => {
+      if (!this.source.readableEnded) this.fail(badRequest("the request body ended early"));
+    });
     decoder.on("data", (chunk: Buffer) => {
       this.decoded += chunk.length;
       if (this.decoded > this.limit) return this.fail(tooLarge());

@@ -95,23 +95,29 @@ const ride = (i: number) => ({
   trip_distance: (i % 400) / 10,
 });
 
+/**
+ * 15 MB of narrow rows (the most cells per byte), the very last one bad: the whole body is
+ * read and validated, and the answer names that row.
+ */
+function narrowBody(): { body: string; badRow: number } {
+  const lines = ["PULocationID,DOLocationID,trip_distance"];
+  let bytes = lines[0].length + 1;
+  let i = 0;
+  while (bytes < BODY_BYTES - 20) {
+    const r = ride(i++);
+    const line = `${r.PULocationID},${r.DOLocationID},${r.trip_distance}`;
+    lines.push(line);
+    bytes += line.length + 1;
+  }
+  lines.push("10,50,far");
+  const body = lines.join("\n") + "\n";
+  expect(body.length).toBeGreaterThan(BODY_BYTES - 100);
+  return { body, badRow: i };
+}
+
 describe("a 15 MB text/csv body to /invocations", () => {
   it("is parsed as it streams in: the event loop never held 200 ms, memory within 4x the body, a bad last row named", async () => {
-    // Narrow rows (the most cells per byte), the very last one bad: the whole body is read
-    // and validated, and the answer names that row.
-    const lines = ["PULocationID,DOLocationID,trip_distance"];
-    let bytes = lines[0].length + 1;
-    let i = 0;
-    while (bytes < BODY_BYTES - 20) {
-      const r = ride(i++);
-      const line = `${r.PULocationID},${r.DOLocationID},${r.trip_distance}`;
-      lines.push(line);
-      bytes += line.length + 1;
-    }
-    lines.push("10,50,far");
-    const body = lines.join("\n") + "\n";
-    expect(body.length).toBeGreaterThan(BODY_BYTES - 100);
-
+    const { body, badRow } = narrowBody();
     // Warm up the route so that the measurement sees the request, not first-use costs.
     await postCsv("PULocationID,DOLocationID,trip_distance\n1,2,3\n");
     await loopReport();
@@ -121,11 +127,28 @@ describe("a 15 MB text/csv body to /invocations", () => {
       status: 422,
       json: {
         error_code: "INVALID_PARAMETER_VALUE",
-        message: `field "trip_distance" (row ${i}) must be a number, got "far"`,
+        message: `field "trip_distance" (row ${badRow}) must be a number, got "far"`,
       },
     });
     expect(loop.maxBlockedMs).toBeLessThan(MAX_BLOCKED_MS);
     expect(growth).toBeLessThan(4 * body.length);
+  });
+
+  it("four such bodies at once: memory within 4x the four bodies, the loop never held 200 ms", async () => {
+    const { body, badRow } = narrowBody();
+    await loopReport();
+    const { result, bytes: growth } = await peakGrowth(() =>
+      Promise.all(Array.from({ length: 4 }, () => postCsv(body))),
+    );
+    const loop = await loopReport();
+    for (const answer of result) {
+      expect(answer).toMatchObject({
+        status: 422,
+        json: { message: expect.stringContaining(`(row ${badRow})`) },
+      });
+    }
+    expect(loop.maxBlockedMs).toBeLessThan(MAX_BLOCKED_MS);
+    expect(growth).toBeLessThan(4 * 4 * body.length);
   });
 
   it("wide rows with quoted text: every prediction as the model gives it, the event loop never held 200 ms", async () => {
