@@ -72,7 +72,7 @@ const endpoints: Array<[string, unknown]> = [
     "/v2/models/ride-duration/infer",
     {
       id: "r1",
-      inputs: tensors,
+      inputs: [{ ...tensors[0], parameters: { content_type: "x" } }, ...tensors.slice(1)],
       outputs: [{ name: "duration", parameters: { binary_data: false } }],
       parameters: { a: 1 },
     },
