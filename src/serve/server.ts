@@ -174,7 +174,8 @@ function installBodyParsers(app: FastifyInstance): void {
       done(new RequestError(400, `body is not valid JSON: ${(error as Error).message}`), undefined);
     }
   });
-  // text/csv is read by /invocations alone, streaming (routes/mlflow.ts).
+  // text/csv has a parser only where it is read: /invocations (routes/mlflow.ts). Bodies
+  // sent with Content-Encoding gzip or deflate are decoded before any parser reads them.
   app.addHook("preParsing", decodeContentEncoding);
 }
 
