@@ -1,5 +1,7 @@
-import type { ColumnarBatch, ColumnSpec } from "../model/types.js";
+import type { Column, ColumnarBatch, ColumnSpec, FieldError } from "../model/types.js";
 import {
+  checkValue,
+  isNumericType,
   validateColumns,
   validateRecords,
   validateRowArrays,
@@ -79,4 +81,103 @@ export function batchFromColumns(
   const result = validateColumns(columns, rows, schema, { maxErrors: MAX_ERRORS, coerceStrings });
   if (result.invalidRows > 0) throw invalidInput(result.errors, result.invalidRows, true);
   return result.batch;
+}
+
+/**
+ * A validated batch built row by row as a body streams in (CSV), with the answers
+ * batchFromColumns gives: row-major errors, the first MAX_ERRORS kept, every invalid row
+ * counted. Values go straight into one buffer per column, so memory holds the request's
+ * numbers (8 bytes each) and little else; once a row is invalid they are dropped, since the
+ * request is answered 422 anyway.
+ */
+export class BatchBuilder {
+  private positions: number[] = [];
+  private rows = 0;
+  private columns: ColumnBuffer[] | undefined;
+  private readonly errors: FieldError[] = [];
+  private invalidRows = 0;
+
+  constructor(
+    private readonly schema: ColumnSpec[],
+    private readonly limits: InputLimits,
+    private readonly coerceStrings: boolean,
+  ) {
+    this.columns = schema.map((spec) => new ColumnBuffer(isNumericType(spec.type)));
+  }
+
+  /** The request's column names: schema columns it lacks are "required" in every row. */
+  header(names: string[]): void {
+    this.positions = this.schema.map((spec) => names.indexOf(spec.name));
+  }
+
+  /** How many rows are likely to come: numeric columns are then sized once, not grown. */
+  expect(rows: number): void {
+    for (const column of this.columns ?? []) column.reserve(Math.min(rows, this.limits.maxRows));
+  }
+
+  /** One row: its cells in header order. */
+  add(cells: ReadonlyArray<unknown>): void {
+    const row = this.rows++;
+    let valid = true;
+    for (let c = 0; c < this.schema.length; c++) {
+      const spec = this.schema[c];
+      const position = this.positions[c];
+      const checked = checkValue(
+        position < 0 ? undefined : cells[position],
+        spec,
+        this.coerceStrings,
+      );
+      if (checked.ok) this.columns?.[c].push(checked.value);
+      else {
+        valid = false;
+        if (this.errors.length < MAX_ERRORS)
+          this.errors.push({ row, field: spec.name, message: checked.message });
+      }
+    }
+    if (!valid) {
+      this.invalidRows++;
+      this.columns = undefined;
+    }
+  }
+
+  /** The batch, or the request error as batchFromColumns gives it. */
+  finish(): ColumnarBatch {
+    checkRowCount(this.rows, this.limits);
+    if (this.invalidRows > 0 || this.columns === undefined)
+      throw invalidInput(this.errors, this.invalidRows, true);
+    const columns: Record<string, Column> = {};
+    for (const [c, spec] of this.schema.entries()) columns[spec.name] = this.columns[c].done();
+    return { rows: this.rows, columns };
+  }
+}
+
+/** A growing column: numbers in a Float64Array (8 bytes a value), strings and booleans in a list. */
+class ColumnBuffer {
+  private numbers = new Float64Array(0);
+  private readonly values: Array<string | boolean> = [];
+  private length = 0;
+
+  constructor(private readonly numeric: boolean) {}
+
+  reserve(capacity: number): void {
+    if (!this.numeric || capacity <= this.numbers.length) return;
+    const larger = new Float64Array(capacity);
+    larger.set(this.numbers.subarray(0, this.length));
+    this.numbers = larger;
+  }
+
+  push(value: number | string | boolean): void {
+    if (!this.numeric) {
+      this.values.push(value as string | boolean);
+      return;
+    }
+    // 1.5x rather than 2x: the numbers of a request may take more memory than its body.
+    if (this.length === this.numbers.length)
+      this.reserve(Math.max(1024, Math.ceil(this.length * 1.5)));
+    this.numbers[this.length++] = value as number;
+  }
+
+  done(): Column {
+    return this.numeric ? this.numbers.subarray(0, this.length) : (this.values as Column);
+  }
 }

@@ -1,86 +1,162 @@
-import { badRequest, RequestError } from "./errors.js";
+import type { Readable } from "node:stream";
+import { setImmediate as nextTurn } from "node:timers/promises";
+import { CsvError, parse } from "csv-parse";
+import { clip } from "./describe.js";
+import { badRequest, RequestError, tooLarge } from "./errors.js";
 
-export interface CsvTable {
-  header: string[];
-  rows: number;
-  /** Cells of one column, top to bottom. */
-  column(index: number): string[];
+/** Where the rows of a CSV body go as they are parsed. */
+export interface CsvSink {
+  /** The header row, names trimmed; called once, before any rows. */
+  header(names: string[]): void;
+  /** One data row, with exactly as many cells as the header. */
+  row(cells: string[]): void;
+  /** An estimate of the number of data rows, given once when the body's size is known. */
+  expect?(rows: number): void;
 }
+
+export interface CsvLimits {
+  /** Most data rows (more is a 413). */
+  maxRows: number;
+  /** Most bytes read from the body (more is a 413). */
+  maxBytes: number;
+  /** The body's size when known in advance (Content-Length of a body sent as is). */
+  expectedBytes?: number;
+}
+
+// How long parsing may hold the event loop before it lets other requests run: a 15 MB body
+// is read in slices, not in one block of seconds.
+const YIELD_AFTER_MS = 10;
 
 /**
- * RFC 4180 CSV (quoted fields, doubled quotes, CRLF or LF) with a header row. Every row must
- * have as many cells as the header: a short or long row is reported with its number, because
- * silently shifting cells would feed values to the wrong feature.
+ * Reads RFC 4180 CSV (quoted fields, doubled quotes, CRLF, LF or CR line ends, a UTF-8 BOM)
+ * with a header row from a stream as it arrives: memory holds a chunk of the body, not all
+ * of it. Blank lines are not rows. Every row must have as many cells as the header: the first
+ * short or long row is reported with its number, because silently shifting cells would feed
+ * values to the wrong feature. Returns the number of data rows.
  */
-export function parseCsv(text: string, maxRows: number): CsvTable {
-  const records = splitRecords(text, maxRows);
-  if (records.length === 0) throw badRequest("CSV body is empty; a header row is required");
-  const header = records[0].map((name) => name.trim());
-  const data = records.slice(1);
-  data.forEach((cells, row) => {
-    if (cells.length !== header.length) {
-      throw badRequest(
-        `CSV row ${row} has ${cells.length} cells but the header has ${header.length}`,
-        undefined,
-        row,
-      );
-    }
+export function readCsv(body: Readable, limits: CsvLimits, sink: CsvSink): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const parser = parse({
+      bom: true,
+      // Checked here, to report the row the way every protocol does.
+      relax_column_count: true,
+      // A quote inside an unquoted cell is text (as pandas reads it), not an error.
+      relax_quotes: true,
+      record_delimiter: ["\r\n", "\n", "\r"],
+      // Blank lines (e.g. the trailing newline) are not rows.
+      skip_empty_lines: true,
+    });
+    let bytes = 0;
+    let width = -1;
+    let rows = 0;
+    let estimated = false;
+    let settled = false;
+
+    const fail = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      body.off("data", onData);
+      body.off("end", onEnd);
+      parser.off("data", onRecord);
+      parser.destroy();
+      // The rest of the body drains; Fastify closes the connection after the error answer.
+      body.resume();
+      reject(error);
+    };
+
+    // The body is paused while the parser's buffer is full, and for one event-loop turn after
+    // every YIELD_AFTER_MS of parsing: libuv hands over up to 2 MB of a fast client's bytes
+    // at once, which would otherwise be parsed without a break.
+    let parserFull = false;
+    let yielding = false;
+    let lastYield = performance.now();
+    const onData = (chunk: Buffer | string) => {
+      bytes += chunk.length;
+      if (bytes > limits.maxBytes) return fail(tooLarge());
+      if (!parser.write(chunk)) {
+        parserFull = true;
+        body.pause();
+      }
+      // The rows in the first chunk tell how many the whole body holds (rows are alike).
+      if (!estimated && rows > 0 && limits.expectedBytes !== undefined) {
+        estimated = true;
+        sink.expect?.(Math.ceil(((rows * limits.expectedBytes) / bytes) * 1.1) + 1024);
+      }
+      if (!yielding && performance.now() - lastYield > YIELD_AFTER_MS) {
+        yielding = true;
+        body.pause();
+        void nextTurn().then(() => {
+          yielding = false;
+          lastYield = performance.now();
+          if (!settled && !parserFull) body.resume();
+        });
+      }
+    };
+    const onEnd = () => parser.end();
+    const onRecord = (cells: string[]) => {
+      if (settled) return;
+      try {
+        if (width < 0) {
+          width = cells.length;
+          sink.header(cells.map((name) => name.trim()));
+          return;
+        }
+        if (rows >= limits.maxRows) {
+          return fail(
+            new RequestError(
+              413,
+              `CSV has more than ${limits.maxRows} rows; at most ${limits.maxRows} are accepted per request (maxRows)`,
+            ),
+          );
+        }
+        // At once: csv-parse pays for an error object on every row of the wrong width.
+        if (cells.length !== width) {
+          return fail(
+            badRequest(
+              `CSV row ${rows} has ${cells.length} cells but the header has ${width}`,
+              undefined,
+              rows,
+            ),
+          );
+        }
+        sink.row(cells);
+        rows++;
+      } catch (error) {
+        fail(error);
+      }
+    };
+    const onParsed = () => {
+      if (settled) return;
+      if (width < 0) return fail(badRequest("CSV body is empty; a header row is required"));
+      settled = true;
+      resolve(rows);
+    };
+
+    parser.on("data", onRecord);
+    parser.on("end", onParsed);
+    parser.on("error", (error) => fail(csvError(error)));
+    parser.on("drain", () => {
+      parserFull = false;
+      if (!yielding) body.resume();
+    });
+    body.on("data", onData);
+    body.on("end", onEnd);
+    body.on("error", (error) =>
+      fail(
+        error instanceof RequestError
+          ? error
+          : badRequest(`the request body could not be read: ${clip(error.message)}`),
+      ),
+    );
+    // A client that goes away mid-body ends the read (the answer goes nowhere).
+    body.on("close", () => {
+      if (!body.readableEnded) fail(badRequest("the request body ended early"));
+    });
   });
-  return {
-    header,
-    rows: data.length,
-    column: (index) => data.map((cells) => cells[index]),
-  };
 }
 
-function splitRecords(text: string, maxRows: number): string[][] {
-  const records: string[][] = [];
-  let cells: string[] = [];
-  let cell = "";
-  let quoted = false;
-  let i = 0;
-  const endRecord = () => {
-    cells.push(cell);
-    cell = "";
-    // A blank line (e.g. the trailing newline) is not a row.
-    if (!(cells.length === 1 && cells[0] === "")) {
-      if (records.length > maxRows) {
-        throw new RequestError(
-          413,
-          `CSV has more than ${maxRows} rows; at most ${maxRows} are accepted per request (maxRows)`,
-        );
-      }
-      records.push(cells);
-    }
-    cells = [];
-  };
-  while (i < text.length) {
-    const ch = text[i];
-    if (quoted) {
-      if (ch === '"') {
-        if (text[i + 1] === '"') {
-          cell += '"';
-          i += 2;
-          continue;
-        }
-        quoted = false;
-      } else {
-        cell += ch;
-      }
-      i++;
-      continue;
-    }
-    if (ch === '"' && cell === "") quoted = true;
-    else if (ch === ",") {
-      cells.push(cell);
-      cell = "";
-    } else if (ch === "\n") endRecord();
-    else if (ch === "\r") {
-      if (text[i + 1] !== "\n") endRecord();
-    } else cell += ch;
-    i++;
-  }
-  if (quoted) throw badRequest("CSV has an unterminated quoted field");
-  if (cell !== "" || cells.length > 0) endRecord();
-  return records;
+function csvError(error: Error): RequestError {
+  if (error instanceof CsvError && error.code === "CSV_QUOTE_NOT_CLOSED")
+    return badRequest("CSV has an unterminated quoted field");
+  return badRequest(`CSV is malformed: ${clip(error.message)}`);
 }

@@ -3,14 +3,17 @@ import { InputValidationError, type FieldError } from "../model/types.js";
 /**
  * Status codes for client errors, the same in every protocol:
  * - 400: the body is not a request of the protocol (not JSON/CSV, wrong envelope or tensor
- *        shape, a row that is not an object, no rows at all);
- * - 413: body larger than bodyLimitBytes, or more rows than maxRows;
- * - 415: a content type the endpoint does not read;
+ *        shape, a tensor value its datatype cannot hold, a row that is not an object, no rows
+ *        at all), or not what its Content-Encoding says;
+ * - 413: body larger than bodyLimitBytes (decoded, for a compressed body), or more rows than
+ *        maxRows;
+ * - 415: a content type or Content-Encoding the endpoint does not read;
  * - 422: a well-formed request whose values break the model's input schema (missing field,
  *        wrong type, non-integer for a long, non-finite number, outside minimum/maximum);
- * - 404: unknown route or model name.
+ * - 404: unknown route or model name;
+ * - 503: retry later (e.g. the model was swapped for one with other inputs during the request).
  */
-export type ClientStatus = 400 | 404 | 405 | 413 | 415 | 422;
+export type ClientStatus = 400 | 404 | 405 | 413 | 415 | 422 | 503;
 
 export class RequestError extends Error {
   constructor(
@@ -26,6 +29,9 @@ export class RequestError extends Error {
 
 export const badRequest = (message: string, field?: string, row?: number) =>
   new RequestError(400, message, field, row);
+
+export const tooLarge = () =>
+  new RequestError(413, "request body is larger than the limit (bodyLimitBytes)");
 
 export function tooManyRows(rows: number, maxRows: number): RequestError {
   return new RequestError(
@@ -83,7 +89,7 @@ export function classifyError(error: unknown): RequestError | undefined {
   const { code, statusCode, message } = error as FastifyLikeError;
   switch (code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
-      return new RequestError(413, "request body is larger than the limit (bodyLimitBytes)");
+      return tooLarge();
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
       return new RequestError(
         415,

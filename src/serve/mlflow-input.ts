@@ -1,12 +1,15 @@
+import type { Readable } from "node:stream";
 import type { ColumnarBatch, ColumnSpec } from "../model/types.js";
 import { isPlainObject } from "../model/validate.js";
 import {
+  BatchBuilder,
   batchFromColumns,
   batchFromRecords,
   batchFromRowArrays,
   type InputLimits,
 } from "./batch-input.js";
-import { parseCsv } from "./csv.js";
+import { readCsv, type CsvLimits } from "./csv.js";
+import { describeJson } from "./describe.js";
 import { badRequest } from "./errors.js";
 
 /** The four JSON input fields of MLflow's scoring protocol (MLflow 2.x and later). */
@@ -30,7 +33,7 @@ export function batchFromMlflowJson(
   const present = FORMATS.filter((key) => body[key] !== undefined);
   if (present.length !== 1) {
     throw badRequest(
-      `the body must have exactly one of the fields ${FORMATS.join(", ")}; got ${present.length ? present.join(", ") : `fields ${JSON.stringify(Object.keys(body))}`}`,
+      `the body must have exactly one of the fields ${FORMATS.join(", ")}; got ${present.length ? present.join(", ") : `fields ${describeJson(Object.keys(body))}`}`,
     );
   }
   const format = present[0];
@@ -104,16 +107,16 @@ function fromTensorInput(
 }
 
 /** CSV with a header row, as pandas.DataFrame.to_csv writes it; cells are coerced by column type. */
-export function batchFromMlflowCsv(
-  text: string,
+export async function batchFromMlflowCsv(
+  body: Readable,
   schema: ColumnSpec[],
-  limits: InputLimits,
-): ColumnarBatch {
-  const table = parseCsv(text, limits.maxRows);
-  const byName: Record<string, ArrayLike<unknown>> = {};
-  for (const spec of schema) {
-    const index = table.header.indexOf(spec.name);
-    if (index >= 0) byName[spec.name] = table.column(index);
-  }
-  return batchFromColumns(byName, table.rows, schema, limits, true);
+  limits: InputLimits & CsvLimits,
+): Promise<ColumnarBatch> {
+  const builder = new BatchBuilder(schema, limits, true);
+  await readCsv(body, limits, {
+    header: (names) => builder.header(names),
+    row: (cells) => builder.add(cells),
+    expect: (rows) => builder.expect(rows),
+  });
+  return builder.finish();
 }

@@ -6,6 +6,7 @@ import { createServeMetrics, type ServeMetrics } from "../metrics/serve-metrics.
 import type { Predictor } from "../model/types.js";
 import { JSON_TYPE, type ServeContext } from "./context.js";
 import { installBearerAuth } from "./auth.js";
+import { decodeContentEncoding } from "./content-encoding.js";
 import { SERVE_OPENAPI_PATH, serveOpenApiDocument } from "./openapi.js";
 import { classifyError, errorBody, RequestError } from "./errors.js";
 import { serveOptionsSchema } from "./options.js";
@@ -173,10 +174,9 @@ function installBodyParsers(app: FastifyInstance): void {
       done(new RequestError(400, `body is not valid JSON: ${(error as Error).message}`), undefined);
     }
   });
-  // CSV (MLflow scoring) stays text; /invocations parses it against the schema.
-  app.addContentTypeParser("text/csv", { parseAs: "string" }, (_request, body, done) =>
-    done(null, body),
-  );
+  // text/csv has a parser only where it is read: /invocations (routes/mlflow.ts). Bodies
+  // sent with Content-Encoding gzip or deflate are decoded before any parser reads them.
+  app.addHook("preParsing", decodeContentEncoding);
 }
 
 function installErrorHandling(app: FastifyInstance, logger: Logger): void {

@@ -1,6 +1,7 @@
 import type { ColumnarBatch, ColumnSpec, ColumnType } from "../model/types.js";
 import { isPlainObject } from "../model/validate.js";
 import { batchFromColumns, checkRowCount, type InputLimits } from "./batch-input.js";
+import { clip, describeJson } from "./describe.js";
 import { badRequest } from "./errors.js";
 
 /** Open Inference Protocol tensor datatype of each column type (used in model metadata). */
@@ -13,19 +14,42 @@ export const v2Datatype: Record<ColumnType, string> = {
   boolean: "BOOL",
 };
 
-const NUMERIC_DATATYPES = new Set([
-  "INT8",
-  "INT16",
-  "INT32",
-  "INT64",
-  "UINT8",
-  "UINT16",
-  "UINT32",
-  "UINT64",
-  "FP16",
-  "FP32",
-  "FP64",
-]);
+/** What each numeric tensor datatype can hold, as Triton and KServe check it. */
+interface NumericRange {
+  min: number;
+  max: number;
+  integer: boolean;
+  /** The range as written in the error (the INT64 and UINT64 bounds are not doubles). */
+  text: string;
+}
+const int = (min: number, max: number, text = `${min} to ${max}`): NumericRange => ({
+  min,
+  max,
+  integer: true,
+  text,
+});
+const float = (max: number): NumericRange => ({
+  min: -max,
+  max,
+  integer: false,
+  text: `-${max} to ${max}`,
+});
+const NUMERIC_RANGES: Record<string, NumericRange> = {
+  INT8: int(-128, 127),
+  INT16: int(-32768, 32767),
+  INT32: int(-2147483648, 2147483647),
+  // 2 ** 63 does not fit; the next double below it (2 ** 63 - 1024) does.
+  INT64: int(-(2 ** 63), 2 ** 63 - 1024, "-9223372036854775808 to 9223372036854775807"),
+  UINT8: int(0, 255),
+  UINT16: int(0, 65535),
+  UINT32: int(0, 4294967295),
+  UINT64: int(0, 2 ** 64 - 2048, "0 to 18446744073709551615"),
+  // The largest finite half, single and double floats.
+  FP16: float(65504),
+  FP32: float(3.4028234663852886e38),
+  FP64: float(Number.MAX_VALUE),
+};
+const NUMERIC_DATATYPES = new Set(Object.keys(NUMERIC_RANGES));
 
 /** Datatypes a column accepts: any numeric tensor for a numeric column (values are range-checked). */
 function accepts(type: ColumnType, datatype: string): boolean {
@@ -60,6 +84,7 @@ export function parseV2Request(
 
   const specs = new Map(schema.map((spec) => [spec.name, spec]));
   const columns: Record<string, ArrayLike<unknown>> = {};
+  const datatypes = new Map<string, string>();
   let rows: number | undefined;
   for (let i = 0; i < inputs.length; i++) {
     const tensor: unknown = inputs[i];
@@ -69,15 +94,15 @@ export function parseV2Request(
     const spec = specs.get(name);
     if (!spec)
       throw badRequest(
-        `input "${name}" is not an input of this model (inputs: ${schema.map((s) => s.name).join(", ")})`,
-        name,
+        `input "${clip(name)}" is not an input of this model (inputs: ${schema.map((s) => s.name).join(", ")})`,
+        clip(name),
       );
     if (columns[name] !== undefined) throw badRequest(`input "${name}" is given twice`, name);
     if (typeof datatype !== "string")
       throw badRequest(`input "${name}": datatype must be a string`, name);
     if (!accepts(spec.type, datatype)) {
       throw badRequest(
-        `input "${name}": datatype ${datatype} does not fit a ${spec.type} column (expected ${v2Datatype[spec.type]})`,
+        `input "${name}": datatype ${clip(datatype)} does not fit a ${spec.type} column (expected ${v2Datatype[spec.type]})`,
         name,
       );
     }
@@ -94,12 +119,51 @@ export function parseV2Request(
       );
     }
     columns[name] = flat;
+    datatypes.set(name, datatype);
   }
   for (const spec of schema) {
     if (columns[spec.name] === undefined && spec.required !== false)
       throw badRequest(`input "${spec.name}" is missing`, spec.name);
   }
-  return { id, batch: batchFromColumns(columns, rows ?? 0, schema, limits) };
+  // Values the column cannot take are a 422 naming the field; values the column takes but
+  // the tensor's own datatype cannot hold (300 in UINT8) make a malformed tensor: a 400.
+  const batch = batchFromColumns(columns, rows ?? 0, schema, limits);
+  for (const [name, datatype] of datatypes) checkDatatype(name, datatype, columns[name]);
+  return { id, batch };
+}
+
+/** Every value of a tensor fits its datatype (range, and integers for the integer types). */
+function checkDatatype(name: string, datatype: string, values: ArrayLike<unknown>): void {
+  const range = NUMERIC_RANGES[datatype];
+  const wanted = range ? "number" : datatype === "BOOL" ? "boolean" : "string";
+  for (let row = 0; row < values.length; row++) {
+    const value = values[row];
+    // A missing value of an optional column.
+    if (value === null || value === undefined) continue;
+    if (typeof value !== wanted) {
+      throw badRequest(
+        `input "${name}": row ${row} holds ${describeJson(value)}, not a ${wanted} as ${datatype} requires`,
+        name,
+        row,
+      );
+    }
+    if (range === undefined) continue;
+    const n = value as number;
+    if (n < range.min || n > range.max) {
+      throw badRequest(
+        `input "${name}": ${n} (row ${row}) is outside the range of ${datatype} (${range.text})`,
+        name,
+        row,
+      );
+    }
+    if (range.integer && !Number.isInteger(n)) {
+      throw badRequest(
+        `input "${name}": ${n} (row ${row}) is not an integer, as ${datatype} requires`,
+        name,
+        row,
+      );
+    }
+  }
 }
 
 function checkRequestedOutputs(outputs: unknown, output: string): void {
@@ -108,7 +172,7 @@ function checkRequestedOutputs(outputs: unknown, output: string): void {
     const name: unknown = isPlainObject(requested) ? requested.name : undefined;
     if (name !== output)
       throw badRequest(
-        `output ${JSON.stringify(name)} is not produced by this model (outputs: ${output})`,
+        `output ${describeJson(name)} is not produced by this model (outputs: ${output})`,
       );
   }
 }
@@ -121,7 +185,7 @@ function rowsOfShape(name: string, shape: unknown): number {
     (shape[0] as number) >= 0;
   if (!valid) {
     throw badRequest(
-      `input "${name}": shape must be [n] or [n, 1] (one value per row), got ${JSON.stringify(shape)}`,
+      `input "${name}": shape must be [n] or [n, 1] (one value per row), got ${describeJson(shape)}`,
       name,
     );
   }

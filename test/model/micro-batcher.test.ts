@@ -93,6 +93,51 @@ describe("MicroBatcher", () => {
     expect(performance.now() - started).toBeLessThan(1000);
   });
 
+  it("never gives the model more than maxBatchSize rows when multi-row calls add up past it (3 + 3, cap 4)", async () => {
+    const inner = new RecordingPredictor(model);
+    const batcher = new MicroBatcher(inner, { maxBatchSize: 4, maxDelayMs: 50 });
+    const requests = [
+      [ride(1), ride(2), ride(3)],
+      [ride(4), ride(5), ride(6)],
+    ];
+    const answers = await Promise.all(
+      requests.map((rides) => batcher.predictColumns(batchOf(rides))),
+    );
+    expect(inner.calls).toEqual([3, 3]);
+    for (const [i, rides] of requests.entries()) {
+      const alone = await model.predictColumns(batchOf(rides));
+      expect(Array.from(answers[i].values)).toEqual(Array.from(alone.values));
+    }
+  });
+
+  it("holds maxBatchSize for any mix of call sizes arriving together, each caller getting its own rows", async () => {
+    // A fixed pseudo-random sequence of 1- to 5-row calls (5 is above the cap: it runs alone).
+    let seed = 7;
+    const next = () => (seed = (seed * 48271) % 2147483647);
+    const sizes = Array.from({ length: 60 }, () => 1 + (next() % 5));
+    const inner = new RecordingPredictor(model);
+    const batcher = new MicroBatcher(inner, { maxBatchSize: 4, maxDelayMs: 20 });
+    let first = 0;
+    const requests = sizes.map((size) => {
+      const rides = Array.from({ length: size }, (_, k) => ride(first + k));
+      first += size;
+      return rides;
+    });
+    const answers = await Promise.all(
+      requests.map((rides) => batcher.predictColumns(batchOf(rides))),
+    );
+    expect(inner.calls.filter((rows) => rows > 4)).toEqual(sizes.filter((size) => size > 4));
+    expect(inner.calls.reduce((a, b) => a + b, 0)).toBe(first);
+    const all = await model.predictColumns(batchOf(requests.flat()));
+    let offset = 0;
+    for (const [i, rides] of requests.entries()) {
+      expect(Array.from(answers[i].values)).toEqual(
+        Array.from(all.values.subarray(offset, offset + rides.length)),
+      );
+      offset += rides.length;
+    }
+  });
+
   it("fails only the caller whose rows break the call, not its batch neighbours", async () => {
     const inner = new RecordingPredictor(model);
     inner.poison = 999;

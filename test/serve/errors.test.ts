@@ -274,6 +274,25 @@ describe("MLflow /invocations errors use MLflow's {error_code, message}", () => 
     });
   });
 
+  it("CSV of many ragged rows or blank lines is answered in a moment (no per-row error objects)", async () => {
+    const header = "PULocationID,DOLocationID,trip_distance\n";
+    let started = performance.now();
+    const ragged = await send("/invocations", header + "1,2\n".repeat(2_000_000), "text/csv");
+    expect(ragged).toMatchObject({
+      status: 400,
+      json: { message: "CSV row 0 has 2 cells but the header has 3" },
+    });
+    expect(performance.now() - started).toBeLessThan(5_000);
+    started = performance.now();
+    const blank = await send(
+      "/invocations",
+      header + "\n".repeat(8_000_000) + "1,2,3\n",
+      "text/csv",
+    );
+    expect(blank).toMatchObject({ status: 200, json: { predictions: [expect.any(Number)] } });
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
   it("malformed JSON -> 400, unsupported content type -> 415, too many rows -> 413", async () => {
     expect(await send("/invocations", "{")).toMatchObject({
       status: 400,

@@ -98,6 +98,30 @@ describe("MLflow scoring protocol", () => {
     expect(answer.json).toEqual({ predictions: want });
   });
 
+  it("POST /invocations with text/csv sent byte by byte: BOM, CR line ends, blank lines, multi-byte text split across chunks", async () => {
+    const csv =
+      "\uFEFFnote,PULocationID,DOLocationID,trip_distance\r" +
+      RIDES.map(
+        (r) => `"Zürich → Köln, ""ü""",${r.PULocationID},${r.DOLocationID},${r.trip_distance}`,
+      ).join("\r\r") +
+      "\r";
+    const bytes = Buffer.from(csv);
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < bytes.length; i++) controller.enqueue(bytes.subarray(i, i + 1));
+        controller.close();
+      },
+    });
+    const answer = await fetch(`${server.url}/invocations`, {
+      method: "POST",
+      headers: { "content-type": "text/csv" },
+      body,
+      duplex: "half",
+    } as RequestInit);
+    expect(answer.status).toBe(200);
+    expect(await answer.json()).toEqual({ predictions: want });
+  });
+
   it("GET /ping and /health answer 200", async () => {
     for (const path of ["/ping", "/health"]) {
       const answer = await request(`${server.url}${path}`);

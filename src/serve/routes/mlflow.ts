@@ -1,8 +1,57 @@
-import type { FastifyInstance, FastifyReply } from "fastify";
+import type { Readable } from "node:stream";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { ColumnarBatch, ColumnSpec, ModelInfo } from "../../model/types.js";
 import { JSON_TYPE, type ServeContext } from "../context.js";
+import { RequestError, tooLarge } from "../errors.js";
 import { batchFromMlflowCsv, batchFromMlflowJson } from "../mlflow-input.js";
 import { jsonNumberList } from "../json-out.js";
 import { VERSION } from "../../version.js";
+
+/** A text/csv body, parsed and validated as it streamed in, with the model it was checked against. */
+class CsvRequest {
+  constructor(
+    private readonly checkedWith: ColumnSpec[],
+    private readonly batch: ColumnarBatch,
+  ) {}
+
+  /**
+   * The batch, for the model serving now. Reading a large body takes a while: if the model
+   * was swapped meanwhile for a version with other inputs, the rows were checked against the
+   * wrong schema and the client must send them again.
+   */
+  batchFor(info: ModelInfo): ColumnarBatch {
+    if (
+      info.inputs !== this.checkedWith &&
+      JSON.stringify(info.inputs) !== JSON.stringify(this.checkedWith)
+    ) {
+      throw new RequestError(
+        503,
+        "the model was replaced by a version with other inputs while the CSV body was read; send the request again",
+      );
+    }
+    return this.batch;
+  }
+}
+
+async function readCsvRequest(
+  request: FastifyRequest,
+  payload: Readable,
+  ctx: ServeContext,
+): Promise<CsvRequest> {
+  // Fastify checks the body limit itself only for the bodies it buffers.
+  const maxBytes = request.routeOptions.bodyLimit;
+  const length = Number(request.headers["content-length"]);
+  if (length > maxBytes) throw tooLarge();
+  const schema = ctx.models.current.info.inputs;
+  const batch = await batchFromMlflowCsv(payload, schema, {
+    ...ctx.limits,
+    maxBytes,
+    // The Content-Length of an encoded body is not the size of the CSV.
+    expectedBytes:
+      length > 0 && request.headers["content-encoding"] === undefined ? length : undefined,
+  });
+  return new CsvRequest(schema, batch);
+}
 
 /**
  * MLflow's scoring protocol (`mlflow models serve`): POST /invocations with JSON
@@ -10,18 +59,24 @@ import { VERSION } from "../../version.js";
  * `{"predictions": [...]}` — one number per row, as MLflow returns for single-output models.
  */
 export function mlflowRoutes(app: FastifyInstance, ctx: ServeContext): void {
-  app.post("/invocations", { config: { protocol: "mlflow" } }, async (request, reply) => {
-    const body: unknown = request.body;
-    const { predictor, info } = ctx.models.current;
-    const schema = info.inputs;
-    const batch =
-      typeof body === "string"
-        ? batchFromMlflowCsv(body, schema, ctx.limits)
-        : batchFromMlflowJson(body, schema, ctx.limits);
-    const result = await predictor.predictColumns(batch);
-    ctx.metrics?.countPredictions(info.name, result.rows);
-    reply.type(JSON_TYPE);
-    return `{"predictions":${jsonNumberList(result.values)}}`;
+  // A scope of its own, so that only /invocations reads text/csv (elsewhere it is a 415
+  // before any of the body is read).
+  void app.register(async (scope) => {
+    scope.addContentTypeParser("text/csv", (request: FastifyRequest, payload: Readable) =>
+      readCsvRequest(request, payload, ctx),
+    );
+    scope.post("/invocations", { config: { protocol: "mlflow" } }, async (request, reply) => {
+      const body: unknown = request.body;
+      const { predictor, info } = ctx.models.current;
+      const batch =
+        body instanceof CsvRequest
+          ? body.batchFor(info)
+          : batchFromMlflowJson(body, info.inputs, ctx.limits);
+      const result = await predictor.predictColumns(batch);
+      ctx.metrics?.countPredictions(info.name, result.rows);
+      reply.type(JSON_TYPE);
+      return `{"predictions":${jsonNumberList(result.values)}}`;
+    });
   });
 
   // As MLflow's server: status is the answer, the body a bare newline.

@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { isPlainObject } from "../../model/validate.js";
 import { batchFromRecords } from "../batch-input.js";
 import { JSON_TYPE, type ServeContext } from "../context.js";
-import { badRequest, RequestError } from "../errors.js";
+import { badRequest } from "../errors.js";
 
 /**
  * The original service's endpoint: one JSON object -> `{"<output>": value, "model_version": v}`;
@@ -27,10 +27,6 @@ export function predictRoutes(app: FastifyInstance, ctx: ServeContext): void {
       );
       ctx.metrics?.countPredictions(info.name, result.rows);
       return write.many(result.values);
-    }
-    // Only text/csv reaches a route as an unparsed string; a JSON string literal is a bad body.
-    if (typeof body === "string" && request.headers["content-type"]?.startsWith("text/csv")) {
-      throw new RequestError(415, "/predict reads application/json; send CSV to /invocations");
     }
     throw badRequest(
       body === undefined

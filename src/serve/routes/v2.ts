@@ -71,8 +71,6 @@ export function v2Routes(app: FastifyInstance, ctx: ServeContext): void {
     });
     app.post<{ Params: ModelParams }>(`${prefix}/infer`, { config }, async (request, reply) => {
       const { info, predictor } = checkModel(request);
-      if (typeof request.body === "string")
-        throw new RequestError(415, "the inference endpoint reads application/json");
       const { id, batch } = parseV2Request(request.body, info.inputs, info.output, ctx.limits);
       const result = await predictor.predictColumns(batch);
       ctx.metrics?.countPredictions(info.name, result.rows);
