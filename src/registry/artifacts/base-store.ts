@@ -22,7 +22,7 @@ import {
   parseManifest,
   serializeManifest,
 } from "./manifest.js";
-import { UnsafeFile, isWithin, openRegularFile } from "./safe-files.js";
+import { UnsafeFile, mkdirWithin, openRegularFile } from "./safe-files.js";
 import type { ArtifactEntry, ArtifactManifest, ArtifactStore, FileDigest } from "./types.js";
 import { checkRelativeKey, joinArtifactUri, localPathUnder } from "./uri.js";
 
@@ -124,7 +124,7 @@ export abstract class ObjectArtifactStore implements ArtifactStore {
         await this.download(joinArtifactUri(srcUri, key), localPathUnder(root, key), expected, {
           label,
           srcRoot: srcUri,
-          localRoot: realRoot,
+          localRoot: { given: root, real: realRoot },
         });
       } catch (error) {
         if (error instanceof RegistryError && error.code === "NOT_FOUND") {
@@ -192,19 +192,19 @@ export abstract class ObjectArtifactStore implements ArtifactStore {
     srcUri: string,
     localPath: string,
     expected: FileDigest | undefined,
-    where: { label: string; srcRoot?: string; localRoot?: string },
+    where: { label: string; srcRoot?: string; localRoot?: { given: string; real: string } },
   ): Promise<FileDigest> {
     const { label } = where;
     const target = path.resolve(localPath);
-    await mkdir(path.dirname(target), { recursive: true });
-    if (where.localRoot !== undefined) {
-      // mkdir follows a link to a directory in the way; the file must still land inside.
-      const parent = await realpath(path.dirname(target));
-      if (!isWithin(where.localRoot, parent)) {
-        throw new UserError(
-          `cannot download ${label} to ${target}: ${path.dirname(target)} leads to ${parent}, ` +
-            `outside ${where.localRoot} (a symbolic link in the way)`,
-        );
+    if (where.localRoot === undefined) {
+      await mkdir(path.dirname(target), { recursive: true });
+    } else {
+      // A plain mkdir -p would follow a link in the way and create directories where it leads.
+      try {
+        await mkdirWithin(where.localRoot.given, where.localRoot.real, path.dirname(target));
+      } catch (error) {
+        if (!(error instanceof UnsafeFile)) throw error;
+        throw new UserError(`cannot download ${label} to ${target}: ${error.message}`);
       }
     }
     const source = await this.openRead(srcUri, where.srcRoot);

@@ -11,7 +11,13 @@ import { pipeline } from "node:stream/promises";
 import { RegistryError } from "../errors.js";
 import { ObjectArtifactStore } from "./base-store.js";
 import { errnoCode, walkFiles, writeAtomically } from "./local-files.js";
-import { UnsafeFile, isWithin, openRegularFile, readAtMost, realPathWithin } from "./safe-files.js";
+import {
+  UnsafeFile,
+  mkdirWithin,
+  openRegularFile,
+  readAtMost,
+  realPathWithin,
+} from "./safe-files.js";
 import type { ArtifactEntry } from "./types.js";
 import { parseArtifactUri } from "./uri.js";
 
@@ -118,14 +124,12 @@ export class LocalArtifactStore extends ObjectArtifactStore {
     const file = this.pathOf(uri);
     if (root === undefined) return file;
     const top = this.pathOf(root);
-    await mkdir(path.dirname(file), { recursive: true });
-    const [realTop, parent] = await Promise.all([realpath(top), realpath(path.dirname(file))]);
-    if (!isWithin(realTop, parent)) {
-      throw new RegistryError(
-        "INVALID_VALUE",
-        `cannot write ${file}: ${path.dirname(file)} leads to ${parent}, outside ${top} ` +
-          "(a symbolic link in the artifact store)",
-      );
+    await mkdir(top, { recursive: true });
+    try {
+      await mkdirWithin(top, await realpath(top), path.dirname(file));
+    } catch (error) {
+      if (!(error instanceof UnsafeFile)) throw error;
+      throw new RegistryError("INVALID_VALUE", `cannot write ${file}: ${error.message}`);
     }
     return file;
   }

@@ -10,7 +10,7 @@
  * the two could share one helper.)
  */
 import { constants, type Stats } from "node:fs";
-import { open, realpath, type FileHandle } from "node:fs/promises";
+import { lstat, mkdir, open, realpath, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 
 export type UnsafeKind =
@@ -66,6 +66,44 @@ export async function realPathWithin(realRoot: string, file: string): Promise<st
     );
   }
   return real;
+}
+
+/**
+ * Creates `dir` (a path below `root`) like `mkdir -p`, one level at a time, checking each
+ * existing level first: one that leads out of `realRoot` (the real path of `root`) through a
+ * symbolic link is refused (UnsafeFile "outside") before anything is created beyond it. A
+ * plain `mkdir -p` would follow such a link and create directories wherever it leads.
+ */
+export async function mkdirWithin(root: string, realRoot: string, dir: string): Promise<void> {
+  const relative = path.relative(root, dir);
+  if (relative === "") return;
+  if (relative === ".." || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) {
+    throw new UnsafeFile(dir, "outside", `is outside ${root}`);
+  }
+  let current = root;
+  for (const segment of relative.split(path.sep)) {
+    current = path.join(current, segment);
+    const existing = await lstat(current).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return undefined;
+      throw error;
+    });
+    if (existing === undefined) {
+      await mkdir(current).catch((error: NodeJS.ErrnoException) => {
+        // Made meanwhile (a parallel download): checked just below like any other.
+        if (error.code !== "EEXIST") throw error;
+      });
+    }
+    if (existing === undefined || existing.isSymbolicLink()) {
+      const real = await realpath(current);
+      if (!isWithin(realRoot, real)) {
+        throw new UnsafeFile(
+          current,
+          "outside",
+          `leads to ${real}, outside ${root} (a symbolic link in the way)`,
+        );
+      }
+    }
+  }
 }
 
 /**
