@@ -4,8 +4,8 @@
  * Keeping the checks here means local and S3 cannot drift apart in what they accept.
  */
 import { randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream, type Stats } from "node:fs";
-import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { createWriteStream, type Stats } from "node:fs";
+import { mkdir, realpath, rename, rm, stat, writeFile, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -14,7 +14,7 @@ import { UserError } from "../../config/errors.js";
 import { RegistryError } from "../errors.js";
 import { DigestStream } from "./hashing.js";
 import { mapLimit } from "./limit.js";
-import { errnoCode, walkFiles } from "./local-files.js";
+import { errnoCode, walkFiles, writeAtomically } from "./local-files.js";
 import {
   MANIFEST_FILE,
   MAX_MANIFEST_BYTES,
@@ -22,6 +22,7 @@ import {
   parseManifest,
   serializeManifest,
 } from "./manifest.js";
+import { UnsafeFile, mkdirWithin, openRegularFile } from "./safe-files.js";
 import type { ArtifactEntry, ArtifactManifest, ArtifactStore, FileDigest } from "./types.js";
 import { checkRelativeKey, joinArtifactUri, localPathUnder } from "./uri.js";
 
@@ -40,26 +41,53 @@ export abstract class ObjectArtifactStore implements ArtifactStore {
     this.concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   }
 
-  /** The stored object as a stream; RegistryError NOT_FOUND when there is none. */
-  protected abstract openRead(uri: string): Promise<Readable>;
+  /*
+   * `root`, when given, is the directory (or prefix) `uri` belongs to: a local store refuses
+   * to read or write through a link that leads out of it (S3 has no links).
+   */
+
+  /**
+   * The stored object as a stream; RegistryError NOT_FOUND when there is none,
+   * ARTIFACT_CORRUPT when it is no regular file (a FIFO, a device) or leads out of `root`.
+   */
+  protected abstract openRead(uri: string, root?: string): Promise<Readable>;
   /** Stores exactly `size` bytes from `body` at `uri`, replacing any previous object. */
-  protected abstract writeFrom(uri: string, body: Readable, size: number): Promise<void>;
-  /** A whole small object, or null when absent; ARTIFACT_CORRUPT when over `maxBytes`. */
-  protected abstract readSmall(uri: string, maxBytes: number): Promise<Buffer | null>;
-  protected abstract writeSmall(uri: string, bytes: Buffer): Promise<void>;
+  protected abstract writeFrom(
+    uri: string,
+    body: Readable,
+    size: number,
+    root?: string,
+  ): Promise<void>;
+  /** A whole small object, or null when absent; ARTIFACT_CORRUPT when over `maxBytes` read. */
+  protected abstract readSmall(
+    uri: string,
+    maxBytes: number,
+    root?: string,
+  ): Promise<Buffer | null>;
+  protected abstract writeSmall(uri: string, bytes: Buffer, root?: string): Promise<void>;
   /** Deletes one object; absent is fine. */
   protected abstract remove(uri: string): Promise<void>;
   abstract list(prefixUri: string): Promise<ArtifactEntry[]>;
   abstract exists(uri: string): Promise<boolean>;
 
+  /**
+   * The file named is taken even through a link (the caller chose it), but only a regular
+   * file: a FIFO or a device is refused at once, without blocking on it.
+   */
   async uploadFile(localPath: string, destUri: string): Promise<FileDigest> {
-    const info = await localStat(localPath);
-    if (!info.isFile()) throw new UserError(`${localPath} is not a file`);
-    return this.upload(localPath, info.size, destUri);
+    let real: string;
+    try {
+      real = await realpath(localPath);
+    } catch (error) {
+      if (errnoCode(error) === "ENOENT") throw new UserError(`${localPath} does not exist`);
+      throw error;
+    }
+    const { handle, info } = await openLocal(localPath, real);
+    return this.upload(handle, localPath, info.size, destUri);
   }
 
   downloadFile(srcUri: string, localPath: string, expected?: FileDigest): Promise<FileDigest> {
-    return this.download(srcUri, localPath, expected, srcUri);
+    return this.download(srcUri, localPath, expected, { label: srcUri });
   }
 
   async uploadDirectory(localDir: string, destUri: string): Promise<ArtifactManifest> {
@@ -73,12 +101,14 @@ export abstract class ObjectArtifactStore implements ArtifactStore {
 
     const manifestUri = joinArtifactUri(destUri, MANIFEST_FILE);
     await this.remove(manifestUri);
-    const digests = await mapLimit(files, this.concurrency, (file) =>
-      this.upload(file.absolutePath, file.size, joinArtifactUri(destUri, file.path)),
-    );
+    const digests = await mapLimit(files, this.concurrency, async (file) => {
+      const shown = path.join(root, ...file.path.split("/"));
+      const { handle } = await openLocal(shown, file.absolutePath, file.identity);
+      return this.upload(handle, shown, file.size, joinArtifactUri(destUri, file.path), destUri);
+    });
     const manifest = buildManifest(files.map((file, i) => [file.path, digests[i]] as const));
     // Last: a manifest means "every file above is complete".
-    await this.writeSmall(manifestUri, Buffer.from(serializeManifest(manifest)));
+    await this.writeSmall(manifestUri, Buffer.from(serializeManifest(manifest)), destUri);
     return manifest;
   }
 
@@ -86,15 +116,16 @@ export abstract class ObjectArtifactStore implements ArtifactStore {
     const manifest = await this.readManifest(srcUri);
     const root = path.resolve(localDir);
     await mkdir(root, { recursive: true });
+    // Links already in `localDir` are not written through out of it (see download).
+    const realRoot = await realpath(root);
     await mapLimit(Object.entries(manifest.files), this.concurrency, async ([key, expected]) => {
       const label = `artifact file ${JSON.stringify(key)} in ${srcUri}`;
       try {
-        await this.download(
-          joinArtifactUri(srcUri, key),
-          localPathUnder(root, key),
-          expected,
+        await this.download(joinArtifactUri(srcUri, key), localPathUnder(root, key), expected, {
           label,
-        );
+          srcRoot: srcUri,
+          localRoot: { given: root, real: realRoot },
+        });
       } catch (error) {
         if (error instanceof RegistryError && error.code === "NOT_FOUND") {
           throw corrupt(`${label} is missing (the manifest lists it)`, error);
@@ -102,14 +133,17 @@ export abstract class ObjectArtifactStore implements ArtifactStore {
         throw error;
       }
     });
-    // Last, as on upload, so the local copy is only vouched for once complete.
-    await writeFile(path.join(root, MANIFEST_FILE), serializeManifest(manifest));
+    // Last, as on upload, so the local copy is only vouched for once complete. Renamed into
+    // place: a link planted under the manifest's name is replaced, not written through.
+    await writeAtomically(path.join(root, MANIFEST_FILE), (partial) =>
+      writeFile(partial, serializeManifest(manifest), { flag: "wx" }),
+    );
     return manifest;
   }
 
   async readManifest(uri: string): Promise<ArtifactManifest> {
     const manifestUri = joinArtifactUri(uri, MANIFEST_FILE);
-    const bytes = await this.readSmall(manifestUri, MAX_MANIFEST_BYTES);
+    const bytes = await this.readSmall(manifestUri, MAX_MANIFEST_BYTES, uri);
     if (bytes === null) {
       if (await this.exists(uri)) {
         throw corrupt(
@@ -121,21 +155,31 @@ export abstract class ObjectArtifactStore implements ArtifactStore {
     return parseManifest(bytes.toString("utf8"), manifestUri);
   }
 
-  /** Streams a local file of known size to the store, hashing the bytes as they go out. */
-  private async upload(localPath: string, size: number, destUri: string): Promise<FileDigest> {
-    const source = createReadStream(localPath);
-    const digest = new DigestStream();
+  /**
+   * Streams an open local file (`shown` in messages) of known size to the store, hashing the
+   * bytes as they go out. A file that grows meanwhile is stopped at once, not read to its end.
+   */
+  private async upload(
+    handle: FileHandle,
+    shown: string,
+    size: number,
+    destUri: string,
+    destRoot?: string,
+  ): Promise<FileDigest> {
+    const changed = () =>
+      new UserError(`${shown} changed size while it was being uploaded; try again`);
+    // autoClose: the handle is closed when the stream ends or is destroyed.
+    const source = handle.createReadStream();
+    const digest = new DigestStream({ maxBytes: size, error: changed });
     source.on("error", (error) => digest.destroy(error));
     source.pipe(digest);
     try {
-      await this.writeFrom(destUri, digest, size);
+      await this.writeFrom(destUri, digest, size, destRoot);
     } finally {
       source.destroy();
     }
     const written = digest.digest();
-    if (written.size !== size) {
-      throw new UserError(`${localPath} changed size while it was being uploaded; try again`);
-    }
+    if (written.size !== size) throw changed();
     return written;
   }
 
@@ -148,11 +192,22 @@ export abstract class ObjectArtifactStore implements ArtifactStore {
     srcUri: string,
     localPath: string,
     expected: FileDigest | undefined,
-    label: string,
+    where: { label: string; srcRoot?: string; localRoot?: { given: string; real: string } },
   ): Promise<FileDigest> {
+    const { label } = where;
     const target = path.resolve(localPath);
-    await mkdir(path.dirname(target), { recursive: true });
-    const source = await this.openRead(srcUri);
+    if (where.localRoot === undefined) {
+      await mkdir(path.dirname(target), { recursive: true });
+    } else {
+      // A plain mkdir -p would follow a link in the way and create directories where it leads.
+      try {
+        await mkdirWithin(where.localRoot.given, where.localRoot.real, path.dirname(target));
+      } catch (error) {
+        if (!(error instanceof UnsafeFile)) throw error;
+        throw new UserError(`cannot download ${label} to ${target}: ${error.message}`);
+      }
+    }
+    const source = await this.openRead(srcUri, where.srcRoot);
     const digest = new DigestStream(
       expected && {
         maxBytes: expected.size,
@@ -179,6 +234,27 @@ function checkDigest(actual: FileDigest, expected: FileDigest, label: string): v
   }
   if (actual.sha256 !== expected.sha256) {
     throw corrupt(`${label} has SHA-256 ${actual.sha256}, the manifest says ${expected.sha256}`);
+  }
+}
+
+/**
+ * Opens the local file `shown` (resolved to `real`) for an upload: a regular file, and with
+ * `identity` the one seen when the directory was walked. UserError naming `shown` otherwise.
+ */
+async function openLocal(
+  shown: string,
+  real: string,
+  identity?: Pick<Stats, "dev" | "ino">,
+): Promise<{ handle: FileHandle; info: Stats }> {
+  try {
+    return await openRegularFile(real, identity);
+  } catch (error) {
+    if (error instanceof UnsafeFile) {
+      const via = real === shown ? "" : ` (${real})`;
+      throw new UserError(`cannot upload ${shown}${via}: it ${error.reason}`);
+    }
+    if (errnoCode(error) === "ENOENT") throw new UserError(`${shown} does not exist`);
+    throw error;
   }
 }
 

@@ -101,11 +101,10 @@ export class ModelCache {
 
   private async fetchRemote(sourceUri: string, name: string, hashes: boolean): Promise<string> {
     const link = path.join(this.dir, name);
-    const current = await inspect(link, hashes);
+    const entries = await this.entriesDir();
+    const current = await inspect(link, entries, hashes);
     if (current.state === "valid") return current.path;
 
-    const entries = path.join(this.dir, ENTRIES);
-    await mkdir(entries, { recursive: true });
     const fresh = await mkdtemp(path.join(entries, `${name}-`));
     try {
       await artifactStoreFor(sourceUri, this.storeOptions).downloadDirectory(sourceUri, fresh);
@@ -113,11 +112,33 @@ export class ModelCache {
       await rm(fresh, { recursive: true, force: true });
       throw error;
     }
-    return this.install(link, fresh, hashes);
+    return this.install(link, fresh, entries, hashes);
+  }
+
+  /**
+   * The real path of `.entries`, created if needed. It must be a directory of its own: were
+   * it a link, downloads would be written wherever it leads.
+   */
+  private async entriesDir(): Promise<string> {
+    const entries = path.join(this.dir, ENTRIES);
+    await mkdir(entries, { recursive: true });
+    if ((await lstat(entries)).isSymbolicLink()) {
+      throw new RegistryError(
+        "INVALID_VALUE",
+        `${entries} is a symbolic link; the model cache keeps its downloads in a directory ` +
+          "of its own (remove the link, or choose another cache directory)",
+      );
+    }
+    return realpath(entries);
   }
 
   /** Links the verified download `fresh` as `link`, or adopts a valid copy someone else linked. */
-  private async install(link: string, fresh: string, hashes: boolean): Promise<string> {
+  private async install(
+    link: string,
+    fresh: string,
+    entries: string,
+    hashes: boolean,
+  ): Promise<string> {
     const target = linkTarget(this.dir, fresh);
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
@@ -126,7 +147,7 @@ export class ModelCache {
       } catch (error) {
         if (errnoCode(error) !== "EEXIST") throw error;
       }
-      const current = await inspect(link, hashes);
+      const current = await inspect(link, entries, hashes);
       if (current.state === "valid") {
         // Another process (or an earlier fetch) finished first: use its copy, drop ours.
         await rm(fresh, { recursive: true, force: true });
@@ -148,7 +169,6 @@ export class ModelCache {
         await rm(swap, { force: true });
         throw error;
       }
-      const entries = await realpath(path.join(this.dir, ENTRIES));
       if (current.path !== null && path.dirname(current.path) === entries) {
         await rm(current.path, { recursive: true, force: true });
       }
@@ -173,12 +193,17 @@ export function cacheEntryName(cacheKey: string): string {
   return `${readable}-${hash}`;
 }
 
-async function inspect(link: string, hashes: boolean): Promise<Inspection> {
+/**
+ * What the entry `link` holds. A link is only followed to a copy directly in `entries` (the
+ * real .entries directory): one leading anywhere else (put there by hand, or by someone
+ * else) is treated as invalid and replaced, and what it leads to is neither read nor deleted.
+ */
+async function inspect(link: string, entries: string, hashes: boolean): Promise<Inspection> {
   let real: string;
   try {
     real = await realpath(link);
   } catch (error) {
-    if (errnoCode(error) !== "ENOENT") throw error;
+    if (!["ENOENT", "ELOOP"].includes(errnoCode(error) ?? "")) throw error;
     // A dangling link (its copy was deleted) is in the way but worthless.
     const dangling = await lstat(link).then(
       () => true,
@@ -186,6 +211,7 @@ async function inspect(link: string, hashes: boolean): Promise<Inspection> {
     );
     return dangling ? { state: "invalid", path: null } : { state: "absent" };
   }
+  if (path.dirname(real) !== entries) return { state: "invalid", path: null };
   try {
     await verifyLocalDirectory(real, { hashes });
     return { state: "valid", path: real };

@@ -1,8 +1,9 @@
 /** SHA-256 and byte counting while data streams through, so big files never sit in memory. */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import type { Stats } from "node:fs";
 import { Transform, type TransformCallback } from "node:stream";
 
+import { openRegularFile } from "./safe-files.js";
 import type { FileDigest } from "./types.js";
 
 /**
@@ -33,11 +34,19 @@ export class DigestStream extends Transform {
   }
 }
 
-/** The digest of a local file, read in chunks. */
-export async function hashFile(filePath: string): Promise<FileDigest> {
+/**
+ * The digest of a local file, read in chunks. `realPath` has no link in it (see realpath);
+ * the file must be a regular one, and with `expected` the very file stat saw (UnsafeFile
+ * otherwise), so a FIFO swapped in meanwhile is refused instead of hanging the read.
+ */
+export async function hashFile(
+  realPath: string,
+  expected?: Pick<Stats, "dev" | "ino">,
+): Promise<FileDigest> {
+  const { handle } = await openRegularFile(realPath, expected);
   const hash = createHash("sha256");
   let size = 0;
-  for await (const chunk of createReadStream(filePath)) {
+  for await (const chunk of handle.createReadStream()) {
     const bytes = chunk as Buffer;
     size += bytes.length;
     hash.update(bytes);

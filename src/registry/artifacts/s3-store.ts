@@ -79,11 +79,32 @@ export class S3ArtifactStore extends ObjectArtifactStore {
       if (error instanceof Error && error.name === "NoSuchKey") return null;
       throw s3Failure(error, this.context("reading", at));
     }
-    if ((response.ContentLength ?? 0) > maxBytes || response.Body === undefined) {
-      if (response.Body instanceof Readable) response.Body.destroy();
-      throw new RegistryError("ARTIFACT_CORRUPT", `${at.uri} is larger than ${maxBytes} bytes`);
+    const tooLarge = () =>
+      new RegistryError("ARTIFACT_CORRUPT", `${at.uri} is larger than ${maxBytes} bytes`);
+    const body = response.Body;
+    if (!(body instanceof Readable)) {
+      throw new Error(`S3 GetObject ${at.uri} returned no Node.js stream`);
     }
-    return Buffer.from(await response.Body.transformToByteArray());
+    if ((response.ContentLength ?? 0) > maxBytes) {
+      body.destroy();
+      throw tooLarge();
+    }
+    // Counted as it arrives too: a chunked response announces no length.
+    const chunks: Buffer[] = [];
+    let total = 0;
+    try {
+      for await (const chunk of body) {
+        const bytes = chunk as Buffer;
+        total += bytes.length;
+        if (total > maxBytes) throw tooLarge();
+        chunks.push(bytes);
+      }
+    } catch (error) {
+      body.destroy();
+      if (error instanceof RegistryError) throw error;
+      throw s3Failure(error, this.context("reading", at));
+    }
+    return Buffer.concat(chunks, total);
   }
 
   protected async writeSmall(uri: string, bytes: Buffer): Promise<void> {
