@@ -194,6 +194,26 @@ function copyVector(
   }
 }
 
+/**
+ * The FROM item that reads the files; `numbered` adds `filename` and `file_row_number` (0-based,
+ * per file), which a --query uses to make ids. read_parquet has file_row_number; read_csv has
+ * not, so CSV rows are numbered from the scan's ordinality, which follows the files' order
+ * (each file's rows contiguous and in order, also when DuckDB reads in parallel).
+ */
+export function filesReader(format: FileFormat, files: string, numbered: boolean): string {
+  const file = sqlString(files);
+  // union_by_name lets a glob span files whose columns were added or reordered over time.
+  if (format === "parquet") {
+    const extra = numbered ? ", filename = true, file_row_number = true" : "";
+    return `read_parquet(${file}, union_by_name = true${extra})`;
+  }
+  const csv = `read_csv(${file}, header = true, union_by_name = true${numbered ? ", filename = true" : ""})`;
+  if (!numbered) return csv;
+  return `(SELECT * EXCLUDE (ordinality),
+                  ordinality - min(ordinality) OVER (PARTITION BY filename) AS file_row_number
+           FROM ${csv} WITH ORDINALITY) AS files`;
+}
+
 /** Columns and types of a file or glob. */
 async function describe(
   connection: DuckDBConnection,
@@ -274,13 +294,7 @@ export class FileBatchSource implements BatchSource {
       );
     }
     this.format = format;
-    const file = sqlString(options.path);
-    // union_by_name lets a glob span files whose columns were added or reordered over time.
-    const files = options.query !== undefined ? ", filename = true, file_row_number = true" : "";
-    const reader =
-      format === "csv"
-        ? `read_csv(${file}, header = true, union_by_name = true${files})`
-        : `read_parquet(${file}, union_by_name = true${files})`;
+    const reader = filesReader(format, options.path, options.query !== undefined);
     this.reader =
       options.query === undefined
         ? reader
