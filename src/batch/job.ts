@@ -4,6 +4,7 @@ import type { Predictor } from "../model/types.js";
 import { FileBatchSink } from "./files/sink.js";
 import { FileBatchSource } from "./files/source.js";
 import { scoreInDuckDB, type ChunkOutcome } from "./files/score-in-duckdb.js";
+import { rejectNullKeys } from "./null-keys.js";
 import { scoreChunk, type ScoreSettings } from "./score.js";
 import type { BatchSink, BatchSource, Checkpoint, KeyValue, Partition } from "./types.js";
 
@@ -75,7 +76,8 @@ export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
       ...job.keepColumns,
       ...(job.actualColumn !== undefined ? [job.actualColumn] : []),
     ]),
-  ].filter((name) => name !== job.idColumn);
+    // The id is read as the key; it is read again as a column only when the model takes it.
+  ].filter((name) => name !== job.idColumn || inputs.includes(name));
   const read = {
     idColumn: job.idColumn,
     sinceColumn: job.sinceColumn,
@@ -125,6 +127,33 @@ export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
     if (chunk.firstReject) logRejects(job, chunk.rejected, chunk.firstReject);
     job.onProgress?.(stats.rowsRead, Math.max(total, stats.rowsRead));
   };
+  /** Rows outside the keyset (a NULL id or since value): rejects of every run. */
+  const rejectNullKeyRows = () =>
+    rejectNullKeys(
+      {
+        jobId: job.jobId,
+        source: job.source,
+        sink: job.sink,
+        idColumn: job.idColumn,
+        sinceColumn: job.sinceColumn,
+        read,
+        chunkSize: Math.min(job.chunkSize ?? DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_SIZE),
+        prediction: {
+          column: settings.predictionColumn,
+          modelName: settings.modelName,
+          modelVersion: settings.modelVersion,
+          runId: settings.runId,
+        },
+        checkpoint: () => checkpoint,
+      },
+      ({ rows, first }) => {
+        stats.rowsRead += rows;
+        stats.rowsRejected += rows;
+        stats.chunks++;
+        logRejects(job, rows, first);
+        job.onProgress?.(stats.rowsRead, Math.max(total, stats.rowsRead));
+      },
+    );
   const scoredInDuckDB =
     job.inDuckDB !== "off" &&
     job.source instanceof FileBatchSource &&
@@ -154,6 +183,7 @@ export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
   if (scoredInDuckDB !== "unsupported") {
     stats.inDuckDB = true;
     stats.stopped = scoredInDuckDB === "stopped";
+    if (!stats.stopped) await rejectNullKeyRows();
     stats.checkpoint = checkpoint;
     stats.durationMs = performance.now() - started;
     return stats;
@@ -215,6 +245,7 @@ export async function runBatchOnce(job: BatchJob): Promise<BatchStats> {
     await next.catch(() => {});
     await chunks.return?.();
   }
+  if (!stats.stopped) await rejectNullKeyRows();
   stats.checkpoint = checkpoint;
   stats.durationMs = performance.now() - started;
   return stats;

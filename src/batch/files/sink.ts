@@ -178,12 +178,13 @@ export class FileBatchSink implements BatchSink {
     }
     const next: JobState = {
       jobId: state.jobId,
-      checkpoint: chunk.checkpoint,
+      checkpoint: chunk.checkpoint ?? state.checkpoint,
       sequence,
       idColumn: predictions.idColumn,
       types,
       ...idOrder(state, predictions.ids),
-      finalParts: false,
+      // A chunk of rejects only adds no prediction part the merge would have to retype.
+      finalParts: predictions.ids.length === 0 ? state.finalParts : false,
     };
     await this.saveState(next);
     this.jobs.set(chunk.jobId, next);

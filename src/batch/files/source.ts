@@ -11,7 +11,7 @@ import { UserError } from "../../config/errors.js";
 import { checkPartition } from "../partition.js";
 import { checkQuery } from "../query.js";
 import { sqlIdentifier, sqlString } from "../../train/duckdb.js";
-import type { BatchSource, KeyValue, ReadOptions, SourceChunk } from "../types.js";
+import type { BatchSource, KeyValue, NullKeyChunk, ReadOptions, SourceChunk } from "../types.js";
 import { NumericColumn, materialize, type ColumnData } from "../columns.js";
 
 export type FileFormat = "parquet" | "csv";
@@ -306,6 +306,37 @@ export class FileBatchSource implements BatchSource {
     if (!Number.isInteger(options.chunkSize) || options.chunkSize < 1)
       throw new UserError(`chunkSize must be a positive integer, got ${options.chunkSize}`);
     const plan = await this.plan(options);
+    yield* this.stream(options, plan, `${plan.where} ORDER BY ${plan.orderBy}`, plan.params);
+  }
+
+  async *readNullKeys(options: ReadOptions): AsyncIterable<NullKeyChunk> {
+    if (options.partition) checkPartition(options.partition);
+    const plan = await this.plan({ ...options, after: undefined, partition: undefined });
+    const id = plan.idRef.sql;
+    const where = [
+      plan.sinceRef ? `(${id} IS NULL OR ${plan.sinceRef.sql} IS NULL)` : `${id} IS NULL`,
+    ];
+    const partition = options.partition;
+    if (partition && partition.count > 1) {
+      // NULL ids have no hash of their own: partition 0 reports them.
+      where.push(
+        `CASE WHEN ${id} IS NULL THEN ${partition.index === 0} ` +
+          `ELSE hash(${id}) % ${partition.count} = ${partition.index} END`,
+      );
+    }
+    yield* this.stream(options, plan, `${where.join(" AND ")} ORDER BY ${plan.orderBy}`, []);
+  }
+
+  /**
+   * Streams the rows of `plan` that match `filter` (a condition and its ORDER BY); ids hold null
+   * for a NULL id (readNullKeys).
+   */
+  private async *stream(
+    options: ReadOptions,
+    plan: Plan,
+    filter: string,
+    params: DuckDBValue[],
+  ): AsyncIterable<SourceChunk> {
     const select = [plan.id, ...(plan.since ? [plan.since] : []), ...plan.columns]
       .map((p, i) => `${p.sql} AS c${i}`)
       .join(", ");
@@ -314,8 +345,8 @@ export class FileBatchSource implements BatchSource {
     const connection = await instance.connect();
     try {
       const result = await connection.stream(
-        `SELECT ${select} FROM ${plan.from} WHERE ${plan.where} ORDER BY ${plan.orderBy}`,
-        plan.params,
+        `SELECT ${select} FROM ${plan.from} WHERE ${filter}`,
+        params,
       );
       let chunk = emptyChunk(options, plan);
       for (;;) {
