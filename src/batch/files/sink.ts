@@ -152,6 +152,7 @@ export class FileBatchSink implements BatchSink {
 
   async prepare(jobId: string): Promise<Checkpoint | undefined> {
     await mkdir(this.partsDir, { recursive: true });
+    await this.removeMergeLeftovers();
     const state = await this.loadState(jobId);
     await this.removeUncommitted(state);
     this.jobs.set(jobId, state);
@@ -263,6 +264,7 @@ export class FileBatchSink implements BatchSink {
    */
   async finalize(): Promise<FinalizeResult> {
     this.wrote = false;
+    await this.removeMergeLeftovers();
     const files = await readdir(this.partsDir).catch(() => [] as string[]);
     const committed = await this.committedParts(files);
     const result: FinalizeResult = { path: this.target, rows: 0, rejects: 0 };
@@ -398,7 +400,7 @@ export class FileBatchSink implements BatchSink {
    */
   private async publishAsIs(part: string, target: string): Promise<number> {
     const { connection } = await this.open();
-    const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+    const tmp = mergeTemp(target);
     try {
       await link(part, tmp).catch(() => copyFile(part, tmp));
       await syncFile(tmp);
@@ -412,6 +414,30 @@ export class FileBatchSink implements BatchSink {
       throw new UserError(`${this.description}: merge failed (${firstLine(error)})`, {
         cause: error,
       });
+    } finally {
+      mergeTemps.delete(tmp);
+    }
+  }
+
+  /**
+   * Deletes the temp files of merges into this sink's targets that a killed process left
+   * (`<target>.tmp-<pid>-<hex>`): those whose process is gone, and those with this process's
+   * pid that no merge of it is writing (a container's pid 1 before a restart).
+   */
+  private async removeMergeLeftovers(): Promise<void> {
+    for (const target of [this.target, this.rejectsTarget]) {
+      const dir = path.dirname(target);
+      const leftover = new RegExp(
+        `^${escapeRegExp(path.basename(target))}\\.tmp-(\\d+)-[0-9a-f]{8}$`,
+      );
+      const names = await readdir(dir).catch(() => [] as string[]);
+      for (const name of names) {
+        const pid = Number(leftover.exec(name)?.[1]);
+        const file = path.join(dir, name);
+        if (!Number.isSafeInteger(pid) || pid <= 0 || mergeTemps.has(file)) continue;
+        if (pid !== process.pid && processExists(pid)) continue;
+        await rm(file, { force: true });
+      }
     }
   }
 
@@ -468,7 +494,7 @@ export class FileBatchSink implements BatchSink {
     // Without ORDER BY, DuckDB keeps the files' order (preserve_insertion_order).
     const order = spec.inOrder === true ? "" : `ORDER BY ${key}`;
     const options = this.format === "csv" ? "FORMAT csv, HEADER true" : "FORMAT parquet";
-    const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+    const tmp = mergeTemp(target);
     try {
       const result = await connection.run(
         `COPY (SELECT ${select.join(", ")} FROM ${reader}
@@ -484,8 +510,34 @@ export class FileBatchSink implements BatchSink {
       throw new UserError(`${this.description}: merge failed (${firstLine(error)})`, {
         cause: error,
       });
+    } finally {
+      mergeTemps.delete(tmp);
     }
   }
+}
+
+/** Temp files that merges of this process are writing now. */
+const mergeTemps = new Set<string>();
+
+/** A merge's temp file next to `target`, named after this process (see removeMergeLeftovers). */
+function mergeTemp(target: string): string {
+  const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  mergeTemps.add(tmp);
+  return tmp;
+}
+
+/** Whether a process with this pid runs on this machine (EPERM: it does, as another user). */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 /** The sink's DuckDB, and the scan through which its COPYs read the chunks held in JS. */
