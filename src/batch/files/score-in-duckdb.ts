@@ -1,7 +1,7 @@
 import { DOUBLE, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-api";
 import { stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { UserError } from "../../config/errors.js";
+import { StorageError, UserError } from "../../config/errors.js";
 import type { ColumnSpec } from "../../model/types.js";
 import { sqlIdentifier, sqlString } from "../../train/duckdb.js";
 import type { Checkpoint, KeyValue } from "../types.js";
@@ -158,7 +158,7 @@ export async function scoreInDuckDB(job: InDuckDBJob): Promise<"unsupported" | "
       bound = await chunkBound(connection, plan, job.chunkSize);
     }
   } catch (error) {
-    if (error instanceof UserError) throw error;
+    if (error instanceof UserError || error instanceof StorageError) throw error;
     throw new UserError(`${job.source.description}: ${firstLine(error)}`, { cause: error });
   } finally {
     if (connection) {

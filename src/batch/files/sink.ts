@@ -12,6 +12,7 @@ import {
   type DuckDBVector,
 } from "@duckdb/node-api";
 import { UserError } from "../../config/errors.js";
+import { storageError } from "../storage-fault.js";
 import { sqlIdentifier, sqlString } from "../../train/duckdb.js";
 import type { BatchSink, Checkpoint, KeyValue, PredictionChunk, SinkWrite } from "../types.js";
 import { NumericColumn, valueAt, type ColumnData } from "../columns.js";
@@ -151,12 +152,23 @@ export class FileBatchSink implements BatchSink {
   }
 
   async prepare(jobId: string): Promise<Checkpoint | undefined> {
-    await mkdir(this.partsDir, { recursive: true });
-    await this.removeMergeLeftovers();
+    await this.stored(this.partsDir, async () => {
+      await mkdir(this.partsDir, { recursive: true });
+      await this.removeMergeLeftovers();
+    });
     const state = await this.loadState(jobId);
-    await this.removeUncommitted(state);
+    await this.stored(this.partsDir, () => this.removeUncommitted(state));
     this.jobs.set(jobId, state);
     return state.checkpoint;
+  }
+
+  /** Runs `fn`, naming `file` and the cause when the machine refuses it (disk full, read-only). */
+  private async stored<T>(file: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw storageError(error, this.description, file);
+    }
   }
 
   async write(chunk: SinkWrite): Promise<void> {
@@ -169,12 +181,14 @@ export class FileBatchSink implements BatchSink {
     const engine = await this.open();
     if (predictions.ids.length > 0) {
       const file = this.partPath("part", state.jobId, sequence);
-      await atomically(file, (tmp) => writePredictionPart(engine, predictions, columns, tmp));
+      await this.stored(file, () =>
+        atomically(file, (tmp) => writePredictionPart(engine, predictions, columns, tmp)),
+      );
     }
     if (rejects.ids.length > 0) {
       const file = this.partPath("rejects", state.jobId, sequence);
-      await atomically(file, (tmp) =>
-        writeRejectPart(engine, chunk, predictions.modelVersion, tmp),
+      await this.stored(file, () =>
+        atomically(file, (tmp) => writeRejectPart(engine, chunk, predictions.modelVersion, tmp)),
       );
     }
     const next: JobState = {
@@ -205,6 +219,8 @@ export class FileBatchSink implements BatchSink {
           await syncFile(tmp);
           await rename(tmp, file);
         }
+      } catch (error) {
+        throw storageError(error, this.description, file);
       } finally {
         await rm(tmp, { force: true });
       }
@@ -248,7 +264,7 @@ export class FileBatchSink implements BatchSink {
   }
 
   async resetCheckpoint(jobId: string): Promise<void> {
-    await mkdir(this.partsDir, { recursive: true });
+    await this.stored(this.partsDir, () => mkdir(this.partsDir, { recursive: true }));
     const state = this.jobs.get(jobId) ?? (await this.loadState(jobId));
     // The sequence goes on counting: the parts already written stay valid predictions (of
     // possibly another model version) and must not be overwritten by the rescore's parts.
@@ -345,15 +361,18 @@ export class FileBatchSink implements BatchSink {
 
   private async saveState(state: JobState): Promise<void> {
     const text = `${JSON.stringify({ version: STATE_VERSION, ...state }, null, 2)}\n`;
-    await atomically(this.statePath(state.jobId), async (tmp) => {
-      const handle = await open(tmp, "w");
-      try {
-        await handle.writeFile(text);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-    });
+    const file = this.statePath(state.jobId);
+    await this.stored(file, () =>
+      atomically(file, async (tmp) => {
+        const handle = await open(tmp, "w");
+        try {
+          await handle.writeFile(text);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      }),
+    );
   }
 
   /** Deletes this job's parts above the committed sequence and its unfinished temp files. */
@@ -411,9 +430,7 @@ export class FileBatchSink implements BatchSink {
       return Number(counted.getRows()[0][0]);
     } catch (error) {
       await rm(tmp, { force: true });
-      throw new UserError(`${this.description}: merge failed (${firstLine(error)})`, {
-        cause: error,
-      });
+      throw mergeError(error, this.description, target);
     } finally {
       mergeTemps.delete(tmp);
     }
@@ -507,13 +524,18 @@ export class FileBatchSink implements BatchSink {
       return Number(result.rowsChanged);
     } catch (error) {
       await rm(tmp, { force: true });
-      throw new UserError(`${this.description}: merge failed (${firstLine(error)})`, {
-        cause: error,
-      });
+      throw mergeError(error, this.description, target);
     } finally {
       mergeTemps.delete(tmp);
     }
   }
+}
+
+/** A failed merge: the machine's refusal named as such, anything else as before. */
+function mergeError(error: unknown, description: string, target: string): Error {
+  const fault = storageError(error, description, target);
+  if (fault !== error) return fault as Error;
+  return new UserError(`${description}: merge failed (${firstLine(error)})`, { cause: error });
 }
 
 /** Temp files that merges of this process are writing now. */
