@@ -4,6 +4,7 @@ import { availableParallelism } from "node:os";
 import { StorageError, UserError } from "../../config/errors.js";
 import type { ColumnSpec } from "../../model/types.js";
 import { sqlIdentifier, sqlString } from "../../train/duckdb.js";
+import { DECIMAL_SQL } from "../decimal.js";
 import type { Checkpoint, KeyValue } from "../types.js";
 import {
   PREDICT_FUNCTION,
@@ -276,7 +277,11 @@ function outputColumns(job: InDuckDBJob, plan: ScanPlan): OutputColumn[] | undef
     copied(job.actualColumn);
     const actual = refIndex.get(job.actualColumn);
     if (actual !== undefined) {
-      const number = `TRY_CAST(c${actual} AS DOUBLE)`;
+      // Text counts as a number only when written in decimal, as for the model's inputs.
+      const number =
+        plan.refs[actual].type === "VARCHAR"
+          ? `CASE WHEN regexp_full_match(c${actual}, ${DECIMAL_SQL}) THEN TRY_CAST(c${actual} AS DOUBLE) END`
+          : `TRY_CAST(c${actual} AS DOUBLE)`;
       columns.set("diff", {
         name: "diff",
         sql: `CASE WHEN isfinite(${number}) THEN ${number} - ${PREDICTION} END`,
