@@ -13,7 +13,9 @@ import { columnName, qualified, quote, tableName } from "./identifiers.js";
  * Index to have on the source table: the id column alone is served by its primary key (an
  * index range scan that stops after `chunkSize` rows). With --since-column, create
  * `CREATE INDEX ON <table> (<since column>, <id column>)`: without it every chunk scans and
- * top-N sorts all remaining rows, so a full read costs O(rows² / chunkSize).
+ * top-N sorts all remaining rows, so a full read costs O(rows² / chunkSize). The same indexes
+ * serve the rows each run reports as rejects because a key is NULL: `id IS NULL` the id's
+ * index, `since IS NULL` the (since, id) one.
  */
 
 /** What rows come from: a table, or the user's SELECT wrapped as a subquery. */
