@@ -140,7 +140,7 @@ describe.skipIf(full === undefined)(
       const target = path.join(full!, "preds.parquet");
       try {
         const result = await batch("parquet", target);
-        expectStorageFault(result, `${target}.parts/`, ENOSPC);
+        expectStorageFault(result, target, ENOSPC);
         expect(result.stderr).not.toContain(parquetSource);
       } finally {
         rmSync(`${target}.parts`, { recursive: true, force: true });
