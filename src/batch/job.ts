@@ -11,6 +11,7 @@ import {
   sleepUnlessStopped,
   type RetryPolicy,
 } from "./retry.js";
+import { rejectNullKeys } from "./null-keys.js";
 import { scoreChunk, type ScoreSettings } from "./score.js";
 import type { BatchSink, BatchSource, Checkpoint, KeyValue, Partition } from "./types.js";
 
@@ -153,7 +154,8 @@ async function onePass(job: BatchJob, stats: BatchStats, fromStart: boolean): Pr
       ...job.keepColumns,
       ...(job.actualColumn !== undefined ? [job.actualColumn] : []),
     ]),
-  ].filter((name) => name !== job.idColumn);
+    // The id is read as the key; it is read again as a column only when the model takes it.
+  ].filter((name) => name !== job.idColumn || inputs.includes(name));
   const read = {
     idColumn: job.idColumn,
     sinceColumn: job.sinceColumn,
@@ -195,6 +197,33 @@ async function onePass(job: BatchJob, stats: BatchStats, fromStart: boolean): Pr
     if (chunk.firstReject) logRejects(job, chunk.rejected, chunk.firstReject);
     job.onProgress?.(stats.rowsRead, Math.max(total, stats.rowsRead));
   };
+  /** Rows outside the keyset (a NULL id or since value): rejects of every run. */
+  const rejectNullKeyRows = () =>
+    rejectNullKeys(
+      {
+        jobId: job.jobId,
+        source: job.source,
+        sink: job.sink,
+        idColumn: job.idColumn,
+        sinceColumn: job.sinceColumn,
+        read,
+        chunkSize: Math.min(job.chunkSize ?? DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_SIZE),
+        prediction: {
+          column: settings.predictionColumn,
+          modelName: settings.modelName,
+          modelVersion: settings.modelVersion,
+          runId: settings.runId,
+        },
+        checkpoint: () => checkpoint,
+      },
+      ({ rows, first }) => {
+        stats.rowsRead += rows;
+        stats.rowsRejected += rows;
+        stats.chunks++;
+        logRejects(job, rows, first);
+        job.onProgress?.(stats.rowsRead, Math.max(total, stats.rowsRead));
+      },
+    );
   const scoredInDuckDB =
     job.inDuckDB !== "off" &&
     job.source instanceof FileBatchSource &&
@@ -224,6 +253,7 @@ async function onePass(job: BatchJob, stats: BatchStats, fromStart: boolean): Pr
   if (scoredInDuckDB !== "unsupported") {
     stats.inDuckDB = true;
     stats.stopped = scoredInDuckDB === "stopped";
+    if (!stats.stopped) await rejectNullKeyRows();
     stats.checkpoint = checkpoint;
     return;
   }
@@ -283,6 +313,7 @@ async function onePass(job: BatchJob, stats: BatchStats, fromStart: boolean): Pr
     await next.catch(() => {});
     await chunks.return?.().catch(() => {});
   }
+  if (!stats.stopped) await rejectNullKeyRows();
   stats.checkpoint = checkpoint;
 }
 

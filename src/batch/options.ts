@@ -36,13 +36,15 @@ export const batchOptionsSchema = z
     idColumn: z
       .string()
       .min(1)
-      .describe("Unique row id in the source; predictions are keyed by it"),
+      .describe(
+        "Unique row id in the source; predictions are keyed by it (rows where it is NULL are rejects)",
+      ),
     sinceColumn: z
       .string()
       .min(1)
       .optional()
       .describe(
-        "Watermark column (e.g. a pickup time): each run scores only rows past the last one scored",
+        "Watermark column (e.g. a pickup time): each run scores only rows past the last one scored (rows where it is NULL are rejects)",
       ),
     keepColumns: columnList
       .default([])

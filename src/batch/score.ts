@@ -1,6 +1,7 @@
 import type { FieldError, Predictor } from "../model/types.js";
 import { validateColumnReaders } from "../model/validate.js";
 import { NumericColumn, nullColumn, pickRows, valueAt, type ColumnData } from "./columns.js";
+import { DECIMAL_TEXT } from "./decimal.js";
 import type { PredictionChunk, RejectChunk, SourceChunk } from "./types.js";
 
 export interface ScoreSettings {
@@ -97,7 +98,9 @@ function difference(actual: ColumnData, predicted: Float64Array): NumericColumn 
   } else {
     for (let i = 0; i < diff.length; i++) {
       const value = valueAt(actual, i);
-      const number = typeof value === "string" ? Number(value) : value;
+      // Text counts as a number only when written in decimal, as for the model's inputs.
+      const number =
+        typeof value === "string" ? (DECIMAL_TEXT.test(value) ? Number(value) : Number.NaN) : value;
       diff[i] =
         typeof number === "number" && Number.isFinite(number) ? number - predicted[i] : Number.NaN;
     }

@@ -62,11 +62,23 @@ export interface SourceChunk {
   integers?: ReadonlySet<string>;
 }
 
+/** Rows outside the keyset: their id, or their since value, is NULL. */
+export interface NullKeyChunk extends Omit<SourceChunk, "ids"> {
+  /** null where the id is NULL. */
+  ids: Array<KeyValue | null>;
+}
+
 export interface BatchSource {
   /** For logs and errors; never contains a password. */
   readonly description: string;
   /** Streams the rows after `options.after`, `chunkSize` at a time, in keyset order. */
   read(options: ReadOptions): AsyncIterable<SourceChunk>;
+  /**
+   * Streams the rows that read() leaves out because their id or since value is NULL (they have
+   * no place in the keyset order), whatever `options.after`: each run reports them as rejects.
+   * Within a partition: NULL-id rows belong to partition 0 (their id has no hash).
+   */
+  readNullKeys?(options: ReadOptions): AsyncIterable<NullKeyChunk>;
   /** Rows a read with these options would return (for progress and ETA); may be approximate. */
   count(options: Omit<ReadOptions, "chunkSize">): Promise<number>;
   close(): Promise<void>;
@@ -117,8 +129,11 @@ export interface SinkWrite {
   jobId: string;
   predictions: PredictionChunk;
   rejects: RejectChunk;
-  /** Key of the last row of this chunk (scored or rejected): the new checkpoint. */
-  checkpoint: Checkpoint;
+  /**
+   * Key of the last row of this chunk (scored or rejected): the new checkpoint. Undefined keeps
+   * the job's checkpoint as it is (rejects of rows outside the keyset, see readNullKeys).
+   */
+  checkpoint?: Checkpoint;
 }
 
 export interface BatchSink {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
-import { UnreachableError, UserError } from "../config/errors.js";
+import { StorageError, UnreachableError, UserError } from "../config/errors.js";
 import { VERSION } from "../version.js";
 import { registerBatch } from "./commands/batch.js";
 import { registerDemo } from "./commands/demo.js";
@@ -63,7 +63,7 @@ function exitCodeFor(error: unknown): number {
     process.stderr.write(`mldeploy: error: ${error.message}\n`);
     return 2;
   }
-  if (error instanceof UnreachableError) {
+  if (error instanceof UnreachableError || error instanceof StorageError) {
     process.stderr.write(`mldeploy: error: ${error.message}\n`);
     return 1;
   }

@@ -20,3 +20,16 @@ export class UnreachableError extends Error {
     this.name = "UnreachableError";
   }
 }
+
+/**
+ * The machine refused to store what the user asked for: no space left on the device, a
+ * read-only file system, permission denied, an I/O error. The message names the file or
+ * directory and the cause. Neither a bug nor a mistake in the command: the CLI prints it as one
+ * line and exits with status 1, as for a server that cannot be reached.
+ */
+export class StorageError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StorageError";
+  }
+}

@@ -1,9 +1,10 @@
 import { DOUBLE, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-api";
 import { stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { UserError } from "../../config/errors.js";
+import { StorageError, UserError } from "../../config/errors.js";
 import type { ColumnSpec } from "../../model/types.js";
 import { sqlIdentifier, sqlString } from "../../train/duckdb.js";
+import { DECIMAL_SQL } from "../decimal.js";
 import type { Checkpoint, KeyValue } from "../types.js";
 import {
   PREDICT_FUNCTION,
@@ -158,7 +159,7 @@ export async function scoreInDuckDB(job: InDuckDBJob): Promise<"unsupported" | "
       bound = await chunkBound(connection, plan, job.chunkSize);
     }
   } catch (error) {
-    if (error instanceof UserError) throw error;
+    if (error instanceof UserError || error instanceof StorageError) throw error;
     throw new UserError(`${job.source.description}: ${firstLine(error)}`, { cause: error });
   } finally {
     if (connection) {
@@ -276,7 +277,11 @@ function outputColumns(job: InDuckDBJob, plan: ScanPlan): OutputColumn[] | undef
     copied(job.actualColumn);
     const actual = refIndex.get(job.actualColumn);
     if (actual !== undefined) {
-      const number = `TRY_CAST(c${actual} AS DOUBLE)`;
+      // Text counts as a number only when written in decimal, as for the model's inputs.
+      const number =
+        plan.refs[actual].type === "VARCHAR"
+          ? `CASE WHEN regexp_full_match(c${actual}, ${DECIMAL_SQL}) THEN TRY_CAST(c${actual} AS DOUBLE) END`
+          : `TRY_CAST(c${actual} AS DOUBLE)`;
       columns.set("diff", {
         name: "diff",
         sql: `CASE WHEN isfinite(${number}) THEN ${number} - ${PREDICTION} END`,

@@ -12,6 +12,7 @@ import {
   type DuckDBVector,
 } from "@duckdb/node-api";
 import { UserError } from "../../config/errors.js";
+import { storageError } from "../storage-fault.js";
 import { sqlIdentifier, sqlString } from "../../train/duckdb.js";
 import type { BatchSink, Checkpoint, KeyValue, PredictionChunk, SinkWrite } from "../types.js";
 import { NumericColumn, valueAt, type ColumnData } from "../columns.js";
@@ -151,11 +152,23 @@ export class FileBatchSink implements BatchSink {
   }
 
   async prepare(jobId: string): Promise<Checkpoint | undefined> {
-    await mkdir(this.partsDir, { recursive: true });
+    await this.stored(this.partsDir, async () => {
+      await mkdir(this.partsDir, { recursive: true });
+      await this.removeMergeLeftovers();
+    });
     const state = await this.loadState(jobId);
-    await this.removeUncommitted(state);
+    await this.stored(this.partsDir, () => this.removeUncommitted(state));
     this.jobs.set(jobId, state);
     return state.checkpoint;
+  }
+
+  /** Runs `fn`, naming `file` and the cause when the machine refuses it (disk full, read-only). */
+  private async stored<T>(file: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw storageError(error, this.description, file);
+    }
   }
 
   async write(chunk: SinkWrite): Promise<void> {
@@ -168,22 +181,25 @@ export class FileBatchSink implements BatchSink {
     const engine = await this.open();
     if (predictions.ids.length > 0) {
       const file = this.partPath("part", state.jobId, sequence);
-      await atomically(file, (tmp) => writePredictionPart(engine, predictions, columns, tmp));
+      await this.stored(file, () =>
+        atomically(file, (tmp) => writePredictionPart(engine, predictions, columns, tmp)),
+      );
     }
     if (rejects.ids.length > 0) {
       const file = this.partPath("rejects", state.jobId, sequence);
-      await atomically(file, (tmp) =>
-        writeRejectPart(engine, chunk, predictions.modelVersion, tmp),
+      await this.stored(file, () =>
+        atomically(file, (tmp) => writeRejectPart(engine, chunk, predictions.modelVersion, tmp)),
       );
     }
     const next: JobState = {
       jobId: state.jobId,
-      checkpoint: chunk.checkpoint,
+      checkpoint: chunk.checkpoint ?? state.checkpoint,
       sequence,
       idColumn: predictions.idColumn,
       types,
       ...idOrder(state, predictions.ids),
-      finalParts: false,
+      // A chunk of rejects only adds no prediction part the merge would have to retype.
+      finalParts: predictions.ids.length === 0 ? state.finalParts : false,
     };
     await this.saveState(next);
     this.jobs.set(chunk.jobId, next);
@@ -203,6 +219,8 @@ export class FileBatchSink implements BatchSink {
           await syncFile(tmp);
           await rename(tmp, file);
         }
+      } catch (error) {
+        throw storageError(error, this.description, file);
       } finally {
         await rm(tmp, { force: true });
       }
@@ -246,7 +264,7 @@ export class FileBatchSink implements BatchSink {
   }
 
   async resetCheckpoint(jobId: string): Promise<void> {
-    await mkdir(this.partsDir, { recursive: true });
+    await this.stored(this.partsDir, () => mkdir(this.partsDir, { recursive: true }));
     const state = this.jobs.get(jobId) ?? (await this.loadState(jobId));
     // The sequence goes on counting: the parts already written stay valid predictions (of
     // possibly another model version) and must not be overwritten by the rescore's parts.
@@ -262,6 +280,7 @@ export class FileBatchSink implements BatchSink {
    */
   async finalize(): Promise<FinalizeResult> {
     this.wrote = false;
+    await this.removeMergeLeftovers();
     const files = await readdir(this.partsDir).catch(() => [] as string[]);
     const committed = await this.committedParts(files);
     const result: FinalizeResult = { path: this.target, rows: 0, rejects: 0 };
@@ -342,15 +361,18 @@ export class FileBatchSink implements BatchSink {
 
   private async saveState(state: JobState): Promise<void> {
     const text = `${JSON.stringify({ version: STATE_VERSION, ...state }, null, 2)}\n`;
-    await atomically(this.statePath(state.jobId), async (tmp) => {
-      const handle = await open(tmp, "w");
-      try {
-        await handle.writeFile(text);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-    });
+    const file = this.statePath(state.jobId);
+    await this.stored(file, () =>
+      atomically(file, async (tmp) => {
+        const handle = await open(tmp, "w");
+        try {
+          await handle.writeFile(text);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      }),
+    );
   }
 
   /** Deletes this job's parts above the committed sequence and its unfinished temp files. */
@@ -397,7 +419,7 @@ export class FileBatchSink implements BatchSink {
    */
   private async publishAsIs(part: string, target: string): Promise<number> {
     const { connection } = await this.open();
-    const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+    const tmp = mergeTemp(target);
     try {
       await link(part, tmp).catch(() => copyFile(part, tmp));
       await syncFile(tmp);
@@ -408,9 +430,31 @@ export class FileBatchSink implements BatchSink {
       return Number(counted.getRows()[0][0]);
     } catch (error) {
       await rm(tmp, { force: true });
-      throw new UserError(`${this.description}: merge failed (${firstLine(error)})`, {
-        cause: error,
-      });
+      throw mergeError(error, this.description, target);
+    } finally {
+      mergeTemps.delete(tmp);
+    }
+  }
+
+  /**
+   * Deletes the temp files of merges into this sink's targets that a killed process left
+   * (`<target>.tmp-<pid>-<hex>`): those whose process is gone, and those with this process's
+   * pid that no merge of it is writing (a container's pid 1 before a restart).
+   */
+  private async removeMergeLeftovers(): Promise<void> {
+    for (const target of [this.target, this.rejectsTarget]) {
+      const dir = path.dirname(target);
+      const leftover = new RegExp(
+        `^${escapeRegExp(path.basename(target))}\\.tmp-(\\d+)-[0-9a-f]{8}$`,
+      );
+      const names = await readdir(dir).catch(() => [] as string[]);
+      for (const name of names) {
+        const pid = Number(leftover.exec(name)?.[1]);
+        const file = path.join(dir, name);
+        if (!Number.isSafeInteger(pid) || pid <= 0 || mergeTemps.has(file)) continue;
+        if (pid !== process.pid && processExists(pid)) continue;
+        await rm(file, { force: true });
+      }
     }
   }
 
@@ -467,7 +511,7 @@ export class FileBatchSink implements BatchSink {
     // Without ORDER BY, DuckDB keeps the files' order (preserve_insertion_order).
     const order = spec.inOrder === true ? "" : `ORDER BY ${key}`;
     const options = this.format === "csv" ? "FORMAT csv, HEADER true" : "FORMAT parquet";
-    const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+    const tmp = mergeTemp(target);
     try {
       const result = await connection.run(
         `COPY (SELECT ${select.join(", ")} FROM ${reader}
@@ -480,11 +524,42 @@ export class FileBatchSink implements BatchSink {
       return Number(result.rowsChanged);
     } catch (error) {
       await rm(tmp, { force: true });
-      throw new UserError(`${this.description}: merge failed (${firstLine(error)})`, {
-        cause: error,
-      });
+      throw mergeError(error, this.description, target);
+    } finally {
+      mergeTemps.delete(tmp);
     }
   }
+}
+
+/** A failed merge: the machine's refusal named as such, anything else as before. */
+function mergeError(error: unknown, description: string, target: string): Error {
+  const fault = storageError(error, description, target);
+  if (fault !== error) return fault as Error;
+  return new UserError(`${description}: merge failed (${firstLine(error)})`, { cause: error });
+}
+
+/** Temp files that merges of this process are writing now. */
+const mergeTemps = new Set<string>();
+
+/** A merge's temp file next to `target`, named after this process (see removeMergeLeftovers). */
+function mergeTemp(target: string): string {
+  const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  mergeTemps.add(tmp);
+  return tmp;
+}
+
+/** Whether a process with this pid runs on this machine (EPERM: it does, as another user). */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 /** The sink's DuckDB, and the scan through which its COPYs read the chunks held in JS. */

@@ -11,8 +11,9 @@ import { UserError } from "../../config/errors.js";
 import { checkPartition } from "../partition.js";
 import { checkQuery } from "../query.js";
 import { sqlIdentifier, sqlString } from "../../train/duckdb.js";
-import type { BatchSource, KeyValue, ReadOptions, SourceChunk } from "../types.js";
+import type { BatchSource, KeyValue, NullKeyChunk, ReadOptions, SourceChunk } from "../types.js";
 import { NumericColumn, materialize, type ColumnData } from "../columns.js";
+import { DECIMAL_SQL } from "../decimal.js";
 
 export type FileFormat = "parquet" | "csv";
 
@@ -86,6 +87,10 @@ interface Projection {
 const SMALL_INTEGERS = /^(TINYINT|SMALLINT|INTEGER|UTINYINT|USMALLINT|UINTEGER)$/;
 export const BIG_INTEGERS = /^(BIGINT|UBIGINT|HUGEINT|UHUGEINT)$/;
 export const TIMES = /^(DATE|TIMESTAMP.*)$/;
+/** Types the CSV sniffer gives to columns of numbers. */
+const NUMBERS = /^(U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|FLOAT|DOUBLE|DECIMAL.*)$/;
+
+type KeyColumns = Pick<ReadOptions, "idColumn" | "sinceColumn">;
 
 /** Integer types whose every value fits a signed 64-bit integer. */
 export function isInt64Type(type: string): boolean {
@@ -194,6 +199,35 @@ function copyVector(
   }
 }
 
+/**
+ * The FROM item that reads the files; `numbered` adds `filename` and `file_row_number` (0-based,
+ * per file), which a --query uses to make ids. read_parquet has file_row_number; read_csv has
+ * not, so CSV rows are numbered from the scan's ordinality, which follows the files' order
+ * (each file's rows contiguous and in order, also when DuckDB reads in parallel).
+ */
+export function filesReader(
+  format: FileFormat,
+  files: string,
+  numbered: boolean,
+  textColumns: string[] = [],
+): string {
+  const file = sqlString(files);
+  // union_by_name lets a glob span files whose columns were added or reordered over time.
+  if (format === "parquet") {
+    const extra = numbered ? ", filename = true, file_row_number = true" : "";
+    return `read_parquet(${file}, union_by_name = true${extra})`;
+  }
+  const types =
+    textColumns.length === 0
+      ? ""
+      : `, types = {${textColumns.map((c) => `${sqlString(c)}: 'VARCHAR'`).join(", ")}}`;
+  const csv = `read_csv(${file}, header = true, union_by_name = true${numbered ? ", filename = true" : ""}${types})`;
+  if (!numbered) return csv;
+  return `(SELECT * EXCLUDE (ordinality),
+                  ordinality - min(ordinality) OVER (PARTITION BY filename) AS file_row_number
+           FROM ${csv} WITH ORDINALITY) AS files`;
+}
+
 /** Columns and types of a file or glob. */
 async function describe(
   connection: DuckDBConnection,
@@ -260,7 +294,8 @@ interface Plan extends ScanPlan {
 export class FileBatchSource implements BatchSource {
   readonly description: string;
   readonly format: FileFormat;
-  private readonly reader: string;
+  /** The FROM item of every query; CSV's is settled by csvReader() before the first one. */
+  private reader: string;
   private engine?: Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }>;
   private types?: Promise<Map<string, string>>;
   /** Per 64/128-bit integer column: whether all its values fit a double exactly. */
@@ -274,17 +309,7 @@ export class FileBatchSource implements BatchSource {
       );
     }
     this.format = format;
-    const file = sqlString(options.path);
-    // union_by_name lets a glob span files whose columns were added or reordered over time.
-    const files = options.query !== undefined ? ", filename = true, file_row_number = true" : "";
-    const reader =
-      format === "csv"
-        ? `read_csv(${file}, header = true, union_by_name = true${files})`
-        : `read_parquet(${file}, union_by_name = true${files})`;
-    this.reader =
-      options.query === undefined
-        ? reader
-        : `(WITH source AS (SELECT * FROM ${reader})\n${checkQuery(options.query)}\n) AS query`;
+    this.reader = this.withQuery(filesReader(format, options.path, options.query !== undefined));
     this.description = `${format}:${options.path}`;
   }
 
@@ -292,6 +317,37 @@ export class FileBatchSource implements BatchSource {
     if (!Number.isInteger(options.chunkSize) || options.chunkSize < 1)
       throw new UserError(`chunkSize must be a positive integer, got ${options.chunkSize}`);
     const plan = await this.plan(options);
+    yield* this.stream(options, plan, `${plan.where} ORDER BY ${plan.orderBy}`, plan.params);
+  }
+
+  async *readNullKeys(options: ReadOptions): AsyncIterable<NullKeyChunk> {
+    if (options.partition) checkPartition(options.partition);
+    const plan = await this.plan({ ...options, after: undefined, partition: undefined });
+    const id = plan.idRef.sql;
+    const where = [
+      plan.sinceRef ? `(${id} IS NULL OR ${plan.sinceRef.sql} IS NULL)` : `${id} IS NULL`,
+    ];
+    const partition = options.partition;
+    if (partition && partition.count > 1) {
+      // NULL ids have no hash of their own: partition 0 reports them.
+      where.push(
+        `CASE WHEN ${id} IS NULL THEN ${partition.index === 0} ` +
+          `ELSE hash(${id}) % ${partition.count} = ${partition.index} END`,
+      );
+    }
+    yield* this.stream(options, plan, `${where.join(" AND ")} ORDER BY ${plan.orderBy}`, []);
+  }
+
+  /**
+   * Streams the rows of `plan` that match `filter` (a condition and its ORDER BY); ids hold null
+   * for a NULL id (readNullKeys).
+   */
+  private async *stream(
+    options: ReadOptions,
+    plan: Plan,
+    filter: string,
+    params: DuckDBValue[],
+  ): AsyncIterable<SourceChunk> {
     const select = [plan.id, ...(plan.since ? [plan.since] : []), ...plan.columns]
       .map((p, i) => `${p.sql} AS c${i}`)
       .join(", ");
@@ -300,8 +356,8 @@ export class FileBatchSource implements BatchSource {
     const connection = await instance.connect();
     try {
       const result = await connection.stream(
-        `SELECT ${select} FROM ${plan.from} WHERE ${plan.where} ORDER BY ${plan.orderBy}`,
-        plan.params,
+        `SELECT ${select} FROM ${plan.from} WHERE ${filter}`,
+        params,
       );
       let chunk = emptyChunk(options, plan);
       for (;;) {
@@ -354,7 +410,7 @@ export class FileBatchSource implements BatchSource {
 
   /** Rows left out of every read because their id or watermark is NULL. */
   async countNullKeys(options: Pick<ReadOptions, "idColumn" | "sinceColumn">): Promise<number> {
-    const types = await this.columnTypes();
+    const types = await this.columnTypes(options);
     const keys = [options.idColumn, ...(options.sinceColumn ? [options.sinceColumn] : [])].map(
       (name) => `${sqlIdentifier(this.resolve(types, name))} IS NULL`,
     );
@@ -384,11 +440,56 @@ export class FileBatchSource implements BatchSource {
     }
   }
 
-  private columnTypes(): Promise<Map<string, string>> {
-    this.types ??= this.open().then(({ connection }) =>
-      describe(connection, this.reader, this.description),
-    );
+  private columnTypes(keys: KeyColumns): Promise<Map<string, string>> {
+    this.types ??= this.open().then(async ({ connection }) => {
+      if (this.format === "csv") this.reader = await this.csvReader(connection, keys);
+      return describe(connection, this.reader, this.description);
+    });
     return this.types;
+  }
+
+  /**
+   * The CSV reader, with the columns that DuckDB's sniffer types as numbers but that hold
+   * numbers written otherwise than in decimal ("0x10", "010", "+1", "1.", which it would read as
+   * 16, 10, 1 and 1) read as text instead, so that validation sees them as written and rejects
+   * them with the field named. Costs one scan of those columns as text when the source opens.
+   * The key columns keep their type: their order must not change under a job's checkpoint.
+   */
+  private async csvReader(connection: DuckDBConnection, keys: KeyColumns): Promise<string> {
+    const { path: files, query } = this.options;
+    const plain = filesReader("csv", files, query !== undefined);
+    const sniffed = await describe(connection, filesReader("csv", files, false), this.description);
+    const excluded = new Set(
+      [keys.idColumn, keys.sinceColumn].flatMap((name) => (name ? [name.toLowerCase()] : [])),
+    );
+    const numeric = [...sniffed]
+      .filter(([name, type]) => NUMBERS.test(type) && !excluded.has(name.toLowerCase()))
+      .map(([name]) => name);
+    if (numeric.length === 0) return this.withQuery(plain);
+    const decimal = numeric.map(
+      (c) => `coalesce(bool_and(regexp_full_match(${sqlIdentifier(c)}, ${DECIMAL_SQL})), true)`,
+    );
+    let text: string[];
+    try {
+      const result = await connection.runAndReadAll(
+        `SELECT ${decimal.join(", ")}
+         FROM read_csv(${sqlString(files)}, header = true, union_by_name = true, all_varchar = true)`,
+      );
+      text = numeric.filter((_, i) => result.getRows()[0][i] !== true);
+    } catch (error) {
+      throw new UserError(`${this.description}: cannot read (${firstLine(error)})`, {
+        cause: error,
+      });
+    }
+    return this.withQuery(filesReader("csv", files, query !== undefined, text));
+  }
+
+  /** The FROM item: the files, or the --query over them. */
+  private withQuery(reader: string): string {
+    const query = this.options.query;
+    return query === undefined
+      ? reader
+      : `(WITH source AS (SELECT * FROM ${reader})\n${checkQuery(query)}\n) AS query`;
   }
 
   /**
@@ -428,7 +529,7 @@ export class FileBatchSource implements BatchSource {
 
   private async plan(options: ReadShape): Promise<Plan> {
     if (options.partition) checkPartition(options.partition);
-    const types = await this.columnTypes();
+    const types = await this.columnTypes(options);
     const typeOf = (name: string): string => types.get(name) ?? "VARCHAR";
     const id = this.resolve(types, options.idColumn);
     const since = options.sinceColumn ? this.resolve(types, options.sinceColumn) : undefined;

@@ -13,7 +13,9 @@ import { columnName, qualified, quote, tableName } from "./identifiers.js";
  * Index to have on the source table: the id column alone is served by its primary key (an
  * index range scan that stops after `chunkSize` rows). With --since-column, create
  * `CREATE INDEX ON <table> (<since column>, <id column>)`: without it every chunk scans and
- * top-N sorts all remaining rows, so a full read costs O(rows² / chunkSize).
+ * top-N sorts all remaining rows, so a full read costs O(rows² / chunkSize). The same indexes
+ * serve the rows each run reports as rejects because a key is NULL: `id IS NULL` the id's
+ * index, `since IS NULL` the (since, id) one.
  */
 
 /** What rows come from: a table, or the user's SELECT wrapped as a subquery. */
@@ -90,8 +92,8 @@ function where(
   after: Checkpoint | undefined,
   partition: Partition | undefined,
 ): string {
-  // Rows with a NULL key have no place in the keyset order, so they are never read: a NULL
-  // since column means "not yet known", and such rows are scored once it is set.
+  // Rows with a NULL key have no place in the keyset order, so they are not read here: each
+  // run reports them as rejects instead (nullIdStatement, nullSinceStatement).
   const conditions = plan.keys.map((key) => `${key} IS NOT NULL`);
   if (after !== undefined) {
     const values = afterValues(plan, after).map((value) => params.add(value));
@@ -145,4 +147,48 @@ export function countStatement(
   const params = new Params(dialect);
   const filter = where(dialect, params, plan, options.after, options.partition);
   return { sql: `SELECT count(*) FROM ${from} AS src ${filter}`, values: params.values };
+}
+
+/**
+ * Rows with a NULL id (outside the keyset: see readNullKeys), page `offset / chunkSize`. They
+ * have no key to page by, so pages go by offset, in since order where there is one.
+ */
+export function nullIdStatement(
+  dialect: SqlDialect,
+  from: string,
+  plan: ReadPlan,
+  options: { chunkSize: number; offset: number },
+): Statement {
+  const params = new Params(dialect);
+  const limit = params.add(options.chunkSize);
+  const offset = params.add(options.offset);
+  return {
+    sql: `SELECT ${plan.select} FROM ${from} AS src WHERE ${column(plan.idColumn)} IS NULL ORDER BY ${plan.keys.join(", ")} LIMIT ${limit} OFFSET ${offset}`,
+    values: params.values,
+  };
+}
+
+/** Rows with an id but a NULL since value, in id order after `afterId`, in `partition`. */
+export function nullSinceStatement(
+  dialect: SqlDialect,
+  from: string,
+  plan: ReadPlan,
+  options: { afterId?: unknown; partition?: Partition; chunkSize: number },
+): Statement {
+  if (plan.sinceColumn === undefined) throw new Error("nullSinceStatement needs a since column");
+  const params = new Params(dialect);
+  const id = column(plan.idColumn);
+  const conditions = [`${column(plan.sinceColumn)} IS NULL`, `${id} IS NOT NULL`];
+  if (options.afterId !== undefined) conditions.push(`${id} > ${params.add(options.afterId)}`);
+  if (options.partition !== undefined) {
+    checkPartition(options.partition);
+    const count = params.add(options.partition.count);
+    const index = params.add(options.partition.index);
+    conditions.push(dialect.partition(id, count, index));
+  }
+  const limit = params.add(options.chunkSize);
+  return {
+    sql: `SELECT ${plan.select} FROM ${from} AS src WHERE ${conditions.join(" AND ")} ORDER BY ${id} LIMIT ${limit}`,
+    values: params.values,
+  };
 }

@@ -178,6 +178,7 @@ export class SqlSink implements BatchSink {
           ],
         });
       }
+      if (write.checkpoint === undefined) return;
       const { all } = columnsOf(checkpoints);
       const { since, id } = write.checkpoint;
       await tx.upsert({

@@ -1,7 +1,15 @@
 import { UserError } from "../../config/errors.js";
-import type { BatchSource, KeyValue, ReadOptions, SourceChunk } from "../types.js";
+import type { BatchSource, KeyValue, NullKeyChunk, ReadOptions, SourceChunk } from "../types.js";
 import type { SqlDialect } from "./dialect.js";
-import { chunkStatement, countStatement, planRead, type ReadPlan } from "./select.js";
+import {
+  chunkStatement,
+  countStatement,
+  nullIdStatement,
+  nullSinceStatement,
+  planRead,
+  type ReadPlan,
+  type Statement,
+} from "./select.js";
 
 /** What a SQL source needs from its driver. */
 export interface SourceDriver {
@@ -31,16 +39,28 @@ function keyValue(value: unknown, column: string): KeyValue {
   );
 }
 
+/** A key value that may be NULL (rows outside the keyset). */
+function nullableKey(value: unknown, column: string): KeyValue | null {
+  return value === null || value === undefined ? null : keyValue(value, column);
+}
+
 /** Column-oriented chunk from row arrays laid out as `plan.select`. */
-function toChunk({ rows, integer }: SelectResult, plan: ReadPlan): SourceChunk {
+function toChunk(result: SelectResult, plan: ReadPlan): SourceChunk;
+function toChunk(result: SelectResult, plan: ReadPlan, nullable: true): NullKeyChunk;
+function toChunk(
+  { rows, integer }: SelectResult,
+  plan: ReadPlan,
+  nullable = false,
+): SourceChunk | NullKeyChunk {
+  const key = nullable ? nullableKey : keyValue;
   const hasSince = plan.sinceColumn !== undefined;
   const idAt = hasSince ? 1 : 0;
-  const chunk: SourceChunk = {
+  const chunk: NullKeyChunk = {
     rows: rows.length,
-    ids: rows.map((row) => keyValue(row[idAt], plan.idColumn)),
+    ids: rows.map((row) => key(row[idAt], plan.idColumn)),
     columns: {},
   };
-  if (hasSince) chunk.since = rows.map((row) => keyValue(row[0], plan.sinceColumn ?? ""));
+  if (hasSince) chunk.since = rows.map((row) => key(row[0], plan.sinceColumn ?? ""));
   const integers = new Set<string>();
   plan.columns.forEach((name, i) => {
     const at = plan.keys.length + i;
@@ -79,6 +99,41 @@ export class SqlSource implements BatchSource {
       // A short chunk is the last one: no need for a query that returns nothing.
       if (rows.length < options.chunkSize) return;
       after = next.since === undefined ? { id: next.id } : next;
+    }
+  }
+
+  async *readNullKeys(options: ReadOptions): AsyncIterable<NullKeyChunk> {
+    const plan = planRead(options);
+    const dialect = this.driver.dialect;
+    const { chunkSize, partition } = options;
+    const page = async (statement: Statement) =>
+      toChunk(
+        await this.driver.select(statement.sql, statement.values, plan.keys.length),
+        plan,
+        true,
+      );
+    // NULL ids have no hash: partition 0 reports them, so N workers report each once.
+    if (partition === undefined || partition.index === 0) {
+      for (let offset = 0; ; offset += chunkSize) {
+        const chunk = await page(nullIdStatement(dialect, this.from, plan, { chunkSize, offset }));
+        if (chunk.rows > 0) yield chunk;
+        if (chunk.rows < chunkSize) break;
+      }
+    }
+    if (plan.sinceColumn === undefined) return;
+    let afterId: KeyValue | null | undefined;
+    for (;;) {
+      const statement = nullSinceStatement(dialect, this.from, plan, {
+        afterId: afterId ?? undefined,
+        partition,
+        chunkSize,
+      });
+      const chunk = await page(statement);
+      // Taken before the consumer may modify the chunk.
+      const last = chunk.ids[chunk.rows - 1];
+      if (chunk.rows > 0) yield chunk;
+      if (chunk.rows < chunkSize) return;
+      afterId = last;
     }
   }
 

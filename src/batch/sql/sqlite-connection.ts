@@ -2,6 +2,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { UserError } from "../../config/errors.js";
+import { storageError } from "../storage-fault.js";
 
 /** Parses `sqlite:<path>`, `sqlite:/abs` and `sqlite:///abs` (as the registry URL does). */
 export function sqliteFile(url: string): string {
@@ -20,18 +21,19 @@ export function openSqlite(file: string, role: "source" | "sink"): Database.Data
   if (role === "source" && !existsSync(file)) {
     throw new UserError(`--source sqlite:${file}: no such file`);
   }
-  if (role === "sink") mkdirSync(path.dirname(file), { recursive: true });
-  const db = new Database(file, { readonly: role === "source", timeout: 30_000 });
-  if (role === "sink") {
-    try {
-      // WAL: readers (this job's source, dashboards) do not block the writer nor it them.
-      db.pragma("journal_mode = WAL");
-    } catch (error) {
-      db.close();
-      throw error;
-    }
+  if (role === "source") return new Database(file, { readonly: true, timeout: 30_000 });
+  let db: Database.Database | undefined;
+  try {
+    mkdirSync(path.dirname(file), { recursive: true });
+    db = new Database(file, { timeout: 30_000 });
+    // WAL: readers (this job's source, dashboards) do not block the writer nor it them.
+    db.pragma("journal_mode = WAL");
+    return db;
+  } catch (error) {
+    db?.close();
+    // A full disk or a read-only directory, named as such rather than "unable to open".
+    throw storageError(error, `--sink sqlite:${file}`, file);
   }
-  return db;
 }
 
 /**
@@ -66,5 +68,6 @@ export function sqliteError(error: unknown, description: string): unknown {
   if (error instanceof Database.SqliteError && error.code === "SQLITE_ERROR") {
     return new UserError(`${description}: ${error.message}`, { cause: error });
   }
-  return error;
+  // "database or disk is full" and the like: the machine's refusal, named with the database.
+  return storageError(error, description);
 }
