@@ -145,8 +145,9 @@ export function registerModelFunctions(
 }
 
 /**
- * Values of an argument vector from row `offset` on, as validation expects them (NULL and NaN
- * as null).
+ * Values of an argument vector from row `offset` on, as validation expects them: NULL (by the
+ * validity mask) as null, a real NaN as NaN, so it is rejected as "not a finite number" rather
+ * than as missing, as every other source reports it.
  */
 function reader(vector: DuckDBVector, offset: number): (row: number) => unknown {
   const raw = doubleData(vector);
@@ -155,7 +156,6 @@ function reader(vector: DuckDBVector, offset: number): (row: number) => unknown 
   return (slice) => {
     const row = offset + slice;
     if (valid !== undefined && (valid[row >>> 5] & (1 << (row & 31))) === 0) return null;
-    const value = items[row];
-    return value === value ? value : null;
+    return items[row];
   };
 }

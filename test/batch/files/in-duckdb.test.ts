@@ -228,6 +228,34 @@ describe("file → file scoring inside DuckDB", () => {
     );
   });
 
+  it("rejects a NaN as a NaN and a NULL as missing, as the chunk pipeline does", async () => {
+    const dir = tempDir();
+    const input = path.join(dir, "rides.parquet");
+    // DuckDB casts the text 'nan' to a real DOUBLE NaN; JSON cannot carry one.
+    const withNaN = makeRides(300).map((ride) =>
+      ride.ride_id === 10 ? { ...ride, trip_distance: "nan" } : ride,
+    );
+    await writeRides(input, withNaN);
+    const reasons = async (inDuckDB: BatchJob["inDuckDB"]) => {
+      const output = path.join(dir, `predictions-${String(inDuckDB)}.parquet`);
+      const stats = await score({ source: input, sink: output, inDuckDB });
+      expect(stats.inDuckDB).toBe(inDuckDB !== "off");
+      const rejects = await readRejects(rejectsOf(output));
+      return Object.fromEntries(rejects.map((row) => [Number(row.id), row.reason]));
+    };
+    const expected = {
+      10: 'field "trip_distance" must be a finite number, got NaN',
+      89: 'field "trip_distance" must be >= 0, got -2',
+      97: 'field "trip_distance" is required',
+      178: 'field "trip_distance" must be >= 0, got -2',
+      194: 'field "trip_distance" is required',
+      267: 'field "trip_distance" must be >= 0, got -2',
+      291: 'field "trip_distance" is required',
+    };
+    expect(await reasons(undefined)).toEqual(expected);
+    expect(await reasons("off")).toEqual(expected);
+  });
+
   it("publishes a lone part as the target without copying it, and merges once there are more", async () => {
     const dir = tempDir();
     await writeRides(path.join(dir, "rides-1.parquet"), rides.slice(0, 1_000));
