@@ -22,6 +22,11 @@ export interface BuildServerOptions {
   maxRows?: number;
   bodyLimitBytes?: number;
   keepAliveTimeoutMs?: number;
+  /** Slow clients: see serveOptionsSchema. */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** Overload: POST requests handled at once before answering 503 (0: no limit). */
+  maxConcurrentRequests?: number;
   /** Served next to the default model, by name on the V2 routes (names must differ). */
   moreModels?: Predictor[];
   /** Require `Authorization: Bearer <token>` (see serve/auth.ts for the routes left open). */
@@ -41,6 +46,9 @@ const defaults = serveOptionsSchema.pick({
   maxRows: true,
   bodyLimitBytes: true,
   keepAliveTimeoutMs: true,
+  headersTimeoutMs: true,
+  requestTimeoutMs: true,
+  maxConcurrentRequests: true,
 });
 
 /** The HTTP app and the slots holding the models it answers with (swap() replaces one). */
@@ -76,6 +84,9 @@ export async function buildServingApp(
     maxRows: options.maxRows,
     bodyLimitBytes: options.bodyLimitBytes,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+    headersTimeoutMs: options.headersTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs,
+    maxConcurrentRequests: options.maxConcurrentRequests,
   });
   const logger = options.logger ?? silentLogger();
   const metrics = options.metrics === false ? undefined : (options.metrics ?? createServeMetrics());
@@ -88,6 +99,7 @@ export async function buildServingApp(
     childLoggerFactory: (parent) => parent,
     bodyLimit: settings.bodyLimitBytes,
     keepAliveTimeout: settings.keepAliveTimeoutMs,
+    ...slowClientTimeouts(settings),
     return503OnClosing: true,
     forceCloseConnections: "idle",
     routerOptions: { ignoreTrailingSlash: true },
@@ -112,6 +124,8 @@ export async function buildServingApp(
     isReady: () => ready,
   };
 
+  // First: an overloaded server must turn requests away before spending anything on them.
+  installConcurrencyLimit(app, settings.maxConcurrentRequests, metrics);
   if (options.authToken !== undefined) installBearerAuth(app, options.authToken);
   installBodyParsers(app);
   installErrorHandling(app, logger);
@@ -148,6 +162,66 @@ export async function buildServingApp(
     await Promise.all(slots.map((slot) => slot.close()));
   });
   return { app, models, slots };
+}
+
+/**
+ * Node's own limits on slow clients, which Fastify leaves off (requestTimeout 0): a connection
+ * sending its headers or body a byte at a time is answered 408 and closed. Node checks them
+ * every connectionsCheckingInterval (30 s by default), so the interval follows the timeouts.
+ */
+function slowClientTimeouts(settings: { headersTimeoutMs: number; requestTimeoutMs: number }) {
+  const { requestTimeoutMs } = settings;
+  // Node refuses a headers timeout above the request timeout: the request includes its headers.
+  const headersTimeout =
+    requestTimeoutMs > 0
+      ? Math.min(settings.headersTimeoutMs, requestTimeoutMs)
+      : settings.headersTimeoutMs;
+  const connectionsCheckingInterval = Math.max(10, Math.min(1000, Math.floor(headersTimeout / 4)));
+  return {
+    requestTimeout: requestTimeoutMs,
+    http: { headersTimeout, requestTimeout: requestTimeoutMs, connectionsCheckingInterval },
+  };
+}
+
+/**
+ * At most `limit` POST requests (the predictions) in this process at once; the others are
+ * answered 503 with Retry-After straight away, as Triton and KServe do, so that the accepted
+ * ones keep their latency instead of every request queueing without bound. Health checks and
+ * /metrics (GET) are never turned away.
+ */
+function installConcurrencyLimit(
+  app: FastifyInstance,
+  limit: number,
+  metrics: ServeMetrics | undefined,
+): void {
+  let inFlight = 0;
+  metrics?.trackInFlight(() => inFlight);
+  app.addHook("onRequest", (request, reply, done) => {
+    if (request.method !== "POST") {
+      done();
+      return;
+    }
+    if (limit > 0 && inFlight >= limit) {
+      metrics?.countRejected("overload");
+      const protocol = request.routeOptions.config.protocol ?? "predict";
+      reply
+        .code(503)
+        .header("retry-after", "1")
+        .type(JSON_TYPE)
+        .send(
+          errorBody(
+            protocol,
+            503,
+            `the server is handling its maximum of ${limit} requests at once (maxConcurrentRequests); retry later`,
+          ),
+        );
+      return;
+    }
+    inFlight++;
+    // 'close' comes once the answer is sent or the connection is gone, whichever happens.
+    reply.raw.once("close", () => inFlight--);
+    done();
+  });
 }
 
 function checkDistinctNames(predictors: Predictor[]): void {

@@ -82,6 +82,9 @@ export async function startServing(
       maxRows: options.maxRows,
       bodyLimitBytes: options.bodyLimitBytes,
       keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+      headersTimeoutMs: options.headersTimeoutMs,
+      requestTimeoutMs: options.requestTimeoutMs,
+      maxConcurrentRequests: options.maxConcurrentRequests,
       authToken: options.authToken,
       metrics: metrics ?? false,
       renderMetrics:
