@@ -10,6 +10,7 @@ import { SERVE_OPENAPI_PATH, serveOpenApiDocument } from "./openapi.js";
 import { classifyError, errorBody, RequestError } from "./errors.js";
 import { serveOptionsSchema } from "./options.js";
 import { ModelSlot } from "./served-model.js";
+import { installGracefulShutdown } from "./shutdown.js";
 import { mlflowRoutes } from "./routes/mlflow.js";
 import { predictRoutes } from "./routes/predict.js";
 import { v2Routes } from "./routes/v2.js";
@@ -100,8 +101,9 @@ export async function buildServingApp(
     bodyLimit: settings.bodyLimitBytes,
     keepAliveTimeout: settings.keepAliveTimeoutMs,
     ...slowClientTimeouts(settings),
-    return503OnClosing: true,
-    forceCloseConnections: "idle",
+    // Both done by installGracefulShutdown, without resetting a request (see there).
+    return503OnClosing: false,
+    forceCloseConnections: false,
     routerOptions: { ignoreTrailingSlash: true },
   });
 
@@ -114,17 +116,17 @@ export async function buildServingApp(
       ),
   );
   const models = slots[0];
-  let ready = true;
   const ctx: ServeContext = {
     models,
     // Keyed by the name at load: a swap brings a new version of the same registered model.
     byName: new Map(slots.map((slot) => [slot.current.info.name, slot])),
     limits: { maxRows: settings.maxRows },
     metrics,
-    isReady: () => ready,
+    isReady: () => !closing(),
   };
 
-  // First: an overloaded server must turn requests away before spending anything on them.
+  // First: a closing or overloaded server turns requests away before spending anything on them.
+  const closing = installGracefulShutdown(app);
   installConcurrencyLimit(app, settings.maxConcurrentRequests, metrics);
   if (options.authToken !== undefined) installBearerAuth(app, options.authToken);
   installBodyParsers(app);
@@ -149,15 +151,6 @@ export async function buildServingApp(
     });
   }
 
-  app.addHook("preClose", async () => {
-    ready = false;
-  });
-  // A request already in flight when shutdown starts is answered, but its keep-alive
-  // connection must not outlive it: otherwise close() waits out the client's idle socket.
-  app.addHook("onSend", (_request, reply, payload, done) => {
-    if (!ready) reply.header("connection", "close");
-    done(null, payload);
-  });
   app.addHook("onClose", async () => {
     await Promise.all(slots.map((slot) => slot.close()));
   });
