@@ -23,6 +23,8 @@ export interface LoadResult {
   rejectedPerSecond: number;
   /** p99 in milliseconds of the requests answered 2xx only (exact, from every response). */
   acceptedP99: number;
+  /** The same as the server timed it, when known (an upper bound from its histogram). */
+  serverAcceptedP99?: number;
 }
 
 /** One autocannon run (in this process: the load generator's share of the CPU is one core). */

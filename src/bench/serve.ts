@@ -96,11 +96,32 @@ async function measure(server: ServerProcess, scenario: Scenario): Promise<LoadR
   if (scenario.clients !== undefined) {
     const clients = { ...spec, clients: scenario.clients };
     if (settings.warmupSeconds > 0) await runClients(clients);
-    return runClients({ ...clients, durationSeconds: settings.durationSeconds });
+    const result = await runClients({ ...clients, durationSeconds: settings.durationSeconds });
+    return { ...result, serverAcceptedP99: await serverP99(server.url, scenario.path) };
   }
   // The warm-up lets V8 optimise the hot path and onnxruntime settle before the clock runs.
   if (settings.warmupSeconds > 0) await runLoad(spec);
   return runLoad({ ...spec, durationSeconds: settings.durationSeconds });
+}
+
+/**
+ * p99 of the 2xx answers as the server timed them (from receiving the request to answering),
+ * read from its latency histogram: the upper bound of the bucket holding the 99th percentile.
+ * Apart from the client's view, which also holds the load generator's own delays.
+ */
+async function serverP99(url: string, route: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const buckets: Array<[number, number]> = [];
+  const pattern = new RegExp(
+    `^mldeploy_http_request_duration_seconds_bucket\\{(?=[^}]*route="${route}")(?=[^}]*status_code="2\\d\\d")[^}]*le="([^"]+)"[^}]*\\} (\\S+)$`,
+  );
+  for (const line of text.split("\n")) {
+    const match = pattern.exec(line);
+    if (match)
+      buckets.push([match[1] === "+Inf" ? Infinity : Number(match[1]) * 1000, Number(match[2])]);
+  }
+  const total = buckets.find(([le]) => le === Infinity)?.[1] ?? 0;
+  return buckets.find(([, count]) => count >= total * 0.99)?.[0] ?? NaN;
 }
 
 function median(values: number[]): number {
@@ -119,6 +140,7 @@ function summary(runs: LoadResult[]): LoadResult {
     rejected: runs.reduce((n, r) => n + r.rejected, 0),
     rejectedPerSecond: median(runs.map((r) => r.rejectedPerSecond)),
     acceptedP99: median(runs.map((r) => r.acceptedP99)),
+    serverAcceptedP99: median(runs.map((r) => r.serverAcceptedP99 ?? NaN)),
   };
 }
 
@@ -259,7 +281,11 @@ async function main(): Promise<void> {
         entry.runs.push(result);
         console.log(
           `round ${round}: ${entry.scenario.name}: ${fmt(result.requestsPerSecond)} req/s, p99 ${result.p99} ms, ` +
-            `p99 accepted ${fmt(result.acceptedP99, 1)} ms, ${fmt(result.rejectedPerSecond)} 503/s, ${result.errors} errors`,
+            `p99 accepted ${fmt(result.acceptedP99, 1)} ms` +
+            (result.serverAcceptedP99 !== undefined
+              ? ` (server-side <= ${fmt(result.serverAcceptedP99, 1)} ms)`
+              : "") +
+            `, ${fmt(result.rejectedPerSecond)} 503/s, ${result.errors} errors`,
         );
       } finally {
         await server.stop();
@@ -280,6 +306,7 @@ async function main(): Promise<void> {
       `p99 < 10 ms: ${fmt(predict.p99)} ms; batched >= 500,000 rows/s: ${fmt(batched.requestsPerSecond * settings.rows)}` +
       (overloaded
         ? `; at ${settings.overload}x the concurrency limit, p99 of accepted requests < 50 ms: ${fmt(summary(overloaded.runs).acceptedP99, 1)} ms ` +
+          `(server-side <= ${fmt(summary(overloaded.runs).serverAcceptedP99 ?? NaN, 1)} ms) ` +
           `(${fmt(summary(overloaded.runs).requestsPerSecond / ceilingRps, 2)} of the ceiling accepted)`
         : ""),
   );
