@@ -141,7 +141,9 @@ export const serveOptionsSchema = z
       ),
     maxWorkerRestarts: intSetting(0, 10_000)
       .default(5)
-      .describe("Crashed workers restarted per minute before the primary gives up and exits 1"),
+      .describe(
+        "Crashed workers restarted at once per minute; beyond, the next restarts wait (1 s, doubling up to 30 s) while the other workers serve. The primary exits 1 only when no worker is left serving",
+      ),
     onnxThreads: intSetting(1, 256)
       .default(1)
       .describe(
