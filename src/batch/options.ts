@@ -106,6 +106,13 @@ export const batchOptionsSchema = z
       .describe(
         "Names the job's checkpoint and its runs; default <source table>-><sink table>[i/N]",
       ),
+    metricsHost: z
+      .string()
+      .min(1)
+      .default("127.0.0.1")
+      .describe(
+        "Interface the --metrics-port server listens on: 127.0.0.1 = this machine only (default); 0.0.0.0 = all IPv4 interfaces, for a Prometheus elsewhere (the container image sets it)",
+      ),
     metricsPort: intSetting(0, 65535)
       .optional()
       .describe(

@@ -146,7 +146,11 @@ async function startReporting(
       : batchPusher(options.pushgateway, jobId, metrics.registry, logger);
   let served: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   if (options.metricsPort !== undefined) {
-    served = await serveMetrics(withProcessMetrics(metrics.registry), options.metricsPort);
+    served = await serveMetrics(
+      withProcessMetrics(metrics.registry),
+      options.metricsPort,
+      options.metricsHost,
+    );
     logger.info({ metrics: served.url }, `metrics at ${served.url}`);
   }
   return {

@@ -2,11 +2,14 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 
-/** A bare HTTP server answering GET /metrics (stream consumers and batch jobs have no other HTTP API to share). */
+/**
+ * A bare HTTP server answering GET /metrics (stream consumers and batch jobs have no other HTTP
+ * API to share). This machine only unless told otherwise, as `serve`.
+ */
 export async function serveMetrics(
   registry: Registry,
   port: number,
-  host = "0.0.0.0",
+  host = "127.0.0.1",
 ): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((request, response) => {
     if (request.method !== "GET" || request.url?.split("?")[0] !== "/metrics") {

@@ -24,6 +24,10 @@ export interface ServeMetrics {
     loadSeconds: number,
     previous?: { name: string; version: string },
   ): void;
+  /** Reports the requests in flight (read at each scrape, not counted per request). */
+  trackInFlight(read: () => number): void;
+  /** Counts a request turned away before it was handled. */
+  countRejected(reason: "overload"): void;
   /** Counts an attempt to switch to a new model version (an alias moved). */
   countReload(result: "success" | "failure"): void;
 }
@@ -100,6 +104,24 @@ export function createServeMetrics(options: ServeMetricsOptions = {}): ServeMetr
     "Attempts to switch to a new model version while serving, by result (on failure the previous model keeps serving)",
   );
 
+  let readInFlight = () => 0;
+  new Gauge({
+    name: "mldeploy_http_requests_in_flight",
+    help: "POST requests (predictions) being handled now; at maxConcurrentRequests more are answered 503",
+    aggregator: "sum",
+    registers: [registry],
+    collect() {
+      this.set(readInFlight());
+    },
+  });
+  const rejected = new Counter({
+    name: "mldeploy_http_requests_rejected_total",
+    help: "Requests answered 503 without being handled, by reason (overload: maxConcurrentRequests reached)",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
+  rejected.inc({ reason: "overload" }, 0);
+
   // prom-client hashes the label set on every observe; caching the bound children keeps that
   // off the per-request path (the label combinations are few: routes x status codes).
   type Bound = {
@@ -136,6 +158,12 @@ export function createServeMetrics(options: ServeMetricsOptions = {}): ServeMetr
       }
       loadTime.set({ model, version }, loadSeconds);
       serving.set(1);
+    },
+    trackInFlight(read) {
+      readInFlight = read;
+    },
+    countRejected(reason) {
+      rejected.inc({ reason });
     },
     countReload(result) {
       reloads.inc({ result });

@@ -7,9 +7,29 @@ export interface PointedModel {
 }
 
 /**
+ * What a resolver throws when the URI points at a version whose files cannot be had (deleted,
+ * corrupt): that version failed to load, unlike a registry that cannot be reached.
+ */
+export class UnavailableVersionError extends Error {
+  constructor(
+    readonly uri: string,
+    readonly version: string,
+    cause: unknown,
+  ) {
+    super(
+      `${uri} points at version ${version}, whose files cannot be read: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
+    this.name = "UnavailableVersionError";
+  }
+}
+
+/**
  * Polls a movable model URI (a registry alias) and hands each new version to `swap`. A
  * registry that cannot be reached is logged and retried at the next tick; the caller's work
- * goes on with the model it has. Returns the function that stops polling.
+ * goes on with the model it has. A version whose files are missing (the resolver throws
+ * UnavailableVersionError) is a failed reload: logged once and handed to `failed`, like a
+ * version that does not load. Returns the function that stops polling.
  */
 export function followModel<M extends PointedModel>(
   uri: string,
@@ -18,10 +38,13 @@ export function followModel<M extends PointedModel>(
   io: {
     resolve: (uri: string) => Promise<M>;
     swap: (model: M) => Promise<unknown>;
+    /** Called once per version that could not be fetched. */
+    failed?: (error: UnavailableVersionError) => void;
     logger: Logger;
   },
 ): () => void {
   let seen: PointedModel = initial;
+  let serving = initial.version;
   let busy = false;
   const tick = async () => {
     if (busy) return;
@@ -35,10 +58,22 @@ export function followModel<M extends PointedModel>(
           `${uri} moved to version ${next.version}`,
         );
         seen = next;
-        await io.swap(next);
+        // swap says false when the version did not load (the old one serves on).
+        if ((await io.swap(next)) !== false) serving = next.version;
       }
     } catch (error) {
-      io.logger.warn({ err: error, uri }, `could not check where ${uri} points; going on`);
+      if (error instanceof UnavailableVersionError) {
+        if (error.version !== seen.version) {
+          seen = { path: "", version: error.version };
+          io.logger.error(
+            { uri, version: error.version, serving, err: error.message },
+            `could not load version ${error.version} of ${uri}: its files cannot be read; still serving version ${serving}`,
+          );
+          io.failed?.(error);
+        }
+      } else {
+        io.logger.warn({ err: error, uri }, `could not check where ${uri} points; going on`);
+      }
     } finally {
       busy = false;
     }

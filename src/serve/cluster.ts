@@ -37,6 +37,23 @@ export interface SwapMessage {
   model: ResolvedModel;
   /** Which served model it replaces (0: the default). */
   index: number;
+  /** Increases with every swap the primary asks for, so late answers can be told apart. */
+  generation: number;
+}
+
+/** IPC message from a worker once it tried a swap: whether the version now serves. */
+export const SWAPPED_MESSAGE_TYPE = "mldeploy:swapped";
+export interface SwappedMessage {
+  type: typeof SWAPPED_MESSAGE_TYPE;
+  index: number;
+  generation: number;
+  loaded: boolean;
+}
+
+/** IPC message from the primary: a version could not be fetched (count a failed reload). */
+export const RELOAD_FAILED_MESSAGE_TYPE = "mldeploy:reload-failed";
+export interface ReloadFailedMessage {
+  type: typeof RELOAD_FAILED_MESSAGE_TYPE;
 }
 
 export interface WorkerAssignment {
@@ -53,12 +70,17 @@ export interface ClusterHandle {
   stopped: Promise<number>;
   /**
    * Tells every worker to serve `model` in place of model number `index` (each keeps its
-   * current one if loading fails); restarted workers start on it.
+   * current one if loading fails). Restarted workers start on the version a worker last
+   * loaded, never on one that no worker could load. Resolves whether a worker loaded it.
    */
-  swap(model: ResolvedModel, index: number): void;
+  swap(model: ResolvedModel, index: number): Promise<boolean>;
+  /** Has every worker count a failed reload (a version whose files could not be fetched). */
+  reloadFailed(): void;
 }
 
 const RESTART_WINDOW_MS = 60_000;
+/** Longest wait between restarts once workers keep dying while others serve. */
+const MAX_RESTART_DELAY_MS = 30_000;
 
 function workerScript(): string {
   const script = fileURLToPath(new URL("./worker.js", import.meta.url));
@@ -72,8 +94,9 @@ function workerScript(): string {
 
 /**
  * The primary of `workers > 1`: forks workers that each load the model and share the port
- * (node:cluster hands out connections round-robin), restarts crashed ones up to
- * maxWorkerRestarts a minute, and drains them all on close.
+ * (node:cluster hands out connections round-robin), restarts crashed ones (at once up to
+ * maxWorkerRestarts a minute, then with a growing delay), and drains them all on close. It
+ * stops by itself only when no worker is left serving and restarts keep failing.
  */
 export async function startCluster(
   options: ServeOptions,
@@ -82,10 +105,18 @@ export async function startCluster(
 ): Promise<ClusterHandle> {
   cluster.setupPrimary({ exec: workerScript() });
   if (options.metrics) serveClusterMetrics();
-  const assigned = [...models];
+  // What a worker starts on: the versions some worker confirmed it serves. `requested` is the
+  // last version asked for, which a worker started meanwhile is told to try once listening.
+  const confirmed = models.map((model) => ({ model, generation: 0 }));
+  const requested = models.map((model) => ({ model, generation: 0 }));
+  let generation = 0;
   const assignment = () => ({
-    [WORKER_ENV]: JSON.stringify({ options, models: assigned } satisfies WorkerAssignment),
+    [WORKER_ENV]: JSON.stringify({
+      options,
+      models: confirmed.map((each) => each.model),
+    } satisfies WorkerAssignment),
   });
+  const listening = new Set<number>();
 
   let shuttingDown = false;
   let started = false;
@@ -96,28 +127,102 @@ export async function startCluster(
   });
 
   const exited = new Map<number, Promise<void>>();
-  const fork = (): Worker => {
-    const worker = cluster.fork(assignment());
-    exited.set(worker.id, new Promise((resolve) => worker.once("exit", () => resolve())));
-    worker.once("exit", (code, signal) => {
-      exited.delete(worker.id);
-      if (shuttingDown || !started) return;
-      logger.error({ worker: worker.id, pid: worker.process.pid, code, signal }, "worker died");
-      const now = Date.now();
-      while (restarts.length && now - restarts[0] > RESTART_WINDOW_MS) restarts.shift();
-      if (restarts.length >= options.maxWorkerRestarts) {
-        logger.fatal(
-          { restarts: restarts.length, maxWorkerRestarts: options.maxWorkerRestarts },
-          "workers keep dying; stopping",
-        );
-        void close().then(() => resolveStopped(1));
-        return;
-      }
+  // Swaps in progress: the workers yet to answer, and what to tell the caller.
+  const awaiting = new Map<number, { workers: Set<number>; resolve: (loaded: boolean) => void }>();
+  const answered = (workerId: number, done: number, loaded: boolean) => {
+    const swap = awaiting.get(done);
+    if (!swap || !swap.workers.delete(workerId)) return;
+    if (loaded || swap.workers.size === 0) {
+      awaiting.delete(done);
+      swap.resolve(loaded);
+    }
+  };
+  let restartDelayMs = 1000;
+  const restart = () => {
+    const now = Date.now();
+    while (restarts.length && now - restarts[0] > RESTART_WINDOW_MS) restarts.shift();
+    if (restarts.length < options.maxWorkerRestarts) {
       restarts.push(now);
       fork();
+      return;
+    }
+    if (listening.size === 0) {
+      logger.fatal(
+        { restarts: restarts.length, maxWorkerRestarts: options.maxWorkerRestarts },
+        "no worker is serving and restarted workers keep dying; stopping",
+      );
+      void close().then(() => resolveStopped(1));
+      return;
+    }
+    // Others still serve: the service stays up, and this worker comes back later.
+    logger.error(
+      { restarts: restarts.length, serving: listening.size, retryInMs: restartDelayMs },
+      `workers keep dying; ${listening.size} still serving, restarting the next one in ${restartDelayMs} ms`,
+    );
+    setTimeout(() => {
+      if (shuttingDown) return;
+      restarts.push(Date.now());
+      fork();
+    }, restartDelayMs).unref();
+    restartDelayMs = Math.min(restartDelayMs * 2, MAX_RESTART_DELAY_MS);
+  };
+  const fork = (): Worker => {
+    const worker = cluster.fork(assignment());
+    const startedOn = confirmed.map((each) => each.generation);
+    exited.set(worker.id, new Promise((resolve) => worker.once("exit", () => resolve())));
+    worker.once("listening", () => {
+      listening.add(worker.id);
+      if (!started) return;
+      restartDelayMs = 1000;
+      // A swap asked for while it was starting: it tries the version too.
+      requested.forEach(({ model, generation: wanted }, index) => {
+        if (wanted > startedOn[index] && worker.isConnected()) {
+          worker.send({
+            type: SWAP_MESSAGE_TYPE,
+            model,
+            index,
+            generation: wanted,
+          } satisfies SwapMessage);
+        }
+      });
+    });
+    worker.on("message", (message: unknown) => {
+      const swapped = message as Partial<SwappedMessage> | null;
+      if (swapped?.type !== SWAPPED_MESSAGE_TYPE) return;
+      const { index, generation: done, loaded } = swapped as SwappedMessage;
+      answered(worker.id, done, loaded);
+      const wanted = requested[index];
+      if (loaded && wanted.generation === done && confirmed[index].generation < done) {
+        confirmed[index] = { ...wanted };
+      }
+    });
+    worker.once("exit", (code, signal) => {
+      exited.delete(worker.id);
+      listening.delete(worker.id);
+      for (const [done] of awaiting) answered(worker.id, done, false);
+      if (shuttingDown || !started) return;
+      const failure = startupFailures.get(worker.id);
+      startupFailures.delete(worker.id);
+      if (failure) {
+        logger.error(
+          { worker: worker.id, pid: worker.process.pid, code, error: failure.message },
+          `worker ${worker.id} failed to start: ${failure.message}`,
+        );
+      } else {
+        logger.error({ worker: worker.id, pid: worker.process.pid, code, signal }, "worker died");
+      }
+      restart();
     });
     return worker;
   };
+  // Why a worker could not start, sent by the worker before it exits (it logs no stack itself).
+  const startupFailures = new Map<number, StartupFailedMessage["error"]>();
+  cluster.on("message", (worker, message: unknown) => {
+    const failed = message as Partial<StartupFailedMessage> | null;
+    if (failed?.type === STARTUP_FAILED_MESSAGE_TYPE && failed.error) {
+      startupFailures.set(worker.id, failed.error);
+    }
+  });
 
   const closeAll = async () => {
     shuttingDown = true;
@@ -144,15 +249,7 @@ export async function startCluster(
       if (++listening === options.workers) {
         cluster.off("listening", onListening);
         cluster.off("exit", onEarlyExit);
-        cluster.off("message", onMessage);
         resolve(address.port);
-      }
-    };
-    const failures = new Map<number, StartupFailedMessage["error"]>();
-    const onMessage = (worker: Worker, message: unknown) => {
-      const failed = message as Partial<StartupFailedMessage> | null;
-      if (failed?.type === STARTUP_FAILED_MESSAGE_TYPE && failed.error) {
-        failures.set(worker.id, failed.error);
       }
     };
     // A worker that dies before listening failed to load the model or bind the port:
@@ -160,8 +257,7 @@ export async function startCluster(
     const onEarlyExit = (worker: Worker, code: number, signal: string) => {
       cluster.off("listening", onListening);
       cluster.off("exit", onEarlyExit);
-      cluster.off("message", onMessage);
-      const failure = failures.get(worker.id);
+      const failure = startupFailures.get(worker.id);
       const error = failure?.userError
         ? new UserError(failure.message)
         : failure
@@ -178,14 +274,25 @@ export async function startCluster(
     };
     cluster.on("listening", onListening);
     cluster.on("exit", onEarlyExit);
-    cluster.on("message", onMessage);
     for (let i = 0; i < options.workers; i++) fork();
   });
   started = true;
   const host = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
   const swap = (next: ResolvedModel, index: number) => {
-    assigned[index] = next;
-    const message: SwapMessage = { type: SWAP_MESSAGE_TYPE, model: next, index };
+    requested[index] = { model: next, generation: ++generation };
+    const message: SwapMessage = { type: SWAP_MESSAGE_TYPE, model: next, index, generation };
+    const workers = new Set<number>();
+    for (const worker of Object.values(cluster.workers ?? {})) {
+      if (worker?.isConnected()) {
+        worker.send(message);
+        workers.add(worker.id);
+      }
+    }
+    if (workers.size === 0) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => awaiting.set(generation, { workers, resolve }));
+  };
+  const reloadFailed = () => {
+    const message: ReloadFailedMessage = { type: RELOAD_FAILED_MESSAGE_TYPE };
     for (const worker of Object.values(cluster.workers ?? {})) {
       if (worker?.isConnected()) worker.send(message);
     }
@@ -195,5 +302,6 @@ export async function startCluster(
     close,
     stopped,
     swap,
+    reloadFailed,
   };
 }

@@ -75,8 +75,10 @@ export const serveOptionsSchema = z
     host: z
       .string()
       .min(1)
-      .default("0.0.0.0")
-      .describe("Interface to listen on (0.0.0.0 = all IPv4 interfaces)"),
+      .default("127.0.0.1")
+      .describe(
+        "Interface to listen on: 127.0.0.1 = this machine only (the default, as for a tool run on a laptop); 0.0.0.0 = all IPv4 interfaces (the container image and Kubernetes manifests set it)",
+      ),
     port: intSetting(0, 65535)
       .default(9696)
       .describe("TCP port (0 = pick a free one); 9696 is the original service's port"),
@@ -112,6 +114,21 @@ export const serveOptionsSchema = z
       .describe(
         "Idle keep-alive timeout; above the 60 s idle timeout of common load balancers so they close first",
       ),
+    headersTimeoutMs: intSetting(1, 3_600_000)
+      .default(10_000)
+      .describe(
+        "A connection must send a request's complete headers within this time (from connecting, or from the end of the previous request on a keep-alive connection), or it is answered 408 and closed; capped at requestTimeoutMs",
+      ),
+    requestTimeoutMs: intSetting(0, 3_600_000)
+      .default(30_000)
+      .describe(
+        "A request's headers and whole body must arrive within this time, or it is answered 408 and its connection closed (a body sent a byte at a time, a chunked body that never ends); 0 = no limit",
+      ),
+    maxConcurrentRequests: intSetting(0, 1_000_000)
+      .default(256)
+      .describe(
+        "Most POST requests (predictions) one process handles at once; beyond it they are answered 503 with Retry-After at once instead of queueing (GET health checks and /metrics are not counted). 0 = no limit",
+      ),
     shutdownTimeoutMs: intSetting(0, 3_600_000)
       .default(10_000)
       .describe(
@@ -124,7 +141,9 @@ export const serveOptionsSchema = z
       ),
     maxWorkerRestarts: intSetting(0, 10_000)
       .default(5)
-      .describe("Crashed workers restarted per minute before the primary gives up and exits 1"),
+      .describe(
+        "Crashed workers restarted at once per minute; beyond, the next restarts wait (1 s, doubling up to 30 s) while the other workers serve. The primary exits 1 only when no worker is left serving",
+      ),
     onnxThreads: intSetting(1, 256)
       .default(1)
       .describe(

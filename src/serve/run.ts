@@ -56,6 +56,7 @@ export async function runServe(
   );
   const [model] = models;
   let swapTo: (next: ResolvedModel, index: number) => Promise<unknown>;
+  let countFailedReload: () => void;
 
   let running: RunningServe;
   let exitCode = 0;
@@ -72,13 +73,15 @@ export async function runServe(
       `serving ${model.path} with ${options.workers} workers at ${handle.url}`,
     );
     running = { url: handle.url, workers: options.workers, close: handle.close };
-    swapTo = async (next, index) => handle.swap(next, index);
+    swapTo = (next, index) => handle.swap(next, index);
+    countFailedReload = () => handle.reloadFailed();
     void handle.stopped.then((code) => {
       if (deps.handleSignals ?? true) process.exit(code);
     });
   } else {
     const instance = await startServing(options, models, { logger });
     swapTo = (next, index) => instance.swap(next, index);
+    countFailedReload = () => instance.countFailedReload();
     running = {
       url: instance.url,
       workers: 1,
@@ -93,6 +96,7 @@ export async function runServe(
       ? followModel(wanted[index].uri, resolved, options.pollIntervalMs, {
           resolve: (uri) => resolve(uri, logger),
           swap: (next) => swapTo({ ...next, servedName: resolved.servedName }, index),
+          failed: () => countFailedReload(),
           logger,
         })
       : () => {},

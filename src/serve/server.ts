@@ -11,6 +11,7 @@ import { SERVE_OPENAPI_PATH, serveOpenApiDocument } from "./openapi.js";
 import { classifyError, errorBody, RequestError } from "./errors.js";
 import { serveOptionsSchema } from "./options.js";
 import { ModelSlot } from "./served-model.js";
+import { installGracefulShutdown } from "./shutdown.js";
 import { mlflowRoutes } from "./routes/mlflow.js";
 import { predictRoutes } from "./routes/predict.js";
 import { v2Routes } from "./routes/v2.js";
@@ -23,6 +24,11 @@ export interface BuildServerOptions {
   maxRows?: number;
   bodyLimitBytes?: number;
   keepAliveTimeoutMs?: number;
+  /** Slow clients: see serveOptionsSchema. */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** Overload: POST requests handled at once before answering 503 (0: no limit). */
+  maxConcurrentRequests?: number;
   /** Served next to the default model, by name on the V2 routes (names must differ). */
   moreModels?: Predictor[];
   /** Require `Authorization: Bearer <token>` (see serve/auth.ts for the routes left open). */
@@ -42,6 +48,9 @@ const defaults = serveOptionsSchema.pick({
   maxRows: true,
   bodyLimitBytes: true,
   keepAliveTimeoutMs: true,
+  headersTimeoutMs: true,
+  requestTimeoutMs: true,
+  maxConcurrentRequests: true,
 });
 
 /** The HTTP app and the slots holding the models it answers with (swap() replaces one). */
@@ -77,6 +86,9 @@ export async function buildServingApp(
     maxRows: options.maxRows,
     bodyLimitBytes: options.bodyLimitBytes,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+    headersTimeoutMs: options.headersTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs,
+    maxConcurrentRequests: options.maxConcurrentRequests,
   });
   const logger = options.logger ?? silentLogger();
   const metrics = options.metrics === false ? undefined : (options.metrics ?? createServeMetrics());
@@ -89,8 +101,10 @@ export async function buildServingApp(
     childLoggerFactory: (parent) => parent,
     bodyLimit: settings.bodyLimitBytes,
     keepAliveTimeout: settings.keepAliveTimeoutMs,
-    return503OnClosing: true,
-    forceCloseConnections: "idle",
+    ...slowClientTimeouts(settings),
+    // Both done by installGracefulShutdown, without resetting a request (see there).
+    return503OnClosing: false,
+    forceCloseConnections: false,
     routerOptions: { ignoreTrailingSlash: true },
   });
 
@@ -103,16 +117,18 @@ export async function buildServingApp(
       ),
   );
   const models = slots[0];
-  let ready = true;
   const ctx: ServeContext = {
     models,
     // Keyed by the name at load: a swap brings a new version of the same registered model.
     byName: new Map(slots.map((slot) => [slot.current.info.name, slot])),
     limits: { maxRows: settings.maxRows },
     metrics,
-    isReady: () => ready,
+    isReady: () => !closing(),
   };
 
+  // First: a closing or overloaded server turns requests away before spending anything on them.
+  const closing = installGracefulShutdown(app);
+  installConcurrencyLimit(app, settings.maxConcurrentRequests, metrics);
   if (options.authToken !== undefined) installBearerAuth(app, options.authToken);
   installBodyParsers(app);
   installErrorHandling(app, logger);
@@ -136,19 +152,70 @@ export async function buildServingApp(
     });
   }
 
-  app.addHook("preClose", async () => {
-    ready = false;
-  });
-  // A request already in flight when shutdown starts is answered, but its keep-alive
-  // connection must not outlive it: otherwise close() waits out the client's idle socket.
-  app.addHook("onSend", (_request, reply, payload, done) => {
-    if (!ready) reply.header("connection", "close");
-    done(null, payload);
-  });
   app.addHook("onClose", async () => {
     await Promise.all(slots.map((slot) => slot.close()));
   });
   return { app, models, slots };
+}
+
+/**
+ * Node's own limits on slow clients, which Fastify leaves off (requestTimeout 0): a connection
+ * sending its headers or body a byte at a time is answered 408 and closed. Node checks them
+ * every connectionsCheckingInterval (30 s by default), so the interval follows the timeouts.
+ */
+function slowClientTimeouts(settings: { headersTimeoutMs: number; requestTimeoutMs: number }) {
+  const { requestTimeoutMs } = settings;
+  // Node refuses a headers timeout above the request timeout: the request includes its headers.
+  const headersTimeout =
+    requestTimeoutMs > 0
+      ? Math.min(settings.headersTimeoutMs, requestTimeoutMs)
+      : settings.headersTimeoutMs;
+  const connectionsCheckingInterval = Math.max(10, Math.min(1000, Math.floor(headersTimeout / 4)));
+  return {
+    requestTimeout: requestTimeoutMs,
+    http: { headersTimeout, requestTimeout: requestTimeoutMs, connectionsCheckingInterval },
+  };
+}
+
+/**
+ * At most `limit` POST requests (the predictions) in this process at once; the others are
+ * answered 503 with Retry-After straight away, as Triton and KServe do, so that the accepted
+ * ones keep their latency instead of every request queueing without bound. Health checks and
+ * /metrics (GET) are never turned away.
+ */
+function installConcurrencyLimit(
+  app: FastifyInstance,
+  limit: number,
+  metrics: ServeMetrics | undefined,
+): void {
+  let inFlight = 0;
+  metrics?.trackInFlight(() => inFlight);
+  app.addHook("onRequest", (request, reply, done) => {
+    if (request.method !== "POST") {
+      done();
+      return;
+    }
+    if (limit > 0 && inFlight >= limit) {
+      metrics?.countRejected("overload");
+      const protocol = request.routeOptions.config.protocol ?? "predict";
+      reply
+        .code(503)
+        .header("retry-after", "1")
+        .type(JSON_TYPE)
+        .send(
+          errorBody(
+            protocol,
+            503,
+            `the server is handling its maximum of ${limit} requests at once (maxConcurrentRequests); retry later`,
+          ),
+        );
+      return;
+    }
+    inFlight++;
+    // 'close' comes once the answer is sent or the connection is gone, whichever happens.
+    reply.raw.once("close", () => inFlight--);
+    done();
+  });
 }
 
 function checkDistinctNames(predictors: Predictor[]): void {

@@ -31,6 +31,8 @@ export interface ServeInstance {
    * (resolves false).
    */
   swap(model: ResolvedModel, index?: number): Promise<boolean>;
+  /** Counts a failed reload decided elsewhere (the version's files could not be fetched). */
+  countFailedReload(): void;
   /**
    * Stops accepting, lets in-flight requests finish (cutting them after shutdownTimeoutMs),
    * then releases the model. Resolves true if everything finished in time.
@@ -82,6 +84,9 @@ export async function startServing(
       maxRows: options.maxRows,
       bodyLimitBytes: options.bodyLimitBytes,
       keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+      headersTimeoutMs: options.headersTimeoutMs,
+      requestTimeoutMs: options.requestTimeoutMs,
+      maxConcurrentRequests: options.maxConcurrentRequests,
       authToken: options.authToken,
       metrics: metrics ?? false,
       renderMetrics:
@@ -161,7 +166,8 @@ export async function startServing(
     })();
     return closing;
   };
-  return { app, models, url, swap, close };
+  const countFailedReload = () => metrics?.countReload("failure");
+  return { app, models, url, swap, countFailedReload, close };
 }
 
 export function listeningUrl(app: FastifyInstance, host: string): string {

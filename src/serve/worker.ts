@@ -7,12 +7,15 @@ import { UserError } from "../config/errors.js";
 import { createLogger } from "../log/logger.js";
 import { clusterMetricsRenderer } from "../metrics/cluster-metrics.js";
 import {
+  RELOAD_FAILED_MESSAGE_TYPE,
   SHUTDOWN_MESSAGE,
   STARTUP_FAILED_MESSAGE_TYPE,
   SWAP_MESSAGE_TYPE,
+  SWAPPED_MESSAGE_TYPE,
   WORKER_ENV,
   type StartupFailedMessage,
   type SwapMessage,
+  type SwappedMessage,
   type WorkerAssignment,
 } from "./cluster.js";
 import { startServing } from "./single.js";
@@ -51,9 +54,13 @@ async function main(): Promise<void> {
     const type = (message as { type?: unknown }).type;
     if (type === SHUTDOWN_MESSAGE.type) stop("primary");
     else if (type === SWAP_MESSAGE_TYPE && !stopping) {
-      const { model, index } = message as SwapMessage;
-      void instance.swap(model, index);
-    }
+      const { model, index, generation } = message as SwapMessage;
+      // The primary restarts workers on a version only once one of them loaded it.
+      void instance.swap(model, index).then((loaded) => {
+        const answer: SwappedMessage = { type: SWAPPED_MESSAGE_TYPE, index, generation, loaded };
+        if (process.connected) process.send?.(answer);
+      });
+    } else if (type === RELOAD_FAILED_MESSAGE_TYPE) instance.countFailedReload();
   });
   // Ctrl-C reaches the whole process group; the primary's own message follows and is ignored.
   process.on("SIGTERM", () => stop("SIGTERM"));
@@ -63,7 +70,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  createLogger().error({ err: error }, "worker failed to start");
   const { message, code, syscall, address, port } = error as NodeJS.ErrnoException & {
     address?: string;
     port?: number;
@@ -79,7 +85,10 @@ main().catch((error: unknown) => {
       port,
     },
   };
-  // The primary turns the reason into its own error (one line for a taken port).
+  // The primary reports it, in one line: N workers must not print N stacks for one bad model.
   if (process.send && process.connected) process.send(failed, () => process.exit(1));
-  else process.exit(1);
+  else {
+    createLogger().error({ err: error }, "worker failed to start");
+    process.exit(1);
+  }
 });

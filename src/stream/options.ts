@@ -53,6 +53,13 @@ export const streamOptionsSchema = z
       .describe(
         "For a registry alias (models:/name@alias): how often to check whether it moved, and switch between batches; 0 = never",
       ),
+    metricsHost: z
+      .string()
+      .min(1)
+      .default("127.0.0.1")
+      .describe(
+        "Interface the --metrics-port server listens on: 127.0.0.1 = this machine only (default); 0.0.0.0 = all IPv4 interfaces, for a Prometheus elsewhere (the container image sets it)",
+      ),
     metricsPort: intSetting(0, 65535)
       .optional()
       .describe(

@@ -59,7 +59,11 @@ export async function runStream(
     );
     const metrics = options.metricsPort === undefined ? undefined : createStreamMetrics();
     if (metrics) {
-      const served = await serveMetrics(metrics.registry, options.metricsPort!);
+      const served = await serveMetrics(
+        metrics.registry,
+        options.metricsPort!,
+        options.metricsHost,
+      );
       opened.push(served);
       logger.info({ metrics: served.url }, `metrics at ${served.url}`);
       const lag = pollLag(source, metrics, { intervalMs: deps.lagIntervalMs, logger });

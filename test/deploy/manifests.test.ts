@@ -36,5 +36,7 @@ describe("Kubernetes manifests", () => {
     const text = JSON.stringify(docs[0]);
     expect(text).toContain("/v2/health/ready");
     expect(text).toContain("models:/ride-duration@production");
+    // serve listens on 127.0.0.1 unless told: the pod must say every interface.
+    expect(text).toContain('{"name":"MLDEPLOY_HOST","value":"0.0.0.0"}');
   });
 });

@@ -3,15 +3,20 @@ import { describe, expect, it } from "vitest";
 import { parseServeOptions, serveOptionsSchema } from "../../src/serve/options.js";
 
 describe("serveOptionsSchema", () => {
-  it("fills defaults: the original service's port, all interfaces, a worker per core", () => {
+  it("fills defaults: the original service's port, this machine only, a worker per core, time and concurrency limits", () => {
     const options = parseServeOptions({ model: "./model" });
     expect(options).toMatchObject({
       model: "./model",
-      host: "0.0.0.0",
+      host: "127.0.0.1",
       port: 9696,
       workers: os.availableParallelism(),
       logLevel: "info",
       metrics: true,
+    });
+    expect(options).toMatchObject({
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      maxConcurrentRequests: 256,
     });
     expect(options.maxBatchSize).toBeGreaterThan(1);
     expect(options.maxBatchDelayMs).toBeGreaterThanOrEqual(0);
