@@ -1,4 +1,9 @@
 import { UserError } from "../config/errors.js";
+import {
+  errorCode,
+  isConnectionFailure,
+  isRolledBackTransaction,
+} from "../config/transient-failures.js";
 
 /**
  * Which failures of a batch run are worth retrying from the last committed checkpoint, and
@@ -26,46 +31,18 @@ export function retryDelayMs(policy: RetryPolicy, retry: number): number {
 }
 
 /**
- * SQLSTATEs that say nothing about the statement: the server went away or restarts
- * (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now), a transaction lost
- * a race (40001 serialization_failure, 40P01 deadlock_detected), or the server is full
- * (53300 too_many_connections). Class 08 (connection exceptions) is matched by its prefix.
+ * A connection lost, reset or refused, a server restarting, a transaction rolled back after a
+ * race (see config/transient-failures.ts), or SQLite's lock timeout; looked for in `cause` and
+ * in an AggregateError too (connecting to `localhost` tries each address, and Node reports
+ * them all).
  */
-const TRANSIENT_SQLSTATES = new Set(["57P01", "57P02", "57P03", "40001", "40P01", "53300"]);
-
-/** Node socket errors of a server restarting or a network blip; SQLite's lock timeout. */
-const TRANSIENT_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EAI_AGAIN",
-  "SQLITE_BUSY",
-]);
-
-/** pg's own errors for a connection that ended under it carry no code, only these messages. */
-const TRANSIENT_MESSAGES =
-  /^(Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect)/;
-
 export function isTransient(error: unknown, depth = 0): boolean {
   // A mistake in the job's settings or data does not go away by waiting.
   if (error instanceof UserError || depth > 5) return false;
   if (typeof error !== "object" || error === null) return false;
-  const { code, message, cause, errors } = error as {
-    code?: unknown;
-    message?: unknown;
-    cause?: unknown;
-    errors?: unknown;
-  };
-  if (typeof code === "string") {
-    if (TRANSIENT_SQLSTATES.has(code) || TRANSIENT_CODES.has(code)) return true;
-    if (/^08[0-9A-Z]{3}$/.test(code)) return true;
-  }
-  if (typeof message === "string" && TRANSIENT_MESSAGES.test(message)) return true;
-  // Connecting to `localhost` tries each address: Node reports an AggregateError of them all.
+  if (isConnectionFailure(error) || isRolledBackTransaction(error)) return true;
+  if (errorCode(error) === "SQLITE_BUSY") return true;
+  const { cause, errors } = error as { cause?: unknown; errors?: unknown };
   const inner = [cause, ...(Array.isArray(errors) ? (errors as unknown[]) : [])];
   return inner.some((e) => e !== undefined && isTransient(e, depth + 1));
 }

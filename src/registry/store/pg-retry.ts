@@ -1,4 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import {
+  errorCode,
+  isConnectionFailure,
+  isRolledBackTransaction,
+} from "../../config/transient-failures.js";
 import type { Logger } from "../../log/logger.js";
 
 /**
@@ -21,45 +26,9 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   maxDelayMs: 2_000,
 };
 
-// SQLSTATEs of a lost or refused connection: class 08 (connection exception), the server
-// shutting down or crashed (57P01 terminated by an administrator, 57P02, 57P03 starting up),
-// too many connections (53300); and of transactions the server rolled back as a whole
-// (40001 serialization failure, 40P01 deadlock).
-const CONNECTION_STATES = new Set(["57P01", "57P02", "57P03", "53300"]);
-const ROLLED_BACK_STATES = new Set(["40001", "40P01"]);
-const SOCKET_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "ENOTCONN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EAI_AGAIN",
-]);
-// pg's own errors for a connection that ended, which carry no code.
-const CONNECTION_MESSAGES =
-  /Connection terminated|not queryable|connection timeout|timeout exceeded when trying to connect/i;
-
-function codeOf(error: unknown): string | undefined {
-  if (typeof error !== "object" || error === null) return undefined;
-  const { code } = error as { code?: unknown };
-  return typeof code === "string" ? code : undefined;
-}
-
-/** The connection was lost, refused or cut: nothing can be assumed of what it was doing. */
-export function isConnectionFailure(error: unknown): boolean {
-  const code = codeOf(error);
-  if (code !== undefined) {
-    return code.startsWith("08") || CONNECTION_STATES.has(code) || SOCKET_CODES.has(code);
-  }
-  return error instanceof Error && CONNECTION_MESSAGES.test(error.message);
-}
-
 /** A failure after which the same work may simply be attempted again (if it is idempotent). */
 export function isTransient(error: unknown): boolean {
-  return isConnectionFailure(error) || ROLLED_BACK_STATES.has(codeOf(error) ?? "");
+  return isConnectionFailure(error) || isRolledBackTransaction(error);
 }
 
 /**
@@ -81,7 +50,7 @@ export async function withRetries<T>(
     } catch (error) {
       if (!retryable(error) || Date.now() + delay > deadline) throw error;
       logger.warn(
-        { attempt: n, retryInMs: delay, code: codeOf(error), err: (error as Error).message },
+        { attempt: n, retryInMs: delay, code: errorCode(error), err: (error as Error).message },
         `registry PostgreSQL ${what} failed; retrying`,
       );
       await sleep(delay);

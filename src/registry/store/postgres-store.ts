@@ -2,15 +2,11 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import pg from "pg";
 import { UnreachableError } from "../../config/errors.js";
+import { isConnectionFailure } from "../../config/transient-failures.js";
 import { silentLogger, type Logger } from "../../log/logger.js";
 import { RegistryError } from "../errors.js";
 import { migratePostgres } from "./migrations.js";
-import {
-  DEFAULT_RETRY_POLICY,
-  isConnectionFailure,
-  withRetries,
-  type RetryPolicy,
-} from "./pg-retry.js";
+import { DEFAULT_RETRY_POLICY, withRetries, type RetryPolicy } from "./pg-retry.js";
 import type { SqlDatabase, SqlExecutor, SqlValue } from "./sql-database.js";
 import { SqlTrackingStore } from "./sql-store.js";
 
