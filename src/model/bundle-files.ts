@@ -1,6 +1,6 @@
-import { constants, type Stats } from "node:fs";
 import { lstat, open, realpath, stat } from "node:fs/promises";
 import path from "node:path";
+import { describeFileType, isWithin, readUpTo, UNTRUSTED_READ_FLAGS } from "../files/untrusted.js";
 
 /**
  * Reading a bundle's files without trusting them: a bundle may come from anyone (a registry
@@ -58,7 +58,8 @@ export async function resolveBundleFile(
   }
   // `real` has no link left, so stat() is lstat() here: it never touches what a link names.
   const info = await stat(real);
-  if (!info.isFile()) throw new UnsafeBundleFile(`is ${kindOf(info)}, not a regular file`);
+  if (!info.isFile())
+    throw new UnsafeBundleFile(`is ${describeFileType(info)}, not a regular file`);
   return { realPath: real, size: info.size };
 }
 
@@ -68,29 +69,21 @@ export async function resolveBundleFile(
  * replaced (by a FIFO, a link) since it was resolved.
  */
 export async function readBundleFile(realPath: string, maxBytes: number): Promise<Buffer> {
-  const flags = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
   let handle;
   try {
-    handle = await open(realPath, flags);
+    handle = await open(realPath, UNTRUSTED_READ_FLAGS);
   } catch (error) {
     throw new UnsafeBundleFile(`cannot be opened: ${describeError(error)}`);
   }
   try {
     const info = await handle.stat();
-    if (!info.isFile()) throw new UnsafeBundleFile(`is ${kindOf(info)}, not a regular file`);
+    if (!info.isFile())
+      throw new UnsafeBundleFile(`is ${describeFileType(info)}, not a regular file`);
     if (info.size > maxBytes) throw tooLarge(info.size, maxBytes);
     // Read to the end but never past the cap: the file may grow while it is read.
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const buffer = Buffer.allocUnsafe(Math.min(64 * 1024, maxBytes + 1 - total));
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-      if (bytesRead === 0) break;
-      chunks.push(buffer.subarray(0, bytesRead));
-      total += bytesRead;
-      if (total > maxBytes) throw tooLarge(undefined, maxBytes);
-    }
-    return Buffer.concat(chunks, total);
+    const content = await readUpTo(handle, maxBytes);
+    if (content === undefined) throw tooLarge(undefined, maxBytes);
+    return content;
   } finally {
     await handle.close();
   }
@@ -107,23 +100,9 @@ function formatBytes(bytes: number): string {
   return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : `${bytes} bytes`;
 }
 
+/** Strictly below the bundle root: the root itself is no bundle file. */
 function isInside(root: string, file: string): boolean {
-  const relative = path.relative(root, file);
-  return (
-    relative !== "" &&
-    relative !== ".." &&
-    !relative.startsWith(`..${path.sep}`) &&
-    !path.isAbsolute(relative)
-  );
-}
-
-function kindOf(info: Stats): string {
-  if (info.isDirectory()) return "a directory";
-  if (info.isFIFO()) return "a FIFO (named pipe)";
-  if (info.isCharacterDevice()) return "a character device";
-  if (info.isBlockDevice()) return "a block device";
-  if (info.isSocket()) return "a socket";
-  return "not a regular file";
+  return file !== root && isWithin(root, file);
 }
 
 function isAbsent(error: unknown): boolean {

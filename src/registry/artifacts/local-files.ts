@@ -5,17 +5,11 @@ import { lstat, mkdir, readdir, realpath, rename, rm, stat } from "node:fs/promi
 import path from "node:path";
 
 import { UserError } from "../../config/errors.js";
+import { describeFileType, isWithin } from "../../files/untrusted.js";
 import { RegistryError } from "../errors.js";
 import { hashFile } from "./hashing.js";
 import { MANIFEST_FILE, MAX_MANIFEST_BYTES, parseManifest } from "./manifest.js";
-import {
-  UnsafeFile,
-  describeType,
-  isWithin,
-  openRegularFile,
-  readAtMost,
-  realPathWithin,
-} from "./safe-files.js";
+import { UnsafeFile, openRegularFile, readAtMost, realPathWithin } from "./safe-files.js";
 import type { ArtifactManifest } from "./types.js";
 import { localPathUnder } from "./uri.js";
 
@@ -79,7 +73,7 @@ export async function walkFiles(root: string): Promise<LocalFile[]> {
       } else if (info.isDirectory()) {
         throw new UserError(`${shown} is a symbolic link to a directory; copy it instead`);
       } else {
-        throw new UserError(`${shown} is ${describeType(info)}, not a regular file`);
+        throw new UserError(`${shown} is ${describeFileType(info)}, not a regular file`);
       }
     }
   };
@@ -143,7 +137,7 @@ export async function verifyLocalDirectory(
       throw error;
     }
     if (!info.isFile()) {
-      throw corrupt(`${where} is ${describeType(info)}, not a regular file`);
+      throw corrupt(`${where} is ${describeFileType(info)}, not a regular file`);
     }
     const size = info.size;
     if (size !== expected.size) {

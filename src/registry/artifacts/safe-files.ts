@@ -5,13 +5,18 @@
  * resolved first, so a link to another file of the directory is fine while one to
  * /etc/passwd or /dev/zero is refused, and nothing is opened that could block (a FIFO) or
  * never end (a device).
- *
- * (src/model/bundle-files.ts applies the same rules to a bundle's MLmodel and model.onnx;
- * the two could share one helper.)
+ * (src/model/bundle-files.ts applies the same rules to a bundle's MLmodel and model.onnx,
+ * through the same pieces in src/files/untrusted.ts.)
  */
-import { constants, type Stats } from "node:fs";
+import type { Stats } from "node:fs";
 import { lstat, mkdir, open, realpath, type FileHandle } from "node:fs/promises";
 import path from "node:path";
+import {
+  describeFileType,
+  isWithin,
+  readUpTo,
+  UNTRUSTED_READ_FLAGS,
+} from "../../files/untrusted.js";
 
 export type UnsafeKind =
   /** Resolves outside the directory it belongs to. */
@@ -34,22 +39,6 @@ export class UnsafeFile extends Error {
     super(`${file} ${reason}`);
     this.name = "UnsafeFile";
   }
-}
-
-/**
- * O_NOFOLLOW: a path resolved by realPathInside has no link left, so a link found there now
- * was put there since, and is refused. O_NONBLOCK: opening a FIFO returns at once (to be
- * refused by its type) instead of waiting for a writer forever; regular files ignore it.
- */
-const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
-
-/** Whether `file` is `root` itself or below it (both absolute, already resolved). */
-export function isWithin(root: string, file: string): boolean {
-  const relative = path.relative(root, file);
-  return (
-    relative === "" ||
-    (relative !== ".." && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative))
-  );
 }
 
 /**
@@ -117,7 +106,7 @@ export async function openRegularFile(
 ): Promise<{ handle: FileHandle; info: Stats }> {
   let handle: FileHandle;
   try {
-    handle = await open(realPath, READ_FLAGS);
+    handle = await open(realPath, UNTRUSTED_READ_FLAGS);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     // ELOOP: a link where the resolved path had none; ENXIO: a socket (cannot be opened).
@@ -130,7 +119,7 @@ export async function openRegularFile(
     const info = await handle.stat();
     if (!info.isFile()) {
       const kind = info.isDirectory() ? "directory" : "special";
-      throw new UnsafeFile(realPath, kind, `is ${describeType(info)}, not a regular file`);
+      throw new UnsafeFile(realPath, kind, `is ${describeFileType(info)}, not a regular file`);
     }
     if (expected && (info.dev !== expected.dev || info.ino !== expected.ino)) {
       throw new UnsafeFile(realPath, "changed", "was replaced while it was being read; try again");
@@ -154,27 +143,7 @@ export async function readAtMost(
 ): Promise<Buffer> {
   const tooLarge = () => new UnsafeFile(file, "too-large", `is larger than ${maxBytes} bytes`);
   if ((await handle.stat()).size > maxBytes) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for (;;) {
-    const buffer = Buffer.allocUnsafe(Math.min(64 * 1024, maxBytes + 1 - total));
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-    if (bytesRead === 0) break;
-    chunks.push(buffer.subarray(0, bytesRead));
-    total += bytesRead;
-    if (total > maxBytes) throw tooLarge();
-  }
-  return Buffer.concat(chunks, total);
-}
-
-/** "a FIFO (named pipe)", "a character device" … for messages. */
-export function describeType(info: Stats): string {
-  if (info.isFile()) return "a regular file";
-  if (info.isDirectory()) return "a directory";
-  if (info.isSymbolicLink()) return "a symbolic link";
-  if (info.isFIFO()) return "a FIFO (named pipe)";
-  if (info.isCharacterDevice()) return "a character device";
-  if (info.isBlockDevice()) return "a block device";
-  if (info.isSocket()) return "a socket";
-  return "not a regular file";
+  const content = await readUpTo(handle, maxBytes);
+  if (content === undefined) throw tooLarge();
+  return content;
 }
