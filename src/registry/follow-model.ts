@@ -1,4 +1,7 @@
+import { UserError } from "../config/errors.js";
 import type { Logger } from "../log/logger.js";
+import { RegistryError } from "./errors.js";
+import type { LocalModel, Registry } from "./registry.js";
 
 /** Where a model URI points now: a local bundle, and the version it is. */
 export interface PointedModel {
@@ -81,4 +84,26 @@ export function followModel<M extends PointedModel>(
   const timer = setInterval(() => void tick(), intervalMs);
   timer.unref();
   return () => clearInterval(timer);
+}
+
+/**
+ * registry.resolveModel for a URI being followed, telling apart a version whose files are
+ * missing or corrupt (UnavailableVersionError: a failed reload) from a registry that cannot be
+ * reached (thrown as it is, and retried at the next poll).
+ */
+export async function resolveFollowedModel(
+  registry: Pick<Registry, "resolveModel" | "modelVersionFor">,
+  uri: string,
+): Promise<LocalModel> {
+  try {
+    return await registry.resolveModel(uri);
+  } catch (error) {
+    // A user-fixable error (RegistryError is one) is about the version's files; others, such as
+    // a connection refused, about reaching the registry.
+    const unauthorized = error instanceof RegistryError && error.code === "UNAUTHORIZED";
+    if (!(error instanceof UserError) || unauthorized) throw error;
+    const version = await registry.modelVersionFor(uri).catch(() => undefined);
+    if (version === undefined) throw error;
+    throw new UnavailableVersionError(uri, String(version.version), error);
+  }
 }

@@ -3,7 +3,7 @@ import { serveMetrics } from "../metrics/http.js";
 import { createStreamMetrics, pollLag } from "../metrics/stream-metrics.js";
 import { PredictorSlot } from "../model/predictor-slot.js";
 import { loadPredictor } from "../model/predictor.js";
-import { followModel } from "../registry/follow-model.js";
+import { followModel, resolveFollowedModel } from "../registry/follow-model.js";
 import type { LocalModel, Registry } from "../registry/registry.js";
 import { runConsumer, type ConsumerStats } from "./consumer.js";
 import { openStreamSink, openStreamSource } from "./endpoints.js";
@@ -71,8 +71,10 @@ export async function runStream(
     }
     if (model.movable && options.pollIntervalMs > 0) {
       const stop = followModel(options.model, model, options.pollIntervalMs, {
-        resolve: (uri) => deps.registry.resolveModel(uri),
+        resolve: (uri) => resolveFollowedModel(deps.registry, uri),
         swap: (next) => switchModel(predictor, next, { logger, metrics }),
+        // A version whose files are gone: logged once by followModel, counted here.
+        failed: () => metrics?.countReload("failure"),
         logger,
       });
       opened.push({ close: async () => stop() });
@@ -112,7 +114,7 @@ async function switchModel(
   slot: PredictorSlot,
   next: LocalModel,
   io: { logger: Logger; metrics?: { countReload(result: "success" | "failure"): void } },
-): Promise<void> {
+): Promise<boolean> {
   try {
     const loaded = await loadPredictor(next.path, { name: next.name, version: next.version });
     const previous = slot.current.info.version;
@@ -122,11 +124,13 @@ async function switchModel(
       { from: previous, to: loaded.info.version },
       `now predicting with version ${loaded.info.version} (was ${previous})`,
     );
+    return true;
   } catch (error) {
     io.metrics?.countReload("failure");
     io.logger.error(
       { err: error, version: next.version },
       `version ${next.version} could not be loaded; predicting on with version ${slot.current.info.version}`,
     );
+    return false;
   }
 }

@@ -1,7 +1,10 @@
+import { rmSync } from "node:fs";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/log/logger.js";
 import { PredictorSlot } from "../../src/model/predictor-slot.js";
 import { loadPredictor } from "../../src/model/predictor.js";
+import { parseArtifactUri } from "../../src/registry/artifacts/uri.js";
 import { Registry } from "../../src/registry/registry.js";
 import { openStreamSink, openStreamSource } from "../../src/stream/endpoints.js";
 import { streamOptionsSchema } from "../../src/stream/options.js";
@@ -111,6 +114,56 @@ describe("a consumer of models:/<name>@<alias> follows the alias", () => {
     const ids = seen.map(([id]) => id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(Math.max(...ids) + 1).toBe(ids.length);
+  }, 60_000);
+
+  it("counts a version whose files are gone as a failed reload, once, and predicts on", async () => {
+    // After the test above the alias points at version 2; version 3 is registered, then lost.
+    const run = await registry.startRun({ experiment: "nyc-taxi" });
+    const lost = await run.logModel(await rideBundlePath(), {
+      register: "ride-duration",
+      artifactPath: "lost",
+    });
+    await run.end();
+    const location = parseArtifactUri(lost!.source);
+    if (location.kind !== "local") throw new Error("expected a local artifact store");
+    rmSync(location.path, { recursive: true, force: true });
+
+    const lines: string[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => lines.push(line) });
+    const logged = (text: string) => lines.filter((line) => line.includes(text)).length;
+    let stop = false;
+    const running = runStream(
+      streamOptionsSchema.parse({
+        model: "models:/ride-duration@production",
+        source: rides,
+        sink: predictions,
+        group: "follow",
+        batchSize: 10,
+        maxWaitMs: 5,
+        pollIntervalMs: 50,
+      }),
+      { registry, logger, shouldStop: () => stop },
+    );
+    const from = seen.length;
+    try {
+      await registry.setAlias("ride-duration", "production", Number(lost!.version));
+      const deadline = Date.now() + 15_000;
+      while (logged("its files cannot be read") === 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      // Several more polls find the same lost version: it is not reported again.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await publish(10_000, 20);
+      await readUntil(() => seen.length >= from + 20, 15_000);
+    } finally {
+      stop = true;
+      await running;
+    }
+    expect(
+      logged(`could not load version ${lost!.version} of models:/ride-duration@production`),
+    ).toBe(1);
+    expect(logged("could not check where")).toBe(0);
+    expect(new Set(seen.slice(from).map(([, version]) => version))).toEqual(new Set(["2"]));
   }, 60_000);
 });
 

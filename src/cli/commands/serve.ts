@@ -3,9 +3,7 @@ import { resolveConfig } from "../../config/load.js";
 import { createLogger } from "../../log/logger.js";
 import { readBundle } from "../../model/bundle.js";
 import { parseArtifactUri } from "../../registry/artifacts/uri.js";
-import { UserError } from "../../config/errors.js";
-import { RegistryError } from "../../registry/errors.js";
-import { UnavailableVersionError } from "../../registry/follow-model.js";
+import { resolveFollowedModel } from "../../registry/follow-model.js";
 import { parseModelUri } from "../../registry/model-uri.js";
 import type { Registry } from "../../registry/registry.js";
 import type { ResolvedModel } from "../../serve/single.js";
@@ -84,11 +82,10 @@ export async function serveModel(
         resolved = await resolveLocalModel(uri);
       } else {
         registry ??= await openRegistry(registryFlags);
-        resolved = await resolveFromRegistry(
-          registry,
-          uri,
-          (parsed.kind === "alias" || parsed.kind === "latest") && !starting,
-        );
+        const following = (parsed.kind === "alias" || parsed.kind === "latest") && !starting;
+        resolved = following
+          ? await resolveFollowedModel(registry, uri)
+          : await registry.resolveModel(uri);
       }
       // Check the bundles served at start here, so a bad model is one clear error, not N
       // crashing workers. Later versions (an alias moved) are checked by loading them: a
@@ -99,26 +96,4 @@ export async function serveModel(
   });
   starting = false;
   return running;
-}
-
-/**
- * registry.resolveModel, telling apart (once serving) a version whose files are missing or
- * corrupt, which counts as a failed reload, from a registry that cannot be reached.
- */
-async function resolveFromRegistry(
-  registry: Registry,
-  uri: string,
-  following: boolean,
-): Promise<ResolvedModel> {
-  try {
-    return await registry.resolveModel(uri);
-  } catch (error) {
-    // A user-fixable error (RegistryError is one) is about the version's files; others, such as
-    // a connection refused, about reaching the registry, and are retried at the next poll.
-    const unauthorized = error instanceof RegistryError && error.code === "UNAUTHORIZED";
-    if (!following || !(error instanceof UserError) || unauthorized) throw error;
-    const version = await registry.modelVersionFor(uri).catch(() => undefined);
-    if (version === undefined) throw error;
-    throw new UnavailableVersionError(uri, String(version.version), error);
-  }
 }
