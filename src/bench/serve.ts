@@ -1,7 +1,7 @@
 /**
  * `npm run bench:serve [-- --model <bundle>] [--duration 10] [--connections 32] [--pipelining 1]
  *  [--workers 1] [--rows 1000] [--delays 0,0.5,1,2] [--rounds 3] [--overload 10]
- *  [--load-processes 1] [--only <text>]`
+ *  [--load-processes 1] [--limit <maxConcurrentRequests>] [--only <text>]`
  * (`--only overload` runs the ceiling and the scenarios whose name holds the text)
  *
  * Measures `mldeploy serve` against a bare node:http server with the same process count that
@@ -37,6 +37,7 @@ const { values: args } = parseArgs({
     rounds: { type: "string", default: "3" },
     overload: { type: "string", default: "10" },
     "load-processes": { type: "string", default: "1" },
+    limit: { type: "string" },
     only: { type: "string" },
   },
 });
@@ -282,9 +283,10 @@ async function main(): Promise<void> {
   const OVERLOAD = "overload: limit on (maxConcurrentRequests";
   const AT_CAPACITY = "overload: at capacity";
   if (settings.overload > 0) {
-    const limit = defaults.maxConcurrentRequests;
+    const limit = args.limit !== undefined ? Number(args.limit) : defaults.maxConcurrentRequests;
     const capacity = limit * workers;
     const clients = capacity * settings.overload;
+    const limited = { maxConcurrentRequests: limit };
     const overload = (name: string, options: Record<string, unknown>, more: Partial<Scenario>) => ({
       name,
       start: service(options),
@@ -301,14 +303,13 @@ async function main(): Promise<void> {
         {},
         { clients: capacity },
       ),
-      overload(
-        `${OVERLOAD} ${limit}), ${fmt(clients)} clients honouring Retry-After`,
-        {},
-        { clients, retry: "honour" },
-      ),
+      overload(`${OVERLOAD} ${limit}), ${fmt(clients)} clients honouring Retry-After`, limited, {
+        clients,
+        retry: "honour",
+      }),
       overload(
         `overload: limit on (maxConcurrentRequests ${limit}), ${fmt(clients)} clients resending at once`,
-        {},
+        limited,
         { clients, retry: "immediate" },
       ),
       overload(
@@ -335,7 +336,7 @@ async function main(): Promise<void> {
         const result = await measure(server, entry.scenario);
         entry.runs.push(result);
         console.log(
-          `round ${round}: ${entry.scenario.name}: ${fmt(result.requestsPerSecond)} req/s, p99 ${result.p99} ms, ` +
+          `round ${round}: ${entry.scenario.name}: ${fmt(result.requestsPerSecond)} req/s, p99 ${fmt(result.p99, 1)} ms, ` +
             `p99 accepted ${fmt(result.acceptedP99, 1)} ms` +
             (result.serverAcceptedP99 !== undefined
               ? ` (server-side <= ${fmt(result.serverAcceptedP99, 1)} ms)`
