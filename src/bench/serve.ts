@@ -363,15 +363,14 @@ async function main(): Promise<void> {
   const overloadTarget = (label: string, result: LoadResult | undefined) => {
     if (!result) return undefined;
     const met = result.acceptedP99 < 50 && result.errors === 0 && !result.unanswered;
-    // Offered load: every attempt (answered or turned away) against what the service serves.
-    const offered = atCapacity
-      ? `, ${fmt((result.requestsPerSecond + result.rejectedPerSecond) / atCapacity.requestsPerSecond, 1)}x the served req/s offered`
-      : "";
+    // Closed loop: the attempts (answered or turned away) are what the clients could send.
+    const attempts = `${fmt(result.requestsPerSecond + result.rejectedPerSecond)} attempts/s`;
+    const served = atCapacity ? ` (at capacity: ${fmt(atCapacity.requestsPerSecond)} req/s)` : "";
     return (
       `${label}: p99 of accepted requests < 50 ms: ${fmt(result.acceptedP99, 1)} ms client-side ` +
       `(server-side <= ${fmt(result.serverAcceptedP99 ?? NaN, 1)} ms), ${met ? "MET" : "NOT MET"}; ` +
       `${fmt(result.requestsPerSecond)} req/s accepted (${fmt(result.requestsPerSecond / ceilingRps, 2)} of the ceiling), ` +
-      `${fmt(result.rejectedPerSecond)} 503/s${offered}`
+      `${fmt(result.rejectedPerSecond)} 503/s, ${attempts}${served}`
     );
   };
   const targets = [
