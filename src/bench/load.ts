@@ -1,6 +1,8 @@
+import { fork } from "node:child_process";
 import type { EventEmitter } from "node:events";
-import { Agent, request as httpRequest } from "node:http";
+import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
+import type { ClientsProcessSpec, ClientsReport } from "./clients.js";
 
 export interface LoadSpec {
   url: string;
@@ -25,6 +27,8 @@ export interface LoadResult {
   acceptedP99: number;
   /** The same as the server timed it, when known (an upper bound from its histogram). */
   serverAcceptedP99?: number;
+  /** Requests that got no answer within the run's grace period (raw clients only). */
+  unanswered?: number;
 }
 
 /** One autocannon run (in this process: the load generator's share of the CPU is one core). */
@@ -63,80 +67,76 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   };
 }
 
-export interface ClientsSpec {
+export interface ClientProcessesSpec {
   url: string;
   body: string;
   contentType: string;
-  /** Clients, each on its own keep-alive connection, each with one request at a time. */
+  /** Closed-loop clients in all, spread over the processes. */
   clients: number;
+  processes: number;
+  warmupSeconds: number;
   durationSeconds: number;
+  retry: "honour" | "immediate";
 }
 
 /**
- * Closed-loop clients that do what a 503's Retry-After asks (wait, then retry), as real
- * clients and load balancers do; autocannon resends at once, which makes a 503 cost as much
- * load as an answer and measures its own backlog. Latency is timed per request, 2xx apart.
+ * The raw-socket clients of clients.ts in `processes` processes of their own, so that the load
+ * generator has its own cores and is not timed against the server's event loop or its own
+ * node:http overhead. `onMeasuring` runs once every process has ended its warm-up.
  */
-export async function runClients(spec: ClientsSpec): Promise<LoadResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: spec.clients });
-  const body = Buffer.from(spec.body);
-  const accepted: number[] = [];
-  let rejected = 0;
-  let errors = 0;
-  let other = 0;
-  const started = performance.now();
-  const end = started + spec.durationSeconds * 1000;
-  const once = () =>
-    new Promise<{ status: number; retryAfter?: string }>((resolve) => {
-      const request = httpRequest(
-        spec.url,
-        {
-          method: "POST",
-          agent,
-          headers: { "content-type": spec.contentType, "content-length": body.length },
-          timeout: 30_000,
-        },
-        (response) => {
-          response.resume();
-          response.on("end", () =>
-            resolve({
-              status: response.statusCode ?? 0,
-              retryAfter: response.headers["retry-after"],
-            }),
-          );
-        },
-      );
-      request.on("timeout", () => request.destroy(new Error("timeout")));
-      request.on("error", () => resolve({ status: 0 }));
-      request.end(body);
-    });
-  const client = async () => {
-    while (performance.now() < end) {
-      const sent = performance.now();
-      const { status, retryAfter } = await once();
-      const ms = performance.now() - sent;
-      if (status >= 200 && status < 300) accepted.push(ms);
-      else if (status === 503) {
-        rejected++;
-        await new Promise((resolve) => setTimeout(resolve, Number(retryAfter ?? 1) * 1000));
-      } else if (status === 0) errors++;
-      else other++;
-    }
-  };
-  await Promise.all(Array.from({ length: spec.clients }, client));
-  agent.destroy();
-  const seconds = (performance.now() - started) / 1000;
-  accepted.sort((a, b) => a - b);
-  const at = (q: number) =>
-    accepted[Math.min(accepted.length - 1, Math.floor(accepted.length * q))];
+export async function runClientProcesses(
+  spec: ClientProcessesSpec,
+  onMeasuring?: () => Promise<void>,
+): Promise<LoadResult> {
+  const url = new URL(spec.url);
+  const script = fileURLToPath(new URL("./clients.js", import.meta.url));
+  let measuring = 0;
+  let measuringDone: Promise<void> = Promise.resolve();
+  const reports = await Promise.all(
+    Array.from({ length: spec.processes }, (_, i) => {
+      const share =
+        Math.floor(spec.clients / spec.processes) + (i < spec.clients % spec.processes ? 1 : 0);
+      const childSpec: ClientsProcessSpec = {
+        host: url.hostname,
+        port: Number(url.port),
+        path: url.pathname,
+        body: spec.body,
+        contentType: spec.contentType,
+        clients: share,
+        warmupSeconds: spec.warmupSeconds,
+        durationSeconds: spec.durationSeconds,
+        retry: spec.retry,
+      };
+      const child = fork(script, [JSON.stringify(childSpec)], { stdio: "inherit" });
+      return new Promise<ClientsReport>((resolve, reject) => {
+        child.on("message", (message: { phase: string; report?: ClientsReport }) => {
+          if (message.phase === "measuring" && ++measuring === spec.processes && onMeasuring)
+            measuringDone = onMeasuring();
+          if (message.phase === "done" && message.report) resolve(message.report);
+        });
+        child.once("exit", (code) =>
+          reject(new Error(`load generator process exited (code ${code}) before reporting`)),
+        );
+      });
+    }),
+  );
+  await measuringDone;
+  const accepted = reports.flatMap((r) => r.accepted).sort((a, b) => a - b);
+  const all = reports.flatMap((r) => [...r.accepted, ...r.rejectedLatencies]).sort((a, b) => a - b);
+  const rejected = reports.reduce((n, r) => n + r.rejectedLatencies.length, 0);
+  const other = reports.reduce((n, r) => n + r.other, 0);
+  const at = (sorted: number[], q: number) =>
+    sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] : NaN;
+  const seconds = spec.durationSeconds;
   return {
     requestsPerSecond: accepted.length / seconds,
-    p50: Math.round(at(0.5) ?? NaN),
-    p99: Math.round(at(0.99) ?? NaN),
-    errors,
+    p50: at(all, 0.5),
+    p99: at(all, 0.99),
+    errors: reports.reduce((n, r) => n + r.errors, 0),
     non2xx: rejected + other,
     rejected,
     rejectedPerSecond: rejected / seconds,
-    acceptedP99: at(0.99) ?? NaN,
+    acceptedP99: at(accepted, 0.99),
+    unanswered: reports.reduce((n, r) => n + r.unanswered, 0),
   };
 }

@@ -125,7 +125,7 @@ export const serveOptionsSchema = z
         "A request's headers and whole body must arrive within this time, or it is answered 408 and its connection closed (a body sent a byte at a time, a chunked body that never ends); 0 = no limit",
       ),
     maxConcurrentRequests: intSetting(0, 1_000_000)
-      .default(256)
+      .default(128)
       .describe(
         "Most POST requests (predictions) one process handles at once; beyond it they are answered 503 with Retry-After at once instead of queueing (GET health checks and /metrics are not counted). 0 = no limit",
       ),

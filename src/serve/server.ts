@@ -9,6 +9,7 @@ import { installBearerAuth } from "./auth.js";
 import { decodeContentEncoding } from "./content-encoding.js";
 import { SERVE_OPENAPI_PATH, serveOpenApiDocument } from "./openapi.js";
 import { classifyError, errorBody, RequestError } from "./errors.js";
+import { ConcurrencyLimit } from "./overload.js";
 import { serveOptionsSchema } from "./options.js";
 import { ModelSlot } from "./served-model.js";
 import { installGracefulShutdown } from "./shutdown.js";
@@ -93,7 +94,10 @@ export async function buildServingApp(
   const logger = options.logger ?? silentLogger();
   const metrics = options.metrics === false ? undefined : (options.metrics ?? createServeMetrics());
 
+  // In the HTTP server, before Fastify: a rejection must cost far less than an answer.
+  const limit = new ConcurrencyLimit(settings.maxConcurrentRequests, metrics);
   const app = Fastify({
+    serverFactory: limit.serverFactory,
     loggerInstance: logger as FastifyBaseLogger,
     // Fastify would otherwise create a child logger and log two lines per request; the
     // onResponse hook below writes one line, at debug, only when debug is enabled.
@@ -126,9 +130,11 @@ export async function buildServingApp(
     isReady: () => !closing(),
   };
 
-  // First: a closing or overloaded server turns requests away before spending anything on them.
+  // First: a closing server turns requests away before spending anything on them (an
+  // overloaded one already did, in the HTTP server: see overload.ts).
   const closing = installGracefulShutdown(app);
-  installConcurrencyLimit(app, settings.maxConcurrentRequests, metrics);
+  // A closing server answers every request itself, with Connection: close (see shutdown.ts).
+  limit.passWhile(closing);
   if (options.authToken !== undefined) installBearerAuth(app, options.authToken);
   installBodyParsers(app);
   installErrorHandling(app, logger);
@@ -175,47 +181,6 @@ function slowClientTimeouts(settings: { headersTimeoutMs: number; requestTimeout
     requestTimeout: requestTimeoutMs,
     http: { headersTimeout, requestTimeout: requestTimeoutMs, connectionsCheckingInterval },
   };
-}
-
-/**
- * At most `limit` POST requests (the predictions) in this process at once; the others are
- * answered 503 with Retry-After straight away, as Triton and KServe do, so that the accepted
- * ones keep their latency instead of every request queueing without bound. Health checks and
- * /metrics (GET) are never turned away.
- */
-function installConcurrencyLimit(
-  app: FastifyInstance,
-  limit: number,
-  metrics: ServeMetrics | undefined,
-): void {
-  let inFlight = 0;
-  metrics?.trackInFlight(() => inFlight);
-  app.addHook("onRequest", (request, reply, done) => {
-    if (request.method !== "POST") {
-      done();
-      return;
-    }
-    if (limit > 0 && inFlight >= limit) {
-      metrics?.countRejected("overload");
-      const protocol = request.routeOptions.config.protocol ?? "predict";
-      reply
-        .code(503)
-        .header("retry-after", "1")
-        .type(JSON_TYPE)
-        .send(
-          errorBody(
-            protocol,
-            503,
-            `the server is handling its maximum of ${limit} requests at once (maxConcurrentRequests); retry later`,
-          ),
-        );
-      return;
-    }
-    inFlight++;
-    // 'close' comes once the answer is sent or the connection is gone, whichever happens.
-    reply.raw.once("close", () => inFlight--);
-    done();
-  });
 }
 
 function checkDistinctNames(predictors: Predictor[]): void {

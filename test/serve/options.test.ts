@@ -16,7 +16,7 @@ describe("serveOptionsSchema", () => {
     expect(options).toMatchObject({
       headersTimeoutMs: 10_000,
       requestTimeoutMs: 30_000,
-      maxConcurrentRequests: 256,
+      maxConcurrentRequests: 128,
     });
     expect(options.maxBatchSize).toBeGreaterThan(1);
     expect(options.maxBatchDelayMs).toBeGreaterThanOrEqual(0);

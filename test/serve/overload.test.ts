@@ -1,3 +1,4 @@
+import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seriesValue } from "../helpers/prometheus.js";
 import { postJson, request, RIDES, startTestServer, type TestServer } from "./helpers/server.js";
@@ -53,5 +54,61 @@ describe("the concurrency limit", () => {
     expect(seriesValue(after, "mldeploy_http_requests_in_flight")).toBe(0);
     // Capacity is back once the accepted ones are answered.
     expect((await postJson(`${server.url}/predict`, RIDES[0])).status).toBe(200);
+  });
+});
+
+/** Sends `requests` one after the other on one socket; resolves with each raw answer. */
+async function onOneSocket(url: string, requests: string[]): Promise<string[]> {
+  const { hostname, port } = new URL(url);
+  const socket = net.connect({ host: hostname, port: Number(port) });
+  const answers: string[] = [];
+  let received = "";
+  try {
+    for (const each of requests) {
+      received = "";
+      socket.write(each);
+      await new Promise<void>((resolve, reject) => {
+        const onData = (chunk: Buffer) => {
+          received += chunk.toString("latin1");
+          const end = received.indexOf("\r\n\r\n");
+          const length = /content-length: *(\d+)/i.exec(received.slice(0, end));
+          if (end >= 0 && length && received.length >= end + 4 + Number(length[1])) {
+            socket.off("data", onData);
+            resolve();
+          }
+        };
+        socket.on("data", onData);
+        socket.once("close", () => reject(new Error(`socket closed; received: ${received}`)));
+      });
+      answers.push(received);
+    }
+  } finally {
+    socket.destroy();
+  }
+  return answers;
+}
+
+const post = (path: string, body: string) =>
+  `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+  `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+
+describe("a request turned away by the limit", () => {
+  it("gets its protocol's error body, unread, on a connection that stays usable", async () => {
+    const held = Array.from({ length: LIMIT }, () => postJson(`${server.url}/predict`, RIDES[0]));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // A body that is not JSON, and large: it is discarded unparsed, and the next request on the
+    // same connection is read correctly after it.
+    const [mlflow, v2] = await onOneSocket(server.url, [
+      post("/invocations", "x".repeat(256 * 1024)),
+      post("/v2/models/ride-duration/infer", JSON.stringify({ inputs: [] })),
+    ]);
+    expect(mlflow).toMatch(/^HTTP\/1\.1 503 /);
+    expect(mlflow).toMatch(/\r\nretry-after: 1\r\n/i);
+    expect(mlflow).toMatch(/\{"error_code":"[A-Z_]+","message":"[^"]*maxConcurrentRequests/);
+    expect(v2).toMatch(/^HTTP\/1\.1 503 /);
+    expect(v2).toMatch(/\r\n\r\n\{"error":"[^"]*maxConcurrentRequests[^"]*"\}$/);
+    expect((await Promise.all(held)).map((answer) => answer.status)).toEqual(
+      Array(LIMIT).fill(200),
+    );
   });
 });
