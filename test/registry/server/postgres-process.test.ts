@@ -29,13 +29,18 @@ describe.skipIf(!HAS_POSTGRES)(
       await admin.connect();
       let stop = false;
       let terminated = 0;
+      const terminate = async () => {
+        const { rowCount } = await admin.query(
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+          [app],
+        );
+        terminated += rowCount ?? 0;
+      };
+      // At random moments (some land mid-request), and once before every step below, so the
+      // pooled connections the previous step left idle are terminated however fast it ran.
       const killer = (async () => {
         while (!stop) {
-          const { rowCount } = await admin.query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
-            [app],
-          );
-          terminated += rowCount ?? 0;
+          await terminate();
           await sleep(randomInt(50, 200));
         }
       })();
@@ -59,6 +64,7 @@ describe.skipIf(!HAS_POSTGRES)(
         const run = await call("POST", "/runs", { experimentId: experiment.id });
         const versions: unknown[] = [];
         for (let step = 0; step < 40; step++) {
+          await terminate();
           await call("POST", `/runs/${String(run.id)}/metrics`, {
             metrics: [{ key: "loss", value: step, step }],
           });
