@@ -35,11 +35,31 @@ function rowSchema(inputs: ColumnSpec[]): JsonObject {
 }
 
 /** Client errors of every route: status → description (the body names the field). */
-const ERRORS: Record<string, { description: string }> = {
-  "400": { description: "Not a request of this protocol (the message says why)" },
-  "413": { description: "Body or row count above the server's limits" },
-  "415": { description: "A content type the endpoint does not read" },
+const ERRORS: Record<string, { description: string; headers?: Record<string, unknown> }> = {
+  "400": {
+    description:
+      "Not a request of this protocol, or a body that is not what its Content-Encoding says (the message says why)",
+  },
+  "408": { description: "Headers or body not received within the server's timeouts" },
+  "413": {
+    description:
+      "Body (decoded size, for a gzip or deflate body) or row count above the server's limits",
+  },
+  "415": {
+    description:
+      "A content type the endpoint does not read, or a Content-Encoding other than gzip, x-gzip, deflate",
+  },
   "422": { description: "A value breaks the model's input schema (the field is named)" },
+  "503": {
+    description:
+      "Over the server's concurrency limit, or shutting down: send the request again (after Retry-After)",
+    headers: {
+      "Retry-After": {
+        description: "Seconds to wait before retrying (sent when over the concurrency limit)",
+        schema: { type: "integer" },
+      },
+    },
+  },
 };
 
 /**

@@ -79,7 +79,19 @@ describe("GET /openapi.json", () => {
     );
     const row = document.components.schemas.Row;
     expect(row.required.sort()).toEqual(["DOLocationID", "PULocationID", "trip_distance"]);
-    expect(row.properties.trip_distance).toMatchObject({ type: "number", minimum: 0 });
+    expect(row.properties.trip_distance).toMatchObject({
+      type: "number",
+      minimum: 0,
+      maximum: 1000,
+    });
+    // What the limits, timeouts and the concurrency limit answer is documented on every POST.
+    const predict = document.paths["/predict"] as {
+      post: { responses: Record<string, { headers?: Record<string, unknown> }> };
+    };
+    expect(Object.keys(predict.post.responses)).toEqual(
+      expect.arrayContaining(["200", "400", "408", "413", "415", "422", "503"]),
+    );
+    expect(predict.post.responses["503"].headers).toHaveProperty("Retry-After");
     expect(row.properties.PULocationID).toMatchObject({ type: "integer" });
     expect(document.security).toBeUndefined();
   });
