@@ -94,6 +94,8 @@ describe.skipIf(!HAS_POSTGRES)(
         const versions: number[] = [];
         const steps = 60;
         for (let step = 0; step < steps; step++) {
+          // Also between calls, so that enough terminations happen however fast the calls run.
+          if (step % 5 === 0) terminated += await terminate(app);
           await store.logMetrics(run.id, [{ key: "loss", value: step, step }]);
           if (step % 6 === 0) {
             const version = await store.createModelVersion({
