@@ -172,10 +172,27 @@ const descriptor = {
   },
 };
 
-/** TensorProto.DataType values used by the exporter. */
-export const TensorDataType = { INT64: 7, STRING: 8, DOUBLE: 11 } as const;
-/** AttributeProto.AttributeType values used by the exporter. */
-export const AttributeType = { INT: 2, STRING: 3, INTS: 7, STRINGS: 8 } as const;
+/** TensorProto.DataType values. */
+export const TensorDataType = {
+  FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
+  INT32: 6,
+  INT64: 7,
+  STRING: 8,
+  BOOL: 9,
+  DOUBLE: 11,
+} as const;
+/** AttributeProto.AttributeType values. */
+export const AttributeType = {
+  FLOAT: 1,
+  INT: 2,
+  STRING: 3,
+  TENSOR: 4,
+  FLOATS: 6,
+  INTS: 7,
+  STRINGS: 8,
+} as const;
 
 // Plain-object shapes of the messages, in the descriptor's snake_case field names.
 export interface OnnxDimension {
@@ -194,12 +211,18 @@ export interface OnnxTensor {
   raw_data?: Uint8Array;
   double_data?: number[];
   int64_data?: number[];
+  float_data?: number[];
+  int32_data?: number[];
+  string_data?: Uint8Array[];
 }
 export interface OnnxAttribute {
   name: string;
   type: number;
+  f?: number;
   i?: number;
   s?: Uint8Array;
+  t?: OnnxTensor;
+  floats?: number[];
   ints?: number[];
   strings?: Uint8Array[];
 }
