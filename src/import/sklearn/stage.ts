@@ -7,12 +7,78 @@ import type { PyObject } from "../pickle/values.js";
  * reads the matrix. Values are graph value names (see GraphBuilder).
  */
 
-/** A [N, width] DOUBLE tensor in the graph: the X that scikit-learn's estimator would see. */
+/**
+ * The X a scikit-learn estimator would see, as it lives in the graph: a [N, width] DOUBLE
+ * tensor `value` plus, for each column j of X, where it comes from. One-hot columns (a
+ * DictVectorizer's "PU_DO=130_205", a OneHotEncoder's categories) are not materialized: a
+ * categorical request column becomes one column of category codes, and X[:, j] is "that code
+ * equals c". So cost per row does not grow with the number of categories: a linear model
+ * gathers a weight by code, a tree compares the code (BRANCH_EQ / BRANCH_NEQ).
+ */
 export interface FeatureMatrix {
   value: string;
   width: number;
-  /** Column names when known (feature_names_out), for messages and `mldeploy info`. */
+  /** One entry per column of X, in X's order. */
+  features: FeatureColumn[];
+  /** X's column names when known (feature_names_out), for messages and `mldeploy info`. */
   names?: string[];
+}
+
+/** Where column j of X comes from. */
+export type FeatureColumn =
+  /** X[:, j] = value[:, column]. */
+  | { kind: "value"; column: number }
+  /**
+   * X[:, j] = (value[:, column] == code) ? 1 : 0. Codes are 0, 1, 2…; an unknown category has
+   * code -1, which matches no indicator (all its one-hot columns are 0, as DictVectorizer and
+   * OneHotEncoder(handle_unknown="ignore") make them).
+   */
+  | { kind: "indicator"; column: number; code: number };
+
+/**
+ * X as a plain [N, features.length] DOUBLE tensor, for an estimator that needs every column
+ * (cost per row grows with the number of one-hot columns: use only where nothing better fits).
+ */
+export function denseMatrix(graph: GraphBuilder, X: FeatureMatrix): string {
+  if (
+    X.features.every((f, j) => f.kind === "value" && f.column === j) &&
+    X.features.length === X.width
+  ) {
+    return X.value;
+  }
+  const columns = X.features.map((feature, j) => {
+    const index = graph.constant(`x_col_${j}`, "INT64", [1], [feature.column]);
+    const column = graph.op("Gather", [X.value, index], { axis: { int: 1 } }, { output: `x_${j}` });
+    if (feature.kind === "value") return column;
+    const code = graph.constant(`x_code_${j}`, "DOUBLE", [], [feature.code]);
+    const equal = graph.op("Equal", [column, code]);
+    return graph.op("Cast", [equal], { to: { int: 11 } }, { output: `x_${j}_onehot` });
+  });
+  return columns.length === 1
+    ? columns[0]
+    : graph.op("Concat", columns, { axis: { int: 1 } }, { output: "x_dense" });
+}
+
+/**
+ * The first stage of a model that reads plain numeric columns (an estimator fitted on a
+ * matrix): one DOUBLE graph input per name, stacked into X.
+ */
+export function matrixFromInputs(graph: GraphBuilder, names: string[]): FeatureMatrix {
+  const axes = graph.constant("unsqueeze_axes", "INT64", [1], [1]);
+  const columns = names.map((name) => {
+    const input = graph.input(name, "DOUBLE");
+    return graph.op("Unsqueeze", [input, axes], {}, { output: `${name}_column` });
+  });
+  const value =
+    columns.length === 1
+      ? columns[0]
+      : graph.op("Concat", columns, { axis: { int: 1 } }, { output: "x" });
+  return {
+    value,
+    width: names.length,
+    features: names.map((_, column) => ({ kind: "value", column })),
+    names,
+  };
 }
 
 /** What a final estimator leaves in the graph. */
