@@ -545,12 +545,18 @@ describe("decodeForRewrite", () => {
   });
 
   it("refuses a known field in another wire type than the schema's (it would be misread)", () => {
+    // AttributeProto.i (an int64 varint) as 8 fixed bytes that protobufjs would read as i = 5
+    // followed by name = "abcde"; protobuf's own parsers keep the 8 bytes as an unknown field.
+    const fixed = field(3, 1).fixed64(0).finish();
+    fixed.set([0x05, 0x0a, 0x05, ...new TextEncoder().encode("abcde")], fixed.length - 8);
+    const misread = modelWithNode(attribute({ name: "alpha", type: AttributeType.INT }, fixed));
+    expect(decodeForRewrite(misread)).toBeUndefined();
+    expect(decodeModel(misread).graph.node[0].attribute).toEqual([
+      expect.objectContaining({ name: "abcde", i: 5 }),
+    ]);
+    // ModelProto.ir_version length-delimited; NodeProto.name and ModelProto.graph as varints.
     expect(decodeForRewrite(concat(lengthDelimited(1, [8]), modelWithNode()))).toBeUndefined();
-    // AttributeProto.f is a float (fixed 32 bits), here a varint.
-    expect(
-      decodeForRewrite(modelWithNode(attribute({ name: "alpha", type: 1 }, varint(2, 7)))),
-    ).toBeUndefined();
-    // GraphProto as a varint.
+    expect(decodeForRewrite(modelWithNode(varint(3, 0)))).toBeUndefined();
     expect(decodeForRewrite(concat(varint(7, 1)))).toBeUndefined();
   });
 
