@@ -272,7 +272,7 @@ export interface RewritableModel {
  * release it comes from, so a model of that release or older keeps everything it holds; the
  * result is undefined when the bytes are not a ModelProto, or hold what a re-encode would lose
  * or alter: a field the schema does not know (from a newer ONNX, or not ONNX), a known field in
- * the wrong wire format, or text that is not UTF-8.
+ * the wrong wire type, a singular message field given twice, or text that is not UTF-8.
  */
 export function decodeForRewrite(bytes: Uint8Array): RewritableModel | undefined {
   const type = modelProto();
@@ -297,12 +297,19 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
  * would drop it, and reads a known one as its declared type whatever the wire says).
  */
 function knowsEveryField(type: protobuf.Type, reader: protobuf.Reader, end: number): boolean {
+  const singleMessages = new Set<number>();
   while (reader.pos < end) {
     const tag = reader.uint32();
     const field = type.fieldsById[tag >>> 3] as protobuf.Field | undefined;
     const wireType = tag & 7;
     if (!field || !wireTypeFits(field, wireType)) return false;
     if (field.resolvedType instanceof protobuf.Type) {
+      // A singular message given twice is one message merged from both (protobuf's rule), but
+      // protobufjs keeps only the last.
+      if (!field.repeated) {
+        if (singleMessages.has(field.id)) return false;
+        singleMessages.add(field.id);
+      }
       const length = reader.uint32();
       const stop = reader.pos + length;
       if (stop > end || !knowsEveryField(field.resolvedType, reader, stop)) return false;

@@ -560,6 +560,18 @@ describe("decodeForRewrite", () => {
     expect(decodeForRewrite(concat(varint(7, 1)))).toBeUndefined();
   });
 
+  it("refuses a singular message field given twice (protobuf merges them, protobufjs keeps the last)", () => {
+    const model = modelWithNode();
+    const graph = lengthDelimited(7, encoded("onnx.GraphProto", { doc_string: "second part" }));
+    expect(decodeForRewrite(concat(model, graph))).toBeUndefined();
+    // A repeated one (opset_import) given apart is fine.
+    const opset = lengthDelimited(
+      8,
+      encoded("onnx.OperatorSetIdProto", { domain: "ai.onnx.ml", version: 3 }),
+    );
+    expect(decodeForRewrite(concat(model, opset))?.opset_import).toHaveLength(2);
+  });
+
   it("refuses text that is not UTF-8, and keeps the same bytes in a bytes field", () => {
     expect(decodeForRewrite(modelWithNode(lengthDelimited(3, [0x72, 0xff, 0xfe])))).toBeUndefined();
     const model = decodeForRewrite(
