@@ -30,6 +30,14 @@ export const MAX_LISTED_OBJECTS = 10_000;
 /** An MLmodel is a few kilobytes of YAML; a bigger one is not read for the size check. */
 const MAX_MLMODEL_BYTES = 1024 * 1024;
 
+/** An object under a prefix as S3 lists it. */
+export interface ListedEntry extends ArtifactEntry {
+  /** Without quotes; undefined when the server lists none. */
+  etag?: string;
+  /** When it was last written (ISO 8601). */
+  modified?: string;
+}
+
 /** One listed object. */
 export interface ListedObject {
   /** Where it goes in the local copy (relative, `/`-separated, checked). */
@@ -64,7 +72,7 @@ function corrupt(message: string): RegistryError {
  * a key could not be written safely under a local directory (absolute, `..`, empty segment,
  * backslash), or if there is no MLmodel at the root: nothing is downloaded in either case.
  */
-export function listedPrefix(uri: string, entries: readonly ArtifactEntry[]): ListedModel {
+export function listedPrefix(uri: string, entries: readonly ListedEntry[]): ListedModel {
   for (const entry of entries) {
     try {
       checkRelativeKey(entry.path);

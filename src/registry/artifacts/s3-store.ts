@@ -23,6 +23,7 @@ import {
   listedPrefix,
   MAX_LISTED_OBJECTS,
   normalizeEtag,
+  type ListedEntry,
   type ListedModel,
   type ListedObject,
 } from "./listing.js";
@@ -145,15 +146,21 @@ export class S3ArtifactStore extends ObjectArtifactStore {
     );
   }
 
+  async list(prefixUri: string): Promise<ArtifactEntry[]> {
+    const entries = await this.listEntries(prefixUri);
+    return entries.map((entry) => ({ path: entry.path, size: entry.size }));
+  }
+
   /**
-   * With `limit`, a prefix holding more objects than that is refused (INVALID_VALUE) as soon
-   * as a page takes the count over it, rather than listed to its end.
+   * list() with each object's ETag and date. With `limit`, a prefix holding more objects than
+   * that is refused (INVALID_VALUE) as soon as a page takes the count over it, rather than
+   * listed to its end.
    */
-  async list(prefixUri: string, options: { limit?: number } = {}): Promise<ArtifactEntry[]> {
+  async listEntries(prefixUri: string, options: { limit?: number } = {}): Promise<ListedEntry[]> {
     const at = this.location(prefixUri);
     // "s3://b/models/x" lists "models/x/…", not "models/x2/…": prefixes act as directories.
     const prefix = at.key === "" ? "" : `${at.key}/`;
-    const entries: ArtifactEntry[] = [];
+    const entries: ListedEntry[] = [];
     let token: string | undefined;
     do {
       const page = await this.call("listing", at, () =>
@@ -215,7 +222,7 @@ export class S3ArtifactStore extends ObjectArtifactStore {
    * under `uri/`, or else the single object `uri` names. NOT_FOUND when there is neither.
    */
   async listModel(uri: string): Promise<ListedModel> {
-    const entries = await this.list(uri, { limit: MAX_LISTED_OBJECTS });
+    const entries = await this.listEntries(uri, { limit: MAX_LISTED_OBJECTS });
     if (entries.length > 0) return listedPrefix(uri, entries);
     const head = await this.head(uri);
     if (head === null) throw new RegistryError("NOT_FOUND", `no artifacts at ${uri}`);

@@ -26,10 +26,6 @@ export interface ArtifactEntry {
   /** Path relative to the listed prefix, with `/` separators. */
   path: string;
   size: number;
-  /** S3 only: the object's ETag as listed, without its quotes. */
-  etag?: string;
-  /** S3 only: when the object was last written (ISO 8601), as listed. */
-  modified?: string;
 }
 
 export interface ArtifactStore {

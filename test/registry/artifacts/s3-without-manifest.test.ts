@@ -462,7 +462,7 @@ describe("S3ArtifactStore.listModel", () => {
           ]),
       );
       // A prefix too big to be a model directory is not listed to its end.
-      await expect(paged.list(uri, { limit: 3 })).rejects.toMatchObject({
+      await expect(paged.listEntries(uri, { limit: 3 })).rejects.toMatchObject({
         code: "INVALID_VALUE",
         message: expect.stringContaining(`${uri} holds more than 3 objects`),
       });
