@@ -30,6 +30,8 @@ import {
 import { ObjectArtifactStore } from "../../../src/registry/artifacts/base-store.js";
 import { createS3Client } from "../../../src/registry/artifacts/s3-client.js";
 import { startS3Server, type S3TestServer } from "../../helpers/s3-server.js";
+import { loadPredictor } from "../../../src/model/predictor.js";
+import { rideBundlePath } from "../../helpers/ride-bundle.js";
 import { tempDir } from "../../helpers/temp.js";
 import { expectFiles, makeModelDir, rejection, sha256, useS3rverCredentials } from "./fixtures.js";
 
@@ -187,6 +189,14 @@ function listAlso(prefix: string, extra: string[]): void {
 const newCache = (dir = tempDir(), concurrency?: number) =>
   new ModelCache({ dir, store: { endpoint: server.endpoint, concurrency } });
 
+/** Relative paths of every file under `dir`. */
+function walk(dir: string, prefix = ""): string[] {
+  return readdirSync(path.join(dir, prefix), { withFileTypes: true }).flatMap((entry) => {
+    const relative = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
+    return entry.isDirectory() ? walk(dir, relative) : [relative];
+  });
+}
+
 /** Whatever the cache holds: entry links and downloads (finished or not). */
 function cacheContents(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -302,6 +312,39 @@ describe("an MLflow model in S3 (no mldeploy manifest)", () => {
       /is incomplete: its MLmodel says model_size_bytes: 99999, but its 5 object\(s\) total \d+ bytes/,
     );
     expect(readdirSync(path.join(dir, ".entries"))).toEqual([]);
+  });
+});
+
+describe("an ONNX bundle copied to S3 by hand (aws s3 cp --recursive)", () => {
+  it("resolves and predicts as the bundle it was copied from", async () => {
+    const bundle = await rideBundlePath();
+    const prefix = `copied/${++counter}/ride-duration`;
+    const files = walk(bundle);
+    expect(files).not.toContain(MANIFEST_FILE);
+    for (const file of files) {
+      await put(`${prefix}/${file}`, readFileSync(path.join(bundle, ...file.split("/"))));
+    }
+    const registry = await Registry.open({
+      dataDir: tempDir(),
+      s3: { endpoint: server.endpoint },
+    });
+    const resolved = await registry.resolveModel(`s3://${BUCKET}/${prefix}`);
+    await registry.close();
+    const rides = [
+      { PULocationID: 43, DOLocationID: 151, trip_distance: 1.01 },
+      { PULocationID: 166, DOLocationID: 239, trip_distance: 2.53 },
+    ];
+    const [fromS3, original] = await Promise.all([
+      loadPredictor(resolved.path),
+      loadPredictor(bundle),
+    ]);
+    try {
+      const expected = Array.from((await original.predictRecords(rides)).values);
+      expect(expected.every((minutes) => minutes > 0)).toBe(true);
+      expect(Array.from((await fromS3.predictRecords(rides)).values)).toEqual(expected);
+    } finally {
+      await Promise.all([fromS3.close(), original.close()]);
+    }
   });
 });
 
