@@ -142,9 +142,8 @@ export abstract class ObjectArtifactStore implements ArtifactStore {
   }
 
   async readManifest(uri: string): Promise<ArtifactManifest> {
-    const manifestUri = joinArtifactUri(uri, MANIFEST_FILE);
-    const bytes = await this.readSmall(manifestUri, MAX_MANIFEST_BYTES, uri);
-    if (bytes === null) {
+    const manifest = await this.findManifest(uri);
+    if (manifest === null) {
       if (await this.exists(uri)) {
         throw corrupt(
           `${uri} has no ${MANIFEST_FILE}: its upload did not finish, or it was not uploaded by mldeploy`,
@@ -152,7 +151,14 @@ export abstract class ObjectArtifactStore implements ArtifactStore {
       }
       throw new RegistryError("NOT_FOUND", `no artifacts at ${uri}`);
     }
-    return parseManifest(bytes.toString("utf8"), manifestUri);
+    return manifest;
+  }
+
+  /** The manifest at `uri` (validated), or null when there is none, whatever else is there. */
+  async findManifest(uri: string): Promise<ArtifactManifest | null> {
+    const manifestUri = joinArtifactUri(uri, MANIFEST_FILE);
+    const bytes = await this.readSmall(manifestUri, MAX_MANIFEST_BYTES, uri);
+    return bytes === null ? null : parseManifest(bytes.toString("utf8"), manifestUri);
   }
 
   /**
@@ -185,14 +191,14 @@ export abstract class ObjectArtifactStore implements ArtifactStore {
 
   /**
    * Streams an object into a temporary sibling of `localPath`, hashing on the way, and
-   * renames it into place only if it matches `expected`: a bad or partial download never
-   * appears under the real name.
+   * renames it into place only if it matches `expected` (and passes `where.verify`): a bad or
+   * partial download never appears under the real name.
    */
-  private async download(
+  protected async download(
     srcUri: string,
     localPath: string,
     expected: FileDigest | undefined,
-    where: { label: string; srcRoot?: string; localRoot?: { given: string; real: string } },
+    where: DownloadOptions,
   ): Promise<FileDigest> {
     const { label } = where;
     const target = path.resolve(localPath);
@@ -207,18 +213,20 @@ export abstract class ObjectArtifactStore implements ArtifactStore {
         throw new UserError(`cannot download ${label} to ${target}: ${error.message}`);
       }
     }
-    const source = await this.openRead(srcUri, where.srcRoot);
-    const digest = new DigestStream(
-      expected && {
+    const source = await (where.open ? where.open() : this.openRead(srcUri, where.srcRoot));
+    const limit =
+      where.limit ??
+      (expected && {
         maxBytes: expected.size,
         error: () => corrupt(`${label} is larger than the manifest's ${expected.size} bytes`),
-      },
-    );
+      });
+    const digest = new DigestStream(limit, { md5: where.verify !== undefined });
     const partial = `${target}.partial-${randomBytes(6).toString("hex")}`;
     try {
       await pipeline(source, digest, createWriteStream(partial, { flags: "wx" }));
       const actual = digest.digest();
       if (expected) checkDigest(actual, expected, label);
+      where.verify?.(actual, digest.md5() ?? "");
       await rename(partial, target);
       return actual;
     } catch (error) {
@@ -226,6 +234,22 @@ export abstract class ObjectArtifactStore implements ArtifactStore {
       throw error;
     }
   }
+}
+
+/** Where a download comes from and goes to, and what else it must pass. */
+export interface DownloadOptions {
+  /** Names the object in messages. */
+  label: string;
+  /** The directory (or prefix) the object belongs to: see openRead. */
+  srcRoot?: string;
+  /** The directory being filled: no link in it is followed out of it. */
+  localRoot?: { given: string; real: string };
+  /** Opens the object instead of openRead (to look at the response before reading it). */
+  open?: () => Promise<Readable>;
+  /** At most this many bytes are written; more fail with `error`. Default: `expected.size`. */
+  limit?: { maxBytes: number; error: () => Error };
+  /** A further check of what arrived (its digest and MD5), before it gets its real name. */
+  verify?: (received: FileDigest, md5: string) => void;
 }
 
 function checkDigest(actual: FileDigest, expected: FileDigest, label: string): void {

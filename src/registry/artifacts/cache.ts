@@ -31,7 +31,9 @@ import path from "node:path";
 import { RegistryError } from "../errors.js";
 import { errnoCode, verifyLocalDirectory } from "./local-files.js";
 import { MANIFEST_FILE } from "./manifest.js";
+import type { ListedModel } from "./listing.js";
 import { artifactStoreFor, type ArtifactStoreOptions } from "./open.js";
+import { S3ArtifactStore } from "./s3-store.js";
 import { parseArtifactUri } from "./uri.js";
 
 export interface ModelCacheOptions {
@@ -80,6 +82,13 @@ export class ModelCache {
    * Local sources (a path or file:// URI of a directory) are returned as they are, not
    * copied: they are already on this disk, and models can be large. If such a directory has
    * a manifest it is checked like a cached copy (ARTIFACT_CORRUPT when it fails).
+   *
+   * An S3 source without a manifest (a model written by MLflow, or copied by hand) is listed
+   * each time instead (see listing.ts): `cacheKey` alone cannot name its content, since such a
+   * prefix can be written over, so its copy is kept under `cacheKey` + the listing's digest
+   * (keys, sizes, ETags): unchanged → the copy on disk, no object downloaded; changed → a new
+   * download. It must be a model directory (MLmodel at its root), or `sourceUri` names one
+   * object (`s3://bucket/models/model.pkl`): then the path returned is that file in the copy.
    */
   fetch(
     sourceUri: string,
@@ -92,27 +101,75 @@ export class ModelCache {
     const name = cacheEntryName(cacheKey);
     const running = this.inflight.get(name);
     if (running) return running;
-    const fetching = this.fetchRemote(sourceUri, name, hashes).finally(() =>
+    const fetching = this.fetchRemote(sourceUri, cacheKey, name, hashes).finally(() =>
       this.inflight.delete(name),
     );
     this.inflight.set(name, fetching);
     return fetching;
   }
 
-  private async fetchRemote(sourceUri: string, name: string, hashes: boolean): Promise<string> {
+  private async fetchRemote(
+    sourceUri: string,
+    cacheKey: string,
+    name: string,
+    hashes: boolean,
+  ): Promise<string> {
     const link = path.join(this.dir, name);
     const entries = await this.entriesDir();
     const current = await inspect(link, entries, hashes);
     if (current.state === "valid") return current.path;
 
+    const store = artifactStoreFor(sourceUri, this.storeOptions);
+    if (store instanceof S3ArtifactStore && (await store.findManifest(sourceUri)) === null) {
+      const listing = await store.listModel(sourceUri);
+      // Unless an mldeploy upload finished in between: then its manifest is the better check.
+      if (!listing.objects.some((object) => object.path === MANIFEST_FILE)) {
+        return this.fetchListed(store, listing, cacheKey, entries, hashes);
+      }
+    }
+    const fresh = await this.download(name, entries, (dir) =>
+      store.downloadDirectory(sourceUri, dir),
+    );
+    return this.install(link, fresh, entries, hashes);
+  }
+
+  /** A listed S3 model (no manifest), kept under its key and the listing's digest. */
+  private async fetchListed(
+    store: S3ArtifactStore,
+    listing: ListedModel,
+    cacheKey: string,
+    entries: string,
+    hashes: boolean,
+  ): Promise<string> {
+    const name = cacheEntryName(`${cacheKey}\nlisting:${listing.digest}`);
+    const link = path.join(this.dir, name);
+    const current = await inspect(link, entries, hashes);
+    const copy =
+      current.state === "valid"
+        ? current.path
+        : await this.install(
+            link,
+            await this.download(name, entries, (dir) => store.downloadListed(listing, dir)),
+            entries,
+            hashes,
+          );
+    return listing.kind === "object" ? path.join(copy, listing.objects[0].path) : copy;
+  }
+
+  /** A fresh directory under `entries` filled by `fill`; removed again if that fails. */
+  private async download(
+    name: string,
+    entries: string,
+    fill: (dir: string) => Promise<unknown>,
+  ): Promise<string> {
     const fresh = await mkdtemp(path.join(entries, `${name}-`));
     try {
-      await artifactStoreFor(sourceUri, this.storeOptions).downloadDirectory(sourceUri, fresh);
+      await fill(fresh);
     } catch (error) {
       await rm(fresh, { recursive: true, force: true });
       throw error;
     }
-    return this.install(link, fresh, entries, hashes);
+    return fresh;
   }
 
   /**

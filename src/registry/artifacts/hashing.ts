@@ -1,5 +1,5 @@
 /** SHA-256 and byte counting while data streams through, so big files never sit in memory. */
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import type { Stats } from "node:fs";
 import { Transform, type TransformCallback } from "node:stream";
 
@@ -12,10 +12,16 @@ import type { FileDigest } from "./types.js";
  */
 export class DigestStream extends Transform {
   private readonly hash = createHash("sha256");
+  /** Only when asked for: S3 ETags of single-part uploads are the MD5 of the content. */
+  private readonly md5Hash: Hash | undefined;
   private bytes = 0;
 
-  constructor(private readonly limit?: { maxBytes: number; error: () => Error }) {
+  constructor(
+    private readonly limit?: { maxBytes: number; error: () => Error },
+    options: { md5?: boolean } = {},
+  ) {
     super();
+    this.md5Hash = options.md5 ? createHash("md5") : undefined;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
@@ -25,12 +31,18 @@ export class DigestStream extends Transform {
       return;
     }
     this.hash.update(chunk);
+    this.md5Hash?.update(chunk);
     done(null, chunk);
   }
 
   /** Call once, after the stream has ended. */
   digest(): FileDigest {
     return { sha256: this.hash.digest("hex"), size: this.bytes };
+  }
+
+  /** The MD5 (lowercase hex) when constructed with `md5: true`; call once, after the end. */
+  md5(): string | undefined {
+    return this.md5Hash?.digest("hex");
   }
 }
 

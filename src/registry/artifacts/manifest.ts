@@ -70,7 +70,7 @@ export function parseManifest(text: string, where: string): ArtifactManifest {
 }
 
 /** `a` and `a/b` cannot both be files; refusing here beats an ENOTDIR halfway through. */
-function checkNoFileDirectoryClash(keys: string[], corrupt: (why: string) => Error): void {
+export function checkNoFileDirectoryClash(keys: string[], corrupt: (why: string) => Error): void {
   const files = new Set(keys);
   for (const key of keys) {
     const parts = key.split("/");

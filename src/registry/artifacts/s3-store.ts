@@ -7,14 +7,31 @@ import {
   PutObjectCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
+import { mkdir, realpath, writeFile } from "node:fs/promises";
+import path from "node:path";
 import { Readable } from "node:stream";
 
 import { UserError } from "../../config/errors.js";
 import { RegistryError } from "../errors.js";
 import { ObjectArtifactStore } from "./base-store.js";
+import { mapLimit } from "./limit.js";
+import {
+  checkMlflowSize,
+  describeChange,
+  etagMd5,
+  listedObject,
+  listedPrefix,
+  MAX_LISTED_OBJECTS,
+  normalizeEtag,
+  type ListedEntry,
+  type ListedModel,
+  type ListedObject,
+} from "./listing.js";
+import { writeAtomically } from "./local-files.js";
+import { buildManifest, MANIFEST_FILE, serializeManifest } from "./manifest.js";
 import { s3Failure } from "./s3-errors.js";
-import type { ArtifactEntry } from "./types.js";
-import { formatArtifactUri, parseArtifactUri } from "./uri.js";
+import type { ArtifactEntry, ArtifactManifest } from "./types.js";
+import { formatArtifactUri, localPathUnder, parseArtifactUri } from "./uri.js";
 
 /** The most a single PutObject takes; larger files would need multipart upload. */
 const MAX_PUT_BYTES = 5 * 1024 ** 3;
@@ -130,10 +147,20 @@ export class S3ArtifactStore extends ObjectArtifactStore {
   }
 
   async list(prefixUri: string): Promise<ArtifactEntry[]> {
+    const entries = await this.listEntries(prefixUri);
+    return entries.map((entry) => ({ path: entry.path, size: entry.size }));
+  }
+
+  /**
+   * list() with each object's ETag and date. With `limit`, a prefix holding more objects than
+   * that is refused (INVALID_VALUE) as soon as a page takes the count over it, rather than
+   * listed to its end.
+   */
+  async listEntries(prefixUri: string, options: { limit?: number } = {}): Promise<ListedEntry[]> {
     const at = this.location(prefixUri);
     // "s3://b/models/x" lists "models/x/…", not "models/x2/…": prefixes act as directories.
     const prefix = at.key === "" ? "" : `${at.key}/`;
-    const entries: ArtifactEntry[] = [];
+    const entries: ListedEntry[] = [];
     let token: string | undefined;
     do {
       const page = await this.call("listing", at, () =>
@@ -150,8 +177,20 @@ export class S3ArtifactStore extends ObjectArtifactStore {
         const relative = object.Key?.slice(prefix.length) ?? "";
         // Skip "directory marker" objects (keys ending in "/") that some tools create.
         if (relative !== "" && !relative.endsWith("/")) {
-          entries.push({ path: relative, size: object.Size ?? 0 });
+          entries.push({
+            path: relative,
+            size: object.Size ?? 0,
+            etag: normalizeEtag(object.ETag),
+            modified: object.LastModified?.toISOString(),
+          });
         }
+      }
+      if (options.limit !== undefined && entries.length > options.limit) {
+        throw new RegistryError(
+          "INVALID_VALUE",
+          `${at.uri} holds more than ${options.limit} objects: that is no model directory ` +
+            "(name the directory that holds the model's files)",
+        );
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
@@ -176,6 +215,156 @@ export class S3ArtifactStore extends ObjectArtifactStore {
       this.client.send(new ListObjectsV2Command({ Bucket: at.bucket, Prefix: prefix, MaxKeys: 1 })),
     );
     return (page.Contents?.length ?? 0) > 0;
+  }
+
+  /**
+   * The model at `uri` as listed, for a prefix without a manifest (see listing.ts): the objects
+   * under `uri/`, or else the single object `uri` names. NOT_FOUND when there is neither.
+   */
+  async listModel(uri: string): Promise<ListedModel> {
+    const entries = await this.listEntries(uri, { limit: MAX_LISTED_OBJECTS });
+    if (entries.length > 0) return listedPrefix(uri, entries);
+    const head = await this.head(uri);
+    if (head === null) throw new RegistryError("NOT_FOUND", `no artifacts at ${uri}`);
+    return listedObject(uri, head);
+  }
+
+  /**
+   * Downloads a listed model into `localDir` and writes a manifest of what arrived there (so the
+   * cache checks the copy as it checks any other). Each object must still be the one listed:
+   * its GET must answer the listed size and ETag, the bytes must number exactly that size (never
+   * more are written) and, where the ETag is a plain MD5, hash to it. Then the prefix is listed
+   * again: an upload still under way (objects added, replaced or removed meanwhile) fails the
+   * download instead of leaving a mix of old and new files. ARTIFACT_CORRUPT in every case.
+   */
+  async downloadListed(listing: ListedModel, localDir: string): Promise<ArtifactManifest> {
+    const root = path.resolve(localDir);
+    await mkdir(root, { recursive: true });
+    const realRoot = await realpath(root);
+    const tryAgain = "an upload still under way? try again once it has finished";
+    const digests = await mapLimit(listing.objects, this.concurrency, (object) => {
+      const label = `${object.uri} (listed under ${listing.uri})`;
+      const changed = (what: string) =>
+        new RegistryError(
+          "ARTIFACT_CORRUPT",
+          `${label} ${what}: the prefix changed while it was being downloaded (${tryAgain})`,
+        );
+      let expectedMd5: string | undefined;
+      return this.download(object.uri, localPathUnder(root, object.path), undefined, {
+        label,
+        localRoot: { given: root, real: realRoot },
+        open: async () => {
+          const opened = await this.openListed(object, changed);
+          expectedMd5 = opened.md5;
+          return opened.body;
+        },
+        limit: {
+          maxBytes: object.size,
+          error: () => changed(`grew beyond the ${object.size} bytes listed`),
+        },
+        verify: (received, md5) => {
+          if (received.size !== object.size) {
+            throw changed(`was ${received.size} bytes instead of the ${object.size} listed`);
+          }
+          if (expectedMd5 !== undefined && md5 !== expectedMd5) {
+            throw new RegistryError(
+              "ARTIFACT_CORRUPT",
+              `${label} arrived with MD5 ${md5}, but its ETag says ${expectedMd5}: corrupted on the way or in the store`,
+            );
+          }
+        },
+      });
+    });
+    let again: ListedModel;
+    try {
+      again = await this.listModel(listing.uri);
+    } catch (error) {
+      if (!(error instanceof RegistryError) || error.code === "UNAUTHORIZED") throw error;
+      throw new RegistryError(
+        "ARTIFACT_CORRUPT",
+        `${listing.uri} changed while it was being downloaded (${error.message}); ${tryAgain}`,
+        { cause: error },
+      );
+    }
+    const change = describeChange(listing, again);
+    if (change !== undefined) {
+      throw new RegistryError(
+        "ARTIFACT_CORRUPT",
+        `${listing.uri} changed while it was being downloaded (${change}): ${tryAgain}`,
+      );
+    }
+    await checkMlflowSize(root, listing);
+    const manifest = buildManifest(listing.objects.map((object, i) => [object.path, digests[i]]));
+    await writeAtomically(path.join(root, MANIFEST_FILE), (partial) =>
+      writeFile(partial, serializeManifest(manifest), { flag: "wx" }),
+    );
+    return manifest;
+  }
+
+  /**
+   * GETs a listed object, checking that the answer is about that object (same size, same ETag)
+   * before a byte is read; gone → the listing is out of date. `md5` is what the content must
+   * hash to when that can be known: a plain-MD5 ETag on an object not encrypted with SSE-KMS
+   * or SSE-C (whose ETags are not the content's MD5).
+   */
+  private async openListed(
+    object: ListedObject,
+    changed: (how: string) => RegistryError,
+  ): Promise<{ body: Readable; md5: string | undefined }> {
+    const at = this.object(object.uri);
+    let response;
+    try {
+      response = await this.call("downloading", at, () =>
+        this.client.send(new GetObjectCommand({ Bucket: at.bucket, Key: at.key })),
+      );
+    } catch (error) {
+      if (error instanceof RegistryError && error.code === "NOT_FOUND") {
+        throw changed("was listed but is gone");
+      }
+      throw error;
+    }
+    const body = response.Body;
+    if (!(body instanceof Readable)) {
+      throw new Error(`S3 GetObject ${at.uri} returned no Node.js stream`);
+    }
+    const etag = normalizeEtag(response.ETag);
+    const size = response.ContentLength;
+    const stale =
+      size !== undefined && size !== object.size
+        ? `is now ${size} bytes, not the ${object.size} listed`
+        : etag !== undefined && object.etag !== undefined && etag !== object.etag
+          ? `was replaced (ETag ${etag}, listed ${object.etag})`
+          : undefined;
+    if (stale !== undefined) {
+      body.destroy();
+      throw changed(stale);
+    }
+    const encrypted =
+      response.SSECustomerAlgorithm !== undefined ||
+      (response.ServerSideEncryption ?? "").startsWith("aws:kms");
+    return { body, md5: encrypted ? undefined : etagMd5(object.etag) };
+  }
+
+  /** Size, ETag and date of the object `uri` names; null when there is none. */
+  private async head(
+    uri: string,
+  ): Promise<{ size: number; etag?: string; modified?: string } | null> {
+    const at = this.location(uri);
+    if (at.key === "") return null;
+    try {
+      const response = await this.client.send(
+        new HeadObjectCommand({ Bucket: at.bucket, Key: at.key }),
+      );
+      return {
+        size: response.ContentLength ?? 0,
+        etag: normalizeEtag(response.ETag),
+        modified: response.LastModified?.toISOString(),
+      };
+    } catch (error) {
+      const failure = s3Failure(error, this.context("checking", at));
+      if (failure instanceof RegistryError && failure.code === "NOT_FOUND") return null;
+      throw failure;
+    }
   }
 
   private location(uri: string): S3Location {
