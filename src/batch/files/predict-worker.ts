@@ -10,7 +10,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { OnnxRunner, openPlanSession } from "../../model/onnx-runner.js";
-import type { ColumnarBatch } from "../../model/types.js";
+import type { ColumnarBatch, PredictionValues } from "../../model/types.js";
 import {
   nextMessage,
   type PredictAnswer,
@@ -64,7 +64,7 @@ async function serve(data: PredictWorkerData): Promise<void> {
 }
 
 interface Model {
-  run(batch: ColumnarBatch): Promise<Float64Array>;
+  run(batch: ColumnarBatch): Promise<PredictionValues>;
   close(): Promise<void>;
 }
 
@@ -73,7 +73,10 @@ interface Model {
  * bundle's reader and checks. A model given without one loads its bundle again.
  */
 async function loadModel(data: PredictWorkerData): Promise<Model> {
-  if (data.plan) return new OnnxRunner(await openPlanSession(data.plan), data.plan);
+  if (data.plan) {
+    const runner = new OnnxRunner(await openPlanSession(data.plan), data.plan);
+    return { run: async (batch) => (await runner.run(batch)).values, close: () => runner.close() };
+  }
   const { loadPredictor } = await import("../../model/predictor.js");
   const predictor = await loadPredictor(data.bundle, { name: data.name, version: data.version });
   return {
