@@ -84,11 +84,16 @@ export class OnnxRunner {
     }
   }
 
+  /** The model's output for each row of the batch. */
+  async run(batch: ColumnarBatch): Promise<PredictionValues> {
+    return (await this.runOutputs(batch, false)).values;
+  }
+
   /**
    * The model's output for each row of the batch, and its class probabilities when asked for
    * (onnxruntime computes only the outputs it is asked for).
    */
-  async run(batch: ColumnarBatch, withProbabilities = false): Promise<RunResult> {
+  async runOutputs(batch: ColumnarBatch, withProbabilities: boolean): Promise<RunResult> {
     const probabilities = withProbabilities ? this.plan.probabilities : undefined;
     if (batch.rows === 0) {
       return {

@@ -379,7 +379,7 @@ class OnnxPredictor implements Predictor {
   }
 
   async predictColumns(batch: ColumnarBatch, options?: PredictOptions): Promise<PredictionBatch> {
-    const result = await this.runner.run(batch, options?.probabilities === true);
+    const result = await this.runner.runOutputs(batch, options?.probabilities === true);
     return { rows: batch.rows, ...result };
   }
 

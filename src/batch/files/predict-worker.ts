@@ -73,10 +73,7 @@ interface Model {
  * bundle's reader and checks. A model given without one loads its bundle again.
  */
 async function loadModel(data: PredictWorkerData): Promise<Model> {
-  if (data.plan) {
-    const runner = new OnnxRunner(await openPlanSession(data.plan), data.plan);
-    return { run: async (batch) => (await runner.run(batch)).values, close: () => runner.close() };
-  }
+  if (data.plan) return new OnnxRunner(await openPlanSession(data.plan), data.plan);
   const { loadPredictor } = await import("../../model/predictor.js");
   const predictor = await loadPredictor(data.bundle, { name: data.name, version: data.version });
   return {
