@@ -43,9 +43,13 @@ export function classifierGraph(kind: LabelKind): Uint8Array {
   const long = g.op("Sigmoid", [scaled]);
   const short = g.op("Sub", [g.constant("one", "DOUBLE", [], [1]), long]);
   const axis = g.constant("axis", "INT64", [1], [1]);
-  const table = g.op("Concat", [g.op("Unsqueeze", [long, axis]), g.op("Unsqueeze", [short, axis])], {
-    axis: { int: 1 },
-  });
+  const table = g.op(
+    "Concat",
+    [g.op("Unsqueeze", [long, axis]), g.op("Unsqueeze", [short, axis])],
+    {
+      axis: { int: 1 },
+    },
+  );
   const index = g.op("ArgMax", [table], { axis: { int: 1 }, keepdims: { int: 0 } });
   const label =
     kind === "string"
