@@ -243,6 +243,8 @@ async function onePass(job: BatchJob, stats: BatchStats, fromStart: boolean): Pr
           read,
           chunkSize: job.chunkSize ?? IN_DUCKDB_CHUNK_SIZE,
           predictionColumn: settings.predictionColumn,
+          textPredictions:
+            job.inDuckDB?.constant === undefined && job.predictor.info.outputType === "string",
           keepColumns: settings.keepColumns,
           actualColumn: job.actualColumn,
           provenance: job.model,

@@ -1,4 +1,9 @@
-import type { FieldError, Predictor } from "../model/types.js";
+import {
+  noPredictions,
+  type FieldError,
+  type PredictionValues,
+  type Predictor,
+} from "../model/types.js";
 import { validateColumnReaders } from "../model/validate.js";
 import { NumericColumn, nullColumn, pickRows, valueAt, type ColumnData } from "./columns.js";
 import { DECIMAL_TEXT } from "./decimal.js";
@@ -44,7 +49,7 @@ export async function scoreChunk(
   const values =
     validation.batch.rows > 0
       ? (await predictor.predictColumns(validation.batch)).values
-      : new Float64Array(0);
+      : noPredictions(predictor.info);
 
   const kept = validation.rowIndex;
   const extra: Record<string, ColumnData> = {};
@@ -87,8 +92,12 @@ function pick(column: ColumnData | undefined, rows: number[]): ColumnData {
   return column === undefined ? nullColumn(rows.length) : pickRows(column, rows);
 }
 
-/** actual - predicted, NULL where the actual value is missing or not a number. */
-function difference(actual: ColumnData, predicted: Float64Array): NumericColumn {
+/**
+ * actual - predicted, NULL where the actual value is missing or not a number, and for text
+ * labels (a classifier's), which have no difference.
+ */
+function difference(actual: ColumnData, predicted: PredictionValues): NumericColumn {
+  if (!(predicted instanceof Float64Array)) return nullColumn(predicted.length);
   const diff = new Float64Array(predicted.length);
   if (actual instanceof NumericColumn && actual.kind === "number") {
     const values = actual.values;

@@ -10,6 +10,7 @@
  * resume point after `kill -9` mid-run.
  */
 
+import type { PredictionValues } from "../model/types.js";
 import type { ColumnData } from "./columns.js";
 
 /** A scalar read from a source: what SQL drivers and DuckDB give for ids and watermark columns. */
@@ -97,7 +98,8 @@ export interface PredictionChunk {
   /** Name of the prediction column (e.g. predicted_duration). */
   predictionColumn: string;
   ids: KeyValue[];
-  predictions: Float64Array;
+  /** The model's predictions: numbers (DOUBLE), or a classifier's text labels (TEXT). */
+  predictions: PredictionValues;
   /** Passthrough columns copied from the source (e.g. pickup datetime, PULocationID, actual duration). */
   extra: Record<string, ColumnData>;
   /**

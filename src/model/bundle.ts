@@ -237,6 +237,21 @@ function checkMldeploySection(
   section: MldeploySection,
   signature: Signature | undefined,
 ): void {
+  if (section.probabilities !== undefined && section.classes === undefined) {
+    throw new BundleError(
+      bundlePath,
+      `mldeploy.probabilities names "${section.probabilities}" but mldeploy.classes is missing (the classes of its columns)`,
+    );
+  }
+  if (
+    section.classes !== undefined &&
+    (section.probabilities ?? "probabilities") === section.output
+  ) {
+    throw new BundleError(
+      bundlePath,
+      `mldeploy.output "${section.output}" is the probability output: the primary output of a classifier is its label`,
+    );
+  }
   const requestColumns = new Set(section.inputs.map((c) => c.name));
   for (const column of referencedColumns(section.features)) {
     if (!requestColumns.has(column)) {

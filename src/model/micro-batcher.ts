@@ -1,8 +1,11 @@
 import {
   InputValidationError,
+  noPredictions,
+  slicePredictions,
   type Column,
   type ColumnarBatch,
   type PredictionBatch,
+  type PredictOptions,
   type Predictor,
 } from "./types.js";
 import { validateRecords } from "./validate.js";
@@ -20,6 +23,7 @@ export interface MicroBatcherOptions {
 
 interface Pending {
   batch: ColumnarBatch;
+  options?: PredictOptions;
   resolve: (result: PredictionBatch) => void;
   reject: (error: unknown) => void;
 }
@@ -50,18 +54,29 @@ export class MicroBatcher implements Predictor {
     return this.inner.info;
   }
 
-  async predictRecords(records: ReadonlyArray<Record<string, unknown>>): Promise<PredictionBatch> {
+  async predictRecords(
+    records: ReadonlyArray<Record<string, unknown>>,
+    options?: PredictOptions,
+  ): Promise<PredictionBatch> {
     const { batch, errors } = validateRecords(records, this.info.inputs);
     if (errors.length) throw new InputValidationError(errors);
-    return this.predictColumns(batch);
+    return this.predictColumns(batch, options);
   }
 
-  predictColumns(batch: ColumnarBatch): Promise<PredictionBatch> {
-    if (!this.enabled || batch.rows >= this.options.maxBatchSize) return this.passThrough(batch);
-    if (batch.rows === 0) return Promise.resolve({ rows: 0, values: new Float64Array(0) });
+  predictColumns(batch: ColumnarBatch, options?: PredictOptions): Promise<PredictionBatch> {
+    if (!this.enabled || batch.rows >= this.options.maxBatchSize)
+      return this.passThrough(batch, options);
+    if (batch.rows === 0) {
+      const probabilities = options?.probabilities && this.info.probabilities;
+      return Promise.resolve({
+        rows: 0,
+        values: noPredictions(this.info),
+        ...(probabilities ? { probabilities: new Float64Array(0) } : {}),
+      });
+    }
     if (this.queuedRows + batch.rows > this.options.maxBatchSize) this.flush();
     const result = new Promise<PredictionBatch>((resolve, reject) => {
-      this.queue.push({ batch, resolve, reject });
+      this.queue.push({ batch, options, resolve, reject });
     });
     this.queuedRows += batch.rows;
     if (this.queuedRows >= this.options.maxBatchSize) this.flush();
@@ -70,8 +85,8 @@ export class MicroBatcher implements Predictor {
   }
 
   /** A call that runs alone, still tracked so that drain() (before a model swap) waits for it. */
-  private passThrough(batch: ColumnarBatch): Promise<PredictionBatch> {
-    const result = this.inner.predictColumns(batch);
+  private passThrough(batch: ColumnarBatch, options?: PredictOptions): Promise<PredictionBatch> {
+    const result = this.inner.predictColumns(batch, options);
     const settled = result.then(
       () => undefined,
       () => undefined,
@@ -123,26 +138,42 @@ export class MicroBatcher implements Predictor {
       await this.runAlone(calls[0]);
       return;
     }
+    // The probabilities are computed for all when one call asks for them; only it gets them.
+    const probabilities = calls.some((call) => call.options?.probabilities === true);
     let combined: PredictionBatch;
     try {
-      combined = await this.inner.predictColumns(concatBatches(calls.map((c) => c.batch)));
+      combined = await this.inner.predictColumns(
+        concatBatches(calls.map((c) => c.batch)),
+        probabilities ? { probabilities } : undefined,
+      );
     } catch {
       // One bad call must not fail its neighbours: rerun each alone so the error reaches only
       // the callers whose rows cause it (inputs are validated before queueing, so this is rare).
       await Promise.all(calls.map((call) => this.runAlone(call)));
       return;
     }
+    const table = combined.probabilities;
+    const width = table && combined.rows > 0 ? table.length / combined.rows : 0;
     let offset = 0;
     for (const call of calls) {
       const rows = call.batch.rows;
-      call.resolve({ rows, values: combined.values.subarray(offset, offset + rows) });
+      const values = slicePredictions(combined.values, offset, offset + rows);
+      call.resolve(
+        table && call.options?.probabilities
+          ? {
+              rows,
+              values,
+              probabilities: table.subarray(offset * width, (offset + rows) * width),
+            }
+          : { rows, values },
+      );
       offset += rows;
     }
   }
 
   private async runAlone(call: Pending): Promise<void> {
     try {
-      call.resolve(await this.inner.predictColumns(call.batch));
+      call.resolve(await this.inner.predictColumns(call.batch, call.options));
     } catch (error) {
       call.reject(error);
     }

@@ -7,7 +7,7 @@ import {
   pairKey,
   type PairFeature,
 } from "./transform.js";
-import type { Column, ColumnarBatch, FeatureExpr } from "./types.js";
+import type { Column, ColumnarBatch, FeatureExpr, PredictionValues } from "./types.js";
 
 /**
  * Running an ONNX graph on validated request columns: the feature map, the tensors, the session.
@@ -36,6 +36,17 @@ export interface RunPlan {
   inputs: ModelInput[];
   features: Record<string, FeatureExpr>;
   output: string;
+  /** The output's values are text (a classifier's string labels); numbers otherwise. */
+  textOutput?: boolean;
+  /** A classifier's probability output and its width (the number of classes). */
+  probabilities?: { output: string; classes: number };
+}
+
+/** What one run gives: the primary output, and the probabilities when they were asked for. */
+export interface RunResult {
+  values: PredictionValues;
+  /** Row-major [rows, classes]. */
+  probabilities?: Float64Array;
 }
 
 export function openSession(
@@ -74,8 +85,22 @@ export class OnnxRunner {
   }
 
   /** The model's output for each row of the batch. */
-  async run(batch: ColumnarBatch): Promise<Float64Array> {
-    if (batch.rows === 0) return new Float64Array(0);
+  async run(batch: ColumnarBatch): Promise<PredictionValues> {
+    return (await this.runOutputs(batch, false)).values;
+  }
+
+  /**
+   * The model's output for each row of the batch, and its class probabilities when asked for
+   * (onnxruntime computes only the outputs it is asked for).
+   */
+  async runOutputs(batch: ColumnarBatch, withProbabilities: boolean): Promise<RunResult> {
+    const probabilities = withProbabilities ? this.plan.probabilities : undefined;
+    if (batch.rows === 0) {
+      return {
+        values: this.plan.textOutput ? [] : new Float64Array(0),
+        ...(probabilities ? { probabilities: new Float64Array(0) } : {}),
+      };
+    }
     const derived: Record<string, Column> = {};
     const column = (name: string): Column | undefined => {
       const expr = this.plan.features[name];
@@ -106,14 +131,22 @@ export class OnnxRunner {
         : toTensor(values, input, batch.rows);
     }
     const output = this.plan.output;
-    const results = await this.session.run(feeds, [output]);
-    const values = toFloat64(results[output].data);
+    const names = probabilities ? [output, probabilities.output] : [output];
+    const results = await this.session.run(feeds, names);
+    const values = toValues(results[output].data);
     if (values.length !== batch.rows) {
       throw new Error(
         `model returned ${values.length} values for ${batch.rows} rows (output "${output}")`,
       );
     }
-    return values;
+    if (!probabilities) return { values };
+    const table = toFloat64(results[probabilities.output].data);
+    if (table.length !== batch.rows * probabilities.classes) {
+      throw new Error(
+        `model returned ${table.length} probabilities for ${batch.rows} rows of ${probabilities.classes} classes (output "${probabilities.output}")`,
+      );
+    }
+    return { values, probabilities: table };
   }
 
   async close(): Promise<void> {
@@ -267,6 +300,11 @@ function asNumbers(column: Column): ArrayLike<number> {
   return Array.from(column as ArrayLike<unknown>, (v) =>
     typeof v === "boolean" ? (v ? 1 : 0) : Number(v),
   );
+}
+
+/** A label or value column: text as onnxruntime gives it (no copy), numbers as float64. */
+function toValues(data: unknown): PredictionValues {
+  return Array.isArray(data) ? (data as string[]) : toFloat64(data);
 }
 
 function toFloat64(data: unknown): Float64Array {

@@ -22,6 +22,7 @@ import {
   type ColumnType,
   type ModelInfo,
   type PredictionBatch,
+  type PredictOptions,
   type Predictor,
 } from "./types.js";
 import { validateRecords } from "./validate.js";
@@ -77,6 +78,8 @@ export async function loadPredictor(
       `signature mismatch: output "${output}" is not produced by the ONNX graph (it outputs ${session.outputNames.join(", ")})`,
     );
   }
+  const outputType = describeOutput(bundle, session, output);
+  const probabilities = describeProbabilities(bundle, session);
   const info: ModelInfo = {
     name: options.name ?? path.basename(bundle.path),
     version: options.version ?? bundle.runId ?? bundle.uuid ?? "unversioned",
@@ -85,8 +88,11 @@ export async function loadPredictor(
     inputs: requestSchema,
     outputs: bundle.signature?.outputs.length
       ? bundle.signature.outputs
-      : [{ name: output, type: "double" }],
+      : [{ name: output, type: outputType }],
     output,
+    // Absent for numbers, as before there were classifiers: a regressor's info is unchanged.
+    ...(outputType !== "double" ? { outputType } : {}),
+    ...(probabilities ? { probabilities } : {}),
     path: bundle.path,
     loadMs: performance.now() - started,
   };
@@ -105,6 +111,10 @@ export async function loadPredictor(
     inputs,
     features,
     output,
+    ...(outputType === "string" ? { textOutput: true } : {}),
+    ...(probabilities
+      ? { probabilities: { output: probabilities.name, classes: probabilities.classes.length } }
+      : {}),
   };
   return new OnnxPredictor(new OnnxRunner(session, plan), info);
 }
@@ -159,6 +169,79 @@ async function readSmallGraph(bundle: Bundle): Promise<Buffer | undefined> {
     const reason = error instanceof UnsafeBundleFile ? error.message : (error as Error).message;
     throw new BundleError(bundle.path, `${bundle.onnxFile} ${reason}`);
   }
+}
+
+/**
+ * What the primary output holds: text labels, integer labels or numbers. Checked against the
+ * signature's type for it, where it names one: a text label where the signature promises a
+ * number (or the reverse) would reach callers in the wrong type.
+ */
+function describeOutput(
+  bundle: Bundle,
+  session: ort.InferenceSession,
+  output: string,
+): NonNullable<ModelInfo["outputType"]> {
+  const meta = session.outputMetadata.find((each) => each.name === output);
+  if (meta === undefined || !meta.isTensor) {
+    throw new BundleError(
+      bundle.path,
+      `ONNX output "${output}" is not a tensor (maps and sequences, as skl2onnx's ZipMap gives, are not supported)`,
+    );
+  }
+  const type =
+    meta.type === "string"
+      ? "string"
+      : meta.type === "int64" || meta.type === "int32"
+        ? "long"
+        : meta.type === "float64" || meta.type === "float32"
+          ? "double"
+          : undefined;
+  if (type === undefined) {
+    throw new BundleError(bundle.path, `ONNX output "${output}" has unsupported type ${meta.type}`);
+  }
+  const declared = bundle.signature?.outputs.find((spec) => spec.name === output);
+  if (declared && (declared.type === "string") !== (type === "string")) {
+    throw new BundleError(
+      bundle.path,
+      `signature mismatch: output "${output}" is ${declared.type} in the signature but ${meta.type} in the ONNX graph`,
+    );
+  }
+  return type;
+}
+
+/**
+ * A classifier's probability output (mldeploy.classes and mldeploy.probabilities): a [N, C]
+ * tensor of numbers, C the number of classes. Undefined for a model without classes.
+ */
+function describeProbabilities(
+  bundle: Bundle,
+  session: ort.InferenceSession,
+): ModelInfo["probabilities"] {
+  const classes = bundle.mldeploy?.classes;
+  if (classes === undefined) return undefined;
+  const name = bundle.mldeploy?.probabilities ?? "probabilities";
+  const meta = session.outputMetadata.find((each) => each.name === name);
+  if (meta === undefined) {
+    throw new BundleError(
+      bundle.path,
+      `mldeploy.classes is given but the ONNX graph has no output "${name}" (it outputs ${session.outputNames.join(", ")}); name the probability output in mldeploy.probabilities`,
+    );
+  }
+  const width = meta.isTensor && meta.shape.length === 2 ? meta.shape[1] : undefined;
+  if (!meta.isTensor || !["float64", "float32"].includes(meta.type) || meta.shape.length !== 2) {
+    const what = meta.isTensor ? `${meta.type} [${meta.shape.join(", ")}]` : "not a tensor";
+    throw new BundleError(
+      bundle.path,
+      `ONNX output "${name}" (the class probabilities) is ${what}; expected [N, ${classes.length}] double`,
+    );
+  }
+  if (typeof width === "number" && width > 0 && width !== classes.length) {
+    throw new BundleError(
+      bundle.path,
+      `ONNX output "${name}" has ${width} columns but mldeploy.classes lists ${classes.length} classes`,
+    );
+  }
+  return { name, classes };
 }
 
 /**
@@ -286,14 +369,18 @@ class OnnxPredictor implements Predictor {
     readonly info: ModelInfo,
   ) {}
 
-  async predictRecords(records: ReadonlyArray<Record<string, unknown>>): Promise<PredictionBatch> {
+  async predictRecords(
+    records: ReadonlyArray<Record<string, unknown>>,
+    options?: PredictOptions,
+  ): Promise<PredictionBatch> {
     const { batch, errors } = validateRecords(records, this.info.inputs);
     if (errors.length) throw new InputValidationError(errors);
-    return this.predictColumns(batch);
+    return this.predictColumns(batch, options);
   }
 
-  async predictColumns(batch: ColumnarBatch): Promise<PredictionBatch> {
-    return { rows: batch.rows, values: await this.runner.run(batch) };
+  async predictColumns(batch: ColumnarBatch, options?: PredictOptions): Promise<PredictionBatch> {
+    const result = await this.runner.runOutputs(batch, options?.probabilities === true);
+    return { rows: batch.rows, ...result };
   }
 
   async close(): Promise<void> {

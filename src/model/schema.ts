@@ -34,6 +34,14 @@ export const mldeploySectionSchema = z.object({
   output: z.string().min(1),
   input_example: z.array(z.record(z.string(), z.unknown())).optional(),
   training: z.record(z.string(), z.unknown()).optional(),
+  // Classes of one kind (all text or all numbers), each once: they name probability columns.
+  classes: z
+    .union([z.array(z.string()).min(1), z.array(z.number().finite()).min(1)])
+    .refine((classes) => new Set<string | number>(classes).size === classes.length, {
+      message: "each class must be listed once",
+    })
+    .optional(),
+  probabilities: z.string().min(1).optional(),
 }) satisfies z.ZodType<MldeploySection>;
 
 /** MLflow tensor spec entries (`{"type":"tensor","tensor-spec":{dtype,shape}}`) mapped onto column types. */

@@ -44,6 +44,14 @@ export interface MldeploySection {
   input_example?: Record<string, unknown>[];
   /** Free-form training facts (target, filter, metrics) shown by `mldeploy info`. */
   training?: Record<string, unknown>;
+  /**
+   * A classifier's classes, in the order of its probability columns (as scikit-learn's
+   * `classes_`). The primary output is then the label and `probabilities` the [N, classes]
+   * output; absent for regressors.
+   */
+  classes?: Array<string | number>;
+  /** The classifier's probability output ([N, classes] double); "probabilities" when absent. */
+  probabilities?: string;
 }
 
 /** What a loaded bundle says about itself. */
@@ -62,6 +70,14 @@ export interface ModelInfo {
   outputs: ColumnSpec[];
   /** The primary output name returned by /predict (mldeploy.output or the first signature output). */
   output: string;
+  /**
+   * The primary output's values: "string" for a classifier with text labels (e.g. "short",
+   * "long"), "long" for integer labels, "double" (or absent) for numbers as regressors give.
+   * Every numeric output is handed over as float64.
+   */
+  outputType?: "double" | "long" | "string";
+  /** A classifier's probability output, when the model has one. */
+  probabilities?: ProbabilityOutput;
   /** Absolute path of the bundle directory. */
   path: string;
   /** Milliseconds spent loading (reading, validating, creating the ONNX session). */
@@ -104,19 +120,59 @@ export class BundleError extends UserError {
   }
 }
 
-/** Predictions for a batch: the primary output as float64, one value per row. */
+/** A classifier's probability output: its graph output name and the classes of its columns. */
+export interface ProbabilityOutput {
+  name: string;
+  /** The classes, in column order (the labels the primary output gives). */
+  classes: Array<string | number>;
+}
+
+/**
+ * One prediction per row: numbers as float64 (a regressor's value, a numeric label), or the
+ * labels of a classifier whose classes are strings.
+ */
+export type PredictionValues = Float64Array | string[];
+
+/** Predictions for a batch: the primary output in its own type, one value per row. */
 export interface PredictionBatch {
   rows: number;
   /** Primary output values (same order as the input rows). */
-  values: Float64Array;
+  values: PredictionValues;
+  /** The class probabilities, row-major [rows, classes], when asked for (PredictOptions). */
+  probabilities?: Float64Array;
+}
+
+export interface PredictOptions {
+  /**
+   * Also return a classifier's class probabilities (ignored for a model without them). Off by
+   * default: the graph then computes and copies only the primary output.
+   */
+  probabilities?: boolean;
+}
+
+/** No predictions, in the type the model's predictions have. */
+export function noPredictions(info: Pick<ModelInfo, "outputType">): PredictionValues {
+  return info.outputType === "string" ? [] : new Float64Array(0);
+}
+
+/** Rows [start, end) of a prediction column, without copying numbers. */
+export function slicePredictions(
+  values: PredictionValues,
+  start: number,
+  end: number,
+): PredictionValues {
+  return values instanceof Float64Array ? values.subarray(start, end) : values.slice(start, end);
 }
 
 /** Runs a loaded model. Implementations are safe to call concurrently. */
 export interface Predictor {
   readonly info: ModelInfo;
   /** Predict for an already validated columnar batch of request columns. */
-  predictColumns(batch: ColumnarBatch): Promise<PredictionBatch>;
+  predictColumns(batch: ColumnarBatch, options?: PredictOptions): Promise<PredictionBatch>;
   /** Validate records (objects keyed by request column) and predict; throws InputValidationError. */
-  predictRecords(records: ReadonlyArray<Record<string, unknown>>): Promise<PredictionBatch>;
+  predictRecords(
+    records: ReadonlyArray<Record<string, unknown>>,
+    options?: PredictOptions,
+  ): Promise<PredictionBatch>;
   close(): Promise<void>;
 }

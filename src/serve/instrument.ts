@@ -1,4 +1,4 @@
-import type { ColumnarBatch, PredictionBatch, Predictor } from "../model/types.js";
+import type { ColumnarBatch, PredictionBatch, PredictOptions, Predictor } from "../model/types.js";
 import { validateRecords } from "../model/validate.js";
 import { InputValidationError } from "../model/types.js";
 
@@ -7,19 +7,22 @@ import { InputValidationError } from "../model/types.js";
  * so the histogram shows the batch sizes the model actually runs, not the request sizes.
  */
 export function observeBatches(inner: Predictor, observe: (rows: number) => void): Predictor {
-  const predictColumns = (batch: ColumnarBatch): Promise<PredictionBatch> => {
+  const predictColumns = (
+    batch: ColumnarBatch,
+    options?: PredictOptions,
+  ): Promise<PredictionBatch> => {
     if (batch.rows > 0) observe(batch.rows);
-    return inner.predictColumns(batch);
+    return inner.predictColumns(batch, options);
   };
   return {
     get info() {
       return inner.info;
     },
     predictColumns,
-    async predictRecords(records) {
+    async predictRecords(records, options) {
       const { batch, errors } = validateRecords(records, inner.info.inputs);
       if (errors.length) throw new InputValidationError(errors);
-      return predictColumns(batch);
+      return predictColumns(batch, options);
     },
     close: () => inner.close(),
   };

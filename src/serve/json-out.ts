@@ -1,3 +1,5 @@
+import type { PredictionValues } from "../model/types.js";
+
 /**
  * Hand-built JSON for the prediction responses. Their shape is fixed per model, so the bytes
  * around the numbers are computed once; per request only the numbers are formatted. This beats
@@ -18,23 +20,33 @@ export function jsonNumberList(values: ArrayLike<number>): string {
   return text + "]";
 }
 
+/** JSON text of a prediction: a number, or a classifier's text label. */
+export function jsonPrediction(value: number | string): string {
+  return typeof value === "string" ? JSON.stringify(value) : jsonNumber(value);
+}
+
+/** JSON list of predictions: numbers as jsonNumberList writes them, text labels as strings. */
+export function jsonPredictionList(values: PredictionValues): string {
+  return values instanceof Float64Array ? jsonNumberList(values) : JSON.stringify(values);
+}
+
 /** Serializer for `{"<output>": value, "model_version": "<version>"}` objects and lists of them. */
 export function predictionObjectWriter(
   output: string,
   version: string,
 ): {
-  one(value: number): string;
-  many(values: ArrayLike<number>): string;
+  one(value: number | string): string;
+  many(values: PredictionValues): string;
 } {
   const head = `{${JSON.stringify(output)}:`;
   const tail = `,"model_version":${JSON.stringify(version)}}`;
   return {
-    one: (value) => head + jsonNumber(value) + tail,
+    one: (value) => head + jsonPrediction(value) + tail,
     many(values) {
       let text = "[";
       for (let i = 0; i < values.length; i++) {
         if (i > 0) text += ",";
-        text += head + jsonNumber(values[i]) + tail;
+        text += head + jsonPrediction(values[i]) + tail;
       }
       return text + "]";
     },

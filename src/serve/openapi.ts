@@ -81,7 +81,9 @@ export function serveOpenApiDocument(
   const secured = auth ? { 401: { description: "Missing or refused bearer token" } } : {};
   const errors = { ...ERRORS, ...secured };
   const open = auth ? { security: [] } : {};
-  const output = { [info.output]: { type: "number" }, model_version: { type: "string" } };
+  // A classifier with text labels answers strings (as MLflow's sklearn flavor), others numbers.
+  const prediction = { type: info.outputType === "string" ? "string" : "number" };
+  const output = { [info.output]: prediction, model_version: { type: "string" } };
   const predictionRow = { type: "object", properties: output, required: Object.keys(output) };
   const paths: Record<string, JsonObject> = {
     "/predict": {
@@ -150,7 +152,7 @@ export function serveOpenApiDocument(
             description: "One prediction per row",
             content: json({
               type: "object",
-              properties: { predictions: { type: "array", items: { type: "number" } } },
+              properties: { predictions: { type: "array", items: prediction } },
             }),
           },
           ...errors,
@@ -189,7 +191,11 @@ export function serveOpenApiDocument(
           }),
         },
         responses: {
-          "200": { description: `The output "${info.output}" as FP64` },
+          "200": {
+            description: info.probabilities
+              ? `The label "${info.output}" (${info.outputType === "string" ? "BYTES" : info.outputType === "long" ? "INT64" : "FP64"}) and the class probabilities "${info.probabilities.name}" ([N, ${info.probabilities.classes.length}] FP64), or those named in "outputs"`
+              : `The output "${info.output}" as FP64`,
+          },
           "404": { description: "A model not served here" },
           ...errors,
         },

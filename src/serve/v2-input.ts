@@ -61,6 +61,11 @@ function accepts(type: ColumnType, datatype: string): boolean {
 export interface V2Request {
   id?: string;
   batch: ColumnarBatch;
+  /**
+   * The outputs the request names in "outputs", each once, in its order; undefined when it
+   * names none, which asks for all of the model's outputs (Open Inference Protocol).
+   */
+  outputs?: string[];
 }
 
 /**
@@ -71,7 +76,8 @@ export interface V2Request {
 export function parseV2Request(
   body: unknown,
   schema: ColumnSpec[],
-  output: string,
+  /** The model's outputs (the primary one first). */
+  modelOutputs: string | readonly string[],
   limits: InputLimits,
 ): V2Request {
   if (!isPlainObject(body))
@@ -80,7 +86,10 @@ export function parseV2Request(
   if (id !== undefined && typeof id !== "string") throw badRequest('"id" must be a string');
   if (!Array.isArray(inputs) || inputs.length === 0)
     throw badRequest('"inputs" must be a non-empty list of tensors');
-  if (outputs !== undefined) checkRequestedOutputs(outputs, output);
+  const requested =
+    outputs === undefined
+      ? undefined
+      : requestedOutputs(outputs, typeof modelOutputs === "string" ? [modelOutputs] : modelOutputs);
 
   const specs = new Map(schema.map((spec) => [spec.name, spec]));
   const columns: Record<string, ArrayLike<unknown>> = {};
@@ -129,7 +138,8 @@ export function parseV2Request(
   // the tensor's own datatype cannot hold (300 in UINT8) make a malformed tensor: a 400.
   const batch = batchFromColumns(columns, rows ?? 0, schema, limits);
   for (const [name, datatype] of datatypes) checkDatatype(name, datatype, columns[name]);
-  return { id, batch };
+  // An empty list names no output: all of them, as when "outputs" is absent.
+  return requested?.length ? { id, batch, outputs: requested } : { id, batch };
 }
 
 /** Every value of a tensor fits its datatype (range, and integers for the integer types). */
@@ -166,15 +176,18 @@ function checkDatatype(name: string, datatype: string, values: ArrayLike<unknown
   }
 }
 
-function checkRequestedOutputs(outputs: unknown, output: string): void {
+function requestedOutputs(outputs: unknown, produced: readonly string[]): string[] {
   if (!Array.isArray(outputs)) throw badRequest('"outputs" must be a list');
+  const names: string[] = [];
   for (const requested of outputs) {
     const name: unknown = isPlainObject(requested) ? requested.name : undefined;
-    if (name !== output)
+    if (typeof name !== "string" || !produced.includes(name))
       throw badRequest(
-        `output ${describeJson(name)} is not produced by this model (outputs: ${output})`,
+        `output ${describeJson(name)} is not produced by this model (outputs: ${produced.join(", ")})`,
       );
+    if (!names.includes(name)) names.push(name);
   }
+  return names;
 }
 
 function rowsOfShape(name: string, shape: unknown): number {

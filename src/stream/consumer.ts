@@ -1,6 +1,6 @@
 import type { Logger } from "../log/logger.js";
 import { PredictorSlot } from "../model/predictor-slot.js";
-import type { Predictor } from "../model/types.js";
+import { noPredictions, type Predictor } from "../model/types.js";
 import { validateRecords } from "../model/validate.js";
 import { decodeEvent, encodeDeadLetter, predictionEncoder, type EventFormat } from "./events.js";
 import type { StreamMessage, StreamSink, StreamSource } from "./types.js";
@@ -170,7 +170,7 @@ async function prepareWith(
   const values =
     validation.batch.rows > 0
       ? (await predictor.predictColumns(validation.batch)).values
-      : new Float64Array(0);
+      : noPredictions(predictor.info);
   const encode = predictionEncoder(format, predictor.info.version);
   const predictions = validation.rowIndex.map((row, i) => ({
     data: encode(values[i], good[row].id),

@@ -55,14 +55,18 @@ export function decodeEvent(data: Uint8Array, format: EventFormat): Decoded {
 
 const encoder = new TextEncoder();
 
+/**
+ * The prediction event of one input event. `value` is a number, or a classifier's text label,
+ * which stays a string (as MLflow's pyfunc gives it).
+ */
 export function encodePrediction(
-  value: number,
+  value: number | string,
   id: unknown,
   format: EventFormat,
   version: string,
 ): Uint8Array {
   const prediction: Record<string, unknown> = {
-    [format.predictionField]: Number.isFinite(value) ? value : null,
+    [format.predictionField]: typeof value === "string" || Number.isFinite(value) ? value : null,
   };
   if (format.idField !== "") prediction[format.idField] = id;
   return encoder.encode(JSON.stringify({ model: format.modelLabel, version, prediction }));
@@ -76,7 +80,7 @@ export function encodePrediction(
 export function predictionEncoder(
   format: EventFormat,
   version: string,
-): (value: number, id: unknown) => Uint8Array {
+): (value: number | string, id: unknown) => Uint8Array {
   // Same field twice: the id overwrites the value in encodePrediction; keep its exact output.
   if (format.idField === format.predictionField)
     return (value, id) => encodePrediction(value, id, format, version);
@@ -86,7 +90,13 @@ export function predictionEncoder(
   const idKey = format.idField === "" ? "" : `,${JSON.stringify(format.idField)}:`;
   return (value, id) => {
     // JSON writes a finite number as Number#toString does; NaN and ±Infinity become null.
-    let text = head + (Number.isFinite(value) ? String(value) : "null");
+    let text =
+      head +
+      (typeof value === "string"
+        ? JSON.stringify(value)
+        : Number.isFinite(value)
+          ? String(value)
+          : "null");
     if (idKey !== "" && id !== undefined) text += idKey + JSON.stringify(id);
     return encoder.encode(text + "}}");
   };

@@ -285,7 +285,7 @@ describe("raw TLC Parquet files → predictions file (the original batch job)", 
         })),
       );
       sample.forEach((row, i) => {
-        expect(Number(row.predicted_duration)).toBeCloseTo(expected.values[i], 9);
+        expect(Number(row.predicted_duration)).toBeCloseTo(expected.values[i] as number, 9);
         expect(Number(row.diff)).toBeCloseTo(
           Number(row.actual_duration) - Number(row.predicted_duration),
           9,

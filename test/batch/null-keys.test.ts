@@ -338,7 +338,7 @@ describe.each(BACKENDS)("%s", (name, make, available) => {
       );
       const byId = new Map(got.map((p) => [Number(p.id), Number(p.prediction)]));
       rows().forEach((row, i) => {
-        expect(byId.get(row.PULocationID)).toBeCloseTo(expected.values[i], 9);
+        expect(byId.get(row.PULocationID)).toBeCloseTo(expected.values[i] as number, 9);
       });
     } finally {
       await backend.close?.();

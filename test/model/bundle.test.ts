@@ -126,7 +126,7 @@ describe.skipIf(!pythonHas("onnx"))(
           { a: 1.5, b: 3 },
           { a: -2, b: 10 },
         ]);
-        expect(Array.from(result.values)).toEqual([6, 6]);
+        expect(Array.from(result.values as Float64Array)).toEqual([6, 6]);
         await expect(predictor.predictRecords([{ a: 1, b: 2.5 }])).rejects.toThrow(
           InputValidationError,
         );

@@ -67,7 +67,9 @@ describe("MicroBatcher", () => {
     for (const [i, rides] of requests.entries()) {
       const alone = await model.predictColumns(batchOf(rides));
       expect(answers[i].rows).toBe(rides.length);
-      expect(Array.from(answers[i].values)).toEqual(Array.from(alone.values));
+      expect(Array.from(answers[i].values as Float64Array)).toEqual(
+        Array.from(alone.values as Float64Array),
+      );
     }
   });
 
@@ -106,7 +108,9 @@ describe("MicroBatcher", () => {
     expect(inner.calls).toEqual([3, 3]);
     for (const [i, rides] of requests.entries()) {
       const alone = await model.predictColumns(batchOf(rides));
-      expect(Array.from(answers[i].values)).toEqual(Array.from(alone.values));
+      expect(Array.from(answers[i].values as Float64Array)).toEqual(
+        Array.from(alone.values as Float64Array),
+      );
     }
   });
 
@@ -131,8 +135,8 @@ describe("MicroBatcher", () => {
     const all = await model.predictColumns(batchOf(requests.flat()));
     let offset = 0;
     for (const [i, rides] of requests.entries()) {
-      expect(Array.from(answers[i].values)).toEqual(
-        Array.from(all.values.subarray(offset, offset + rides.length)),
+      expect(Array.from(answers[i].values as Float64Array)).toEqual(
+        Array.from((all.values as Float64Array).subarray(offset, offset + rides.length)),
       );
       offset += rides.length;
     }

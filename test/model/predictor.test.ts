@@ -55,7 +55,7 @@ describe("Predictor on a trained ride-duration bundle", () => {
     const seen = new Set(trained.model.categories);
     const unseen = (features.PU_DO as string[]).filter((c) => !seen.has(c)).length;
     expect(unseen).toBeGreaterThan(0); // the comparison covers the unseen-category path too
-    expectClose(result.values, expected, 1e-5);
+    expectClose(result.values as Float64Array, expected, 1e-5);
   });
 
   it("predicts records, and answers concurrent calls each with its own rows", async () => {
@@ -66,7 +66,7 @@ describe("Predictor on a trained ride-duration bundle", () => {
     }));
     const one = await Promise.all(rides.map((ride) => predictor.predictRecords([ride])));
     const all = await predictor.predictRecords(rides);
-    expect(one.map((r) => r.values[0])).toEqual(Array.from(all.values));
+    expect(one.map((r) => r.values[0])).toEqual(Array.from(all.values as Float64Array));
   });
 
   it("rejects invalid records with the field and row named", async () => {

@@ -110,8 +110,8 @@ describe("a trained ride-duration model", () => {
       columns: { PULocationID: pickups, DOLocationID: dropoffs, trip_distance: distances },
     };
     // Twice: the second time codes come from what the first remembered by pair.
-    const first = (await predictor.predictColumns(batch)).values;
-    const actual = (await predictor.predictColumns(batch)).values;
+    const first = (await predictor.predictColumns(batch)).values as Float64Array;
+    const actual = (await predictor.predictColumns(batch)).values as Float64Array;
     expect(Array.from(first)).toEqual(Array.from(actual));
     const features = applyFeatures(batch, plan.features);
     const seen = new Set(trained.model.categories);
@@ -139,10 +139,10 @@ describe("a trained ride-duration model", () => {
       features: { PU_DO: { column: "PU_DO" }, trip_distance: { column: "trip_distance" } },
     });
     try {
-      const actual = await runner.run({
+      const actual = (await runner.run({
         rows: texts.length,
         columns: { PU_DO: texts, trip_distance: distances },
-      });
+      })) as Float64Array;
       const expected = await originalOutput(
         plan.onnxPath,
         {
@@ -240,7 +240,10 @@ describe("encodeStringInputs", () => {
       };
       const runner = new OnnxRunner(await openSession(encoded!.onnx), plan);
       try {
-        const actual = await runner.run({ rows: texts.length, columns: { X: texts } });
+        const actual = (await runner.run({
+          rows: texts.length,
+          columns: { X: texts },
+        })) as Float64Array;
         const expected = await originalOutput(
           onnx,
           { X: new ort.Tensor("string", texts, [texts.length]) },
@@ -393,7 +396,7 @@ onnx.save(model, sys.argv[1])
         ]);
         const cities = ["lyon", "paris", "brest", "nice", "", "Paris"];
         const result = await loaded.predictRecords(cities.map((city) => ({ city })));
-        expect(Array.from(result.values)).toEqual([2.5, 1.5, 0, 3.5, 0, 0]);
+        expect(Array.from(result.values as Float64Array)).toEqual([2.5, 1.5, 0, 3.5, 0, 0]);
       } finally {
         await loaded.close();
       }

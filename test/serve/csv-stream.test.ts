@@ -165,7 +165,7 @@ describe("a 15 MB text/csv body to /invocations", () => {
         )
         .join("");
     expect(body.length).toBeGreaterThan(BODY_BYTES);
-    const want = Array.from((await predictor.predictRecords(rides)).values);
+    const want = Array.from((await predictor.predictRecords(rides)).values as Float64Array);
 
     await loopReport();
     const result = await postCsv(body);

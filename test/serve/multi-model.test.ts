@@ -22,7 +22,7 @@ let expectedB: number[];
 async function predictionsOf(bundle: string): Promise<number[]> {
   const predictor = await loadPredictor(bundle);
   try {
-    return Array.from((await predictor.predictRecords(RIDES)).values);
+    return Array.from((await predictor.predictRecords(RIDES)).values as Float64Array);
   } finally {
     await predictor.close();
   }

@@ -142,7 +142,9 @@ describe.each(BROKERS)("consumer loop over %s", (_name, url) => {
     expect(new Set(ids).size).toBe(297);
     const sample = predictions.slice(0, 25);
     const expected = await predictor.predictRecords(sample.map((p) => ride(p.prediction.ride_id)));
-    sample.forEach((p, i) => expect(p.prediction.ride_duration).toBeCloseTo(expected.values[i], 9));
+    sample.forEach((p, i) =>
+      expect(p.prediction.ride_duration).toBeCloseTo(expected.values[i] as number, 9),
+    );
 
     const dead = (await readAll(await source(names.dead, "check"), 3)) as Array<{
       error: string;

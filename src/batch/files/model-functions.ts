@@ -46,7 +46,8 @@ export interface FunctionTally {
 
 /**
  * Registers on `connection`:
- * - mldeploy_predict(row, inputs…) → DOUBLE: the model's prediction, NULL for a row that fails
+ * - mldeploy_predict(row, inputs…) → DOUBLE (VARCHAR for a classifier's text labels, `text`):
+ *   the model's prediction, NULL for a row that fails
  *   the model's input schema (validated exactly as the chunk pipeline and the web service do).
  *   `row` (BIGINT) names the row: a rejected one is recorded in the tally, so that the rejects
  *   can be found again without predicting twice. Recording is a side effect, so the function
@@ -59,6 +60,7 @@ export function registerModelFunctions(
   schema: ColumnSpec[],
   argumentTypes: DuckDBType[],
   model: RemotePredictor,
+  text = false,
 ): FunctionTally {
   const tally: FunctionTally = { rejected: [] };
   /** Validates `count` rows from `offset` of the inputs, which start at column `first`. */
@@ -78,7 +80,7 @@ export function registerModelFunctions(
   connection.registerScalarFunction(
     DuckDBScalarFunction.create({
       name: PREDICT_FUNCTION,
-      returnType: DOUBLE,
+      returnType: text ? VARCHAR : DOUBLE,
       parameterTypes: [BIGINT, ...argumentTypes],
       // NULL inputs must reach validation (a missing field is a reject with its reason).
       specialHandling: true,
@@ -96,14 +98,14 @@ export function registerModelFunctions(
             model.submit(validation.batch);
             slices.push({ offset, kept: validation.rowIndex });
           }
-          const raw = doubleData(output);
+          const raw = text ? undefined : doubleData(output);
           const rowNumbers = input.getColumnVector(0);
           for (const { offset, kept } of slices) {
             const values = model.take();
             const end = Math.min(offset + size, rows);
             for (let row = offset, k = 0; row < end; row++) {
               if (k < kept.length && kept[k] === row - offset) {
-                if (raw) raw.items[row] = values[k];
+                if (raw) raw.items[row] = values[k] as number;
                 else output.setItem(row, values[k]);
                 k++;
               } else {

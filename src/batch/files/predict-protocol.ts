@@ -1,7 +1,7 @@
 /** What the main thread and the model worker of predict-worker.ts say to each other. */
 import { receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import type { RunPlan } from "../../model/onnx-runner.js";
-import type { ColumnarBatch } from "../../model/types.js";
+import type { ColumnarBatch, PredictionValues } from "../../model/types.js";
 
 export interface PredictWorkerData {
   bundle: string;
@@ -16,7 +16,7 @@ export interface PredictWorkerData {
 }
 
 export type PredictRequest = { batch: ColumnarBatch } | { stop: true };
-export type PredictAnswer = { values: Float64Array } | { error: string };
+export type PredictAnswer = { values: PredictionValues } | { error: string };
 /** Sent once on parentPort: the model loaded, or why not. */
 export type PredictWorkerStatus = { ready: true } | { ready: false; error: string };
 

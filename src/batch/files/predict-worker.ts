@@ -10,7 +10,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { OnnxRunner, openPlanSession } from "../../model/onnx-runner.js";
-import type { ColumnarBatch } from "../../model/types.js";
+import type { ColumnarBatch, PredictionValues } from "../../model/types.js";
 import {
   nextMessage,
   type PredictAnswer,
@@ -64,7 +64,7 @@ async function serve(data: PredictWorkerData): Promise<void> {
 }
 
 interface Model {
-  run(batch: ColumnarBatch): Promise<Float64Array>;
+  run(batch: ColumnarBatch): Promise<PredictionValues>;
   close(): Promise<void>;
 }
 

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
 import type { RunPlan } from "../../model/onnx-runner.js";
-import type { ColumnarBatch } from "../../model/types.js";
+import type { ColumnarBatch, PredictionValues } from "../../model/types.js";
 import {
   nextMessage,
   type PredictAnswer,
@@ -86,7 +86,7 @@ export class RemotePredictor {
   }
 
   /** The answers for the oldest batch submitted and not yet taken; blocks until it is there. */
-  take(): Float64Array {
+  take(): PredictionValues {
     if (this.taken === this.submitted) throw new Error("take() without a batch submitted");
     const worker = this.workers[this.taken % this.workers.length];
     this.taken++;
@@ -148,7 +148,7 @@ class ModelWorker {
     this.post({ batch });
   }
 
-  take(): Float64Array {
+  take(): PredictionValues {
     const deadline = performance.now() + ANSWER_TIMEOUT_MS;
     while (Atomics.load(this.counters, 1) === this.taken) {
       if (Atomics.load(this.counters, 2) === 1) throw new Error("the model worker has exited");

@@ -40,6 +40,8 @@ export interface InDuckDBJob {
   read: ReadShape;
   chunkSize: number;
   predictionColumn: string;
+  /** The model's predictions are text (a classifier's labels): a VARCHAR column, no diff. */
+  textPredictions?: boolean;
   keepColumns: string[];
   actualColumn?: string;
   provenance: { name: string; version: string; runId?: string };
@@ -131,6 +133,7 @@ export async function scoreInDuckDB(job: InDuckDBJob): Promise<"unsupported" | "
           job.schema,
           args.map((arg) => arg!.type),
           model,
+          job.textPredictions === true,
         );
         stage = new StagedScan(connection);
       }
@@ -284,7 +287,10 @@ function outputColumns(job: InDuckDBJob, plan: ScanPlan): OutputColumn[] | undef
           : `TRY_CAST(c${actual} AS DOUBLE)`;
       columns.set("diff", {
         name: "diff",
-        sql: `CASE WHEN isfinite(${number}) THEN ${number} - ${PREDICTION} END`,
+        // Text labels have no difference: NULL, as the chunk pipeline writes it.
+        sql: job.textPredictions
+          ? "CAST(NULL AS DOUBLE)"
+          : `CASE WHEN isfinite(${number}) THEN ${number} - ${PREDICTION} END`,
         type: "DOUBLE",
       });
     }
@@ -292,7 +298,7 @@ function outputColumns(job: InDuckDBJob, plan: ScanPlan): OutputColumn[] | undef
   columns.set(job.predictionColumn, {
     name: job.predictionColumn,
     sql: PREDICTION,
-    type: "DOUBLE",
+    type: job.textPredictions ? "VARCHAR" : "DOUBLE",
   });
   checkPredictionNames([...columns.keys()]);
   const list = [...columns.values()];

@@ -15,6 +15,7 @@ import { UserError } from "../../config/errors.js";
 import { storageError } from "../storage-fault.js";
 import { sqlIdentifier, sqlString } from "../../train/duckdb.js";
 import type { BatchSink, Checkpoint, KeyValue, PredictionChunk, SinkWrite } from "../types.js";
+import type { PredictionValues } from "../../model/types.js";
 import { NumericColumn, valueAt, type ColumnData } from "../columns.js";
 import {
   doubleData,
@@ -660,8 +661,8 @@ export function checkPredictionNames(names: string[]): void {
   }
 }
 
-/** Values on their way to a part: a source column, or raw numbers (the predictions). */
-type OutValues = ColumnData | Float64Array;
+/** Values on their way to a part: a source column, or the predictions (numbers or text labels). */
+type OutValues = ColumnData | PredictionValues;
 
 /** The type a column's values call for; undefined when all are null. */
 function inferType(values: OutValues): ColumnType | undefined {
@@ -733,10 +734,21 @@ function predictionColumns(chunk: PredictionChunk, types: Record<string, ColumnT
   ];
   return columns.map(({ name, values }) => {
     const type =
-      name === chunk.predictionColumn ? "DOUBLE" : mergeType(types[name], inferType(values));
+      name === chunk.predictionColumn
+        ? predictionType(chunk, types[name])
+        : mergeType(types[name], inferType(values));
     if (type) types[name] = type;
     return { name, values, type: type ?? "VARCHAR" };
   });
+}
+
+/**
+ * DOUBLE for numbers, VARCHAR for a classifier's text labels. A chunk without predictions
+ * (rejects only) keeps the type recorded so far: its empty column says nothing of the model.
+ */
+function predictionType(chunk: PredictionChunk, recorded: ColumnType | undefined): ColumnType {
+  if (chunk.ids.length === 0 && recorded !== undefined) return recorded;
+  return chunk.predictions instanceof Float64Array ? "DOUBLE" : "VARCHAR";
 }
 
 /**

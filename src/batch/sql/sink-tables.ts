@@ -81,7 +81,11 @@ export function predictionLayout(table: TableName, chunk: PredictionChunk): Tabl
       name,
       kind: inferKind(materialize(chunk.extra[name]), chunk.integers?.has(name) === true),
     })),
-    { name: chunk.predictionColumn, kind: "double" },
+    // A classifier's text labels are TEXT; numbers (also numeric labels) DOUBLE as ever.
+    {
+      name: chunk.predictionColumn,
+      kind: chunk.predictions instanceof Float64Array ? "double" : "text",
+    },
     ...PROVENANCE,
   ];
   return { table, columns, key: [id, "model_version"] };

@@ -1,10 +1,11 @@
 import { materialize } from "../columns.js";
-import type { BatchSink, Checkpoint, SinkWrite } from "../types.js";
+import type { BatchSink, Checkpoint, PredictionChunk, SinkWrite } from "../types.js";
 import { decodeCheckpoint, encodeKey } from "./checkpoint-codec.js";
 import { Params, type SqlDialect } from "./dialect.js";
 import { UserError } from "../../config/errors.js";
 import {
   MAX_IDENTIFIER_LENGTH,
+  displayName,
   qualified,
   quote,
   sibling,
@@ -107,6 +108,25 @@ function sameLengths(write: SinkWrite): void {
 }
 
 /**
+ * Text labels (a classifier's) cannot go into the numeric prediction column of a table made
+ * for a regressor: PostgreSQL would refuse them mid-run and SQLite keep them in a REAL column.
+ */
+function checkPredictionType(
+  layout: TableLayout,
+  types: ReadonlyMap<string, string>,
+  chunk: PredictionChunk,
+): void {
+  const type = types.get(chunk.predictionColumn);
+  if (chunk.predictions instanceof Float64Array || type === undefined) return;
+  if (/real|double|float|numeric|decimal|int/i.test(type)) {
+    throw new UserError(
+      `table ${displayName(layout.table)} column ${chunk.predictionColumn} is ${type}, but this model predicts text labels: ` +
+        "drop the table or write to another --sink-table",
+    );
+  }
+}
+
+/**
  * A table of a SQL database as a BatchSink: predictions in `<table>`, rejects in
  * `<table>_rejects` and checkpoints in `mldeploy_batch_checkpoints`, all in the table's schema.
  * Both dialects share this class; drivers run the statements.
@@ -154,7 +174,10 @@ export class SqlSink implements BatchSink {
             each(p.idColumn, p.ids),
             ...Object.keys(p.extra).map((name) => each(name, materialize(p.extra[name]))),
             // pg would send a Float64Array as bytes, not as an array of numbers.
-            each(p.predictionColumn, Array.from(p.predictions)),
+            each(
+              p.predictionColumn,
+              p.predictions instanceof Float64Array ? Array.from(p.predictions) : p.predictions,
+            ),
             all("model_name", p.modelName),
             all("model_version", p.modelVersion),
             all("run_id", p.runId ?? null),
@@ -234,6 +257,7 @@ export class SqlSink implements BatchSink {
     const { layout, types } = this.predictions;
     // Every column this chunk writes, even if it differs from the first chunk's.
     checkColumns(layout, types, predictionColumnNames(p));
+    checkPredictionType(layout, types, p);
     return this.predictions;
   }
 

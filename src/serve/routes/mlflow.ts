@@ -4,7 +4,7 @@ import type { ColumnarBatch, ColumnSpec, ModelInfo } from "../../model/types.js"
 import { JSON_TYPE, type ServeContext } from "../context.js";
 import { RequestError, tooLarge } from "../errors.js";
 import { batchFromMlflowCsv, batchFromMlflowJson } from "../mlflow-input.js";
-import { jsonNumberList } from "../json-out.js";
+import { jsonPredictionList } from "../json-out.js";
 import { VERSION } from "../../version.js";
 
 /** A text/csv body, parsed and validated as it streamed in, with the model it was checked against. */
@@ -56,7 +56,8 @@ async function readCsvRequest(
 /**
  * MLflow's scoring protocol (`mlflow models serve`): POST /invocations with JSON
  * (dataframe_split, dataframe_records, instances, inputs) or CSV, answering
- * `{"predictions": [...]}` — one number per row, as MLflow returns for single-output models.
+ * `{"predictions": [...]}` — one value per row, as MLflow returns for single-output models: a
+ * classifier's labels (text labels stay strings), as the sklearn flavor's `predict` gives them.
  */
 export function mlflowRoutes(app: FastifyInstance, ctx: ServeContext): void {
   // A scope of its own, so that only /invocations reads text/csv (elsewhere it is a 415
@@ -75,7 +76,7 @@ export function mlflowRoutes(app: FastifyInstance, ctx: ServeContext): void {
       const result = await predictor.predictColumns(batch);
       ctx.metrics?.countPredictions(info.name, result.rows);
       reply.type(JSON_TYPE);
-      return `{"predictions":${jsonNumberList(result.values)}}`;
+      return `{"predictions":${jsonPredictionList(result.values)}}`;
     });
   });
 

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { JSON_TYPE, type ServeContext } from "../context.js";
 import { RequestError } from "../errors.js";
-import { jsonNumberList } from "../json-out.js";
+import { jsonNumberList, jsonPredictionList } from "../json-out.js";
+import type { ModelInfo } from "../../model/types.js";
 import type { ServedModel } from "../served-model.js";
 import { parseV2Request, v2Datatype } from "../v2-input.js";
 import { VERSION } from "../../version.js";
@@ -10,7 +11,9 @@ type ModelParams = { name: string; version?: string };
 
 /**
  * KServe V2 / Open Inference Protocol (REST): health, server and model metadata, inference.
- * Each request column is one named 1-D tensor; the response carries the primary output as FP64.
+ * Each request column is one named 1-D tensor; the response carries the primary output (FP64
+ * numbers; a classifier's labels as BYTES or INT64) and a classifier's probabilities ([N, C]
+ * FP64), those the request names in "outputs", or all of them when it names none.
  */
 export function v2Routes(app: FastifyInstance, ctx: ServeContext): void {
   const config = { protocol: "v2" as const };
@@ -57,7 +60,18 @@ export function v2Routes(app: FastifyInstance, ctx: ServeContext): void {
       datatype: v2Datatype[spec.type],
       shape: [-1],
     })),
-    outputs: [{ name: info.output, datatype: "FP64", shape: [-1] }],
+    outputs: [
+      { name: info.output, datatype: labelDatatype(info), shape: [-1] },
+      ...(info.probabilities
+        ? [
+            {
+              name: info.probabilities.name,
+              datatype: "FP64",
+              shape: [-1, info.probabilities.classes.length],
+            },
+          ]
+        : []),
+    ],
   });
   for (const prefix of ["/v2/models/:name", "/v2/models/:name/versions/:version"]) {
     app.get<{ Params: ModelParams }>(prefix, { config }, async (request) => {
@@ -71,15 +85,37 @@ export function v2Routes(app: FastifyInstance, ctx: ServeContext): void {
     });
     app.post<{ Params: ModelParams }>(`${prefix}/infer`, { config }, async (request, reply) => {
       const { info, predictor } = checkModel(request);
-      const { id, batch } = parseV2Request(request.body, info.inputs, info.output, ctx.limits);
-      const result = await predictor.predictColumns(batch);
+      const produced = modelOutputs(info);
+      const parsed = parseV2Request(request.body, info.inputs, produced, ctx.limits);
+      const names = parsed.outputs ?? produced;
+      const probabilities = info.probabilities;
+      const withProbabilities = probabilities !== undefined && names.includes(probabilities.name);
+      const result = await predictor.predictColumns(
+        parsed.batch,
+        withProbabilities ? { probabilities: true } : undefined,
+      );
       ctx.metrics?.countPredictions(info.name, result.rows);
+      const tensors = names.map((name) =>
+        name === info.output
+          ? `{"name":${JSON.stringify(name)},"datatype":"${labelDatatype(info)}","shape":[${result.rows}],"data":${jsonPredictionList(result.values)}}`
+          : `{"name":${JSON.stringify(name)},"datatype":"FP64","shape":[${result.rows},${probabilities!.classes.length}],"data":${jsonNumberList(result.probabilities!)}}`,
+      );
       reply.type(JSON_TYPE);
       return (
         `{"model_name":${JSON.stringify(info.name)},"model_version":${JSON.stringify(info.version)}` +
-        (id !== undefined ? `,"id":${JSON.stringify(id)}` : "") +
-        `,"outputs":[{"name":${JSON.stringify(info.output)},"datatype":"FP64","shape":[${result.rows}],"data":${jsonNumberList(result.values)}}]}`
+        (parsed.id !== undefined ? `,"id":${JSON.stringify(parsed.id)}` : "") +
+        `,"outputs":[${tensors.join(",")}]}`
       );
     });
   }
+}
+
+/** The model's outputs, the primary one first. */
+function modelOutputs(info: ModelInfo): string[] {
+  return info.probabilities ? [info.output, info.probabilities.name] : [info.output];
+}
+
+/** The primary output's tensor datatype: FP64 numbers, a classifier's BYTES or INT64 labels. */
+function labelDatatype(info: ModelInfo): string {
+  return info.outputType === "string" ? "BYTES" : info.outputType === "long" ? "INT64" : "FP64";
 }

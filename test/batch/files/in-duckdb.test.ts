@@ -428,7 +428,7 @@ describe("mldeploy_predict", () => {
             trip_distance: Float64Array.from(ids, (id) => id % 20),
           },
         });
-        expect(predicted.map((row) => row[1])).toEqual(Array.from(expected.values));
+        expect(predicted.map((row) => row[1])).toEqual(Array.from(expected.values as Float64Array));
       });
     } finally {
       await model?.close();
@@ -478,7 +478,7 @@ describe("mldeploy_predict", () => {
       model!.submit(batch(2));
       model!.discardAnswers();
       model!.submit(batch(4));
-      expect(Array.from(model!.take())).toEqual([7, 7, 7, 7]);
+      expect(Array.from(model!.take() as Float64Array)).toEqual([7, 7, 7, 7]);
       expect(() => model!.take()).toThrow(/without a batch/);
     } finally {
       await model?.close();

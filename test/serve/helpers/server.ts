@@ -83,5 +83,5 @@ export async function expected(
   predictor: Predictor,
   rides: Array<Record<string, unknown>> = RIDES,
 ): Promise<number[]> {
-  return Array.from((await predictor.predictRecords(rides)).values);
+  return Array.from((await predictor.predictRecords(rides)).values as Float64Array);
 }
