@@ -64,7 +64,8 @@ export function planBundle(converted: ConvertedModel, options: PlanOptions): Bun
     }
     features[input.name] = { column: input.name };
     if (known && !known.has(input.name)) throw missingInput(input, known);
-    request.set(input.name, known?.get(input.name) ?? requestColumn(input));
+    // The graph's own type: the request column goes into the graph as it is.
+    request.set(input.name, requestColumn(input));
   }
   // Columns the declarations read: typed as the request says when it is known, as the model
   // takes them when they are model inputs too, else as numbers. A JSON number is what the
@@ -72,7 +73,7 @@ export function planBundle(converted: ConvertedModel, options: PlanOptions): Bun
   for (const name of referencedColumns(features)) {
     if (request.has(name)) continue;
     const graphInput = graphInputs.get(name);
-    const spec = known?.get(name) ?? (graphInput ? requestColumn(graphInput) : undefined);
+    const spec = graphInput ? requestColumn(graphInput) : known?.get(name);
     if (known && !spec) {
       throw new ImportError(
         `--feature: column "${name}" is not one of the request's columns (${[...known.keys()].join(", ")})`,
@@ -82,7 +83,7 @@ export function planBundle(converted: ConvertedModel, options: PlanOptions): Bun
   }
 
   const output = options.output ?? options.defaultOutput ?? DEFAULT_OUTPUT;
-  const { onnx, outputs } = renameOutput(converted, output, [...request.keys()]);
+  const { onnx, outputs } = renameOutput(converted, output);
   return {
     onnx,
     signature: { inputs: converted.inputs, outputs },
@@ -117,7 +118,6 @@ function missingInput(input: ColumnSpec, known: Map<string, ColumnSpec>): Import
 function renameOutput(
   converted: ConvertedModel,
   output: string,
-  requestColumns: string[],
 ): { onnx: Uint8Array; outputs: ColumnSpec[] } {
   const [first, ...rest] = converted.outputs;
   if (!first) throw new ImportError("the converted model has no output");
@@ -128,7 +128,6 @@ function renameOutput(
       `--output "${output}" is already the name of a model input or output; choose another`,
     );
   }
-  void requestColumns;
   const model = decodeForRewrite(converted.onnx);
   const graph = model?.graph;
   if (!graph) {

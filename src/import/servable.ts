@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rename, rm, stat } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { mkdir, mkdtemp, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "../log/logger.js";
 import { VERSION } from "../version.js";
@@ -34,6 +35,12 @@ export const DEFAULT_IMPORT_CACHE = path.join("mldeploy-data", "import-cache");
 /** The import cache under a data directory (the registry's), as the CLI places it. */
 export function importCacheDir(dataDir: string): string {
   return path.resolve(dataDir, "import-cache");
+}
+
+/** The name a converted model is served under: its source's (lin_reg.bin → lin_reg). */
+export function importedModelName(sourcePath: string): string {
+  const base = path.basename(sourcePath);
+  return base.replace(/\.[^.]+$/, "") || base;
 }
 
 /** A bundle directory for `localPath`: itself when it is one, else its cached conversion. */
@@ -103,7 +110,9 @@ async function cacheKey(
   options: ServableOptions,
 ): Promise<string> {
   const hash = createHash("sha256");
-  hash.update(await readFile(source.file));
+  for await (const chunk of createReadStream(source.file, { highWaterMark: 1 << 20 })) {
+    hash.update(chunk as Buffer);
+  }
   hash.update("\0mlmodel\0").update(source.mlflow?.mlmodelText ?? "");
   hash.update("\0features\0").update(JSON.stringify(options.features ?? []));
   hash.update("\0output\0").update(options.output ?? "");

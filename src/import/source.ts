@@ -75,7 +75,12 @@ export async function detectSource(localPath: string): Promise<ModelSource> {
   }
   if (!info.isDirectory()) throw unknown(localPath, "is neither a file nor a directory");
   const mlmodel = path.join(resolved, "MLmodel");
-  if (await stat(mlmodel).then((s) => s.isFile(), () => false)) {
+  if (
+    await stat(mlmodel).then(
+      (s) => s.isFile(),
+      () => false,
+    )
+  ) {
     return detectMlflowDirectory(resolved, localPath);
   }
   const candidates: ModelSource[] = [];

@@ -109,7 +109,10 @@ function concatPairs(expr: FeatureExpr, pair: PairFeature): string[] {
   return result;
 }
 
-function sumColumns(expr: Extract<FeatureExpr, { sum: unknown }>, batch: ColumnarBatch): Float64Array {
+function sumColumns(
+  expr: Extract<FeatureExpr, { sum: unknown }>,
+  batch: ColumnarBatch,
+): Float64Array {
   const result = new Float64Array(batch.rows);
   for (const part of expr.sum) {
     if (typeof part === "number") {
