@@ -15,7 +15,6 @@ import { shortClass, tensorColumn } from "./matrix.js";
 import type {
   EstimatorConverter,
   EstimatorDescriber,
-  EstimatorOutputs,
   FeatureMatrix,
 } from "./stage.js";
 
