@@ -226,12 +226,12 @@ add(
 num_train = Frame({"PULocationID": pu[train].astype(np.float64), "trip_distance": dist[train]})
 num_test = Frame({"PULocationID": pu_test.astype(np.float64), "trip_distance": dist[test]})
 add(
-    "ct_numeric_scaled_linear",
+    "ct_numeric_scaled_ridge",
     Pipeline(
         [
             ("ct", ColumnTransformer([("pu", OneHotEncoder(handle_unknown="ignore", sparse_output=False), ["PULocationID"])], remainder="passthrough")),
             ("scale", StandardScaler()),
-            ("lr", LinearRegression()),
+            ("ridge", Ridge(alpha=1.0)),
         ]
     ).fit(num_train, y[train]),
     num_test,

@@ -76,7 +76,7 @@ const REGRESSORS = [
   "dv_lasso",
   "dv_elasticnet",
   "ct_sgd",
-  "ct_numeric_scaled_linear",
+  "ct_numeric_scaled_ridge",
   "bare_linear",
 ];
 const CLASSIFIERS = [
