@@ -99,7 +99,10 @@ interface SklearnModule {
   SUPPORTED_ESTIMATORS: string[];
 }
 interface XgboostModule {
-  convertXgboostModel(bytes: Uint8Array, options?: { featureNames?: string[] }): ConvertedModel;
+  convertXgboostModel(
+    bytes: Uint8Array,
+    options?: { featureNames?: string[]; source?: string },
+  ): ConvertedModel;
 }
 
 async function loadModule<T>(specifier: string, what: string): Promise<T> {
@@ -131,7 +134,7 @@ async function convertPickled(
   } catch (error) {
     throw unsupportedEstimator(error, source.file, sklearn.SUPPORTED_ESTIMATORS) ?? error;
   }
-  return sklearn.convertSklearn(root, { name: path.basename(source.file) });
+  return sklearn.convertSklearn(root);
 }
 
 /**
@@ -168,7 +171,10 @@ async function convertXgboost(
     "XGBoost converter",
   );
   const featureNames = source.mlflow?.inputs?.map((column) => column.name);
-  return convertXgboostModel(bytes, featureNames?.length ? { featureNames } : {});
+  return convertXgboostModel(bytes, {
+    source: path.basename(source.file),
+    ...(featureNames?.length ? { featureNames } : {}),
+  });
 }
 
 /** The whole file, reporting progress for large ones (the forest of the MLflow variant is ~100 MB). */

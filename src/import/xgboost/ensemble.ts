@@ -174,7 +174,8 @@ function floatFeatures(graph: GraphBuilder, input: TreeInput): string {
   let isMissing = graph.op("Equal", [noNaN, missing]);
   const width = input.width;
   const valueColumns = new Array<number>(width).fill(0);
-  for (const feature of input.features) if (feature.kind === "value") valueColumns[feature.column] = 1;
+  for (const feature of input.features)
+    if (feature.kind === "value") valueColumns[feature.column] = 1;
   if (valueColumns.some((v) => v === 0)) {
     const mask = graph.constant("value_columns", "BOOL", [width], valueColumns);
     isMissing = graph.op("And", [isMissing, mask]);
