@@ -57,6 +57,8 @@ export const OLD_JOBLIB_WRAPPERS = new Set([
 export const BUILTIN_SET = "builtins.set";
 export const BUILTIN_FROZENSET = "builtins.frozenset";
 export const BUILTIN_BYTEARRAY = "builtins.bytearray";
+/** Protocols 0–2 write b"" as bytes() (other bytes as _codecs.encode). */
+export const BUILTIN_BYTES = "builtins.bytes";
 export const BUILTIN_SLICE = "builtins.slice";
 export const ORDERED_DICT = "collections.OrderedDict";
 export const RECONSTRUCTOR = "copyreg._reconstructor";
