@@ -12,11 +12,7 @@ import {
 import type { PyObject } from "../pickle/values.js";
 import { ImportError } from "../types.js";
 import { shortClass, tensorColumn } from "./matrix.js";
-import type {
-  EstimatorConverter,
-  EstimatorDescriber,
-  FeatureMatrix,
-} from "./stage.js";
+import type { EstimatorConverter, EstimatorDescriber, FeatureMatrix } from "./stage.js";
 
 /**
  * Linear models on X: X @ coef_.T + intercept_ for K outputs. Value columns go through one
