@@ -16,10 +16,8 @@ import { scalerStage } from "./scaler.js";
 import type { EstimatorConverter, EstimatorDescriber, FeatureMatrix } from "./stage.js";
 
 // ---- Estimators converted by other modules: one import each -------------------------------
-// (trees: src/import/sklearn/trees/index.ts; XGBoost's sklearn wrappers: src/import/xgboost/sklearn.ts)
-const TREE_CONVERTERS: Record<string, EstimatorConverter> = {};
-const TREE_DESCRIBERS: Record<string, EstimatorDescriber> = {};
-const TREE_CLASSES: ReadonlySet<string> = new Set();
+import { TREE_CLASSES, TREE_CONVERTERS, TREE_DESCRIBERS } from "./trees/index.js";
+// XGBoost's sklearn wrappers (src/import/xgboost/sklearn.ts), until that branch is merged:
 const XGBOOST_CONVERTERS: Record<string, EstimatorConverter> = {};
 const XGBOOST_CLASSES: ReadonlySet<string> = new Set();
 // --------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from sklearn.linear_model import (
 )
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.ensemble import RandomForestRegressor
 from sklearn.svm import SVR
 
 out, rides_path = sys.argv[1], sys.argv[2]
@@ -246,6 +247,14 @@ add(
     X_test,
     {"x0": X_test[:, 0].tolist(), "x1": X_test[:, 1].tolist(), "x2": X_test[:, 2].tolist()},
     formats=("pickle4", "pickle5", "joblib"),
+)
+# The MLflow variant's shape, small: DictVectorizer then a forest (the trees helper's converter,
+# reached through the dispatcher).
+add(
+    "dv_forest",
+    make_pipeline(DictVectorizer(), RandomForestRegressor(n_estimators=10, max_depth=8, min_samples_leaf=10, random_state=1)).fit(dv_train, y[train]),
+    dv_test,
+    dv_inputs,
 )
 # Not supported: an SVR at the end of a pipeline.
 with open(os.path.join(out, "svr.pickle4"), "wb") as f:

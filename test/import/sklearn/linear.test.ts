@@ -66,7 +66,10 @@ function expectClose(actual: ArrayLike<number>, expected: number[], what: string
       at = i;
     }
   }
-  expect(worst, `${what}: worst relative error at ${at}: ${actual[at]} vs ${expected[at]}`).toBeLessThanOrEqual(1e-6);
+  expect(
+    worst,
+    `${what}: worst relative error at ${at}: ${actual[at]} vs ${expected[at]}`,
+  ).toBeLessThanOrEqual(1e-6);
 }
 
 const REGRESSORS = [
@@ -78,6 +81,7 @@ const REGRESSORS = [
   "ct_sgd",
   "ct_numeric_scaled_ridge",
   "bare_linear",
+  "dv_forest",
 ];
 const CLASSIFIERS = [
   "ct_logistic_binary",
@@ -119,7 +123,11 @@ describe.skipIf(!HAVE_PYTHON)("scikit-learn transformers and linear models → O
     expect(labels).toEqual(reference.label);
     const probabilities = reference.probabilities as number[][];
     expect(result.probabilities.dims).toEqual([probabilities.length, model.classes?.length]);
-    expectClose(result.probabilities.data as Float64Array, probabilities.flat(), `${name} probabilities`);
+    expectClose(
+      result.probabilities.data as Float64Array,
+      probabilities.flat(),
+      `${name} probabilities`,
+    );
   });
 
   it("describes the original service's (dv, lr) tuple and its request columns", () => {
@@ -134,7 +142,9 @@ describe.skipIf(!HAVE_PYTHON)("scikit-learn transformers and linear models → O
 
   it("describes pipelines and classifiers", () => {
     const ct = convertSklearn(load(references.ct_logistic_binary.files["pickle4"]));
-    expect(ct.estimator).toBe("Pipeline(ColumnTransformer(OneHotEncoder, StandardScaler), LogisticRegression(2 classes))");
+    expect(ct.estimator).toBe(
+      "Pipeline(ColumnTransformer(OneHotEncoder, StandardScaler), LogisticRegression(2 classes))",
+    );
     expect(ct.classes).toEqual([0, 1]);
     expect(ct.outputs).toEqual([
       { name: "label", type: "long" },
@@ -143,6 +153,8 @@ describe.skipIf(!HAVE_PYTHON)("scikit-learn transformers and linear models → O
     const three = convertSklearn(load(references.dv_logistic_3.files["pickle4"]));
     expect(three.classes).toEqual(["long", "medium", "short"]);
     expect(three.outputs[0]).toEqual({ name: "label", type: "string" });
+    const forest = convertSklearn(load(references.dv_forest.files["pickle4"]));
+    expect(forest.estimator).toMatch(/^Pipeline\(DictVectorizer, RandomForestRegressor\(10 trees/);
     const bare = convertSklearn(load(references.bare_linear.files["pickle4"]));
     expect(bare.inputs.map((i) => i.name)).toEqual(["x0", "x1", "x2"]);
     expect(bare.estimator).toBe("LinearRegression");
@@ -150,7 +162,9 @@ describe.skipIf(!HAVE_PYTHON)("scikit-learn transformers and linear models → O
 
   it("refuses an estimator outside the list, naming it and the supported ones", () => {
     const call = () => convertSklearn(load("svr.pickle4"));
-    expect(call).toThrow(/^sklearn\.svm\._classes\.SVR is not supported by mldeploy; supported are: Pipeline, DictVectorizer, OneHotEncoder, StandardScaler, ColumnTransformer, LinearRegression, Ridge, Lasso, ElasticNet, SGDRegressor, LogisticRegression/);
+    expect(call).toThrow(
+      /^sklearn\.svm\._classes\.SVR is not supported by mldeploy; supported are: Pipeline, DictVectorizer, OneHotEncoder, StandardScaler, ColumnTransformer, LinearRegression, Ridge, Lasso, ElasticNet, SGDRegressor, LogisticRegression/,
+    );
     expect(SUPPORTED_ESTIMATORS).toContain("LogisticRegression");
   });
 
