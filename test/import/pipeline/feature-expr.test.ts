@@ -29,7 +29,9 @@ describe("--feature NAME=EXPR", () => {
   });
 
   test("quoted names, escapes, parentheses and spaces", () => {
-    const declaration = parseFeatureDeclaration(' key = (`pickup zone` + "\\"-\\u0041\\\\") + drop ');
+    const declaration = parseFeatureDeclaration(
+      ' key = (`pickup zone` + "\\"-\\u0041\\\\") + drop ',
+    );
     expect(declaration.name).toBe("key");
     expect(declaration.terms).toEqual([
       { kind: "column", name: "pickup zone" },
