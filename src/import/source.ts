@@ -4,7 +4,7 @@ import { parse as parseYaml } from "yaml";
 import { readBundleFile } from "../model/bundle-files.js";
 import { MAX_MLMODEL_BYTES } from "../model/bundle.js";
 import { parseSignatureSide } from "../model/schema.js";
-import type { ColumnSpec } from "../model/types.js";
+import { BundleError, type ColumnSpec } from "../model/types.js";
 import { ImportError } from "./types.js";
 
 /**
@@ -67,7 +67,8 @@ const UBJSON_AFTER_BRACE = new Set(["i", "U", "I", "l", "L", "$", "#", "}"]);
 export async function detectSource(localPath: string): Promise<ModelSource> {
   const resolved = path.resolve(localPath);
   const info = await stat(resolved).catch(() => undefined);
-  if (!info) throw new ImportError(`${localPath}: no such file or directory`);
+  // As readBundle says it: most model arguments are bundles.
+  if (!info) throw new BundleError(resolved, "directory does not exist");
   if (info.isFile()) {
     const file = await detectFile(resolved);
     if (!file) throw unknown(localPath, "is not a model file mldeploy can read");
