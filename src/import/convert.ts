@@ -87,23 +87,9 @@ export async function importModel(
 // The readers and converters are other modules of import/ (the pickle reader, the sklearn and
 // XGBoost converters), loaded when first needed so that commands which never import a model do
 // not pay for them.
-interface PickleModule {
-  readPickle(
-    bytes: Uint8Array,
-    options: { allowedClasses: ReadonlySet<string>; source?: string },
-  ): PyValue;
-}
-interface SklearnModule {
-  convertSklearn(root: PyValue, options?: { name?: string }): ConvertedModel;
-  SKLEARN_CLASSES: ReadonlySet<string>;
-  SUPPORTED_ESTIMATORS: string[];
-}
-interface XgboostModule {
-  convertXgboostModel(
-    bytes: Uint8Array,
-    options?: { featureNames?: string[]; source?: string },
-  ): ConvertedModel;
-}
+type PickleModule = typeof import("./pickle/read.js");
+type SklearnModule = typeof import("./sklearn/convert.js");
+type XgboostModule = typeof import("./xgboost/convert.js");
 
 async function loadModule<T>(specifier: string, what: string): Promise<T> {
   try {
