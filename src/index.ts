@@ -83,3 +83,13 @@ export type {
   StreamSource,
 } from "./stream/types.js";
 export { VERSION } from "./version.js";
+export {
+  importToBundle,
+  type ImportBundleOptions,
+  type ImportBundleResult,
+} from "./import/import-bundle.js";
+export { servableBundle, importCacheDir, type ServableOptions } from "./import/servable.js";
+export { detectSource, type ModelSource, type SourceFormat } from "./import/source.js";
+export { importModel, type ImportProvenance } from "./import/convert.js";
+export { parseFeatureDeclaration, compileFeature } from "./import/feature-expr.js";
+export { ImportError, type ConvertedModel } from "./import/types.js";

@@ -28,6 +28,7 @@
  */
 import { UserError } from "./config/errors.js";
 import { createLogger, type Logger } from "./log/logger.js";
+import { importCacheDir, importedModelName, servableBundle } from "./import/servable.js";
 import { loadPredictor } from "./model/predictor.js";
 import type { Predictor } from "./model/types.js";
 import { Registry, registryOptionsFromEnv } from "./registry/registry.js";
@@ -98,8 +99,19 @@ async function loadContainer(env: NodeJS.ProcessEnv): Promise<Container> {
   let predictor: Predictor;
   try {
     const model = await registry.resolveModel(uri);
-    predictor = await loadPredictor(model.path, {
-      name: model.name,
+    // A model from the Python world: MLDEPLOY_FEATURE (one declaration per line), MLDEPLOY_OUTPUT.
+    const bundle = await servableBundle(model.path, {
+      features: (env.MLDEPLOY_FEATURE ?? "")
+        .split("\n")
+        .map((line) => line.trim())
+        .filter((line) => line !== ""),
+      output: env.MLDEPLOY_OUTPUT?.trim() || undefined,
+      cacheDir: importCacheDir(registry.dataDir),
+      uri,
+      logger,
+    });
+    predictor = await loadPredictor(bundle, {
+      name: model.name ?? importedModelName(model.path),
       version: model.version,
       logger,
     });

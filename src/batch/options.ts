@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { importSettingsShape } from "../import/options.js";
 import { intSetting, logLevelSetting, modelSetting } from "../config/settings.js";
 import { DEFAULT_RETRY_ATTEMPTS, DEFAULT_RETRY_DELAY } from "./retry.js";
 
@@ -19,6 +20,7 @@ const columnList = z
 export const batchOptionsSchema = z
   .object({
     model: modelSetting(),
+    ...importSettingsShape,
     source: z
       .string()
       .min(1)

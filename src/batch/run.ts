@@ -7,6 +7,7 @@ import {
   type BatchMetrics,
 } from "../metrics/batch-metrics.js";
 import { serveMetrics } from "../metrics/http.js";
+import { importCacheDir, importedModelName, servableBundle } from "../import/servable.js";
 import { loadPredictor } from "../model/predictor.js";
 import type { Registry } from "../registry/registry.js";
 import { openBatchSink, openBatchSource } from "./endpoints.js";
@@ -179,7 +180,16 @@ async function runRecorded(
 ): Promise<RunOutcome> {
   const { registry, logger } = deps;
   const model = await registry.resolveModel(options.model);
-  const predictor = await loadPredictor(model.path, { name: model.name, version: model.version });
+  const predictor = await loadPredictor(
+    await servableBundle(model.path, {
+      features: options.feature,
+      output: options.output,
+      cacheDir: importCacheDir(registry.dataDir),
+      uri: options.model,
+      logger,
+    }),
+    { name: model.name ?? importedModelName(model.path), version: model.version },
+  );
   // A run of this job left RUNNING by a process that died is ended first (KILLED).
   await endGoneRuns(registry, jobId, logger);
   const run = await registry.startRun({

@@ -4,6 +4,7 @@ import { StorageError, UnreachableError, UserError } from "../config/errors.js";
 import { VERSION } from "../version.js";
 import { registerBatch } from "./commands/batch.js";
 import { registerDemo } from "./commands/demo.js";
+import { registerImport } from "./commands/import.js";
 import { registerInfo } from "./commands/info.js";
 import { registerPredict } from "./commands/predict.js";
 import { registerSampleData } from "./commands/sample-data.js";
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerSampleData(program);
   registerTrain(program);
+  registerImport(program);
   registerServe(program);
   registerBatch(program);
   registerStream(program);

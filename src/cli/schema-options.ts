@@ -17,6 +17,8 @@ export function addSchemaOptions(
   schema: z.ZodObject,
   skip: string[] = [],
 ): Command {
+  // --feature may be given many times: each adds one declaration.
+  const repeatable = new Set(["feature"]);
   for (const [key, field] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
     if (skip.includes(key)) continue;
     const described = field.description ?? "";
@@ -27,12 +29,17 @@ export function addSchemaOptions(
         : "";
     // A setting that is off unless asked for is a plain switch (`--from-start`).
     const isSwitch = fallback.success && fallback.data === false;
-    command.addOption(
-      new Option(
-        isSwitch ? flagName(key) : `${flagName(key)} <value>`,
-        `${described} (env ${envName(key)}${isSwitch ? "" : shownDefault})`,
-      ),
+    const option = new Option(
+      isSwitch ? flagName(key) : `${flagName(key)} <value>`,
+      `${described} (env ${envName(key)}${isSwitch ? "" : shownDefault})`,
     );
+    if (repeatable.has(key)) {
+      option.argParser((value: string, previous: unknown) => [
+        ...(Array.isArray(previous) ? (previous as string[]) : []),
+        value,
+      ]);
+    }
+    command.addOption(option);
   }
   return command;
 }

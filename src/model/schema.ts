@@ -25,6 +25,7 @@ const columnRefSchema = z.object({ column: z.string().min(1) }).strict();
 export const featureExprSchema: z.ZodType<FeatureExpr> = z.union([
   columnRefSchema,
   z.object({ concat: z.array(z.union([z.string(), columnRefSchema])).min(1) }).strict(),
+  z.object({ sum: z.array(z.union([z.number(), columnRefSchema])).min(1) }).strict(),
 ]);
 
 export const mldeploySectionSchema = z.object({
@@ -42,6 +43,25 @@ export const mldeploySectionSchema = z.object({
     })
     .optional(),
   probabilities: z.string().min(1).optional(),
+  source: z
+    .object({
+      file: z.string(),
+      sha256: z.string(),
+      format: z.string(),
+      bytes: z.number().optional(),
+      uri: z.string().optional(),
+    })
+    .optional(),
+  importer: z
+    .object({
+      estimator: z.string(),
+      kind: z.string().optional(),
+      library: z.object({ name: z.string(), version: z.string().optional() }).optional(),
+      mldeploy: z.string(),
+    })
+    .optional(),
+  check: z.record(z.string(), z.unknown()).optional(),
+  declared_features: z.array(z.string()).optional(),
 }) satisfies z.ZodType<MldeploySection>;
 
 /** MLflow tensor spec entries (`{"type":"tensor","tensor-spec":{dtype,shape}}`) mapped onto column types. */

@@ -18,6 +18,7 @@ export function applyFeatures(
 /** One feature expression's column for the batch. */
 export function evaluateFeature(expr: FeatureExpr, batch: ColumnarBatch): Column {
   if ("column" in expr) return requireColumn(batch, expr.column);
+  if ("sum" in expr) return sumColumns(expr, batch);
   const parts = concatParts(expr, batch);
   const pair = pairOfParts(parts);
   if (pair) return concatPairs(expr, pair);
@@ -39,7 +40,7 @@ export interface PairFeature {
 
 /** The expression as a PairFeature over the batch; undefined for any other expression. */
 export function pairFeature(expr: FeatureExpr, batch: ColumnarBatch): PairFeature | undefined {
-  return "column" in expr ? undefined : pairOfParts(concatParts(expr, batch));
+  return "concat" in expr ? pairOfParts(concatParts(expr, batch)) : undefined;
 }
 
 function pairOfParts(parts: Array<string | Column>): PairFeature | undefined {
@@ -108,6 +109,24 @@ function concatPairs(expr: FeatureExpr, pair: PairFeature): string[] {
   return result;
 }
 
+function sumColumns(
+  expr: Extract<FeatureExpr, { sum: unknown }>,
+  batch: ColumnarBatch,
+): Float64Array {
+  const result = new Float64Array(batch.rows);
+  for (const part of expr.sum) {
+    if (typeof part === "number") {
+      for (let row = 0; row < batch.rows; row++) result[row] += part;
+      continue;
+    }
+    const column = requireColumn(batch, part.column);
+    if (!(column instanceof Float64Array))
+      throw new Error(`feature expression adds column "${part.column}", which is not numeric`);
+    for (let row = 0; row < batch.rows; row++) result[row] += column[row];
+  }
+  return result;
+}
+
 function requireColumn(batch: ColumnarBatch, name: string): Column {
   const column = batch.columns[name];
   if (!column)
@@ -117,7 +136,7 @@ function requireColumn(batch: ColumnarBatch, name: string): Column {
 
 // Integers print without a decimal point ("130"), the way Python's "%s" prints an int: the
 // categories a Python-trained model learned ("130_205") must come out identical here.
-function formatValue(value: number | string | boolean): string {
+export function formatValue(value: number | string | boolean): string {
   if (typeof value === "number" && (value & 0xffff) === value) {
     // Ids (zones, categories) are small integers: their text is made once, not once per row.
     return (SMALL_INTEGERS[value] ??= String(value));
@@ -132,7 +151,9 @@ export function referencedColumns(features: Record<string, FeatureExpr>): Set<st
   const names = new Set<string>();
   for (const expr of Object.values(features)) {
     if ("column" in expr) names.add(expr.column);
-    else for (const part of expr.concat) if (typeof part !== "string") names.add(part.column);
+    else if ("sum" in expr) {
+      for (const part of expr.sum) if (typeof part !== "number") names.add(part.column);
+    } else for (const part of expr.concat) if (typeof part !== "string") names.add(part.column);
   }
   return names;
 }

@@ -28,8 +28,15 @@ export interface ColumnarBatch {
   columns: Record<string, Column>;
 }
 
-/** A derived feature computed from request columns before the ONNX graph runs. */
-export type FeatureExpr = { column: string } | { concat: Array<string | { column: string }> };
+/**
+ * A derived feature computed from request columns before the ONNX graph runs: a column as it
+ * is, texts and columns joined into one string (numbers printed as Python's str() prints
+ * them), or numbers and numeric columns added up.
+ */
+export type FeatureExpr =
+  | { column: string }
+  | { concat: Array<string | { column: string }> }
+  | { sum: Array<number | { column: string }> };
 
 /** The `mldeploy` section of MLmodel: what the request looks like and how features derive from it. */
 export interface MldeploySection {
@@ -52,6 +59,19 @@ export interface MldeploySection {
   classes?: Array<string | number>;
   /** The classifier's probability output ([N, classes] double); "probabilities" when absent. */
   probabilities?: string;
+  /** For a model imported from the Python world: the file it was converted from. */
+  source?: { file: string; sha256: string; format: string; bytes?: number; uri?: string };
+  /** For an imported model: what was found in it and which mldeploy converted it. */
+  importer?: {
+    estimator: string;
+    kind?: string;
+    library?: { name: string; version?: string };
+    mldeploy: string;
+  };
+  /** For an imported model: `mldeploy import --check` (the original model run by Python). */
+  check?: Record<string, unknown>;
+  /** For an imported model: the --feature declarations as given. */
+  declared_features?: string[];
 }
 
 /** What a loaded bundle says about itself. */

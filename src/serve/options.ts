@@ -1,5 +1,6 @@
 import os from "node:os";
 import { z } from "zod";
+import { importSettingsShape } from "../import/options.js";
 import { intSetting, logLevelSetting, parseSettings } from "../config/settings.js";
 
 /** One of --models: where it is, and optionally the name it is served under. */
@@ -23,6 +24,7 @@ export const serveOptionsSchema = z
       .describe(
         "Model to serve: bundle directory, file:// URI, or a registry URI (models:/name@alias, runs:/…) resolved by the caller",
       ),
+    ...importSettingsShape,
     modelName: z
       .string()
       .min(1)

@@ -3,6 +3,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { UserError } from "../config/errors.js";
 import { createLogger, type Logger } from "../log/logger.js";
+import { importedModelName, servableBundle } from "../import/servable.js";
+import { readBundle } from "../model/bundle.js";
 import { followModel } from "../registry/follow-model.js";
 import { startCluster } from "./cluster.js";
 import { parseServeOptions, type ServeOptionsInput } from "./options.js";
@@ -16,6 +18,8 @@ export interface RunServeDeps {
    */
   resolveModel?: (uri: string, logger: Logger) => Promise<ResolvedModel>;
   logger?: Logger;
+  /** Where models imported from Python are converted to (default ./mldeploy-data/import-cache). */
+  importCacheDir?: string;
   /** Drain and exit the process on SIGTERM/SIGINT (default true; tests and embedders say false). */
   handleSignals?: boolean;
 }
@@ -48,12 +52,32 @@ export async function runServe(
 ): Promise<RunningServe> {
   const options = parseServeOptions(input);
   const logger = deps.logger ?? createLogger({ level: options.logLevel });
-  const resolve = deps.resolveModel ?? resolveLocalModel;
+  const resolveLocation = deps.resolveModel ?? resolveLocalModel;
+  let starting = true;
+  // A model from the Python world is converted here, in the primary, once (and cached): the
+  // workers, and a later swap, get a bundle directory.
+  const resolve = async (uri: string, log: Logger): Promise<ResolvedModel> => {
+    const resolved = await resolveLocation(uri, log);
+    const bundle = await servableBundle(resolved.path, {
+      features: options.feature,
+      output: options.output,
+      cacheDir: deps.importCacheDir,
+      uri,
+      logger: log,
+    });
+    // Check the bundles served at start here, so a bad model is one clear error, not N
+    // crashing workers. Later versions (an alias moved) are checked by loading them: a
+    // failure there keeps the old model serving and counts in mldeploy_model_reloads_total.
+    if (starting) await readBundle(bundle);
+    if (bundle === resolved.path) return resolved;
+    return { ...resolved, path: bundle, name: resolved.name ?? importedModelName(resolved.path) };
+  };
   // The default model first; a name given with the URI stays the served name across swaps.
   const wanted = [{ uri: options.model, name: options.modelName }, ...options.models];
   const models = await Promise.all(
     wanted.map(async ({ uri, name }) => ({ ...(await resolve(uri, logger)), servedName: name })),
   );
+  starting = false;
   const [model] = models;
   let swapTo: (next: ResolvedModel, index: number) => Promise<unknown>;
   let countFailedReload: () => void;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { importSettingsShape } from "../import/options.js";
 import { intSetting, logLevelSetting, modelSetting } from "../config/settings.js";
 import { ORIGINAL_FORMAT } from "./events.js";
 
@@ -6,6 +7,7 @@ import { ORIGINAL_FORMAT } from "./events.js";
 export const streamOptionsSchema = z
   .object({
     model: modelSetting(),
+    ...importSettingsShape,
     source: z
       .string()
       .min(1)

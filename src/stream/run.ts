@@ -2,6 +2,7 @@ import type { Logger } from "../log/logger.js";
 import { serveMetrics } from "../metrics/http.js";
 import { createStreamMetrics, pollLag } from "../metrics/stream-metrics.js";
 import { PredictorSlot } from "../model/predictor-slot.js";
+import { importCacheDir, importedModelName, servableBundle } from "../import/servable.js";
 import { loadPredictor } from "../model/predictor.js";
 import { followModel, resolveFollowedModel } from "../registry/follow-model.js";
 import type { LocalModel, Registry } from "../registry/registry.js";
@@ -26,8 +27,20 @@ export async function runStream(
 ): Promise<ConsumerStats> {
   const { logger } = deps;
   const model = await deps.registry.resolveModel(options.model);
+  // A model from the Python world is converted once (cached by content), here and on a switch.
+  const servable = (local: LocalModel) =>
+    servableBundle(local.path, {
+      features: options.feature,
+      output: options.output,
+      cacheDir: importCacheDir(deps.registry.dataDir),
+      uri: options.model,
+      logger,
+    });
   const predictor = new PredictorSlot(
-    await loadPredictor(model.path, { name: model.name, version: model.version }),
+    await loadPredictor(await servable(model), {
+      name: model.name ?? importedModelName(model.path),
+      version: model.version,
+    }),
   );
   const opened: Array<{ close(): Promise<void> }> = [predictor];
   try {
@@ -72,7 +85,18 @@ export async function runStream(
     if (model.movable && options.pollIntervalMs > 0) {
       const stop = followModel(options.model, model, options.pollIntervalMs, {
         resolve: (uri) => resolveFollowedModel(deps.registry, uri),
-        swap: (next) => switchModel(predictor, next, { logger, metrics }),
+        swap: (next) =>
+          servable(next).then(
+            (bundle) => switchModel(predictor, { ...next, path: bundle }, { logger, metrics }),
+            (error: unknown) => {
+              metrics?.countReload("failure");
+              logger.error(
+                { err: error, version: next.version },
+                `could not convert model version ${next.version}; still predicting with the current one`,
+              );
+              return false;
+            },
+          ),
         // A version whose files are gone: logged once by followModel, counted here.
         failed: () => metrics?.countReload("failure"),
         logger,

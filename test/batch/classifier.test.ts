@@ -50,7 +50,10 @@ const options = (extra: Partial<BatchOptionsInput>) =>
   } as BatchOptionsInput);
 
 /** Every good ride's label as the classifier gives it, and no other row. */
-function expectLabels(rows: Array<{ ride_id: unknown; label: unknown }>, label = textLabel): void {
+function expectLabels(
+  rows: Array<{ ride_id: unknown; label: unknown }>,
+  label: (distance: number) => string | number = textLabel,
+): void {
   expect(rows).toHaveLength(good.length);
   for (const row of rows) {
     expect(row.label).toBe(label(distanceOf.get(Number(row.ride_id))!));

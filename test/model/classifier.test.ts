@@ -63,7 +63,7 @@ describe("a classifier with text labels", () => {
     expect(Array.isArray(result.values)).toBe(true);
     expect(result.values).toEqual(distances.map(textLabel));
     // Both sides of the threshold are in the sample.
-    expect(new Set(result.values)).toEqual(new Set(TEXT_CLASSES));
+    expect(new Set(result.values as string[])).toEqual(new Set(TEXT_CLASSES));
     expect(result.probabilities).toBeUndefined();
   });
 

@@ -3,7 +3,8 @@ import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { UserError } from "../../config/errors.js";
 import { isPlainObject } from "../../model/validate.js";
-import { addRegistryConfigOptions, localModelPath } from "../registry-settings.js";
+import { addImportOptions, servableModelPath } from "../import-options.js";
+import { addRegistryConfigOptions } from "../registry-settings.js";
 import { MODEL_ARGUMENT } from "./info.js";
 
 /** Lines read per onnxruntime call: large enough to amortise the call, small enough to stream. */
@@ -18,6 +19,7 @@ export function registerPredict(program: Command): void {
     .argument("<model>", MODEL_ARGUMENT)
     .option("--json <record>", "one JSON record or an array of records")
     .option("--input <file>", "JSON Lines file to read ('-' for standard input)");
+  addImportOptions(command);
   addRegistryConfigOptions(command);
   command
     .addHelpText(
@@ -31,7 +33,7 @@ export function registerPredict(program: Command): void {
         throw new UserError("give --json '<record>' or --input <file.jsonl>");
       const predictor = await (
         await import("../../model/predictor.js")
-      ).loadPredictor(await localModelPath(model, flags));
+      ).loadPredictor(await servableModelPath(model, flags));
       const { output, version } = predictor.info;
       const emit = async (records: Record<string, unknown>[]) => {
         const result = await predictor.predictRecords(records);

@@ -1,13 +1,13 @@
 import type { Command } from "commander";
 import { resolveConfig } from "../../config/load.js";
 import { createLogger } from "../../log/logger.js";
-import { readBundle } from "../../model/bundle.js";
+import { importCacheDir } from "../../import/servable.js";
 import { parseArtifactUri } from "../../registry/artifacts/uri.js";
 import { resolveFollowedModel } from "../../registry/follow-model.js";
 import { parseModelUri } from "../../registry/model-uri.js";
 import type { Registry } from "../../registry/registry.js";
 import type { ResolvedModel } from "../../serve/single.js";
-import { addRegistryOptions, openRegistry } from "../registry-settings.js";
+import { addRegistryOptions, openRegistry, resolveRegistrySettings } from "../registry-settings.js";
 import { serveOptionsSchema, type ServeOptions } from "../../serve/options.js";
 import { addSchemaOptions, pickSchemaFlags } from "../schema-options.js";
 
@@ -74,6 +74,7 @@ export async function serveModel(
   const { resolveLocalModel, runServe } = await import("../../serve/run.js");
   const running = await runServe(options, {
     logger,
+    importCacheDir: importCacheDir(resolveRegistrySettings(registryFlags).dataDir),
     resolveModel: async (uri) => {
       const parsed = parseModelUri(uri);
       let resolved: ResolvedModel;
@@ -87,10 +88,6 @@ export async function serveModel(
           ? await resolveFollowedModel(registry, uri)
           : await registry.resolveModel(uri);
       }
-      // Check the bundles served at start here, so a bad model is one clear error, not N
-      // crashing workers. Later versions (an alias moved) are checked by loading them: a
-      // failure there keeps the old model serving and counts in mldeploy_model_reloads_total.
-      if (starting) await readBundle(resolved.path);
       return resolved;
     },
   });

@@ -112,8 +112,8 @@ export function describeSqlContract(name: string, open: () => Promise<SqlBackend
         expect(first.since).toBeUndefined();
         expect(Object.keys(first.columns)).toEqual(READ.columns);
         const ride = RIDES.find((r) => r.ride_id === first.ids[0])!;
-        expect(first.columns.PULocationID[0]).toBe(ride.PULocationID);
-        expect(first.columns.trip_distance[0]).toBe(ride.trip_distance);
+        expect((first.columns.PULocationID as unknown[])[0]).toBe(ride.PULocationID);
+        expect((first.columns.trip_distance as unknown[])[0]).toBe(ride.trip_distance);
         // BIGINT ids come back as numbers (pg's default would be strings).
         expect(typeof first.ids[0]).toBe("number");
       });
@@ -162,7 +162,9 @@ export function describeSqlContract(name: string, open: () => Promise<SqlBackend
           columns: ["lpep_pickup_datetime"],
           chunkSize: 2000,
         });
-        const values = chunks[0].columns.lpep_pickup_datetime.filter((value) => value !== null);
+        const values = (chunks[0].columns.lpep_pickup_datetime as unknown[]).filter(
+          (value) => value !== null,
+        );
         for (const value of values) {
           if (db.datesAsDate) expect(value).toBeInstanceOf(Date);
           else expect(typeof value).toBe("string");
@@ -226,7 +228,9 @@ export function describeSqlContract(name: string, open: () => Promise<SqlBackend
             const { ids, chunks } = await readAll(custom, options);
             expect(ids).toEqual(byId(expected));
             const ride = expected.find((r) => r.ride_id === chunks[0].ids[0])!;
-            expect(chunks[0].columns.pickup_zone[0]).toBe(`zone ${ride.PULocationID}`);
+            expect((chunks[0].columns.pickup_zone as unknown[])[0]).toBe(
+              `zone ${ride.PULocationID}`,
+            );
             expect(await custom.count(options)).toBe(expected.length);
           } finally {
             await custom.close();

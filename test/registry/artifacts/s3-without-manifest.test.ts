@@ -339,7 +339,7 @@ describe("an ONNX bundle copied to S3 by hand (aws s3 cp --recursive)", () => {
       loadPredictor(bundle),
     ]);
     try {
-      const expected = Array.from((await original.predictRecords(rides)).values);
+      const expected = Array.from((await original.predictRecords(rides)).values as Float64Array);
       expect(expected.every((minutes) => minutes > 0)).toBe(true);
       expect(Array.from((await fromS3.predictRecords(rides)).values)).toEqual(expected);
     } finally {

@@ -1,0 +1,245 @@
+import { tensor, type GraphBuilder } from "../../onnx/graph.js";
+import { ImportError } from "../../types.js";
+import type { FeatureMatrix } from "../stage.js";
+import type { TreeArrays } from "./tree.js";
+
+/**
+ * Trees in ONNX with float64 leaf values.
+ *
+ * ai.onnx.ml TreeEnsembleRegressor (opset 3) compares in float64 when its input is double and
+ * its thresholds come as nodes_values_as_tensor, but its output Y is float32 whatever the
+ * weights' type (the schema says so and onnxruntime does it): leaf values would be rounded to
+ * 24 bits. So the ensemble does not output leaf values: each tree writes, into its own target
+ * column, the index of the leaf it reaches (an integer, exact in float32 below 2^24); a Gather
+ * then reads the float64 leaf values from a table. Per row: one traversal per tree (as
+ * TreeEnsembleRegressor alone), one Cast and one Gather of T values.
+ *
+ * Semantics as scikit-learn's Tree.apply: X is cast to float32 first (Cast DOUBLE → FLOAT →
+ * DOUBLE), `x <= threshold` (float64) goes left (BRANCH_LEQ, true branch = left), NaN follows
+ * missing_go_to_left where the tree has it (nodes_missing_value_tracks_true). A split on an
+ * indicator column (X[:, j] = code == c, values 0/1) with threshold t is "code != c goes left"
+ * for 0 ≤ t < 1 (BRANCH_NEQ), always left for t ≥ 1 and always right for t < 0 (the split is
+ * left out of the graph), so cost per row does not grow with the number of categories.
+ */
+
+/** What each leaf holds in the table: `width` float64 values. */
+export interface LeafValues {
+  width: number;
+  /** Writes tree t's leaf `node` values into out[at .. at + width). */
+  write(t: number, node: number, out: Float64Array, at: number): void;
+}
+
+/** Leaf ids are global (one Gather, no Add) while they stay exact in float32. */
+const FLOAT32_EXACT = 2 ** 24;
+
+const MODE_LEAF = 0;
+const MODE_LEQ = 1;
+const MODE_NEQ = 2;
+const MODE_NAMES = ["LEAF", "BRANCH_LEQ", "BRANCH_NEQ"];
+
+/**
+ * Adds the trees to the graph and returns the leaf values each row reaches: [N, T] DOUBLE when
+ * leaves.width is 1, [N, T, width] otherwise (T = trees.length, in the order given).
+ */
+export function treeLeafValues(
+  graph: GraphBuilder,
+  X: FeatureMatrix,
+  trees: TreeArrays[],
+  leaves: LeafValues,
+  options: { globalLeafIdLimit?: number } = {},
+): string {
+  const flat = flattenTrees(X, trees, leaves);
+  const input = float32Rounded(graph, X.value);
+  const useGlobal = flat.leafCount <= (options.globalLeafIdLimit ?? FLOAT32_EXACT);
+  const treeCount = trees.length;
+  const leafWeights = new Float64Array(flat.targetCount);
+  for (let i = 0; i < flat.targetCount; i++) {
+    const leaf = flat.targetLeaf[i];
+    leafWeights[i] = useGlobal ? leaf : leaf - flat.leafOffset[flat.targetTree[i]];
+  }
+  if (!useGlobal && flat.maxLeavesPerTree > FLOAT32_EXACT) {
+    throw new ImportError(
+      `a tree has ${flat.maxLeavesPerTree} leaves; mldeploy converts trees of up to 2^24 leaves`,
+    );
+  }
+  const nodeCount = flat.nodeCount;
+  const attributes: Parameters<GraphBuilder["node"]>[2] = {
+    n_targets: { int: treeCount },
+    aggregate_function: { string: "SUM" },
+    post_transform: { string: "NONE" },
+    nodes_treeids: { ints: Array.from(flat.nodeTree.subarray(0, nodeCount)) },
+    nodes_nodeids: { ints: Array.from(flat.nodeId.subarray(0, nodeCount)) },
+    nodes_featureids: { ints: Array.from(flat.nodeFeature.subarray(0, nodeCount)) },
+    nodes_modes: {
+      strings: Array.from(flat.nodeMode.subarray(0, nodeCount), (m) => MODE_NAMES[m]),
+    },
+    nodes_values_as_tensor: {
+      tensor: tensor("", "DOUBLE", [nodeCount], flat.nodeValue.subarray(0, nodeCount)),
+    },
+    nodes_truenodeids: { ints: Array.from(flat.nodeTrue.subarray(0, nodeCount)) },
+    nodes_falsenodeids: { ints: Array.from(flat.nodeFalse.subarray(0, nodeCount)) },
+    ...(flat.anyMissingLeft
+      ? {
+          nodes_missing_value_tracks_true: {
+            ints: Array.from(flat.nodeMissingTrue.subarray(0, nodeCount)),
+          },
+        }
+      : {}),
+    target_ids: { ints: Array.from(flat.targetTree.subarray(0, flat.targetCount)) },
+    target_treeids: { ints: Array.from(flat.targetTree.subarray(0, flat.targetCount)) },
+    target_nodeids: { ints: Array.from(flat.targetNode.subarray(0, flat.targetCount)) },
+    target_weights_as_tensor: {
+      tensor: tensor("", "DOUBLE", [flat.targetCount], leafWeights),
+    },
+  };
+  const leafIds = graph.op("TreeEnsembleRegressor", [input], attributes, {
+    domain: "ai.onnx.ml",
+    output: "tree_leaf_ids",
+  });
+  let index = graph.op("Cast", [leafIds], { to: { int: 7 } }, { output: "tree_leaf_index" });
+  if (!useGlobal) {
+    const offsets = graph.constant("tree_leaf_offsets", "INT64", [treeCount], flat.leafOffset);
+    index = graph.op("Add", [index, offsets], {}, { output: "tree_leaf_index_global" });
+  }
+  const tableDims = leaves.width === 1 ? [flat.leafCount] : [flat.leafCount, leaves.width];
+  const table = graph.constant(
+    "tree_leaf_values",
+    "DOUBLE",
+    tableDims,
+    flat.leafTable.subarray(0, flat.leafCount * leaves.width),
+  );
+  return graph.op("Gather", [table, index], { axis: { int: 0 } }, { output: "tree_leaf_value" });
+}
+
+/** X as scikit-learn's trees see it: float32 values, compared as float64. */
+function float32Rounded(graph: GraphBuilder, value: string): string {
+  const single = graph.op("Cast", [value], { to: { int: 1 } }, { output: "x_float32" });
+  return graph.op("Cast", [single], { to: { int: 11 } }, { output: "x_float32_as_double" });
+}
+
+interface FlatTrees {
+  nodeCount: number;
+  nodeTree: Int32Array;
+  nodeId: Int32Array;
+  nodeFeature: Int32Array;
+  nodeMode: Uint8Array;
+  nodeValue: Float64Array;
+  nodeTrue: Int32Array;
+  nodeFalse: Int32Array;
+  nodeMissingTrue: Uint8Array;
+  anyMissingLeft: boolean;
+  targetCount: number;
+  targetTree: Int32Array;
+  targetNode: Int32Array;
+  /** Global leaf index of each target entry. */
+  targetLeaf: Float64Array;
+  leafCount: number;
+  leafOffset: Float64Array;
+  maxLeavesPerTree: number;
+  leafTable: Float64Array;
+}
+
+/** Every tree's reachable nodes as ONNX's parallel node / target arrays, plus the leaf table. */
+function flattenTrees(X: FeatureMatrix, trees: TreeArrays[], leaves: LeafValues): FlatTrees {
+  let capacity = 0;
+  for (const tree of trees) capacity += tree.nodeCount;
+  const flat: FlatTrees = {
+    nodeCount: 0,
+    nodeTree: new Int32Array(capacity),
+    nodeId: new Int32Array(capacity),
+    nodeFeature: new Int32Array(capacity),
+    nodeMode: new Uint8Array(capacity),
+    nodeValue: new Float64Array(capacity),
+    nodeTrue: new Int32Array(capacity),
+    nodeFalse: new Int32Array(capacity),
+    nodeMissingTrue: new Uint8Array(capacity),
+    anyMissingLeft: false,
+    targetCount: 0,
+    targetTree: new Int32Array(capacity),
+    targetNode: new Int32Array(capacity),
+    targetLeaf: new Float64Array(capacity),
+    leafCount: 0,
+    leafOffset: new Float64Array(trees.length),
+    maxLeavesPerTree: 0,
+    leafTable: new Float64Array(capacity * leaves.width),
+  };
+  const features = X.features;
+  // Explicit stack of (sklearn node, ONNX node id): trees 20+ deep, no recursion.
+  const stackNode = new Int32Array(capacity + 1);
+  const stackId = new Int32Array(capacity + 1);
+
+  trees.forEach((tree, t) => {
+    const { left, right, feature, threshold, missingGoToLeft } = tree;
+    /** Skips indicator splits whose outcome does not depend on the row. */
+    const resolve = (start: number): number => {
+      let n = start;
+      while (left[n] !== -1) {
+        const f = features[feature[n]];
+        if (f === undefined) {
+          throw new ImportError(
+            `a tree splits on column ${feature[n]} of X, but X has ${features.length} columns`,
+          );
+        }
+        if (f.kind !== "indicator") break;
+        const cut = threshold[n];
+        if (cut >= 1) n = left[n];
+        else if (cut < 0) n = right[n];
+        else break;
+      }
+      return n;
+    };
+    flat.leafOffset[t] = flat.leafCount;
+    const firstLeaf = flat.leafCount;
+    let nextId = 1;
+    let top = 0;
+    stackNode[0] = resolve(0);
+    stackId[0] = 0;
+    top = 1;
+    while (top > 0) {
+      top--;
+      const n = stackNode[top];
+      const id = stackId[top];
+      const at = flat.nodeCount++;
+      flat.nodeTree[at] = t;
+      flat.nodeId[at] = id;
+      if (left[n] === -1) {
+        flat.nodeMode[at] = MODE_LEAF;
+        const target = flat.targetCount++;
+        flat.targetTree[target] = t;
+        flat.targetNode[target] = id;
+        flat.targetLeaf[target] = flat.leafCount;
+        leaves.write(t, n, flat.leafTable, flat.leafCount * leaves.width);
+        flat.leafCount++;
+        continue;
+      }
+      const f = features[feature[n]];
+      const leftChild = resolve(left[n]);
+      const rightChild = resolve(right[n]);
+      const leftId = nextId++;
+      const rightId = nextId++;
+      flat.nodeFeature[at] = f.column;
+      flat.nodeTrue[at] = leftId;
+      flat.nodeFalse[at] = rightId;
+      if (f.kind === "indicator") {
+        // X[:, j] <= t with X[:, j] in {0, 1} and 0 <= t < 1: left exactly when the code differs.
+        flat.nodeMode[at] = MODE_NEQ;
+        flat.nodeValue[at] = f.code;
+      } else {
+        flat.nodeMode[at] = MODE_LEQ;
+        flat.nodeValue[at] = threshold[n];
+        if (missingGoToLeft && missingGoToLeft[n]) {
+          flat.nodeMissingTrue[at] = 1;
+          flat.anyMissingLeft = true;
+        }
+      }
+      stackNode[top] = rightChild;
+      stackId[top] = rightId;
+      top++;
+      stackNode[top] = leftChild;
+      stackId[top] = leftId;
+      top++;
+    }
+    flat.maxLeavesPerTree = Math.max(flat.maxLeavesPerTree, flat.leafCount - firstLeaf);
+  });
+  return flat;
+}
