@@ -3,6 +3,8 @@ import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   arrayAttr,
+  dictAttr,
+  isClassReference,
   fieldFloat64,
   isObject,
   numberAttr,
@@ -25,7 +27,7 @@ import {
 /**
  * Real fitted estimators, trained on the sample rides and saved every way users save them:
  * pickle (protocols 2–5), cloudpickle (as MLflow's sklearn flavor writes model.pkl) and joblib
- * (plain and zlib). mldeploy reads the attributes converters need, equal to Python's.
+ * (plain and zlib); protocols 0–1 as well. mldeploy reads the attributes converters need, equal to Python's.
  */
 const SCRIPT = `
 import sys, os, json, pickle
@@ -44,7 +46,7 @@ lr = LinearRegression().fit(dv.fit_transform(dicts), y)
 tree = DecisionTreeRegressor(max_depth=6, random_state=np.random.RandomState(1)).fit(np.c_[pu, do, dist], y)
 models = {"dv_lr": (dv, lr), "tree": tree}
 for name, model in models.items():
-    for protocol in (2, 3, 4, 5):
+    for protocol in range(6):
         with open(os.path.join(out, "%s.p%d.pkl" % (name, protocol)), "wb") as f:
             pickle.dump(model, f, protocol=protocol)
     # mlflow.sklearn.save_model(serialization_format="cloudpickle") writes model.pkl so.
@@ -92,6 +94,9 @@ const TREE = "sklearn.tree._tree.Tree";
 const ALLOWED = new Set([DICT_VECTORIZER, LINEAR_REGRESSION, TREE_REGRESSOR, TREE]);
 
 const FORMATS = [
+  // Protocols 0–1 build instances with copyreg._reconstructor(cls, object, None).
+  { suffix: "p0.pkl", container: "pickle", protocol: 0 },
+  { suffix: "p1.pkl", container: "pickle", protocol: 0 },
   { suffix: "p2.pkl", container: "pickle", protocol: 2 },
   { suffix: "p3.pkl", container: "pickle", protocol: 3 },
   { suffix: "p4.pkl", container: "pickle", protocol: 4 },
@@ -126,7 +131,7 @@ describe.skipIf(!HAS_PYTHON)(HAS_PYTHON ? "fitted scikit-learn estimators" : NO_
       expect(numberAttr(lr, "intercept_")).toBe(expected.intercept);
       expect(numberAttr(lr, "n_features_in_")).toBe(expected.n_features_in);
       expect(lr.state.get("_sklearn_version")).toBe(expected.version);
-      const vocabulary = dv.state.get("vocabulary_") as PyDict;
+      const vocabulary = dictAttr(dv, "vocabulary_");
       expect(Object.fromEntries(vocabulary.entries)).toEqual(expected.vocabulary);
       expect(dv.state.get("feature_names_")).toEqual(expected.feature_names);
       // DictVectorizer(dtype=np.float64) holds the class itself: an inert class reference.
@@ -135,6 +140,8 @@ describe.skipIf(!HAS_PYTHON)(HAS_PYTHON ? "fitted scikit-learn estimators" : NO_
         className: "numpy.float64",
         isClass: true,
       });
+      expect(isClassReference(dv.state.get("dtype"), "numpy.float64")).toBe(true);
+      expect(isClassReference(dv, DICT_VECTORIZER)).toBe(false);
     });
 
     it(`reads the DecisionTreeRegressor and its Tree nodes from tree.${suffix}`, () => {
