@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { readPickle } from "../../../src/import/pickle/read.js";
+import type { PyObject } from "../../../src/import/pickle/values.js";
 import { ImportError } from "../../../src/import/types.js";
 
 /**
@@ -172,6 +173,87 @@ describe("large but legal streams", () => {
     const text = "x".repeat(1 << 20);
     expect(readPickle(Buffer.from(`S'${text}'\n.`, "latin1"), { allowedClasses: new Set() })).toBe(
       text,
+    );
+  });
+});
+
+describe("constructions of allowed classes", () => {
+  const allowedClasses = new Set(["my.mod.Thing"]);
+  const read = (...parts: ReadonlyArray<string | readonly number[]>) =>
+    readPickle(b(...parts), { allowedClasses, source: "c.pkl" }) as PyObject;
+
+  it("records arguments, keyword arguments and state, calling nothing", () => {
+    expect(read("(I1\nimy.mod\nThing\n.")).toMatchObject({ className: "my.mod.Thing", args: [1] });
+    expect(read("(cmy.mod\nThing\nI2\no.")).toMatchObject({ className: "my.mod.Thing", args: [2] });
+    expect(read("ccopyreg\n__newobj__\n(cmy.mod\nThing\nK", [5], "tR.")).toMatchObject({
+      className: "my.mod.Thing",
+      args: [5],
+    });
+    const withKwargs = read(
+      [0x80, 0x04, 0x8c, 6],
+      "my.mod",
+      [0x94, 0x8c, 5],
+      "Thing",
+      [0x94, 0x93],
+      ")}",
+      [0x8c, 1],
+      "aK",
+      [1],
+      "s",
+      [0x92],
+      ".",
+    );
+    expect(withKwargs.kwargs).toEqual(new Map([["a", 1]]));
+    // BUILD with (dict, slots): both merge into the state.
+    const slots = read(
+      [0x80, 0x02],
+      "cmy.mod\nThing\n)",
+      [0x81],
+      "}U",
+      [1],
+      "aK",
+      [1],
+      "s}U",
+      [1],
+      "bK",
+      [2],
+      "s",
+      [0x86],
+      "b.",
+    );
+    expect(slots.state).toEqual(
+      new Map([
+        ["a", 1],
+        ["b", 2],
+      ]),
+    );
+    expect(read([0x80, 0x02], "cmy.mod\nThing\n)", [0x81], "K", [7], "b.").rawState).toBe(7);
+    const items = read(
+      [0x80, 0x02],
+      "cmy.mod\nThing\n)",
+      [0x81],
+      "(U",
+      [1],
+      "kK",
+      [1],
+      "u(K",
+      [9],
+      "e.",
+    );
+    expect(items.dictItems?.entries).toEqual(new Map([["k", 1]]));
+    expect(items.listItems).toEqual([9]);
+    // MARK, 1, 2, POP_MARK drops back; 3, DUP, TUPLE2 → (3, 3).
+    expect(
+      readPickle(b("(K", [1], "K", [2], "1K", [3], "2", [0x86], "."), { allowedClasses }),
+    ).toEqual({
+      kind: "tuple",
+      items: [3, 3],
+    });
+  });
+
+  it("refuses the same streams when the class is not allowed", () => {
+    expect(() => readPickle(b("(I1\nimy.mod\nThing\n."), { allowedClasses: new Set() })).toThrow(
+      /^pickle: refused to load: it asks for my\.mod\.Thing/,
     );
   });
 });
