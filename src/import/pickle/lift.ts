@@ -43,6 +43,13 @@ import type { PyDict, PyObject, PyValue } from "./values.js";
  */
 export const MAX_NESTING = 1000;
 
+/** What numpy's pickling helpers for random states make, named by the class they make. */
+const RANDOM_CLASSES: Record<string, string> = {
+  "numpy.random._pickle.__randomstate_ctor": "numpy.random.mtrand.RandomState",
+  "numpy.random.__RandomState_ctor": "numpy.random.mtrand.RandomState",
+  "numpy.random._pickle.__generator_ctor": "numpy.random._generator.Generator",
+};
+
 export interface LiftContext {
   source: string;
   /** Throws RefusedGlobalError for a global outside the allow-list. */
@@ -240,13 +247,12 @@ export class Lifter {
     }
     if (NUMPY_RANDOM.has(qualified)) {
       // Inert: the generator's name and (after BUILD) its state, never seeded or run.
-      const className =
-        qualified.includes("andomstate_ctor") || qualified.includes("RandomState_ctor")
-          ? "numpy.random.mtrand.RandomState"
-          : qualified.endsWith("__generator_ctor")
-            ? "numpy.random._generator.Generator"
-            : qualified;
-      return { kind: "object", className, args, state: new Map() };
+      return {
+        kind: "object",
+        className: RANDOM_CLASSES[qualified] ?? qualified,
+        args,
+        state: new Map(),
+      };
     }
     return this.instance(qualified, args, kwargs);
   }

@@ -94,7 +94,7 @@ export function parseQuotedString(raw: Uint8Array): string | undefined {
       out.push(parseInt(digits, 8) & 0xff);
     } else out.push(0x5c, next.charCodeAt(0));
   }
-  return String.fromCharCode(...out);
+  return latin1(Uint8Array.from(out));
 }
 
 /**

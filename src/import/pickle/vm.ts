@@ -148,13 +148,13 @@ export function runPickle(cursor: Cursor, hooks: VmHooks): VmResult {
     if (pairs.length % 2) throw fail("an odd number of items (a key without a value)");
     const out: Array<[Raw, Raw]> = [];
     for (let i = 0; i < pairs.length; i += 2) out.push([pairs[i], pairs[i + 1]]);
-    if (isNode(target, "dict")) target.pairs.push(...out);
-    else if (isNode(target, "call")) target.setitems.push(...out);
+    if (isNode(target, "dict")) pushAll(target.pairs, out);
+    else if (isNode(target, "call")) pushAll(target.setitems, out);
     else throw fail(`sets items on ${kindOf(target)}`);
   };
   const appendItems = (target: Raw, items: Raw[]) => {
-    if (isNode(target, "list")) target.items.push(...items);
-    else if (isNode(target, "call")) target.appends.push(...items);
+    if (isNode(target, "list")) pushAll(target.items, items);
+    else if (isNode(target, "call")) pushAll(target.appends, items);
     else throw fail(`appends to ${kindOf(target)}`);
   };
   const length = (n: number) => {
@@ -367,7 +367,7 @@ export function runPickle(cursor: Cursor, hooks: VmHooks): VmResult {
         const items = popMark();
         const target = top();
         if (!isNode(target, "set")) throw fail(`adds items to ${kindOf(target)}`);
-        target.items.push(...items);
+        pushAll(target.items, items);
         break;
       }
 
@@ -479,6 +479,11 @@ export function runPickle(cursor: Cursor, hooks: VmHooks): VmResult {
         );
     }
   }
+}
+
+/** push(...items) overflows the call stack beyond ~100k items; a MARK may hold millions. */
+function pushAll<T>(target: T[], items: readonly T[]): void {
+  for (const item of items) target.push(item);
 }
 
 /** LONG4 ints longer than this are refused (no model holds a 2-million-digit int). */
