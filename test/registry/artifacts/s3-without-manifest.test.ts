@@ -341,7 +341,9 @@ describe("an ONNX bundle copied to S3 by hand (aws s3 cp --recursive)", () => {
     try {
       const expected = Array.from((await original.predictRecords(rides)).values as Float64Array);
       expect(expected.every((minutes) => minutes > 0)).toBe(true);
-      expect(Array.from((await fromS3.predictRecords(rides)).values)).toEqual(expected);
+      expect(Array.from((await fromS3.predictRecords(rides)).values as Float64Array)).toEqual(
+        expected,
+      );
     } finally {
       await Promise.all([fromS3.close(), original.close()]);
     }
