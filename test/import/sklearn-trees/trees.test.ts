@@ -17,6 +17,9 @@ import { tempDir } from "../../helpers/temp.js";
 import { TREES_FIXTURE_SCRIPT } from "./fixture-script.js";
 import { buildGraph, checkModels, compareNumbers, RIDE_COLUMNS, runGraph } from "./helpers.js";
 import { fromMirror } from "./mirror.js";
+import { decodeModel } from "../../../src/model/onnx-proto.js";
+import { treeLeafValues } from "../../../src/import/sklearn/trees/ensemble.js";
+import { forestTrees, reduceTrees } from "../../../src/import/sklearn/trees/forest.js";
 
 interface Expected {
   kind: "regressor" | "classifier";
@@ -176,6 +179,35 @@ describe.skipIf(!hasPython)(`sklearn tree models → ONNX ${hasPython ? "" : NO_
       expected.predict as number[],
     );
     console.log(`mlflow_rf: max relative error ${maxRelative.toExponential(2)}`);
+    expect(failures).toBe(0);
+  });
+
+  it("local leaf ids (+ offsets) and several ensemble operators give the same forest", async () => {
+    const estimator = await load("rf_reg");
+    const expected = await readJson<Expected>(path.join(dir, "rf_reg.expected.json"));
+    const graph = new GraphBuilder("split");
+    const trees = forestTrees(estimator);
+    const values = treeLeafValues(
+      graph,
+      matrixFromInputs(graph, RIDE_COLUMNS),
+      trees,
+      { width: 1, write: (t, node, out, at) => (out[at] = trees[t].values[node]) },
+      { globalLeafIdLimit: 10, nodesPerOperator: 700 },
+    );
+    const sum = reduceTrees(graph, values, "sum");
+    const count = graph.constant("count", "DOUBLE", [], [trees.length]);
+    graph.output(graph.op("Div", [sum, count]), "prediction", "DOUBLE");
+    const onnx = graph.build();
+    built.rf_split = onnx;
+    const decoded = decodeModel(onnx);
+    const operators = decoded.graph?.node?.filter((n) => n.op_type === "TreeEnsembleRegressor");
+    expect(operators?.length).toBeGreaterThan(3);
+    expect(decoded.graph?.node?.some((n) => n.op_type === "Add")).toBe(true);
+    const result = await runGraph(onnx, X);
+    const { failures } = compareNumbers(
+      result.prediction.data as Float64Array,
+      expected.predict as number[],
+    );
     expect(failures).toBe(0);
   });
 
