@@ -1,5 +1,5 @@
 import { ImportError } from "../types.js";
-import type { NdArray, PyDType, PyObject, PyValue } from "./values.js";
+import type { NdArray, PyDict, PyDType, PyObject, PyValue } from "./values.js";
 
 /**
  * Typed reads of what the pickle reader built, for converters. Every failure is an
@@ -79,6 +79,22 @@ export function arrayAttr(owner: PyObject, name: string): NdArray {
   if (!isNdArray(value))
     throw layoutError(owner, name, `expected a numpy array, found ${describe(value)}`);
   return value;
+}
+
+/** A dict (or OrderedDict) attribute, e.g. DictVectorizer's vocabulary_. */
+export function dictAttr(owner: PyObject, name: string): PyDict {
+  const value = attr(owner, name);
+  if (typeof value !== "object" || value === null || Array.isArray(value) || value.kind !== "dict")
+    throw layoutError(owner, name, `expected a dict, found ${describe(value)}`);
+  return value;
+}
+
+/** True for a class the pickle holds as a value (DictVectorizer's dtype=numpy.float64). */
+export function isClassReference(
+  value: PyValue | undefined,
+  className?: string,
+): value is PyObject {
+  return isObject(value, className) && value.isClass === true;
 }
 
 /** A Python list or tuple attribute's items. */
