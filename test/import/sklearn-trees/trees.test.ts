@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { GraphBuilder } from "../../../src/import/onnx/graph.js";
-import type { PyObject, PyValue } from "../../../src/import/pickle/values.js";
+import type { NdArray, PyObject, PyValue } from "../../../src/import/pickle/values.js";
 import { matrixFromInputs, type FeatureMatrix } from "../../../src/import/sklearn/stage.js";
 import { TREE_CLASSES, TREE_DESCRIBERS } from "../../../src/import/sklearn/trees/index.js";
 import { ImportError } from "../../../src/import/types.js";
@@ -17,6 +17,8 @@ import { tempDir } from "../../helpers/temp.js";
 import { TREES_FIXTURE_SCRIPT } from "./fixture-script.js";
 import { buildGraph, checkModels, compareNumbers, RIDE_COLUMNS, runGraph } from "./helpers.js";
 import { fromMirror } from "./mirror.js";
+import { readPickle } from "../../../src/import/pickle/read.js";
+import { listAttr, toFloat64 } from "../../../src/import/pickle/access.js";
 import { decodeModel } from "../../../src/model/onnx-proto.js";
 import { treeLeafValues } from "../../../src/import/sklearn/trees/ensemble.js";
 import { forestTrees, reduceTrees } from "../../../src/import/sklearn/trees/forest.js";
@@ -28,6 +30,16 @@ interface Expected {
   classes?: Array<number | string>;
   columns?: Array<Array<number | null>>;
 }
+
+type Source = "mirror" | "pkl" | "joblib";
+const SOURCES: Source[] = ["mirror", "pkl", "joblib"];
+
+/** The tree classes, and the pipeline and DictVectorizer the MLflow variant's pickle holds. */
+const ALLOWED = new Set([
+  ...TREE_CLASSES,
+  "sklearn.pipeline.Pipeline",
+  "sklearn.feature_extraction._dict_vectorizer.DictVectorizer",
+]);
 
 const MODELS = [
   "dt_reg",
@@ -66,47 +78,57 @@ describe.skipIf(!hasPython)(`sklearn tree models → ONNX ${hasPython ? "" : NO_
     );
   }, 600_000);
 
-  const load = async (name: string): Promise<PyObject> =>
-    fromMirror(
-      JSON.parse(await readFile(path.join(dir, `${name}.mirror.json`), "utf8")),
-    ) as PyObject;
+  /** The model as the safe pickle reader reads it (.pkl / .joblib), or as the mirror says. */
+  const load = async (name: string, source: Source = "mirror"): Promise<PyObject> => {
+    if (source === "mirror") {
+      return fromMirror(
+        JSON.parse(await readFile(path.join(dir, `${name}.mirror.json`), "utf8")),
+      ) as PyObject;
+    }
+    const file = path.join(dir, `${name}.${source}`);
+    return readPickle(await readFile(file), { allowedClasses: ALLOWED, source: file }) as PyObject;
+  };
 
-  it.each(MODELS)("%s: predictions match scikit-learn's on 10,000 rows", async (name) => {
-    const estimator = await load(name);
-    expect(TREE_CLASSES.has(estimator.className)).toBe(true);
-    const expected = await readJson<Expected>(path.join(dir, `${name}.expected.json`));
-    const { onnx, outputs } = buildGraph(estimator, (g) => matrixFromInputs(g, RIDE_COLUMNS));
-    built[name] = onnx;
-    const result = await runGraph(onnx, X);
-    expect(outputs.kind).toBe(expected.kind);
-    if (expected.kind === "regressor") {
+  const cases = MODELS.flatMap((name) => SOURCES.map((source): [string, Source] => [name, source]));
+  it.each(cases)(
+    "%s (%s): predictions match scikit-learn's on 10,000 rows",
+    async (name, source) => {
+      const estimator = await load(name, source);
+      expect(TREE_CLASSES.has(estimator.className)).toBe(true);
+      const expected = await readJson<Expected>(path.join(dir, `${name}.expected.json`));
+      const { onnx, outputs } = buildGraph(estimator, (g) => matrixFromInputs(g, RIDE_COLUMNS));
+      built[`${name}_${source}`] = onnx;
+      const result = await runGraph(onnx, X);
+      expect(outputs.kind).toBe(expected.kind);
+      if (expected.kind === "regressor") {
+        const { maxRelative, failures } = compareNumbers(
+          result.prediction.data as Float64Array,
+          expected.predict as number[],
+        );
+        console.log(
+          `${name}: ${TREE_DESCRIBERS[estimator.className](estimator)}; max relative error ${maxRelative.toExponential(2)}`,
+        );
+        expect(failures).toBe(0);
+        return;
+      }
+      const labels = Array.from(result.label.data as ArrayLike<number | bigint | string>, (v) =>
+        typeof v === "bigint" ? Number(v) : v,
+      );
+      expect(labels).toEqual(expected.predict);
+      expect(outputs.kind === "classifier" && outputs.classes).toEqual(expected.classes);
       const { maxRelative, failures } = compareNumbers(
-        result.prediction.data as Float64Array,
-        expected.predict as number[],
+        result.probabilities.data as Float64Array,
+        (expected.proba ?? []).flat(),
       );
       console.log(
-        `${name}: ${TREE_DESCRIBERS[estimator.className](estimator)}; max relative error ${maxRelative.toExponential(2)}`,
+        `${name}: ${TREE_DESCRIBERS[estimator.className](estimator)}; labels identical, max relative error of probabilities ${maxRelative.toExponential(2)}`,
       );
       expect(failures).toBe(0);
-      return;
-    }
-    const labels = Array.from(result.label.data as ArrayLike<number | bigint | string>, (v) =>
-      typeof v === "bigint" ? Number(v) : v,
-    );
-    expect(labels).toEqual(expected.predict);
-    expect(outputs.kind === "classifier" && outputs.classes).toEqual(expected.classes);
-    const { maxRelative, failures } = compareNumbers(
-      result.probabilities.data as Float64Array,
-      (expected.proba ?? []).flat(),
-    );
-    console.log(
-      `${name}: ${TREE_DESCRIBERS[estimator.className](estimator)}; labels identical, max relative error of probabilities ${maxRelative.toExponential(2)}`,
-    );
-    expect(failures).toBe(0);
-  });
+    },
+  );
 
   it("scikit-learn 1.3 layout: missing_go_to_left routes NaN as 1.3's Tree.apply does", async () => {
-    const estimator = await load("rf13_missing");
+    const estimator = await load("rf13_missing", "pkl");
     const tree = (estimator.state.get("estimators_") as PyValue[])[0] as PyObject;
     const nodes = (tree.state.get("tree_") as PyObject).state.get("nodes") as {
       dtype: { names?: string[] };
@@ -133,7 +155,12 @@ describe.skipIf(!hasPython)(`sklearn tree models → ONNX ${hasPython ? "" : NO_
   });
 
   it("the MLflow variant's forest after a DictVectorizer: PU_DO splits compare codes, same answers", async () => {
-    const estimator = await load("mlflow_rf");
+    // The pipeline pickle as MLflow's variant saves it; its forest is the last step.
+    const pipeline = await load("mlflow_rf", "pkl");
+    const steps = listAttr(pipeline, "steps");
+    const last = steps[steps.length - 1] as { kind: "tuple"; items: PyValue[] };
+    const estimator = last.items[1] as PyObject;
+    expect(estimator.className).toBe("sklearn.ensemble._forest.RandomForestRegressor");
     const expected = await readJson<Expected & { vocabulary: Array<[string, number]> }>(
       path.join(dir, "mlflow_rf.expected.json"),
     );
@@ -179,6 +206,31 @@ describe.skipIf(!hasPython)(`sklearn tree models → ONNX ${hasPython ? "" : NO_
       expected.predict as number[],
     );
     console.log(`mlflow_rf: max relative error ${maxRelative.toExponential(2)}`);
+    expect(failures).toBe(0);
+  });
+
+  it("class fractions in tree_.value (newer scikit-learn) give the same probabilities as 1.2's counts", async () => {
+    const estimator = await load("rf_clf_three", "pkl");
+    const expected = await readJson<Expected>(path.join(dir, "rf_clf_three.expected.json"));
+    for (const tree of estimator.state.get("estimators_") as PyObject[]) {
+      const inner = tree.state.get("tree_") as PyObject;
+      const values = inner.state.get("values") as NdArray;
+      const counts = toFloat64(values);
+      const width = values.shape[2];
+      for (let n = 0; n < values.shape[0]; n++) {
+        let sum = 0;
+        for (let k = 0; k < width; k++) sum += counts[n * width + k];
+        for (let k = 0; k < width; k++) counts[n * width + k] /= sum;
+      }
+      inner.state.set("values", { ...values, data: new Uint8Array(counts.buffer) });
+    }
+    const { onnx } = buildGraph(estimator, (g) => matrixFromInputs(g, RIDE_COLUMNS));
+    const result = await runGraph(onnx, X);
+    const { maxRelative, failures } = compareNumbers(
+      result.probabilities.data as Float64Array,
+      (expected.proba ?? []).flat(),
+    );
+    console.log(`rf_clf_three with fractions: max relative error ${maxRelative.toExponential(2)}`);
     expect(failures).toBe(0);
   });
 
