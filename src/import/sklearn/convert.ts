@@ -1,5 +1,7 @@
 import type { ColumnSpec } from "../../model/types.js";
 import { GraphBuilder } from "../onnx/graph.js";
+import { RefusedGlobalError } from "../pickle/errors.js";
+import { readPickle } from "../pickle/read.js";
 import { describe, isObject, listAttr, sequenceItems, shortName } from "../pickle/access.js";
 import type { PyObject, PyValue } from "../pickle/values.js";
 import { ImportError, type ConvertedModel } from "../types.js";
@@ -60,6 +62,25 @@ export const SKLEARN_CLASSES: ReadonlySet<string> = new Set([
   ...TREE_CLASSES,
   ...XGBOOST_CLASSES,
 ]);
+
+/**
+ * Reads a pickle or joblib file of a scikit-learn model with the reader's allow-list set to
+ * SKLEARN_CLASSES. A scikit-learn (or XGBoost) class outside the list is refused, before
+ * anything is built, with the message naming it and listing what is supported.
+ */
+export function readSklearnPickle(bytes: Uint8Array, options: { source?: string } = {}): PyValue {
+  try {
+    return readPickle(bytes, { allowedClasses: SKLEARN_CLASSES, source: options.source });
+  } catch (error) {
+    if (error instanceof RefusedGlobalError && /^(sklearn|xgboost)(\.|$)/.test(error.module)) {
+      throw new ImportError(
+        `${options.source ?? "pickle"}: ${error.qualifiedName} is not supported by mldeploy; ` +
+          `supported are: ${SUPPORTED_ESTIMATORS.join(", ")}`,
+      );
+    }
+    throw error;
+  }
+}
 
 /**
  * Compiles a fitted scikit-learn model to one ONNX graph: a Pipeline, a bare estimator, or a
