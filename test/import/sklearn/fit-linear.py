@@ -248,6 +248,13 @@ add(
     {"x0": X_test[:, 0].tolist(), "x1": X_test[:, 1].tolist(), "x2": X_test[:, 2].tolist()},
     formats=("pickle4", "pickle5", "joblib"),
 )
+# A bare estimator fitted on named columns: it reads them by feature_names_in_.
+add(
+    "bare_named_linear",
+    LinearRegression().fit(Frame({"trip_distance": dist[train], "PULocationID": pu[train].astype(np.float64)}), y[train]),
+    Frame({"trip_distance": dist[test], "PULocationID": pu_test.astype(np.float64)}),
+    {"trip_distance": dist[test].tolist(), "PULocationID": pu_test.astype(np.float64).tolist()},
+)
 # The MLflow variant's shape, small: DictVectorizer then a forest (the trees helper's converter,
 # reached through the dispatcher).
 add(

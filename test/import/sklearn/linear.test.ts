@@ -100,6 +100,7 @@ const REGRESSORS = [
   "ct_sgd",
   "ct_numeric_scaled_ridge",
   "bare_linear",
+  "bare_named_linear",
   "dv_forest",
 ];
 const CLASSIFIERS = [
@@ -175,6 +176,11 @@ describe.skipIf(!HAVE_PYTHON)("scikit-learn transformers and linear models → O
     const bare = convertSklearn(load(references.bare_linear.files["pickle4"]));
     expect(bare.inputs.map((i) => i.name)).toEqual(["x0", "x1", "x2"]);
     expect(bare.estimator).toBe("LinearRegression");
+    const named = convertSklearn(load(references.bare_named_linear.files["pickle4"]));
+    expect(named.inputs).toEqual([
+      { name: "trip_distance", type: "double" },
+      { name: "PULocationID", type: "double" },
+    ]);
   });
 
   it("refuses an estimator outside the list, naming it and the supported ones", () => {
