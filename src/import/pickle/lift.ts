@@ -2,6 +2,7 @@ import type { ImportError } from "../types.js";
 import { malformed } from "./errors.js";
 import {
   BUILTIN_BYTEARRAY,
+  BUILTIN_BYTES,
   BUILTIN_FROZENSET,
   BUILTIN_SET,
   CODECS_ENCODE,
@@ -202,6 +203,7 @@ export class Lifter {
       case BUILTIN_FROZENSET:
         return { kind: "set", items: args.length ? iterableItems(args[0], fail) : [] };
       case BUILTIN_BYTEARRAY:
+      case BUILTIN_BYTES:
         return bytearray(args, fail);
       case CODECS_ENCODE: {
         // Protocols 0–2 write bytes as _codecs.encode(text, "latin1").
