@@ -4,9 +4,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { RIDES_SPEC } from "../../src/rides/index.js";
-import { loadTrips } from "../../src/train/load-trips.js";
-import { writeSampleTrips } from "../../src/train/sample-data.js";
+import { writeRidesJson } from "../../src/bench/rides-json.js";
 
 /**
  * Fixtures written at test time by Debian's Python libraries (python3-sklearn 1.2,
@@ -42,7 +40,11 @@ const FIXTURE_ROOT = path.join(os.tmpdir(), "mldeploy-import-fixtures");
  * distinct (script, rides) and returns `dir`. The rides file is sampleRidesJson()'s.
  */
 export async function pythonFixture(script: string, rides?: string): Promise<string> {
-  const hash = createHash("sha256").update(script).update(rides ?? "").digest("hex").slice(0, 16);
+  const hash = createHash("sha256")
+    .update(script)
+    .update(rides ?? "")
+    .digest("hex")
+    .slice(0, 16);
   const dir = path.join(FIXTURE_ROOT, hash);
   if (await exists(path.join(dir, ".done"))) return dir;
   const staging = `${dir}.${process.pid}.${Date.now()}`;
@@ -77,21 +79,7 @@ export async function sampleRidesJson(rows = 20_000, seed = 17): Promise<string>
   const file = path.join(FIXTURE_ROOT, `rides-${rows}-${seed}.json`);
   if (await exists(file)) return file;
   await mkdir(FIXTURE_ROOT, { recursive: true });
-  const parquet = `${file}.${process.pid}.parquet`;
-  await writeSampleTrips({ path: parquet, seed, year: 2021, month: 1, rows });
-  const trips = await loadTrips(parquet, RIDES_SPEC);
-  await rm(parquet, { force: true });
-  const column = (name: string) => Array.from(trips.inputs.columns[name] as ArrayLike<number>);
-  const json = JSON.stringify({
-    PULocationID: column("PULocationID"),
-    DOLocationID: column("DOLocationID"),
-    trip_distance: column("trip_distance"),
-    duration: Array.from(trips.target),
-  });
-  const staging = `${file}.${process.pid}`;
-  await writeFile(staging, json);
-  await rename(staging, file);
-  return file;
+  return writeRidesJson(file, rows, seed);
 }
 
 export async function readJson<T>(file: string): Promise<T> {

@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import ort from "onnxruntime-node";
+import protobuf from "protobufjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   AttributeType,
@@ -316,10 +317,43 @@ describe("encodeStringInputs", () => {
   it("leaves a model holding a field it does not know as it is (rewriting would drop it)", () => {
     const onnx = encoderModel();
     expect(encodeStringInputs(onnx)).toBeDefined();
-    // ModelProto field 25, a varint: unknown to the descriptor's subset.
-    const withUnknown = new Uint8Array([...onnx, (25 << 3) | 0, 1]);
+    // ModelProto field 1000, a varint: unknown to ONNX's schema (as a field of a newer ONNX).
+    const unknown = protobuf.Writer.create()
+      .uint32((1000 << 3) | 0)
+      .uint32(1)
+      .finish();
+    const withUnknown = new Uint8Array([...onnx, ...unknown]);
     expect(encodeStringInputs(withUnknown)).toBeUndefined();
     expect(encodeStringInputs(new Uint8Array([1, 2, 3, 4]))).toBeUndefined();
+  });
+
+  it("rewrites a model holding parts outside the old hand-written subset, keeping them", async () => {
+    const onnx = encoderModel({
+      edit: (model) => {
+        model.functions = [
+          {
+            name: "Halve",
+            domain: "ride.local",
+            input: ["x"],
+            output: ["y"],
+            node: [{ name: "", op_type: "Div", input: ["x", "x"], output: ["y"] }],
+            opset_import: [{ domain: "", version: 17 }],
+          },
+        ];
+        model.opset_import.push({ domain: "ride.local", version: 1 });
+        model.graph.value_info = [model.graph.output[0]];
+        model.graph.node[1].doc_string = "the weight of each code";
+      },
+    });
+    const encoded = encodeStringInputs(onnx);
+    expect(encoded?.codes.X.keys).toEqual(["a", "b", "c"]);
+    const rewritten = decodeModel(encoded!.onnx);
+    const original = decodeModel(onnx);
+    expect(rewritten.functions).toEqual(original.functions);
+    expect(rewritten.graph.value_info).toEqual(original.graph.value_info);
+    expect(rewritten.graph.node[0].doc_string).toBe("the weight of each code");
+    const session = await openSession(encoded!.onnx);
+    await session.release();
   });
 
   it.skipIf(!pythonHas("onnx"))(
