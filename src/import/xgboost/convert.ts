@@ -62,10 +62,7 @@ export function finishGraph(
     columns = [{ name: "prediction", type: "double" }];
   } else {
     graph.output(outputs.label, "label", outputs.labelType, ["N"]);
-    graph.output(outputs.probabilities, "probabilities", "DOUBLE", [
-      "N",
-      outputs.classes.length,
-    ]);
+    graph.output(outputs.probabilities, "probabilities", "DOUBLE", ["N", outputs.classes.length]);
     columns = [
       { name: "label", type: columnType(outputs.labelType) },
       { name: "probabilities", type: "double" },
@@ -94,9 +91,7 @@ const OUTPUT_NAMES = new Set(["prediction", "label", "probabilities"]);
 
 function inputNames(model: XgbModel, given: string[] | undefined, source: string): string[] {
   const names =
-    given ??
-    model.featureNames ??
-    Array.from({ length: model.numFeature }, (_, i) => `f${i}`);
+    given ?? model.featureNames ?? Array.from({ length: model.numFeature }, (_, i) => `f${i}`);
   if (names.length !== model.numFeature) {
     throw new ImportError(
       `${source}: ${names.length} feature names for a model with ${model.numFeature} features`,

@@ -97,7 +97,9 @@ export function modelFromJson(document: JsonValue, source: string): XgbModel {
 
   const attributes: Record<string, string> = {};
   if (learner.attributes !== undefined) {
-    for (const [key, value] of Object.entries(at.object(learner.attributes, "learner.attributes"))) {
+    for (const [key, value] of Object.entries(
+      at.object(learner.attributes, "learner.attributes"),
+    )) {
       if (typeof value === "string") attributes[key] = value;
     }
   }

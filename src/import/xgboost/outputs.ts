@@ -104,21 +104,22 @@ function labelOf(
   if (classes.every((c, i) => c === i)) return { label: index, labelType: "INT64" };
   if (classes.every((c) => typeof c === "string")) {
     const table = graph.constant("classes", "STRING", [classes.length], classes as string[]);
-    return { label: graph.op("Gather", [table, index], {}, { output: "label" }), labelType: "STRING" };
+    return {
+      label: graph.op("Gather", [table, index], {}, { output: "label" }),
+      labelType: "STRING",
+    };
   }
   if (classes.some((c) => typeof c === "string")) {
     // Mixed types cannot be one ONNX tensor: use their text, as numpy's str() prints them.
     const table = graph.constant("classes", "STRING", [classes.length], classes.map(String));
-    return { label: graph.op("Gather", [table, index], {}, { output: "label" }), labelType: "STRING" };
+    return {
+      label: graph.op("Gather", [table, index], {}, { output: "label" }),
+      labelType: "STRING",
+    };
   }
   const numbers = classes as number[];
   const integral = numbers.every((c) => Number.isSafeInteger(c));
-  const table = graph.constant(
-    "classes",
-    integral ? "INT64" : "DOUBLE",
-    [numbers.length],
-    numbers,
-  );
+  const table = graph.constant("classes", integral ? "INT64" : "DOUBLE", [numbers.length], numbers);
   return {
     label: graph.op("Gather", [table, index], {}, { output: "label" }),
     labelType: integral ? "INT64" : "DOUBLE",
