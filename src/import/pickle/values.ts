@@ -33,6 +33,11 @@ export interface PyTuple {
 export interface PyDict {
   readonly kind: "dict";
   readonly entries: Map<string | number | bigint, PyValue>;
+  /**
+   * Entries whose key is no str or number (a tuple, None, bytes…), in file order; absent when
+   * there are none. A bool key is stored as 1 or 0, as Python's dict compares it.
+   */
+  otherEntries?: Array<[PyValue, PyValue]>;
 }
 
 export interface PySet {
@@ -51,6 +56,17 @@ export interface PyObject {
   readonly state: Map<string, PyValue>;
   /** A state BUILD gave that is not a dict (e.g. a tuple), kept as given. */
   rawState?: PyValue;
+  /** Keyword arguments of its construction (NEWOBJ_EX), when any. */
+  kwargs?: Map<string, PyValue>;
+  /** Items a list subclass got by APPEND(S), when any. */
+  listItems?: PyValue[];
+  /** Items a dict subclass got by SETITEM(S), when any. */
+  dictItems?: PyDict;
+  /**
+   * True when the pickle holds the class itself, not an instance (e.g. DictVectorizer's
+   * dtype=numpy.float64): then args and state are empty.
+   */
+  isClass?: boolean;
 }
 
 /** numpy.dtype: a scalar type ("<f8", "|O", "<U5"…) or a structured one with named fields. */
