@@ -263,6 +263,22 @@ add(
     dv_test,
     dv_inputs,
 )
+# XGBoost's sklearn wrapper after the sklearn stages (the xgboost helper's converter, reached
+# through the dispatcher): a sparse DictVectorizer, and a sparse ColumnTransformer output.
+from xgboost import XGBRegressor
+
+add(
+    "dv_xgboost",
+    make_pipeline(DictVectorizer(), XGBRegressor(n_estimators=20, max_depth=4, random_state=1)).fit(dv_train, y[train]),
+    dv_test,
+    dv_inputs,
+)
+add(
+    "ct_xgboost",
+    make_pipeline(rides_ct(), XGBRegressor(n_estimators=20, max_depth=4, random_state=1)).fit(ct_train, y[train]),
+    ct_test,
+    ct_inputs,
+)
 # Not supported: an SVR at the end of a pipeline.
 with open(os.path.join(out, "svr.pickle4"), "wb") as f:
     pickle.dump(make_pipeline(StandardScaler(), SVR()).fit(X_train[:500], y[:500]), f, protocol=4)

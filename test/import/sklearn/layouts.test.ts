@@ -19,7 +19,7 @@ import { NO_PYTHON_LIBS, pythonFixture, pythonHasAll, sampleRidesJson } from "..
  *   (a collections.UserList: its items in state["data"]).
  * The converted graph must be byte for byte the one of the 1.2.1 layout, or the refusal clear.
  */
-const HAVE_PYTHON = pythonHasAll("sklearn", "joblib", "cloudpickle", "numpy");
+const HAVE_PYTHON = pythonHasAll("sklearn", "joblib", "cloudpickle", "numpy", "xgboost");
 const SCRIPT = readFileSync(new URL("./fit-linear.py", import.meta.url), "utf8");
 
 describe.skipIf(!HAVE_PYTHON)("scikit-learn 1.0–1.6 attribute layouts", () => {

@@ -34,7 +34,7 @@ interface Reference {
   probabilities?: number[][];
 }
 
-const HAVE_PYTHON = pythonHasAll("sklearn", "joblib", "cloudpickle", "numpy", "onnx");
+const HAVE_PYTHON = pythonHasAll("sklearn", "joblib", "cloudpickle", "numpy", "onnx", "xgboost");
 const SCRIPT = readFileSync(new URL("./fit-linear.py", import.meta.url), "utf8");
 const graphs = mkdtempSync(path.join(os.tmpdir(), "mldeploy-sklearn-graphs-"));
 
@@ -102,6 +102,8 @@ const REGRESSORS = [
   "bare_linear",
   "bare_named_linear",
   "dv_forest",
+  "dv_xgboost",
+  "ct_xgboost",
 ];
 const CLASSIFIERS = [
   "ct_logistic_binary",
