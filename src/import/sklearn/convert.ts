@@ -1,5 +1,7 @@
 import type { ColumnSpec } from "../../model/types.js";
 import { GraphBuilder } from "../onnx/graph.js";
+import { RefusedGlobalError } from "../pickle/errors.js";
+import { readPickle } from "../pickle/read.js";
 import { describe, isObject, listAttr, sequenceItems, shortName } from "../pickle/access.js";
 import type { PyObject, PyValue } from "../pickle/values.js";
 import { ImportError, type ConvertedModel } from "../types.js";
@@ -10,16 +12,19 @@ import {
 } from "./column-transformer.js";
 import { dictVectorizerStage } from "./dict-vectorizer.js";
 import { LINEAR_CONVERTERS, LINEAR_DESCRIBERS } from "./linear.js";
-import { inputNames, StageContext } from "./matrix.js";
+import { flag, inputNames, StageContext } from "./matrix.js";
 import { oneHotStage } from "./one-hot.js";
 import { scalerStage } from "./scaler.js";
 import type { EstimatorConverter, EstimatorDescriber, FeatureMatrix } from "./stage.js";
 
 // ---- Estimators converted by other modules: one import each -------------------------------
 import { TREE_CLASSES, TREE_CONVERTERS, TREE_DESCRIBERS } from "./trees/index.js";
-// XGBoost's sklearn wrappers (src/import/xgboost/sklearn.ts), until that branch is merged:
-const XGBOOST_CONVERTERS: Record<string, EstimatorConverter> = {};
-const XGBOOST_CLASSES: ReadonlySet<string> = new Set();
+import {
+  XGBOOST_CLASSES,
+  XGBOOST_CONVERTERS,
+  XGBOOST_DESCRIBERS,
+  type SparseFeatureMatrix,
+} from "../xgboost/sklearn.js";
 // --------------------------------------------------------------------------------------------
 
 const PIPELINE = "sklearn.pipeline.Pipeline";
@@ -37,7 +42,11 @@ const ESTIMATORS: Record<string, EstimatorConverter> = {
   ...TREE_CONVERTERS,
   ...XGBOOST_CONVERTERS,
 };
-const DESCRIBERS: Record<string, EstimatorDescriber> = { ...LINEAR_DESCRIBERS, ...TREE_DESCRIBERS };
+const DESCRIBERS: Record<string, EstimatorDescriber> = {
+  ...LINEAR_DESCRIBERS,
+  ...TREE_DESCRIBERS,
+  ...XGBOOST_DESCRIBERS,
+};
 
 const TRANSFORMERS = [DICT_VECTORIZER, ONE_HOT, STANDARD_SCALER, COLUMN_TRANSFORMER];
 
@@ -60,6 +69,25 @@ export const SKLEARN_CLASSES: ReadonlySet<string> = new Set([
   ...TREE_CLASSES,
   ...XGBOOST_CLASSES,
 ]);
+
+/**
+ * Reads a pickle or joblib file of a scikit-learn model with the reader's allow-list set to
+ * SKLEARN_CLASSES. A scikit-learn (or XGBoost) class outside the list is refused, before
+ * anything is built, with the message naming it and listing what is supported.
+ */
+export function readSklearnPickle(bytes: Uint8Array, options: { source?: string } = {}): PyValue {
+  try {
+    return readPickle(bytes, { allowedClasses: SKLEARN_CLASSES, source: options.source });
+  } catch (error) {
+    if (error instanceof RefusedGlobalError && /^(sklearn|xgboost)(\.|$)/.test(error.module)) {
+      throw new ImportError(
+        `${options.source ?? "pickle"}: ${error.qualifiedName} is not supported by mldeploy; ` +
+          `supported are: ${SUPPORTED_ESTIMATORS.join(", ")}`,
+      );
+    }
+    throw error;
+  }
+}
 
 /**
  * Compiles a fitted scikit-learn model to one ONNX graph: a Pipeline, a bare estimator, or a
@@ -145,22 +173,38 @@ function buildMatrix(
   transformers: PyObject[],
   estimator: PyObject,
   context: StageContext,
-): FeatureMatrix {
+): SparseFeatureMatrix {
   const [first, ...rest] = transformers;
-  let X: FeatureMatrix;
+  let X: SparseFeatureMatrix;
+  // Whether sklearn handed X over as a scipy sparse matrix matters to XGBoost, for which an
+  // entry not stored is missing: DictVectorizer and OneHotEncoder are sparse by default (and
+  // store every value given, zeros included); a sparse ColumnTransformer output is hstacked
+  // from its parts, which drops the zeros of its dense parts.
   if (!first) {
     X = numericInputs(estimator, context);
   } else if (first.className === DICT_VECTORIZER) {
-    X = dictVectorizerStage(first, context);
+    X = { ...dictVectorizerStage(first, context), sparse: flag(first, "sparse", true) };
   } else if (first.className === COLUMN_TRANSFORMER) {
-    X = columnTransformerStage(first, context, columnsStage);
+    const sparse = flag(first, "sparse_output_", false);
+    X = { ...columnTransformerStage(first, context, columnsStage), sparse, zerosAbsent: sparse };
   } else if (first.className === ONE_HOT) {
-    X = oneHotStage(first, context, namesOf(first));
+    X = { ...oneHotStage(first, context, namesOf(first)), sparse: oneHotSparse(first) };
   } else {
     X = matrixStage(first, context, numericInputs(first, context));
   }
-  for (const step of rest) X = matrixStage(step, context, X);
+  for (const step of rest) {
+    // A scaler keeps a sparse matrix sparse (it cannot center one) and its zeros absent.
+    X = { ...matrixStage(step, context, X), sparse: X.sparse, zerosAbsent: X.zerosAbsent };
+  }
   return X;
+}
+
+/** OneHotEncoder's output type: sparse_output (1.2+), else sparse (before), default sparse. */
+function oneHotSparse(encoder: PyObject): boolean {
+  const modern = encoder.state.get("sparse_output");
+  if (typeof modern === "boolean") return modern;
+  const old = encoder.state.get("sparse");
+  return typeof old === "boolean" ? old : true;
 }
 
 /** A transformer that reads X (a later pipeline step). */

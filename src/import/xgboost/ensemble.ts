@@ -17,6 +17,8 @@ export interface TreeInput {
    * default direction), not as the value 0.
    */
   absentIsMissing?: boolean;
+  /** With absentIsMissing: numeric zeros were not stored either, so a value 0 is missing too. */
+  zerosAbsent?: boolean;
   /** The scikit-learn wrapper's `missing` when it is a number (NaN is always missing). */
   missing?: number;
 }
@@ -61,8 +63,32 @@ export function treeMargins(
   const missing = input.missing;
   const isMissing = (v: number) => missing !== undefined && v === Math.fround(missing);
 
+  // XGBoost starts each row's sum at the base margin and adds the trees in order, in float32.
+  // onnxruntime adds base_values after the trees, which rounds differently; a first tree
+  // that is one leaf worth the base margin (per group) gives XGBoost's order of additions,
+  // so the float32 margins agree bit for bit when onnxruntime sums rows tree by tree (it
+  // does for batches; a single row with many trees may be summed in parallel chunks).
+  const baseMargins = Array.from({ length: groups }, (_, g) =>
+    probToMargin(model.objective, model.baseScore[model.baseScore.length === 1 ? 0 : g]),
+  );
+  nodes.treeids.push(0);
+  nodes.nodeids.push(0);
+  nodes.featureids.push(0);
+  nodes.values.push(0);
+  nodes.modes.push("LEAF");
+  nodes.truenodeids.push(0);
+  nodes.falsenodeids.push(0);
+  nodes.missingTracksTrue.push(0);
+  baseMargins.forEach((margin, group) => {
+    targets.treeids.push(0);
+    targets.nodeids.push(0);
+    targets.ids.push(group);
+    targets.weights.push(margin);
+  });
+
   for (let t = 0; t < treeCount; t++) {
     const tree = model.trees[t];
+    const treeId = t + 1;
     const group = model.treeInfo[t];
     if (!(group >= 0 && group < groups)) {
       throw new ImportError(`${source}: tree ${t} adds to output group ${group} of ${groups}`);
@@ -73,7 +99,7 @@ export function treeMargins(
       const i = stack.pop() as number;
       const left = tree.left[i];
       const right = tree.right[i];
-      nodes.treeids.push(t);
+      nodes.treeids.push(treeId);
       nodes.nodeids.push(i);
       if (left === -1) {
         nodes.featureids.push(0);
@@ -82,7 +108,7 @@ export function treeMargins(
         nodes.truenodeids.push(0);
         nodes.falsenodeids.push(0);
         nodes.missingTracksTrue.push(0);
-        targets.treeids.push(t);
+        targets.treeids.push(treeId);
         targets.nodeids.push(i);
         targets.ids.push(group);
         // dart: XGBoost multiplies each tree's output by its weight, in float32.
@@ -119,9 +145,6 @@ export function treeMargins(
     }
   }
 
-  const baseMargins = Array.from({ length: groups }, (_, g) =>
-    probToMargin(model.objective, model.baseScore[model.baseScore.length === 1 ? 0 : g]),
-  );
   const x = floatFeatures(graph, input);
   return graph.op(
     "TreeEnsembleRegressor",
@@ -130,7 +153,6 @@ export function treeMargins(
       n_targets: { int: groups },
       aggregate_function: { string: "SUM" },
       post_transform: { string: "NONE" },
-      base_values: { floats: baseMargins },
       nodes_treeids: { ints: nodes.treeids },
       nodes_nodeids: { ints: nodes.nodeids },
       nodes_featureids: { ints: nodes.featureids },
@@ -166,19 +188,27 @@ export function treesFor(model: XgbModel, rounds?: number): number {
  */
 function floatFeatures(graph: GraphBuilder, input: TreeInput): string {
   const x = graph.op("Cast", [input.value], { to: { int: 1 } }, { output: "x_float" });
-  if (input.missing === undefined || Number.isNaN(input.missing)) return x;
-  const inf = graph.constant("pos_inf", "FLOAT", [], [Number.POSITIVE_INFINITY]);
+  const missingValues = [
+    ...(input.missing !== undefined && !Number.isNaN(input.missing) ? [input.missing] : []),
+    ...(input.zerosAbsent ? [0] : []),
+  ];
+  if (missingValues.length === 0) return x;
   const nan = graph.constant("nan", "FLOAT", [], [Number.NaN]);
-  const missing = graph.constant("missing", "FLOAT", [], [input.missing]);
-  const noNaN = graph.op("Where", [graph.op("IsNaN", [x]), inf, x], {}, { output: "x_no_nan" });
-  let isMissing = graph.op("Equal", [noNaN, missing]);
-  const width = input.width;
-  const valueColumns = new Array<number>(width).fill(0);
-  for (const feature of input.features)
+  let values = x;
+  if (input.missing !== undefined && !Number.isNaN(input.missing)) {
+    const inf = graph.constant("pos_inf", "FLOAT", [], [Number.POSITIVE_INFINITY]);
+    values = graph.op("Where", [graph.op("IsNaN", [x]), inf, x], {}, { output: "x_no_nan" });
+  }
+  let isMissing = missingValues
+    .map((m) => graph.op("Equal", [values, graph.constant("missing", "FLOAT", [], [m])]))
+    .reduce((a, b) => graph.op("Or", [a, b]));
+  const valueColumns = new Array<number>(input.width).fill(0);
+  for (const feature of input.features) {
     if (feature.kind === "value") valueColumns[feature.column] = 1;
+  }
   if (valueColumns.some((v) => v === 0)) {
-    const mask = graph.constant("value_columns", "BOOL", [width], valueColumns);
+    const mask = graph.constant("value_columns", "BOOL", [input.width], valueColumns);
     isMissing = graph.op("And", [isMissing, mask]);
   }
-  return graph.op("Where", [isMissing, nan, noNaN], {}, { output: "x_missing" });
+  return graph.op("Where", [isMissing, nan, values], {}, { output: "x_missing" });
 }

@@ -248,6 +248,13 @@ add(
     {"x0": X_test[:, 0].tolist(), "x1": X_test[:, 1].tolist(), "x2": X_test[:, 2].tolist()},
     formats=("pickle4", "pickle5", "joblib"),
 )
+# A bare estimator fitted on named columns: it reads them by feature_names_in_.
+add(
+    "bare_named_linear",
+    LinearRegression().fit(Frame({"trip_distance": dist[train], "PULocationID": pu[train].astype(np.float64)}), y[train]),
+    Frame({"trip_distance": dist[test], "PULocationID": pu_test.astype(np.float64)}),
+    {"trip_distance": dist[test].tolist(), "PULocationID": pu_test.astype(np.float64).tolist()},
+)
 # The MLflow variant's shape, small: DictVectorizer then a forest (the trees helper's converter,
 # reached through the dispatcher).
 add(
@@ -255,6 +262,22 @@ add(
     make_pipeline(DictVectorizer(), RandomForestRegressor(n_estimators=10, max_depth=8, min_samples_leaf=10, random_state=1)).fit(dv_train, y[train]),
     dv_test,
     dv_inputs,
+)
+# XGBoost's sklearn wrapper after the sklearn stages (the xgboost helper's converter, reached
+# through the dispatcher): a sparse DictVectorizer, and a sparse ColumnTransformer output.
+from xgboost import XGBRegressor
+
+add(
+    "dv_xgboost",
+    make_pipeline(DictVectorizer(), XGBRegressor(n_estimators=20, max_depth=4, random_state=1)).fit(dv_train, y[train]),
+    dv_test,
+    dv_inputs,
+)
+add(
+    "ct_xgboost",
+    make_pipeline(rides_ct(), XGBRegressor(n_estimators=20, max_depth=4, random_state=1)).fit(ct_train, y[train]),
+    ct_test,
+    ct_inputs,
 )
 # Not supported: an SVR at the end of a pipeline.
 with open(os.path.join(out, "svr.pickle4"), "wb") as f:

@@ -4,7 +4,11 @@ import os from "node:os";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
-import { convertSklearn, SUPPORTED_ESTIMATORS } from "../../../src/import/sklearn/convert.js";
+import {
+  convertSklearn,
+  readSklearnPickle,
+  SUPPORTED_ESTIMATORS,
+} from "../../../src/import/sklearn/convert.js";
 import type { PyValue } from "../../../src/import/pickle/values.js";
 import type { ConvertedModel } from "../../../src/import/types.js";
 import {
@@ -15,7 +19,6 @@ import {
   sampleRidesJson,
   SYSTEM_PYTHON,
 } from "../fixtures.js";
-import { loadState } from "./dev-state.js";
 
 /**
  * scikit-learn's own models, fitted and pickled by Debian's python3-sklearn at test time,
@@ -31,14 +34,14 @@ interface Reference {
   probabilities?: number[][];
 }
 
-const HAVE_PYTHON = pythonHasAll("sklearn", "joblib", "cloudpickle", "numpy", "onnx");
+const HAVE_PYTHON = pythonHasAll("sklearn", "joblib", "cloudpickle", "numpy", "onnx", "xgboost");
 const SCRIPT = readFileSync(new URL("./fit-linear.py", import.meta.url), "utf8");
 const graphs = mkdtempSync(path.join(os.tmpdir(), "mldeploy-sklearn-graphs-"));
 
 let fixtureDir: string;
 
 function load(file: string): PyValue {
-  return loadState(path.join(fixtureDir, file));
+  return readSklearnPickle(readFileSync(path.join(fixtureDir, file)), { source: file });
 }
 
 async function run(model: ConvertedModel, inputs: Reference["inputs"]) {
@@ -72,6 +75,22 @@ function expectClose(actual: ArrayLike<number>, expected: number[], what: string
   ).toBeLessThanOrEqual(1e-6);
 }
 
+/**
+ * Converts the model from each file Python saved it to (pickle protocols, joblib plain and
+ * compressed, cloudpickle): every container must give the very same graph.
+ */
+function convertEvery(reference: Reference, options?: { name?: string }): ConvertedModel {
+  const [first, ...others] = Object.values(reference.files);
+  const model = convertSklearn(load(first), options);
+  for (const file of others) {
+    expect(
+      Buffer.from(convertSklearn(load(file), options).onnx).equals(Buffer.from(model.onnx)),
+      file,
+    ).toBe(true);
+  }
+  return model;
+}
+
 const REGRESSORS = [
   "lin_reg",
   "ct_ridge",
@@ -81,7 +100,10 @@ const REGRESSORS = [
   "ct_sgd",
   "ct_numeric_scaled_ridge",
   "bare_linear",
+  "bare_named_linear",
   "dv_forest",
+  "dv_xgboost",
+  "ct_xgboost",
 ];
 const CLASSIFIERS = [
   "ct_logistic_binary",
@@ -96,13 +118,11 @@ describe.skipIf(!HAVE_PYTHON)("scikit-learn transformers and linear models → O
   beforeAll(async () => {
     fixtureDir = await pythonFixture(SCRIPT, await sampleRidesJson(20_000));
     references = await readJson(path.join(fixtureDir, "models.json"));
-    execFileSync(SYSTEM_PYTHON, ["/tmp/skl/dump.py", fixtureDir]);
   }, 600_000);
 
   it.each(REGRESSORS)("%s predicts as sklearn's predict", async (name) => {
     const reference = references[name];
-    const file = reference.files["pickle4"] ?? reference.files["pickle-default"];
-    const model = convertSklearn(load(file), { name: "duration" });
+    const model = convertEvery(reference, { name: "duration" });
     writeFileSync(path.join(graphs, `${name}.onnx`), model.onnx);
     expect(model.kind).toBe("regressor");
     expect(model.outputs).toEqual([{ name: "duration", type: "double" }]);
@@ -113,7 +133,7 @@ describe.skipIf(!HAVE_PYTHON)("scikit-learn transformers and linear models → O
 
   it.each(CLASSIFIERS)("%s gives sklearn's labels and predict_proba", async (name) => {
     const reference = references[name];
-    const model = convertSklearn(load(reference.files["pickle4"]));
+    const model = convertEvery(reference);
     writeFileSync(path.join(graphs, `${name}.onnx`), model.onnx);
     expect(model.kind).toBe("classifier");
     const result = await run(model, reference.inputs);
@@ -158,10 +178,26 @@ describe.skipIf(!HAVE_PYTHON)("scikit-learn transformers and linear models → O
     const bare = convertSklearn(load(references.bare_linear.files["pickle4"]));
     expect(bare.inputs.map((i) => i.name)).toEqual(["x0", "x1", "x2"]);
     expect(bare.estimator).toBe("LinearRegression");
+    const named = convertSklearn(load(references.bare_named_linear.files["pickle4"]));
+    expect(named.inputs).toEqual([
+      { name: "trip_distance", type: "double" },
+      { name: "PULocationID", type: "double" },
+    ]);
   });
 
   it("refuses an estimator outside the list, naming it and the supported ones", () => {
-    const call = () => convertSklearn(load("svr.pickle4"));
+    // Refused by the reader's allow-list before anything is built…
+    expect(() => load("svr.pickle4")).toThrow(
+      /^svr\.pickle4: sklearn\.svm\._classes\.SVR is not supported by mldeploy; supported are: Pipeline, DictVectorizer, /,
+    );
+    // …and by the dispatcher for an object that got past it.
+    const svr: PyValue = {
+      kind: "object",
+      className: "sklearn.svm._classes.SVR",
+      args: [],
+      state: new Map(),
+    };
+    const call = () => convertSklearn({ kind: "tuple", items: [svr] });
     expect(call).toThrow(
       /^sklearn\.svm\._classes\.SVR is not supported by mldeploy; supported are: Pipeline, DictVectorizer, OneHotEncoder, StandardScaler, ColumnTransformer, LinearRegression, Ridge, Lasso, ElasticNet, SGDRegressor, LogisticRegression/,
     );
