@@ -63,7 +63,10 @@ const v2Body = {
     { name: "PULocationID", shape: [RIDES.length], datatype: "INT64" },
     { name: "DOLocationID", shape: [RIDES.length], datatype: "INT64" },
     { name: "trip_distance", shape: [RIDES.length], datatype: "FP64" },
-  ].map((input) => ({ ...input, data: RIDES.map((ride) => ride[input.name]) })),
+  ].map((input) => ({
+    ...input,
+    data: RIDES.map((ride) => ride[input.name as keyof typeof ride]),
+  })),
 };
 
 const v2Predictions = async (url: string, name: string) => {
