@@ -7,10 +7,12 @@ import { readPickle } from "../../../src/import/pickle/read.js";
 import type { PyObject } from "../../../src/import/pickle/values.js";
 import { matrixFromInputs } from "../../../src/import/sklearn/stage.js";
 import { ImportError } from "../../../src/import/types.js";
+import { convertXgboostModel } from "../../../src/import/xgboost/convert.js";
 import {
   XGBOOST_CLASSES,
   XGBOOST_CONVERTERS,
   XGBOOST_DESCRIBERS,
+  xgboostBoosterBytes,
   type SparseFeatureMatrix,
 } from "../../../src/import/xgboost/sklearn.js";
 import {
@@ -115,6 +117,21 @@ describe.skipIf(!HAS_LIBS)("pickled XGBRegressor / XGBClassifier (python3-xgboos
       }
     });
   }
+
+  it("converts a bare pickled Booster through its snapshot bytes", async () => {
+    const wrapper = load(await fixtureBytes(fx.dir, "reg.pkl"), "reg.pkl");
+    const booster = wrapper.state.get("_Booster") as PyObject;
+    const model = convertXgboostModel(xgboostBoosterBytes(booster), { featureNames: NAMES });
+    expect(model.estimator).toBe(
+      "XGBoost Booster(gbtree, reg:squarederror, 60 trees, 3 features; UBJSON)",
+    );
+    const result = await runGraph(model.onnx, fx.rows);
+    expect(worstError(result.prediction, fx.predictions.reg.predict)).toBeLessThanOrEqual(
+      TOLERANCE,
+    );
+    booster.state.set("handle", null);
+    expect(() => xgboostBoosterBytes(booster)).toThrow(/holds no model/);
+  });
 
   it("describes the wrapper with its booster", async () => {
     const estimator = load(await fixtureBytes(fx.dir, "multi.pkl"), "multi.pkl");
