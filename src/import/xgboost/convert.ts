@@ -40,7 +40,8 @@ export function convertXgboostModel(
     model,
     { value: X.value, width: X.width, features: X.features, missing: wrapper?.missing },
     source,
-    wrapper?.rounds,
+    // XGBModel.predict goes through inplace_predict; Booster.predict through a DMatrix.
+    { rounds: wrapper?.rounds, inplace: wrapper !== undefined },
   );
   const outputs = objectiveOutputs(graph, model, margin, {
     classifier: wrapper

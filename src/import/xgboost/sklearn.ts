@@ -110,7 +110,7 @@ function convertWrapper(
       missing: Number.isNaN(missingValue) ? undefined : missingValue,
     },
     name,
-    bestRounds(booster, model),
+    { rounds: bestRounds(booster, model), inplace: true },
   );
 
   if (REGRESSORS.includes(estimator.className)) {

@@ -268,3 +268,45 @@ describe.skipIf(!HAS_LIBS)("XGBoost after a one-hot stage (indicator features)",
     expect(() => compileOneHot(estimator, undefined)).toThrow(/sparse matrix as missing/);
   });
 });
+
+/** dart wrappers: predict goes through inplace_predict, which adds ((base + leaf) − base) × weight. */
+const DART_SCRIPT = String.raw`
+import sys, json, pickle
+import numpy as np, xgboost as xgb
+out, rides = sys.argv[1], json.load(open(sys.argv[2]))
+names = ["PULocationID", "DOLocationID", "trip_distance"]
+X = np.column_stack([np.asarray(rides[n], dtype=np.float64) for n in names])
+X[:, 2][np.random.default_rng(3).random(len(X)) < 0.1] = np.nan
+y = np.asarray(rides["duration"], dtype=np.float64)
+params = dict(booster="dart", rate_drop=0.2, skip_drop=0.0, n_estimators=40, max_depth=6,
+              random_state=0)
+reg = xgb.XGBRegressor(base_score=7.3, **params).fit(X, y)
+cls = xgb.XGBClassifier(**params).fit(X, (y > 15).astype(np.int64))
+pickle.dump(reg, open(out + "/dart_reg.pkl", "wb"))
+pickle.dump(cls, open(out + "/dart_cls.pkl", "wb"))
+S = X[:10000]
+json.dump({"rows": {n: [None if np.isnan(v) else float(v) for v in S[:, j]] for j, n in enumerate(names)},
+           "reg": [float(v) for v in reg.predict(S)],
+           "cls": [float(v) for v in cls.predict(S)],
+           "cls_proba": [float(v) for v in cls.predict_proba(S).ravel()]},
+          open(out + "/dart.json", "w"))
+`;
+
+describe.skipIf(!HAS_LIBS)("pickled dart wrappers", () => {
+  it("predict as XGBRegressor / XGBClassifier(booster='dart') do", async () => {
+    const dir = await pythonFixture(DART_SCRIPT, await sampleRidesJson());
+    const data = await readJson<{
+      rows: Record<string, Array<number | null>>;
+      reg: number[];
+      cls: number[];
+      cls_proba: number[];
+    }>(path.join(dir, "dart.json"));
+    const reg = compile(load(await fixtureBytes(dir, "dart_reg.pkl"), "dart_reg.pkl"));
+    const regOut = await runGraph(reg.onnx, data.rows);
+    expect(worstError(regOut.prediction, data.reg)).toBeLessThanOrEqual(TOLERANCE);
+    const cls = compile(load(await fixtureBytes(dir, "dart_cls.pkl"), "dart_cls.pkl"));
+    const clsOut = await runGraph(cls.onnx, data.rows);
+    expect(labelMismatches(clsOut.label, data.cls)).toBe(0);
+    expect(worstError(clsOut.probabilities, data.cls_proba)).toBeLessThanOrEqual(TOLERANCE);
+  }, 600_000);
+});
