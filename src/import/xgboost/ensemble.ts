@@ -67,10 +67,11 @@ export function treeMargins(
   const isMissing = (v: number) => missing !== undefined && v === Math.fround(missing);
 
   // XGBoost starts each row's sum at the base margin and adds the trees in order, in float32.
-  // onnxruntime adds base_values after the trees, which rounds differently; a first tree
-  // that is one leaf worth the base margin (per group) gives XGBoost's order of additions,
-  // so the float32 margins agree bit for bit when onnxruntime sums rows tree by tree (it
-  // does for batches; a single row with many trees may be summed in parallel chunks).
+  // onnxruntime adds base_values after the trees; a first tree that is one leaf worth the
+  // base margin (per group) keeps XGBoost's order instead. The sums agree bit for bit when
+  // onnxruntime adds a row's trees in order (one thread, or no more trees than threads); with
+  // more trees than threads it sums a chunk of trees per thread and then the chunks, a few
+  // float32 roundings away.
   const baseMargins = Array.from({ length: groups }, (_, g) =>
     probToMargin(model.objective, model.baseScore[model.baseScore.length === 1 ? 0 : g]),
   );

@@ -34,6 +34,12 @@ export function modelFromJson(document: JsonValue, source: string): XgbModel {
     source,
   );
 
+  if (baseScore.length !== 1 && baseScore.length !== Math.max(1, numClass)) {
+    throw new ImportError(
+      `${source}: base_score has ${baseScore.length} values for ${Math.max(1, numClass)} outputs`,
+    );
+  }
+
   const objectiveName = at.string(
     at.object(learner.objective, "learner.objective").name,
     "learner.objective.name",
