@@ -7,6 +7,7 @@ import type { XgbModel } from "./model.js";
 import { objectiveOf } from "./objectives.js";
 import { objectiveOutputs } from "./outputs.js";
 import { detectFormat, readXgboostModel } from "./read.js";
+import { parseJsonText } from "./ubjson.js";
 
 export interface XgboostOptions {
   /** Input column names, one per model feature; default the model's feature_names, else f0…. */
@@ -33,18 +34,56 @@ export function convertXgboostModel(
 
   const graph = new GraphBuilder("xgboost");
   const X = matrixFromInputs(graph, names);
+  const wrapper = wrapperMeta(model, source);
   const margin = treeMargins(
     graph,
     model,
-    { value: X.value, width: X.width, features: X.features },
+    { value: X.value, width: X.width, features: X.features, missing: wrapper?.missing },
     source,
+    // XGBModel.predict goes through inplace_predict; Booster.predict through a DMatrix.
+    { rounds: wrapper?.rounds, inplace: wrapper !== undefined },
   );
   const outputs = objectiveOutputs(graph, model, margin, {
-    classifier: objective.classifier && model.objective !== "binary:logitraw",
+    classifier: wrapper
+      ? wrapper.classifier
+      : objective.classifier && model.objective !== "binary:logitraw",
+    classes: wrapper?.classes,
     source,
   });
   const description = describeModel(model, detectFormat(bytes));
   return finishGraph(graph, outputs, names, description, model);
+}
+
+/**
+ * A model file written by XGBRegressor/XGBClassifier.save_model (as mlflow.xgboost saves a
+ * scikit-learn wrapper) carries the wrapper's parameters in the "scikit_learn" attribute
+ * (xgboost/sklearn.py XGBModel.save_model); XGBModel.load_model restores them and its predict
+ * then uses rounds 0…best_iteration, the wrapper's `missing` and, for a classifier, labels.
+ */
+function wrapperMeta(
+  model: XgbModel,
+  source: string,
+):
+  | { classifier: boolean; rounds?: number; missing?: number; classes?: Array<string | number> }
+  | undefined {
+  const text = model.attributes.scikit_learn;
+  if (text === undefined) return undefined;
+  const meta = parseJsonText(new TextEncoder().encode(text), `${source} (scikit_learn attribute)`);
+  if (typeof meta !== "object" || meta === null || Array.isArray(meta)) {
+    throw new ImportError(`${source}: the "scikit_learn" attribute is not a JSON object`);
+  }
+  const best = model.attributes.best_iteration;
+  const rounds = best !== undefined && /^\d+$/.test(best) ? Number(best) + 1 : undefined;
+  const missing =
+    typeof meta.missing === "number" && !Number.isNaN(meta.missing) ? meta.missing : undefined;
+  const classifier = meta._estimator_type === "classifier";
+  let classes: Array<string | number> | undefined;
+  if (classifier && Array.isArray(meta.classes_) && meta._le === undefined) {
+    const values = meta.classes_.filter((c): c is number => typeof c === "number");
+    // predict returns the column index; report the classes as those indices when they are.
+    if (values.length === meta.classes_.length && values.every((c, i) => c === i)) classes = values;
+  }
+  return { classifier, rounds, missing, classes };
 }
 
 /** Writes the outputs and serializes the graph as a ConvertedModel. */

@@ -32,16 +32,19 @@ export interface TreeInput {
  * and "is not" where XGBoost would send the values 1 and 0 (or missing).
  *
  * `rounds` limits the trees to the first boosting rounds (the sklearn wrapper's best_iteration).
+ * `inplace`: the scikit-learn wrappers predict numpy input with Booster.inplace_predict, whose
+ * dart path adds each tree as ((base + leaf) - base) × weight in float32 (Dart::InplacePredict,
+ * src/gbm/gbtree.cc), where Booster.predict(DMatrix) adds leaf × weight.
  */
 export function treeMargins(
   graph: GraphBuilder,
   model: XgbModel,
   input: TreeInput,
   source: string,
-  rounds?: number,
+  options: { rounds?: number; inplace?: boolean } = {},
 ): string {
   const groups = outputGroups(model);
-  const treeCount = treesFor(model, rounds);
+  const treeCount = treesFor(model, options.rounds);
   if (treeCount === 0) throw new ImportError(`${source}: the model has no trees`);
 
   const nodes = {
@@ -64,10 +67,11 @@ export function treeMargins(
   const isMissing = (v: number) => missing !== undefined && v === Math.fround(missing);
 
   // XGBoost starts each row's sum at the base margin and adds the trees in order, in float32.
-  // onnxruntime adds base_values after the trees, which rounds differently; a first tree
-  // that is one leaf worth the base margin (per group) gives XGBoost's order of additions,
-  // so the float32 margins agree bit for bit when onnxruntime sums rows tree by tree (it
-  // does for batches; a single row with many trees may be summed in parallel chunks).
+  // onnxruntime adds base_values after the trees; a first tree that is one leaf worth the
+  // base margin (per group) keeps XGBoost's order instead. The sums agree bit for bit when
+  // onnxruntime adds a row's trees in order (one thread, or no more trees than threads); with
+  // more trees than threads it sums a chunk of trees per thread and then the chunks, a few
+  // float32 roundings away.
   const baseMargins = Array.from({ length: groups }, (_, g) =>
     probToMargin(model.objective, model.baseScore[model.baseScore.length === 1 ? 0 : g]),
   );
@@ -113,7 +117,9 @@ export function treeMargins(
         targets.ids.push(group);
         // dart: XGBoost multiplies each tree's output by its weight, in float32.
         const leaf = tree.splitCondition[i];
-        targets.weights.push(weight === 1 ? leaf : Math.fround(leaf * Math.fround(weight)));
+        const f = Math.fround;
+        const value = options.inplace ? f(f(baseMargins[0] + leaf) - baseMargins[0]) : leaf;
+        targets.weights.push(model.weightDrop ? f(value * f(weight)) : leaf);
         continue;
       }
       stack.push(right, left);

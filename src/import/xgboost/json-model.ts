@@ -34,6 +34,12 @@ export function modelFromJson(document: JsonValue, source: string): XgbModel {
     source,
   );
 
+  if (baseScore.length !== 1 && baseScore.length !== Math.max(1, numClass)) {
+    throw new ImportError(
+      `${source}: base_score has ${baseScore.length} values for ${Math.max(1, numClass)} outputs`,
+    );
+  }
+
   const objectiveName = at.string(
     at.object(learner.objective, "learner.objective").name,
     "learner.objective.name",
@@ -204,6 +210,8 @@ export function checkTree(tree: XgbTree, path: string, source: string): void {
  * 3.0) or, from 3.1, a JSON array of one value per output ("[5E-1]" or "[1E0,2E0]",
  * src/common/param_array.cc WriteStream; ReadStream also accepts "(…)").
  */
+const FLOAT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
 export function parseBaseScore(text: string, source: string): number[] {
   const trimmed = text.trim().replace(/^\(/, "[").replace(/\)$/, "]");
   const values = trimmed.startsWith("[")
@@ -217,7 +225,7 @@ export function parseBaseScore(text: string, source: string): number[] {
   if (
     trimmed.startsWith("[") !== trimmed.endsWith("]") ||
     numbers.length === 0 ||
-    numbers.some((v) => Number.isNaN(v))
+    values.some((v) => !FLOAT.test(v))
   ) {
     throw new ImportError(
       `${source}: learner.learner_model_param.base_score "${text}" is not a number or array`,

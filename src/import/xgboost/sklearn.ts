@@ -110,7 +110,7 @@ function convertWrapper(
       missing: Number.isNaN(missingValue) ? undefined : missingValue,
     },
     name,
-    bestRounds(booster, model),
+    { rounds: bestRounds(booster, model), inplace: true },
   );
 
   if (REGRESSORS.includes(estimator.className)) {
@@ -132,15 +132,27 @@ function boosterModel(estimator: PyObject): { model: XgbModel; booster: PyObject
       `${name}: cannot read attribute "_Booster" (expected an xgboost Booster, found ${describe(booster)})`,
     );
   }
+  return {
+    model: readXgboostModel(xgboostBoosterBytes(booster, name), `${name}'s booster`),
+    booster,
+  };
+}
+
+/**
+ * The model bytes a pickled xgboost.core.Booster holds (Booster.__getstate__ puts
+ * XGBoosterSerializeToBuffer's snapshot in "handle"): give them to convertXgboostModel when
+ * a pickle holds a bare Booster.
+ */
+export function xgboostBoosterBytes(booster: PyObject, owner = "Booster"): Uint8Array {
   const handle = booster.state.get("handle");
   const bytes = bytesOf(handle);
   if (!bytes) {
     throw new ImportError(
-      `${name}: the pickled Booster holds no model (its "handle" is ${describe(handle)}); ` +
+      `${owner}: the pickled Booster holds no model (its "handle" is ${describe(handle)}); ` +
         "was it fitted?",
     );
   }
-  return { model: readXgboostModel(bytes, `${name}'s booster`), booster };
+  return bytes;
 }
 
 /** bytes / bytearray as the pickle reader gives them. */

@@ -210,6 +210,26 @@ describe.skipIf(!HAS_LIBS)(
       );
     });
 
+    it("refuses multi-target models (num_target, vector leaves), naming the field", async () => {
+      const text = new TextDecoder().decode(await fixtureBytes(fx.dir, "reg.json"));
+      type Doc = {
+        learner: {
+          learner_model_param: Record<string, string>;
+          gradient_booster: { model: { trees: Array<{ tree_param: Record<string, string> }> } };
+        };
+      };
+      const targets = JSON.parse(text) as Doc;
+      targets.learner.learner_model_param.num_target = "2";
+      expect(() => convertXgboostModel(new TextEncoder().encode(JSON.stringify(targets)))).toThrow(
+        /multi-target model \(num_target 2\) is not supported/,
+      );
+      const vectorLeaf = JSON.parse(text) as Doc;
+      vectorLeaf.learner.gradient_booster.model.trees[3].tree_param.size_leaf_vector = "2";
+      expect(() =>
+        convertXgboostModel(new TextEncoder().encode(JSON.stringify(vectorLeaf))),
+      ).toThrow(/trees\[3\] is a multi-target tree \(size_leaf_vector 2\)/);
+    });
+
     it("refuses feature names that do not match the model", async () => {
       const bytes = await fixtureBytes(fx.dir, "reg.xgb");
       expect(() => convertXgboostModel(bytes, { featureNames: ["a", "b"] })).toThrow(
