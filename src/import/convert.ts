@@ -163,12 +163,20 @@ async function convertXgboost(
   });
 }
 
+/** The largest model file read (a 100-tree forest of the reference use case is ~14 MB). */
+const MAX_MODEL_FILE_BYTES = 2 * 1024 ** 3;
+
 /** The whole file, reporting progress for large ones (the forest of the MLflow variant is ~100 MB). */
 async function readWithProgress(
   file: string,
   onProgress?: (done: number, total: number) => void,
 ): Promise<Uint8Array> {
   const total = (await stat(file)).size;
+  if (total > MAX_MODEL_FILE_BYTES) {
+    throw new ImportError(
+      `${path.basename(file)} is ${total} bytes; mldeploy reads model files of up to 2 GiB`,
+    );
+  }
   const chunks: Buffer[] = [];
   let done = 0;
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {

@@ -1,8 +1,13 @@
-import { open, readdir, stat } from "node:fs/promises";
+import { lstat, open, readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
-import { readBundleFile } from "../model/bundle-files.js";
-import { MAX_MLMODEL_BYTES } from "../model/bundle.js";
+import {
+  bundleRoot,
+  readBundleFile,
+  resolveBundleFile,
+  UnsafeBundleFile,
+} from "../model/bundle-files.js";
+import { MAX_MLMODEL_BYTES, readBundle } from "../model/bundle.js";
 import { parseSignatureSide } from "../model/schema.js";
 import { BundleError, type ColumnSpec } from "../model/types.js";
 import { ImportError } from "./types.js";
@@ -76,13 +81,20 @@ export async function detectSource(localPath: string): Promise<ModelSource> {
   }
   if (!info.isDirectory()) throw unknown(localPath, "is neither a file nor a directory");
   const mlmodel = path.join(resolved, "MLmodel");
-  if (
-    await stat(mlmodel).then(
-      (s) => s.isFile(),
-      () => false,
-    )
-  ) {
-    return detectMlflowDirectory(resolved, localPath);
+  if (await lstat(mlmodel).then(Boolean, () => false)) {
+    // Whatever MLmodel is (a link out of the directory, a FIFO, /dev/zero), it is read only
+    // through the bundle's own safety checks; readBundle names what is wrong with it.
+    const file = await resolveBundleFile(await bundleRoot(resolved), "MLmodel").catch(
+      (error: unknown) => {
+        if (error instanceof UnsafeBundleFile) return undefined;
+        throw error;
+      },
+    );
+    if (!file) {
+      await readBundle(resolved);
+      throw new BundleError(resolved, "MLmodel cannot be read");
+    }
+    return detectMlflowDirectory(resolved, localPath, file.realPath);
   }
   const candidates: ModelSource[] = [];
   for (const entry of await readdir(resolved, { withFileTypes: true })) {
@@ -165,10 +177,12 @@ async function readHead(file: string, bytes: number): Promise<Buffer> {
 }
 
 /** An MLflow model directory: which flavor, where its model file is, what its signature says. */
-async function detectMlflowDirectory(dir: string, shown: string): Promise<ModelSource> {
-  const text = (await readBundleFile(path.join(dir, "MLmodel"), MAX_MLMODEL_BYTES)).toString(
-    "utf8",
-  );
+async function detectMlflowDirectory(
+  dir: string,
+  shown: string,
+  mlmodelPath: string,
+): Promise<ModelSource> {
+  const text = (await readBundleFile(mlmodelPath, MAX_MLMODEL_BYTES)).toString("utf8");
   let doc: unknown;
   try {
     doc = parseYaml(text);
@@ -235,13 +249,16 @@ async function detectMlflowDirectory(dir: string, shown: string): Promise<ModelS
 }
 
 async function modelFile(dir: string, relative: string, shown: string, key: string) {
-  const file = path.resolve(dir, relative);
-  if (path.relative(dir, file).startsWith("..") || path.isAbsolute(path.relative(dir, file))) {
-    throw new ImportError(`${shown}: ${key} "${relative}" leads outside the model directory`);
-  }
-  const info = await stat(file).catch(() => undefined);
-  if (!info?.isFile()) throw new ImportError(`${shown}: ${relative} (${key}) is missing`);
-  return file;
+  // The same rules as a bundle's files: inside the directory once links are resolved, and a
+  // regular file (not a FIFO or a device that would never end).
+  const file = await resolveBundleFile(await bundleRoot(dir), relative).catch((error: unknown) => {
+    if (error instanceof UnsafeBundleFile) {
+      throw new ImportError(`${shown}: ${relative} (${key}) ${error.message}`);
+    }
+    throw error;
+  });
+  if (!file) throw new ImportError(`${shown}: ${relative} (${key}) is missing`);
+  return file.realPath;
 }
 
 function signatureOf(mlmodel: Record<string, unknown>): Partial<MlflowModelInfo> {

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { detectSource } from "../../../src/import/source.js";
@@ -72,6 +72,28 @@ describe.skipIf(!pythonHasAll(...PIPELINE_MODULES))("source detection", () => {
     });
     // An unnamed tensor output gives no output name.
     expect((xgboost as { mlflow: { outputName?: string } }).mlflow.outputName).toBeUndefined();
+  });
+
+  test("an MLflow directory's files are read only inside it: links out are refused by name", async () => {
+    const outside = tempDir();
+    await copyFile(path.join(dir, "mlflow-sklearn", "model.pkl"), path.join(outside, "model.pkl"));
+    const linked = path.join(tempDir(), "model");
+    await mkdir(linked);
+    await copyFile(path.join(dir, "mlflow-sklearn", "MLmodel"), path.join(linked, "MLmodel"));
+    await symlink(path.join(outside, "model.pkl"), path.join(linked, "model.pkl"));
+    await expect(detectSource(linked)).rejects.toThrow(
+      /model\.pkl \(flavors\.sklearn\.pickled_model\) resolves to .*, outside the bundle/,
+    );
+    const mlmodelOut = path.join(tempDir(), "model");
+    await mkdir(mlmodelOut);
+    await copyFile(
+      path.join(dir, "mlflow-sklearn", "model.pkl"),
+      path.join(mlmodelOut, "model.pkl"),
+    );
+    await symlink(path.join(dir, "mlflow-sklearn", "MLmodel"), path.join(mlmodelOut, "MLmodel"));
+    await expect(detectSource(mlmodelOut)).rejects.toThrow(
+      /MLmodel resolves to .*, outside the bundle/,
+    );
   });
 
   test("only python_function with loader_module mlflow.sklearn is enough", async () => {
