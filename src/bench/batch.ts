@@ -119,22 +119,26 @@ interface Measured {
 
 async function main(): Promise<void> {
   const logger = createLogger({ level: "error" });
+  const dir = await mkdtemp(path.join(os.tmpdir(), "mldeploy-bench-batch-"));
   let forest: Predictor | undefined;
   if (args.model !== "linear") {
     const missing = await trainingPythonMissing();
     if (missing !== undefined) console.log(`forest skipped: ${missing}`);
     else {
-      const { bundle: imported } = await forestBundle();
+      const { bundle: imported, seconds } = await forestBundle(dir);
+      console.log(`forest: imported the RandomForest pipeline in ${seconds.toFixed(1)} s`);
       forest = await loadPredictor(imported, { name: "ride-duration-forest", version: "bench" });
     }
   }
-  if (!LINEAR && !forest) return;
+  if (!LINEAR && !forest) {
+    await rm(dir, { recursive: true, force: true });
+    return;
+  }
   // The linear bundle, or the forest alone (its info serves the ceiling's constant predictor).
   const model =
     forest && !LINEAR
       ? forest
       : await loadPredictor(await benchModel(), { name: "ride-duration", version: "bench" });
-  const dir = await mkdtemp(path.join(os.tmpdir(), "mldeploy-bench-batch-"));
   console.log(
     `mldeploy batch benchmark: ${ROWS.toLocaleString("en-US")} rides, chunks of ` +
       (CHUNK === undefined

@@ -23,8 +23,9 @@
  * durations for a few rides, or the benchmark fails. Needs Debian's python3-sklearn,
  * python3-flask and gunicorn; without them these scenarios are skipped and say why.
  */
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { serveOptionsSchema } from "../serve/options.js";
 import { runClientProcesses, runLoad, type LoadResult, type LoadSpec } from "./load.js";
@@ -77,6 +78,8 @@ const RIDE = JSON.stringify({ PULocationID: 10, DOLocationID: 50, trip_distance:
 /** gunicorn workers of the original service, as the issue's comparison sets it. */
 const ORIGINAL_WORKERS = 2;
 const FOREST_PREFIX = "forest: ";
+/** The working directory of `mldeploy serve` for the forest (its import cache goes there). */
+const FOREST_SERVE_DIR = path.join(BENCH_ROOT, "serve-forest");
 const FOREST_MLDEPLOY = `${FOREST_PREFIX}mldeploy serve <MLflow dir> --feature PU_DO=…, /predict one ride`;
 const FOREST_ORIGINAL = `${FOREST_PREFIX}original Flask app, gunicorn ${ORIGINAL_WORKERS} sync workers, /predict one ride`;
 
@@ -400,7 +403,7 @@ async function main(): Promise<void> {
       },
       port + 1,
       // Its import cache (./mldeploy-data/import-cache) goes there, not into the checkout.
-      BENCH_ROOT,
+      FOREST_SERVE_DIR,
     );
   const originalService = () =>
     startOriginalService(forestModels().forestPickle, port + 2, ORIGINAL_WORKERS);
@@ -476,6 +479,10 @@ async function main(): Promise<void> {
       scenarios.splice(0, scenarios.length, ...kept);
     } else {
       forest = await originalModels(ORIGINAL_MODELS_ROOT);
+      // Converted afresh by the first start below, then cached for the rounds: an earlier
+      // run's conversion may come from an older build of the converter.
+      await rm(FOREST_SERVE_DIR, { recursive: true, force: true });
+      await mkdir(FOREST_SERVE_DIR, { recursive: true });
       console.log(
         `forest: ${forest.forestDir} (Pipeline(DictVectorizer, RandomForestRegressor(max_depth=20, n_estimators=100, min_samples_leaf=10))), ` +
           `mldeploy with ${workers} server process(es), the original with gunicorn ${ORIGINAL_WORKERS} sync workers`,
