@@ -1,5 +1,6 @@
 /**
- * `npm run bench:batch [-- --rows 1000000 --chunk 50000 --repeat 3 --postgres postgres://postgres@127.0.0.1:5432/test]`
+ * `npm run bench:batch [-- --rows 1000000 --chunk 50000 --repeat 3 --model both|linear|forest
+ *  --postgres postgres://postgres@127.0.0.1:5432/test]`
  * (without --chunk, each path runs with the default chunk size of `mldeploy batch`)
  *
  * Scores `rows` generated rides PostgreSQL → PostgreSQL and Parquet → Parquet with the real
@@ -7,6 +8,12 @@
  * with a constant prediction instead of onnxruntime. Ceiling and model take turns `repeat`
  * times and each is reported by its median: on 2 shared cores one run of a second can be
  * 30% off either way.
+ *
+ * `--model`: "linear" is the benchmark's own ride-duration bundle (model.ts); "forest" is the
+ * MLflow variant's Pipeline(DictVectorizer, RandomForestRegressor(max_depth=20,
+ * n_estimators=100)) imported once by `mldeploy import` (forest.ts), on the Parquet → Parquet
+ * path only, against the target ≥ 200,000 rows/s; "both" (default) runs each, the forest taking
+ * its turn after the linear model in every Parquet round, against the same ceiling.
  */
 import os from "node:os";
 import path from "node:path";
@@ -25,13 +32,16 @@ import { loadPredictor } from "../model/predictor.js";
 import type { Predictor } from "../model/types.js";
 import { constantPredictor } from "./constant-predictor.js";
 import { sqlString, withDuckDB } from "../train/duckdb.js";
+import { forestBundle } from "./forest.js";
 import { benchModel } from "./model.js";
+import { trainingPythonMissing } from "./original-service.js";
 
 const { values: args } = parseArgs({
   options: {
     rows: { type: "string", default: "1000000" },
     repeat: { type: "string", default: "3" },
     chunk: { type: "string" },
+    model: { type: "string", default: "both" },
     postgres: {
       type: "string",
       default: process.env.MLDEPLOY_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test",
@@ -43,6 +53,13 @@ const REPEAT = Math.max(1, Math.floor(Number(args.repeat)) || 1);
 // Default: each path's own default chunk size, as `mldeploy batch` uses.
 const CHUNK = args.chunk === undefined ? undefined : Number(args.chunk);
 const SCHEMA = "mldeploy_bench_batch";
+if (!["both", "linear", "forest"].includes(args.model)) {
+  console.error(`--model ${args.model}: expected both, linear or forest`);
+  process.exit(2);
+}
+const LINEAR = args.model !== "forest";
+const FOREST_TARGET = 200_000;
+const FOREST_ROLE = "forest (RandomForest pipeline, imported)";
 
 // The generated rides: TLC-like columns, ~1% of them with an invalid distance (rejected).
 const RIDE_COLUMNS = (n: string) => `
@@ -95,13 +112,33 @@ interface Measured {
   name: string;
   seconds: number;
   rows: number;
+  /** The source → sink path, and whether this run is that path's ceiling. */
+  path?: string;
+  ceiling?: boolean;
 }
 
 async function main(): Promise<void> {
   const logger = createLogger({ level: "error" });
-  const bundle = await benchModel();
-  const model = await loadPredictor(bundle, { name: "ride-duration", version: "bench" });
   const dir = await mkdtemp(path.join(os.tmpdir(), "mldeploy-bench-batch-"));
+  let forest: Predictor | undefined;
+  if (args.model !== "linear") {
+    const missing = await trainingPythonMissing();
+    if (missing !== undefined) console.log(`forest skipped: ${missing}`);
+    else {
+      const { bundle: imported, seconds } = await forestBundle(dir);
+      console.log(`forest: imported the RandomForest pipeline in ${seconds.toFixed(1)} s`);
+      forest = await loadPredictor(imported, { name: "ride-duration-forest", version: "bench" });
+    }
+  }
+  if (!LINEAR && !forest) {
+    await rm(dir, { recursive: true, force: true });
+    return;
+  }
+  // The linear bundle, or the forest alone (its info serves the ceiling's constant predictor).
+  const model =
+    forest && !LINEAR
+      ? forest
+      : await loadPredictor(await benchModel(), { name: "ride-duration", version: "bench" });
   console.log(
     `mldeploy batch benchmark: ${ROWS.toLocaleString("en-US")} rides, chunks of ` +
       (CHUNK === undefined
@@ -112,7 +149,7 @@ async function main(): Promise<void> {
   const results: Measured[] = [];
   let duckdbAlone: Measured | undefined;
   const measure = async (
-    name: string,
+    [pathName, role]: [string, string],
     predictor: Predictor,
     open: () => Promise<
       [Awaited<ReturnType<typeof openBatchSource>>, Awaited<ReturnType<typeof openBatchSink>>]
@@ -120,6 +157,7 @@ async function main(): Promise<void> {
     reset: () => Promise<void>,
     inDuckDB?: BatchJob["inDuckDB"],
   ) => {
+    const name = `${pathName}, ${role}`;
     await reset();
     const [source, sink] = await open();
     // Earlier runs' garbage is not this run's cost (node runs with --expose-gc only if asked).
@@ -145,23 +183,34 @@ async function main(): Promise<void> {
     const cpu = process.cpuUsage(cpuBefore);
     await sink.close();
     await source.close();
-    results.push({ name, seconds, rows: stats.rowsRead });
+    results.push({
+      name,
+      seconds,
+      rows: stats.rowsRead,
+      path: pathName,
+      ceiling: role.startsWith("ceiling"),
+    });
     console.log(
       `${name}: ${(stats.rowsRead / seconds).toLocaleString("en-US", { maximumFractionDigits: 0 })} rows/s (${seconds.toFixed(2)} s; ` +
         // Every thread of the process: JavaScript, DuckDB's and the model workers'.
-        `${((cpu.user + cpu.system) / 1e6).toFixed(2)} s of CPU)`,
+        `${((cpu.user + cpu.system) / 1e6).toFixed(2)} s of CPU` +
+        (stats.inDuckDB ? "; scored inside DuckDB" : "") +
+        ")",
     );
   };
 
   try {
-    let postgres = true;
-    try {
-      await preparePostgres(args.postgres);
-    } catch (error) {
-      postgres = false;
-      console.log(
-        `PostgreSQL at ${args.postgres} not usable (${(error as Error).message}); skipping it`,
-      );
+    // The forest is measured on the Parquet path only.
+    let postgres = LINEAR;
+    if (postgres) {
+      try {
+        await preparePostgres(args.postgres);
+      } catch (error) {
+        postgres = false;
+        console.log(
+          `PostgreSQL at ${args.postgres} not usable (${(error as Error).message}); skipping it`,
+        );
+      }
     }
     if (postgres) {
       const open = async () =>
@@ -172,16 +221,12 @@ async function main(): Promise<void> {
           Awaited<ReturnType<typeof openBatchSource>>,
           Awaited<ReturnType<typeof openBatchSink>>,
         ];
+      const PG = "PostgreSQL → PostgreSQL";
       for (let round = 0; round < REPEAT; round++) {
-        await measure(
-          "PostgreSQL → PostgreSQL, ceiling (constant)",
-          constantPredictor(model),
-          open,
-          () => dropPostgresSinks(args.postgres),
-        );
-        await measure("PostgreSQL → PostgreSQL, model", model, open, () =>
+        await measure([PG, "ceiling (constant)"], constantPredictor(model), open, () =>
           dropPostgresSinks(args.postgres),
         );
+        await measure([PG, "model"], model, open, () => dropPostgresSinks(args.postgres));
       }
     }
     const input = await prepareParquet(dir);
@@ -193,44 +238,62 @@ async function main(): Promise<void> {
         Awaited<ReturnType<typeof openBatchSink>>,
       ];
     };
+    const FILES = "Parquet → Parquet";
     for (let round = 0; round < REPEAT; round++) {
       await measure(
-        "Parquet → Parquet, ceiling (constant)",
+        [FILES, "ceiling (constant)"],
         constantPredictor(model),
         openFiles,
         async () => {},
         // File → file scores inside DuckDB with the model in workers: the constant goes there.
         { constant: 12.5 },
       );
-      await measure("Parquet → Parquet, model", model, openFiles, async () => {});
+      if (LINEAR) await measure([FILES, "model"], model, openFiles, async () => {});
+      if (forest) {
+        await measure([FILES, FOREST_ROLE], forest, openFiles, async () => {});
+      }
     }
     duckdbAlone = await measureDuckDBAlone(input, path.join(dir, "duckdb-alone.parquet"));
   } finally {
     await model.close();
+    if (forest && forest !== model) await forest.close();
     await rm(dir, { recursive: true, force: true });
   }
 
   console.log();
   const rate = (m: Measured) => m.rows / m.seconds;
   const rows = (value: number) => value.toLocaleString("en-US", { maximumFractionDigits: 0 });
-  for (let i = 0; i + 1 < results.length; i += 2 * REPEAT) {
-    const ceilings = results.filter((m) => m.name === results[i].name).map(rate);
-    const fulls = results.filter((m) => m.name === results[i + 1].name).map(rate);
-    const ratios = fulls.map((full, round) => full / ceilings[round]);
-    const spread =
-      REPEAT > 1
-        ? `; each round's ratio ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`
-        : "";
-    console.log(
-      `${results[i + 1].name}: ${rows(median(fulls))} rows/s, ` +
-        `${(median(fulls) / median(ceilings)).toFixed(2)} of the ceiling (${rows(median(ceilings))} rows/s)` +
-        (REPEAT > 1 ? ` (medians of ${REPEAT} rounds${spread})` : ""),
-    );
+  let forestRate: number | undefined;
+  for (const pathName of [...new Set(results.map((m) => m.path))]) {
+    const runs = results.filter((m) => m.path === pathName);
+    const ceilings = runs.filter((m) => m.ceiling).map(rate);
+    for (const name of [...new Set(runs.filter((m) => !m.ceiling).map((m) => m.name))]) {
+      // Each round ran its ceiling then its models: the ratio of a round is to its own ceiling.
+      const fulls = runs.filter((m) => m.name === name).map(rate);
+      const ratios = fulls.map((full, round) => full / ceilings[round]);
+      const spread =
+        REPEAT > 1
+          ? `; each round's ratio ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`
+          : "";
+      console.log(
+        `${name}: ${rows(median(fulls))} rows/s, ` +
+          `${(median(fulls) / median(ceilings)).toFixed(2)} of the ceiling (${rows(median(ceilings))} rows/s)` +
+          (REPEAT > 1 ? ` (medians of ${REPEAT} rounds${spread})` : ""),
+      );
+      if (name.endsWith(FOREST_ROLE)) forestRate = median(fulls);
+    }
   }
   if (duckdbAlone) {
     console.log(
       `${duckdbAlone.name}: ${(duckdbAlone.rows / duckdbAlone.seconds).toLocaleString("en-US", { maximumFractionDigits: 0 })} rows/s ` +
         "(an upper bound for any Parquet → Parquet path on this host: no JavaScript, no model, no per-chunk commits)",
+    );
+  }
+  if (forestRate !== undefined) {
+    console.log(
+      `\ntargets:\n- forest pipeline Parquet → Parquet ≥ ${rows(FOREST_TARGET)} rows/s: ${rows(forestRate)} rows/s` +
+        (REPEAT > 1 ? ` (median of ${REPEAT})` : "") +
+        `, ${forestRate >= FOREST_TARGET ? "MET" : "NOT MET"}`,
     );
   }
 }

@@ -29,6 +29,8 @@ export interface LoadResult {
   serverAcceptedP99?: number;
   /** Requests that got no answer within the run's grace period (raw clients only). */
   unanswered?: number;
+  /** autocannon's request errors by code (ECONNRESET, …), when there were any. */
+  errorKinds?: Record<string, number>;
 }
 
 /** One autocannon run (in this process: the load generator's share of the CPU is one core). */
@@ -51,6 +53,13 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     if (statusCode >= 200 && statusCode < 300) accepted.push(ms);
     else if (statusCode === 503) rejected++;
   });
+  // What the errors were: a server that closes every connection (gunicorn's sync workers) has
+  // the next request on it reset, which is not the same failure as a timeout.
+  const errorKinds: Record<string, number> = {};
+  run.on("reqError", (error: NodeJS.ErrnoException) => {
+    const kind = error.code ?? error.message;
+    errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+  });
   const result = await run;
   accepted.sort((a, b) => a - b);
   return {
@@ -64,6 +73,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     acceptedP99: accepted.length
       ? accepted[Math.min(accepted.length - 1, Math.floor(accepted.length * 0.99))]
       : NaN,
+    ...(Object.keys(errorKinds).length > 0 ? { errorKinds } : {}),
   };
 }
 

@@ -30,6 +30,19 @@ export interface OriginalModels {
   rides: string;
 }
 
+/**
+ * Why the original system's models cannot be trained here (scikit-learn and cloudpickle are
+ * needed, not Flask or gunicorn), or undefined when they can.
+ */
+export async function trainingPythonMissing(): Promise<string | undefined> {
+  try {
+    await promisify(execFile)(SYSTEM_PYTHON, ["-c", "import sklearn, cloudpickle"]);
+    return undefined;
+  } catch {
+    return `${SYSTEM_PYTHON} cannot import sklearn and cloudpickle (apt-get install python3-sklearn python3-cloudpickle)`;
+  }
+}
+
 /** Why the original service cannot run here, or undefined when it can. */
 export async function originalServiceMissing(): Promise<string | undefined> {
   if (!existsSync(GUNICORN)) return `${GUNICORN} not found (apt-get install gunicorn)`;

@@ -8,10 +8,14 @@ export interface ServerProcess {
 
 const script = (relative: string) => fileURLToPath(new URL(relative, import.meta.url));
 
-/** Starts `mldeploy serve` (through its process entry) with the given options. */
+/**
+ * Starts `mldeploy serve` (through its process entry) with the given options, in `cwd` when
+ * given (a model imported from Python is converted into ./mldeploy-data/import-cache there).
+ */
 export function startService(
   options: Record<string, unknown>,
   port: number,
+  cwd?: string,
 ): Promise<ServerProcess> {
   const child = spawn(
     process.execPath,
@@ -19,7 +23,7 @@ export function startService(
       script("../serve/process-main.js"),
       JSON.stringify({ host: "127.0.0.1", port, logLevel: "warn", ...options }),
     ],
-    { stdio: ["ignore", "inherit", "inherit"] },
+    { stdio: ["ignore", "inherit", "inherit"], ...(cwd ? { cwd } : {}) },
   );
   return ready(child, `http://127.0.0.1:${port}`);
 }

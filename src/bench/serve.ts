@@ -15,12 +15,29 @@
  * resending at once as autocannon does) and off, plus the limit's own number of clients as the
  * reference of what the service serves. It reports the p99 of the ACCEPTED requests (2xx),
  * client-side and server-side, apart from the 503s, and whether it is under 50 ms.
+ *
+ * Forest (`--only forest`): the MLflow variant's Pipeline(DictVectorizer, RandomForestRegressor)
+ * served by `mldeploy serve <MLflow dir> --feature PU_DO=… --output duration`, and the same
+ * pickle served by the system it replaces — the course's Flask app under gunicorn, 2 sync
+ * workers — with the same body and autocannon settings. Both must first answer the same
+ * durations for a few rides, or the benchmark fails. Needs Debian's python3-sklearn,
+ * python3-flask and gunicorn; without them these scenarios are skipped and say why.
  */
+import { mkdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { serveOptionsSchema } from "../serve/options.js";
 import { runClientProcesses, runLoad, type LoadResult, type LoadSpec } from "./load.js";
 import { benchModel } from "./model.js";
+import { BENCH_ROOT, FOREST_FEATURES, FOREST_OUTPUT } from "./forest.js";
+import {
+  ORIGINAL_MODELS_ROOT,
+  originalModels,
+  originalServiceMissing,
+  startOriginalService,
+  type OriginalModels,
+} from "./original-service.js";
 import { startCeiling, startService, type ServerProcess } from "./processes.js";
 
 const { values: args } = parseArgs({
@@ -57,6 +74,85 @@ const settings = {
 };
 
 const RIDE = JSON.stringify({ PULocationID: 10, DOLocationID: 50, trip_distance: 40 });
+
+/** gunicorn workers of the original service, as the issue's comparison sets it. */
+const ORIGINAL_WORKERS = 2;
+const FOREST_PREFIX = "forest: ";
+/** The working directory of `mldeploy serve` for the forest (its import cache goes there). */
+const FOREST_SERVE_DIR = path.join(BENCH_ROOT, "serve-forest");
+const FOREST_MLDEPLOY = `${FOREST_PREFIX}mldeploy serve <MLflow dir> --feature PU_DO=…, /predict one ride`;
+const FOREST_ORIGINAL = `${FOREST_PREFIX}original Flask app, gunicorn ${ORIGINAL_WORKERS} sync workers, /predict one ride`;
+
+/** The answer's duration to one POST /predict, or an error naming the server and the ride. */
+async function predictDuration(url: string, ride: string): Promise<number> {
+  const response = await fetch(`${url}/predict`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: ride,
+  });
+  const text = await response.text();
+  const duration: unknown = response.ok
+    ? (JSON.parse(text) as Record<string, unknown>)[FOREST_OUTPUT]
+    : undefined;
+  if (typeof duration !== "number") {
+    throw new Error(`${url}/predict answered ${response.status} ${text.slice(0, 200)} to ${ride}`);
+  }
+  return duration;
+}
+
+/**
+ * Before any figure: mldeploy's conversion of the forest and the original service must give the
+ * same duration (within 1e-6 relative) for a few rides of the training set and the benchmark's
+ * own, or comparing their speed means nothing.
+ */
+async function checkForestAnswers(
+  models: OriginalModels,
+  startOurs: () => Promise<ServerProcess>,
+  startTheirs: () => Promise<ServerProcess>,
+): Promise<void> {
+  const columns = JSON.parse(await readFile(models.rides, "utf8")) as Record<string, number[]>;
+  const count = columns.PULocationID.length;
+  const rides = [RIDE];
+  for (const index of [0, 1, 2, 101, 997, 5_003, 12_345, 33_333, count - 1]) {
+    const i = Math.min(index, count - 1);
+    rides.push(
+      JSON.stringify({
+        PULocationID: columns.PULocationID[i],
+        DOLocationID: columns.DOLocationID[i],
+        trip_distance: columns.trip_distance[i],
+      }),
+    );
+  }
+  const answers = async (start: () => Promise<ServerProcess>) => {
+    const server = await start();
+    try {
+      const durations: number[] = [];
+      for (const ride of rides) durations.push(await predictDuration(server.url, ride));
+      return durations;
+    } finally {
+      await server.stop();
+    }
+  };
+  const ours = await answers(startOurs);
+  const theirs = await answers(startTheirs);
+  let worst = 0;
+  const wrong: string[] = [];
+  rides.forEach((ride, i) => {
+    const relative = Math.abs(ours[i] - theirs[i]) / Math.abs(theirs[i]);
+    worst = Math.max(worst, relative);
+    if (!(relative <= 1e-6)) wrong.push(`${ride}: mldeploy ${ours[i]}, Python ${theirs[i]}`);
+  });
+  if (wrong.length > 0) {
+    throw new Error(
+      `FOREST ANSWERS DIFFER: mldeploy and the original service disagree on ${wrong.length} of ${rides.length} rides ` +
+        `(more than 1e-6 relative), so their speeds are not comparable:\n  ${wrong.join("\n  ")}`,
+    );
+  }
+  console.log(
+    `forest: mldeploy and the original service answer the same duration for ${rides.length} rides ` +
+      `(largest relative difference ${worst.toExponential(1)})\n`,
+  );
+}
 
 /** Rides spread over many zone pairs so the batched run exercises the category lookup. */
 function batchBody(rows: number): string {
@@ -175,6 +271,11 @@ function summary(runs: LoadResult[]): LoadResult {
     acceptedP99: median(runs.map((r) => r.acceptedP99)),
     serverAcceptedP99: median(runs.map((r) => r.serverAcceptedP99 ?? NaN)),
     unanswered: runs.reduce((n, r) => n + (r.unanswered ?? 0), 0),
+    errorKinds: runs.reduce<Record<string, number>>((kinds, r) => {
+      for (const [kind, count] of Object.entries(r.errorKinds ?? {}))
+        kinds[kind] = (kinds[kind] ?? 0) + count;
+      return kinds;
+    }, {}),
   };
 }
 
@@ -183,6 +284,12 @@ function fmt(n: number, digits = 0): string {
     maximumFractionDigits: digits,
     minimumFractionDigits: digits,
   });
+}
+
+function errorKindsText(kinds: Record<string, number>): string {
+  return Object.entries(kinds)
+    .map(([kind, count]) => `${kind} ${fmt(count)}`)
+    .join(", ");
 }
 
 function printTable(measured: Measured[]): void {
@@ -280,6 +387,44 @@ async function main(): Promise<void> {
       ceiling: CEILING_BATCH,
     },
   ];
+  // The forest's models are trained (by Python, once) only if a forest scenario is kept.
+  let forest: OriginalModels | undefined;
+  const forestModels = (): OriginalModels => {
+    if (!forest) throw new Error("the original service's models are not trained yet");
+    return forest;
+  };
+  const forestService = () =>
+    startService(
+      {
+        model: forestModels().forestDir,
+        feature: FOREST_FEATURES,
+        output: FOREST_OUTPUT,
+        workers,
+      },
+      port + 1,
+      // Its import cache (./mldeploy-data/import-cache) goes there, not into the checkout.
+      FOREST_SERVE_DIR,
+    );
+  const originalService = () =>
+    startOriginalService(forestModels().forestPickle, port + 2, ORIGINAL_WORKERS);
+  scenarios.push(
+    {
+      name: FOREST_MLDEPLOY,
+      start: forestService,
+      path: "/predict",
+      body: RIDE,
+      rowsPerRequest: 1,
+      ceiling: CEILING,
+    },
+    {
+      name: FOREST_ORIGINAL,
+      start: originalService,
+      path: "/predict",
+      body: RIDE,
+      rowsPerRequest: 1,
+      ceiling: CEILING,
+    },
+  );
   const OVERLOAD = "overload: limit on (maxConcurrentRequests";
   const AT_CAPACITY = "overload: at capacity";
   if (settings.overload > 0) {
@@ -326,6 +471,25 @@ async function main(): Promise<void> {
     const kept = scenarios.filter((each, i) => i === 0 || each.name.includes(only));
     scenarios.splice(0, scenarios.length, ...kept);
   }
+  if (scenarios.some((scenario) => scenario.name.startsWith(FOREST_PREFIX))) {
+    const missing = await originalServiceMissing();
+    if (missing !== undefined) {
+      console.log(`forest scenarios skipped: ${missing}\n`);
+      const kept = scenarios.filter((scenario) => !scenario.name.startsWith(FOREST_PREFIX));
+      scenarios.splice(0, scenarios.length, ...kept);
+    } else {
+      forest = await originalModels(ORIGINAL_MODELS_ROOT);
+      // Converted afresh by the first start below, then cached for the rounds: an earlier
+      // run's conversion may come from an older build of the converter.
+      await rm(FOREST_SERVE_DIR, { recursive: true, force: true });
+      await mkdir(FOREST_SERVE_DIR, { recursive: true });
+      console.log(
+        `forest: ${forest.forestDir} (Pipeline(DictVectorizer, RandomForestRegressor(max_depth=20, n_estimators=100, min_samples_leaf=10))), ` +
+          `mldeploy with ${workers} server process(es), the original with gunicorn ${ORIGINAL_WORKERS} sync workers`,
+      );
+      await checkForestAnswers(forest, forestService, originalService);
+    }
+  }
 
   // Rounds are interleaved so that a slow spell of a shared machine hits every scenario alike.
   const measured: Measured[] = scenarios.map((scenario) => ({ scenario, runs: [] }));
@@ -342,6 +506,7 @@ async function main(): Promise<void> {
               ? ` (server-side <= ${fmt(result.serverAcceptedP99, 1)} ms)`
               : "") +
             `, ${fmt(result.rejectedPerSecond)} 503/s, ${result.errors} errors` +
+            (result.errorKinds ? ` (${errorKindsText(result.errorKinds)})` : "") +
             (result.unanswered ? `, ${result.unanswered} unanswered` : ""),
         );
       } finally {
@@ -386,6 +551,29 @@ async function main(): Promise<void> {
       find((scenario) => scenario.name.startsWith(OVERLOAD) && scenario.retry === "immediate"),
     ),
   ];
+  const forestOurs = find((scenario) => scenario.name === FOREST_MLDEPLOY);
+  const forestTheirs = find((scenario) => scenario.name === FOREST_ORIGINAL);
+  if (forestOurs && forestTheirs) {
+    const ratio = forestOurs.requestsPerSecond / forestTheirs.requestsPerSecond;
+    const failed = (result: LoadResult) => result.errors + result.non2xx;
+    const met = ratio >= 30 && forestOurs.p99 <= 10 && failed(forestOurs) === 0;
+    targets.push(
+      `forest pipeline: mldeploy ≥ 30× the original Flask+gunicorn service's req/s: ${fmt(ratio, 1)}× ` +
+        `(${fmt(forestOurs.requestsPerSecond)} vs ${fmt(forestTheirs.requestsPerSecond)} req/s; ` +
+        `errors: mldeploy ${failed(forestOurs)}, original ${failed(forestTheirs)}` +
+        (Object.keys(forestTheirs.errorKinds ?? {}).length > 0
+          ? ` (${errorKindsText(forestTheirs.errorKinds ?? {})}` +
+            // Its answers carry "Connection: close"; autocannon's next request on it is reset.
+            (forestTheirs.errorKinds?.ECONNRESET
+              ? ": its sync workers close each connection after answering"
+              : "") +
+            ")"
+          : "") +
+        `); ` +
+        `p99 ≤ 10 ms at ${settings.connections} connections: ${fmt(forestOurs.p99)} ms ` +
+        `(original: ${fmt(forestTheirs.p99)} ms), ${met ? "MET" : "NOT MET"}`,
+    );
+  }
   console.log(`\ntargets:\n- ${targets.filter(Boolean).join("\n- ")}`);
 }
 
