@@ -1,4 +1,4 @@
-import { tensor, type GraphBuilder } from "../../onnx/graph.js";
+import type { GraphBuilder } from "../../onnx/graph.js";
 import { ImportError } from "../../types.js";
 import type { FeatureMatrix } from "../stage.js";
 import type { TreeArrays } from "./tree.js";
@@ -14,8 +14,10 @@ import type { TreeArrays } from "./tree.js";
  * then reads the float64 leaf values from a table. Per row: one traversal per tree (as
  * TreeEnsembleRegressor alone), one Cast and one Gather of T values.
  *
- * Semantics as scikit-learn's Tree.apply: X is cast to float32 first (Cast DOUBLE → FLOAT →
- * DOUBLE), `x <= threshold` (float64) goes left (BRANCH_LEQ, true branch = left), NaN follows
+ * Semantics as scikit-learn's Tree.apply: X is cast to float32 first, `x <= threshold` goes
+ * left (BRANCH_LEQ, true branch = left; the float64 threshold is rounded down to float32, which
+ * for a float32 x decides exactly as the float64 comparison does, and lets onnxruntime walk
+ * float32 nodes: ~25% more rows per second than float64 ones on the MLflow forest), NaN follows
  * missing_go_to_left where the tree has it (nodes_missing_value_tracks_true). A split on an
  * indicator column (X[:, j] = code == c, values 0/1) with threshold t is "code != c goes left"
  * for 0 ≤ t < 1 (BRANCH_NEQ), always left for t ≥ 1 and always right for t < 0 (the split is
@@ -58,7 +60,7 @@ export function treeLeafValues(
   options: { globalLeafIdLimit?: number; nodesPerOperator?: number } = {},
 ): string {
   const flat = flattenTrees(X, trees, leaves);
-  const input = float32Rounded(graph, X.value);
+  const input = graph.op("Cast", [X.value], { to: { int: 1 } }, { output: "x_float32" });
   const useGlobal = flat.leafCount <= (options.globalLeafIdLimit ?? FLOAT32_EXACT);
   if (!useGlobal && flat.maxLeavesPerTree > FLOAT32_EXACT) {
     throw new ImportError(
@@ -125,7 +127,15 @@ function ensembleOperator(
     weights[i - t0] = useGlobal ? leaf : leaf - flat.leafOffset[flat.targetTree[i]];
   }
   const modes = new Array<string>(n1 - n0);
-  for (let i = n0; i < n1; i++) modes[i - n0] = MODE_NAMES[flat.nodeMode[i]];
+  for (let i = n0; i < n1; i++) {
+    modes[i - n0] = MODE_NAMES[flat.nodeMode[i]];
+    // Category codes are compared as float32: exact below 2^24.
+    if (flat.nodeMode[i] === MODE_NEQ && flat.nodeValue[i] >= FLOAT32_EXACT) {
+      throw new ImportError(
+        `a tree splits on category code ${flat.nodeValue[i]}; mldeploy converts up to 2^24 categories per column`,
+      );
+    }
+  }
   const attributes: Parameters<GraphBuilder["node"]>[2] = {
     n_targets: { int: last - first },
     aggregate_function: { string: "SUM" },
@@ -134,9 +144,7 @@ function ensembleOperator(
     nodes_nodeids: { ints: ints(flat.nodeId, n0, n1) },
     nodes_featureids: { ints: ints(flat.nodeFeature, n0, n1) },
     nodes_modes: { strings: modes },
-    nodes_values_as_tensor: {
-      tensor: tensor("", "DOUBLE", [n1 - n0], flat.nodeValue.subarray(n0, n1)),
-    },
+    nodes_values: { floats: float32Thresholds(flat.nodeValue.subarray(n0, n1)) },
     nodes_truenodeids: { ints: ints(flat.nodeTrue, n0, n1) },
     nodes_falsenodeids: { ints: ints(flat.nodeFalse, n0, n1) },
     ...(flat.anyMissingLeft
@@ -145,7 +153,7 @@ function ensembleOperator(
     target_ids: { ints: shift(flat.targetTree, t0, t1) },
     target_treeids: { ints: shift(flat.targetTree, t0, t1) },
     target_nodeids: { ints: ints(flat.targetNode, t0, t1) },
-    target_weights_as_tensor: { tensor: tensor("", "DOUBLE", [t1 - t0], weights) },
+    target_weights: { floats: Array.from(weights) },
   };
   return graph.op("TreeEnsembleRegressor", [input], attributes, {
     domain: "ai.onnx.ml",
@@ -153,10 +161,26 @@ function ensembleOperator(
   });
 }
 
-/** X as scikit-learn's trees see it: float32 values, compared as float64. */
-function float32Rounded(graph: GraphBuilder, value: string): string {
-  const single = graph.op("Cast", [value], { to: { int: 1 } }, { output: "x_float32" });
-  return graph.op("Cast", [single], { to: { int: 11 } }, { output: "x_float32_as_double" });
+/**
+ * For a float32 x, x <= t (t a float64) exactly when x <= the largest float32 not above t:
+ * thresholds rounded down to float32 keep scikit-learn's comparisons while letting
+ * onnxruntime walk float32 nodes (half the memory of float64 ones).
+ */
+function float32Thresholds(values: Float64Array): number[] {
+  const out = new Array<number>(values.length);
+  const scratch = new Float32Array(1);
+  const bits = new Int32Array(scratch.buffer);
+  for (let i = 0; i < values.length; i++) {
+    const t = values[i];
+    scratch[0] = t;
+    if (scratch[0] > t) {
+      // One float32 step towards -infinity.
+      if (scratch[0] === 0) scratch[0] = -(2 ** -149);
+      else bits[0] += scratch[0] > 0 ? -1 : 1;
+    }
+    out[i] = scratch[0];
+  }
+  return out;
 }
 
 interface FlatTrees {
