@@ -11,8 +11,10 @@ import {
   type OriginalModels,
 } from "../../src/bench/original-service.js";
 import type { ServerProcess } from "../../src/bench/processes.js";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { openStreamSource } from "../../src/stream/endpoints.js";
 import { runCli } from "../helpers/cli.js";
+import { S3RVER_CREDENTIALS, startS3Server } from "../helpers/s3-server.js";
 import { startServeProcess, type ServeProcess } from "../helpers/serve-process.js";
 import { tempDir } from "../helpers/temp.js";
 import { startStreamProcess } from "../stream/helpers/processes.js";
@@ -138,6 +140,47 @@ describe.skipIf(MISSING !== undefined)(
         expect(new Set(answers.map((a) => a.toFixed(6))).size).toBeGreaterThan(100);
       },
     );
+
+    it("mldeploy serve s3://…/1/<run_id>/artifacts/model serves the MLflow variant as it loaded it, from objects a plain S3 client put", async () => {
+      const s3 = await startS3Server(["mlflow-models"]);
+      const client = new S3Client({
+        endpoint: s3.endpoint,
+        region: "us-east-1",
+        forcePathStyle: true,
+        credentials: {
+          accessKeyId: S3RVER_CREDENTIALS.AWS_ACCESS_KEY_ID,
+          secretAccessKey: S3RVER_CREDENTIALS.AWS_SECRET_ACCESS_KEY,
+        },
+      });
+      try {
+        // As `aws s3 cp --recursive` or MLflow's own upload leaves it: no mldeploy manifest.
+        const prefix = "1/6b2f1c9a4d3e4f5a8b7c6d5e4f3a2b1c/artifacts/model";
+        for (const name of readdirSync(models.forestDir)) {
+          await client.send(
+            new PutObjectCommand({
+              Bucket: "mlflow-models",
+              Key: `${prefix}/${name}`,
+              Body: readFileSync(path.join(models.forestDir, name)),
+            }),
+          );
+        }
+        const server = await startServeProcess(
+          [`s3://mlflow-models/${prefix}`, ...IMPORT_OPTIONS, "--port", "0"],
+          {
+            env: {
+              ...S3RVER_CREDENTIALS,
+              MLDEPLOY_S3_ENDPOINT: s3.endpoint,
+              MLDEPLOY_DATA_DIR: path.join(tempDir(), "s3-data"),
+            },
+          },
+        );
+        servers.push(server);
+        expectSameAnswers(await predictEach(server.url, rides), python.get("forest")!);
+      } finally {
+        client.destroy();
+        await s3.stop();
+      }
+    });
 
     it("mldeploy batch scores the MLflow variant's directory SQLite → SQLite with the service's answers", async () => {
       const db = path.join(tempDir(), "rides.db");
