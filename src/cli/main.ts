@@ -17,7 +17,7 @@ import { registerTrain } from "./commands/train.js";
 export function buildProgram(): Command {
   const program = new Command("mldeploy")
     .description(
-      "Take a trained ONNX model to production: web service, batch scoring and stream consumer",
+      "Take a trained model (ONNX, or scikit-learn/XGBoost from Python) to production: web service, batch scoring and stream consumer",
     )
     .version(VERSION, "-V, --version")
     .showHelpAfterError("(run with --help for usage)")

@@ -231,6 +231,52 @@ export async function readBundle(dir: string): Promise<Bundle> {
   };
 }
 
+/**
+ * What registering a model reads of it: for an ONNX bundle, the whole bundle checked (as
+ * readBundle); for another MLflow model directory (an `mlflow.sklearn` or `mlflow.xgboost`
+ * model, converted when it is loaded), only MLmodel's signature; for a plain model file
+ * (a pickle), nothing. Files are read with the bundle's rules either way.
+ */
+export async function readRegistrableModel(
+  location: string,
+): Promise<{ onnx: boolean; signature?: Signature }> {
+  const resolved = path.resolve(location);
+  if (!(await stat(resolved).catch(() => undefined))?.isDirectory()) return { onnx: false };
+  const root = await bundleRoot(resolved);
+  const file = await checkedFile(resolved, root, "MLmodel");
+  if (!file) return { onnx: false };
+  const text = (
+    await readBundleFile(file.realPath, MAX_MLMODEL_BYTES).catch(unsafe(resolved, "MLmodel"))
+  ).toString("utf8");
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch {
+    // readBundle names the line and the problem.
+    await readBundle(resolved);
+  }
+  const mlmodel = asRecord(doc);
+  if (asRecord(asRecord(mlmodel?.flavors)?.onnx)) {
+    const bundle = await readBundle(resolved);
+    return { onnx: true, signature: bundle.signature };
+  }
+  const rawSignature = asRecord(mlmodel?.signature);
+  if (!rawSignature) return { onnx: false };
+  try {
+    return {
+      onnx: false,
+      signature: {
+        inputs: parseSignatureSide(rawSignature.inputs, "inputs"),
+        outputs:
+          rawSignature.outputs == null ? [] : parseSignatureSide(rawSignature.outputs, "outputs"),
+      },
+    };
+  } catch {
+    // A tensor signature without column names: nothing to show before the model is loaded.
+    return { onnx: false };
+  }
+}
+
 /** The feature map must only read request columns and must produce exactly the signature's inputs. */
 function checkMldeploySection(
   bundlePath: string,

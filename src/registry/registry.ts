@@ -1,6 +1,6 @@
 import path from "node:path";
 import type { Logger } from "../log/logger.js";
-import { readBundle } from "../model/bundle.js";
+import { readBundle, readRegistrableModel } from "../model/bundle.js";
 import { artifactStoreFor, type ArtifactStoreOptions } from "./artifacts/open.js";
 import { ModelCache } from "./artifacts/cache.js";
 import { joinArtifactUri, parseArtifactUri } from "./artifacts/uri.js";
@@ -150,8 +150,10 @@ export class Registry {
     let signature = options.signature;
     if (signature === undefined) {
       const local = await this.cache.fetch(source, `source/${source}`);
-      const bundle = await readBundle(local);
-      signature = bundle.signature ? JSON.stringify(bundle.signature) : null;
+      // An MLflow sklearn/xgboost model or a pickle registers as it is; it is converted to
+      // ONNX where it is loaded (see import/servable.ts).
+      const model = await readRegistrableModel(local);
+      signature = model.signature ? JSON.stringify(model.signature) : null;
     }
     return this.store.createModelVersion({
       name,

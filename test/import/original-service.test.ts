@@ -141,7 +141,7 @@ describe.skipIf(MISSING !== undefined)(
       },
     );
 
-    it("mldeploy serve s3://…/1/<run_id>/artifacts/model serves the MLflow variant as it loaded it, from objects a plain S3 client put", async () => {
+    it("mldeploy serve s3://…/1/<run_id>/artifacts/model and models:/…@production registered from it serve the MLflow variant, from objects a plain S3 client put", async () => {
       const s3 = await startS3Server(["mlflow-models"]);
       const client = new S3Client({
         endpoint: s3.endpoint,
@@ -164,18 +164,35 @@ describe.skipIf(MISSING !== undefined)(
             }),
           );
         }
+        const s3Env = {
+          ...S3RVER_CREDENTIALS,
+          MLDEPLOY_S3_ENDPOINT: s3.endpoint,
+          MLDEPLOY_DATA_DIR: path.join(tempDir(), "s3-data"),
+        };
         const server = await startServeProcess(
           [`s3://mlflow-models/${prefix}`, ...IMPORT_OPTIONS, "--port", "0"],
-          {
-            env: {
-              ...S3RVER_CREDENTIALS,
-              MLDEPLOY_S3_ENDPOINT: s3.endpoint,
-              MLDEPLOY_DATA_DIR: path.join(tempDir(), "s3-data"),
-            },
-          },
+          { env: s3Env },
         );
         servers.push(server);
         expectSameAnswers(await predictEach(server.url, rides), python.get("forest")!);
+
+        // Registered as it is (the registry keeps the MLflow model, not a conversion) and served
+        // through an alias, as a team whose registry points at MLflow's artifacts does.
+        const registered = await runCli(
+          ["models", "register", "ride-duration", `s3://mlflow-models/${prefix}`],
+          { env: s3Env },
+        );
+        expect(registered.status, registered.stderr).toBe(0);
+        const aliased = await runCli(["models", "alias", "ride-duration", "production", "1"], {
+          env: s3Env,
+        });
+        expect(aliased.status, aliased.stderr).toBe(0);
+        const byAlias = await startServeProcess(
+          ["models:/ride-duration@production", ...IMPORT_OPTIONS, "--port", "0"],
+          { env: s3Env },
+        );
+        servers.push(byAlias);
+        expectSameAnswers(await predictEach(byAlias.url, rides), python.get("forest")!);
       } finally {
         client.destroy();
         await s3.stop();
