@@ -75,14 +75,17 @@ export function treeMargins(
   const baseMargins = Array.from({ length: groups }, (_, g) =>
     probToMargin(model.objective, model.baseScore[model.baseScore.length === 1 ? 0 : g]),
   );
-  nodes.treeids.push(0);
-  nodes.nodeids.push(0);
-  nodes.featureids.push(0);
-  nodes.values.push(0);
-  nodes.modes.push("LEAF");
-  nodes.truenodeids.push(0);
-  nodes.falsenodeids.push(0);
-  nodes.missingTracksTrue.push(0);
+  const pushLeaf = (treeId: number, nodeId: number) => {
+    nodes.treeids.push(treeId);
+    nodes.nodeids.push(nodeId);
+    nodes.featureids.push(0);
+    nodes.values.push(0);
+    nodes.modes.push("LEAF");
+    nodes.truenodeids.push(0);
+    nodes.falsenodeids.push(0);
+    nodes.missingTracksTrue.push(0);
+  };
+  pushLeaf(0, 0);
   baseMargins.forEach((margin, group) => {
     targets.treeids.push(0);
     targets.nodeids.push(0);
@@ -103,15 +106,8 @@ export function treeMargins(
       const i = stack.pop() as number;
       const left = tree.left[i];
       const right = tree.right[i];
-      nodes.treeids.push(treeId);
-      nodes.nodeids.push(i);
       if (left === -1) {
-        nodes.featureids.push(0);
-        nodes.values.push(0);
-        nodes.modes.push("LEAF");
-        nodes.truenodeids.push(0);
-        nodes.falsenodeids.push(0);
-        nodes.missingTracksTrue.push(0);
+        pushLeaf(treeId, i);
         targets.treeids.push(treeId);
         targets.nodeids.push(i);
         targets.ids.push(group);
@@ -123,6 +119,8 @@ export function treeMargins(
         continue;
       }
       stack.push(right, left);
+      nodes.treeids.push(treeId);
+      nodes.nodeids.push(i);
       const split = tree.splitCondition[i];
       const defaultChild = tree.defaultLeft[i] ? left : right;
       const feature = input.features[tree.splitIndex[i]];
