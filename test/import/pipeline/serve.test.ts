@@ -125,4 +125,5 @@ describe.skipIf(!pythonHasAll(...PIPELINE_MODULES))(
   },
 );
 
-test.skipIf(pythonHasAll(...PIPELINE_MODULES))(NO_PYTHON_LIBS, () => {});
+if (!pythonHasAll(...PIPELINE_MODULES))
+  console.warn(`${path.basename(import.meta.filename)}: ${NO_PYTHON_LIBS}`);
