@@ -1,3 +1,4 @@
+import path from "node:path";
 import type { Command } from "commander";
 import { readBundle } from "../../model/bundle.js";
 import { printTable } from "../output.js";
@@ -35,6 +36,7 @@ export function registerInfo(program: Command): void {
         created: bundle.createdAt ?? null,
         version: predictor.info.version,
         output: predictor.info.output,
+        classes: bundle.mldeploy?.classes ?? null,
         request_schema: predictor.info.inputs,
         signature: bundle.signature ?? null,
         features: bundle.mldeploy?.features ?? null,
@@ -51,8 +53,16 @@ export function registerInfo(program: Command): void {
         process.stdout.write(JSON.stringify(summary, null, 2) + "\n");
         return;
       }
+      // A model from Python is shown by the name it was given, and the bundle it became.
+      const converted =
+        bundle.mldeploy?.source !== undefined && path.resolve(model) !== bundle.path;
+      const classes = bundle.mldeploy?.classes;
       process.stdout.write(
-        `model   ${summary.path}\nversion ${summary.version}\noutput  ${summary.output}\n\nrequest schema:\n`,
+        `model   ${converted ? model : summary.path}\n` +
+          (converted ? `bundle  ${summary.path} (converted, cached)\n` : "") +
+          `version ${summary.version}\noutput  ${summary.output}\n` +
+          (classes ? `classes ${classes.map(String).join(", ")}\n` : "") +
+          `\nrequest schema:\n`,
       );
       printTable(
         predictor.info.inputs.map((c) => ({
