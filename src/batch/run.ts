@@ -5,7 +5,7 @@ import {
   createBatchMetrics,
   withProcessMetrics,
   type BatchMetrics,
-} from "../metrics/batch-metrics.js";
+} from "./metrics.js";
 import { serveMetrics } from "../metrics/http.js";
 import { importCacheDir, importedModelName, servableBundle } from "../import/servable.js";
 import { loadPredictor } from "../model/predictor.js";

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { UserError } from "../config/errors.js";
 import type { Logger } from "../log/logger.js";
-import { serveClusterMetrics } from "../metrics/cluster-metrics.js";
+import { serveClusterMetrics } from "./cluster-metrics.js";
 import type { ServeOptions } from "./options.js";
 import type { ResolvedModel } from "./single.js";
 

@@ -1,4 +1,4 @@
-import type { ServeMetrics } from "../metrics/serve-metrics.js";
+import type { ServeMetrics } from "./metrics.js";
 import type { InputLimits } from "./batch-input.js";
 import type { Protocol } from "./errors.js";
 import type { ModelSlot } from "./served-model.js";

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { FastifyServerFactory } from "fastify";
-import type { ServeMetrics } from "../metrics/serve-metrics.js";
+import type { ServeMetrics } from "./metrics.js";
 import { JSON_TYPE } from "./context.js";
 import { errorBody, type Protocol } from "./errors.js";
 

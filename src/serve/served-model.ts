@@ -1,4 +1,4 @@
-import type { ServeMetrics } from "../metrics/serve-metrics.js";
+import type { ServeMetrics } from "./metrics.js";
 import { MicroBatcher, type MicroBatcherOptions } from "../model/micro-batcher.js";
 import type { ModelInfo, Predictor } from "../model/types.js";
 import { observeBatches } from "./instrument.js";

@@ -1,8 +1,8 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { UserError } from "../config/errors.js";
 import { silentLogger, type Logger } from "../log/logger.js";
-import { localMetricsRenderer, type RenderedMetrics } from "../metrics/cluster-metrics.js";
-import { createServeMetrics, type ServeMetrics } from "../metrics/serve-metrics.js";
+import { localMetricsRenderer, type RenderedMetrics } from "./cluster-metrics.js";
+import { createServeMetrics, type ServeMetrics } from "./metrics.js";
 import type { Predictor } from "../model/types.js";
 import { JSON_TYPE, type ServeContext } from "./context.js";
 import { installBearerAuth } from "./auth.js";

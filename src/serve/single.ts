@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "../log/logger.js";
-import type { RenderedMetrics } from "../metrics/cluster-metrics.js";
-import { createServeMetrics } from "../metrics/serve-metrics.js";
+import type { RenderedMetrics } from "./cluster-metrics.js";
+import { createServeMetrics } from "./metrics.js";
 import { loadPredictor } from "../model/predictor.js";
 import type { Predictor } from "../model/types.js";
 import type { ServeOptions } from "./options.js";

@@ -5,7 +5,7 @@
 import cluster from "node:cluster";
 import { UserError } from "../config/errors.js";
 import { createLogger } from "../log/logger.js";
-import { clusterMetricsRenderer } from "../metrics/cluster-metrics.js";
+import { clusterMetricsRenderer } from "./cluster-metrics.js";
 import {
   RELOAD_FAILED_MESSAGE_TYPE,
   SHUTDOWN_MESSAGE,

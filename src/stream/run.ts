@@ -1,6 +1,6 @@
 import type { Logger } from "../log/logger.js";
 import { serveMetrics } from "../metrics/http.js";
-import { createStreamMetrics, pollLag } from "../metrics/stream-metrics.js";
+import { createStreamMetrics, pollLag } from "./metrics.js";
 import { PredictorSlot } from "../model/predictor-slot.js";
 import { importCacheDir, importedModelName, servableBundle } from "../import/servable.js";
 import { loadPredictor } from "../model/predictor.js";

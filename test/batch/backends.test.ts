@@ -4,7 +4,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { batchOptionsSchema, type BatchOptionsInput } from "../../src/batch/options.js";
 import { runBatch } from "../../src/batch/run.js";
-import { writeRidesPostgres, writeRidesTable } from "../../src/batch/sample-rides.js";
+import { writeRidesPostgres, writeRidesTable } from "../../src/rides/sample-rides.js";
 import { Registry } from "../../src/registry/registry.js";
 import { loadPredictor } from "../../src/model/predictor.js";
 import { sqlString, withDuckDB } from "../../src/train/duckdb.js";

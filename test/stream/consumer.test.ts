@@ -7,7 +7,7 @@ import { silentLogger } from "../../src/log/logger.js";
 import { loadPredictor } from "../../src/model/predictor.js";
 import type { Predictor } from "../../src/model/types.js";
 import { serveMetrics } from "../../src/metrics/http.js";
-import { createStreamMetrics } from "../../src/metrics/stream-metrics.js";
+import { createStreamMetrics } from "../../src/stream/metrics.js";
 import { runConsumer } from "../../src/stream/consumer.js";
 import { openStreamSink, openStreamSource } from "../../src/stream/endpoints.js";
 import { ORIGINAL_FORMAT } from "../../src/stream/events.js";

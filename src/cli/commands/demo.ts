@@ -71,7 +71,7 @@ export function registerDemo(program: Command): void {
 
         process.stderr.write(`3/4 batch scoring the February rides in ${dbFile}\n`);
         const [{ writeRidesTable }, { runBatch }, { batchOptionsSchema }] = await Promise.all([
-          import("../../batch/sample-rides.js"),
+          import("../../rides/sample-rides.js"),
           import("../../batch/run.js"),
           import("../../batch/options.js"),
         ]);

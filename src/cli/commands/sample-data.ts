@@ -68,7 +68,7 @@ export function registerSampleData(program: Command): void {
       if ([flags.sqlite, flags.postgres, flags.events].every((f) => f === undefined)) return;
       const table = flags.table ?? "rides";
       const { writeRideEvents, writeRidesPostgres, writeRidesTable } =
-        await import("../../batch/sample-rides.js");
+        await import("../../rides/sample-rides.js");
       if (flags.sqlite !== undefined) {
         const rows = await writeRidesTable(files, flags.sqlite, table);
         process.stdout.write(`${path.resolve(flags.sqlite)} (table ${table}, ${rows} rows)\n`);

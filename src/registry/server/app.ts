@@ -14,7 +14,7 @@ import { buildOpenApiDocument, HEALTH_PATH, OPENAPI_PATH } from "./openapi.js";
 import type { ServerRules } from "./route-spec.js";
 import { API_ROUTES } from "./routes.js";
 import { RequestValidationError } from "./validation.js";
-import { API_PREFIX, httpStatusOf, INTERNAL_ERROR_CODE, type ErrorBody } from "./wire.js";
+import { API_PREFIX, httpStatusOf, INTERNAL_ERROR_CODE, type ErrorBody } from "../wire.js";
 
 export interface RegistryServerOptions {
   /** When set, every route but /health requires `Authorization: Bearer <token>`. */

@@ -16,4 +16,4 @@ export {
 } from "./run.js";
 export { buildOpenApiDocument, HEALTH_PATH, OPENAPI_PATH } from "./openapi.js";
 export { API_ROUTES } from "./routes.js";
-export { API_PREFIX, type ErrorBody } from "./wire.js";
+export { API_PREFIX, type ErrorBody } from "../wire.js";

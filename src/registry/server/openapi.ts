@@ -2,7 +2,7 @@ import { z } from "zod";
 import { VERSION } from "../../version.js";
 import type { ApiRoute } from "./route-spec.js";
 import { apiSchemas } from "./schemas.js";
-import { API_PREFIX } from "./wire.js";
+import { API_PREFIX } from "../wire.js";
 
 type JsonObject = Record<string, unknown>;
 

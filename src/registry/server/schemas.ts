@@ -7,7 +7,7 @@ import {
   type RegisteredModel,
   type Run,
 } from "../store/types.js";
-import { INTERNAL_ERROR_CODE, REGISTRY_ERROR_CODES } from "./wire.js";
+import { INTERNAL_ERROR_CODE, REGISTRY_ERROR_CODES } from "../wire.js";
 
 /**
  * The API's request and response shapes. Routes validate with them and the OpenAPI document

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { UserError } from "../../config/errors.js";
 import { RegistryError } from "../errors.js";
-import { API_PREFIX, INTERNAL_ERROR_CODE, isRegistryErrorCode } from "../server/wire.js";
+import { API_PREFIX, INTERNAL_ERROR_CODE, isRegistryErrorCode } from "../wire.js";
 import { normalizeArtifactLocation } from "./artifact-location.js";
 import { validateAlias, validateKey, validateMetricValue, validateModelName } from "./names.js";
 import type {

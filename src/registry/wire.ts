@@ -1,4 +1,4 @@
-import type { RegistryErrorCode } from "../errors.js";
+import type { RegistryErrorCode } from "./errors.js";
 
 /**
  * What the registry server and its client (HttpStore) must agree on, kept free of Fastify and

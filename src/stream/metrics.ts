@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Logger } from "../log/logger.js";
-import type { StreamLag, StreamSource } from "../stream/types.js";
-import { modelReloadsCounter } from "./model-reloads.js";
+import { modelReloadsCounter } from "../metrics/model-reloads.js";
+import type { StreamLag, StreamSource } from "./types.js";
 
 /** What one acknowledged batch did (the consumer loop's report). */
 export interface StreamBatchObservation {

@@ -1,8 +1,8 @@
 import { writeFile } from "node:fs/promises";
 import Database from "better-sqlite3";
 import { sqlString, withDuckDB } from "../train/duckdb.js";
-import { describeUrl, endPool, openPool, postgresError } from "./sql/postgres-connection.js";
-import { qualified, quote, tableName, type TableName } from "./sql/identifiers.js";
+import { describeUrl, endPool, openPool, postgresError } from "../batch/sql/postgres-connection.js";
+import { qualified, quote, tableName, type TableName } from "../batch/sql/identifiers.js";
 
 /**
  * The rides of the batch examples: the TLC columns a ride-duration job needs plus a

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import { modelReloadsCounter } from "./model-reloads.js";
+import { modelReloadsCounter } from "../metrics/model-reloads.js";
 
 export interface ServeMetricsOptions {
   /** Registry to register into; a fresh one by default so tests and several servers do not collide. */
