@@ -15,7 +15,7 @@ import type {
   RegisteredModel,
   Run,
   RunStatus,
-  TrackingStore,
+  RegistryStore,
 } from "./types.js";
 
 export interface HttpStoreOptions {
@@ -82,11 +82,11 @@ const notFound = (what: string, id: string) => () =>
 const modelName = (name: string) => segment(name, () => void validateModelName(name));
 
 /**
- * The TrackingStore of a registry server (`mldeploy registry-server`), over its JSON API.
+ * The RegistryStore of a registry server (`mldeploy registry-server`), over its JSON API.
  * Errors come back as the RegistryError the server's store raised, with the same code and
  * message, so callers cannot tell a remote registry from a local one by its errors.
  */
-export class HttpStore implements TrackingStore {
+export class HttpStore implements RegistryStore {
   readonly description: string;
   /** The server's URL as given, without the API prefix (and without any token). */
   private readonly root: string;

@@ -67,7 +67,7 @@ import {
   type RegisteredModel,
   type Run,
   type RunStatus,
-  type TrackingStore,
+  type RegistryStore,
 } from "./types.js";
 
 export interface SqlStoreOptions {
@@ -82,7 +82,7 @@ const MAX_LIST_RUNS = 10_000;
  * The tracking store logic shared by SQLite and PostgreSQL: validation, ids, defaults and
  * every statement. The subclasses only open the database and migrate it.
  */
-export class SqlTrackingStore implements TrackingStore {
+export class SqlStore implements RegistryStore {
   readonly description: string;
   /** Where experiments created without an artifact location put their runs (normalized). */
   readonly artifactRoot: string;
