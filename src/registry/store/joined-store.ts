@@ -18,7 +18,7 @@ export class JoinedStore implements RegistryStore {
     readonly tracking: TrackingStore,
     readonly models: ModelRegistryStore,
     /** Releases the connection both parts share. */
-    private readonly release: () => Promise<void>,
+    private readonly releaseConnection: () => Promise<void>,
   ) {
     this.description = tracking.description;
   }
@@ -93,6 +93,6 @@ export class JoinedStore implements RegistryStore {
   }
 
   close(): Promise<void> {
-    return this.release();
+    return this.releaseConnection();
   }
 }
