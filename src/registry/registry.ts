@@ -13,7 +13,7 @@ import type {
   ModelVersion,
   Run,
   RunStatus,
-  TrackingStore,
+  RegistryStore,
 } from "./store/types.js";
 
 export interface RegistryOptions {
@@ -73,7 +73,7 @@ export interface LocalModel {
  */
 export class Registry {
   private constructor(
-    readonly store: TrackingStore,
+    readonly store: RegistryStore,
     /** The local data directory (SQLite store, artifacts and caches by default). */
     readonly dataDir: string,
     private readonly cache: ModelCache,

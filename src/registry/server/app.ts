@@ -7,7 +7,7 @@ import Fastify, {
 import { silentLogger, type Logger } from "../../log/logger.js";
 import { VERSION } from "../../version.js";
 import { RegistryError } from "../errors.js";
-import type { TrackingStore } from "../store/types.js";
+import type { RegistryStore } from "../store/types.js";
 import { ArtifactRoots } from "./artifact-roots.js";
 import { bearerChecker } from "./auth.js";
 import { buildOpenApiDocument, HEALTH_PATH, OPENAPI_PATH } from "./openapi.js";
@@ -51,12 +51,12 @@ export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute
 }
 
 /**
- * The registry's JSON REST API over a tracking store (see routes.ts and the OpenAPI document
- * at /api/v1/openapi.json). It does not listen and does not own the store: the caller listens,
- * and closes the store after `app.close()`.
+ * The registry's JSON REST API over a registry store, tracking and model registry (see
+ * routes.ts and the OpenAPI document at /api/v1/openapi.json). It does not listen and does not
+ * own the store: the caller listens, and closes the store after `app.close()`.
  */
 export async function buildRegistryServer(
-  store: TrackingStore,
+  store: RegistryStore,
   options: RegistryServerOptions = {},
 ): Promise<FastifyInstance> {
   if (options.token === "") throw new Error("registry server token must not be empty");
@@ -116,7 +116,7 @@ export async function buildRegistryServer(
 }
 
 /** The store's own artifact root (SQL stores have one) and the allowed ones. */
-function artifactRootsOf(store: TrackingStore, options: RegistryServerOptions): ArtifactRoots {
+function artifactRootsOf(store: RegistryStore, options: RegistryServerOptions): ArtifactRoots {
   if (options.anyArtifactLocation === true) return ArtifactRoots.any();
   const own = (store as { artifactRoot?: unknown }).artifactRoot;
   return ArtifactRoots.of([

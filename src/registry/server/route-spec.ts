@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import type { TrackingStore } from "../store/types.js";
+import type { RegistryStore } from "../store/types.js";
 import type { ArtifactRoots } from "./artifact-roots.js";
 import { RequestValidationError } from "./validation.js";
 
@@ -33,7 +33,7 @@ export interface RouteSpec<
   /** Error statuses this operation can answer besides 400/401/500, for the document. */
   errors: number[];
   handle(
-    store: TrackingStore,
+    store: RegistryStore,
     input: { params: z.output<P>; query: z.output<Q>; body: z.output<B> },
     rules: ServerRules,
   ): Promise<R>;
@@ -60,7 +60,7 @@ export interface ApiRoute {
   response?: z.ZodType;
   errors: number[];
   /** Validates the raw input against the schemas, then calls the store. */
-  run(store: TrackingStore, raw: RawInput, rules: ServerRules): Promise<unknown>;
+  run(store: RegistryStore, raw: RawInput, rules: ServerRules): Promise<unknown>;
 }
 
 function parse(

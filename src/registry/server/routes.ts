@@ -29,7 +29,7 @@ import {
 } from "./schemas.js";
 
 /**
- * Every TrackingStore method as an HTTP operation, relative to API_PREFIX. Handlers move
+ * Every RegistryStore method as an HTTP operation, relative to API_PREFIX. Handlers move
  * values between HTTP and the store, where the rules of the registry live; the server adds
  * only its own (ServerRules: where clients may point artifacts).
  */

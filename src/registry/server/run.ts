@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { silentLogger, type Logger } from "../../log/logger.js";
-import type { TrackingStore } from "../store/types.js";
+import type { RegistryStore } from "../store/types.js";
 import { buildRegistryServer } from "./app.js";
 import { registryServerOptionsSchema } from "./options.js";
 
@@ -13,7 +13,7 @@ export {
 
 export interface RunRegistryServerInput {
   /** Opened by the caller (e.g. openStore(registryUrl)); not closed by close(). */
-  store: TrackingStore;
+  store: RegistryStore;
   host?: string;
   port?: number;
   token?: string;

@@ -4,7 +4,7 @@ import { RegistryError } from "../errors.js";
 import { HttpStore } from "./http-store.js";
 import { PostgresStore } from "./postgres-store.js";
 import { SqliteStore } from "./sqlite-store.js";
-import type { TrackingStore } from "./types.js";
+import type { RegistryStore } from "./types.js";
 
 export const DEFAULT_DATA_DIR = "./mldeploy-data";
 
@@ -79,11 +79,11 @@ export function parseStoreUrl(url: string | undefined, dataDir = DEFAULT_DATA_DI
   }
 }
 
-/** Opens the tracking store a registry URL names (see parseStoreUrl). */
+/** Opens the registry store (tracking and model registry) that a registry URL names. */
 export async function openStore(
   url?: string,
   options: OpenStoreOptions = {},
-): Promise<TrackingStore> {
+): Promise<RegistryStore> {
   const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
   const artifactRoot = options.artifactRoot ?? path.join(dataDir, "artifacts");
   const target = parseStoreUrl(url, dataDir);

@@ -8,7 +8,7 @@ import { RegistryError } from "../errors.js";
 import { migratePostgres } from "./migrations.js";
 import { DEFAULT_RETRY_POLICY, withRetries, type RetryPolicy } from "./pg-retry.js";
 import type { SqlDatabase, SqlExecutor, SqlValue } from "./sql-database.js";
-import { SqlTrackingStore } from "./sql-store.js";
+import { SqlStore } from "./sql-store.js";
 
 export interface PostgresStoreOptions {
   /** Schema holding the tables (created if missing). Default: the connection's current schema. */
@@ -280,7 +280,7 @@ export function describePostgres(url: string, schema: string | undefined): strin
   return parsed.toString();
 }
 
-export class PostgresStore extends SqlTrackingStore {
+export class PostgresStore extends SqlStore {
   /** Connects, creates the schema if needed and migrates it. */
   static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
     const { schema } = options;

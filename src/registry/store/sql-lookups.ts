@@ -1,5 +1,5 @@
 import { RegistryError } from "../errors.js";
-import { insertRows, type SqlExecutor } from "./sql-database.js";
+import { insertRows, type SqlDatabase, type SqlExecutor } from "./sql-database.js";
 import {
   EXPERIMENT_COLUMNS,
   MODEL_SELECT,
@@ -78,4 +78,18 @@ export async function setKeyValues(
     Object.entries(values).map(([key, value]) => [ownerId, key, value]),
     ` ON CONFLICT (${ownerColumn}, key) DO UPDATE SET value = excluded.value`,
   );
+}
+
+/** Runs an INSERT, turning a unique-key violation into ALREADY_EXISTS. */
+export async function insertUnique<T>(
+  db: SqlDatabase,
+  message: string,
+  insert: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await insert();
+  } catch (error) {
+    if (db.isUniqueViolation(error)) throw new RegistryError("ALREADY_EXISTS", message);
+    throw error;
+  }
 }

@@ -4,7 +4,7 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import { migrateSqlite } from "./migrations.js";
 import type { SqlDatabase, SqlExecutor, SqlValue } from "./sql-database.js";
-import { SqlTrackingStore } from "./sql-store.js";
+import { SqlStore } from "./sql-store.js";
 
 export interface SqliteStoreOptions {
   /** Default: an `artifacts` directory next to the database file. */
@@ -85,7 +85,7 @@ class SqliteDatabase implements SqlDatabase {
   }
 }
 
-export class SqliteStore extends SqlTrackingStore {
+export class SqliteStore extends SqlStore {
   /** Opens (creating it and its directory if needed) and migrates a SQLite registry file. */
   static async open(file: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
     const absolute = path.resolve(file);

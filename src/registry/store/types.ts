@@ -1,7 +1,10 @@
 /**
- * The tracking and registry store contract, in the spirit of MLflow's tracking store and
- * model registry. SQLite, PostgreSQL and the HTTP client (registry-server) implement it the
- * same way; the shared test suite runs against each.
+ * The store contracts, split where MLflow splits them (mlflow/store/tracking and
+ * mlflow/store/model_registry): a TrackingStore holds experiments and runs (params, metrics,
+ * tags, artifact locations), a ModelRegistryStore holds registered models, their versions and
+ * aliases. A registry URL opens both at once, over one database or server: a RegistryStore.
+ * SQLite, PostgreSQL and the HTTP client (registry-server) implement them the same way; the
+ * shared test suite runs against each.
  *
  * Times are milliseconds since the epoch. Ids are 32 lowercase hex characters (as MLflow's
  * run ids). Every method is async so that remote stores fit the same shape.
@@ -99,10 +102,15 @@ export interface CreateModelVersionInput {
   description?: string;
 }
 
-export interface TrackingStore {
+/** What every store has: a name for logs, and resources to release. */
+export interface StoreConnection {
   /** A URL-ish description for logs and `mldeploy info` (never contains a password). */
   readonly description: string;
+  close(): Promise<void>;
+}
 
+/** Experiments and runs (MLflow's tracking store). */
+export interface TrackingStore extends StoreConnection {
   createExperiment(
     name: string,
     options?: { artifactLocation?: string; tags?: Record<string, string> },
@@ -122,7 +130,13 @@ export interface TrackingStore {
   setRunTags(runId: string, tags: Record<string, string>): Promise<void>;
   /** Sets a terminal status and the end time (default now). */
   endRun(runId: string, status: Exclude<RunStatus, "RUNNING">, endTime?: number): Promise<Run>;
+}
 
+/**
+ * Registered models, their versions and aliases (MLflow's model-registry store). A version may
+ * name the run that produced it: the run must exist in the tracking store beside it.
+ */
+export interface ModelRegistryStore extends StoreConnection {
   createRegisteredModel(name: string, description?: string): Promise<RegisteredModel>;
   getRegisteredModel(name: string): Promise<RegisteredModel>;
   listRegisteredModels(): Promise<RegisteredModel[]>;
@@ -138,6 +152,10 @@ export interface TrackingStore {
   setAlias(name: string, alias: string, version: number): Promise<void>;
   deleteAlias(name: string, alias: string): Promise<void>;
   getModelVersionByAlias(name: string, alias: string): Promise<ModelVersion>;
-
-  close(): Promise<void>;
 }
+
+/**
+ * What a registry URL opens (see openStore): the tracking store and the model-registry store
+ * of one database or registry server, as one object; `close()` releases both.
+ */
+export type RegistryStore = TrackingStore & ModelRegistryStore;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryError } from "../../../src/registry/errors.js";
 import { HttpStore } from "../../../src/registry/store/http-store.js";
-import type { TrackingStore } from "../../../src/registry/store/types.js";
+import type { RegistryStore } from "../../../src/registry/store/types.js";
 import { api, capturingLogger, outcome, startRegistry, type TestRegistry } from "./helpers.js";
 
 const TOKEN = "correct-horse-battery-staple";
@@ -190,7 +190,7 @@ describe("registry API request validation", () => {
 describe("registry API internal errors", () => {
   it("answers 500 with a generic message and logs the cause", async () => {
     const secret = "SQLITE_IOERR at /srv/secret/registry.db";
-    const failing = new Proxy({} as TrackingStore, {
+    const failing = new Proxy({} as RegistryStore, {
       get: (_target, property) =>
         property === "description"
           ? "failing"

@@ -3,7 +3,7 @@ import { pino, type Logger } from "pino";
 import { runRegistryServer, type RunningRegistryServer } from "../../../src/registry/server/run.js";
 import { HttpStore, type HttpStoreOptions } from "../../../src/registry/store/http-store.js";
 import { SqliteStore } from "../../../src/registry/store/sqlite-store.js";
-import type { TrackingStore } from "../../../src/registry/store/types.js";
+import type { RegistryStore } from "../../../src/registry/store/types.js";
 import { tempDir } from "../../helpers/temp.js";
 
 export interface TestRegistry {
@@ -20,7 +20,7 @@ export interface StartOptions {
   token?: string;
   artifactRoot?: string;
   /** Backing store; default a fresh SQLite file. */
-  store?: TrackingStore;
+  store?: RegistryStore;
   logger?: Logger;
   client?: Partial<HttpStoreOptions>;
   /**

@@ -15,7 +15,7 @@ describe("HttpStore against a registry server over SQLite", () => {
   });
   afterAll(() => registry.close());
 
-  it("round-trips every TrackingStore method, reading back what the local store holds", async () => {
+  it("round-trips every RegistryStore method, reading back what the local store holds", async () => {
     const { client, local } = registry;
 
     const experiment = await client.createExperiment("round trip", { tags: { team: "ml" } });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildRegistryServer, registeredRoutes } from "../../../src/registry/server/app.js";
 import { openApiPath } from "../../../src/registry/server/openapi.js";
 import { API_ROUTES } from "../../../src/registry/server/routes.js";
-import type { TrackingStore } from "../../../src/registry/store/types.js";
+import type { RegistryStore } from "../../../src/registry/store/types.js";
 import { api, startRegistry, type TestRegistry } from "./helpers.js";
 
 type Operation = {
@@ -49,7 +49,7 @@ describe("OpenAPI document", () => {
       )
       .sort();
     expect(inDocument).toEqual(inFastify);
-    // Every TrackingStore method has its operation (close and description excepted).
+    // Every RegistryStore method has its operation (close and description excepted).
     expect(inFastify).toHaveLength(API_ROUTES.length + 2);
   });
 
@@ -105,7 +105,7 @@ describe("OpenAPI document", () => {
   });
 
   it("leaves security out when the server has no token", async () => {
-    const app = await buildRegistryServer({} as TrackingStore);
+    const app = await buildRegistryServer({} as RegistryStore);
     try {
       const answer = await app.inject({ method: "GET", url: "/api/v1/openapi.json" });
       const doc = answer.json<Document>();

@@ -4,10 +4,10 @@ import {
   registryServerOptionsSchema,
   runRegistryServer,
 } from "../../../src/registry/server/run.js";
-import type { TrackingStore } from "../../../src/registry/store/types.js";
+import type { RegistryStore } from "../../../src/registry/store/types.js";
 import { api, capturingLogger } from "./helpers.js";
 
-const store = { description: "sqlite:/tmp/test.db" } as TrackingStore;
+const store = { description: "sqlite:/tmp/test.db" } as RegistryStore;
 
 describe("registry server options", () => {
   it("defaults to this machine only, port 5050, no token, the embedded SQLite store", () => {

@@ -1,6 +1,6 @@
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { TrackingStore } from "../../../src/registry/store/types.js";
+import type { RegistryStore } from "../../../src/registry/store/types.js";
 import { expectRegistryError, scratchDirs } from "./helpers.js";
 
 export interface StoreFactoryOptions {
@@ -8,17 +8,17 @@ export interface StoreFactoryOptions {
 }
 
 /** Opens a fresh, empty store (its own file or schema) with the given artifact root. */
-export type StoreFactory = (options: StoreFactoryOptions) => Promise<TrackingStore>;
+export type StoreFactory = (options: StoreFactoryOptions) => Promise<RegistryStore>;
 
 const HEX32 = /^[0-9a-f]{32}$/;
 
 /**
- * The TrackingStore contract: every implementation (SQLite, PostgreSQL, the HTTP client)
+ * The RegistryStore contract: every implementation (SQLite, PostgreSQL, the HTTP client)
  * must pass the same tests. Each test gets a fresh empty store.
  */
 export function describeStoreContract(name: string, makeStore: StoreFactory): void {
-  describe(`TrackingStore contract: ${name}`, () => {
-    let store: TrackingStore;
+  describe(`RegistryStore contract: ${name}`, () => {
+    let store: RegistryStore;
     let artifactRoot: string;
     const scratch = scratchDirs();
 

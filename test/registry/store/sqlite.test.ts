@@ -40,6 +40,22 @@ describe("SqliteStore", () => {
     await second.close();
   });
 
+  it("offers its tracking store and its model-registry store apart, over one database", async () => {
+    const store = await SqliteStore.open(path.join(scratch(), "registry.db"));
+    const { tracking, models } = store;
+    const experiment = await tracking.createExperiment("split");
+    const run = await tracking.createRun({ experimentId: experiment.id });
+    const version = await models.createModelVersion({ name: "m", source: "x", runId: run.id });
+    expect(version.runId).toBe(run.id);
+    expect(await store.getModelVersion("m", 1)).toEqual(version);
+    expect(await store.getRun(run.id)).toEqual(await tracking.getRun(run.id));
+    // The model-registry side checks runs in the tracking side's tables.
+    await expect(
+      models.createModelVersion({ name: "m", source: "y", runId: "0".repeat(32) }),
+    ).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await store.close();
+  });
+
   it("serializes concurrent transactions on one connection", async () => {
     const store = await SqliteStore.open(path.join(scratch(), "registry.db"));
     const versions = await Promise.all(
