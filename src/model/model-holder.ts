@@ -1,67 +1,80 @@
-import type { Predictor } from "./types.js";
-
 /**
- * The model a long-running consumer predicts with, replaceable while it runs (its registry
- * alias moved). A batch borrows the current predictor for all of its work (validation against
- * the model's schema, the prediction, the version written into each output event), so no batch
- * mixes two versions; a replaced predictor is closed once the last batch that borrowed it is
- * done.
+ * A model that can be replaced while it is in use (a registry alias moved): the one holder the
+ * server (one per served model) and the stream consumer keep their model in. `T` is whatever the
+ * user of the holder works with (a Predictor, or serve's ServedModel); its close() releases it.
+ *
+ * Readers either take `current` once per unit of work (a serve request: the model's own
+ * micro-batcher drains on close) or borrow it with use() (a stream batch: validation, prediction
+ * and the version written out all come from one model). A replaced model is closed once the last
+ * borrow of it returned.
  */
-export class PredictorSlot {
-  private predictor: Predictor;
-  private readonly borrowed = new Map<Predictor, number>();
-  private readonly retired = new Set<Predictor>();
+export class ModelHolder<T extends { close(): Promise<void> }> {
+  private model: T;
+  private readonly borrowed = new Map<T, number>();
+  /** Replaced models still borrowed, with what settles the promise replace() returned. */
+  private readonly retired = new Map<T, () => void>();
   private readonly closing: Array<Promise<void>> = [];
   private closed = false;
 
-  constructor(initial: Predictor) {
-    this.predictor = initial;
+  constructor(initial: T) {
+    this.model = initial;
   }
 
-  get current(): Predictor {
-    return this.predictor;
+  get current(): T {
+    return this.model;
   }
 
-  async use<T>(work: (predictor: Predictor) => Promise<T>): Promise<T> {
-    const predictor = this.predictor;
-    this.borrowed.set(predictor, (this.borrowed.get(predictor) ?? 0) + 1);
+  /** Runs `work` with the current model; a replace() meanwhile does not close it under `work`. */
+  async use<R>(work: (model: T) => Promise<R>): Promise<R> {
+    const model = this.model;
+    this.borrowed.set(model, (this.borrowed.get(model) ?? 0) + 1);
     try {
-      return await work(predictor);
+      return await work(model);
     } finally {
-      const left = this.borrowed.get(predictor)! - 1;
-      if (left > 0) this.borrowed.set(predictor, left);
+      const left = this.borrowed.get(model)! - 1;
+      if (left > 0) this.borrowed.set(model, left);
       else {
-        this.borrowed.delete(predictor);
-        if (this.retired.delete(predictor)) this.closeLater(predictor);
+        this.borrowed.delete(model);
+        this.retired.get(model)?.();
       }
     }
   }
 
-  /** Later batches use `next`; the one it replaces is closed when no batch uses it any more. */
-  replace(next: Predictor): void {
-    const previous = this.predictor;
-    if (previous === next) return;
-    if (this.closed) {
-      // A load that finished after shutdown began: nothing will use it.
-      this.closeLater(next);
-      return;
-    }
-    this.predictor = next;
-    if (this.borrowed.has(previous)) this.retired.add(previous);
-    else this.closeLater(previous);
+  /**
+   * Later work uses `next`. Resolves once the model it replaces is closed (when nothing borrows
+   * it any more); rejects if closing it failed.
+   */
+  replace(next: T): Promise<void> {
+    const previous = this.model;
+    if (previous === next) return Promise.resolve();
+    // A load that finished after close() began: nothing will use it.
+    if (this.closed) return this.closeNow(next);
+    this.model = next;
+    if (!this.borrowed.has(previous)) return this.closeNow(previous);
+    return new Promise<void>((resolve, reject) => {
+      this.retired.set(previous, () => {
+        this.retired.delete(previous);
+        this.closeNow(previous).then(resolve, reject);
+      });
+    });
   }
 
-  /** Closes the current predictor and waits for replaced ones to close (call after the last use). */
+  /**
+   * Closes the current model and the replaced ones still borrowed (call after the last use);
+   * waits for all of them and rejects if closing the current one failed.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const predictor of this.retired) this.closeLater(predictor);
-    this.retired.clear();
-    this.closeLater(this.predictor);
+    for (const release of [...this.retired.values()]) release();
+    const current = this.closeNow(this.model);
     await Promise.allSettled(this.closing);
+    await current;
   }
 
-  private closeLater(predictor: Predictor): void {
-    this.closing.push(predictor.close().catch(() => undefined));
+  private closeNow(model: T): Promise<void> {
+    const closed = model.close();
+    this.closing.push(closed.catch(() => undefined));
+    return closed;
   }
 }
