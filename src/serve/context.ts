@@ -1,5 +1,5 @@
 import type { ServeMetrics } from "../metrics/serve-metrics.js";
-import type { InputLimits } from "./batch-input.js";
+import type { InputLimits } from "./records-input.js";
 import type { Protocol } from "./errors.js";
 import type { ServedModelHolder } from "./served-model.js";
 

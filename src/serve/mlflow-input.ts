@@ -7,7 +7,7 @@ import {
   batchFromRecords,
   batchFromRowArrays,
   type InputLimits,
-} from "./batch-input.js";
+} from "./records-input.js";
 import { readCsv, type CsvLimits } from "./csv.js";
 import { describeJson } from "./describe.js";
 import { badRequest } from "./errors.js";

@@ -1,6 +1,6 @@
 import type { ColumnarBatch, ColumnSpec, ColumnType } from "../model/types.js";
 import { isPlainObject } from "../model/validate.js";
-import { batchFromColumns, checkRowCount, type InputLimits } from "./batch-input.js";
+import { batchFromColumns, checkRowCount, type InputLimits } from "./records-input.js";
 import { clip, describeJson } from "./describe.js";
 import { badRequest } from "./errors.js";
 

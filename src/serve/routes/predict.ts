@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { isPlainObject } from "../../model/validate.js";
-import { batchFromRecords } from "../batch-input.js";
+import { batchFromRecords } from "../records-input.js";
 import { JSON_TYPE, type ServeContext } from "../context.js";
 import { badRequest } from "../errors.js";
 

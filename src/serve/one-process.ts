@@ -1,3 +1,7 @@
+/**
+ * The one-process server: loads the models, builds the app, listens, swaps models and shuts
+ * down (each cluster worker runs one: see worker.ts).
+ */
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "../log/logger.js";
 import type { RenderedMetrics } from "../metrics/cluster-metrics.js";
