@@ -3,7 +3,7 @@ import type { InputLimits } from "./records-input.js";
 import type { Protocol } from "./errors.js";
 import type { ServedModelHolder } from "./served-model.js";
 
-/** What every route needs: the served model (read once per request: it can be swapped) and limits. */
+/** What the data plane (dataplane.ts) serves from: the models (read once per request: they can be swapped), limits, metrics. */
 export interface ServeContext {
   /** The default model: /predict, /invocations, /version. */
   models: ServedModelHolder;

@@ -3,14 +3,12 @@ import { MicroBatcher, type MicroBatcherOptions } from "../model/micro-batcher.j
 import type { ModelHolder } from "../model/model-holder.js";
 import type { ModelInfo, Predictor } from "../model/types.js";
 import { observeBatches } from "./instrument.js";
-import { predictionObjectWriter } from "./json-out.js";
 
-/** One loaded model as the routes use it: batched predictor plus answers precomputed from its info. */
+/** One loaded model as the routes use it: its info and its batched predictor. */
 export interface ServedModel {
   readonly info: ModelInfo;
   /** Micro-batched and instrumented. */
   readonly predictor: Predictor;
-  readonly writer: ReturnType<typeof predictionObjectWriter>;
   /** Runs what is queued, waits for calls in progress, then releases the model. */
   close(): Promise<void>;
 }
@@ -40,7 +38,6 @@ export function serveModel(
   return {
     info: raw.info,
     predictor: batcher,
-    writer: predictionObjectWriter(raw.info.output, raw.info.version),
     async close() {
       await batcher.drain();
       await raw.close();

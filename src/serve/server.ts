@@ -6,6 +6,7 @@ import { createServeMetrics, type ServeMetrics } from "../metrics/serve-metrics.
 import { ModelHolder } from "../model/model-holder.js";
 import type { Predictor } from "../model/types.js";
 import { JSON_TYPE, type ServeContext } from "./context.js";
+import { DataPlane } from "./dataplane.js";
 import { installBearerAuth } from "./auth.js";
 import { decodeContentEncoding } from "./content-encoding.js";
 import { SERVE_OPENAPI_PATH, serveOpenApiDocument } from "./openapi.js";
@@ -14,9 +15,9 @@ import { ConcurrencyLimit } from "./overload.js";
 import { serveOptionsSchema } from "./options.js";
 import { serveModel, type ServedModelHolder } from "./served-model.js";
 import { installGracefulShutdown } from "./shutdown.js";
-import { mlflowRoutes } from "./routes/mlflow.js";
-import { predictRoutes } from "./routes/predict.js";
-import { v2Routes } from "./routes/v2.js";
+import { mlflowRoutes } from "./mlflow/routes.js";
+import { originalRoutes } from "./original/routes.js";
+import { v2Routes } from "./v2/routes.js";
 
 export interface BuildServerOptions {
   logger?: Logger;
@@ -145,9 +146,11 @@ export async function buildServingApp(
   installErrorHandling(app, logger);
   installResponseHook(app, metrics, logger);
 
-  predictRoutes(app, ctx);
-  mlflowRoutes(app, ctx);
-  v2Routes(app, ctx);
+  // Every protocol's routes parse and answer in their shape; the data plane does the rest.
+  const plane = new DataPlane(ctx);
+  originalRoutes(app, plane);
+  mlflowRoutes(app, plane);
+  v2Routes(app, plane);
   const auth = options.authToken !== undefined;
   app.get(SERVE_OPENAPI_PATH, async (_request, reply) => {
     reply.type(JSON_TYPE);
@@ -211,7 +214,7 @@ function installBodyParsers(app: FastifyInstance): void {
       done(new RequestError(400, `body is not valid JSON: ${(error as Error).message}`), undefined);
     }
   });
-  // text/csv has a parser only where it is read: /invocations (routes/mlflow.ts). Bodies
+  // text/csv has a parser only where it is read: /invocations (mlflow/routes.ts). Bodies
   // sent with Content-Encoding gzip or deflate are decoded before any parser reads them.
   app.addHook("preParsing", decodeContentEncoding);
 }
