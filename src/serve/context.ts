@@ -3,7 +3,10 @@ import type { InputLimits } from "./records-input.js";
 import type { Protocol } from "./errors.js";
 import type { ServedModelHolder } from "./served-model.js";
 
-/** What the data plane (dataplane.ts) serves from: the models (read once per request: they can be swapped), limits, metrics. */
+/**
+ * What the data plane (dataplane.ts) serves from: the models (read once per request: they
+ * can be swapped), limits, metrics, readiness.
+ */
 export interface ServeContext {
   /** The default model: /predict, /invocations, /version. */
   models: ServedModelHolder;
