@@ -18,7 +18,11 @@ export { applyFeatures } from "./model/transform.js";
 export { validateColumns, validateRecords, type ValidationResult } from "./model/validate.js";
 export * from "./model/types.js";
 export { MicroBatcher } from "./model/micro-batcher.js";
-export { PredictorSlot } from "./model/predictor-slot.js";
+export {
+  ModelHolder,
+  /** The name ModelHolder had before (stream's slot). */
+  ModelHolder as PredictorSlot,
+} from "./model/model-holder.js";
 export { runServe, type RunningServe } from "./serve/run.js";
 export { buildServer } from "./serve/server.js";
 export { serveOptionsSchema, type ServeOptions, type ServeOptionsInput } from "./serve/options.js";

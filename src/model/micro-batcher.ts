@@ -1,5 +1,4 @@
 import {
-  InputValidationError,
   noPredictions,
   slicePredictions,
   type Column,
@@ -8,7 +7,7 @@ import {
   type PredictOptions,
   type Predictor,
 } from "./types.js";
-import { validateRecords } from "./validate.js";
+import { predictRecords } from "./validate.js";
 
 export interface MicroBatcherOptions {
   /** Most rows in one coalesced call; a call at least this large runs alone, unsplit. */
@@ -58,9 +57,7 @@ export class MicroBatcher implements Predictor {
     records: ReadonlyArray<Record<string, unknown>>,
     options?: PredictOptions,
   ): Promise<PredictionBatch> {
-    const { batch, errors } = validateRecords(records, this.info.inputs);
-    if (errors.length) throw new InputValidationError(errors);
-    return this.predictColumns(batch, options);
+    return predictRecords(this, records, options);
   }
 
   predictColumns(batch: ColumnarBatch, options?: PredictOptions): Promise<PredictionBatch> {

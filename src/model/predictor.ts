@@ -16,7 +16,6 @@ import { encodeStringInputs, type EncodedGraph, type StringCodes } from "./strin
 import { identityFeatures } from "./transform.js";
 import {
   BundleError,
-  InputValidationError,
   type ColumnarBatch,
   type ColumnSpec,
   type ColumnType,
@@ -25,7 +24,7 @@ import {
   type PredictOptions,
   type Predictor,
 } from "./types.js";
-import { validateRecords } from "./validate.js";
+import { predictRecords } from "./validate.js";
 
 export interface LoadPredictorOptions {
   /** Model name reported to callers; defaults to the bundle directory's name. */
@@ -373,9 +372,7 @@ class OnnxPredictor implements Predictor {
     records: ReadonlyArray<Record<string, unknown>>,
     options?: PredictOptions,
   ): Promise<PredictionBatch> {
-    const { batch, errors } = validateRecords(records, this.info.inputs);
-    if (errors.length) throw new InputValidationError(errors);
-    return this.predictColumns(batch, options);
+    return predictRecords(this, records, options);
   }
 
   async predictColumns(batch: ColumnarBatch, options?: PredictOptions): Promise<PredictionBatch> {

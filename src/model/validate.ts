@@ -1,4 +1,13 @@
-import type { Column, ColumnarBatch, ColumnSpec, FieldError } from "./types.js";
+import {
+  InputValidationError,
+  type Column,
+  type ColumnarBatch,
+  type ColumnSpec,
+  type FieldError,
+  type PredictionBatch,
+  type PredictOptions,
+  type Predictor,
+} from "./types.js";
 
 export interface ValidateOptions {
   /** Accept numbers and booleans written as strings (CSV cells, query strings). */
@@ -287,4 +296,18 @@ function acceptsNumber(spec: ColumnSpec): ((n: number) => boolean) | undefined {
 function truncate(column: Column, length: number): Column {
   if (column.length === length) return column;
   return column instanceof Float64Array ? column.subarray(0, length) : column.slice(0, length);
+}
+
+/**
+ * Predictor.predictRecords for every predictor: validates the records against the model's
+ * inputs (throwing InputValidationError), then predicts the columns through `predictor`.
+ */
+export async function predictRecords(
+  predictor: Pick<Predictor, "info" | "predictColumns">,
+  records: ReadonlyArray<Record<string, unknown>>,
+  options?: PredictOptions,
+): Promise<PredictionBatch> {
+  const { batch, errors } = validateRecords(records, predictor.info.inputs);
+  if (errors.length) throw new InputValidationError(errors);
+  return predictor.predictColumns(batch, options);
 }

@@ -5,7 +5,7 @@ import { UserError } from "../config/errors.js";
 import type { Logger } from "../log/logger.js";
 import { serveClusterMetrics } from "./cluster-metrics.js";
 import type { ServeOptions } from "./options.js";
-import type { ResolvedModel } from "./single.js";
+import type { ResolvedModel } from "./one-process.js";
 
 /** Environment variable carrying a worker's assignment (options and resolved model) as JSON. */
 export const WORKER_ENV = "MLDEPLOY_SERVE_WORKER";

@@ -1,14 +1,17 @@
 import type { ServeMetrics } from "./metrics.js";
-import type { InputLimits } from "./batch-input.js";
+import type { InputLimits } from "./records-input.js";
 import type { Protocol } from "./errors.js";
-import type { ModelSlot } from "./served-model.js";
+import type { ServedModelHolder } from "./served-model.js";
 
-/** What every route needs: the served model (read once per request: it can be swapped) and limits. */
+/**
+ * What the data plane (dataplane.ts) serves from: the models (read once per request: they
+ * can be swapped), limits, metrics, readiness.
+ */
 export interface ServeContext {
   /** The default model: /predict, /invocations, /version. */
-  models: ModelSlot;
+  models: ServedModelHolder;
   /** Every served model by its name (the default one too), for /v2/models/{name}. */
-  byName: ReadonlyMap<string, ModelSlot>;
+  byName: ReadonlyMap<string, ServedModelHolder>;
   limits: InputLimits;
   metrics: ServeMetrics | undefined;
   /** False once shutdown began: health checks then fail so load balancers stop sending. */

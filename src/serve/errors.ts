@@ -1,4 +1,7 @@
 import { InputValidationError, type FieldError } from "../model/types.js";
+import { mlflowErrorBody } from "./mlflow/error-body.js";
+import { originalErrorBody } from "./original/error-body.js";
+import { v2ErrorBody } from "./v2/error-body.js";
 
 /**
  * Status codes for client errors, the same in every protocol:
@@ -113,21 +116,10 @@ export function classifyError(error: unknown): RequestError | undefined {
 
 export type Protocol = "predict" | "mlflow" | "v2";
 
-const mlflowCodes: Record<number, string> = {
-  400: "BAD_REQUEST",
-  401: "UNAUTHENTICATED",
-  404: "ENDPOINT_NOT_FOUND",
-  405: "BAD_REQUEST",
-  413: "BAD_REQUEST",
-  415: "BAD_REQUEST",
-  422: "INVALID_PARAMETER_VALUE",
-  500: "INTERNAL_ERROR",
-  503: "TEMPORARILY_UNAVAILABLE",
-};
-
 /**
- * The error body each protocol's clients expect: /predict `{error, field?, row?}`; MLflow's
- * scoring server `{error_code, message}`; the Open Inference Protocol `{error}` only.
+ * The error body each protocol's clients expect (each protocol's folder writes its own):
+ * /predict `{error, field?, row?}`; MLflow's scoring server `{error_code, message}`; the Open
+ * Inference Protocol `{error}` only.
  */
 export function errorBody(
   protocol: Protocol,
@@ -138,14 +130,10 @@ export function errorBody(
 ): Record<string, unknown> {
   switch (protocol) {
     case "mlflow":
-      return { error_code: mlflowCodes[statusCode] ?? "BAD_REQUEST", message };
+      return mlflowErrorBody(statusCode, message);
     case "v2":
-      return { error: message };
-    case "predict": {
-      const body: Record<string, unknown> = { error: message };
-      if (field !== undefined) body.field = field;
-      if (row !== undefined) body.row = row;
-      return body;
-    }
+      return v2ErrorBody(statusCode, message);
+    case "predict":
+      return originalErrorBody(statusCode, message, field, row);
   }
 }

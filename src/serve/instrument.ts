@@ -1,6 +1,5 @@
 import type { ColumnarBatch, PredictionBatch, PredictOptions, Predictor } from "../model/types.js";
-import { validateRecords } from "../model/validate.js";
-import { InputValidationError } from "../model/types.js";
+import { predictRecords } from "../model/validate.js";
 
 /**
  * A Predictor that reports the rows of every onnxruntime call. It sits under the micro-batcher,
@@ -14,16 +13,13 @@ export function observeBatches(inner: Predictor, observe: (rows: number) => void
     if (batch.rows > 0) observe(batch.rows);
     return inner.predictColumns(batch, options);
   };
-  return {
+  const observed: Predictor = {
     get info() {
       return inner.info;
     },
     predictColumns,
-    async predictRecords(records, options) {
-      const { batch, errors } = validateRecords(records, inner.info.inputs);
-      if (errors.length) throw new InputValidationError(errors);
-      return predictColumns(batch, options);
-    },
+    predictRecords: (records, options) => predictRecords(observed, records, options),
     close: () => inner.close(),
   };
+  return observed;
 }

@@ -1,9 +1,10 @@
 import type { PredictionValues } from "../model/types.js";
 
 /**
- * Hand-built JSON for the prediction responses. Their shape is fixed per model, so the bytes
- * around the numbers are computed once; per request only the numbers are formatted. This beats
- * a generic serializer (and fast-json-stringify's anyOf for object-or-array) on the hot path.
+ * Hand-built JSON for the prediction values every protocol answers with (each protocol's folder
+ * writes its own envelope around them). Their shape is fixed per model, so the bytes around the
+ * numbers are computed once; per request only the numbers are formatted. This beats a generic
+ * serializer (and fast-json-stringify's anyOf for object-or-array) on the hot path.
  */
 
 /** JSON text of a prediction value (onnxruntime may emit NaN/Infinity, which JSON cannot hold). */
@@ -28,27 +29,4 @@ export function jsonPrediction(value: number | string): string {
 /** JSON list of predictions: numbers as jsonNumberList writes them, text labels as strings. */
 export function jsonPredictionList(values: PredictionValues): string {
   return values instanceof Float64Array ? jsonNumberList(values) : JSON.stringify(values);
-}
-
-/** Serializer for `{"<output>": value, "model_version": "<version>"}` objects and lists of them. */
-export function predictionObjectWriter(
-  output: string,
-  version: string,
-): {
-  one(value: number | string): string;
-  many(values: PredictionValues): string;
-} {
-  const head = `{${JSON.stringify(output)}:`;
-  const tail = `,"model_version":${JSON.stringify(version)}}`;
-  return {
-    one: (value) => head + jsonPrediction(value) + tail,
-    many(values) {
-      let text = "[";
-      for (let i = 0; i < values.length; i++) {
-        if (i > 0) text += ",";
-        text += head + jsonPrediction(values[i]) + tail;
-      }
-      return text + "]";
-    },
-  };
 }

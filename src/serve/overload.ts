@@ -78,7 +78,7 @@ export class ConcurrencyLimit {
   }
 }
 
-/** The protocol whose error body a URL gets, as the routes declare it (routes/*.ts). */
+/** The protocol whose error body a URL gets, as the routes declare it (original/, mlflow/, v2/routes.ts). */
 function protocolOf(url: string): Protocol {
   if (url.startsWith("/v2/") || url === "/v2") return "v2";
   if (url.startsWith("/invocations")) return "mlflow";

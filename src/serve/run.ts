@@ -8,7 +8,7 @@ import { readBundle } from "../model/bundle.js";
 import { followModel } from "../registry/follow-model.js";
 import { startCluster } from "./cluster.js";
 import { parseServeOptions, type ServeOptionsInput } from "./options.js";
-import { startServing, type ResolvedModel } from "./single.js";
+import { startServing, type ResolvedModel } from "./one-process.js";
 
 export interface RunServeDeps {
   /**

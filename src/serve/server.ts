@@ -3,19 +3,21 @@ import { UserError } from "../config/errors.js";
 import { silentLogger, type Logger } from "../log/logger.js";
 import { localMetricsRenderer, type RenderedMetrics } from "./cluster-metrics.js";
 import { createServeMetrics, type ServeMetrics } from "./metrics.js";
+import { ModelHolder } from "../model/model-holder.js";
 import type { Predictor } from "../model/types.js";
 import { JSON_TYPE, type ServeContext } from "./context.js";
+import { DataPlane } from "./dataplane.js";
 import { installBearerAuth } from "./auth.js";
 import { decodeContentEncoding } from "./content-encoding.js";
 import { SERVE_OPENAPI_PATH, serveOpenApiDocument } from "./openapi.js";
 import { classifyError, errorBody, RequestError } from "./errors.js";
 import { ConcurrencyLimit } from "./overload.js";
 import { serveOptionsSchema } from "./options.js";
-import { ModelSlot } from "./served-model.js";
+import { serveModel, type ServedModelHolder } from "./served-model.js";
 import { installGracefulShutdown } from "./shutdown.js";
-import { mlflowRoutes } from "./routes/mlflow.js";
-import { predictRoutes } from "./routes/predict.js";
-import { v2Routes } from "./routes/v2.js";
+import { mlflowRoutes } from "./mlflow/routes.js";
+import { originalRoutes } from "./original/routes.js";
+import { v2Routes } from "./v2/routes.js";
 
 export interface BuildServerOptions {
   logger?: Logger;
@@ -54,13 +56,18 @@ const defaults = serveOptionsSchema.pick({
   maxConcurrentRequests: true,
 });
 
-/** The HTTP app and the slots holding the models it answers with (swap() replaces one). */
+/** The HTTP app and the holders of the models it answers with (swap() replaces one). */
 export interface ServingApp {
   app: FastifyInstance;
-  /** The default model's slot. */
-  models: ModelSlot;
-  /** Every model's slot: the default first, then moreModels in order. */
-  slots: ModelSlot[];
+  /** The default model's holder. */
+  models: ServedModelHolder;
+  /** Every model's holder: the default first, then moreModels in order. */
+  holders: ServedModelHolder[];
+  /**
+   * Serves `next` in place of model number `index` (0: the default); resolves once the
+   * previous model finished its calls and is closed.
+   */
+  swap(next: Predictor, index: number): Promise<void>;
 }
 
 /**
@@ -112,19 +119,18 @@ export async function buildServingApp(
     routerOptions: { ignoreTrailingSlash: true },
   });
 
-  const slots = predictors.map(
-    (each) =>
-      new ModelSlot(
-        each,
-        { maxBatchSize: settings.maxBatchSize, maxDelayMs: settings.maxBatchDelayMs },
-        metrics,
-      ),
-  );
-  const models = slots[0];
+  const batching = { maxBatchSize: settings.maxBatchSize, maxDelayMs: settings.maxBatchDelayMs };
+  const holders = predictors.map((each) => new ModelHolder(serveModel(each, batching, metrics)));
+  const models = holders[0];
+  const swap = (next: Predictor, index: number): Promise<void> => {
+    const holder = holders[index];
+    if (holder === undefined) throw new Error(`no model number ${index} is served`);
+    return holder.replace(serveModel(next, batching, metrics, holder.current.info));
+  };
   const ctx: ServeContext = {
     models,
     // Keyed by the name at load: a swap brings a new version of the same registered model.
-    byName: new Map(slots.map((slot) => [slot.current.info.name, slot])),
+    byName: new Map(holders.map((holder) => [holder.current.info.name, holder])),
     limits: { maxRows: settings.maxRows },
     metrics,
     isReady: () => !closing(),
@@ -140,9 +146,11 @@ export async function buildServingApp(
   installErrorHandling(app, logger);
   installResponseHook(app, metrics, logger);
 
-  predictRoutes(app, ctx);
-  mlflowRoutes(app, ctx);
-  v2Routes(app, ctx);
+  // Every protocol's routes parse and answer in their shape; the data plane does the rest.
+  const plane = new DataPlane(ctx);
+  originalRoutes(app, plane);
+  mlflowRoutes(app, plane);
+  v2Routes(app, plane);
   const auth = options.authToken !== undefined;
   app.get(SERVE_OPENAPI_PATH, async (_request, reply) => {
     reply.type(JSON_TYPE);
@@ -159,9 +167,9 @@ export async function buildServingApp(
   }
 
   app.addHook("onClose", async () => {
-    await Promise.all(slots.map((slot) => slot.close()));
+    await Promise.all(holders.map((holder) => holder.close()));
   });
-  return { app, models, slots };
+  return { app, models, holders, swap };
 }
 
 /**
@@ -206,7 +214,7 @@ function installBodyParsers(app: FastifyInstance): void {
       done(new RequestError(400, `body is not valid JSON: ${(error as Error).message}`), undefined);
     }
   });
-  // text/csv has a parser only where it is read: /invocations (routes/mlflow.ts). Bodies
+  // text/csv has a parser only where it is read: /invocations (mlflow/routes.ts). Bodies
   // sent with Content-Encoding gzip or deflate are decoded before any parser reads them.
   app.addHook("preParsing", decodeContentEncoding);
 }

@@ -18,7 +18,7 @@ import {
   type SwappedMessage,
   type WorkerAssignment,
 } from "./cluster.js";
-import { startServing } from "./single.js";
+import { startServing } from "./one-process.js";
 
 async function main(): Promise<void> {
   const raw = process.env[WORKER_ENV];

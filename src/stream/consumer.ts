@@ -1,5 +1,5 @@
 import type { Logger } from "../log/logger.js";
-import { PredictorSlot } from "../model/predictor-slot.js";
+import { ModelHolder } from "../model/model-holder.js";
 import { noPredictions, type Predictor } from "../model/types.js";
 import { validateRecords } from "../model/validate.js";
 import { decodeEvent, encodeDeadLetter, predictionEncoder, type EventFormat } from "./events.js";
@@ -10,8 +10,8 @@ export interface ConsumerOptions {
   sink: StreamSink;
   /** Bad events go here; without one they are logged in full (never dropped silently). */
   deadLetter?: StreamSink;
-  /** A slot when the model may be replaced while running (a followed registry alias). */
-  predictor: Predictor | PredictorSlot;
+  /** A holder when the model may be replaced while running (a followed registry alias). */
+  predictor: Predictor | ModelHolder<Predictor>;
   format: EventFormat;
   batchSize: number;
   maxWaitMs: number;
@@ -133,7 +133,7 @@ function prepareBatch(
   options: Omit<ConsumerOptions, "shouldStop">,
 ): Promise<PreparedBatch> {
   const { predictor } = options;
-  return predictor instanceof PredictorSlot
+  return predictor instanceof ModelHolder
     ? predictor.use((current) => prepareWith(current, messages, options))
     : prepareWith(predictor, messages, options);
 }

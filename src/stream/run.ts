@@ -1,9 +1,10 @@
 import type { Logger } from "../log/logger.js";
 import { serveMetrics } from "../metrics/http.js";
 import { createStreamMetrics, pollLag } from "./metrics.js";
-import { PredictorSlot } from "../model/predictor-slot.js";
+import { ModelHolder } from "../model/model-holder.js";
 import { importCacheDir, importedModelName, servableBundle } from "../import/servable.js";
 import { loadPredictor } from "../model/predictor.js";
+import type { Predictor } from "../model/types.js";
 import { followModel, resolveFollowedModel } from "../registry/follow-model.js";
 import type { LocalModel, Registry } from "../registry/registry.js";
 import { runConsumer, type ConsumerStats } from "./consumer.js";
@@ -36,7 +37,7 @@ export async function runStream(
       uri: options.model,
       logger,
     });
-  const predictor = new PredictorSlot(
+  const predictor = new ModelHolder(
     await loadPredictor(await servable(model), {
       name: model.name ?? importedModelName(model.path),
       version: model.version,
@@ -135,14 +136,15 @@ export async function runStream(
  * fails to load is logged and counted; the consumer goes on with the model it has.
  */
 async function switchModel(
-  slot: PredictorSlot,
+  holder: ModelHolder<Predictor>,
   next: LocalModel,
   io: { logger: Logger; metrics?: { countReload(result: "success" | "failure"): void } },
 ): Promise<boolean> {
   try {
     const loaded = await loadPredictor(next.path, { name: next.name, version: next.version });
-    const previous = slot.current.info.version;
-    slot.replace(loaded);
+    const previous = holder.current.info.version;
+    // Closing the replaced version cannot fail the switch (it is closed after its last batch).
+    holder.replace(loaded).catch(() => undefined);
     io.metrics?.countReload("success");
     io.logger.info(
       { from: previous, to: loaded.info.version },
@@ -153,7 +155,7 @@ async function switchModel(
     io.metrics?.countReload("failure");
     io.logger.error(
       { err: error, version: next.version },
-      `version ${next.version} could not be loaded; predicting on with version ${slot.current.info.version}`,
+      `version ${next.version} could not be loaded; predicting on with version ${holder.current.info.version}`,
     );
     return false;
   }

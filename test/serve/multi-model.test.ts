@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/log/logger.js";
 import { loadPredictor } from "../../src/model/predictor.js";
 import { runServe } from "../../src/serve/run.js";
-import type { ResolvedModel } from "../../src/serve/single.js";
+import type { ResolvedModel } from "../../src/serve/one-process.js";
 import { writeSampleTrips } from "../../src/train/sample-data.js";
 import { trainModel } from "../../src/train/train.js";
 import { runCli } from "../helpers/cli.js";

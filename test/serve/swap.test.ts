@@ -3,7 +3,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/log/logger.js";
 import { runServe, type RunningServe } from "../../src/serve/run.js";
-import type { ResolvedModel } from "../../src/serve/single.js";
+import type { ResolvedModel } from "../../src/serve/one-process.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { tempDir } from "../helpers/temp.js";
 import { postJson, request, RIDES } from "./helpers/server.js";

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ColumnSpec } from "../../src/model/types.js";
 import { RequestError } from "../../src/serve/errors.js";
-import { parseV2Request } from "../../src/serve/v2-input.js";
+import { parseV2Request } from "../../src/serve/v2/input.js";
 import { postJson, startTestServer, type TestServer } from "./helpers/server.js";
 
 /**

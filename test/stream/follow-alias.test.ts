@@ -2,7 +2,7 @@ import { rmSync } from "node:fs";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/log/logger.js";
-import { PredictorSlot } from "../../src/model/predictor-slot.js";
+import { ModelHolder } from "../../src/model/model-holder.js";
 import { loadPredictor } from "../../src/model/predictor.js";
 import { parseArtifactUri } from "../../src/registry/artifacts/uri.js";
 import { Registry } from "../../src/registry/registry.js";
@@ -167,7 +167,7 @@ describe("a consumer of models:/<name>@<alias> follows the alias", () => {
   }, 60_000);
 });
 
-describe("PredictorSlot", () => {
+describe("ModelHolder", () => {
   it("closes a replaced model only once the batches that borrowed it are done", async () => {
     const bundle = await rideBundlePath();
     const first = await loadPredictor(bundle, { version: "1" });
@@ -180,7 +180,7 @@ describe("PredictorSlot", () => {
         await close();
       };
     }
-    const slot = new PredictorSlot(first);
+    const slot = new ModelHolder(first);
     let finish!: () => void;
     const borrowed = slot.use(async (predictor) => {
       await new Promise<void>((resolve) => (finish = resolve));
@@ -189,7 +189,7 @@ describe("PredictorSlot", () => {
         await predictor.predictRecords([{ PULocationID: 1, DOLocationID: 2, trip_distance: 3 }])
       ).values[0];
     });
-    slot.replace(second);
+    const replaced = slot.replace(second);
     expect(slot.current.info.version).toBe("2");
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(closed).toEqual([]);
@@ -197,6 +197,7 @@ describe("PredictorSlot", () => {
     expect(await borrowed).toBeGreaterThan(0);
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(closed).toEqual(["1"]);
+    await replaced;
     await slot.close();
     expect(closed).toEqual(["1", "2"]);
   });

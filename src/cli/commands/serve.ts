@@ -6,7 +6,7 @@ import { parseArtifactUri } from "../../registry/artifacts/uri.js";
 import { resolveFollowedModel } from "../../registry/follow-model.js";
 import { parseModelUri } from "../../registry/model-uri.js";
 import type { Registry } from "../../registry/registry.js";
-import type { ResolvedModel } from "../../serve/single.js";
+import type { ResolvedModel } from "../../serve/one-process.js";
 import { addRegistryOptions, openRegistry, resolveRegistrySettings } from "../registry-settings.js";
 import { serveOptionsSchema, type ServeOptions } from "../../serve/options.js";
 import { addSchemaOptions, pickSchemaFlags } from "../schema-options.js";

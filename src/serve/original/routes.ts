@@ -1,32 +1,34 @@
 import type { FastifyInstance } from "fastify";
 import { isPlainObject } from "../../model/validate.js";
-import { batchFromRecords } from "../batch-input.js";
-import { JSON_TYPE, type ServeContext } from "../context.js";
+import { batchFromRecords } from "../records-input.js";
+import { JSON_TYPE } from "../context.js";
+import type { DataPlane } from "../dataplane.js";
 import { badRequest } from "../errors.js";
+import { writerFor } from "./json-out.js";
 
 /**
  * The original service's endpoint: one JSON object -> `{"<output>": value, "model_version": v}`;
  * a JSON list of objects -> a list of such objects, in the same order.
  */
-export function predictRoutes(app: FastifyInstance, ctx: ServeContext): void {
+export function originalRoutes(app: FastifyInstance, plane: DataPlane): void {
   app.post("/predict", { config: { protocol: "predict" } }, async (request, reply) => {
     const body: unknown = request.body;
-    const { predictor, info, writer: write } = ctx.models.current;
-    const schema = info.inputs;
+    const served = plane.defaultModel();
+    const schema = served.info.inputs;
     reply.type(JSON_TYPE);
     if (isPlainObject(body)) {
-      const result = await predictor.predictColumns(
-        batchFromRecords([body], schema, ctx.limits, false),
+      const result = await plane.predict(
+        served,
+        batchFromRecords([body], schema, plane.limits, false),
       );
-      ctx.metrics?.countPredictions(info.name, 1);
-      return write.one(result.values[0]);
+      return writerFor(served.info).one(result.values[0]);
     }
     if (Array.isArray(body)) {
-      const result = await predictor.predictColumns(
-        batchFromRecords(body, schema, ctx.limits, true),
+      const result = await plane.predict(
+        served,
+        batchFromRecords(body, schema, plane.limits, true),
       );
-      ctx.metrics?.countPredictions(info.name, result.rows);
-      return write.many(result.values);
+      return writerFor(served.info).many(result.values);
     }
     throw badRequest(
       body === undefined

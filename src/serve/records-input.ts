@@ -1,3 +1,8 @@
+/**
+ * Request rows into a validated columnar batch, whatever the protocol: records (objects by
+ * column name), row arrays and columns, with the row limit and the 400/422 errors every
+ * protocol shares. (Not batch mode: that is src/batch/.)
+ */
 import type { Column, ColumnarBatch, ColumnSpec, FieldError } from "../model/types.js";
 import {
   checkValue,

@@ -1,3 +1,7 @@
+/**
+ * The one-process server: loads the models, builds the app, listens, swaps models and shuts
+ * down (each cluster worker runs one: see worker.ts).
+ */
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "../log/logger.js";
 import type { RenderedMetrics } from "./cluster-metrics.js";
@@ -6,7 +10,7 @@ import { loadPredictor } from "../model/predictor.js";
 import type { Predictor } from "../model/types.js";
 import type { ServeOptions } from "./options.js";
 import { buildServingApp, type ServingApp } from "./server.js";
-import type { ModelSlot } from "./served-model.js";
+import type { ServedModelHolder } from "./served-model.js";
 
 /** A model location already turned into a local bundle directory (registry URIs resolved). */
 export interface ResolvedModel {
@@ -22,8 +26,8 @@ export interface ResolvedModel {
 /** A listening server in this process. */
 export interface ServeInstance {
   app: FastifyInstance;
-  /** The default model's slot. */
-  models: ModelSlot;
+  /** The default model's holder. */
+  models: ServedModelHolder;
   url: string;
   /**
    * Loads `model` and serves it from now on in place of model number `index` (0: the default);
@@ -96,7 +100,7 @@ export async function startServing(
     await Promise.all(loaded.map((each) => each.close()));
     throw error;
   }
-  const { app, models, slots } = serving;
+  const { app, models, holders } = serving;
   try {
     await app.listen({ host: options.host, port: options.port });
   } catch (error) {
@@ -120,9 +124,9 @@ export async function startServing(
   }
 
   const swap = async (next: ResolvedModel, index = 0): Promise<boolean> => {
-    const slot = slots[index];
-    if (slot === undefined) throw new Error(`no model number ${index} is served`);
-    const { name, version: from } = slot.current.info;
+    const holder = holders[index];
+    if (holder === undefined) throw new Error(`no model number ${index} is served`);
+    const { name, version: from } = holder.current.info;
     let loaded: Predictor;
     try {
       loaded = await load(next, index);
@@ -135,7 +139,7 @@ export async function startServing(
       );
       return false;
     }
-    await slot.swap(loaded);
+    await serving.swap(loaded, index);
     metrics?.countReload("success");
     logger.info(
       { from, to: loaded.info.version, loadMs: Math.round(loaded.info.loadMs) },

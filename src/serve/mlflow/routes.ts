@@ -1,10 +1,11 @@
 import type { Readable } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ColumnarBatch, ColumnSpec, ModelInfo } from "../../model/types.js";
-import { JSON_TYPE, type ServeContext } from "../context.js";
+import { JSON_TYPE } from "../context.js";
+import type { DataPlane } from "../dataplane.js";
 import { RequestError, tooLarge } from "../errors.js";
-import { batchFromMlflowCsv, batchFromMlflowJson } from "../mlflow-input.js";
-import { jsonPredictionList } from "../json-out.js";
+import { batchFromMlflowCsv, batchFromMlflowJson } from "./input.js";
+import { mlflowPredictions } from "./json-out.js";
 import { VERSION } from "../../version.js";
 
 /** A text/csv body, parsed and validated as it streamed in, with the model it was checked against. */
@@ -36,15 +37,15 @@ class CsvRequest {
 async function readCsvRequest(
   request: FastifyRequest,
   payload: Readable,
-  ctx: ServeContext,
+  plane: DataPlane,
 ): Promise<CsvRequest> {
   // Fastify checks the body limit itself only for the bodies it buffers.
   const maxBytes = request.routeOptions.bodyLimit;
   const length = Number(request.headers["content-length"]);
   if (length > maxBytes) throw tooLarge();
-  const schema = ctx.models.current.info.inputs;
+  const schema = plane.defaultModel().info.inputs;
   const batch = await batchFromMlflowCsv(payload, schema, {
-    ...ctx.limits,
+    ...plane.limits,
     maxBytes,
     // The Content-Length of an encoded body is not the size of the CSV.
     expectedBytes:
@@ -59,43 +60,43 @@ async function readCsvRequest(
  * `{"predictions": [...]}` — one value per row, as MLflow returns for single-output models: a
  * classifier's labels (text labels stay strings), as the sklearn flavor's `predict` gives them.
  */
-export function mlflowRoutes(app: FastifyInstance, ctx: ServeContext): void {
+export function mlflowRoutes(app: FastifyInstance, plane: DataPlane): void {
   // A scope of its own, so that only /invocations reads text/csv (elsewhere it is a 415
   // before any of the body is read).
   void app.register(async (scope) => {
     scope.addContentTypeParser("text/csv", (request: FastifyRequest, payload: Readable) =>
-      readCsvRequest(request, payload, ctx),
+      readCsvRequest(request, payload, plane),
     );
     scope.post("/invocations", { config: { protocol: "mlflow" } }, async (request, reply) => {
       const body: unknown = request.body;
-      const { predictor, info } = ctx.models.current;
+      const served = plane.defaultModel();
+      const { info } = served;
       const batch =
         body instanceof CsvRequest
           ? body.batchFor(info)
-          : batchFromMlflowJson(body, info.inputs, ctx.limits);
-      const result = await predictor.predictColumns(batch);
-      ctx.metrics?.countPredictions(info.name, result.rows);
+          : batchFromMlflowJson(body, info.inputs, plane.limits);
+      const result = await plane.predict(served, batch);
       reply.type(JSON_TYPE);
-      return `{"predictions":${jsonPredictionList(result.values)}}`;
+      return mlflowPredictions(result.values);
     });
   });
 
   // As MLflow's server: status is the answer, the body a bare newline.
   const health = async (_request: unknown, reply: FastifyReply) => {
-    reply.code(ctx.isReady() ? 200 : 503).type(JSON_TYPE);
+    reply.code(plane.isReady() ? 200 : 503).type(JSON_TYPE);
     return "\n";
   };
   app.get("/ping", { config: { protocol: "mlflow" } }, health);
   app.get("/health", { config: { protocol: "mlflow" } }, health);
 
   app.get("/version", { config: { protocol: "mlflow" } }, async (_request, reply) => {
-    const { info } = ctx.models.current;
+    const { info } = plane.defaultModel();
     reply.type(JSON_TYPE);
     return {
       mldeploy: VERSION,
       model: { name: info.name, version: info.version, uuid: info.uuid },
       // Every served model, the default (above) first.
-      models: [...ctx.byName.values()].map(({ current: { info: each } }) => ({
+      models: plane.models().map(({ info: each }) => ({
         name: each.name,
         version: each.version,
         uuid: each.uuid,

@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { JSON_TYPE, type ServeContext } from "../context.js";
-import { RequestError } from "../errors.js";
-import { jsonNumberList, jsonPredictionList } from "../json-out.js";
+import { JSON_TYPE } from "../context.js";
+import type { DataPlane } from "../dataplane.js";
 import type { ModelInfo } from "../../model/types.js";
 import type { ServedModel } from "../served-model.js";
-import { parseV2Request, v2Datatype } from "../v2-input.js";
+import { parseV2Request, v2Datatype } from "./input.js";
+import { labelDatatype, v2InferResponse } from "./json-out.js";
 import { VERSION } from "../../version.js";
 
 type ModelParams = { name: string; version?: string };
@@ -15,37 +15,15 @@ type ModelParams = { name: string; version?: string };
  * numbers; a classifier's labels as BYTES or INT64) and a classifier's probabilities ([N, C]
  * FP64), those the request names in "outputs", or all of them when it names none.
  */
-export function v2Routes(app: FastifyInstance, ctx: ServeContext): void {
+export function v2Routes(app: FastifyInstance, plane: DataPlane): void {
   const config = { protocol: "v2" as const };
 
-  /**
-   * The served model the URL names, or 404 (also for another version than the one served).
-   * The name stays while versions come and go with the registry alias.
-   */
-  const checkModel = (request: FastifyRequest<{ Params: ModelParams }>): ServedModel => {
-    const { name, version } = request.params;
-    const slot = ctx.byName.get(name);
-    if (slot === undefined) {
-      const served = [...ctx.byName.keys()].map((each) => `"${each}"`).join(", ");
-      throw new RequestError(
-        404,
-        `model "${name}" is not served here (this server serves ${served})`,
-      );
-    }
-    const served = slot.current;
-    const { info } = served;
-    if (version !== undefined && version !== info.version) {
-      throw new RequestError(
-        404,
-        `model "${name}" has no version "${version}" here (serving version "${info.version}")`,
-      );
-    }
-    return served;
-  };
+  const checkModel = (request: FastifyRequest<{ Params: ModelParams }>): ServedModel =>
+    plane.model(request.params.name, request.params.version);
 
   app.get("/v2/health/live", { config }, async () => ({ live: true }));
   app.get("/v2/health/ready", { config }, async (_request, reply) => {
-    const ready = ctx.isReady();
+    const ready = plane.isReady();
     reply.code(ready ? 200 : 503);
     return { ready };
   });
@@ -79,33 +57,25 @@ export function v2Routes(app: FastifyInstance, ctx: ServeContext): void {
     });
     app.get<{ Params: ModelParams }>(`${prefix}/ready`, { config }, async (request, reply) => {
       const { info } = checkModel(request);
-      const ready = ctx.isReady();
+      const ready = plane.isReady();
       reply.code(ready ? 200 : 503);
       return { name: info.name, ready };
     });
     app.post<{ Params: ModelParams }>(`${prefix}/infer`, { config }, async (request, reply) => {
-      const { info, predictor } = checkModel(request);
+      const served = checkModel(request);
+      const { info } = served;
       const produced = modelOutputs(info);
-      const parsed = parseV2Request(request.body, info.inputs, produced, ctx.limits);
+      const parsed = parseV2Request(request.body, info.inputs, produced, plane.limits);
       const names = parsed.outputs ?? produced;
       const probabilities = info.probabilities;
       const withProbabilities = probabilities !== undefined && names.includes(probabilities.name);
-      const result = await predictor.predictColumns(
+      const result = await plane.predict(
+        served,
         parsed.batch,
         withProbabilities ? { probabilities: true } : undefined,
       );
-      ctx.metrics?.countPredictions(info.name, result.rows);
-      const tensors = names.map((name) =>
-        name === info.output
-          ? `{"name":${JSON.stringify(name)},"datatype":"${labelDatatype(info)}","shape":[${result.rows}],"data":${jsonPredictionList(result.values)}}`
-          : `{"name":${JSON.stringify(name)},"datatype":"FP64","shape":[${result.rows},${probabilities!.classes.length}],"data":${jsonNumberList(result.probabilities!)}}`,
-      );
       reply.type(JSON_TYPE);
-      return (
-        `{"model_name":${JSON.stringify(info.name)},"model_version":${JSON.stringify(info.version)}` +
-        (parsed.id !== undefined ? `,"id":${JSON.stringify(parsed.id)}` : "") +
-        `,"outputs":[${tensors.join(",")}]}`
-      );
+      return v2InferResponse(info, names, result, parsed.id);
     });
   }
 }
@@ -113,9 +83,4 @@ export function v2Routes(app: FastifyInstance, ctx: ServeContext): void {
 /** The model's outputs, the primary one first. */
 function modelOutputs(info: ModelInfo): string[] {
   return info.probabilities ? [info.output, info.probabilities.name] : [info.output];
-}
-
-/** The primary output's tensor datatype: FP64 numbers, a classifier's BYTES or INT64 labels. */
-function labelDatatype(info: ModelInfo): string {
-  return info.outputType === "string" ? "BYTES" : info.outputType === "long" ? "INT64" : "FP64";
 }

@@ -1,16 +1,16 @@
 import type { Readable } from "node:stream";
-import type { ColumnarBatch, ColumnSpec } from "../model/types.js";
-import { isPlainObject } from "../model/validate.js";
+import type { ColumnarBatch, ColumnSpec } from "../../model/types.js";
+import { isPlainObject } from "../../model/validate.js";
 import {
   BatchBuilder,
   batchFromColumns,
   batchFromRecords,
   batchFromRowArrays,
   type InputLimits,
-} from "./batch-input.js";
+} from "../records-input.js";
 import { readCsv, type CsvLimits } from "./csv.js";
-import { describeJson } from "./describe.js";
-import { badRequest } from "./errors.js";
+import { describeJson } from "../describe.js";
+import { badRequest } from "../errors.js";
 
 /** The four JSON input fields of MLflow's scoring protocol (MLflow 2.x and later). */
 const FORMATS = ["dataframe_split", "dataframe_records", "instances", "inputs"] as const;

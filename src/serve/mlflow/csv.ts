@@ -1,8 +1,8 @@
 import type { Readable } from "node:stream";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { CsvError, parse } from "csv-parse";
-import { clip } from "./describe.js";
-import { badRequest, RequestError, tooLarge } from "./errors.js";
+import { clip } from "../describe.js";
+import { badRequest, RequestError, tooLarge } from "../errors.js";
 
 /** Where the rows of a CSV body go as they are parsed. */
 export interface CsvSink {

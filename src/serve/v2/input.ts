@@ -1,8 +1,8 @@
-import type { ColumnarBatch, ColumnSpec, ColumnType } from "../model/types.js";
-import { isPlainObject } from "../model/validate.js";
-import { batchFromColumns, checkRowCount, type InputLimits } from "./batch-input.js";
-import { clip, describeJson } from "./describe.js";
-import { badRequest } from "./errors.js";
+import type { ColumnarBatch, ColumnSpec, ColumnType } from "../../model/types.js";
+import { isPlainObject } from "../../model/validate.js";
+import { batchFromColumns, checkRowCount, type InputLimits } from "../records-input.js";
+import { clip, describeJson } from "../describe.js";
+import { badRequest } from "../errors.js";
 
 /** Open Inference Protocol tensor datatype of each column type (used in model metadata). */
 export const v2Datatype: Record<ColumnType, string> = {
