@@ -1,6 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import Database from "better-sqlite3";
-import { sqlString, withDuckDB } from "../train/duckdb.js";
+import { sqlString, withDuckDB } from "../duckdb/index.js";
 import { describeUrl, endPool, openPool, postgresError } from "./sql/postgres-connection.js";
 import { qualified, quote, tableName, type TableName } from "./sql/identifiers.js";
 

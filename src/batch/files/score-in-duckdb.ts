@@ -3,7 +3,8 @@ import { stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { StorageError, UserError } from "../../config/errors.js";
 import type { ColumnSpec } from "../../model/types.js";
-import { sqlIdentifier, sqlString } from "../../train/duckdb.js";
+import { firstLine, sqlIdentifier, sqlString } from "../../duckdb/sql.js";
+import { BIG_INTEGERS, TIMES, doubleData, isInt64Type } from "../../duckdb/vectors.js";
 import { DECIMAL_SQL } from "../decimal.js";
 import type { Checkpoint, KeyValue } from "../types.js";
 import {
@@ -17,11 +18,6 @@ import { RemotePredictor, type RemoteModel } from "./remote-predictor.js";
 import { checkPredictionNames, type ColumnType, type FileBatchSink } from "./sink.js";
 import { StagedScan, type StagedColumn } from "./staged-scan.js";
 import {
-  BIG_INTEGERS,
-  TIMES,
-  doubleData,
-  firstLine,
-  isInt64Type,
   keyExpression,
   keyValue,
   type FileBatchSource,

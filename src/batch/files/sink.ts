@@ -13,19 +13,13 @@ import {
 } from "@duckdb/node-api";
 import { UserError } from "../../config/errors.js";
 import { storageError } from "../storage-fault.js";
-import { sqlIdentifier, sqlString } from "../../train/duckdb.js";
 import type { BatchSink, Checkpoint, KeyValue, PredictionChunk, SinkWrite } from "../types.js";
 import type { PredictionValues } from "../../model/types.js";
 import { NumericColumn, valueAt, type ColumnData } from "../columns.js";
-import {
-  doubleData,
-  firstLine,
-  formatFromPath,
-  closeDuckDB,
-  openDuckDB,
-  type DuckDBSettings,
-  type FileFormat,
-} from "./source.js";
+import { closeDuckDB, openDuckDB, type DuckDBSettings } from "../../duckdb/instance.js";
+import { firstLine, sqlIdentifier, sqlString } from "../../duckdb/sql.js";
+import { doubleData } from "../../duckdb/vectors.js";
+import { formatFromPath, type FileFormat } from "./format.js";
 import { StagedScan, type StagedColumn } from "./staged-scan.js";
 
 export interface FileSinkOptions extends DuckDBSettings {
