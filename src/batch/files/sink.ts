@@ -13,7 +13,15 @@ import {
 } from "@duckdb/node-api";
 import { UserError } from "../../config/errors.js";
 import { storageError } from "../storage-fault.js";
-import type { BatchSink, Checkpoint, KeyValue, PredictionChunk, SinkWrite } from "../types.js";
+import type {
+  BatchSink,
+  Checkpoint,
+  InPlaceJob,
+  InPlaceResult,
+  KeyValue,
+  PredictionChunk,
+  SinkWrite,
+} from "../types.js";
 import type { PredictionValues } from "../../model/types.js";
 import { NumericColumn, valueAt, type ColumnData } from "../columns.js";
 import { closeDuckDB, openDuckDB, type DuckDBSettings } from "../../duckdb/instance.js";
@@ -256,6 +264,15 @@ export class FileBatchSink implements BatchSink {
     this.jobs.set(chunk.jobId, next);
     this.wrote = true;
     return { predictions, rejects };
+  }
+
+  /**
+   * File → file jobs score inside DuckDB (see score-in-duckdb.ts), loaded on first use: only
+   * jobs that write files reach it.
+   */
+  async scoreInPlace(job: InPlaceJob): Promise<InPlaceResult> {
+    const { scoreFilesInPlace } = await import("./score-in-duckdb.js");
+    return scoreFilesInPlace(job, this);
   }
 
   async resetCheckpoint(jobId: string): Promise<void> {
