@@ -16,7 +16,8 @@ import {
   type FunctionTally,
 } from "./model-functions.js";
 import { RemotePredictor, type RemoteModel } from "./remote-predictor.js";
-import { checkPredictionNames, type ColumnType, type FileBatchSink } from "./sink.js";
+import { checkPredictionNames, type ColumnType } from "./output-types.js";
+import type { FileBatchSink } from "./sink.js";
 import { StagedScan, type StagedColumn } from "./staged-scan.js";
 import {
   keyExpression,

@@ -1,3 +1,9 @@
+/**
+ * The file source: Parquet and CSV files read through DuckDB in keyset order. One job over
+ * ~550 lines: its read plan (keyset, partitions, NULL keys), the CSV reader that keeps
+ * non-decimal numbers as text, and the chunk buffers that copy DuckDB's vectors all serve
+ * read() and change together with it.
+ */
 import type { DuckDBConnection, DuckDBValue, DuckDBVector } from "@duckdb/node-api";
 import { UserError } from "../../config/errors.js";
 import {
