@@ -1,9 +1,5 @@
 import type { Logger } from "../log/logger.js";
-import { runPlanOf } from "../model/predictor.js";
 import type { Predictor } from "../model/types.js";
-import { FileBatchSink } from "./files/sink.js";
-import { FileBatchSource } from "./files/source.js";
-import { scoreInDuckDB, type ChunkOutcome } from "./files/score-in-duckdb.js";
 import {
   DEFAULT_RETRY,
   isTransient,
@@ -13,7 +9,14 @@ import {
 } from "./retry.js";
 import { rejectNullKeys } from "./null-keys.js";
 import { scoreChunk, type ScoreSettings } from "./score.js";
-import type { BatchSink, BatchSource, Checkpoint, KeyValue, Partition } from "./types.js";
+import type {
+  BatchSink,
+  BatchSource,
+  Checkpoint,
+  ChunkOutcome,
+  KeyValue,
+  Partition,
+} from "./types.js";
 
 export interface BatchJob {
   jobId: string;
@@ -224,27 +227,18 @@ async function onePass(job: BatchJob, stats: BatchStats, fromStart: boolean): Pr
         job.onProgress?.(stats.rowsRead, Math.max(total, stats.rowsRead));
       },
     );
+  // File → file jobs score inside DuckDB: a capability of the sink, which says whether it
+  // can take this source.
   const scoredInDuckDB =
-    job.inDuckDB !== "off" &&
-    job.source instanceof FileBatchSource &&
-    job.sink instanceof FileBatchSink
-      ? await scoreInDuckDB({
+    job.inDuckDB !== "off" && job.sink.scoreInPlace
+      ? await job.sink.scoreInPlace({
           jobId: job.jobId,
           source: job.source,
-          sink: job.sink,
-          schema: job.predictor.info.inputs,
-          model: {
-            bundle: job.predictor.info.path,
-            plan: runPlanOf(job.predictor),
-            name: job.predictor.info.name,
-            version: job.predictor.info.version,
-            constant: job.inDuckDB?.constant,
-          },
+          predictor: job.predictor,
+          constant: job.inDuckDB?.constant,
           read,
           chunkSize: job.chunkSize ?? IN_DUCKDB_CHUNK_SIZE,
           predictionColumn: settings.predictionColumn,
-          textPredictions:
-            job.inDuckDB?.constant === undefined && job.predictor.info.outputType === "string",
           keepColumns: settings.keepColumns,
           actualColumn: job.actualColumn,
           provenance: job.model,

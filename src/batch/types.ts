@@ -10,7 +10,7 @@
  * resume point after `kill -9` mid-run.
  */
 
-import type { PredictionValues } from "../model/types.js";
+import type { PredictionValues, Predictor } from "../model/types.js";
 import type { ColumnData } from "./columns.js";
 
 /** A scalar read from a source: what SQL drivers and DuckDB give for ids and watermark columns. */
@@ -138,8 +138,51 @@ export interface SinkWrite {
   checkpoint?: Checkpoint;
 }
 
+/** A chunk the sink has committed, as the job counts and logs it. */
+export interface ChunkOutcome {
+  rows: number;
+  scored: number;
+  rejected: number;
+  checkpoint: Checkpoint;
+  /** The first rejected row, for the log. */
+  firstReject?: { id: KeyValue; reason: string };
+}
+
+/** A whole run handed to a sink that can score where the data is (BatchSink.scoreInPlace). */
+export interface InPlaceJob {
+  jobId: string;
+  source: BatchSource;
+  predictor: Predictor;
+  /** Answer this for every row instead of running the model (a benchmark's ceiling). */
+  constant?: number;
+  /** The read, starting after the job's checkpoint. */
+  read: Omit<ReadOptions, "chunkSize">;
+  chunkSize: number;
+  predictionColumn: string;
+  keepColumns: string[];
+  actualColumn?: string;
+  /** Provenance written with each prediction. */
+  provenance: { name: string; version: string; runId?: string };
+  /** Called once per chunk the sink has committed. */
+  onChunk(chunk: ChunkOutcome): void;
+  shouldStop?: () => boolean;
+}
+
+/**
+ * What scoreInPlace did: "unsupported" (nothing done: the job takes the chunk pipeline),
+ * "done", or "stopped" (shouldStop() ended the run after a committed chunk).
+ */
+export type InPlaceResult = "unsupported" | "done" | "stopped";
+
 export interface BatchSink {
   readonly description: string;
+  /**
+   * Optional: scores the whole run from `job.source` where the data is, instead of passing
+   * each chunk through JavaScript (file → file jobs score inside DuckDB). Returns
+   * "unsupported", having done nothing, for a source or columns it cannot take. What it needs
+   * is loaded on first use, so a job whose sink lacks it never loads it.
+   */
+  scoreInPlace?(job: InPlaceJob): Promise<InPlaceResult>;
   /** Creates the checkpoint table/file if missing; returns the job's checkpoint. */
   prepare(jobId: string): Promise<Checkpoint | undefined>;
   /**

@@ -31,7 +31,7 @@ import { createLogger } from "../log/logger.js";
 import { loadPredictor } from "../model/predictor.js";
 import type { Predictor } from "../model/types.js";
 import { constantPredictor } from "./constant-predictor.js";
-import { sqlString, withDuckDB } from "../train/duckdb.js";
+import { sqlString, withDuckDB } from "../duckdb/index.js";
 import { forestBundle } from "./forest.js";
 import { benchModel } from "./model.js";
 import { trainingPythonMissing } from "./original-service.js";

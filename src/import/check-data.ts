@@ -20,11 +20,10 @@ export async function readCheckRows(
       `--check ${file}: give a .csv, .parquet or .jsonl file of request rows (one column per request field)`,
     );
   }
-  const { DuckDBInstance } = await import("@duckdb/node-api");
-  const instance = await DuckDBInstance.create(":memory:");
-  const connection = await instance.connect();
-  try {
-    const literal = `'${file.replaceAll("'", "''")}'`;
+  // Loaded on demand: an import without --check <csv|parquet> never loads DuckDB.
+  const { sqlString, withDuckDB } = await import("../duckdb/index.js");
+  return withDuckDB(async (connection) => {
+    const literal = sqlString(file);
     const reader = ext === ".csv" ? `read_csv_auto(${literal})` : `read_parquet(${literal})`;
     const reply = await connection
       .runAndReadAll(`SELECT * FROM ${reader} LIMIT ${Math.floor(limit)}`)
@@ -43,10 +42,7 @@ export async function readCheckRows(
           ]),
         ),
       );
-  } finally {
-    connection.closeSync();
-    instance.closeSync();
-  }
+  });
 }
 
 async function readJsonLines(file: string, limit: number): Promise<Record<string, unknown>[]> {

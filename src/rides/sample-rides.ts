@@ -1,6 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import Database from "better-sqlite3";
-import { sqlString, withDuckDB } from "../train/duckdb.js";
+import { sqlString, withDuckDB } from "../duckdb/index.js";
 import { describeUrl, endPool, openPool, postgresError } from "../batch/sql/postgres-connection.js";
 import { qualified, quote, tableName, type TableName } from "../batch/sql/identifiers.js";
 

@@ -3,7 +3,7 @@ import type { DuckDBConnection } from "@duckdb/node-api";
 import { UserError } from "../config/errors.js";
 import { applyFeatures } from "../model/transform.js";
 import type { Column, ColumnarBatch, ColumnSpec, FeatureExpr } from "../model/types.js";
-import { sqlIdentifier, sqlString, withDuckDB } from "./duckdb.js";
+import { sqlIdentifier, sqlString, withDuckDB } from "../duckdb/index.js";
 import type { TargetSpec } from "./spec.js";
 
 /** What the loader needs from a training spec. */

@@ -2,7 +2,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { DOUBLE, DuckDBDataChunk, type DuckDBConnection } from "@duckdb/node-api";
 import { UserError } from "../config/errors.js";
-import { sqlString, withDuckDB } from "./duckdb.js";
+import { sqlString, withDuckDB } from "../duckdb/index.js";
 import { Random } from "./prng.js";
 import { DEFAULT_SAMPLE_ROWS } from "./sample-defaults.js";
 import { sampleWorld, zoneDistance, type SampleWorld } from "./sample-world.js";

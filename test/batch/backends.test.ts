@@ -7,7 +7,7 @@ import { runBatch } from "../../src/batch/run.js";
 import { writeRidesPostgres, writeRidesTable } from "../../src/rides/sample-rides.js";
 import { Registry } from "../../src/registry/registry.js";
 import { loadPredictor } from "../../src/model/predictor.js";
-import { sqlString, withDuckDB } from "../../src/train/duckdb.js";
+import { sqlString, withDuckDB } from "../../src/duckdb/index.js";
 import { writeSampleTrips } from "../../src/train/sample-data.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { tempDir } from "../helpers/temp.js";

@@ -10,7 +10,7 @@ import { runBatch } from "../../src/batch/run.js";
 import { loadPredictor } from "../../src/model/predictor.js";
 import type { Predictor } from "../../src/model/types.js";
 import { Registry } from "../../src/registry/registry.js";
-import { sqlString, withDuckDB } from "../../src/train/duckdb.js";
+import { sqlString, withDuckDB } from "../../src/duckdb/index.js";
 import { tempDir } from "../helpers/temp.js";
 import { intLabel, saveClassifierBundle, textLabel } from "../model/classifier-bundles.js";
 import { NO_POSTGRES, PG_URL, postgresReachable, TestSchemas } from "../registry/store/helpers.js";

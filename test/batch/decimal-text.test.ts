@@ -10,7 +10,7 @@ import { FileBatchSource } from "../../src/batch/files/source.js";
 import { runBatchOnce, type BatchStats } from "../../src/batch/job.js";
 import { loadPredictor } from "../../src/model/predictor.js";
 import type { Predictor } from "../../src/model/types.js";
-import { sqlString, withDuckDB } from "../../src/train/duckdb.js";
+import { sqlString, withDuckDB } from "../../src/duckdb/index.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { tempDir } from "../helpers/temp.js";
 import { NO_POSTGRES, PG_URL, postgresReachable, TestSchemas } from "../registry/store/helpers.js";

@@ -9,7 +9,7 @@ import { FileBatchSink } from "../../src/batch/files/sink.js";
 import { runBatchOnce, type BatchJob, type BatchStats } from "../../src/batch/job.js";
 import { loadPredictor } from "../../src/model/predictor.js";
 import type { Predictor } from "../../src/model/types.js";
-import { sqlString, withDuckDB } from "../../src/train/duckdb.js";
+import { sqlString, withDuckDB } from "../../src/duckdb/index.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { tempDir } from "../helpers/temp.js";
 import { NO_POSTGRES, PG_URL, postgresReachable, TestSchemas } from "../registry/store/helpers.js";

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { tempDir } from "../helpers/temp.js";
-import { sqlString, withDuckDB } from "../../src/train/duckdb.js";
+import { sqlString, withDuckDB } from "../../src/duckdb/index.js";
 import { isBadRide, makeRides, sqliteBatchArgs } from "../batch/helpers.js";
 import { Registry } from "../../src/registry/registry.js";
 

@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import type { DuckDBConnection } from "@duckdb/node-api";
-import { sqlString, withDuckDB } from "../../src/train/duckdb.js";
+import { sqlString, withDuckDB } from "../../src/duckdb/index.js";
 
 /**
  * Debian's Python, not the `python3` on PATH (a pyenv build without numpy/sklearn/onnx):

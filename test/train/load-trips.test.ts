@@ -3,7 +3,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UserError } from "../../src/config/errors.js";
 import { RIDES_SPEC } from "../../src/rides/index.js";
-import { sqlString, withDuckDB } from "../../src/train/duckdb.js";
+import { sqlString, withDuckDB } from "../../src/duckdb/index.js";
 import { loadTrips } from "../../src/train/load-trips.js";
 import { writeSampleTrips } from "../../src/train/sample-data.js";
 import { makeTempDir, parquet, query } from "./helpers.js";

@@ -12,7 +12,8 @@ import {
 import type { ColumnSpec } from "../../model/types.js";
 import { validateColumnReaders, type ValidationResult } from "../../model/validate.js";
 import { rejectReasons } from "../score.js";
-import { doubleData, isInt64Type, type ColumnRef } from "./source.js";
+import { doubleData, isInt64Type } from "../../duckdb/vectors.js";
+import type { ColumnRef } from "./source.js";
 import type { RemotePredictor } from "./remote-predictor.js";
 
 /** The SQL names of the functions registered by registerModelFunctions(). */

@@ -1,12 +1,8 @@
 import { fileURLToPath } from "node:url";
 import { UserError } from "../../config/errors.js";
 import { FileBatchSink, type FileSinkOptions } from "./sink.js";
-import {
-  formatFromPath,
-  FileBatchSource,
-  type FileFormat,
-  type FileSourceOptions,
-} from "./source.js";
+import { formatFromPath, type FileFormat } from "./format.js";
+import { FileBatchSource, type FileSourceOptions } from "./source.js";
 
 export interface FileLocation {
   path: string;

@@ -17,7 +17,7 @@ import {
   type PredictRequest,
   type PredictWorkerData,
   type PredictWorkerStatus,
-} from "./predict-protocol.js";
+} from "./worker-messages.js";
 
 async function serve(data: PredictWorkerData): Promise<void> {
   const counters = new Int32Array(data.signal);

@@ -9,7 +9,7 @@ import {
   type PredictRequest,
   type PredictWorkerData,
   type PredictWorkerStatus,
-} from "./predict-protocol.js";
+} from "./worker-messages.js";
 
 /** How long one batch may take before the job gives up on the model worker. */
 const ANSWER_TIMEOUT_MS = 120_000;

@@ -2,10 +2,12 @@ import { DOUBLE, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-ap
 import { stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { StorageError, UserError } from "../../config/errors.js";
+import { runPlanOf } from "../../model/predictor.js";
 import type { ColumnSpec } from "../../model/types.js";
-import { sqlIdentifier, sqlString } from "../../train/duckdb.js";
+import { firstLine, sqlIdentifier, sqlString } from "../../duckdb/sql.js";
+import { BIG_INTEGERS, TIMES, doubleData, isInt64Type } from "../../duckdb/vectors.js";
 import { DECIMAL_SQL } from "../decimal.js";
-import type { Checkpoint, KeyValue } from "../types.js";
+import type { Checkpoint, ChunkOutcome, InPlaceJob, InPlaceResult, KeyValue } from "../types.js";
 import {
   PREDICT_FUNCTION,
   REJECT_REASON_FUNCTION,
@@ -14,17 +16,13 @@ import {
   type FunctionTally,
 } from "./model-functions.js";
 import { RemotePredictor, type RemoteModel } from "./remote-predictor.js";
-import { checkPredictionNames, type ColumnType, type FileBatchSink } from "./sink.js";
+import { checkPredictionNames, type ColumnType } from "./output-types.js";
+import type { FileBatchSink } from "./sink.js";
 import { StagedScan, type StagedColumn } from "./staged-scan.js";
 import {
-  BIG_INTEGERS,
-  TIMES,
-  doubleData,
-  firstLine,
-  isInt64Type,
   keyExpression,
   keyValue,
-  type FileBatchSource,
+  FileBatchSource,
   type ReadShape,
   type ScanPlan,
 } from "./source.js";
@@ -49,13 +47,38 @@ export interface InDuckDBJob {
   shouldStop?: () => boolean;
 }
 
-export interface ChunkOutcome {
-  rows: number;
-  scored: number;
-  rejected: number;
-  checkpoint: Checkpoint;
-  /** The first rejected row, for the log. */
-  firstReject?: { id: KeyValue; reason: string };
+/**
+ * FileBatchSink.scoreInPlace: a file → file job scored inside DuckDB, with the model run
+ * again in worker threads from the predictor's run plan. Other sources: "unsupported".
+ */
+export async function scoreFilesInPlace(
+  job: InPlaceJob,
+  sink: FileBatchSink,
+): Promise<InPlaceResult> {
+  if (!(job.source instanceof FileBatchSource)) return "unsupported";
+  const info = job.predictor.info;
+  return scoreInDuckDB({
+    jobId: job.jobId,
+    source: job.source,
+    sink,
+    schema: info.inputs,
+    model: {
+      bundle: info.path,
+      plan: runPlanOf(job.predictor),
+      name: info.name,
+      version: info.version,
+      constant: job.constant,
+    },
+    read: job.read,
+    chunkSize: job.chunkSize,
+    predictionColumn: job.predictionColumn,
+    textPredictions: job.constant === undefined && info.outputType === "string",
+    keepColumns: job.keepColumns,
+    actualColumn: job.actualColumn,
+    provenance: job.provenance,
+    shouldStop: job.shouldStop,
+    onChunk: (chunk) => job.onChunk(chunk),
+  });
 }
 
 /**

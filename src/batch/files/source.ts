@@ -1,33 +1,33 @@
-import { tmpdir } from "node:os";
-import path from "node:path";
-import {
-  DuckDBDoubleVector,
-  DuckDBInstance,
-  type DuckDBConnection,
-  type DuckDBValue,
-  type DuckDBVector,
-} from "@duckdb/node-api";
+/**
+ * The file source: Parquet and CSV files read through DuckDB in keyset order. One job over
+ * ~550 lines: its read plan (keyset, partitions, NULL keys), the CSV reader that keeps
+ * non-decimal numbers as text, and the chunk buffers that copy DuckDB's vectors all serve
+ * read() and change together with it.
+ */
+import type { DuckDBConnection, DuckDBValue, DuckDBVector } from "@duckdb/node-api";
 import { UserError } from "../../config/errors.js";
+import {
+  closeDuckDB,
+  openDuckDB,
+  type DuckDBEngine,
+  type DuckDBSettings,
+} from "../../duckdb/instance.js";
+import { firstLine, sqlIdentifier, sqlString } from "../../duckdb/sql.js";
+import {
+  BIG_INTEGERS,
+  TIMES,
+  copyVector,
+  doubleData,
+  fromBigint,
+  isSmallIntegerType,
+  type VectorKind as Kind,
+} from "../../duckdb/vectors.js";
 import { checkPartition } from "../partition.js";
 import { checkQuery } from "../query.js";
-import { sqlIdentifier, sqlString } from "../../train/duckdb.js";
 import type { BatchSource, KeyValue, NullKeyChunk, ReadOptions, SourceChunk } from "../types.js";
 import { NumericColumn, materialize, type ColumnData } from "../columns.js";
 import { DECIMAL_SQL } from "../decimal.js";
-
-export type FileFormat = "parquet" | "csv";
-
-/** DuckDB resources for one source or sink. */
-export interface DuckDBSettings {
-  /**
-   * DuckDB's memory limit (e.g. "1GB"). The ORDER BY of a read and the merge of a sink sort
-   * the whole input; above this limit DuckDB spills to `tempDirectory` instead of growing.
-   */
-  memoryLimit?: string;
-  /** Where DuckDB spills; default: the OS temp directory (not `.tmp` in the working folder). */
-  tempDirectory?: string;
-  threads?: number;
-}
+import { formatFromPath, type FileFormat } from "./format.js";
 
 export interface FileSourceOptions extends DuckDBSettings {
   /** A file or a glob (`data/green_tripdata_2021-*.parquet`). */
@@ -41,61 +41,15 @@ export interface FileSourceOptions extends DuckDBSettings {
   query?: string;
 }
 
-export const DEFAULT_MEMORY_LIMIT = "1GB";
-
-/** A file's format from its extension, or undefined when the extension says nothing. */
-export function formatFromPath(file: string): FileFormat | undefined {
-  if (/\.(csv|tsv)(\.gz|\.zst)?$/i.test(file)) return "csv";
-  if (/\.parquet$/i.test(file)) return "parquet";
-  return undefined;
-}
-
-/** A fresh in-memory DuckDB with the memory cap and spill folder applied. */
-export async function openDuckDB(
-  settings: DuckDBSettings,
-): Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }> {
-  const config: Record<string, string> = {
-    memory_limit: settings.memoryLimit ?? DEFAULT_MEMORY_LIMIT,
-    temp_directory: settings.tempDirectory ?? path.join(tmpdir(), "mldeploy-duckdb"),
-  };
-  if (settings.threads !== undefined) config.threads = String(settings.threads);
-  const instance = await DuckDBInstance.create(":memory:", config);
-  return { instance, connection: await instance.connect() };
-}
-
-/** Releases what openDuckDB opened (a no-op for an engine that never opened). */
-export async function closeDuckDB(
-  engine: Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }> | undefined,
-): Promise<void> {
-  if (!engine) return;
-  const { instance, connection } = await engine;
-  connection.closeSync();
-  instance.closeSync();
-}
-
-/**
- * How a column travels from DuckDB to JS. Conversions that SQL does for free (timestamps to
- * epoch milliseconds, decimals to doubles) happen in the query, so the JS loop only copies.
- */
-type Kind = "number" | "bigint" | "string" | "boolean" | "time";
-
 interface Projection {
   sql: string;
   kind: Kind;
 }
 
-const SMALL_INTEGERS = /^(TINYINT|SMALLINT|INTEGER|UTINYINT|USMALLINT|UINTEGER)$/;
-export const BIG_INTEGERS = /^(BIGINT|UBIGINT|HUGEINT|UHUGEINT)$/;
-export const TIMES = /^(DATE|TIMESTAMP.*)$/;
 /** Types the CSV sniffer gives to columns of numbers. */
 const NUMBERS = /^(U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|FLOAT|DOUBLE|DECIMAL.*)$/;
 
 type KeyColumns = Pick<ReadOptions, "idColumn" | "sinceColumn">;
-
-/** Integer types whose every value fits a signed 64-bit integer. */
-export function isInt64Type(type: string): boolean {
-  return SMALL_INTEGERS.test(type) || type === "BIGINT";
-}
 
 /**
  * @param safe for 64/128-bit integer columns: all values are within ±(2^53 - 1), so they can
@@ -106,7 +60,7 @@ function valueProjection(column: string, type: string, safe = false): Projection
   const ref = sqlIdentifier(column);
   if (type === "DOUBLE") return { sql: ref, kind: "number" };
   // Every other number travels as DOUBLE too (exact for these types): one vector layout to copy.
-  if (SMALL_INTEGERS.test(type) || type === "FLOAT" || type.startsWith("DECIMAL"))
+  if (isSmallIntegerType(type) || type === "FLOAT" || type.startsWith("DECIMAL"))
     return { sql: `CAST(${ref} AS DOUBLE)`, kind: "number" };
   if (BIG_INTEGERS.test(type)) {
     return safe ? { sql: `CAST(${ref} AS DOUBLE)`, kind: "number" } : { sql: ref, kind: "bigint" };
@@ -142,61 +96,6 @@ export function keyValue(value: DuckDBValue): KeyValue {
   if (typeof value === "bigint") return fromBigint(value);
   if (typeof value === "number" || typeof value === "string") return value;
   return String(value);
-}
-
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
-
-/** JS numbers where exact, else the decimal text (never a bigint, which JSON cannot encode). */
-function fromBigint(value: bigint): number | string {
-  return value <= MAX_SAFE && value >= MIN_SAFE ? Number(value) : value.toString();
-}
-
-/**
- * The raw values and validity mask of a DOUBLE vector, or undefined when the vector is not
- * laid out as expected. The node API's getItem() tests validity with BigInt arithmetic, which
- * made it the largest cost of a read; a 32-bit view of the same mask answers the same question.
- */
-export function doubleData(
-  vector: DuckDBVector,
-): { items: Float64Array; valid: Uint32Array | undefined } | undefined {
-  if (!(vector instanceof DuckDBDoubleVector)) return undefined;
-  const inner = vector as unknown as {
-    items?: unknown;
-    validity?: { data?: unknown; offset?: unknown };
-  };
-  const items = inner.items;
-  const mask = inner.validity?.data;
-  if (!(items instanceof Float64Array) || inner.validity?.offset !== 0) return undefined;
-  if (mask === null) return { items, valid: undefined };
-  if (!(mask instanceof BigUint64Array)) return undefined;
-  return { items, valid: new Uint32Array(mask.buffer, mask.byteOffset, mask.length * 2) };
-}
-
-/** Appends rows [offset, count) of `vector` to `out`, converted for `kind`. */
-function copyVector(
-  vector: DuckDBVector,
-  kind: Kind,
-  count: number,
-  offset: number,
-  out: unknown[],
-): void {
-  const raw = kind === "number" || kind === "time" ? doubleData(vector) : undefined;
-  if (raw) {
-    const { items, valid } = raw;
-    for (let row = offset; row < count; row++) {
-      if (valid !== undefined && (valid[row >>> 5] & (1 << (row & 31))) === 0) out.push(null);
-      else out.push(kind === "time" ? new Date(items[row]) : items[row]);
-    }
-    return;
-  }
-  for (let row = offset; row < count; row++) {
-    const item: DuckDBValue = vector.getItem(row);
-    if (item === null) out.push(null);
-    else if (kind === "bigint") out.push(fromBigint(item as bigint));
-    else if (kind === "time") out.push(new Date(item as number));
-    else out.push(item);
-  }
 }
 
 /**
@@ -246,10 +145,6 @@ async function describe(
   }
 }
 
-export function firstLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split("\n")[0];
-}
-
 export type ReadShape = Omit<ReadOptions, "chunkSize">;
 
 /** A column of a read: the name asked for, its reference in the files, its DuckDB type. */
@@ -296,7 +191,7 @@ export class FileBatchSource implements BatchSource {
   readonly format: FileFormat;
   /** The FROM item of every query; CSV's is settled by csvReader() before the first one. */
   private reader: string;
-  private engine?: Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }>;
+  private engine?: Promise<DuckDBEngine>;
   private types?: Promise<Map<string, string>>;
   /** Per 64/128-bit integer column: whether all its values fit a double exactly. */
   private readonly safeIntegers = new Map<string, boolean>();
@@ -425,7 +320,7 @@ export class FileBatchSource implements BatchSource {
     await closeDuckDB(engine);
   }
 
-  private open(): Promise<{ instance: DuckDBInstance; connection: DuckDBConnection }> {
+  private open(): Promise<DuckDBEngine> {
     this.engine ??= openDuckDB(this.options);
     return this.engine;
   }

@@ -1,6 +1,6 @@
 import path from "node:path";
 import { beforeAll, expect, it } from "vitest";
-import { sqlString, withDuckDB } from "../../../src/train/duckdb.js";
+import { sqlString, withDuckDB } from "../../../src/duckdb/index.js";
 import { runCli } from "../../helpers/cli.js";
 import { rideBundlePath } from "../../helpers/ride-bundle.js";
 import { tempDir } from "../../helpers/temp.js";

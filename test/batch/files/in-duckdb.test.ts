@@ -12,7 +12,7 @@ import { runBatchOnce, type BatchJob, type BatchStats } from "../../../src/batch
 import { UserError } from "../../../src/config/errors.js";
 import { loadPredictor, runPlanOf } from "../../../src/model/predictor.js";
 import type { Predictor } from "../../../src/model/types.js";
-import { sqlString, withDuckDB } from "../../../src/train/duckdb.js";
+import { sqlString, withDuckDB } from "../../../src/duckdb/index.js";
 import { rideBundlePath } from "../../helpers/ride-bundle.js";
 import { tempDir } from "../../helpers/temp.js";
 import { isBadRide, makeRides, quietLogger, type Ride } from "../helpers.js";

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { expect, it } from "vitest";
 import { FileBatchSink } from "../../../src/batch/files/sink.js";
-import { sqlString, withDuckDB } from "../../../src/train/duckdb.js";
+import { sqlString, withDuckDB } from "../../../src/duckdb/index.js";
 import { CLI, runCli } from "../../helpers/cli.js";
 import { rideBundlePath } from "../../helpers/ride-bundle.js";
 import { tempDir } from "../../helpers/temp.js";

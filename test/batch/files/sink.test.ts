@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import type { SinkWrite } from "../../../src/batch/types.js";
 import { FileBatchSink, openFileSink } from "../../../src/batch/files/index.js";
 import { NumericColumn, type ColumnData } from "../../../src/batch/columns.js";
-import { sqlString, withDuckDB } from "../../../src/train/duckdb.js";
+import { sqlString, withDuckDB } from "../../../src/duckdb/index.js";
 import { tempDir } from "../../helpers/temp.js";
 
 const JOB = "rides→ride_predictions[0/1]";

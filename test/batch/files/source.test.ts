@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { Checkpoint, KeyValue, ReadOptions, SourceChunk } from "../../../src/batch/types.js";
 import { FileBatchSource } from "../../../src/batch/files/index.js";
 import { NumericColumn, materialize, valueAt } from "../../../src/batch/columns.js";
-import { sqlString, withDuckDB } from "../../../src/train/duckdb.js";
+import { sqlString, withDuckDB } from "../../../src/duckdb/index.js";
 import { writeSampleTrips } from "../../../src/train/sample-data.js";
 import { tempDir } from "../../helpers/temp.js";
 

@@ -3,7 +3,7 @@ import { performance } from "node:perf_hooks";
 import { expect, it } from "vitest";
 import { FileBatchSink, FileBatchSource } from "../../../src/batch/files/index.js";
 import type { SourceChunk } from "../../../src/batch/types.js";
-import { sqlString, withDuckDB } from "../../../src/train/duckdb.js";
+import { sqlString, withDuckDB } from "../../../src/duckdb/index.js";
 import { tempDir } from "../../helpers/temp.js";
 
 const ROWS = 1_000_000;
