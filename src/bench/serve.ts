@@ -22,6 +22,9 @@
  * workers — with the same body and autocannon settings. Both must first answer the same
  * durations for a few rides, or the benchmark fails. Needs Debian's python3-sklearn,
  * python3-flask and gunicorn; without them these scenarios are skipped and say why.
+ *
+ * One job over ~580 lines: one benchmark run, its scenarios (ceiling, micro-batching, overload,
+ * the original service), their interleaved rounds and the table and targets they print.
  */
 import { mkdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";

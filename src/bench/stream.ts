@@ -10,6 +10,9 @@
  * a constant prediction instead of the model. Then a latency run: events published at a steady
  * rate for a bounded time, latency = prediction read back − event published, per event.
  * Streams and keys are named per run and deleted afterwards.
+ *
+ * One job over ~440 lines: one end-to-end run of the stream benchmark, its ceiling and latency
+ * phases sharing the same producer, reader and report.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";

@@ -16,6 +16,15 @@ import protobuf from "protobufjs";
 const SCHEMA_URL = new URL("./onnx-ml.proto", import.meta.url);
 
 /**
+ * The versions every graph mldeploy writes declares: IR 8 with opsets ai.onnx 17 and
+ * ai.onnx.ml 3, the newest combination that onnx 1.12's checker (Debian's) accepts, and well
+ * within what onnxruntime runs.
+ */
+export const ONNX_IR_VERSION = 8;
+export const ONNX_OPSET = 17;
+export const ONNX_ML_OPSET = 3;
+
+/**
  * TensorProto.DataType values mldeploy writes (the schema has more, e.g. FLOAT16 or the IR 9+
  * 8-bit floats; ElemType in import/onnx/graph.ts is this object's keys, so keys are added only
  * with a writer for them). A test checks each value against the schema.

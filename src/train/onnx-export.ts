@@ -2,6 +2,9 @@ import type { CategoricalLinearModel } from "./linear.js";
 import {
   AttributeType,
   encodeModel,
+  ONNX_IR_VERSION,
+  ONNX_ML_OPSET,
+  ONNX_OPSET,
   TensorDataType,
   type OnnxNode,
   type OnnxTensor,
@@ -18,13 +21,8 @@ export interface ExportOnnxOptions {
   metadata?: Record<string, string>;
 }
 
-/**
- * IR 8 with opsets ai.onnx 17 and ai.onnx.ml 3: the newest combination that onnx 1.12's
- * checker (Debian's) accepts, and well within what onnxruntime runs.
- */
-export const ONNX_IR_VERSION = 8;
-export const ONNX_OPSET = 17;
-export const ONNX_ML_OPSET = 3;
+// The versions every graph mldeploy writes declares (the model layer owns them).
+export { ONNX_IR_VERSION, ONNX_ML_OPSET, ONNX_OPSET } from "../model/onnx-proto.js";
 
 /** Symbolic batch dimension: 1-D inputs let MLflow's onnx flavor feed DataFrame columns as is. */
 const BATCH_DIM = "N";

@@ -27,6 +27,13 @@ import {
   type ScanPlan,
 } from "./source.js";
 
+/**
+ * File → file scoring inside DuckDB: per chunk, a keyset read into a temporary table, then one
+ * COPY of the predictions part and one of the rejects part, the model called from DuckDB as a
+ * scalar function served by worker threads. One job over ~430 lines: the chunk loop, its two
+ * COPY statements and the commit of both parts change together.
+ */
+
 export interface InDuckDBJob {
   jobId: string;
   source: FileBatchSource;

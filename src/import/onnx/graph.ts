@@ -1,6 +1,9 @@
 import {
   AttributeType,
   encodeModel,
+  ONNX_IR_VERSION,
+  ONNX_ML_OPSET,
+  ONNX_OPSET,
   TensorDataType,
   type OnnxAttribute,
   type OnnxDimension,
@@ -8,7 +11,6 @@ import {
   type OnnxTensor,
   type OnnxValueInfo,
 } from "../../model/onnx-proto.js";
-import { ONNX_IR_VERSION, ONNX_ML_OPSET, ONNX_OPSET } from "../../train/onnx-export.js";
 
 /** An attribute value as converters write it; the builder picks the ONNX attribute type. */
 export type AttributeValue =
