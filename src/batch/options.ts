@@ -1,6 +1,11 @@
 import { z } from "zod";
 import { importSettingsShape } from "../import/options.js";
-import { intSetting, logLevelSetting, modelSetting } from "../config/settings.js";
+import {
+  intSetting,
+  logLevelSetting,
+  metricsHostSetting,
+  modelSetting,
+} from "../config/settings.js";
 import { DEFAULT_RETRY_ATTEMPTS, DEFAULT_RETRY_DELAY } from "./retry.js";
 
 const DURATION = /^\d+(ms|s|m|h|d)$/;
@@ -108,13 +113,7 @@ export const batchOptionsSchema = z
       .describe(
         "Names the job's checkpoint and its runs; default <source table>-><sink table>[i/N]",
       ),
-    metricsHost: z
-      .string()
-      .min(1)
-      .default("127.0.0.1")
-      .describe(
-        "Interface the --metrics-port server listens on: 127.0.0.1 = this machine only (default); 0.0.0.0 = all IPv4 interfaces, for a Prometheus elsewhere (the container image sets it)",
-      ),
+    metricsHost: metricsHostSetting(),
     metricsPort: intSetting(0, 65535)
       .optional()
       .describe(

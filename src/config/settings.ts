@@ -20,6 +20,16 @@ export const modelSetting = () =>
       "Model: models:/name@alias, models:/name/<version>, runs:/<id>/model, s3://… or a bundle directory",
     );
 
+/** The interface a mode's separate --metrics-port server listens on (batch, stream). */
+export const metricsHostSetting = () =>
+  z
+    .string()
+    .min(1)
+    .default("127.0.0.1")
+    .describe(
+      "Interface the --metrics-port server listens on: 127.0.0.1 = this machine only (default); 0.0.0.0 = all IPv4 interfaces, for a Prometheus elsewhere (the container image sets it)",
+    );
+
 /** Validates and fills defaults; throws an Error listing every bad field by name. */
 export function parseSettings<S extends z.ZodType>(
   schema: S,

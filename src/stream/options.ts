@@ -1,6 +1,11 @@
 import { z } from "zod";
 import { importSettingsShape } from "../import/options.js";
-import { intSetting, logLevelSetting, modelSetting } from "../config/settings.js";
+import {
+  intSetting,
+  logLevelSetting,
+  metricsHostSetting,
+  modelSetting,
+} from "../config/settings.js";
 import { ORIGINAL_FORMAT } from "./events.js";
 
 /** Options of `mldeploy stream` (flags > MLDEPLOY_* env > the config file's `stream:` section). */
@@ -55,13 +60,7 @@ export const streamOptionsSchema = z
       .describe(
         "For a registry alias (models:/name@alias): how often to check whether it moved, and switch between batches; 0 = never",
       ),
-    metricsHost: z
-      .string()
-      .min(1)
-      .default("127.0.0.1")
-      .describe(
-        "Interface the --metrics-port server listens on: 127.0.0.1 = this machine only (default); 0.0.0.0 = all IPv4 interfaces, for a Prometheus elsewhere (the container image sets it)",
-      ),
+    metricsHost: metricsHostSetting(),
     metricsPort: intSetting(0, 65535)
       .optional()
       .describe(

@@ -5,6 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { writeRidesJson } from "../../src/bench/rides-json.js";
+import { SYSTEM_PYTHON } from "../helpers/python.js";
 
 /**
  * Fixtures written at test time by Debian's Python libraries (python3-sklearn 1.2,
@@ -13,7 +14,7 @@ import { writeRidesJson } from "../../src/bench/rides-json.js";
  * kept under the system temp folder by the script's hash, so a second test run (or another
  * test file with the same script) does not fit the models again.
  */
-export const SYSTEM_PYTHON = "/usr/bin/python3";
+export { SYSTEM_PYTHON };
 
 /** True when /usr/bin/python3 imports every module named. */
 export function pythonHasAll(...modules: string[]): boolean {

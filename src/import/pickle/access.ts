@@ -198,9 +198,6 @@ export function toFloat64(array: NdArray): Float64Array {
   return array.fortranOrder && array.shape.length > 1 ? fortranToC(out, array.shape) : out;
 }
 
-/** The elements of an int array as bigint-safe numbers (ids, counts): same as toFloat64. */
-export const toNumbers = (array: NdArray): number[] => Array.from(toFloat64(array));
-
 /** The elements of a string or object array as JS values (strings, numbers…), C order. */
 export function toValues(array: NdArray): PyValue[] {
   if (Array.isArray(array.data)) {

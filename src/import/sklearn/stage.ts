@@ -36,30 +36,6 @@ export type FeatureColumn =
   | { kind: "indicator"; column: number; code: number };
 
 /**
- * X as a plain [N, features.length] DOUBLE tensor, for an estimator that needs every column
- * (cost per row grows with the number of one-hot columns: use only where nothing better fits).
- */
-export function denseMatrix(graph: GraphBuilder, X: FeatureMatrix): string {
-  if (
-    X.features.every((f, j) => f.kind === "value" && f.column === j) &&
-    X.features.length === X.width
-  ) {
-    return X.value;
-  }
-  const columns = X.features.map((feature, j) => {
-    const index = graph.constant(`x_col_${j}`, "INT64", [1], [feature.column]);
-    const column = graph.op("Gather", [X.value, index], { axis: { int: 1 } }, { output: `x_${j}` });
-    if (feature.kind === "value") return column;
-    const code = graph.constant(`x_code_${j}`, "DOUBLE", [], [feature.code]);
-    const equal = graph.op("Equal", [column, code]);
-    return graph.op("Cast", [equal], { to: { int: 11 } }, { output: `x_${j}_onehot` });
-  });
-  return columns.length === 1
-    ? columns[0]
-    : graph.op("Concat", columns, { axis: { int: 1 } }, { output: "x_dense" });
-}
-
-/**
  * The first stage of a model that reads plain numeric columns (an estimator fitted on a
  * matrix): one DOUBLE graph input per name, stacked into X.
  */
