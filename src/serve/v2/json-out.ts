@@ -1,10 +1,8 @@
 import type { ModelInfo, PredictionBatch } from "../../model/types.js";
-import { jsonNumberList, jsonPredictionList } from "../json-out.js";
+import { jsonNumberList } from "../json-out.js";
+import { outputTensors, type OutputTensor } from "./tensors.js";
 
-/** The primary output's tensor datatype: FP64 numbers, a classifier's BYTES or INT64 labels. */
-export function labelDatatype(info: ModelInfo): string {
-  return info.outputType === "string" ? "BYTES" : info.outputType === "long" ? "INT64" : "FP64";
-}
+export { labelDatatype } from "./tensors.js";
 
 /**
  * The inference response: the tensors `names` asks for (the primary output, a classifier's
@@ -16,14 +14,25 @@ export function v2InferResponse(
   result: PredictionBatch,
   id: string | undefined,
 ): string {
-  const tensors = names.map((name) =>
-    name === info.output
-      ? `{"name":${JSON.stringify(name)},"datatype":"${labelDatatype(info)}","shape":[${result.rows}],"data":${jsonPredictionList(result.values)}}`
-      : `{"name":${JSON.stringify(name)},"datatype":"FP64","shape":[${result.rows},${info.probabilities!.classes.length}],"data":${jsonNumberList(result.probabilities!)}}`,
-  );
+  return v2ResponseJson(info, outputTensors(info, names, result), id);
+}
+
+/** The response body around tensors already chosen (the binary extension writes some apart). */
+export function v2ResponseJson(
+  info: ModelInfo,
+  tensors: readonly OutputTensor[],
+  id: string | undefined,
+): string {
   return (
     `{"model_name":${JSON.stringify(info.name)},"model_version":${JSON.stringify(info.version)}` +
     (id !== undefined ? `,"id":${JSON.stringify(id)}` : "") +
-    `,"outputs":[${tensors.join(",")}]}`
+    `,"outputs":[${tensors.map(jsonTensor).join(",")}]}`
   );
+}
+
+function jsonTensor(tensor: OutputTensor): string {
+  const data = Array.isArray(tensor.data)
+    ? JSON.stringify(tensor.data)
+    : jsonNumberList(tensor.data as ArrayLike<number>);
+  return `{"name":${JSON.stringify(tensor.name)},"datatype":"${tensor.datatype}","shape":[${tensor.shape.join(",")}],"data":${data}}`;
 }

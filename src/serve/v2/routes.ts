@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { JSON_TYPE } from "../context.js";
 import type { DataPlane } from "../dataplane.js";
-import type { ModelInfo } from "../../model/types.js";
 import type { ServedModel } from "../served-model.js";
 import { parseV2Request, v2Datatype } from "./input.js";
-import { labelDatatype, v2InferResponse } from "./json-out.js";
+import { v2InferResponse } from "./json-out.js";
+import { labelDatatype, modelOutputs } from "./tensors.js";
 import { VERSION } from "../../version.js";
 
 type ModelParams = { name: string; version?: string };
@@ -78,9 +78,4 @@ export function v2Routes(app: FastifyInstance, plane: DataPlane): void {
       return v2InferResponse(info, names, result, parsed.id);
     });
   }
-}
-
-/** The model's outputs, the primary one first. */
-function modelOutputs(info: ModelInfo): string[] {
-  return info.probabilities ? [info.output, info.probabilities.name] : [info.output];
 }
