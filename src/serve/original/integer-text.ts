@@ -1,5 +1,5 @@
 import type { ColumnSpec } from "../../model/types.js";
-import { isPlainObject } from "../../model/validate.js";
+import { isNumericType, isPlainObject } from "../../model/validate.js";
 
 /**
  * An integer as Python's str() writes it: no sign on zero, no leading zeros, no spaces, no
@@ -7,30 +7,32 @@ import { isPlainObject } from "../../model/validate.js";
  */
 const PYTHON_INTEGER_TEXT = /^(?:0|-?[1-9][0-9]*)$/;
 
-const integerColumnsOf = new WeakMap<ColumnSpec[], string[]>();
+const numericColumnsOf = new WeakMap<ColumnSpec[], string[]>();
 
-function integerColumns(schema: ColumnSpec[]): string[] {
-  let names = integerColumnsOf.get(schema);
+// Every numeric column, not only those typed as integers: a model imported from the original
+// service's pickle takes its ids as doubles (the pickle says nothing of their type).
+function numericColumns(schema: ColumnSpec[]): string[] {
+  let names = numericColumnsOf.get(schema);
   if (names === undefined) {
-    names = schema
-      .filter((spec) => spec.type === "long" || spec.type === "integer")
-      .map((spec) => spec.name);
-    integerColumnsOf.set(schema, names);
+    names = schema.filter((spec) => isNumericType(spec.type)).map((spec) => spec.name);
+    numericColumnsOf.set(schema, names);
   }
   return names;
 }
 
 /**
- * The rows with integer columns sent as text read as numbers, as far as the original Flask
- * service (bench/original-service/predict.py) answered them alike: it built its feature key
- * with `"%s_%s" % (ride["PULocationID"], ride["DOLocationID"])`, so `"10"` gave the key `10`
- * gives, and the DictVectorizer the same answer. Only text that prints as the number does
- * ("10", "-3") counts: "010", " 10", "10.0" or "abc" made another key there, an unseen zone
- * pair scored with no weight, and are refused here (422 naming the field) rather than
- * silently answered. Rows are copied only when they hold such text.
+ * The rows with integers sent as text read as numbers, as far as the original Flask service
+ * (bench/original-service/predict.py) answered them alike: it built its feature key with
+ * `"%s_%s" % (ride["PULocationID"], ride["DOLocationID"])`, so `"10"` made the key `10`
+ * makes, and the DictVectorizer gave the same answer. Only text that prints as the integer
+ * does ("10", "-3") is read: "010", " 10", "10.0" or "abc" made another key there (an unseen
+ * zone pair, scored with no weight) and are refused here (422 naming the field) rather than
+ * silently answered. A distance sent as integer text ("4") is read as the number too, where
+ * the Flask service's vectorizer took it for a category and dropped the distance. Rows are
+ * copied only when they hold such text.
  */
 export function readIntegerText(rows: unknown[], schema: ColumnSpec[]): unknown[] {
-  const names = integerColumns(schema);
+  const names = numericColumns(schema);
   if (names.length === 0) return rows;
   let copy: unknown[] | undefined;
   for (let i = 0; i < rows.length; i++) {
