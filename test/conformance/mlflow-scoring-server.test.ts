@@ -163,7 +163,10 @@ describe("mlflow/utils/proto_json_utils.py (cast_df_types_according_to_schema): 
 describe("mlflow/exceptions.py (ERROR_CODE_TO_HTTP_STATUS): every input error is a 400 with {error_code, message}", () => {
   const ride = RIDES[0];
   it.each([
-    // pyfunc/__init__.py _validate_prediction_input: schema enforcement → INVALID_PARAMETER_VALUE.
+    // Values the model's inputs refuse: INVALID_PARAMETER_VALUE, as MLflow's schema enforcement
+    // (pyfunc/__init__.py _validate_prediction_input) answers a missing column. MLflow's own
+    // cast (proto_json_utils.py cast_df_types_according_to_schema) refuses a null in an integer
+    // column or text in a number column earlier, as BAD_REQUEST: the status is the same.
     [
       "a missing column",
       { dataframe_records: [{ PULocationID: 10, DOLocationID: 50 }] },
@@ -190,10 +193,20 @@ describe("mlflow/exceptions.py (ERROR_CODE_TO_HTTP_STATUS): every input error is
     ],
     // proto_json_utils.py: parsing → MlflowInvalidInputException, BAD_REQUEST.
     [
-      "uneven instances",
-      {
-        inputs: { PULocationID: [1, 2], DOLocationID: [1], trip_distance: [1, 2] },
-      },
+      "instances whose rows have other keys",
+      { instances: [ride, { PULocationID: 10, DOLocationID: 50 }] },
+      "INVALID_PARAMETER_VALUE",
+      /trip_distance" \(row 1\) is required/,
+    ],
+    [
+      "uneven columnar instances",
+      { instances: { PULocationID: [1, 2], DOLocationID: [1], trip_distance: [1, 2] } },
+      "BAD_REQUEST",
+      /has 1 values but other columns have 2/,
+    ],
+    [
+      "uneven columnar inputs",
+      { inputs: { PULocationID: [1, 2], DOLocationID: [1], trip_distance: [1, 2] } },
       "BAD_REQUEST",
       /has 1 values but other columns have 2/,
     ],
