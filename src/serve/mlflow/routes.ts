@@ -72,7 +72,12 @@ export function mlflowRoutes(app: FastifyInstance, plane: DataPlane): void {
       if (request.method !== "POST") return;
       const problem = mlflowContentTypeProblem(request.headers["content-type"]);
       if (problem === undefined) return;
-      await reply.code(415).type("text/plain; charset=utf-8").send(problem);
+      // Logged as the error handler logs the other rejected requests.
+      request.log.warn(
+        { method: request.method, url: request.url, status: 415, err: problem },
+        "request rejected",
+      );
+      return reply.code(415).type("text/plain; charset=utf-8").send(problem);
     });
     scope.addContentTypeParser("text/csv", (request: FastifyRequest, payload: Readable) =>
       readCsvRequest(request, payload, plane),
