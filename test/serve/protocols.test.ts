@@ -34,6 +34,23 @@ describe("POST /predict (the original service's contract)", () => {
     expect(answer.json).toEqual(want.map((duration) => ({ duration, model_version: "7" })));
   });
 
+  it("reads ids sent as the integer's text as the numbers, as the Flask service's %s key did", async () => {
+    const asText = RIDES.map((r) => ({
+      ...r,
+      PULocationID: String(r.PULocationID),
+      DOLocationID: String(r.DOLocationID),
+    }));
+    expect((await postJson(`${server.url}/predict`, asText[0])).json).toEqual({
+      duration: want[0],
+      model_version: "7",
+    });
+    expect((await postJson(`${server.url}/predict`, asText)).json).toEqual(
+      want.map((duration) => ({ duration, model_version: "7" })),
+    );
+    const padded = await postJson(`${server.url}/predict`, { ...RIDES[0], PULocationID: "010" });
+    expect(padded).toMatchObject({ status: 422, json: { field: "PULocationID" } });
+  });
+
   it("ignores extra fields, as the Flask service did", async () => {
     const answer = await postJson(`${server.url}/predict`, {
       ...RIDES[1],
