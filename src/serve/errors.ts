@@ -1,5 +1,5 @@
 import { InputValidationError, type FieldError } from "../model/types.js";
-import { mlflowErrorBody } from "./mlflow/error-body.js";
+import { mlflowErrorBody, mlflowStatus } from "./mlflow/error-body.js";
 import { originalErrorBody } from "./original/error-body.js";
 import { v2ErrorBody } from "./v2/error-body.js";
 
@@ -115,6 +115,15 @@ export function classifyError(error: unknown): RequestError | undefined {
 }
 
 export type Protocol = "predict" | "mlflow" | "v2";
+
+/**
+ * The status each protocol answers a client error with: the one above, except where the
+ * protocol's own server answers another (MLflow's scoring server answers 400 where mldeploy
+ * says 422).
+ */
+export function protocolStatus(protocol: Protocol, statusCode: number): number {
+  return protocol === "mlflow" ? mlflowStatus(statusCode) : statusCode;
+}
 
 /**
  * The error body each protocol's clients expect (each protocol's folder writes its own):

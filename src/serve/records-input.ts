@@ -48,11 +48,15 @@ export function batchFromRowArrays(
   columns: string[],
   schema: ColumnSpec[],
   limits: InputLimits,
+  coerceStrings = false,
 ): ColumnarBatch {
   checkRowCount(rows.length, limits);
   const positions = schema.map((spec) => columns.indexOf(spec.name));
   return checked(
-    validateRowArrays(rows, columns.length, positions, schema, { maxErrors: MAX_ERRORS }),
+    validateRowArrays(rows, columns.length, positions, schema, {
+      maxErrors: MAX_ERRORS,
+      coerceStrings,
+    }),
     true,
   );
 }

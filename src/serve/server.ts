@@ -10,7 +10,7 @@ import { DataPlane } from "./dataplane.js";
 import { installBearerAuth } from "./auth.js";
 import { decodeContentEncoding } from "./content-encoding.js";
 import { SERVE_OPENAPI_PATH, serveOpenApiDocument } from "./openapi.js";
-import { classifyError, errorBody, RequestError } from "./errors.js";
+import { classifyError, errorBody, protocolStatus, RequestError } from "./errors.js";
 import { ConcurrencyLimit } from "./overload.js";
 import { serveOptionsSchema } from "./options.js";
 import { serveModel, type ServedModelHolder } from "./served-model.js";
@@ -229,7 +229,7 @@ function installErrorHandling(app: FastifyInstance, logger: Logger): void {
         "request rejected",
       );
       return reply
-        .code(known.statusCode)
+        .code(protocolStatus(protocol, known.statusCode))
         .type(JSON_TYPE)
         .send(errorBody(protocol, known.statusCode, known.message, known.field, known.row));
     }

@@ -15,8 +15,9 @@ import {
 import { postJson, request } from "./helpers/server.js";
 
 /**
- * Classifiers over real sockets, answering as MLflow's scoring server answers for an sklearn
- * classifier (`{"predictions": [labels]}`, text labels as strings), as the original /predict
+ * Classifiers over real sockets, answering as MLflow's scoring server answers for an ONNX
+ * model (one record per row: the label, text labels as strings, and the probabilities, under
+ * the graph's output names), as the original /predict
  * answers, and as the Open Inference Protocol asks: the label tensor (BYTES for text, INT64 for
  * integers) and the probabilities [N, C] FP64, those named in "outputs", else all.
  */
@@ -78,6 +79,17 @@ function expectCloseList(actual: unknown, expected: number[]): void {
   list.forEach((value, i) => expect(value).toBeCloseTo(expected[i], 12));
 }
 
+/** MLflow's records: each row's label and its probabilities (close to the expected ones). */
+function expectRecords(json: unknown, labels: Array<string | number>): void {
+  const rows = (json as { predictions: Array<Record<string, unknown>> }).predictions;
+  expect(rows.map((row) => Object.keys(row))).toEqual(labels.map(() => [LABEL, "probabilities"]));
+  expect(rows.map((row) => row[LABEL])).toEqual(labels);
+  expectCloseList(
+    rows.flatMap((row) => row.probabilities as number[]),
+    probabilities,
+  );
+}
+
 describe("MLflow scoring protocol: POST /invocations", () => {
   it("answers the text labels as strings (dataframe_split, dataframe_records, instances)", async () => {
     const url = `${served.string!.url}/invocations`;
@@ -89,7 +101,7 @@ describe("MLflow scoring protocol: POST /invocations", () => {
     for (const body of bodies) {
       const answer = await postJson(url, body);
       expect(answer.status).toBe(200);
-      expect(answer.json).toEqual({ predictions: textLabels });
+      expectRecords(answer.json, textLabels);
     }
   });
 
@@ -100,8 +112,10 @@ describe("MLflow scoring protocol: POST /invocations", () => {
       contentType: "text/csv",
     });
     expect(answer.status).toBe(200);
-    expect(answer.json).toEqual({ predictions: textLabels });
-    expect(answer.text).toBe(`{"predictions":${JSON.stringify(textLabels)}}`);
+    expectRecords(answer.json, textLabels);
+    expect(answer.text).toMatch(
+      new RegExp(`^\\{"predictions":\\[\\{"${LABEL}":"(short|long)","probabilities":\\[`),
+    );
   });
 
   it("answers integer labels as JSON integers", async () => {
@@ -109,7 +123,8 @@ describe("MLflow scoring protocol: POST /invocations", () => {
       dataframe_records: CLASS_RIDES,
     });
     expect(answer.status).toBe(200);
-    expect(answer.text).toBe(`{"predictions":[${intLabels.join(",")}]}`);
+    expectRecords(answer.json, intLabels);
+    expect(answer.text).toContain(`{"${LABEL}":${intLabels[0]},"probabilities":[`);
   });
 });
 
@@ -220,6 +235,8 @@ describe("the OpenAPI document", () => {
     expect(answer.status).toBe(200);
     const text = JSON.stringify(answer.json);
     expect(text).toContain(`"${LABEL}":{"type":"string"}`);
-    expect(text).toContain(`"predictions":{"type":"array","items":{"type":"string"}}`);
+    expect(text).toContain(
+      `"predictions":{"type":"array","items":{"type":"object","properties":{"${LABEL}":{"type":"string"},"probabilities":{"type":"array","items":{"type":"number"},"minItems":2,"maxItems":2}}`,
+    );
   });
 });

@@ -124,7 +124,7 @@ describe("a 15 MB text/csv body to /invocations", () => {
     const { result, bytes: growth } = await peakGrowth(() => postCsv(body));
     const loop = await loopReport();
     expect(result).toEqual({
-      status: 422,
+      status: 400,
       json: {
         error_code: "INVALID_PARAMETER_VALUE",
         message: `field "trip_distance" (row ${badRow}) must be a number, got "far"`,
@@ -143,7 +143,7 @@ describe("a 15 MB text/csv body to /invocations", () => {
     const loop = await loopReport();
     for (const answer of result) {
       expect(answer).toMatchObject({
-        status: 422,
+        status: 400,
         json: { message: expect.stringContaining(`(row ${badRow})`) },
       });
     }
@@ -171,7 +171,10 @@ describe("a 15 MB text/csv body to /invocations", () => {
     const result = await postCsv(body);
     const loop = await loopReport();
     expect(result.status).toBe(200);
-    expect((result.json as { predictions: number[] }).predictions).toEqual(want);
+    const predictions = (result.json as { predictions: Array<{ duration: number }> }).predictions;
+    // Compared as numbers: a mismatch among 100,000 records would take minutes to print.
+    expect(predictions.length).toBe(want.length);
+    expect(predictions.every((row, i) => row.duration === want[i])).toBe(true);
     expect(loop.maxBlockedMs).toBeLessThan(MAX_BLOCKED_MS);
   });
 });

@@ -132,12 +132,8 @@ describe.each(["in process", "2 cluster workers"])("serving several models (%s)"
     expect(missing.status).toBe(404);
     expect((missing.json as { error: string }).error).toContain(`serves "${nameA}", "b2022"`);
 
-    const version = (await request(`${server.url}/version`)).json as {
-      model: { name: string };
-      models: Array<{ name: string }>;
-    };
-    expect(version.model.name).toBe(nameA);
-    expect(version.models.map((m) => m.name)).toEqual([nameA, "b2022"]);
+    const metadataA = (await request(`${server.url}/v2/models/${nameA}`)).json as { name: string };
+    expect(metadataA.name).toBe(nameA);
 
     const openapi = (await request(`${server.url}/openapi.json`)).json as {
       paths: Record<string, { post?: { parameters?: Array<{ schema: unknown }> } }>;
@@ -191,13 +187,13 @@ describe("several models", () => {
       }
       expect(await v2Predictions(server.url, "ride-b")).toEqual(expectedB);
       expect(await v2Predictions(server.url, "ride-a")).toEqual(expectedA);
-      const version = (await request(`${server.url}/version`)).json as {
-        models: Array<{ name: string; version: string }>;
-      };
-      expect(version.models).toMatchObject([
-        { name: "ride-a", version: "1" },
-        { name: "ride-b", version: "2" },
-      ]);
+      for (const [name, version] of [
+        ["ride-a", "1"],
+        ["ride-b", "2"],
+      ]) {
+        const metadata = await request(`${server.url}/v2/models/${name}`);
+        expect(metadata.json).toMatchObject({ name, versions: [version] });
+      }
     } finally {
       await server.close();
     }

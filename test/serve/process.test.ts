@@ -120,8 +120,8 @@ describe("mldeploy serve as a process", () => {
       env: { MLDEPLOY_MODEL_NAME: "from-env", MLDEPLOY_MODEL_VERSION: "from-env" },
     });
     try {
-      const version = await request(`${server.url}/version`);
-      expect(version.json).toMatchObject({ model: { name: "from-env", version: "from-flag" } });
+      const metadata = await request(`${server.url}/v2/models/from-env`);
+      expect(metadata.json).toMatchObject({ name: "from-env", versions: ["from-flag"] });
       const ready = await request(`${server.url}/v2/models/from-env/ready`);
       expect(ready.status).toBe(200);
     } finally {

@@ -58,7 +58,8 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promi
 }
 
 const servedVersion = async () =>
-  ((await request(`${server.url}/version`)).json as { model: { version: string } }).model.version;
+  ((await request(`${server.url}/v2/models/ride-duration`)).json as { versions: string[] })
+    .versions[0];
 
 describe("serving a movable model URI", () => {
   it("follows the alias under load without failing a request; a broken version is refused and the old one keeps serving", async () => {

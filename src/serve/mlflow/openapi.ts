@@ -8,7 +8,6 @@ import {
 
 /** MLflow's scoring route /invocations in the OpenAPI document. */
 export function mlflowOpenApiPaths({ info, errors }: OpenApiContext): Record<string, JsonObject> {
-  const prediction = predictionSchema(info);
   return {
     "/invocations": {
       post: {
@@ -56,10 +55,11 @@ export function mlflowOpenApiPaths({ info, errors }: OpenApiContext): Record<str
         },
         responses: {
           "200": {
-            description: "One prediction per row",
+            description:
+              "One object per row keyed by the model's output names, as `mlflow models serve` answers for an ONNX model",
             content: json({
               type: "object",
-              properties: { predictions: { type: "array", items: prediction } },
+              properties: { predictions: { type: "array", items: predictionRecord(info) } },
             }),
           },
           ...errors,
@@ -69,13 +69,29 @@ export function mlflowOpenApiPaths({ info, errors }: OpenApiContext): Record<str
   };
 }
 
+/** One row's answer: the model's output, and a classifier's probabilities (one per class). */
+function predictionRecord(info: OpenApiContext["info"]): JsonObject {
+  const properties: Record<string, JsonObject> = { [info.output]: predictionSchema(info) };
+  if (info.probabilities) {
+    const width = info.probabilities.classes.length;
+    properties[info.probabilities.name] = {
+      type: "array",
+      items: { type: "number" },
+      minItems: width,
+      maxItems: width,
+    };
+  }
+  return { type: "object", properties, required: Object.keys(properties) };
+}
+
 /** MLflow's /version in the OpenAPI document (after the other protocols' prediction routes). */
 export function mlflowVersionPath({ secured }: OpenApiContext): Record<string, JsonObject> {
   return {
     "/version": {
       get: {
         operationId: "version",
-        summary: "The served model's name and version",
+        summary:
+          "The MLflow version whose scoring server this one answers as, as bare text (MLflow's /version); the models are described by /v2/models/{name}",
         responses: { "200": { description: "OK" }, ...secured },
       },
     },

@@ -4,9 +4,11 @@ import type { ColumnarBatch, ColumnSpec, ModelInfo } from "../../model/types.js"
 import { JSON_TYPE } from "../context.js";
 import type { DataPlane } from "../dataplane.js";
 import { RequestError, tooLarge } from "../errors.js";
+import { answerOtherMethods } from "../allowed-methods.js";
+import { mlflowContentTypeProblem } from "./content-type.js";
 import { batchFromMlflowCsv, batchFromMlflowJson } from "./input.js";
-import { mlflowPredictions } from "./json-out.js";
-import { VERSION } from "../../version.js";
+import { mlflowPredictions, wantsProbabilities } from "./json-out.js";
+import { MLFLOW_VERSION } from "./version.js";
 
 /** A text/csv body, parsed and validated as it streamed in, with the model it was checked against. */
 class CsvRequest {
@@ -55,15 +57,28 @@ async function readCsvRequest(
 }
 
 /**
- * MLflow's scoring protocol (`mlflow models serve`): POST /invocations with JSON
- * (dataframe_split, dataframe_records, instances, inputs) or CSV, answering
- * `{"predictions": [...]}` — one value per row, as MLflow returns for single-output models: a
- * classifier's labels (text labels stay strings), as the sklearn flavor's `predict` gives them.
+ * MLflow's scoring protocol, as `mlflow models serve` (mlflow/pyfunc/scoring_server/__init__.py,
+ * MLflow 2.x) answers it: POST /invocations with JSON (dataframe_split, dataframe_records,
+ * instances, inputs) or CSV → `{"predictions": [{"<output>": value, …}, …]}` (see
+ * json-out.ts); GET /ping and /health; GET /version. Other methods get Werkzeug's 405.
  */
 export function mlflowRoutes(app: FastifyInstance, plane: DataPlane): void {
   // A scope of its own, so that only /invocations reads text/csv (elsewhere it is a 415
   // before any of the body is read).
   void app.register(async (scope) => {
+    // Before the body is read: the content types and parameters MLflow refuses, with its
+    // answer (415, plain text).
+    scope.addHook("onRequest", async (request, reply) => {
+      if (request.method !== "POST") return;
+      const problem = mlflowContentTypeProblem(request.headers["content-type"]);
+      if (problem === undefined) return;
+      // Logged as the error handler logs the other rejected requests.
+      request.log.warn(
+        { method: request.method, url: request.url, status: 415, err: problem },
+        "request rejected",
+      );
+      return reply.code(415).type("text/plain; charset=utf-8").send(problem);
+    });
     scope.addContentTypeParser("text/csv", (request: FastifyRequest, payload: Readable) =>
       readCsvRequest(request, payload, plane),
     );
@@ -75,10 +90,13 @@ export function mlflowRoutes(app: FastifyInstance, plane: DataPlane): void {
         body instanceof CsvRequest
           ? body.batchFor(info)
           : batchFromMlflowJson(body, info.inputs, plane.limits);
-      const result = await plane.predict(served, batch);
+      const result = await plane.predict(served, batch, {
+        probabilities: wantsProbabilities(info),
+      });
       reply.type(JSON_TYPE);
-      return mlflowPredictions(result.values);
+      return mlflowPredictions(info, result);
     });
+    answerOtherMethods(scope, "/invocations", "POST", "mlflow");
   });
 
   // As MLflow's server: status is the answer, the body a bare newline.
@@ -86,21 +104,17 @@ export function mlflowRoutes(app: FastifyInstance, plane: DataPlane): void {
     reply.code(plane.isReady() ? 200 : 503).type(JSON_TYPE);
     return "\n";
   };
-  app.get("/ping", { config: { protocol: "mlflow" } }, health);
-  app.get("/health", { config: { protocol: "mlflow" } }, health);
+  for (const url of ["/ping", "/health"]) {
+    app.get(url, { config: { protocol: "mlflow" } }, health);
+    answerOtherMethods(app, url, "GET", "mlflow");
+  }
 
+  // MLflow's body: its version as bare text (not a JSON document), under a JSON content type;
+  // ScoringServerClient.get_version() returns the text. The served models are described by
+  // /v2/models/{name}.
   app.get("/version", { config: { protocol: "mlflow" } }, async (_request, reply) => {
-    const { info } = plane.defaultModel();
-    reply.type(JSON_TYPE);
-    return {
-      mldeploy: VERSION,
-      model: { name: info.name, version: info.version, uuid: info.uuid },
-      // Every served model, the default (above) first.
-      models: plane.models().map(({ info: each }) => ({
-        name: each.name,
-        version: each.version,
-        uuid: each.uuid,
-      })),
-    };
+    reply.type("application/json");
+    return MLFLOW_VERSION;
   });
+  answerOtherMethods(app, "/version", "GET", "mlflow");
 }

@@ -1,14 +1,18 @@
 import type { FastifyInstance } from "fastify";
 import { isPlainObject } from "../../model/validate.js";
 import { batchFromRecords } from "../records-input.js";
+import { answerOtherMethods } from "../allowed-methods.js";
 import { JSON_TYPE } from "../context.js";
 import type { DataPlane } from "../dataplane.js";
 import { badRequest } from "../errors.js";
+import { readIntegerText } from "./integer-text.js";
 import { writerFor } from "./json-out.js";
 
 /**
  * The original service's endpoint: one JSON object -> `{"<output>": value, "model_version": v}`;
- * a JSON list of objects -> a list of such objects, in the same order.
+ * a JSON list of objects -> a list of such objects, in the same order. Integer ids may be sent
+ * as text where the Flask service answered them alike (integer-text.ts); other methods get
+ * Flask's 405.
  */
 export function originalRoutes(app: FastifyInstance, plane: DataPlane): void {
   app.post("/predict", { config: { protocol: "predict" } }, async (request, reply) => {
@@ -19,14 +23,14 @@ export function originalRoutes(app: FastifyInstance, plane: DataPlane): void {
     if (isPlainObject(body)) {
       const result = await plane.predict(
         served,
-        batchFromRecords([body], schema, plane.limits, false),
+        batchFromRecords(readIntegerText([body], schema), schema, plane.limits, false),
       );
       return writerFor(served.info).one(result.values[0]);
     }
     if (Array.isArray(body)) {
       const result = await plane.predict(
         served,
-        batchFromRecords(body, schema, plane.limits, true),
+        batchFromRecords(readIntegerText(body, schema), schema, plane.limits, true),
       );
       return writerFor(served.info).many(result.values);
     }
@@ -36,4 +40,5 @@ export function originalRoutes(app: FastifyInstance, plane: DataPlane): void {
         : `the body must be a JSON object (one row) or a list of objects, got ${body === null ? "null" : `a ${typeof body}`}`,
     );
   });
+  answerOtherMethods(app, "/predict", "POST", "predict");
 }
