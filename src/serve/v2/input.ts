@@ -61,9 +61,7 @@ export function parseV2Request(
   const allBinary = booleanParameter("", parameters, "binary_data_output") ?? false;
   const produced = typeof modelOutputs === "string" ? [modelOutputs] : modelOutputs;
   const requested =
-    outputs === undefined
-      ? []
-      : checkRequestedOutputs(jsonRequestedOutputs(outputs), produced);
+    outputs === undefined ? [] : checkRequestedOutputs(jsonRequestedOutputs(outputs), produced);
   const bytes = new BinaryInputs(binary);
   const tensors = inputs.map((tensor: unknown, i) => jsonTensor(tensor, i, bytes));
   bytes.finish();

@@ -112,12 +112,11 @@ async function infer(
     new Map([...parts].map(([name, bytes]) => [name, bytes.length])),
   );
   // As Triton's SetResponseHeader: octet-stream and the header length only when bytes follow.
-  const bytes = [...parts.values()].filter((part) => part.length > 0);
-  if (bytes.length === 0) {
+  if (parts.size === 0) {
     reply.type(JSON_TYPE);
     return header;
   }
   const json = Buffer.from(header, "utf8");
   reply.type(BINARY_TYPE).header(INFERENCE_HEADER, json.length);
-  return Buffer.concat([json, ...bytes]);
+  return Buffer.concat([json, ...parts.values()]);
 }
