@@ -16,6 +16,8 @@ import { modelOutputs, outputTensors } from "./tensors.js";
 
 type ModelParams = { name: string; version?: string };
 
+const NO_BODY: InferenceBody = { json: undefined, binary: new Uint8Array(0) };
+
 /**
  * KServe V2 / Open Inference Protocol (REST): health, server and model metadata, inference.
  * Each request column is one named 1-D tensor; the response carries the primary output (FP64
@@ -54,7 +56,13 @@ export function v2Routes(app: FastifyInstance, plane: DataPlane): void {
     installInferenceBodyParser(scope);
     for (const prefix of ["/v2/models/:name", "/v2/models/:name/versions/:version"]) {
       scope.post<{ Params: ModelParams }>(`${prefix}/infer`, { config }, async (request, reply) =>
-        infer(plane, checkModel(request), request.body as InferenceBody, reply),
+        // No body at all reads as an empty one: a 400 saying what an inference request is.
+        infer(
+          plane,
+          checkModel(request),
+          (request.body as InferenceBody | undefined) ?? NO_BODY,
+          reply,
+        ),
       );
     }
   });
