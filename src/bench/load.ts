@@ -6,8 +6,10 @@ import type { ClientsProcessSpec, ClientsReport } from "./clients.js";
 
 export interface LoadSpec {
   url: string;
-  body: string;
+  body: string | Buffer;
   contentType: string;
+  /** More request headers (e.g. Inference-Header-Content-Length of a binary V2 body). */
+  headers?: Record<string, string>;
   connections: number;
   pipelining: number;
   durationSeconds: number;
@@ -38,7 +40,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const run = autocannon({
     url: spec.url,
     method: "POST",
-    headers: { "content-type": spec.contentType },
+    headers: { "content-type": spec.contentType, ...spec.headers },
     body: spec.body,
     connections: spec.connections,
     pipelining: spec.pipelining,

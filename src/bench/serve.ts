@@ -42,6 +42,7 @@ import {
   type OriginalModels,
 } from "./original-service.js";
 import { startCeiling, startService, type ServerProcess } from "./processes.js";
+import { BINARY, BINARY_MODEL, binaryScenario, binaryTarget } from "./serve-binary.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -186,6 +187,10 @@ interface Scenario {
   clients?: number;
   /** What those clients do with a 503: wait its Retry-After (jittered), or resend at once. */
   retry?: "honour" | "immediate";
+  /** Instead of autocannon with `body`: a load of the scenario's own (e.g. a binary body). */
+  load?: (spec: LoadSpec) => Promise<LoadResult>;
+  /** Run once against the first server started, before any figure (answers must agree). */
+  check?: (url: string) => Promise<void>;
 }
 
 interface Measured {
@@ -208,6 +213,7 @@ async function measure(server: ServerProcess, scenario: Scenario): Promise<LoadR
     const result = await runClientProcesses(
       {
         ...spec,
+        body: scenario.body,
         clients: scenario.clients,
         processes: settings.loadProcesses,
         warmupSeconds: settings.warmupSeconds,
@@ -222,8 +228,9 @@ async function measure(server: ServerProcess, scenario: Scenario): Promise<LoadR
     return { ...result, serverAcceptedP99: p99Of(after, before) };
   }
   // The warm-up lets V8 optimise the hot path and onnxruntime settle before the clock runs.
-  if (settings.warmupSeconds > 0) await runLoad(spec);
-  return runLoad({ ...spec, durationSeconds: settings.durationSeconds });
+  const load = scenario.load ?? runLoad;
+  if (settings.warmupSeconds > 0) await load(spec);
+  return load({ ...spec, durationSeconds: settings.durationSeconds });
 }
 
 type Bucket = [upperMs: number, count: number];
@@ -389,6 +396,7 @@ async function main(): Promise<void> {
       rowsPerRequest: settings.rows,
       ceiling: CEILING_BATCH,
     },
+    binaryScenario(batch, service({ modelName: BINARY_MODEL }), fmt),
   ];
   // The forest's models are trained (by Python, once) only if a forest scenario is kept.
   let forest: OriginalModels | undefined;
@@ -496,6 +504,15 @@ async function main(): Promise<void> {
 
   // Rounds are interleaved so that a slow spell of a shared machine hits every scenario alike.
   const measured: Measured[] = scenarios.map((scenario) => ({ scenario, runs: [] }));
+  for (const { check, start } of scenarios) {
+    if (!check) continue;
+    const server = await start();
+    try {
+      await check(server.url);
+    } finally {
+      await server.stop();
+    }
+  }
   for (let round = 1; round <= settings.rounds; round++) {
     for (const entry of measured) {
       const server = await entry.scenario.start();
@@ -577,6 +594,8 @@ async function main(): Promise<void> {
         `(original: ${fmt(forestTheirs.p99)} ms), ${met ? "MET" : "NOT MET"}`,
     );
   }
+  const binary = find((scenario) => scenario.name.startsWith(BINARY));
+  if (binary && batched) targets.push(binaryTarget(binary, batched, settings.rows, fmt));
   console.log(`\ntargets:\n- ${targets.filter(Boolean).join("\n- ")}`);
 }
 

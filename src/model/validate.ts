@@ -278,7 +278,7 @@ function validate(
 }
 
 /** For numeric columns, a test that a number is valid as it is (checkValue gives the reason otherwise). */
-function acceptsNumber(spec: ColumnSpec): ((n: number) => boolean) | undefined {
+export function acceptsNumber(spec: ColumnSpec): ((n: number) => boolean) | undefined {
   if (!isNumericType(spec.type)) return undefined;
   const min = spec.minimum ?? -Infinity;
   const max = spec.maximum ?? Infinity;

@@ -197,7 +197,11 @@ describe("Open Inference Protocol (KServe V2)", () => {
 
   it("server metadata", async () => {
     const answer = await request(`${server.url}/v2`);
-    expect(answer.json).toEqual({ name: "mldeploy", version: expect.any(String), extensions: [] });
+    expect(answer.json).toEqual({
+      name: "mldeploy",
+      version: expect.any(String),
+      extensions: ["binary_tensor_data"],
+    });
   });
 
   it("model metadata lists the request columns as tensors with datatype and shape", async () => {
@@ -207,7 +211,7 @@ describe("Open Inference Protocol (KServe V2)", () => {
       expect(answer.json).toEqual({
         name: "ride-duration",
         versions: ["7"],
-        platform: "onnxruntime",
+        platform: "onnx_onnxv1",
         inputs: [
           { name: "PULocationID", datatype: "INT64", shape: [-1] },
           { name: "DOLocationID", datatype: "INT64", shape: [-1] },

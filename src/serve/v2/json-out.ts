@@ -17,22 +17,28 @@ export function v2InferResponse(
   return v2ResponseJson(info, outputTensors(info, names, result), id);
 }
 
-/** The response body around tensors already chosen (the binary extension writes some apart). */
+/**
+ * The response body around tensors already chosen. Those in `binarySizes` (binary tensor data
+ * extension) carry `parameters.binary_data_size` instead of "data": their bytes follow the JSON.
+ */
 export function v2ResponseJson(
   info: ModelInfo,
   tensors: readonly OutputTensor[],
   id: string | undefined,
+  binarySizes?: ReadonlyMap<string, number>,
 ): string {
   return (
     `{"model_name":${JSON.stringify(info.name)},"model_version":${JSON.stringify(info.version)}` +
     (id !== undefined ? `,"id":${JSON.stringify(id)}` : "") +
-    `,"outputs":[${tensors.map(jsonTensor).join(",")}]}`
+    `,"outputs":[${tensors.map((tensor) => jsonTensor(tensor, binarySizes?.get(tensor.name))).join(",")}]}`
   );
 }
 
-function jsonTensor(tensor: OutputTensor): string {
+function jsonTensor(tensor: OutputTensor, binarySize: number | undefined): string {
+  const head = `{"name":${JSON.stringify(tensor.name)},"datatype":"${tensor.datatype}","shape":[${tensor.shape.join(",")}]`;
+  if (binarySize !== undefined) return `${head},"parameters":{"binary_data_size":${binarySize}}}`;
   const data = Array.isArray(tensor.data)
     ? JSON.stringify(tensor.data)
     : jsonNumberList(tensor.data as ArrayLike<number>);
-  return `{"name":${JSON.stringify(tensor.name)},"datatype":"${tensor.datatype}","shape":[${tensor.shape.join(",")}],"data":${data}}`;
+  return `${head},"data":${data}}`;
 }

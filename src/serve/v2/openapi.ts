@@ -19,10 +19,20 @@ export function v2OpenApiPaths({
         operationId: "v2Infer",
         summary: "Open Inference Protocol (KServe V2): one named 1-D tensor per input column",
         description:
-          names.length === 1
-            ? undefined
-            : `Any served model (${names.join(", ")}); the inputs shown are those of "${info.name}", GET /v2/models/{name} lists another's.`,
-        parameters: [nameParameter],
+          (names.length === 1
+            ? ""
+            : `Any served model (${names.join(", ")}); the inputs shown are those of "${info.name}", GET /v2/models/{name} lists another's. `) +
+          "Triton's binary tensor data extension: with the header Inference-Header-Content-Length, the body is that many bytes of JSON, then the raw little-endian bytes of each input whose parameters give binary_data_size, in input order; outputs come as raw bytes after the JSON (Content-Type application/octet-stream, the JSON's length in Inference-Header-Content-Length) when the request's parameters.binary_data_output or an output's parameters.binary_data is true.",
+        parameters: [
+          nameParameter,
+          {
+            name: "Inference-Header-Content-Length",
+            in: "header",
+            required: false,
+            description: "Bytes of JSON at the start of the body; raw tensor bytes follow",
+            schema: { type: "integer", minimum: 0 },
+          },
+        ],
         requestBody: {
           required: true,
           content: json({
@@ -37,13 +47,39 @@ export function v2OpenApiPaths({
                     shape: { type: "array", items: { type: "integer" } },
                     datatype: { type: "string" },
                     data: { type: "array" },
+                    parameters: {
+                      type: ["object", "null"],
+                      properties: { binary_data_size: { type: "integer", minimum: 0 } },
+                    },
                   },
-                  required: ["name", "shape", "datatype", "data"],
+                  required: ["name", "shape", "datatype"],
                 },
+              },
+              outputs: {
+                type: ["array", "null"],
+                items: {
+                  type: "object",
+                  properties: {
+                    name: { type: "string" },
+                    parameters: {
+                      type: ["object", "null"],
+                      properties: { binary_data: { type: "boolean" } },
+                    },
+                  },
+                  required: ["name"],
+                },
+              },
+              id: { type: ["string", "null"] },
+              parameters: {
+                type: ["object", "null"],
+                properties: { binary_data_output: { type: "boolean" } },
               },
             },
             required: ["inputs"],
           }),
+          "application/octet-stream": {
+            schema: { type: "string", format: "binary" },
+          },
         },
         responses: {
           "200": {

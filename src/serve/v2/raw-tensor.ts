@@ -89,12 +89,13 @@ export function decodeRawTensor(
     case "INT64":
     case "UINT64": {
       // As numbers: a long column takes safe integers only, so anything past 2^53 is refused
-      // by validation rather than rounded into another id.
+      // by validation rather than rounded into another id. high * 2^32 + low is the correctly
+      // rounded value, as Number(BigInt) gives it, without a BigInt per element.
       const values = new Float64Array(count);
+      const signed = datatype === "INT64";
       for (let i = 0; i < count; i++) {
-        const big =
-          datatype === "INT64" ? view.getBigInt64(i * 8, true) : view.getBigUint64(i * 8, true);
-        values[i] = Number(big);
+        const high = signed ? view.getInt32(i * 8 + 4, true) : view.getUint32(i * 8 + 4, true);
+        values[i] = high * 4294967296 + view.getUint32(i * 8, true);
       }
       return values;
     }

@@ -1,4 +1,5 @@
 import type { ColumnarBatch, ColumnSpec, ModelInfo, PredictionBatch } from "../../model/types.js";
+import { acceptsNumber } from "../../model/validate.js";
 import { batchFromColumns, checkRowCount, type InputLimits } from "../records-input.js";
 import { clip, describeJson } from "../describe.js";
 import { badRequest } from "../errors.js";
@@ -104,9 +105,81 @@ export function batchFromTensors(
   }
   // Values the column cannot take are a 422 naming the field; values the column takes but
   // the tensor's own datatype cannot hold (300 in UINT8) make a malformed tensor: a 400.
-  const batch = batchFromColumns(columns, rows ?? 0, schema, limits);
+  const batch =
+    validNumberColumns(columns, rows ?? 0, schema) ??
+    batchFromColumns(columns, rows ?? 0, schema, limits);
   for (const [name, datatype] of datatypes) checkDatatype(name, datatype, columns[name]);
   return batch;
+}
+
+/**
+ * The batch as it is when every column is numeric, came as raw bytes (a typed array) and holds
+ * only values the column takes: one tight loop per column instead of validation per value
+ * (the binary extension's and gRPC raw contents' fast path). Undefined otherwise, and then
+ * batchFromColumns validates, and words the errors, as for any request.
+ */
+function validNumberColumns(
+  columns: Record<string, ArrayLike<unknown>>,
+  rows: number,
+  schema: ColumnSpec[],
+): ColumnarBatch | undefined {
+  const valid: Record<string, Float64Array> = {};
+  for (const spec of schema) {
+    const data = columns[spec.name];
+    const accepts = acceptsNumber(spec);
+    if (accepts === undefined || !isNumberArray(data)) return undefined;
+    const values = data instanceof Float64Array ? data : Float64Array.from(data);
+    if (!acceptsAll(values, accepts)) return undefined;
+    valid[spec.name] = values;
+  }
+  return { rows, columns: valid };
+}
+
+/**
+ * Whether a column's test accepts every value, asking it about three values only: what a
+ * column accepts is an interval of finite numbers (of integers, for integer columns), so it
+ * accepts them all when it accepts the smallest, the largest and any one non-integer, and there
+ * is no NaN. One call-free pass over the values.
+ */
+function acceptsAll(values: Float64Array, accepts: (n: number) => boolean): boolean {
+  if (values.length === 0) return true;
+  let min = Infinity;
+  let max = -Infinity;
+  let nan = false;
+  let fraction: number | undefined;
+  for (let i = 0; i < values.length; i++) {
+    const n = values[i];
+    if (n < min) min = n;
+    if (n > max) max = n;
+    if (n !== Math.floor(n)) {
+      if (n !== n) nan = true;
+      else fraction = n;
+    }
+  }
+  return !nan && accepts(min) && accepts(max) && (fraction === undefined || accepts(fraction));
+}
+
+type NumberArray =
+  | Float64Array
+  | Float32Array
+  | Int32Array
+  | Uint32Array
+  | Int16Array
+  | Uint16Array
+  | Int8Array
+  | Uint8Array;
+
+function isNumberArray(data: ArrayLike<unknown> | undefined): data is NumberArray {
+  return (
+    data instanceof Float64Array ||
+    data instanceof Float32Array ||
+    data instanceof Int32Array ||
+    data instanceof Uint32Array ||
+    data instanceof Int16Array ||
+    data instanceof Uint16Array ||
+    data instanceof Int8Array ||
+    data instanceof Uint8Array
+  );
 }
 
 /** The model's outputs, the primary one first. */
