@@ -326,7 +326,7 @@ describe.skipIf(missing)(
       });
     });
 
-    it("INVALID_ARGUMENT for raw contents that do not match the shape, or mixed with typed contents", async () => {
+    it("INVALID_ARGUMENT for raw contents that do not match the shape", async () => {
       const replies = await call(main, [
         // Raw bytes of 3 elements for a shape of 4: the client's numpy bytes, then the shape.
         infer(
@@ -346,10 +346,33 @@ describe.skipIf(missing)(
       expect(replies[0].details).toContain(
         'input "PULocationID": 24 bytes of raw data do not make the 4 elements',
       );
-      // numpy wrote FP32 from fp64_contents? No: the driver reads the field of the datatype, so
-      // the FP32 tensor's bytes are empty: 0 bytes for 4 elements.
+      // The driver reads the FP32 tensor's elements from fp32_contents, which is empty: 0 bytes.
       expect(replies[1]).toMatchObject({ code: "INVALID_ARGUMENT" });
       expect(replies[1].details).toContain('input "trip_distance"');
+    });
+
+    it("INVALID_ARGUMENT for raw_input_contents not one per input, or next to typed contents (the spec's all-or-none)", async () => {
+      const eight = (value: number) => {
+        const bytes = Buffer.alloc(8 * RIDES.length);
+        RIDES.forEach((_, i) => bytes.writeDoubleLE(value, i * 8));
+        return bytes.toString("base64");
+      };
+      const untyped = inputs.map(({ name, datatype, shape }) => ({ name, datatype, shape }));
+      const [count, mixed] = await call(main, [
+        infer({ inputs: untyped, raw_input_contents: [eight(1)] }),
+        infer({
+          inputs: [inputs[0], ...untyped.slice(1)],
+          raw_input_contents: [eight(1), eight(2), eight(3)],
+        }),
+      ]);
+      expect(count).toMatchObject({ code: "INVALID_ARGUMENT" });
+      expect(count.details).toContain(
+        "raw_input_contents holds 1 tensors but the request has 3 inputs",
+      );
+      expect(mixed).toMatchObject({ code: "INVALID_ARGUMENT" });
+      expect(mixed.details).toContain(
+        'input "PULocationID": contents must not be set when the request uses raw_input_contents',
+      );
     });
 
     it("NOT_FOUND for an unknown model or version", async () => {
