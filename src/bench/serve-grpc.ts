@@ -1,0 +1,241 @@
+/**
+ * The gRPC scenarios of `npm run bench:serve` (src/bench/serve.ts hooks them in): ModelInfer of
+ * inference.GRPCInferenceService with 1,000-row tensors as raw_input_contents (what Triton's
+ * clients send), in rows/s against JSON /invocations with the same rows, and single-row
+ * ModelInfer (typed contents) in req/s against /predict's.
+ *
+ * The load generator is an @grpc/grpc-js client in the benchmark's process, as autocannon is
+ * for HTTP: `connections` calls in flight at once (closed loop), spread over a few channels of
+ * their own connection each (node:cluster hands connections, not calls, to workers). Each
+ * request is serialised once before the run and answers are not decoded during it, so the
+ * client's share of the CPU is about autocannon's (a fixed body, the answer's bytes read).
+ */
+import { Client, credentials, status as Status, type ServiceError } from "@grpc/grpc-js";
+import { inferenceService, SERVICE_NAME } from "../serve/grpc/proto.js";
+import type { ModelInferRequest, ModelInferResponse } from "../serve/grpc/messages.js";
+import type { LoadResult } from "./load.js";
+import type { ServerProcess } from "./processes.js";
+
+export interface GrpcScenario {
+  name: string;
+  start: () => Promise<ServerProcess>;
+  path: string;
+  body: string;
+  rowsPerRequest: number;
+  ceiling?: string;
+  /** The scenario's own load generator (instead of autocannon). */
+  load: (server: ServerProcess, seconds: number) => Promise<LoadResult>;
+}
+
+export interface GrpcBenchOptions {
+  model: string;
+  workers: number;
+  /** The HTTP port of the service (its readiness is checked there); gRPC listens on port + 2. */
+  port: number;
+  rows: number;
+  connections: number;
+  startService: (options: Record<string, unknown>, port: number) => Promise<ServerProcess>;
+  /** Names of the HTTP scenarios the gRPC ones are compared with. */
+  ceilingBatch: string;
+  ceiling: string;
+}
+
+export const GRPC_BATCH_PREFIX = "gRPC ModelInfer raw_input_contents";
+export const GRPC_SINGLE_PREFIX = "gRPC ModelInfer single ride";
+
+/** The benchmark's rides as a ModelInferRequest: raw little-endian tensors, or typed contents. */
+function inferRequest(rows: number, raw: boolean): Buffer {
+  let seed = 42;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const pickup = new BigInt64Array(rows);
+  const dropoff = new BigInt64Array(rows);
+  const distance = new Float64Array(rows);
+  for (let i = 0; i < rows; i++) {
+    pickup[i] = BigInt(1 + Math.floor(next() * 265));
+    dropoff[i] = BigInt(1 + Math.floor(next() * 265));
+    distance[i] = Math.round(next() * 2000) / 100;
+  }
+  if (rows === 1) {
+    pickup[0] = 10n;
+    dropoff[0] = 50n;
+    distance[0] = 40;
+  }
+  const tensor = (name: string, datatype: string, contents: Record<string, unknown>) => ({
+    name,
+    datatype,
+    shape: [rows],
+    ...(raw ? {} : { contents }),
+  });
+  const request: Partial<ModelInferRequest> = {
+    model_name: "ride-duration",
+    inputs: [
+      tensor("PULocationID", "INT64", { int64_contents: Array.from(pickup, Number) }),
+      tensor("DOLocationID", "INT64", { int64_contents: Array.from(dropoff, Number) }),
+      tensor("trip_distance", "FP64", { fp64_contents: Array.from(distance) }),
+    ] as ModelInferRequest["inputs"],
+    ...(raw
+      ? {
+          raw_input_contents: [pickup, dropoff, distance].map((array) =>
+            Buffer.from(array.buffer, array.byteOffset, array.byteLength),
+          ),
+        }
+      : {}),
+  };
+  return inferenceService().ModelInfer.requestSerialize(request);
+}
+
+const METHOD = `/${SERVICE_NAME}/ModelInfer`;
+const identity = (bytes: Buffer) => bytes;
+
+function channels(target: string, count: number): Client[] {
+  return Array.from(
+    { length: count },
+    () =>
+      new Client(target, credentials.createInsecure(), {
+        // One connection per channel: channels to one target otherwise share a subchannel.
+        "grpc.use_local_subchannel_pool": 1,
+        "grpc.max_receive_message_length": -1,
+        "grpc.max_send_message_length": -1,
+      }),
+  );
+}
+
+function call(client: Client, body: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    client.makeUnaryRequest(METHOD, identity, identity, body, (error, answer) =>
+      error ? reject(error) : resolve(answer!),
+    ),
+  );
+}
+
+/** Before any figure: the service answers the request with one prediction per row. */
+async function checkAnswer(client: Client, body: Buffer, rows: number): Promise<void> {
+  const answer = inferenceService().ModelInfer.responseDeserialize(
+    await call(client, body),
+  ) as ModelInferResponse;
+  const output = answer.outputs[0];
+  const values = answer.raw_output_contents[0]
+    ? answer.raw_output_contents[0].byteLength / 8
+    : (output?.contents?.fp64_contents?.length ?? 0);
+  if (output?.shape[0] !== rows || values !== rows)
+    throw new Error(`gRPC ModelInfer answered ${JSON.stringify(output)} to ${rows} rows`);
+}
+
+/** Closed-loop calls for `seconds`: `concurrency` in flight at once over the channels. */
+async function runCalls(
+  clients: Client[],
+  body: Buffer,
+  concurrency: number,
+  seconds: number,
+): Promise<LoadResult> {
+  const latencies: number[] = [];
+  const all: number[] = [];
+  let errors = 0;
+  let rejected = 0;
+  let other = 0;
+  const end = performance.now() + seconds * 1000;
+  const loop = async (client: Client) => {
+    while (performance.now() < end) {
+      const started = performance.now();
+      try {
+        await call(client, body);
+        const ms = performance.now() - started;
+        latencies.push(ms);
+        all.push(ms);
+      } catch (error) {
+        all.push(performance.now() - started);
+        const code = (error as ServiceError).code;
+        if (code === Status.UNAVAILABLE) rejected++;
+        else if (code !== undefined) other++;
+        else errors++;
+      }
+    }
+  };
+  await Promise.all(
+    Array.from({ length: concurrency }, (_, i) => loop(clients[i % clients.length])),
+  );
+  const at = (sorted: number[], q: number) =>
+    sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] : NaN;
+  latencies.sort((a, b) => a - b);
+  all.sort((a, b) => a - b);
+  return {
+    requestsPerSecond: latencies.length / seconds,
+    p50: at(all, 0.5),
+    p99: at(all, 0.99),
+    errors,
+    non2xx: rejected + other,
+    rejected,
+    rejectedPerSecond: rejected / seconds,
+    acceptedP99: at(latencies, 0.99),
+  };
+}
+
+/** The gRPC scenarios, each with its own load generator. */
+export function grpcScenarios(options: GrpcBenchOptions): GrpcScenario[] {
+  const grpcPort = options.port + 2;
+  const start = () =>
+    options.startService(
+      { model: options.model, modelName: "ride-duration", workers: options.workers, grpcPort },
+      options.port,
+    );
+  // Enough connections for node:cluster to spread them over the workers.
+  const channelCount = Math.max(2, options.workers * 2);
+  const scenario = (name: string, rows: number, raw: boolean, ceiling: string): GrpcScenario => {
+    const body = inferRequest(rows, raw);
+    return {
+      name,
+      start,
+      path: METHOD,
+      body: "",
+      rowsPerRequest: rows,
+      ceiling,
+      load: async (_server, seconds) => {
+        const clients = channels(`127.0.0.1:${grpcPort}`, channelCount);
+        try {
+          await checkAnswer(clients[0], body, rows);
+          return await runCalls(clients, body, options.connections, seconds);
+        } finally {
+          for (const client of clients) client.close();
+        }
+      },
+    };
+  };
+  return [
+    scenario(
+      `${GRPC_BATCH_PREFIX}, ${options.rows} rows`,
+      options.rows,
+      true,
+      options.ceilingBatch,
+    ),
+    scenario(`${GRPC_SINGLE_PREFIX}, typed contents`, 1, false, options.ceiling),
+  ];
+}
+
+/** The issue's targets for gRPC, from the medians of the run. */
+export function grpcTargets(
+  find: (test: (name: string) => boolean) => LoadResult | undefined,
+  rows: number,
+  invocations: LoadResult | undefined,
+  predict: LoadResult | undefined,
+): string[] {
+  const fmt = (n: number, digits = 0) =>
+    n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+  const batch = find((name) => name.startsWith(GRPC_BATCH_PREFIX));
+  const single = find((name) => name.startsWith(GRPC_SINGLE_PREFIX));
+  const targets: string[] = [];
+  if (batch && invocations) {
+    const ratio = batch.requestsPerSecond / invocations.requestsPerSecond;
+    targets.push(
+      `gRPC ModelInfer ${fmt(rows)}-row raw tensors >= 2x the rows/s of JSON /invocations: ${fmt(ratio, 2)}x ` +
+        `(${fmt(batch.requestsPerSecond * rows)} vs ${fmt(invocations.requestsPerSecond * rows)} rows/s), ${ratio >= 2 ? "MET" : "NOT MET"}`,
+    );
+  }
+  if (single && predict) {
+    const ratio = single.requestsPerSecond / predict.requestsPerSecond;
+    targets.push(
+      `gRPC single-row ModelInfer >= 0.70 of /predict's req/s: ${fmt(ratio, 2)} ` +
+        `(${fmt(single.requestsPerSecond)} vs ${fmt(predict.requestsPerSecond)} req/s; p99 ${fmt(single.p99, 1)} ms), ${ratio >= 0.7 ? "MET" : "NOT MET"}`,
+    );
+  }
+  return targets;
+}
