@@ -34,6 +34,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const server = new Server({
     "grpc.max_receive_message_length": options.maxReceiveBytes,
     "grpc.max_send_message_length": -1,
+    // Channelz (gRPC's introspection service, which mldeploy does not serve) would otherwise
+    // track every call and connection: CPU on every call for nothing.
+    "grpc.enable_channelz": 0,
   });
   server.addService(inferenceService(), grpcInferenceService(options));
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;

@@ -477,3 +477,24 @@ describe.skipIf(missing)("metrics and shutdown", () => {
     expect(after).toContain('mldeploy_http_request_duration_seconds_count{method="GRPC"');
   });
 });
+
+describe.skipIf(missing)("hot swap", () => {
+  it("answers with the version swapped in, and NOT_FOUND for the version swapped out", async () => {
+    const swapped = await main.instance.swap(
+      { path: await rideBundlePath(), servedName: "ride-duration", version: "8" },
+      0,
+    );
+    expect(swapped).toBe(true);
+    const [metadata, infer, old] = await call(main, [
+      { method: "ModelMetadata", request: { name: "ride-duration" } },
+      { method: "ModelInfer", request: { model_name: "ride-duration", inputs: rideInputs(RIDES) } },
+      {
+        method: "ModelInfer",
+        request: { model_name: "ride-duration", model_version: "7", inputs: rideInputs(RIDES) },
+      },
+    ]);
+    expect(metadata.response).toMatchObject({ versions: ["8"] });
+    expect(infer.response).toMatchObject({ model_version: "8" });
+    expect(old.code).toBe("NOT_FOUND");
+  });
+});
