@@ -1,3 +1,4 @@
+import net from "node:net";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { UserError } from "../../config/errors.js";
 import { grpcInferenceService, type GrpcServiceOptions } from "./service.js";
@@ -24,11 +25,17 @@ export interface GrpcServing {
 }
 
 /**
- * Serves inference.GRPCInferenceService on host:port. In a cluster worker the port is shared
- * like the HTTP one: grpc-js listens through Node's net module (http2.Server.listen), which in
- * a worker asks the primary for the shared handle, and the primary hands connections out
- * round-robin. A connection is an HTTP/2 session carrying many calls, so a client that keeps
- * one channel talks to one worker; clients spread over workers by opening several channels.
+ * Serves inference.GRPCInferenceService on host:port.
+ *
+ * The port is a node:net server of our own whose connections are handed to grpc-js
+ * (createConnectionInjector), for two reasons:
+ * - Nagle's algorithm off (noDelay), as node:http does for the HTTP side: grpc-js's own
+ *   listener (http2.createServer) leaves it on, and with many calls in flight on a connection
+ *   an answer's last small frames then wait for the client's delayed ACK (tens of ms a call);
+ * - in a cluster worker it is a plain net listen, which node:cluster shares between the
+ *   workers like the HTTP port (the primary hands connections out round-robin). A connection
+ *   is an HTTP/2 session carrying many calls, so a client that keeps one channel talks to one
+ *   worker; clients spread over workers by opening several channels.
  */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServing> {
   const server = new Server({
@@ -39,26 +46,35 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     "grpc.enable_channelz": 0,
   });
   server.addService(inferenceService(), grpcInferenceService(options));
+  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  const listener = net.createServer({ noDelay: true }, (socket) =>
+    injector.injectConnection(socket),
+  );
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(
-      `${host}:${options.port}`,
-      ServerCredentials.createInsecure(),
-      (error, bound) => {
-        if (error) {
-          reject(
-            new UserError(
-              `cannot serve gRPC on ${host}:${options.port} (--grpc-port): ${error.message}`,
-            ),
-          );
-        } else resolve(bound);
-      },
+  await new Promise<void>((resolve, reject) => {
+    listener.once("error", (error) =>
+      reject(
+        new UserError(
+          `cannot serve gRPC on ${host}:${options.port} (--grpc-port): ${error.message}`,
+        ),
+      ),
     );
+    listener.listen({ host: options.host, port: options.port }, () => resolve());
   });
+  const address = listener.address();
+  const port = typeof address === "object" && address !== null ? address.port : options.port;
   let drained: Promise<void> | undefined;
   return {
     port,
-    drain: () => (drained ??= new Promise<void>((resolve) => server.tryShutdown(() => resolve()))),
-    cut: () => server.forceShutdown(),
+    drain: () =>
+      (drained ??= new Promise<void>((resolve) => {
+        listener.close();
+        // GOAWAY on every connection; resolves once their calls have ended.
+        server.tryShutdown(() => resolve());
+      })),
+    cut: () => {
+      listener.close();
+      server.forceShutdown();
+    },
   };
 }
