@@ -17,7 +17,7 @@ import {
 } from "../v2/tensors.js";
 import type { ModelInferRequest, ModelInferResponse, ModelRequest } from "./messages.js";
 import { modelMetadata } from "./metadata.js";
-import { SERVICE_NAME } from "./proto.js";
+import { MalformedMessage, SERVICE_NAME } from "./proto.js";
 import { clientError, grpcError } from "./status.js";
 import { inputTensors, outputMessages } from "./tensors.js";
 
@@ -101,8 +101,16 @@ export function grpcInferenceService(options: GrpcServiceOptions): UntypedServic
         }
         entered = true;
       }
+      const { request } = call;
+      if (request instanceof MalformedMessage) {
+        refuse(
+          Status.INVALID_ARGUMENT,
+          `the request is not a protobuf ${method}Request of ${SERVICE_NAME}: ${request.reason}`,
+        );
+        return;
+      }
       Promise.resolve()
-        .then(() => handler(call.request))
+        .then(() => handler(request))
         .then(
           (response) => {
             finish(Status.OK);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rideBundlePath } from "../../helpers/ride-bundle.js";
 import { seriesValue } from "../../helpers/prometheus.js";
 import { startServeProcess, type ServeProcess } from "../../helpers/serve-process.js";
-import { request, RIDES } from "../helpers/server.js";
+import { request } from "../helpers/server.js";
 import { freePort } from "./free-port.js";
 import { callPython, pythonGrpcMissing, type Call } from "./python-client.js";
 

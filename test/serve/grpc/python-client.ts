@@ -32,6 +32,8 @@ export interface Call {
   request?: Record<string, unknown>;
   /** ModelInfer: move every input's typed contents to raw_input_contents (numpy's bytes). */
   raw?: boolean;
+  /** Bytes (base64) sent as the request instead of a message: a malformed one. */
+  garbage?: string;
   /** Metadata sent with the call, e.g. {authorization: "Bearer …"}. */
   metadata?: Record<string, string>;
 }
@@ -99,6 +101,14 @@ with grpc.insecure_channel(target, options=options) as channel:
     replies = []
     for call in calls:
         method = call["method"]
+        if "garbage" in call:
+            send = channel.unary_unary("/inference.GRPCInferenceService/" + method)
+            try:
+                send(base64.b64decode(call["garbage"]), timeout=30)
+                replies.append({"code": "OK", "details": ""})
+            except grpc.RpcError as error:
+                replies.append({"code": error.code().name, "details": error.details() or ""})
+            continue
         request = json_format.ParseDict(call.get("request", {}), getattr(pb, method + "Request")())
         if call.get("raw"):
             for tensor in request.inputs:

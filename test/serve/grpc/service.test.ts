@@ -375,6 +375,14 @@ describe.skipIf(missing)(
       );
     });
 
+    it("INVALID_ARGUMENT, not grpc-js's INTERNAL, for bytes that are not a ModelInferRequest", async () => {
+      // Field 5 (inputs) as a length-delimited field claiming 100 bytes that are not there.
+      const garbage = Buffer.from([0x2a, 100, 1, 2, 3]).toString("base64");
+      const [reply] = await call(main, [{ method: "ModelInfer", garbage }]);
+      expect(reply.code).toBe("INVALID_ARGUMENT");
+      expect(reply.details).toContain("not a protobuf ModelInferRequest");
+    });
+
     it("NOT_FOUND for an unknown model or version", async () => {
       const [model, version] = await call(main, [
         infer({ model_name: "nope", inputs }),
