@@ -144,7 +144,7 @@ export async function startServing(
           ...(grpcAddress && { grpc: grpcAddress }),
           workers: 1,
         },
-        `serving model ${info.name} version ${info.version} at ${url}`,
+        `serving model ${info.name} version ${info.version} at ${url}${grpcAddress ? ` and gRPC ${grpcAddress}` : ""}`,
       );
     }
   }

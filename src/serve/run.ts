@@ -97,7 +97,7 @@ export async function runServe(
         workers: options.workers,
         startMs: Math.round(performance.now() - started),
       },
-      `serving ${model.path} with ${options.workers} workers at ${handle.url}`,
+      `serving ${model.path} with ${options.workers} workers at ${handle.url}${handle.grpcAddress ? ` and gRPC ${handle.grpcAddress}` : ""}`,
     );
     running = {
       url: handle.url,
