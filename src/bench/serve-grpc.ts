@@ -12,6 +12,7 @@
  * call()); the answer is checked once, decoded, before the clock runs.
  */
 import { connect, type ClientHttp2Session } from "node:http2";
+import net from "node:net";
 import { status as Status } from "@grpc/grpc-js";
 import { inferenceService, SERVICE_NAME } from "../serve/grpc/proto.js";
 import type { ModelInferRequest, ModelInferResponse } from "../serve/grpc/messages.js";
@@ -142,7 +143,12 @@ function sessions(target: string, count: number): Promise<ClientHttp2Session[]> 
       { length: count },
       () =>
         new Promise<ClientHttp2Session>((resolve, reject) => {
-          const session = connect(`http://${target}`);
+          // Nagle off, as grpc-js's own client sets it (transport.js): node:http2's client
+          // leaves it on, and small frames then wait for the server's delayed ACK.
+          const [host, port] = target.split(":");
+          const session = connect(`http://${target}`, {
+            createConnection: () => net.connect({ host, port: Number(port), noDelay: true }),
+          });
           session.once("connect", () => resolve(session));
           session.once("error", reject);
         }),
