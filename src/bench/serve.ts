@@ -2,7 +2,8 @@
  * `npm run bench:serve [-- --model <bundle>] [--duration 10] [--connections 32] [--pipelining 1]
  *  [--workers 1] [--rows 1000] [--delays 0,0.5,1,2] [--rounds 3] [--overload 10]
  *  [--load-processes 1] [--limit <maxConcurrentRequests>] [--only <text>]`
- * (`--only overload` runs the ceiling and the scenarios whose name holds the text)
+ * (`--only overload` runs the ceiling and the scenarios whose name holds the text; several
+ * texts comma-separated: `--only defaults,/invocations,gRPC` for the gRPC comparisons)
  *
  * Measures `mldeploy serve` against a bare node:http server with the same process count that
  * only parses the JSON body and answers a constant (the ceiling for Node on this machine), with
@@ -43,6 +44,7 @@ import {
 } from "./original-service.js";
 import { startCeiling, startService, type ServerProcess } from "./processes.js";
 import { BINARY, BINARY_MODEL, binaryScenario, binaryTarget } from "./serve-binary.js";
+import { grpcScenarios, grpcTargets } from "./serve-grpc.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -191,6 +193,8 @@ interface Scenario {
   load?: (spec: LoadSpec) => Promise<LoadResult>;
   /** Run once against the first server started, before any figure (answers must agree). */
   check?: (url: string) => Promise<void>;
+  /** Instead of autocannon: a load generator of another protocol (gRPC: serve-grpc.ts). */
+  serverLoad?: (server: ServerProcess, seconds: number) => Promise<LoadResult>;
 }
 
 interface Measured {
@@ -226,6 +230,11 @@ async function measure(server: ServerProcess, scenario: Scenario): Promise<LoadR
     );
     const after = await serverBuckets(server.url, scenario.path);
     return { ...result, serverAcceptedP99: p99Of(after, before) };
+  }
+  const { serverLoad } = scenario;
+  if (serverLoad) {
+    if (settings.warmupSeconds > 0) await serverLoad(server, settings.warmupSeconds);
+    return serverLoad(server, settings.durationSeconds);
   }
   // The warm-up lets V8 optimise the hot path and onnxruntime settle before the clock runs.
   const load = scenario.load ?? runLoad;
@@ -397,6 +406,16 @@ async function main(): Promise<void> {
       ceiling: CEILING_BATCH,
     },
     binaryScenario(batch, service({ modelName: BINARY_MODEL }), fmt),
+    ...grpcScenarios({
+      model,
+      workers,
+      port: port + 1,
+      rows: settings.rows,
+      connections: settings.connections,
+      startService,
+      ceiling: CEILING,
+      ceilingBatch: CEILING_BATCH,
+    }),
   ];
   // The forest's models are trained (by Python, once) only if a forest scenario is kept.
   let forest: OriginalModels | undefined;
@@ -477,9 +496,12 @@ async function main(): Promise<void> {
   }
 
   if (args.only !== undefined) {
-    const only = args.only;
+    // Comma-separated: the scenarios whose name holds any of the texts.
+    const only = args.only.split(",");
     // The ceiling stays: every ratio is to it.
-    const kept = scenarios.filter((each, i) => i === 0 || each.name.includes(only));
+    const kept = scenarios.filter(
+      (each, i) => i === 0 || only.some((text) => each.name.includes(text)),
+    );
     scenarios.splice(0, scenarios.length, ...kept);
   }
   if (scenarios.some((scenario) => scenario.name.startsWith(FOREST_PREFIX))) {
@@ -571,6 +593,14 @@ async function main(): Promise<void> {
       find((scenario) => scenario.name.startsWith(OVERLOAD) && scenario.retry === "immediate"),
     ),
   ];
+  targets.push(
+    ...grpcTargets(
+      (test) => find((scenario) => test(scenario.name)),
+      settings.rows,
+      batched,
+      predict,
+    ),
+  );
   const forestOurs = find((scenario) => scenario.name === FOREST_MLDEPLOY);
   const forestTheirs = find((scenario) => scenario.name === FOREST_ORIGINAL);
   if (forestOurs && forestTheirs) {

@@ -64,6 +64,8 @@ export interface WorkerAssignment {
 
 export interface ClusterHandle {
   url: string;
+  /** Where the gRPC service listens (host:port), when --grpc-port is set. */
+  grpcAddress?: string;
   /** Drains every worker (each finishes its in-flight requests) and resolves when all exited. */
   close(): Promise<void>;
   /** Resolves with the exit code the process should end with once the cluster stopped by itself. */
@@ -245,11 +247,17 @@ export async function startCluster(
 
   const port = await new Promise<number>((resolve, reject) => {
     let listening = 0;
+    let httpPort = 0;
     const onListening = (_worker: Worker, address: { port: number }) => {
+      // With gRPC on, each worker listens twice: HTTP first, then gRPC (one-process.ts); it
+      // has started once the second is bound.
+      const grpc = options.grpcPort > 0 && address.port === options.grpcPort;
+      if (!grpc) httpPort = address.port;
+      if (options.grpcPort > 0 && !grpc) return;
       if (++listening === options.workers) {
         cluster.off("listening", onListening);
         cluster.off("exit", onEarlyExit);
-        resolve(address.port);
+        resolve(httpPort);
       }
     };
     // A worker that dies before listening failed to load the model or bind the port:
@@ -297,8 +305,10 @@ export async function startCluster(
       if (worker?.isConnected()) worker.send(message);
     }
   };
+  const shown = host.includes(":") ? `[${host}]` : host;
   return {
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    url: `http://${shown}:${port}`,
+    ...(options.grpcPort > 0 && { grpcAddress: `${shown}:${options.grpcPort}` }),
     close,
     stopped,
     swap,

@@ -11,8 +11,11 @@ export interface ServeMetricsOptions {
 /** Prometheus metrics of the web service. Names follow Prometheus conventions (base units, _total). */
 export interface ServeMetrics {
   readonly registry: Registry;
-  /** Records one finished HTTP request (route is the route template, not the raw URL). */
-  observeRequest(method: string, route: string, statusCode: number, seconds: number): void;
+  /**
+   * Records one finished request: HTTP (route is the route template, not the raw URL) or gRPC
+   * (method "GRPC", route the full method name, status_code the gRPC status name, e.g. "OK").
+   */
+  observeRequest(method: string, route: string, statusCode: number | string, seconds: number): void;
   /** Records one onnxruntime call of `rows` rows by the model served as `model`. */
   observeBatch(model: string, rows: number): void;
   /** Adds rows answered with a prediction by the model served as `model`. */

@@ -11,6 +11,7 @@ import type { Predictor } from "../model/types.js";
 import type { ServeOptions } from "./options.js";
 import { buildServingApp, type ServingApp } from "./server.js";
 import type { ServedModelHolder } from "./served-model.js";
+import { startGrpcServer, type GrpcServing } from "./grpc/server.js";
 
 /** A model location already turned into a local bundle directory (registry URIs resolved). */
 export interface ResolvedModel {
@@ -29,6 +30,8 @@ export interface ServeInstance {
   /** The default model's holder. */
   models: ServedModelHolder;
   url: string;
+  /** Where the gRPC service listens (host:port), when --grpc-port is set. */
+  grpcAddress?: string;
   /**
    * Loads `model` and serves it from now on in place of model number `index` (0: the default);
    * if it fails to load, logs it, counts it in /metrics and keeps serving the current one
@@ -108,6 +111,28 @@ export async function startServing(
     throw error;
   }
   const url = listeningUrl(app, options.host);
+  let grpc: GrpcServing | undefined;
+  if (options.grpcPort > 0) {
+    try {
+      grpc = await startGrpcServer({
+        host: options.host,
+        port: options.grpcPort,
+        maxReceiveBytes: options.bodyLimitBytes,
+        plane: serving.plane,
+        limit: serving.limit,
+        metrics: serving.metrics,
+        logger,
+        authToken: options.authToken,
+      });
+    } catch (error) {
+      await app.close();
+      throw error;
+    }
+    // gRPC calls in flight at shutdown still need the models app.close() releases.
+    const drained = grpc.drain;
+    serving.beforeRelease(() => drained());
+  }
+  const grpcAddress = grpc && `${shownHost(options.host)}:${grpc.port}`;
   if (start.announce ?? true) {
     for (const { info } of loaded) {
       logger.info(
@@ -116,9 +141,10 @@ export async function startServing(
           version: info.version,
           loadMs: Math.round(info.loadMs),
           url,
+          ...(grpcAddress && { grpc: grpcAddress }),
           workers: 1,
         },
-        `serving model ${info.name} version ${info.version} at ${url}`,
+        `serving model ${info.name} version ${info.version} at ${url}${grpcAddress ? ` and gRPC ${grpcAddress}` : ""}`,
       );
     }
   }
@@ -159,9 +185,12 @@ export async function startServing(
           "shutdown timeout: closing connections with requests in flight",
         );
         app.server.closeAllConnections();
+        grpc?.cut();
       }, options.shutdownTimeoutMs);
       try {
-        // Also drains the micro-batcher and releases the model being served.
+        // Both front-ends stop taking new calls at once; app.close() waits for the gRPC calls
+        // in flight (beforeRelease), drains the micro-batcher and releases the models.
+        void grpc?.drain();
         await app.close();
       } finally {
         clearTimeout(timer);
@@ -171,14 +200,20 @@ export async function startServing(
     return closing;
   };
   const countFailedReload = () => metrics?.countReload("failure");
-  return { app, models, url, swap, countFailedReload, close };
+  return { app, models, url, grpcAddress, swap, countFailedReload, close };
 }
 
 export function listeningUrl(app: FastifyInstance, host: string): string {
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : 0;
-  // 0.0.0.0 / :: are where we listen, not where a client connects; show a usable URL.
-  const shown =
-    host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
-  return `http://${shown}:${port}`;
+  return `http://${shownHost(host)}:${port}`;
+}
+
+/** 0.0.0.0 / :: are where we listen, not where a client connects; a usable host to show. */
+export function shownHost(host: string): string {
+  return host === "0.0.0.0" || host === "::"
+    ? "127.0.0.1"
+    : host.includes(":")
+      ? `[${host}]`
+      : host;
 }

@@ -84,6 +84,11 @@ export const serveOptionsSchema = z
     port: intSetting(0, 65535)
       .default(9696)
       .describe("TCP port (0 = pick a free one); 9696 is the original service's port"),
+    grpcPort: intSetting(0, 65535)
+      .default(0)
+      .describe(
+        "TCP port of the KServe V2 / Open Inference Protocol gRPC service (inference.GRPCInferenceService) on --host; 0 = no gRPC (the default). Shares the models, token, limits and workers of HTTP",
+      ),
     workers: intSetting(1, 256)
       .default(() => os.availableParallelism())
       .describe(
@@ -168,5 +173,10 @@ export type ServeOptionsInput = z.input<typeof serveOptionsSchema>;
 export function parseServeOptions(
   input: ServeOptionsInput | Record<string, unknown>,
 ): ServeOptions {
-  return parseSettings(serveOptionsSchema, input, "serve options");
+  const options = parseSettings(serveOptionsSchema, input, "serve options");
+  if (options.grpcPort !== 0 && options.grpcPort === options.port)
+    throw new Error(
+      `invalid serve options: grpcPort: ${options.grpcPort} is also port; gRPC needs a port of its own`,
+    );
+  return options;
 }

@@ -38,6 +38,26 @@ export class ConcurrencyLimit {
     this.answers = { predict: answer("predict"), mlflow: answer("mlflow"), v2: answer("v2") };
   }
 
+  /** The most predictions handled at once (0: no limit). */
+  get maxInFlight(): number {
+    return this.limit;
+  }
+
+  /**
+   * Takes a place for a prediction arriving by another way than HTTP (gRPC), so the limit is
+   * one per process whichever protocol the calls come by; false when none is free.
+   */
+  tryEnter(): boolean {
+    if (this.limit > 0 && this.inFlight >= this.limit) return false;
+    this.inFlight++;
+    return true;
+  }
+
+  /** Gives back a place taken with tryEnter. */
+  leave(): void {
+    this.inFlight--;
+  }
+
   /** While `pass()` holds (shutdown), every request goes on to Fastify, which answers it. */
   passWhile(pass: () => boolean): void {
     this.passAll = pass;

@@ -26,6 +26,8 @@ export interface RunServeDeps {
 
 export interface RunningServe {
   url: string;
+  /** Where the gRPC service listens (host:port), when --grpc-port is set. */
+  grpcAddress?: string;
   workers: number;
   /** Graceful stop: no new connections, in-flight requests finish, model released. */
   close(): Promise<void>;
@@ -91,12 +93,18 @@ export async function runServe(
       {
         model: options.modelName ?? model.name ?? path.basename(model.path),
         url: handle.url,
+        ...(handle.grpcAddress && { grpc: handle.grpcAddress }),
         workers: options.workers,
         startMs: Math.round(performance.now() - started),
       },
-      `serving ${model.path} with ${options.workers} workers at ${handle.url}`,
+      `serving ${model.path} with ${options.workers} workers at ${handle.url}${handle.grpcAddress ? ` and gRPC ${handle.grpcAddress}` : ""}`,
     );
-    running = { url: handle.url, workers: options.workers, close: handle.close };
+    running = {
+      url: handle.url,
+      grpcAddress: handle.grpcAddress,
+      workers: options.workers,
+      close: handle.close,
+    };
     swapTo = (next, index) => handle.swap(next, index);
     countFailedReload = () => handle.reloadFailed();
     void handle.stopped.then((code) => {
@@ -108,6 +116,7 @@ export async function runServe(
     countFailedReload = () => instance.countFailedReload();
     running = {
       url: instance.url,
+      grpcAddress: instance.grpcAddress,
       workers: 1,
       close: async () => {
         if (!(await instance.close())) exitCode = 1;

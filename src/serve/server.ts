@@ -68,6 +68,17 @@ export interface ServingApp {
    * previous model finished its calls and is closed.
    */
   swap(next: Predictor, index: number): Promise<void>;
+  /** What every protocol's front-end serves from (the gRPC one uses it: see grpc/). */
+  plane: DataPlane;
+  /** The per-process limit on predictions in flight, shared by every protocol. */
+  limit: ConcurrencyLimit;
+  /** The metrics recorded into, if any. */
+  metrics: ServeMetrics | undefined;
+  /**
+   * Runs `wait` on close before the models are released: another front-end's calls in flight
+   * (gRPC) still need them.
+   */
+  beforeRelease(wait: () => Promise<void>): void;
 }
 
 /**
@@ -166,10 +177,21 @@ export async function buildServingApp(
     });
   }
 
+  const waits: (() => Promise<void>)[] = [];
   app.addHook("onClose", async () => {
+    await Promise.all(waits.map((wait) => wait()));
     await Promise.all(holders.map((holder) => holder.close()));
   });
-  return { app, models, holders, swap };
+  return {
+    app,
+    models,
+    holders,
+    swap,
+    plane,
+    limit,
+    metrics,
+    beforeRelease: (wait) => waits.push(wait),
+  };
 }
 
 /**

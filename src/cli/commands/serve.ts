@@ -15,7 +15,7 @@ export function registerServe(program: Command): void {
   const command = program
     .command("serve")
     .description(
-      "Serve a model over HTTP: /predict, MLflow /invocations, KServe V2 /v2/models/…, /metrics",
+      "Serve a model over HTTP: /predict, MLflow /invocations, KServe V2 /v2/models/…, /metrics; and KServe V2 gRPC with --grpc-port",
     )
     .argument(
       "[model]",
@@ -41,6 +41,8 @@ Examples:
   # more models next to it, each on /v2/models/<name>/infer (name= picks the served name)
   mldeploy serve models:/ride-duration@production \\
     --models staging=models:/ride-duration@staging,local=./mldeploy-data/models/ride-duration
+  # KServe V2 / Open Inference Protocol gRPC (inference.GRPCInferenceService) too
+  mldeploy serve models:/ride-duration@production --grpc-port 8001
   curl -s -X POST http://127.0.0.1:9696/predict -H 'Content-Type: application/json' \\
     -d '{"PULocationID": 10, "DOLocationID": 50, "trip_distance": 40}'`,
   );

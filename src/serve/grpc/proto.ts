@@ -1,0 +1,56 @@
+import { fileURLToPath } from "node:url";
+import { loadPackageDefinition, type ServiceDefinition } from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+
+/** The vendored spec (npm run build copies it next to the compiled code). */
+export const PROTO_PATH = fileURLToPath(new URL("./grpc_predict_v2.proto", import.meta.url));
+
+/** Fully qualified name of the service, as clients and Triton's tools address it. */
+export const SERVICE_NAME = "inference.GRPCInferenceService";
+
+let cached: ServiceDefinition | undefined;
+
+/** What a request that is not the method's protobuf message is read as (see below). */
+export class MalformedMessage {
+  constructor(readonly reason: string) {}
+}
+
+/**
+ * inference.GRPCInferenceService, loaded once. Field names as in the proto (snake_case, as the
+ * Python and C++ clients write them); int64 as numbers (a long column takes safe integers only,
+ * so a larger id is refused by validation rather than passed on rounded); bytes as Buffers;
+ * unset fields filled with their defaults so handlers need no undefined checks.
+ */
+export function inferenceService(): ServiceDefinition {
+  if (cached) return cached;
+  const definition = loadSync(PROTO_PATH, {
+    keepCase: true,
+    longs: Number,
+    enums: String,
+    defaults: true,
+    arrays: true,
+    oneofs: true,
+  });
+  const loaded = loadPackageDefinition(definition) as unknown as {
+    inference: { GRPCInferenceService: { service: ServiceDefinition } };
+  };
+  // grpc-js answers INTERNAL to bytes that do not decode; a malformed message is the client's
+  // mistake, so the handlers get it as a MalformedMessage and answer INVALID_ARGUMENT.
+  const service = loaded.inference.GRPCInferenceService.service;
+  cached = Object.fromEntries(
+    Object.entries(service).map(([method, definition]) => [
+      method,
+      {
+        ...definition,
+        requestDeserialize: (bytes: Buffer): unknown => {
+          try {
+            return definition.requestDeserialize(bytes);
+          } catch (error) {
+            return new MalformedMessage((error as Error).message);
+          }
+        },
+      },
+    ]),
+  );
+  return cached;
+}
