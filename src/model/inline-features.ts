@@ -108,6 +108,13 @@ export function inlineFeatures(
     }
   }
 
+  const keyed = Object.values(features).some((expr) => "concat" in expr);
+  const mlOpset = opsetVersion(model, ONNX_ML);
+  if (keyed && (mlOpset === undefined || mlOpset < MIN_ML_OPSET)) {
+    return refuse(
+      `the graph's ai.onnx.ml opset is ${mlOpset ?? "missing"}; LabelEncoder with int64 keys needs ${MIN_ML_OPSET}`,
+    );
+  }
   // Every feature is planned before the graph changes: all of them compile, or none.
   const plans: FeaturePlan[] = [];
   for (const input of oldInputs) {

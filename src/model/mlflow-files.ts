@@ -138,9 +138,58 @@ export async function totalFileSize(dir: string): Promise<number> {
   return total;
 }
 
-/** YAML as PyYAML's safe_dump(default_flow_style=False) writes it: keys sorted, lists not indented. */
+/**
+ * YAML as PyYAML's safe_dump(default_flow_style=False) writes it: keys sorted, lists not
+ * indented, long scalars folded PyYAML's way (see foldLikePyYaml).
+ */
 export function pythonYaml(value: unknown, sortKeys = true): string {
-  return stringifyYaml(value, { lineWidth: 0, indentSeq: false, sortMapEntries: sortKeys });
+  const text = stringifyYaml(value, { lineWidth: 0, indentSeq: false, sortMapEntries: sortKeys });
+  return text
+    .split("\n")
+    .map((line) => foldLikePyYaml(line))
+    .join("\n");
+}
+
+/** PyYAML's Emitter.best_width. */
+const PYYAML_WIDTH = 80;
+
+/**
+ * PyYAML folds a plain or single-quoted scalar at a single space once the line has gone past
+ * 80 columns (Emitter.write_plain / write_single_quoted), continuing one indent (2) deeper than
+ * its key or list item; the yaml package folds before 80 instead. Lines of one scalar after
+ * `key: ` or `- ` are refolded here as PyYAML would write them.
+ */
+function foldLikePyYaml(line: string): string {
+  if (line.length <= PYYAML_WIDTH) return line;
+  const match = /^( *)(- |[^'"\s][^:]*: )(.*)$/.exec(line);
+  if (!match) return line;
+  const [, indent, lead, scalar] = match;
+  if (scalar.startsWith('"') || scalar.startsWith("|") || scalar.startsWith(">")) return line;
+  const continuation = " ".repeat(indent.length + 2);
+  let out = indent + lead;
+  let column = out.length;
+  const quoted = scalar.startsWith("'");
+  // Words split at single spaces; PyYAML never breaks at a run of spaces, nor at the edges.
+  const body = scalar;
+  let start = 0;
+  for (let at = 0; at <= body.length; at++) {
+    if (at < body.length && body[at] !== " ") continue;
+    const word = body.slice(start, at);
+    out += word;
+    column += word.length;
+    if (at === body.length) break;
+    const single = body[at + 1] !== " " && body[at - 1] !== " ";
+    const edge = quoted ? at === 1 || at === body.length - 2 : false;
+    if (single && !edge && column > PYYAML_WIDTH && at + 1 < body.length) {
+      out += "\n" + continuation;
+      column = continuation.length;
+    } else {
+      out += " ";
+      column += 1;
+    }
+    start = at + 1;
+  }
+  return out;
 }
 
 /** JSON as Python's json.dumps writes it by default: ", " between items, ": " after keys. */
