@@ -23,7 +23,7 @@ import type { ColumnSpec, ColumnType, FeatureExpr } from "./types.js";
  *   string keys. Each key is parsed back into the integers that print as it; the encoders are
  *   re-keyed by one int64 number per tuple of integers (mixed radix over each column's range in
  *   the keys), which the graph computes from the integer inputs. A value outside its column's
- *   range (or not an integer) cannot print as any key, so it gets -1, which no key has: the
+ *   range (or not an integer) cannot print as any key, so it gets a number no key has: the
  *   encoder's default, as for an unknown text. Keys that cannot be printed by integers can never
  *   match and are dropped. Cost per row: a few element-wise ops and one hash lookup, whatever
  *   the number of categories.
@@ -195,7 +195,7 @@ type FeaturePlan = FeatureBase &
     | { kind: "same" }
     | { kind: "column"; column: ColumnSpec }
     | { kind: "sum"; parts: Array<number | ColumnSpec> }
-    | { kind: "keyed"; columns: KeyColumn[]; encoders: ReKeyedEncoder[] }
+    | { kind: "keyed"; columns: KeyColumn[]; noKey: number; encoders: ReKeyedEncoder[] }
   );
 
 interface KeyColumn {
@@ -324,12 +324,23 @@ function planConcat(
     if (space > MAX_KEY_SPACE)
       return "the ranges of its columns' values are too wide for one int64 key";
   }
+  // key = Σ v_i · stride_i: injective over the ranges (mixed radix shifted by Σ lo_i · stride_i,
+  // which saves a Sub per column in the graph); one below the smallest is no key.
   const keyOf = (tuple: number[]): number =>
-    tuple.reduce((sum, value, i) => sum + (value - keyColumns[i].lo) * keyColumns[i].stride, 0);
+    tuple.reduce((sum, value, i) => sum + value * keyColumns[i].stride, 0);
+  const noKey = keyOf(keyColumns.map((column) => column.lo)) - 1;
+  const largest = keyColumns.reduce(
+    (sum, column) => sum + Math.max(Math.abs(column.lo), Math.abs(column.hi)) * column.stride,
+    0,
+  );
+  if (!Number.isSafeInteger(largest + 1)) {
+    return "its columns' values are too large for one exact int64 key";
+  }
   return {
     ...base,
     kind: "keyed",
     columns: keyColumns,
+    noKey,
     encoders: parsedEncoders.map(({ node, tuples, sources }) => ({
       node,
       keys: tuples.map(keyOf),
@@ -553,8 +564,8 @@ function buildFeature(built: Built, plan: FeaturePlan): void {
 }
 
 /**
- * key = Σ (clip(x_i) - lo_i) · stride_i where every x_i is an integer within [lo_i, hi_i], else
- * -1 (no key): Clip keeps the arithmetic in range, Equal tells whether clipping changed x.
+ * key = Σ clip(x_i) · stride_i where every x_i is an integer within [lo_i, hi_i], else noKey:
+ * Clip keeps the arithmetic in range, Equal tells whether clipping changed x.
  */
 function buildKey(built: Built, plan: FeaturePlan & { kind: "keyed" }): void {
   let key: string | undefined;
@@ -586,27 +597,21 @@ function buildKey(built: Built, plan: FeaturePlan & { kind: "keyed" }): void {
       ok = built.op("Equal", [clipped, wide], `${name}_in_range`);
     }
     let term = clipped;
-    if (column.lo !== 0)
-      term = built.op("Sub", [term, built.int64(`${name}_lo`, column.lo)], `${name}_offset`);
     if (column.stride !== 1)
       term = built.op("Mul", [term, built.int64(`${name}_stride`, column.stride)], `${name}_digit`);
     key = key === undefined ? term : built.op("Add", [key, term], `${plan.input}_key`);
     inRange = inRange === undefined ? ok : built.op("And", [inRange, ok], `${plan.input}_in_range`);
   }
-  const keyed = built.op(
-    "Where",
-    [inRange as string, key as string, built.int64(`${plan.input}_no_key`, -1)],
-    `${plan.input}_key`,
-  );
+  const where = [inRange as string, key as string, built.int64(`${plan.input}_no_key`, plan.noKey)];
   const value = plan.columnVector
     ? built.op(
         "Unsqueeze",
-        [keyed, built.int64("axis_1", 1, [1])],
+        [built.op("Where", where, `${plan.input}_key`), built.int64("axis_1", 1, [1])],
         `${plan.input}_key_2d`,
         [],
         plan.value,
       )
-    : built.op("Identity", [keyed], `${plan.input}_key_value`, [], plan.value);
+    : built.op("Where", where, `${plan.input}_key`, [], plan.value);
   for (const encoder of plan.encoders) reKey(encoder, value);
 }
 
