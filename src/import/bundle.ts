@@ -1,4 +1,4 @@
-import { saveBundle } from "../model/bundle.js";
+import { saveBundle, type SavedBundle } from "../model/bundle.js";
 import { decodeForRewrite, encodeRewritten } from "../model/onnx-proto.js";
 import { referencedColumns } from "../model/transform.js";
 import type { ColumnSpec, FeatureExpr, MldeploySection } from "../model/types.js";
@@ -184,7 +184,7 @@ export async function writeImportedBundle(
     declaredFeatures?: readonly string[];
   },
   example?: ReadonlyArray<Record<string, unknown>>,
-): Promise<{ uuid: string }> {
+): Promise<SavedBundle> {
   const mldeploy: MldeploySection = {
     ...plan.mldeploy,
     source: provenance.source,

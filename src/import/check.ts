@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { applyFeatures } from "../model/transform.js";
+import { applyFeatures, identityFeatures } from "../model/transform.js";
 import type { MldeploySection, Predictor } from "../model/types.js";
 import { validateRecords } from "../model/validate.js";
 import type { ImportableSource } from "./convert.js";
@@ -95,7 +95,7 @@ export async function runCheck(
       `--check ${options.data}: row ${first.row + 1}: field "${first.field}" ${first.message}`,
     );
   }
-  const features = applyFeatures(batch, section.features);
+  const features = applyFeatures(batch, section.features ?? identityFeatures(section.inputs));
   const columns = Object.keys(features);
   const data = {
     columns,

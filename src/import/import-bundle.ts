@@ -35,6 +35,11 @@ export interface ImportBundleResult {
   /** The request schema of the bundle written. */
   inputs: ColumnSpec[];
   output: string;
+  /**
+   * Why the --feature declarations stayed outside the graph (mldeploy.features), when they
+   * did; absent when the bundle is self-contained.
+   */
+  featuresOutside?: string;
 }
 
 /**
@@ -99,7 +104,7 @@ export async function importToBundle(
       };
     }
   }
-  await writeImportedBundle(
+  const saved = await writeImportedBundle(
     options.out,
     plan,
     { ...provenance, declaredFeatures, ...(check ? { check: { ...check } } : {}) },
@@ -111,6 +116,7 @@ export async function importToBundle(
     check,
     inputs: plan.mldeploy.inputs,
     output: plan.mldeploy.output,
+    ...(saved.featuresOutside ? { featuresOutside: saved.featuresOutside } : {}),
   };
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { parse as parseYaml, stringify as stringifyYaml, YAMLParseError } from "yaml";
+import { parse as parseYaml, YAMLParseError } from "yaml";
 import {
   bundleRoot,
   readBundleFile,
@@ -15,13 +15,22 @@ import {
   mldeploySectionSchema,
   parseSignatureSide,
 } from "./schema.js";
+import { inlineFeatures } from "./inline-features.js";
+import {
+  environmentFiles,
+  exampleFiles,
+  flavors,
+  MLFLOW_VERSION,
+  MODEL_FILE,
+  pythonYaml,
+  savedInputExampleInfo,
+  totalFileSize,
+  utcTimeCreated,
+  type SplitExample,
+} from "./mlflow-files.js";
 import { applyFeatures, referencedColumns } from "./transform.js";
 import { validateRecords } from "./validate.js";
-import { BundleError, type ColumnSpec, type MldeploySection } from "./types.js";
-
-/** ONNX version recorded in MLmodel; the exporter targets IR 8 / opset 17 (onnx 1.12 and later). */
-const ONNX_VERSION = "1.12.0";
-const MODEL_FILE = "model.onnx";
+import { BundleError, type ColumnSpec, type FeatureExpr, type MldeploySection } from "./types.js";
 
 /**
  * The most of MLmodel that is read. A real one is a few KiB; 4 MiB holds a signature of some
@@ -44,6 +53,19 @@ export interface SaveBundleOptions {
   /** Example request records (mldeploy.inputs columns). */
   inputExample: Record<string, unknown>[];
   runId?: string;
+  /**
+   * Compile mldeploy.features into the graph, so that it takes the request's columns (default
+   * true). false writes the feature map beside the graph, as bundles before did.
+   */
+  inlineFeatures?: boolean;
+}
+
+export interface SavedBundle {
+  uuid: string;
+  /** The graph takes the request's own columns (no feature map left in mldeploy). */
+  selfContained: boolean;
+  /** Why the feature map stayed outside the graph, when it did. */
+  featuresOutside?: string;
 }
 
 /** A bundle read from disk and checked for consistency (the ONNX graph is checked on load). */
@@ -62,77 +84,98 @@ export interface Bundle {
 }
 
 /**
- * Writes an MLflow-layout model directory (MLmodel, model.onnx, input_example.json, env files)
- * that MLflow's onnx flavor can load as is; mldeploy's extras live in the `mldeploy` section.
+ * Writes an MLflow model directory as `mlflow.onnx.save_model` does (see mlflow-files.ts): the
+ * examples and model.onnx, then MLmodel (model_size_bytes counts what is there by then), then
+ * conda.yaml, python_env.yaml and requirements.txt. The feature map is compiled into the graph
+ * where it can be (inline-features.ts), so the signature and the examples are the request's
+ * columns; mldeploy's extras (request bounds, output, provenance) live in the `mldeploy` section.
  */
-export async function saveBundle(
-  dir: string,
-  options: SaveBundleOptions,
-): Promise<{ uuid: string }> {
+export async function saveBundle(dir: string, options: SaveBundleOptions): Promise<SavedBundle> {
   const uuid = randomUUID().replaceAll("-", "");
-  const mldeploy = options.mldeploy
+  let mldeploy = options.mldeploy
     ? { ...options.mldeploy, input_example: options.mldeploy.input_example ?? options.inputExample }
     : undefined;
   if (mldeploy) checkMldeploySection(dir, mldeploy, options.signature);
+  let onnx = options.onnx;
+  let signature = options.signature;
+  let featuresOutside: string | undefined;
+  if (mldeploy?.features && options.inlineFeatures !== false) {
+    const inlined = isIdentity(mldeploy.features, signature, mldeploy.inputs)
+      ? undefined
+      : inlineFeatures(onnx, mldeploy.inputs, mldeploy.features);
+    if (inlined?.ok === false) featuresOutside = inlined.reason;
+    else {
+      if (inlined) onnx = inlined.onnx;
+      signature = {
+        inputs: mldeploy.inputs.map(({ name, type }) => ({ name, type })),
+        outputs: signature.outputs,
+      };
+      const { features: _compiled, ...rest } = mldeploy;
+      mldeploy = rest;
+    }
+  }
   await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, MODEL_FILE), options.onnx);
 
-  // MLflow's input example is in the model's own input space (what its pyfunc is fed), so the
-  // request example is run through the feature transform first.
-  const example = modelInputExample(options, mldeploy);
-  await writeFile(path.join(dir, "input_example.json"), JSON.stringify(example) + "\n");
-  await writeFile(path.join(dir, "requirements.txt"), "mlflow\nonnx>=1.12\nonnxruntime\n");
-  await writeFile(
-    path.join(dir, "python_env.yaml"),
-    stringifyYaml({
-      python: "3.11",
-      build_dependencies: ["pip"],
-      dependencies: ["-r requirements.txt"],
-    }),
-  );
+  // MLflow's input example is what its pyfunc is fed: the request's columns once the features
+  // are in the graph, the graph's own inputs (the request run through the map) otherwise.
+  for (const [file, text] of Object.entries(
+    exampleFiles(modelInputExample(options, signature, mldeploy)),
+  )) {
+    await writeFile(path.join(dir, file), text);
+  }
+  await writeFile(path.join(dir, MODEL_FILE), onnx);
+  const modelSizeBytes = await totalFileSize(dir);
 
+  // Model.to_dict(): keys sorted by yaml.safe_dump; artifact_path and run_id only for a model
+  // logged to a run (log_model), as MLflow writes them.
   const mlmodel: Record<string, unknown> = {
-    artifact_path: "model",
-    flavors: {
-      onnx: {
-        code: null,
-        data: MODEL_FILE,
-        onnx_version: ONNX_VERSION,
-        providers: ["CPUExecutionProvider"],
-      },
-      python_function: {
-        data: MODEL_FILE,
-        env: { virtualenv: "python_env.yaml" },
-        loader_module: "mlflow.onnx",
-        python_version: "3.11",
-      },
-    },
-    model_size_bytes: options.onnx.byteLength,
+    ...(options.runId ? { artifact_path: "model" } : {}),
+    flavors: flavors(),
+    mlflow_version: MLFLOW_VERSION,
+    model_size_bytes: modelSizeBytes,
     model_uuid: uuid,
     ...(options.runId ? { run_id: options.runId } : {}),
-    saved_input_example_info: {
-      artifact_path: "input_example.json",
-      pandas_orient: "split",
-      type: "dataframe",
-    },
+    saved_input_example_info: savedInputExampleInfo(),
     signature: {
-      inputs: formatSignatureSide(options.signature.inputs),
-      outputs: formatSignatureSide(options.signature.outputs),
+      inputs: formatSignatureSide(signature.inputs),
+      outputs: formatSignatureSide(signature.outputs),
       params: null,
     },
-    utc_time_created: new Date().toISOString().replace("T", " ").replace("Z", "000"),
+    utc_time_created: utcTimeCreated(),
     ...(mldeploy ? { mldeploy } : {}),
   };
-  await writeFile(path.join(dir, "MLmodel"), stringifyYaml(mlmodel, { lineWidth: 0 }));
-  return { uuid };
+  await writeFile(path.join(dir, "MLmodel"), pythonYaml(mlmodel));
+  for (const [file, text] of Object.entries(environmentFiles())) {
+    await writeFile(path.join(dir, file), text);
+  }
+  return {
+    uuid,
+    selfContained: mldeploy?.features === undefined,
+    ...(featuresOutside ? { featuresOutside } : {}),
+  };
+}
+
+/** Every graph input is the request column of its name and type already: nothing to compile. */
+function isIdentity(
+  features: Record<string, FeatureExpr>,
+  signature: Signature,
+  inputs: ColumnSpec[],
+): boolean {
+  if (signature.inputs.length !== inputs.length) return false;
+  return signature.inputs.every((input) => {
+    const expr = features[input.name];
+    const column = inputs.find((c) => c.name === input.name);
+    return expr && "column" in expr && expr.column === input.name && column?.type === input.type;
+  });
 }
 
 function modelInputExample(
   options: SaveBundleOptions,
+  signature: Signature,
   mldeploy: MldeploySection | undefined,
-): { columns: string[]; data: unknown[][] } {
-  if (!mldeploy) {
-    const columns = options.signature.inputs.map((s) => s.name);
+): SplitExample {
+  if (!mldeploy?.features) {
+    const columns = signature.inputs.map((s) => s.name);
     return { columns, data: options.inputExample.map((r) => columns.map((c) => r[c])) };
   }
   const { batch, errors } = validateRecords(options.inputExample, mldeploy.inputs);
@@ -299,7 +342,8 @@ function checkMldeploySection(
     );
   }
   const requestColumns = new Set(section.inputs.map((c) => c.name));
-  for (const column of referencedColumns(section.features)) {
+  const features = section.features;
+  for (const column of features ? referencedColumns(features) : []) {
     if (!requestColumns.has(column)) {
       throw new BundleError(
         bundlePath,
@@ -308,12 +352,14 @@ function checkMldeploySection(
     }
   }
   if (!signature) return;
-  const featureNames = new Set(Object.keys(section.features));
+  // Without a feature map the graph takes the request's columns: the signature names them.
+  const featureNames = new Set(features ? Object.keys(features) : requestColumns);
+  const what = features ? "has no entry in mldeploy.features" : "is not in mldeploy.inputs";
   for (const input of signature.inputs) {
     if (!featureNames.has(input.name)) {
       throw new BundleError(
         bundlePath,
-        `signature mismatch: signature input "${input.name}" has no entry in mldeploy.features`,
+        `signature mismatch: signature input "${input.name}" ${what}`,
       );
     }
   }
@@ -321,7 +367,9 @@ function checkMldeploySection(
     if (!signature.inputs.some((input) => input.name === name)) {
       throw new BundleError(
         bundlePath,
-        `signature mismatch: mldeploy.features.${name} is not a signature input`,
+        features
+          ? `signature mismatch: mldeploy.features.${name} is not a signature input`
+          : `signature mismatch: mldeploy.inputs column "${name}" is not a signature input`,
       );
     }
   }

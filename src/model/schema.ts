@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { pythonJson } from "./mlflow-files.js";
 import type { ColumnSpec, ColumnType, FeatureExpr, MldeploySection } from "./types.js";
 
 const columnTypes = [
@@ -31,7 +32,7 @@ export const featureExprSchema: z.ZodType<FeatureExpr> = z.union([
 export const mldeploySectionSchema = z.object({
   format_version: z.literal(1),
   inputs: z.array(columnSpecSchema).min(1),
-  features: z.record(z.string(), featureExprSchema),
+  features: z.record(z.string(), featureExprSchema).optional(),
   output: z.string().min(1),
   input_example: z.array(z.record(z.string(), z.unknown())).optional(),
   training: z.record(z.string(), z.unknown()).optional(),
@@ -135,9 +136,12 @@ export function formatZodIssues(error: z.ZodError): string {
     .join("; ");
 }
 
-/** Serialises column specs the way MLflow writes them (JSON string, `required` explicit). */
+/**
+ * Serialises column specs the way MLflow writes them: `Schema.to_json()`, json.dumps of each
+ * ColSpec.to_dict() (type, name, required explicit).
+ */
 export function formatSignatureSide(specs: ColumnSpec[]): string {
-  return JSON.stringify(
+  return pythonJson(
     specs.map((s) => ({ type: s.type, name: s.name, required: s.required ?? true })),
   );
 }

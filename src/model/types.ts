@@ -43,8 +43,13 @@ export interface MldeploySection {
   format_version: 1;
   /** Columns a caller sends (the request schema). */
   inputs: ColumnSpec[];
-  /** ONNX input name -> expression over request columns. */
-  features: Record<string, FeatureExpr>;
+  /**
+   * ONNX input name -> expression over request columns, applied by mldeploy before the graph.
+   * Absent in a self-contained bundle, whose graph takes the request columns and builds its
+   * features itself (see inline-features.ts); bundles written before that, and models whose
+   * features cannot be compiled into the graph, keep it.
+   */
+  features?: Record<string, FeatureExpr>;
   /** Name of the output column returned to callers (e.g. "duration"). */
   output: string;
   /** Example request records (request columns), used for docs, `curl` hints and smoke tests. */

@@ -130,14 +130,17 @@ export async function trainModel(options: TrainOptions): Promise<TrainResult> {
     },
   };
   const bundlePath = path.resolve(options.outDir);
-  const { uuid } = await saveBundle(bundlePath, {
+  const { uuid, selfContained, featuresOutside } = await saveBundle(bundlePath, {
     onnx,
     signature,
     mldeploy,
     inputExample: spec.inputExample,
     ...(options.runId ? { runId: options.runId } : {}),
   });
-  log?.info({ bundle: bundlePath, uuid }, "saved model bundle");
+  log?.info(
+    { bundle: bundlePath, uuid, selfContained, ...(featuresOutside ? { featuresOutside } : {}) },
+    "saved model bundle",
+  );
   options.onProgress?.(STAGES.length, STAGES.length, "done");
   return { bundlePath, model, metrics, uuid };
 }

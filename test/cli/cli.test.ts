@@ -301,9 +301,13 @@ describe.concurrent("with a trained bundle", () => {
     expect(result.status).toBe(0);
     const info = JSON.parse(result.stdout) as Record<string, unknown>;
     expect(info.output).toBe("duration");
-    expect(info.features).toMatchObject({
-      PU_DO: { concat: [{ column: "PULocationID" }, "_", { column: "DOLocationID" }] },
-    });
+    // Self-contained: the graph builds PU_DO from the request's columns, no map is left.
+    expect(info.features).toBeNull();
+    expect((info.request_schema as Array<{ name: string }>).map((c) => c.name)).toEqual([
+      "PULocationID",
+      "DOLocationID",
+      "trip_distance",
+    ]);
     expect(info.training).toMatchObject({ metrics: { valid_rmse: expect.any(Number) } });
   });
 

@@ -94,16 +94,19 @@ describe("a bundle whose signature disagrees with its ONNX graph", () => {
   }
 
   it("names an input the graph does not have", async () => {
-    const dir = editedCopy((t) => t.replaceAll("PU_DO", "PU_DO_X"));
+    const dir = editedCopy((t) => t.replaceAll("DOLocationID", "DOLocationID_X"));
     await expect(loadPredictor(dir)).rejects.toThrow(BundleError);
     await expect(loadPredictor(dir)).rejects.toThrow(
-      /signature input "PU_DO_X" is not an input of the ONNX graph/,
+      /signature input "DOLocationID_X" is not an input of the ONNX graph/,
     );
   });
 
   it("names a type that differs from the graph's", async () => {
     const dir = editedCopy((t) =>
-      t.replace('"type":"double","name":"trip_distance"', '"type":"float","name":"trip_distance"'),
+      t.replace(
+        '"type": "double", "name": "trip_distance"',
+        '"type": "float", "name": "trip_distance"',
+      ),
     );
     await expect(loadPredictor(dir)).rejects.toThrow(
       /input "trip_distance" is float in the signature but float64 in the ONNX graph/,

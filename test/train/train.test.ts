@@ -54,15 +54,17 @@ describe("trainModel (mldeploy train)", () => {
   it("writes an MLflow-layout bundle that the model layer reads back", async () => {
     const bundle = await readBundle(result.bundlePath);
     expect(bundle.uuid).toBe(result.uuid);
+    // Self-contained: the graph takes the request's columns and builds PU_DO itself.
     expect(bundle.signature?.inputs.map((c) => [c.name, c.type])).toEqual([
-      ["PU_DO", "string"],
+      ["PULocationID", "long"],
+      ["DOLocationID", "long"],
       ["trip_distance", "double"],
     ]);
     expect(bundle.signature?.outputs.map((c) => [c.name, c.type])).toEqual([
       ["duration", "double"],
     ]);
     expect(bundle.mldeploy?.inputs).toEqual(RIDES_SPEC.inputs);
-    expect(bundle.mldeploy?.features).toEqual(RIDES_SPEC.features);
+    expect(bundle.mldeploy?.features).toBeUndefined();
     expect(bundle.mldeploy?.output).toBe("duration");
     const training = bundle.mldeploy?.training ?? {};
     expect(training.metrics).toEqual(result.metrics);

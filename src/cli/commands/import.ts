@@ -148,6 +148,11 @@ function printSummary(result: ImportBundleResult): void {
     `source    ${source.file} (${source.format}, ${source.bytes} bytes, sha256 ${source.sha256})`,
     `request   ${result.inputs.map((c) => `${c.name} (${c.type})`).join(", ")}`,
     `output    ${result.output}`,
+    ...(result.featuresOutside
+      ? [
+          `features  applied by mldeploy before the graph (not self-contained): ${result.featuresOutside}`,
+        ]
+      : []),
   ];
   const check = result.check;
   if (check?.status === "skipped") lines.push(`check     skipped: ${check.reason}`);
