@@ -12,10 +12,12 @@ import { stringify as stringifyYaml } from "yaml";
  */
 
 /**
- * The MLflow release the files follow: 2.17.2, a 2.x release with `serving_input_example.json`
- * (2.14 still wrote serving_input_payload.json) and the scoring protocol mldeploy follows.
+ * The MLflow release mldeploy follows, for the files of a bundle and the scoring server alike
+ * (serve's `GET /version` answers it): 2.19.0, the last 2.x whose `mlflow models serve` ran the
+ * Flask app of mlflow/pyfunc/scoring_server/__init__.py (2.20 moved it to FastAPI), and one that
+ * writes `serving_input_example.json` (2.14 still wrote serving_input_payload.json).
  */
-export const MLFLOW_VERSION = "2.17.2";
+export const MLFLOW_VERSION = "2.19.0";
 /**
  * The Python the environment files pin. MLflow records the Python it ran in; mldeploy runs no
  * Python, so it names the one its bundles are checked with: Debian 12's 3.11.2 (python3-onnx 1.12
