@@ -1,6 +1,7 @@
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { readBundle } from "../../src/model/bundle.js";
 import { loadPredictor } from "../../src/model/predictor.js";
 import { mldeploySectionSchema } from "../../src/model/schema.js";
@@ -115,9 +116,13 @@ describe("a trained ride bundle", () => {
     const old = path.join(tempDir(), "old-ride-bundle");
     cpSync(bundlePath, old, { recursive: true });
     const mlmodel = path.join(old, "MLmodel");
-    const text = readFileSync(mlmodel, "utf8");
-    expect(text).toMatch(/maximum: 1000/);
-    writeFileSync(mlmodel, text.replace(/^.*maximum: 1000\n/m, ""));
+    const document = parseYaml(readFileSync(mlmodel, "utf8")) as {
+      mldeploy: { inputs: Array<{ name: string; maximum?: number }> };
+    };
+    const distance = document.mldeploy.inputs.find((c) => c.name === "trip_distance");
+    expect(distance?.maximum).toBe(1000);
+    delete distance!.maximum;
+    writeFileSync(mlmodel, stringifyYaml(document));
     const predictor = await loadPredictor(old);
     try {
       expect(predictor.info.inputs.find((c) => c.name === "trip_distance")?.maximum).toBe(
