@@ -33,6 +33,8 @@ export interface LoadResult {
   unanswered?: number;
   /** autocannon's request errors by code (ECONNRESET, …), when there were any. */
   errorKinds?: Record<string, number>;
+  /** The server's CPU seconds per answered request during the run, where /proc tells it. */
+  serverCpuPerRequest?: number;
 }
 
 /** One autocannon run (in this process: the load generator's share of the CPU is one core). */

@@ -3,6 +3,8 @@ import { fileURLToPath } from "node:url";
 
 export interface ServerProcess {
   url: string;
+  /** The server's process id (its workers are its children): for its CPU time. */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -57,7 +59,7 @@ async function ready(
     try {
       const response = await fetch(`${url}/ping`);
       await response.arrayBuffer();
-      if (response.ok) return { url, stop };
+      if (response.ok) return { url, pid: child.pid, stop };
     } catch {
       // not listening yet
     }

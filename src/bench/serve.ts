@@ -43,6 +43,7 @@ import {
   type OriginalModels,
 } from "./original-service.js";
 import { startCeiling, startService, type ServerProcess } from "./processes.js";
+import { serverCpuSeconds } from "./process-cpu.js";
 import { BINARY, BINARY_MODEL, binaryScenario, binaryTarget } from "./serve-binary.js";
 import { grpcScenarios, grpcTargets } from "./serve-grpc.js";
 
@@ -234,12 +235,26 @@ async function measure(server: ServerProcess, scenario: Scenario): Promise<LoadR
   const { serverLoad } = scenario;
   if (serverLoad) {
     if (settings.warmupSeconds > 0) await serverLoad(server, settings.warmupSeconds);
-    return serverLoad(server, settings.durationSeconds);
+    return withServerCpu(server, () => serverLoad(server, settings.durationSeconds));
   }
   // The warm-up lets V8 optimise the hot path and onnxruntime settle before the clock runs.
   const load = scenario.load ?? runLoad;
   if (settings.warmupSeconds > 0) await load(spec);
-  return load({ ...spec, durationSeconds: settings.durationSeconds });
+  return withServerCpu(server, () => load({ ...spec, durationSeconds: settings.durationSeconds }));
+}
+
+/** The run's result with the server's CPU seconds per request it answered. */
+async function withServerCpu(
+  server: ServerProcess,
+  run: () => Promise<LoadResult>,
+): Promise<LoadResult> {
+  const before = serverCpuSeconds(server.pid);
+  const result = await run();
+  const after = serverCpuSeconds(server.pid);
+  const answered = result.requestsPerSecond * settings.durationSeconds;
+  return before === undefined || after === undefined || answered <= 0
+    ? result
+    : { ...result, serverCpuPerRequest: (after - before) / answered };
 }
 
 type Bucket = [upperMs: number, count: number];
@@ -289,6 +304,7 @@ function summary(runs: LoadResult[]): LoadResult {
     rejectedPerSecond: median(runs.map((r) => r.rejectedPerSecond)),
     acceptedP99: median(runs.map((r) => r.acceptedP99)),
     serverAcceptedP99: median(runs.map((r) => r.serverAcceptedP99 ?? NaN)),
+    serverCpuPerRequest: median(runs.map((r) => r.serverCpuPerRequest ?? NaN)),
     unanswered: runs.reduce((n, r) => n + (r.unanswered ?? 0), 0),
     errorKinds: runs.reduce<Record<string, number>>((kinds, r) => {
       for (const [kind, count] of Object.entries(r.errorKinds ?? {}))
@@ -322,6 +338,7 @@ function printTable(measured: Measured[]): void {
     "p99 accepted ms",
     "server-side",
     "503/s",
+    "server CPU µs/req",
     "vs ceiling",
     "req/s of each round",
     "errors",
@@ -338,6 +355,9 @@ function printTable(measured: Measured[]): void {
       fmt(result.acceptedP99, 1),
       Number.isNaN(result.serverAcceptedP99) ? "" : `<= ${fmt(result.serverAcceptedP99 ?? NaN, 1)}`,
       fmt(result.rejectedPerSecond),
+      Number.isNaN(result.serverCpuPerRequest ?? NaN)
+        ? ""
+        : fmt((result.serverCpuPerRequest ?? 0) * 1e6),
       ceiling ? fmt(result.requestsPerSecond / ceiling.requestsPerSecond, 2) : "",
       runs.map((r) => fmt(r.requestsPerSecond)).join(" / "),
       // 503s of the overload scenarios are the limit working, not errors.
