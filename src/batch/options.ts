@@ -3,6 +3,7 @@ import { importSettingsShape } from "../import/options.js";
 import {
   intSetting,
   logLevelSetting,
+  logFormatSetting,
   metricsHostSetting,
   modelSetting,
 } from "../config/settings.js";
@@ -127,6 +128,7 @@ export const batchOptionsSchema = z
         "Prometheus Pushgateway URL: push the job's metrics after every run (e.g. http://pushgateway:9091)",
       ),
     logLevel: logLevelSetting(),
+    logFormat: logFormatSetting(),
   })
   .strict()
   .superRefine((options, ctx) => {

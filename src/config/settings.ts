@@ -6,10 +6,22 @@ import { z } from "zod";
  */
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
+/** auto = human-readable lines on a terminal, JSON lines when piped (see log/logger.ts). */
+export const LOG_FORMATS = ["auto", "json", "pretty"] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 export const intSetting = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 export const logLevelSetting = (description = "Log level") =>
   z.enum(LOG_LEVELS).default("info").describe(description);
+
+export const logFormatSetting = () =>
+  z
+    .enum(LOG_FORMATS)
+    .default("auto")
+    .describe(
+      "Log format: auto = short human-readable lines on a terminal, JSON lines when stdout is piped (containers, log shippers); json; pretty",
+    );
 
 /** The model a verb runs: any model URI the registry resolves, or a bundle directory. */
 export const modelSetting = () =>

@@ -1,7 +1,12 @@
 import os from "node:os";
 import { z } from "zod";
 import { importSettingsShape } from "../import/options.js";
-import { intSetting, logLevelSetting, parseSettings } from "../config/settings.js";
+import {
+  intSetting,
+  logLevelSetting,
+  logFormatSetting,
+  parseSettings,
+} from "../config/settings.js";
 
 /** One of --models: where it is, and optionally the name it is served under. */
 export interface ExtraModel {
@@ -161,6 +166,7 @@ export const serveOptionsSchema = z
       .default(true)
       .describe("Expose Prometheus metrics on GET /metrics"),
     logLevel: logLevelSetting("Log level (request lines are logged at debug)"),
+    logFormat: logFormatSetting(),
   })
   .strict();
 

@@ -2,7 +2,7 @@ import cluster from "node:cluster";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { UserError } from "../config/errors.js";
-import { createLogger, type Logger } from "../log/logger.js";
+import { createLogger, decideLogFormat, type Logger } from "../log/logger.js";
 import { importedModelName, servableBundle } from "../import/servable.js";
 import { readBundle } from "../model/bundle.js";
 import { followModel } from "../registry/follow-model.js";
@@ -52,8 +52,12 @@ export async function runServe(
   input: ServeOptionsInput,
   deps: RunServeDeps = {},
 ): Promise<RunningServe> {
-  const options = parseServeOptions(input);
-  const logger = deps.logger ?? createLogger({ level: options.logLevel });
+  const parsed = parseServeOptions(input);
+  // Decided here, for the workers too: they inherit this process's stdout, and pass on the
+  // primary's choice rather than each looking at the terminal again.
+  const options = { ...parsed, logFormat: decideLogFormat(parsed.logFormat) };
+  const logger =
+    deps.logger ?? createLogger({ level: options.logLevel, format: options.logFormat });
   const resolveLocation = deps.resolveModel ?? resolveLocalModel;
   let starting = true;
   // A model from the Python world is converted here, in the primary, once (and cached): the

@@ -25,7 +25,11 @@ async function main(): Promise<void> {
   if (!cluster.isWorker || raw === undefined)
     throw new Error(`worker.js is started by the serve primary (${WORKER_ENV} is not set)`);
   const { options, models } = JSON.parse(raw) as WorkerAssignment;
-  const logger = createLogger({ level: options.logLevel, base: { worker: cluster.worker?.id } });
+  const logger = createLogger({
+    level: options.logLevel,
+    format: options.logFormat,
+    base: { worker: cluster.worker?.id },
+  });
   const instance = await startServing(options, models, {
     logger,
     announce: false,

@@ -3,6 +3,7 @@ import { importSettingsShape } from "../import/options.js";
 import {
   intSetting,
   logLevelSetting,
+  logFormatSetting,
   metricsHostSetting,
   modelSetting,
 } from "../config/settings.js";
@@ -67,6 +68,7 @@ export const streamOptionsSchema = z
         "Serve Prometheus metrics on GET /metrics at this port (0 = any free port; unset = none)",
       ),
     logLevel: logLevelSetting(),
+    logFormat: logFormatSetting(),
   })
   .strict();
 

@@ -60,7 +60,7 @@ Examples:
       flags: pickSchemaFlags(batchOptionsSchema, flags),
       configFile: typeof flags.config === "string" ? flags.config : undefined,
     });
-    const logger = createLogger({ level: options.logLevel });
+    const logger = createLogger({ level: options.logLevel, format: options.logFormat });
     const [{ runBatch }, { scheduleControl }] = await Promise.all([
       import("../../batch/run.js"),
       import("../../batch/schedule.js"),

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
+import { addLogFormatOption, logFormatFlag } from "../log-format-option.js";
 import { createLogger } from "../../log/logger.js";
 import { readBundle } from "../../model/bundle.js";
 import {
@@ -14,7 +15,7 @@ import { withRegistry } from "../registry-settings.js";
 import { DEFAULT_MODEL_DIR, formatTrainResult, trainTracked } from "./train.js";
 
 export function registerDemo(program: Command): void {
-  program
+  const command = program
     .command("demo")
     .description(
       "End to end on the embedded defaults: sample data → train and register → batch scoring → web service",
@@ -26,9 +27,18 @@ export function registerDemo(program: Command): void {
     )
     .option("--out <dir>", "model bundle directory", DEFAULT_MODEL_DIR)
     .option("--port <n>", "port to serve on (env MLDEPLOY_PORT)")
-    .option("--no-serve", "stop after batch scoring")
-    .action(async (flags: { data: string; out: string; port?: string; serve: boolean }) => {
-      const logger = createLogger();
+    .option("--no-serve", "stop after batch scoring");
+  addLogFormatOption(command);
+  command.action(
+    async (flags: {
+      data: string;
+      out: string;
+      port?: string;
+      serve: boolean;
+      logFormat?: string;
+    }) => {
+      const logFormat = logFormatFlag(flags);
+      const logger = createLogger({ format: logFormat });
       const registryFlags = {};
       const [trainFile, validFile] = DEFAULT_MONTHS.map((m) =>
         path.resolve(flags.data, `green_tripdata_${m}.parquet`),
@@ -98,7 +108,7 @@ export function registerDemo(program: Command): void {
       if (!flags.serve) return;
 
       process.stderr.write(`4/4 serving ${modelUri}\n`);
-      const options = resolveServeOptions(modelUri, { port: flags.port });
+      const options = resolveServeOptions(modelUri, { port: flags.port, logFormat });
       const { url } = await serveModel(options, registryFlags);
       const local = url.replace("0.0.0.0", "127.0.0.1");
       const example = (await readBundle(flags.out)).mldeploy?.input_example?.[0] ?? {};
@@ -108,5 +118,6 @@ export function registerDemo(program: Command): void {
           `    -d '${JSON.stringify(example)}'\n\n` +
           `Metrics: ${local}/metrics   Stop: Ctrl-C\n`,
       );
-    });
+    },
+  );
 }

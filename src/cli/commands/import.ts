@@ -4,6 +4,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import { UserError } from "../../config/errors.js";
 import type { ImportBundleResult } from "../../import/import-bundle.js";
+import { addLogFormatOption, logFormatFlag } from "../log-format-option.js";
 import { createLogger } from "../../log/logger.js";
 import type { ColumnSpec, ColumnType } from "../../model/types.js";
 import { createProgress } from "../progress.js";
@@ -60,6 +61,7 @@ export function registerImport(program: Command): void {
       "CSV, Parquet or JSON Lines file of request rows: run the ORIGINAL model in Python on them and compare (this loads the pickle with Python, which executes it: only for your own files)",
     );
   addRegistryConfigOptions(command);
+  addLogFormatOption(command);
   command.addHelpText(
     "after",
     `
@@ -81,7 +83,7 @@ Examples:
       throw new UserError("give either --out <dir> or --register <model-name>");
     }
     if (flags.alias?.length && !flags.register) throw new UserError("--alias needs --register");
-    const logger = createLogger();
+    const logger = createLogger({ format: logFormatFlag(flags) });
     const local = await localModelPath(source, flags);
     const out = flags.out ?? (await mkdtemp(path.join(os.tmpdir(), "mldeploy-import-")));
     if (flags.out) await refuseNonEmpty(flags.out);

@@ -32,7 +32,7 @@ Example:
       flags: pickSchemaFlags(registryServerOptionsSchema, flags),
       configFile: typeof flags.config === "string" ? flags.config : undefined,
     });
-    const logger = createLogger({ level: settings.logLevel });
+    const logger = createLogger({ level: settings.logLevel, format: settings.logFormat });
     const [{ openStore }, { runRegistryServer }] = await Promise.all([
       import("../../registry/store/open-store.js"),
       import("../../registry/server/run.js"),

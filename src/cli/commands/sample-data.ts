@@ -1,6 +1,7 @@
 import path from "node:path";
 import type { Command } from "commander";
 import { UserError } from "../../config/errors.js";
+import { addLogFormatOption, logFormatFlag } from "../log-format-option.js";
 import { createLogger, type Logger } from "../../log/logger.js";
 import { createProgress } from "../progress.js";
 import { DEFAULT_SAMPLE_ROWS } from "../../train/sample-defaults.js";
@@ -10,6 +11,7 @@ export const DEFAULT_MONTHS = ["2021-01", "2021-02"];
 export { DEFAULT_SAMPLE_ROWS };
 
 export interface SampleDataFlags {
+  logFormat?: string;
   out: string;
   months: string;
   rows: string;
@@ -21,7 +23,7 @@ export interface SampleDataFlags {
 }
 
 export function registerSampleData(program: Command): void {
-  program
+  const command = program
     .command("sample-data")
     .description(
       "Write synthetic NYC green-taxi trips as Parquet in the real TLC schema (one file a month)",
@@ -54,7 +56,9 @@ export function registerSampleData(program: Command): void {
     .option(
       "--events <file>",
       "also write them as ride events, one JSON line each, for `mldeploy produce --file`",
-    )
+    );
+  addLogFormatOption(command);
+  command
     .addHelpText(
       "after",
       "\nExamples:\n  mldeploy sample-data --out ./data --months 2021-01,2021-02 --rows 100000" +
@@ -63,7 +67,7 @@ export function registerSampleData(program: Command): void {
         "\n  mldeploy sample-data --events ./rides.jsonl",
     )
     .action(async (flags: SampleDataFlags) => {
-      const files = await writeSampleMonths(flags, createLogger());
+      const files = await writeSampleMonths(flags, createLogger({ format: logFormatFlag(flags) }));
       for (const file of files) process.stdout.write(`${file}\n`);
       if ([flags.sqlite, flags.postgres, flags.events].every((f) => f === undefined)) return;
       const table = flags.table ?? "rides";

@@ -69,7 +69,7 @@ export async function serveModel(
   options: ServeOptions,
   registryFlags: Record<string, unknown> = {},
 ): Promise<{ url: string }> {
-  const logger = createLogger({ level: options.logLevel });
+  const logger = createLogger({ level: options.logLevel, format: options.logFormat });
   let registry: Registry | undefined;
   let starting = true;
   // Loaded here, not at startup: every other command would pay for Fastify and prom-client.

@@ -49,7 +49,7 @@ Examples:
       flags: pickSchemaFlags(streamOptionsSchema, flags),
       configFile: typeof flags.config === "string" ? flags.config : undefined,
     });
-    const logger = createLogger({ level: options.logLevel });
+    const logger = createLogger({ level: options.logLevel, format: options.logFormat });
     const [{ runStream }] = await Promise.all([import("../../stream/run.js")]);
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { UserError } from "../../config/errors.js";
+import { addLogFormatOption, logFormatFlag } from "../log-format-option.js";
 import { createLogger, type Logger } from "../../log/logger.js";
 import type { TrainResult } from "../../train/train.js";
 import { createProgress } from "../progress.js";
@@ -36,6 +37,7 @@ export function registerTrain(program: Command): void {
     .option("--register <model-name>", "register the model as a new version of this name")
     .option("--run-name <name>", "name of the logged run (default: generated)");
   addRegistryConfigOptions(command);
+  addLogFormatOption(command);
   command
     .addHelpText(
       "after",
@@ -46,7 +48,7 @@ Examples:
   mldeploy train --train … --valid … --experiment nyc-taxi --register ride-duration`,
     )
     .action(async (flags: TrainFlags & Record<string, unknown>) => {
-      const logger = createLogger();
+      const logger = createLogger({ format: logFormatFlag(flags) });
       if (flags.experiment === undefined && flags.register === undefined) {
         process.stdout.write(formatTrainResult(await trainWithProgress(flags, logger)));
         return;

@@ -1,5 +1,10 @@
 import { z } from "zod";
-import { intSetting, logLevelSetting, parseSettings } from "../../config/settings.js";
+import {
+  intSetting,
+  logLevelSetting,
+  logFormatSetting,
+  parseSettings,
+} from "../../config/settings.js";
 
 /** Largest request body by default. Options live apart from app.ts so that the CLI can list them without loading Fastify. */
 export const DEFAULT_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
@@ -63,6 +68,7 @@ export const registryServerOptionsSchema = z
       .default(DEFAULT_BODY_LIMIT_BYTES)
       .describe("Largest request body in bytes (a batch of metrics is one request)"),
     logLevel: logLevelSetting("Log level (request lines are logged at debug)"),
+    logFormat: logFormatSetting(),
   })
   .strict();
 
