@@ -16,6 +16,8 @@ export interface TerminalResult {
   status: number | null;
 }
 
+// Escape sequences are what this strips.
+// eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]|\x1b[78]/g;
 
 export function plainLines(raw: string): string[] {
