@@ -18,6 +18,7 @@ describe("registry server options", () => {
       bodyLimitBytes: 32 * 1024 * 1024,
       allowedArtifactRoots: [],
       logLevel: "info",
+      logFormat: "auto",
     });
   });
 
