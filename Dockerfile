@@ -16,7 +16,9 @@ RUN npm run build && npm prune --omit=dev
 FROM node:20-bookworm-slim AS runtime
 # serve (and the --metrics-port of batch and stream) listen on 127.0.0.1 unless told otherwise:
 # in a container, every interface, so that the port published or the Service reaches them.
+# Logs are JSON lines for the log shipper even under `docker run -t` (a terminal).
 ENV NODE_ENV=production \
+    MLDEPLOY_LOG_FORMAT=json \
     MLDEPLOY_HOST=0.0.0.0 \
     MLDEPLOY_METRICS_HOST=0.0.0.0 \
     MLDEPLOY_PORT=9696 \
