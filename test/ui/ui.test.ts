@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore } from "../../src/registry/store/open-store.js";
 import { CLI } from "../helpers/cli.js";
 import { tempDir } from "../helpers/temp.js";
+import { startServerProcess } from "../registry/server/server-process.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const haveChromium = existsSync(CHROMIUM);
@@ -152,7 +153,8 @@ describe.skipIf(!haveChromium)("web UI in Debian's chromium (mldeploy ui)", () =
   });
 
   it("shows a not-found page for an unknown experiment", async () => {
-    await page.goto(`${server.url}/#/experiments/${Number(experimentId) + 1000}`);
+    expect(experimentId).not.toBe("no-such-experiment");
+    await page.goto(`${server.url}/#/experiments/no-such-experiment`);
     await expect
       .poll(() => page.getByRole("heading", { level: 1 }).textContent())
       .toBe("Not found");
@@ -171,5 +173,24 @@ describe.skipIf(!haveChromium)("web UI in Debian's chromium (mldeploy ui)", () =
     expect(((await unknownApi.json()) as { error: { code: string } }).error.code).toBe("NOT_FOUND");
     expect((await fetch(`${server.url}/api/v1/experiments`)).status).toBe(401);
     expect((await fetch(`${server.url}/api/v1/nothing-here`)).status).toBe(401);
+  });
+});
+
+describe("mldeploy registry-server serves the web UI too", () => {
+  it("answers / with the app and keeps its API and health check", async () => {
+    const server = await startServerProcess(["--data-dir", tempDir("mldeploy-ui-registry-")]);
+    try {
+      const page = await fetch(`${server.url}/`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get("content-type")).toContain("text/html");
+      expect(await page.text()).toContain('<script type="module" src="/app.js">');
+      const script = await fetch(`${server.url}/app.js`);
+      expect(script.headers.get("content-type")).toContain("javascript");
+      expect((await fetch(`${server.url}/api/v1/experiments`)).status).toBe(200);
+      expect((await fetch(`${server.url}/health`)).status).toBe(200);
+    } finally {
+      server.child.kill("SIGTERM");
+      await server.exited;
+    }
   });
 });
