@@ -40,6 +40,8 @@ async function seedRegistry(dataDir: string): Promise<string> {
       ]);
       await store.endRun(created.id, "FINISHED", start + 42_000);
     }
+    // Still running, nothing logged: shown with empty cells, sorted last either way.
+    await store.createRun({ experimentId: experiment.id, name: "run-d", startTime: start + 1 });
     return experiment.id;
   } finally {
     await store.close();
@@ -110,7 +112,7 @@ describe.skipIf(!haveChromium)("web UI in Debian's chromium (mldeploy ui)", () =
     await page.getByLabel("Registry token").fill(TOKEN);
     await page.getByRole("button", { name: "Use token" }).click();
     const row = page.getByRole("row", { name: /ride-duration/ });
-    await expect.poll(() => row.locator("td").nth(1).textContent()).toBe("3");
+    await expect.poll(() => row.locator("td").nth(1).textContent()).toBe("4");
     await expect.poll(() => page.getByRole("row").count()).toBe(3); // header + 2 experiments
     expect(await seriousViolations(page)).toEqual([]);
 
@@ -136,16 +138,32 @@ describe.skipIf(!haveChromium)("web UI in Debian's chromium (mldeploy ui)", () =
       "valid_rmse",
       "alpha",
     ]);
-    expect(await column(page, "status")).toEqual(["FINISHED", "FINISHED", "FINISHED"]);
-    expect(await column(page, "duration")).toEqual(["42.0 s", "42.0 s", "42.0 s"]);
+    // Newest first, as the API lists them.
+    expect(await page.locator("tbody th").allTextContents()).toEqual([
+      "run-d",
+      "run-c",
+      "run-a",
+      "run-b",
+    ]);
+    expect(await column(page, "status")).toEqual(["RUNNING", "FINISHED", "FINISHED", "FINISHED"]);
+    expect(await column(page, "duration")).toEqual(["—", "42.0 s", "42.0 s", "42.0 s"]);
 
     await page.getByRole("link", { name: "valid_rmse" }).click();
-    await expect.poll(() => column(page, "metrics.valid_rmse")).toEqual(["5.5", "6.25", "7.75"]);
-    expect(await page.locator("tbody th").allTextContents()).toEqual(["run-a", "run-b", "run-c"]);
+    await expect
+      .poll(() => column(page, "metrics.valid_rmse"))
+      .toEqual(["5.5", "6.25", "7.75", ""]);
+    expect(await page.locator("tbody th").allTextContents()).toEqual([
+      "run-a",
+      "run-b",
+      "run-c",
+      "run-d",
+    ]);
     expect(page.url()).toContain("sort=metrics.valid_rmse&order=asc");
 
     await page.getByRole("link", { name: /valid_rmse/ }).click();
-    await expect.poll(() => column(page, "metrics.valid_rmse")).toEqual(["7.75", "6.25", "5.5"]);
+    await expect
+      .poll(() => column(page, "metrics.valid_rmse"))
+      .toEqual(["7.75", "6.25", "5.5", ""]);
     expect(
       await page.locator('th[data-column="metrics.valid_rmse"]').getAttribute("aria-sort"),
     ).toBe("descending");

@@ -58,7 +58,10 @@ function columnsOf(runs: Run[]): Column[] {
   ];
 }
 
-/** Missing values last whatever the direction, as MLflow's runs table does. */
+/**
+ * Runs without the value last whatever the direction, as MLflow's search_runs orders them (its
+ * SQL tracking store sorts by the field's presence first: mlflow/store/tracking/sqlalchemy_store.py).
+ */
 function sortRuns(runs: Run[], column: Column | undefined, descending: boolean): Run[] {
   if (column === undefined) return runs;
   const sign = descending ? -1 : 1;
