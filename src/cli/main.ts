@@ -13,6 +13,7 @@ import { registerRegistryServer } from "./commands/registry-server.js";
 import { registerServe } from "./commands/serve.js";
 import { registerStream } from "./commands/stream.js";
 import { registerTrain } from "./commands/train.js";
+import { registerUi } from "./commands/ui.js";
 
 export function buildProgram(): Command {
   const program = new Command("mldeploy")
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerInfo(program);
   registerRegistryCommands(program);
   registerRegistryServer(program);
+  registerUi(program);
   return program;
 }
 

@@ -450,7 +450,9 @@ describe.skipIf(!HAS_NUMPY)(
         expect(result.outputs[LABEL]).toMatchObject({
           datatype: kind === "string" ? "BYTES" : "INT64",
           shape: [distances.length],
-          values: distances.map(kind === "string" ? textLabel : intLabel),
+          values: distances.map((distance): string | number =>
+            kind === "string" ? textLabel(distance) : intLabel(distance),
+          ),
         });
         const probabilities = result.outputs.probabilities;
         expect(probabilities.shape).toEqual([distances.length, 2]);

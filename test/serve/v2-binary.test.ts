@@ -95,7 +95,10 @@ describe("raw numeric columns (the typed-array fast path of batchFromTensors)", 
   const outcome = (tensors: ReturnType<typeof tensorsOf> | Array<Record<string, unknown>>) => {
     try {
       const batch = batchFromTensors(tensors as InputTensor[], rideSchema, limits);
-      return { rows: batch.rows, columns: Object.values(batch.columns).map((c) => Array.from(c)) };
+      return {
+        rows: batch.rows,
+        columns: Object.values(batch.columns).map((c) => Array.from(c as ArrayLike<unknown>)),
+      };
     } catch (error) {
       return { status: (error as RequestError).statusCode, message: (error as Error).message };
     }

@@ -1,14 +1,17 @@
 import type { Command } from "commander";
 import { resolveConfig } from "../../config/load.js";
 import { createLogger } from "../../log/logger.js";
-import { registryServerOptionsSchema } from "../../registry/server/options.js";
+import {
+  registryServerOptionsSchema,
+  type RegistryServerSettings,
+} from "../../registry/server/options.js";
 import { addSchemaOptions, pickSchemaFlags } from "../schema-options.js";
 
 export function registerRegistryServer(program: Command): void {
   const command = program
     .command("registry-server")
     .description(
-      "Serve the registry over HTTP (JSON API, OpenAPI at /api/v1/openapi.json) so several machines share it",
+      "Serve the registry over HTTP (JSON API, OpenAPI at /api/v1/openapi.json, the web UI at /) so several machines share it",
     )
     .option(
       "--config <file>",
@@ -20,6 +23,7 @@ export function registerRegistryServer(program: Command): void {
     `
 Clients point MLDEPLOY_REGISTRY_URL at it (and send MLDEPLOY_REGISTRY_TOKEN when one is set).
 Keep artifacts where every client can reach them (--artifact-root s3://bucket/prefix).
+The web UI is at its root URL; with a token set, the UI asks for it.
 
 Example:
   MLDEPLOY_REGISTRY_TOKEN=s3cret mldeploy registry-server --host 0.0.0.0 \\
@@ -32,42 +36,51 @@ Example:
       flags: pickSchemaFlags(registryServerOptionsSchema, flags),
       configFile: typeof flags.config === "string" ? flags.config : undefined,
     });
-    const logger = createLogger({ level: settings.logLevel, format: settings.logFormat });
-    const [{ openStore }, { runRegistryServer }] = await Promise.all([
-      import("../../registry/store/open-store.js"),
-      import("../../registry/server/run.js"),
-    ]);
-    const store = await openStore(settings.registryUrl, {
-      dataDir: settings.dataDir,
-      artifactRoot: settings.artifactRoot,
-      logger,
-    });
-    const server = await runRegistryServer({
-      store,
-      host: settings.host,
-      port: settings.port,
-      token: settings.registryToken,
-      bodyLimitBytes: settings.bodyLimitBytes,
-      allowedArtifactRoots: settings.allowedArtifactRoots,
-      logger,
-    });
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) process.exit(1);
-      stopping = true;
-      logger.info({ signal }, "shutting down");
-      void server
-        .close()
-        .then(() => store.close())
-        .then(
-          () => process.exit(0),
-          (error: unknown) => {
-            logger.error({ err: error }, "shutdown failed");
-            process.exit(1);
-          },
-        );
-    };
-    process.on("SIGTERM", stop);
-    process.on("SIGINT", stop);
+    await serveRegistry(settings);
   });
+}
+
+/**
+ * Opens the store and listens with the registry API and the web UI until SIGTERM/SIGINT.
+ * Shared by `registry-server` and `ui`, which differ only in their defaults.
+ */
+export async function serveRegistry(settings: RegistryServerSettings): Promise<void> {
+  const logger = createLogger({ level: settings.logLevel, format: settings.logFormat });
+  const [{ openStore }, { runRegistryServer }] = await Promise.all([
+    import("../../registry/store/open-store.js"),
+    import("../../registry/server/run.js"),
+  ]);
+  const store = await openStore(settings.registryUrl, {
+    dataDir: settings.dataDir,
+    artifactRoot: settings.artifactRoot,
+    logger,
+  });
+  const server = await runRegistryServer({
+    store,
+    host: settings.host,
+    port: settings.port,
+    token: settings.registryToken,
+    bodyLimitBytes: settings.bodyLimitBytes,
+    allowedArtifactRoots: settings.allowedArtifactRoots,
+    logger,
+    ui: true,
+  });
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    void server
+      .close()
+      .then(() => store.close())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: error }, "shutdown failed");
+          process.exit(1);
+        },
+      );
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
 }

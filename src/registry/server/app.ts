@@ -5,6 +5,7 @@ import Fastify, {
   type FastifyReply,
 } from "fastify";
 import { silentLogger, type Logger } from "../../log/logger.js";
+import { isApiPath, registerUiRoutes } from "../../ui/routes.js";
 import { VERSION } from "../../version.js";
 import { RegistryError } from "../errors.js";
 import type { RegistryStore } from "../store/types.js";
@@ -32,6 +33,11 @@ export interface RegistryServerOptions {
   allowedArtifactRoots?: readonly string[];
   /** Accept any artifact location (no root check): for tests and embedders that check elsewhere. */
   anyArtifactLocation?: boolean;
+  /**
+   * Also serve the web UI's static files at `/` (src/ui/routes.ts). The pages carry no data:
+   * they are served without a token, and their API calls send the one the user enters.
+   */
+  ui?: boolean;
 }
 
 export { DEFAULT_BODY_LIMIT_BYTES } from "./options.js";
@@ -90,7 +96,7 @@ export async function buildRegistryServer(
 
   installJsonParser(app);
   installErrorHandling(app, logger);
-  if (options.token !== undefined) installAuth(app, options.token);
+  if (options.token !== undefined) installAuth(app, options.token, options.ui === true);
   installRequestLog(app, logger);
 
   for (const route of API_ROUTES) {
@@ -112,6 +118,7 @@ export async function buildRegistryServer(
   const document = openApiDocument(options.token !== undefined);
   app.get(OPENAPI_PATH, async () => document);
   app.get(HEALTH_PATH, async () => ({ status: "ok", version: VERSION }));
+  if (options.ui === true) await registerUiRoutes(app, { logger });
   return app;
 }
 
@@ -155,11 +162,16 @@ function installJsonParser(app: FastifyInstance): void {
   });
 }
 
-function installAuth(app: FastifyInstance, token: string): void {
+function installAuth(app: FastifyInstance, token: string, publicUi: boolean): void {
   const check = bearerChecker(token);
   app.addHook("onRequest", async (request) => {
     // Load balancers and orchestrators probe /health without credentials.
     if (request.routeOptions.url === HEALTH_PATH) return;
+    // The UI's static files hold no registry data; everything under /api/ still needs the token.
+    // Both the matched route and the raw path are checked, so no spelling of an API path slips by.
+    const route = request.routeOptions.url;
+    const apiRoute = route !== undefined && route.startsWith(API_PREFIX);
+    if (publicUi && !apiRoute && !isApiPath(request.url)) return;
     const refused = check(request.headers.authorization);
     if (refused) throw refused;
   });

@@ -23,6 +23,8 @@ export interface RunRegistryServerInput {
   allowedArtifactRoots?: readonly string[];
   /** No artifact root check: for tests and embedders that check elsewhere. */
   anyArtifactLocation?: boolean;
+  /** Also serve the web UI at `/` (see buildRegistryServer). */
+  ui?: boolean;
 }
 
 export interface RunningRegistryServer {
@@ -52,6 +54,7 @@ export async function runRegistryServer(
     bodyLimitBytes: settings.bodyLimitBytes,
     allowedArtifactRoots: input.allowedArtifactRoots,
     anyArtifactLocation: input.anyArtifactLocation,
+    ui: input.ui,
   });
   await app.listen({ host: settings.host, port: settings.port });
   const url = listeningUrl(app, settings.host);

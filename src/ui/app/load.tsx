@@ -1,0 +1,75 @@
+import type { ComponentChildren } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { NotFound, saveToken, TokenRequired } from "./api.js";
+
+type State<T> = { kind: "loading" } | { kind: "done"; value: T } | { kind: "failed"; error: Error };
+
+/** Runs `load` when `key` changes; `retry` loads again (after a token was entered). */
+export function useLoad<T>(load: () => Promise<T>, key: string) {
+  const [state, setState] = useState<State<T>>({ kind: "loading" });
+  const [attempt, setAttempt] = useState(0);
+  useEffect(() => {
+    let live = true;
+    setState({ kind: "loading" });
+    load().then(
+      (value) => live && setState({ kind: "done", value }),
+      (error: Error) => live && setState({ kind: "failed", error }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [key, attempt]);
+  return { state, retry: () => setAttempt((n) => n + 1) };
+}
+
+/** What a page shows while loading or after a failure; its children once loaded. */
+export function Loaded<T>(props: {
+  state: State<T>;
+  retry: () => void;
+  notFound: (message: string) => ComponentChildren;
+  children: (value: T) => ComponentChildren;
+}) {
+  const { state } = props;
+  if (state.kind === "loading") return <p aria-live="polite">Loading…</p>;
+  if (state.kind === "done") return <>{props.children(state.value)}</>;
+  if (state.error instanceof TokenRequired) {
+    return <TokenPrompt message={state.error.message} onSaved={props.retry} />;
+  }
+  if (state.error instanceof NotFound) return <>{props.notFound(state.error.message)}</>;
+  return (
+    <div role="alert" class="error">
+      <p>The registry did not answer: {state.error.message}</p>
+      <button type="button" onClick={props.retry}>
+        Try again
+      </button>
+    </div>
+  );
+}
+
+/** The server wants a bearer token: ask for it, keep it for this tab only. */
+function TokenPrompt(props: { message: string; onSaved: () => void }) {
+  const [token, setToken] = useState("");
+  return (
+    <form
+      class="token"
+      onSubmit={(event) => {
+        event.preventDefault();
+        saveToken(token);
+        props.onSaved();
+      }}
+    >
+      <h2>This registry needs a token</h2>
+      <p role="alert">{props.message}</p>
+      <label for="token">Registry token (MLDEPLOY_REGISTRY_TOKEN)</label>
+      <input
+        id="token"
+        type="password"
+        autocomplete="current-password"
+        value={token}
+        onInput={(event) => setToken(event.currentTarget.value)}
+        required
+      />
+      <button type="submit">Use token</button>
+    </form>
+  );
+}
