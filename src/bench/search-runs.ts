@@ -6,7 +6,9 @@
  * PostgreSQL (when reachable at MLDEPLOY_TEST_POSTGRES_URL or the test default) and through
  * registry-server's HTTP API over the SQLite file. The rows are bulk-inserted with SQL (the
  * store's one-run-at-a-time calls would take minutes); the search itself runs through the
- * store. Reported: the median and the slowest of 20 timed calls per query, after 3 warm-ups.
+ * store. Reported: the median and the slowest of 20 timed calls per query, after 3 warm-ups,
+ * and this process's CPU time per call (SQLite and the HTTP server run in it; PostgreSQL's
+ * own CPU is not counted), which the other loads of a shared machine do not inflate.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -111,14 +113,17 @@ async function measure(label: string, store: RegistryStore, experimentId: string
     for (let i = 0; i < 3; i++) await store.searchRuns(input);
     const times: number[] = [];
     let count = 0;
+    const cpu0 = process.cpuUsage();
     for (let i = 0; i < 20; i++) {
       const t0 = performance.now();
       count = (await store.searchRuns(input)).runs.length;
       times.push(performance.now() - t0);
     }
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMs = (cpu.user + cpu.system) / 1000 / 20;
     times.sort((a, b) => a - b);
     console.log(
-      `| ${label} | ${name} | ${count} | ${times[10].toFixed(1)} ms | ${times[19].toFixed(1)} ms |`,
+      `| ${label} | ${name} | ${count} | ${times[10].toFixed(1)} ms | ${times[19].toFixed(1)} ms | ${cpuMs.toFixed(1)} ms |`,
     );
   }
 }
@@ -128,7 +133,9 @@ async function main(): Promise<void> {
   console.log(
     `${RUNS} runs × 3 params × 3 metrics, pages of ${PAGE}; 20 calls each, after 3 warm-ups\n`,
   );
-  console.log("| store | query | runs | median | slowest |\n|---|---|---|---|---|");
+  console.log(
+    "| store | query | runs | median | slowest | this process's CPU per call |\n|---|---|---|---|---|---|",
+  );
   try {
     const file = path.join(dir, "registry.db");
     let store = await SqliteStore.open(file, { artifactRoot: dir });
