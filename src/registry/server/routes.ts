@@ -23,6 +23,8 @@ import {
   runIdParams,
   runListSchema,
   runSchema,
+  searchRunsBody,
+  searchRunsResultSchema,
   setAliasBody,
   setTagsBody,
   versionParams,
@@ -110,6 +112,20 @@ export const API_ROUTES: readonly ApiRoute[] = [
     response: runListSchema,
     errors: [404],
     handle: (store, { query }) => store.listRuns(query),
+  }),
+  defineRoute({
+    method: "POST",
+    path: "/runs/search",
+    operationId: "searchRuns",
+    summary:
+      "Search runs with MLflow's filter syntax, sorted by any column, one page at a time " +
+      "(as MLflow's POST /api/2.0/mlflow/runs/search)",
+    tag: "runs",
+    body: searchRunsBody,
+    status: 200,
+    response: searchRunsResultSchema,
+    errors: [404],
+    handle: (store, { body }) => store.searchRuns(body),
   }),
   defineRoute({
     method: "GET",

@@ -6,6 +6,7 @@ import {
   type ModelVersion,
   type RegisteredModel,
   type Run,
+  type SearchRunsResult,
 } from "../store/types.js";
 import { INTERNAL_ERROR_CODE, REGISTRY_ERROR_CODES } from "../wire.js";
 
@@ -105,6 +106,16 @@ export const modelVersionSchema: z.ZodType<ModelVersion> = named(
 
 export const experimentListSchema = named("ExperimentList", z.array(experimentSchema));
 export const runListSchema = named("RunList", z.array(runSchema));
+export const searchRunsResultSchema: z.ZodType<SearchRunsResult> = named(
+  "SearchRunsResult",
+  z.strictObject({
+    runs: z.array(runSchema),
+    nextPageToken: z
+      .string()
+      .optional()
+      .describe("Present when more runs match: send it as pageToken for the next page"),
+  }),
+);
 export const metricHistorySchema = named(
   "MetricHistory",
   z.array(metricPointSchema).describe("Ascending by step, then in logging order"),
@@ -158,6 +169,32 @@ export const createRunBody = named(
     name: z.string().optional().describe("Default: a generated readable name"),
     tags: stringMap("tag key → value").optional(),
     startTime: ms("start time").optional().describe("Default: now"),
+  }),
+);
+
+export const searchRunsBody = named(
+  "SearchRunsRequest",
+  z.strictObject({
+    experimentIds: z
+      .array(z.string())
+      .optional()
+      .describe("Runs of these experiments; all experiments when absent or empty"),
+    filter: z
+      .string()
+      .optional()
+      .describe(
+        'MLflow search syntax, e.g. metrics.valid_rmse < 5.5 and params.alpha = "0"; ' +
+          "a syntax error is a 400 naming the position (1 = first character)",
+      ),
+    orderBy: z
+      .array(z.string())
+      .optional()
+      .describe(
+        'e.g. ["metrics.rmse ASC", "params.alpha DESC"]; runs missing a key come last; ' +
+          "default: newest first",
+      ),
+    maxResults: z.number().optional().describe("Runs per page; default 1000, at most 50000"),
+    pageToken: z.string().optional().describe("nextPageToken of the previous page"),
   }),
 );
 

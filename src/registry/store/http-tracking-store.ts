@@ -5,6 +5,8 @@ import type {
   CreateRunInput,
   Experiment,
   ListRunsInput,
+  SearchRunsInput,
+  SearchRunsResult,
   MetricInput,
   MetricPoint,
   Run,
@@ -66,6 +68,13 @@ export class HttpTrackingStore implements TrackingStore {
   async listRuns(input: ListRunsInput = {}): Promise<Run[]> {
     const { experimentId, status, limit } = input;
     return this.client.request("GET", "/runs", { query: { experimentId, status, limit } });
+  }
+
+  async searchRuns(input: SearchRunsInput): Promise<SearchRunsResult> {
+    const { experimentIds, filter, orderBy, maxResults, pageToken } = input;
+    return this.client.request("POST", "/runs/search", {
+      body: { experimentIds, filter, orderBy, maxResults, pageToken },
+    });
   }
 
   async logParams(runId: string, params: Record<string, string | number | boolean>): Promise<void> {

@@ -46,6 +46,9 @@ export class JoinedStore implements RegistryStore {
   listRuns(...args: Args<"listRuns">) {
     return this.tracking.listRuns(...args);
   }
+  searchRuns(...args: Args<"searchRuns">) {
+    return this.tracking.searchRuns(...args);
+  }
   logParams(...args: Args<"logParams">) {
     return this.tracking.logParams(...args);
   }

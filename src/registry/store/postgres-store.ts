@@ -120,6 +120,7 @@ const PRUNE_EVERY_MS = 10 * 60 * 1000;
 class PostgresDatabase implements SqlDatabase {
   // NO KEY UPDATE rather than UPDATE: it does not block the KEY SHARE locks that foreign-key
   // checks take (e.g. registering a version of a run that is logging metrics).
+  readonly dialect = "postgres";
   readonly lockRow = " FOR NO KEY UPDATE";
 
   constructor(

@@ -16,6 +16,8 @@ export interface SqlExecutor {
 }
 
 export interface SqlDatabase {
+  /** For the few statements the two engines spell differently (run search's LIKE). */
+  readonly dialect: "sqlite" | "postgres";
   /**
    * Appended to a SELECT that reads a row the transaction is about to change, so concurrent
    * writers queue on that row. Empty on SQLite, where a write transaction holds the whole

@@ -5,6 +5,13 @@ import {
   runArtifactUri,
 } from "./artifact-location.js";
 import { generateRunName, newId } from "./ids.js";
+import {
+  compileRunSearch,
+  createPageToken,
+  DEFAULT_MAX_RESULTS,
+  MAX_RESULTS,
+  parsePageToken,
+} from "./run-search-sql.js";
 import { foldLatest } from "./latest-metrics.js";
 import {
   requireId,
@@ -37,6 +44,8 @@ import {
   type MetricPoint,
   type Run,
   type RunStatus,
+  type SearchRunsInput,
+  type SearchRunsResult,
   type TrackingStore,
 } from "./types.js";
 
@@ -185,6 +194,44 @@ export class SqlTrackingStore implements TrackingStore {
         [...params, Math.min(limit, MAX_LIST_RUNS)],
       );
       return hydrateRuns(q, rows);
+    });
+  }
+
+  /** One page of runs matching a filter in MLflow's syntax, in the order asked for. */
+  async searchRuns(input: SearchRunsInput): Promise<SearchRunsResult> {
+    const experimentIds = input.experimentIds ?? [];
+    if (!Array.isArray(experimentIds)) {
+      throw new RegistryError("INVALID_VALUE", "experimentIds must be a list");
+    }
+    const orderBy = input.orderBy ?? [];
+    if (!Array.isArray(orderBy) || orderBy.some((term) => typeof term !== "string")) {
+      throw new RegistryError("INVALID_VALUE", "orderBy must be a list of strings");
+    }
+    const filter = input.filter ?? "";
+    if (typeof filter !== "string") throw new RegistryError("INVALID_VALUE", "filter must be text");
+    const maxResults =
+      input.maxResults === undefined
+        ? DEFAULT_MAX_RESULTS
+        : validateInteger("maxResults", input.maxResults, 1);
+    if (maxResults > MAX_RESULTS) {
+      throw new RegistryError(
+        "INVALID_VALUE",
+        `maxResults is at most ${MAX_RESULTS}, not ${maxResults}`,
+      );
+    }
+    const offset = parsePageToken(input.pageToken);
+    // One row more than the page tells whether there is a next one.
+    const query = compileRunSearch(
+      { experimentIds, filter, orderBy, limit: maxResults + 1, offset },
+      this.db.dialect,
+    );
+    return this.db.read(async (q) => {
+      for (const id of experimentIds) await experimentRow(q, requireId("experiment", id));
+      const rows = await q.query<RunRow>(query.sql, query.params);
+      const runs = await hydrateRuns(q, rows.slice(0, maxResults));
+      return rows.length > maxResults
+        ? { runs, nextPageToken: createPageToken(offset + maxResults) }
+        : { runs };
     });
   }
 

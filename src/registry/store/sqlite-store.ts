@@ -20,6 +20,7 @@ export interface SqliteStoreOptions {
  * Across processes, BEGIN IMMEDIATE plus busy_timeout make writers wait for each other.
  */
 class SqliteDatabase implements SqlDatabase {
+  readonly dialect = "sqlite";
   readonly lockRow = "";
   private tail: Promise<unknown> = Promise.resolve();
   private readonly statements = new Map<string, Database.Statement>();

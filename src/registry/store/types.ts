@@ -94,6 +94,31 @@ export interface ListRunsInput {
   limit?: number;
 }
 
+/**
+ * A page of a run search (MLflow's SearchRuns): `filter` and `orderBy` in MLflow's syntax
+ * (see run-filter.ts), pages of `maxResults` runs, `pageToken` from the previous page.
+ */
+export interface SearchRunsInput {
+  /** Runs of these experiments; all experiments when absent or empty. */
+  experimentIds?: string[];
+  /** e.g. `metrics.valid_rmse < 5.5 and params.alpha = "0"`; empty matches every run. */
+  filter?: string;
+  /**
+   * e.g. `["metrics.rmse ASC", "params.alpha DESC"]`; runs missing a key come last (as
+   * MLflow), ties by start time (newest first), then creation order (newest first).
+   */
+  orderBy?: string[];
+  /** Default 1000, at most 50 000 (MLflow's limits). */
+  maxResults?: number;
+  pageToken?: string;
+}
+
+export interface SearchRunsResult {
+  runs: Run[];
+  /** Present when more runs match: pass it as `pageToken` for the next page. */
+  nextPageToken?: string;
+}
+
 export interface CreateModelVersionInput {
   name: string;
   source: string;
@@ -123,6 +148,8 @@ export interface TrackingStore extends StoreConnection {
   createRun(input: CreateRunInput): Promise<Run>;
   getRun(id: string): Promise<Run>;
   listRuns(input?: ListRunsInput): Promise<Run[]>;
+  /** Filters, sorts and pages runs on the server side (MLflow's SearchRuns). */
+  searchRuns(input: SearchRunsInput): Promise<SearchRunsResult>;
   /** Params are immutable (as MLflow): logging a key again with another value is an error. */
   logParams(runId: string, params: Record<string, string | number | boolean>): Promise<void>;
   logMetrics(runId: string, metrics: MetricInput[]): Promise<void>;

@@ -23,6 +23,13 @@ const VALID_BODIES: Record<string, object> = {
   createRun: { experimentId: ID, name: "r", tags: { k: "v" }, startTime: 1 },
   logParams: { params: { k: "v" } },
   logMetrics: { metrics: [{ key: "k", value: 1, step: 0, timestamp: 1 }] },
+  searchRuns: {
+    experimentIds: [ID],
+    filter: "metrics.rmse < 1",
+    orderBy: ["metrics.rmse"],
+    maxResults: 10,
+    pageToken: "eyJvZmZzZXQiOjB9",
+  },
   setRunTags: { tags: { k: "v" } },
   endRun: { status: "FINISHED", endTime: 1 },
   createRegisteredModel: { name: "m", description: "d" },
