@@ -29,7 +29,7 @@ export const registryServerOptionsSchema = z
       .min(1)
       .optional()
       .describe(
-        "Bearer token every request but /health must carry; clients send it from MLDEPLOY_REGISTRY_TOKEN",
+        "Bearer token every API request (/api/…) must carry; clients send it from MLDEPLOY_REGISTRY_TOKEN (the web UI asks for it)",
       ),
     dataDir: z
       .string()

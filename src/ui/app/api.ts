@@ -1,24 +1,9 @@
 /** The registry's JSON API (src/registry/server), as the pages call it. */
 
-export interface Experiment {
-  id: string;
-  name: string;
-  artifactLocation: string;
-  createdAt: number;
-  tags: Record<string, string>;
-}
-
-export interface Run {
-  id: string;
-  experimentId: string;
-  name: string;
-  status: string;
-  startTime: number;
-  endTime: number | null;
-  params: Record<string, string>;
-  tags: Record<string, string>;
-  latestMetrics: Record<string, number>;
-}
+// The registry's own entity types, as its JSON API sends them (type-only: nothing of the
+// server is bundled into the page).
+import type { Experiment, Run } from "../../registry/store/types.js";
+export type { Experiment, Run };
 
 /** The most runs one list call returns (the store's cap). */
 export const MAX_RUNS = 10_000;
