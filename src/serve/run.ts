@@ -88,8 +88,42 @@ export async function runServe(
   let swapTo: (next: ResolvedModel, index: number) => Promise<unknown>;
   let countFailedReload: () => void;
 
-  let running: RunningServe;
+  let running: RunningServe | undefined = undefined;
   let exitCode = 0;
+  // The handlers go in before the service announces itself: a SIGTERM sent as soon as the
+  // "serving" line appears (a supervisor, a quick Ctrl-C) must drain, not kill the process
+  // through the default action. One that comes while starting is kept until the service runs;
+  // a second one exits at once.
+  let pendingSignal: NodeJS.Signals | undefined;
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (running === undefined) {
+      if (pendingSignal) process.exit(1);
+      pendingSignal = signal;
+      return;
+    }
+    if (signalled) {
+      logger.warn({ signal }, "second signal: exiting without draining");
+      process.exit(1);
+    }
+    signalled = true;
+    logger.info({ signal }, "shutting down: draining in-flight requests");
+    running.close().then(
+      () => {
+        logger.info("stopped");
+        process.exit(exitCode);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  if (deps.handleSignals ?? true) {
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  }
+  let runningServe: RunningServe;
   if (options.workers > 1 && cluster.isPrimary) {
     const started = performance.now();
     const handle = await startCluster(options, models, logger);
@@ -103,7 +137,7 @@ export async function runServe(
       },
       `serving ${model.path} with ${options.workers} workers at ${handle.url}${handle.grpcAddress ? ` and gRPC ${handle.grpcAddress}` : ""}`,
     );
-    running = {
+    runningServe = {
       url: handle.url,
       grpcAddress: handle.grpcAddress,
       workers: options.workers,
@@ -118,7 +152,7 @@ export async function runServe(
     const instance = await startServing(options, models, { logger });
     swapTo = (next, index) => instance.swap(next, index);
     countFailedReload = () => instance.countFailedReload();
-    running = {
+    runningServe = {
       url: instance.url,
       grpcAddress: instance.grpcAddress,
       workers: 1,
@@ -138,34 +172,13 @@ export async function runServe(
         })
       : () => {},
   );
-  const closeServing = running.close;
-  running.close = async () => {
+  const closeServing = runningServe.close;
+  runningServe.close = async () => {
     for (const stop of stopPolling) stop();
     await closeServing();
   };
 
-  if (deps.handleSignals ?? true) {
-    let signalled = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (signalled) {
-        logger.warn({ signal }, "second signal: exiting without draining");
-        process.exit(1);
-      }
-      signalled = true;
-      logger.info({ signal }, "shutting down: draining in-flight requests");
-      running.close().then(
-        () => {
-          logger.info("stopped");
-          process.exit(exitCode);
-        },
-        (error: unknown) => {
-          logger.error({ err: error }, "shutdown failed");
-          process.exit(1);
-        },
-      );
-    };
-    process.on("SIGTERM", onSignal);
-    process.on("SIGINT", onSignal);
-  }
-  return running;
+  running = runningServe;
+  if (pendingSignal) onSignal(pendingSignal);
+  return runningServe;
 }
