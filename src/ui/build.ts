@@ -5,7 +5,9 @@ import { build } from "esbuild";
 
 /**
  * Bundles the web UI (src/ui/app, Preact + TypeScript) into dist/ui/static: index.html,
- * app.js and app.css, everything the page needs, so that it works with no network.
+ * app.js and app.css, everything the page needs, so that it works with no network. Stylesheets
+ * are imported by the modules that use them (`import "./runs.css"`); esbuild gathers them all,
+ * uPlot's included, into app.css.
  * Run by `npm run build` after tsc, as dist/ui/build.js.
  */
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -28,4 +30,3 @@ await build({
   logLevel: "warning",
 });
 copyFileSync(path.join(source, "index.html"), path.join(out, "index.html"));
-copyFileSync(path.join(source, "app.css"), path.join(out, "app.css"));

@@ -1,18 +1,17 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
-import axe from "axe-core";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore } from "../../src/registry/store/open-store.js";
-import { CLI } from "../helpers/cli.js";
 import { tempDir } from "../helpers/temp.js";
 import { startServerProcess } from "../registry/server/server-process.js";
-
-const CHROMIUM = "/usr/bin/chromium";
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) console.warn(`skipping the web UI tests: no ${CHROMIUM} (apt install chromium)`);
-
-const TOKEN = "ui-test-token";
+import {
+  enterToken,
+  haveChromium,
+  launchChromium,
+  seriousViolations,
+  startUi,
+  UI_TOKEN as TOKEN,
+  type UiServer,
+} from "./browser.js";
 
 /** Three runs with distinct valid_rmse, logged out of order so that sorting shows. */
 const RUNS = [
@@ -48,49 +47,13 @@ async function seedRegistry(dataDir: string): Promise<string> {
   }
 }
 
-/** `mldeploy ui --port 0` (built CLI) once it logs its URL. */
-async function startUi(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [CLI, "ui", "--port", "0", "--data-dir", dataDir], {
-    cwd: tempDir("mldeploy-ui-cwd-"),
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, MLDEPLOY_REGISTRY_TOKEN: TOKEN, MLDEPLOY_LOG_LEVEL: "info" },
-  });
-  let stderr = "";
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no URL logged: ${stderr}`)), 30_000);
-    child.on("close", (code) => reject(new Error(`mldeploy ui exited ${code}: ${stderr}`)));
-    let buffered = "";
-    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-      buffered += chunk;
-      const match = /"url":"(http:[^"]+)"/.exec(buffered);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-  });
-  return { child, url };
-}
-
-/** axe-core's serious and critical findings on the page as it is now. */
-async function seriousViolations(page: Page): Promise<string[]> {
-  await page.evaluate(axe.source);
-  const result = (await page.evaluate("axe.run(document, { resultTypes: ['violations'] })")) as {
-    violations: { id: string; impact: string | null; help: string }[];
-  };
-  return result.violations
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id} (${v.impact}): ${v.help}`);
-}
-
 /** The text of one column of the runs table, top to bottom. */
 async function column(page: Page, id: string): Promise<string[]> {
   return page.locator(`tbody [data-column="${id}"]`).allTextContents();
 }
 
 describe.skipIf(!haveChromium)("web UI in Debian's chromium (mldeploy ui)", () => {
-  let server: { child: ChildProcess; url: string };
+  let server: UiServer;
   let browser: Browser;
   let page: Page;
   let experimentId: string;
@@ -99,18 +62,17 @@ describe.skipIf(!haveChromium)("web UI in Debian's chromium (mldeploy ui)", () =
     const dataDir = tempDir("mldeploy-ui-");
     experimentId = await seedRegistry(dataDir);
     server = await startUi(dataDir);
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 390, height: 844 } });
   });
   afterAll(async () => {
     await browser?.close();
-    server?.child.kill("SIGTERM");
+    await server?.stop();
   });
 
   it("asks for the token, then lists the experiments with run counts; the search filters and is in the URL", async () => {
     await page.goto(`${server.url}/`);
-    await page.getByLabel("Registry token").fill(TOKEN);
-    await page.getByRole("button", { name: "Use token" }).click();
+    await enterToken(page);
     const row = page.getByRole("row", { name: /ride-duration/ });
     await expect.poll(() => row.locator("td").nth(1).textContent()).toBe("4");
     await expect.poll(() => page.getByRole("row").count()).toBe(3); // header + 2 experiments

@@ -147,6 +147,8 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[], auth: boolean)
       { name: "experiments" },
       { name: "runs" },
       { name: "models", description: "Registered models, versions and aliases" },
+      { name: "artifacts", description: "Files of runs and model versions" },
+      { name: "deployments", description: "Running serve, stream and batch processes" },
       { name: "meta" },
     ],
     paths,

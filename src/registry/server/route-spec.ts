@@ -23,7 +23,7 @@ export interface RouteSpec<
   path: string;
   operationId: string;
   summary: string;
-  tag: "experiments" | "runs" | "models";
+  tag: "experiments" | "runs" | "models" | "artifacts" | "deployments";
   params?: P;
   query?: Q;
   body?: B;

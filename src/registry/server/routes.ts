@@ -1,3 +1,5 @@
+import type { MetricPoint } from "../store/types.js";
+import { lttb } from "../lttb.js";
 import { defineRoute, type ApiRoute } from "./route-spec.js";
 import {
   aliasParams,
@@ -14,6 +16,8 @@ import {
   logMetricsBody,
   logParamsBody,
   metricHistorySchema,
+  metricChartQuery,
+  metricChartSchema,
   metricParams,
   modelParams,
   modelVersionListSchema,
@@ -174,6 +178,35 @@ export const API_ROUTES: readonly ApiRoute[] = [
     response: metricHistorySchema,
     errors: [404],
     handle: (store, { params }) => store.getMetricHistory(params.id, params.key),
+  }),
+  defineRoute({
+    method: "GET",
+    path: "/runs/:id/metrics/:key/chart",
+    operationId: "getMetricChart",
+    summary:
+      "A metric's history for a chart: every point up to maxPoints, else downsampled by " +
+      "Largest-Triangle-Three-Buckets (peaks and dips kept); the full history is getMetricHistory",
+    tag: "runs",
+    params: metricParams,
+    query: metricChartQuery,
+    status: 200,
+    response: metricChartSchema,
+    errors: [404],
+    handle: async (store, { params, query }) => {
+      const history = await store.getMetricHistory(params.id, params.key);
+      const ordered =
+        query.x === "time"
+          ? [...history].sort((a, b) => a.timestamp - b.timestamp || a.step - b.step)
+          : history;
+      const x = query.x === "time" ? (p: MetricPoint) => p.timestamp : (p: MetricPoint) => p.step;
+      const points = lttb(ordered, query.maxPoints, x, (p) => p.value);
+      return {
+        key: params.key,
+        total: history.length,
+        downsampled: points.length < history.length,
+        points,
+      };
+    },
   }),
   defineRoute({
     method: "POST",

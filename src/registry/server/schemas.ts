@@ -120,6 +120,17 @@ export const metricHistorySchema = named(
   "MetricHistory",
   z.array(metricPointSchema).describe("Ascending by step, then in logging order"),
 );
+export const metricChartSchema = named(
+  "MetricChart",
+  z.strictObject({
+    key: z.string(),
+    total: z.number().describe("How many points the metric has"),
+    downsampled: z.boolean().describe("true when `points` is a downsampled subset (LTTB)"),
+    points: z
+      .array(metricPointSchema)
+      .describe("Ascending by the chosen x (step or timestamp); at most maxPoints"),
+  }),
+);
 export const registeredModelListSchema = named(
   "RegisteredModelList",
   z.array(registeredModelSchema).describe("By name"),
@@ -280,6 +291,20 @@ export const listExperimentsQuery = z.strictObject({
     .string()
     .optional()
     .describe("Only the experiment with this exact name: the list is empty or has one item"),
+});
+
+export const metricChartQuery = z.strictObject({
+  maxPoints: z.coerce
+    .number()
+    .int()
+    .min(3)
+    .max(100_000)
+    .default(1000)
+    .describe("Most points answered (default 1000): longer histories are downsampled by LTTB"),
+  x: z
+    .enum(["step", "time"])
+    .default("step")
+    .describe("The axis the points are ordered and downsampled along"),
 });
 
 export const listRunsQuery = z.strictObject({

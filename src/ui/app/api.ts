@@ -19,19 +19,51 @@ export function saveToken(token: string): void {
   sessionStorage.setItem(TOKEN_KEY, token);
 }
 
-export async function getJson<T>(path: string, query: Record<string, string> = {}): Promise<T> {
-  const search = new URLSearchParams(query).toString();
+/** The API's error body, kept whole: `field` names what was wrong with the request. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string | undefined,
+    readonly field: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+/** The Authorization header for API calls (the token this tab was given, if any). */
+export function authHeaders(): Record<string, string> {
   const token = sessionStorage.getItem(TOKEN_KEY);
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
+/** Calls the API; a 401 is TokenRequired, a 404 NotFound, any other failure an ApiError. */
+export async function requestJson<T>(
+  method: "GET" | "POST" | "PUT" | "DELETE",
+  path: string,
+  options: { query?: Record<string, string>; body?: unknown } = {},
+): Promise<T> {
+  const search = new URLSearchParams(options.query ?? {}).toString();
+  const headers: Record<string, string> = authHeaders();
+  if (options.body !== undefined) headers["content-type"] = "application/json";
   const response = await fetch(`/api/v1${path}${search ? `?${search}` : ""}`, {
-    headers: token ? { authorization: `Bearer ${token}` } : {},
+    method,
+    headers,
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
   });
   const body = (await response.json().catch(() => undefined)) as
-    { error?: { message?: string } } | undefined;
+    { error?: { message?: string; code?: string; field?: string } } | undefined;
   const message = body?.error?.message ?? `${response.status} ${response.statusText}`;
   if (response.status === 401) throw new TokenRequired(message);
   if (response.status === 404) throw new NotFound(message);
-  if (!response.ok) throw new Error(message);
+  if (!response.ok) {
+    throw new ApiError(message, response.status, body?.error?.code, body?.error?.field);
+  }
   return body as T;
+}
+
+export function getJson<T>(path: string, query: Record<string, string> = {}): Promise<T> {
+  return requestJson<T>("GET", path, { query });
 }
 
 export const listExperiments = () => getJson<Experiment[]>("/experiments");

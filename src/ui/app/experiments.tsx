@@ -2,6 +2,7 @@ import { listExperiments, listRuns, MAX_RUNS, type Experiment } from "./api.js";
 import { formatTime } from "./format.js";
 import { Loaded, useLoad } from "./load.js";
 import { href, replace, type Location } from "./router.js";
+import { useTitle } from "./title.js";
 
 interface ExperimentRow extends Experiment {
   runCount: number;
@@ -27,6 +28,7 @@ async function loadExperiments(): Promise<ExperimentRow[]> {
 }
 
 export function ExperimentsPage(props: { location: Location }) {
+  useTitle("Experiments");
   const q = props.location.query.get("q") ?? "";
   const { state, retry } = useLoad(loadExperiments, "experiments");
   return (

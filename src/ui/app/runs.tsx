@@ -3,6 +3,7 @@ import { formatDuration, formatMetric, formatTime } from "./format.js";
 import { Loaded, useLoad } from "./load.js";
 import { href, type Location } from "./router.js";
 import { NotFoundPage } from "./not-found.js";
+import { useTitle } from "./title.js";
 
 /** A sortable column: `name`, `status`, `start`, `duration`, `metrics.<key>` or `params.<key>`. */
 interface Column {
@@ -81,6 +82,7 @@ async function loadExperimentRuns(id: string): Promise<{ experiment: Experiment;
 
 export function RunsPage(props: { id: string; location: Location }) {
   const { id, location } = props;
+  useTitle("Runs");
   const sort = location.query.get("sort") ?? undefined;
   const descending = location.query.get("order") === "desc";
   const { state, retry } = useLoad(() => loadExperimentRuns(id), id);
