@@ -46,7 +46,10 @@ export function Loaded<T>(props: {
   );
 }
 
-/** The server wants a bearer token: ask for it, keep it for this tab only. Forms that write show it when their call throws TokenRequired, then retry. */
+/**
+ * The server wants a bearer token: ask for it, keep it for this tab only. Forms that write show
+ * it when their call throws TokenRequired, then retry.
+ */
 export function TokenPrompt(props: { message: string; onSaved: () => void }) {
   const [token, setToken] = useState("");
   return (
