@@ -1,5 +1,6 @@
-// Placeholder until the "try it" form is built (issue 20): shown on a model's page.
-export function TryIt(props: { model: string; inputExample?: unknown }) {
+// Placeholder until the "try it" form is built (issue 20): shown on a model's page, it sends
+// the model's input example (editable) to a live deployment of the model and shows the answer.
+export function TryIt(props: { model: string }) {
   void props;
   return null;
 }
