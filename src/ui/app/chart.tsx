@@ -22,6 +22,8 @@ export interface ChartProps {
   xTime?: boolean;
   yLog?: boolean;
   height?: number;
+  /** uPlot plugins (hooks drawn on top of the chart, e.g. labels next to a scatter's points). */
+  plugins?: uPlot.Plugin[];
 }
 
 /**
@@ -53,6 +55,7 @@ export function Chart(props: ChartProps) {
           spanGaps: true,
         })),
       ],
+      plugins: props.plugins,
     };
     const plot = new uPlot(options, props.data, element);
     const resize = new ResizeObserver(() => {
@@ -63,7 +66,16 @@ export function Chart(props: ChartProps) {
       resize.disconnect();
       plot.destroy();
     };
-  }, [props.data, props.series, props.xLabel, props.yLabel, props.xTime, props.yLog, props.height]);
+  }, [
+    props.data,
+    props.series,
+    props.xLabel,
+    props.yLabel,
+    props.xTime,
+    props.yLog,
+    props.height,
+    props.plugins,
+  ]);
   return (
     <figure
       class="chart"
