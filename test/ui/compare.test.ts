@@ -1,6 +1,15 @@
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore } from "../../src/registry/store/open-store.js";
+import type { Run } from "../../src/registry/store/types.js";
+import {
+  alignHistories,
+  bestIndexes,
+  differs,
+  isNumericField,
+  numericValue,
+  scatterData,
+} from "../../src/ui/app/compare-data.js";
 import { tempDir } from "../helpers/temp.js";
 import {
   enterToken,
@@ -70,6 +79,67 @@ async function rows(page: Page, table: "compare-params" | "compare-metrics") {
   );
   return keys;
 }
+
+function run(name: string, params: Record<string, string>, metrics: Record<string, number>): Run {
+  return {
+    id: `id-${name}`,
+    experimentId: "e",
+    name,
+    status: "FINISHED",
+    startTime: 0,
+    endTime: 1,
+    artifactUri: "",
+    params,
+    tags: {},
+    latestMetrics: metrics,
+  };
+}
+
+describe("the Compare runs page's computations", () => {
+  it("aligns histories of different steps on the union of their steps, with gaps", () => {
+    const point = (step: number, value: number) => ({ step, value });
+    expect(
+      alignHistories([
+        { points: [point(0, 1), point(1, 2)] },
+        { points: [point(0, 5), point(2, 6), point(4, 7)] },
+        { points: [] },
+      ]),
+    ).toEqual([
+      [0, 1, 2, 4],
+      [1, 2, null, null],
+      [5, null, 6, 7],
+      [null, null, null, null],
+    ]);
+  });
+
+  it("marks the best value by the metric's name: lowest for losses and errors, else highest; none when all agree", () => {
+    expect([...bestIndexes("valid_rmse", [6, 5.5, undefined, 5.5])]).toEqual([1, 3]);
+    expect([...bestIndexes("accuracy", [0.8, 0.9, 0.7])]).toEqual([1]);
+    expect([...bestIndexes("train_loss", [1, 1, 1])]).toEqual([]);
+    expect([...bestIndexes("r2", [0.5, undefined])]).toEqual([]);
+    expect(differs(["a", "a", undefined])).toBe(true);
+    expect(differs(["a", "a"])).toBe(false);
+  });
+
+  it("reads numeric params as numbers, and scatters only the runs with both values", () => {
+    const runs = [
+      run("a", { alpha: "0.5", optimizer: "adam" }, { rmse: 2 }),
+      run("b", { alpha: "1e-3", optimizer: "sgd" }, { rmse: 3 }),
+      run("c", { alpha: "0.5" }, {}),
+    ];
+    expect(numericValue(runs[1], "params.alpha")).toBe(0.001);
+    expect(isNumericField(runs, "params.alpha")).toBe(true);
+    expect(isNumericField(runs, "params.optimizer")).toBe(false);
+    const { data, plotted, missing } = scatterData(runs, "params.alpha", "metrics.rmse");
+    expect(data).toEqual([
+      [0.001, 0.5],
+      [null, 2],
+      [3, null],
+    ]);
+    expect(plotted.map((r) => r.name)).toEqual(["a", "b"]);
+    expect(missing.map((r) => r.name)).toEqual(["c"]);
+  });
+});
 
 const figure = (page: Page, name: RegExp) => page.getByRole("figure", { name });
 

@@ -1,7 +1,11 @@
-/** What the Compare runs page computes from the runs: keys, differences, best values, series. */
-import type uPlot from "uplot";
-import type { Run } from "./api.js";
-import type { MetricChart } from "./api-compare.js";
+/**
+ * What the Compare runs page computes from the runs: keys, differences, best values, series.
+ * Plain data in, plain data out (no DOM, no fetch), so that Node tests can check it directly.
+ */
+import type { Run } from "../../registry/store/types.js";
+
+/** uPlot's AlignedData, as built here: x values, then one y array per series (null = gap). */
+export type Aligned = [number[], ...Array<Array<number | null>>];
 
 /** Okabe–Ito colours (told apart with colour-blindness), darkest first, readable on white. */
 const PALETTE = ["#0072B2", "#D55E00", "#009E73", "#b4487f", "#8a6100", "#000000", "#3d89c2"];
@@ -95,7 +99,9 @@ export function bestIndexes(metric: string, values: Array<number | undefined>): 
  * values at its own steps and null (a gap, spanned by the line) at the others': uPlot's
  * AlignedData. Steps logged twice keep the last point, as latestMetrics does.
  */
-export function alignHistories(charts: MetricChart[]): uPlot.AlignedData {
+export function alignHistories(
+  charts: Array<{ points: Array<{ step: number; value: number }> }>,
+): Aligned {
   const steps = [...new Set(charts.flatMap((chart) => chart.points.map((p) => p.step)))].sort(
     (a, b) => a - b,
   );
@@ -117,7 +123,7 @@ export function scatterData(
   runs: Run[],
   x: FieldKey,
   y: FieldKey,
-): { data: uPlot.AlignedData; plotted: Run[]; missing: Run[] } {
+): { data: Aligned; plotted: Run[]; missing: Run[] } {
   const plotted = runs.filter(
     (run) => numericValue(run, x) !== undefined && numericValue(run, y) !== undefined,
   );
