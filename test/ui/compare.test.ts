@@ -63,6 +63,10 @@ async function seed(dataDir: string): Promise<string[]> {
         { key: "r2", value: run.r2, step: last },
         { key: "train_time", value: 42, step: last },
       ]);
+      await store.setRunTags(created.id, {
+        team: "rides",
+        ...(run.name === "run-a" ? { note: "baseline" } : {}),
+      });
       await store.endRun(created.id, "FINISHED", start + 42_000);
     }
     return ids;
@@ -72,7 +76,7 @@ async function seed(dataDir: string): Promise<string[]> {
 }
 
 /** The keys of a side-by-side table's rows, top to bottom, and which of them differ. */
-async function rows(page: Page, table: "compare-params" | "compare-metrics") {
+async function rows(page: Page, table: "compare-params" | "compare-metrics" | "compare-tags") {
   const locator = page.locator(`table[data-table="${table}"] tbody tr`);
   const keys = await locator.evaluateAll((trs) =>
     trs.map((tr) => `${tr.getAttribute("data-key")}:${tr.getAttribute("data-differs")}`),
@@ -206,6 +210,8 @@ describe.skipIf(!haveChromium)("Compare runs page in Debian's chromium", () => {
     expect(await page.locator('tr[data-key="valid_rmse"] td').first().textContent()).toBe(
       "5.5 ★ (best)",
     );
+    // A tag only one run has differs too.
+    expect(await rows(page, "compare-tags")).toEqual(["note:true", "team:false"]);
     expect(await seriousViolations(page)).toEqual([]);
   });
 
@@ -246,6 +252,7 @@ describe.skipIf(!haveChromium)("Compare runs page in Debian's chromium", () => {
     await page.keyboard.press("Space");
     await expect.poll(() => rows(page, "compare-params")).toEqual(["alpha:true", "optimizer:true"]);
     expect(await rows(page, "compare-metrics")).toEqual(["r2:true", "valid_rmse:true"]);
+    expect(await rows(page, "compare-tags")).toEqual(["note:true"]);
 
     const url = new URL(page.url());
     const query = new URLSearchParams(url.hash.split("?")[1]);

@@ -99,6 +99,7 @@ function Comparison(props: { compared: ComparedRuns; state: CompareState }) {
           </div>
           <ParamsTable runs={runs} onlyDiff={state.diff} />
           <MetricsTable runs={runs} onlyDiff={state.diff} />
+          <TagsTable runs={runs} onlyDiff={state.diff} />
           <HistorySection runs={runs} state={state} update={update} />
           <ScatterSection runs={runs} state={state} update={update} />
           <ParallelSection runs={runs} state={state} update={update} />
@@ -267,6 +268,29 @@ function ParamsTable(props: { runs: Run[]; onlyDiff: boolean }) {
       rows={rows}
       onlyDiff={props.onlyDiff}
       empty="These runs logged no params."
+    />
+  );
+}
+
+function TagsTable(props: { runs: Run[]; onlyDiff: boolean }) {
+  const keys = [...new Set(props.runs.flatMap((run) => Object.keys(run.tags)))].sort();
+  const rows = keys.map((key) => {
+    const values = props.runs.map((run) => run.tags[key]);
+    return {
+      key,
+      cells: values.map((v) => v ?? ""),
+      differs: differs(values),
+      best: new Set<number>(),
+    };
+  });
+  return (
+    <SideBySide
+      id="compare-tags"
+      title="Tags"
+      runs={props.runs}
+      rows={rows}
+      onlyDiff={props.onlyDiff}
+      empty="These runs have no tags."
     />
   );
 }
