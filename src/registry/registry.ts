@@ -145,7 +145,13 @@ export class Registry {
     name: string,
     source: string,
     /** `signature`: the MLflow signature as JSON; null when the bundle has none; unset = read it. */
-    options: { runId?: string; description?: string; signature?: string | null } = {},
+    options: {
+      runId?: string;
+      description?: string;
+      signature?: string | null;
+      /** Model version tags ("validated": "true", …). */
+      tags?: Record<string, string>;
+    } = {},
   ): Promise<ModelVersion> {
     let signature = options.signature;
     if (signature === undefined) {
@@ -161,6 +167,7 @@ export class Registry {
       runId: options.runId,
       signature: signature ?? undefined,
       description: options.description,
+      tags: options.tags,
     });
   }
 
