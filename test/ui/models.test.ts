@@ -88,6 +88,14 @@ describe.skipIf(!haveChromium)("Models pages in Debian's chromium (mldeploy ui)"
 
   const dialog = () => page.getByRole("dialog");
 
+  /** The focused element's text, id or role (read in the page). */
+  const focused = (what: "textContent" | "id" | "role") =>
+    page.evaluate<string | null>(
+      what === "role"
+        ? "document.activeElement?.getAttribute('role') ?? null"
+        : `document.activeElement?.${what} ?? null`,
+    );
+
   async function axeAtBothSizes(): Promise<void> {
     for (const size of [PHONE, DESKTOP]) {
       await page.setViewportSize(size);
@@ -186,14 +194,12 @@ describe.skipIf(!haveChromium)("Models pages in Debian's chromium (mldeploy ui)"
     expect(await dialog().getByTestId("alias-change").textContent()).toBe(
       "@production: version 1 → version 2",
     );
-    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Cancel");
-    expect(await page.evaluate(() => document.activeElement?.closest("dialog") !== null)).toBe(
-      true,
-    );
+    expect(await focused("textContent")).toBe("Cancel");
+    expect(await page.evaluate("document.activeElement?.closest('dialog') !== null")).toBe(true);
     expect(await seriousViolations(page)).toEqual([]);
     await page.keyboard.press("Escape");
     await dialog().waitFor({ state: "detached" });
-    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Move alias…");
+    expect(await focused("textContent")).toBe("Move alias…");
 
     await move.click();
     await dialog().getByRole("button", { name: "Cancel" }).click();
@@ -227,7 +233,7 @@ describe.skipIf(!haveChromium)("Models pages in Debian's chromium (mldeploy ui)"
     await page.goto(`${server.url}/#/models/ride-duration`);
     await page.getByRole("button", { name: "Move alias…" }).waitFor();
     // The tab forgets its token: the write answers 401.
-    await page.evaluate(() => sessionStorage.clear());
+    await page.evaluate("sessionStorage.clear()");
     await page.getByLabel("Alias", { exact: true }).fill("candidate");
     await page.getByLabel("Version", { exact: true }).selectOption("1");
     await page.getByRole("button", { name: "Move alias…" }).click();
@@ -244,6 +250,13 @@ describe.skipIf(!haveChromium)("Models pages in Debian's chromium (mldeploy ui)"
       .toBe("@candidate now points at version 1.");
     expect(await aliasesOnPage()).toContain("@candidate → version 1");
     expect(await aliasesViaApi()).toEqual({ candidate: 1, production: 2, staging: 2 });
+  });
+
+  it("prefills the form from an alias's Move button and puts focus on the version", async () => {
+    await page.getByRole("button", { name: "Move @candidate" }).click();
+    expect(await page.getByLabel("Alias", { exact: true }).inputValue()).toBe("candidate");
+    expect(await page.getByLabel("Version", { exact: true }).inputValue()).toBe("2");
+    expect(await focused("id")).toBe("move-alias-version");
   });
 
   it("refuses to move an alias to the version it already has, and reports a refused name", async () => {
@@ -274,7 +287,7 @@ describe.skipIf(!haveChromium)("Models pages in Debian's chromium (mldeploy ui)"
     expect(await aliasesOnPage()).toEqual(["@candidate → version 1", "@production → version 2"]);
     expect(await aliasesViaApi()).toEqual({ candidate: 1, production: 2 });
     // The Delete button is gone with its alias: focus lands on the outcome, not on nothing.
-    expect(await page.evaluate(() => document.activeElement?.getAttribute("role"))).toBe("status");
+    expect(await focused("role")).toBe("status");
     await axeAtBothSizes();
   });
 
@@ -286,6 +299,7 @@ describe.skipIf(!haveChromium)("Models pages in Debian's chromium (mldeploy ui)"
     expect(await page.locator("main").textContent()).toContain(
       "The model “no-such-model” does not exist in this registry.",
     );
+    expect(await page.title()).toBe("Not found · mldeploy");
     expect(await page.getByRole("link", { name: "Back to the models" }).getAttribute("href")).toBe(
       "#/models",
     );

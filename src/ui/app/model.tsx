@@ -1,4 +1,5 @@
 import { useState } from "preact/hooks";
+import { NotFound } from "./api.js";
 import { loadModelDetails, type ModelDetails, type ModelVersion } from "./api-models.js";
 import { formatTime } from "./format.js";
 import { Loaded, useLoad } from "./load.js";
@@ -95,7 +96,6 @@ function VersionsTable(props: { versions: ModelVersion[]; runNames: Record<strin
 }
 
 function ModelNotFound(props: { name: string }) {
-  useTitle("Not found");
   return (
     <>
       <h1>Not found</h1>
@@ -160,8 +160,8 @@ function ModelView(props: {
 /** A registered model: its aliases (moved from here, with a confirmation), versions, try it. */
 export function ModelPage(props: { name: string; location: Location }) {
   const { name } = props;
-  useTitle(name);
   const { state, retry } = useLoad(() => loadModelDetails(name), `model:${name}`);
+  useTitle(state.kind === "failed" && state.error instanceof NotFound ? "Not found" : name);
   // After a write the page reloads its data in place (keeping focus and scroll), instead of
   // going back through "Loading…".
   const [fresh, setFresh] = useState<{ name: string; details: ModelDetails } | null>(null);

@@ -164,12 +164,15 @@ export function AliasesSection(props: {
           {pending.kind === "move" ? (
             <p class="change" data-testid="alias-change">
               <strong>@{pending.alias}</strong>:{" "}
-              {pending.from === undefined ? "new alias" : `version ${pending.from}`} → version{" "}
-              {pending.to}
+              <span class="nowrap">
+                {pending.from === undefined ? "new alias" : `version ${pending.from}`}
+              </span>{" "}
+              → <span class="nowrap">version {pending.to}</span>
             </p>
           ) : (
             <p class="change" data-testid="alias-change">
-              <strong>@{pending.alias}</strong>: version {pending.from} → no version
+              <strong>@{pending.alias}</strong>: <span class="nowrap">version {pending.from}</span>{" "}
+              → <span class="nowrap">no version</span>
             </p>
           )}
           <p>
