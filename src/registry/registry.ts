@@ -282,7 +282,13 @@ export class ActiveRun {
    */
   async logModel(
     bundleDir: string,
-    options: { artifactPath?: string; register?: string; description?: string } = {},
+    options: {
+      artifactPath?: string;
+      register?: string;
+      description?: string;
+      /** Tags of the registered version. */
+      tags?: Record<string, string>;
+    } = {},
   ): Promise<ModelVersion | undefined> {
     const bundle = await readBundle(bundleDir);
     const uri = await this.logArtifacts(bundleDir, options.artifactPath ?? "model");
@@ -291,6 +297,7 @@ export class ActiveRun {
       runId: this.id,
       description: options.description,
       signature: bundle.signature ? JSON.stringify(bundle.signature) : null,
+      tags: options.tags,
     });
   }
 
