@@ -145,7 +145,13 @@ export class Registry {
     name: string,
     source: string,
     /** `signature`: the MLflow signature as JSON; null when the bundle has none; unset = read it. */
-    options: { runId?: string; description?: string; signature?: string | null } = {},
+    options: {
+      runId?: string;
+      description?: string;
+      signature?: string | null;
+      /** Model version tags ("validated": "true", …). */
+      tags?: Record<string, string>;
+    } = {},
   ): Promise<ModelVersion> {
     let signature = options.signature;
     if (signature === undefined) {
@@ -161,6 +167,7 @@ export class Registry {
       runId: options.runId,
       signature: signature ?? undefined,
       description: options.description,
+      tags: options.tags,
     });
   }
 
@@ -275,7 +282,13 @@ export class ActiveRun {
    */
   async logModel(
     bundleDir: string,
-    options: { artifactPath?: string; register?: string; description?: string } = {},
+    options: {
+      artifactPath?: string;
+      register?: string;
+      description?: string;
+      /** Tags of the registered version. */
+      tags?: Record<string, string>;
+    } = {},
   ): Promise<ModelVersion | undefined> {
     const bundle = await readBundle(bundleDir);
     const uri = await this.logArtifacts(bundleDir, options.artifactPath ?? "model");
@@ -284,6 +297,7 @@ export class ActiveRun {
       runId: this.id,
       description: options.description,
       signature: bundle.signature ? JSON.stringify(bundle.signature) : null,
+      tags: options.tags,
     });
   }
 

@@ -113,6 +113,19 @@ describe("Registry with the embedded defaults (SQLite, local artifacts)", () => 
       code: "NOT_FOUND",
     });
   });
+
+  it("tags the version a run registers", async () => {
+    const run = await registry.startRun({ experiment: "tagged" });
+    const version = await run.logModel(bundle, {
+      register: "tagged-model",
+      tags: { validated: "true" },
+    });
+    await run.end();
+    expect(version?.tags).toEqual({ validated: "true" });
+    expect((await registry.store.getModelVersion("tagged-model", 1)).tags).toEqual({
+      validated: "true",
+    });
+  });
 });
 
 describe("Registry with artifacts in S3 (s3rver through the AWS SDK)", () => {

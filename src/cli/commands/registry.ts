@@ -55,8 +55,24 @@ function versionRow(v: ModelVersion) {
     created: time(v.createdAt),
     run_id: v.runId ?? "",
     source: v.source,
+    tags: Object.entries(v.tags)
+      .map(([k, value]) => `${k}=${value}`)
+      .join(" "),
   };
 }
+
+/** `key=value` arguments (the value may contain "="), as a tag map. */
+function parseTags(pairs: readonly string[]): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf("=");
+    if (at <= 0) throw new UserError(`a tag is key=value, got "${pair}"`);
+    tags[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return tags;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export function registerRegistryCommands(program: Command): void {
   const experiments = program
@@ -196,25 +212,66 @@ export function registerRegistryCommands(program: Command): void {
       "artifact URI of the bundle: runs:/<run_id>/model, s3://bucket/key or a directory",
     )
     .option("--description <text>", "version description")
-    .action(async (name: string, source: string, flags: Flags & { description?: string }) => {
-      await withRegistry(flags, async (registry) => {
-        let uri = source;
-        let runId: string | undefined;
-        const runMatch = /^runs:\/+([0-9a-f]{32})\/(.+)$/.exec(source);
-        if (runMatch) {
-          const run = await registry.store.getRun(runMatch[1]);
-          runId = run.id;
-          uri = joinArtifactUri(run.artifactUri, runMatch[2]);
-        }
-        const version = await registry.registerModel(name, uri, {
-          runId,
-          description: flags.description,
+    .option("--tag <key=value>", "a model version tag (repeatable)", collect)
+    .action(
+      async (
+        name: string,
+        source: string,
+        flags: Flags & { description?: string; tag?: string[] },
+      ) => {
+        const tags = parseTags(flags.tag ?? []);
+        await withRegistry(flags, async (registry) => {
+          let uri = source;
+          let runId: string | undefined;
+          const runMatch = /^runs:\/+([0-9a-f]{32})\/(.+)$/.exec(source);
+          if (runMatch) {
+            const run = await registry.store.getRun(runMatch[1]);
+            runId = run.id;
+            uri = joinArtifactUri(run.artifactUri, runMatch[2]);
+          }
+          const version = await registry.registerModel(name, uri, {
+            runId,
+            description: flags.description,
+            tags,
+          });
+          print(flags, version, () =>
+            process.stdout.write(`registered ${name} version ${version.version}\n`),
+          );
         });
-        print(flags, version, () =>
-          process.stdout.write(`registered ${name} version ${version.version}\n`),
-        );
-      });
-    });
+      },
+    );
+  leaf(models, "tag", "Set (key=value) or delete (--delete key) tags of a model version")
+    .argument("<name>")
+    .argument("<version>")
+    .argument("[tags...]", "key=value pairs to set or overwrite")
+    .option("--delete <key>", "remove this tag (repeatable)", collect)
+    .addHelpText(
+      "after",
+      "\nExample:\n  mldeploy models tag ride-duration 3 validated=true owner=rides",
+    )
+    .action(
+      async (
+        name: string,
+        version: string,
+        pairs: string[],
+        flags: Flags & { delete?: string[] },
+      ) => {
+        const number = parseVersion(version);
+        const tags = parseTags(pairs);
+        const deleted = flags.delete ?? [];
+        if (Object.keys(tags).length === 0 && deleted.length === 0) {
+          throw new UserError("give key=value tags to set, or --delete <key>");
+        }
+        await withRegistry(flags, async (registry) => {
+          if (Object.keys(tags).length > 0) {
+            await registry.store.setModelVersionTags(name, number, tags);
+          }
+          for (const key of deleted) await registry.store.deleteModelVersionTag(name, number, key);
+          const updated = await registry.store.getModelVersion(name, number);
+          print(flags, updated, () => printTable([versionRow(updated)]));
+        });
+      },
+    );
   leaf(models, "alias", "Point an alias (production, staging, …) at a version; serve follows it")
     .argument("<name>")
     .argument("<alias>")

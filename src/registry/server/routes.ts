@@ -31,7 +31,9 @@ import {
   searchRunsResultSchema,
   setAliasBody,
   setTagsBody,
+  setVersionTagsBody,
   versionParams,
+  versionTagParams,
 } from "./schemas.js";
 
 /**
@@ -309,6 +311,31 @@ export const API_ROUTES: readonly ApiRoute[] = [
     response: modelVersionSchema,
     errors: [404],
     handle: (store, { params }) => store.getModelVersion(params.name, params.version),
+  }),
+  defineRoute({
+    method: "POST",
+    path: "/models/:name/versions/:version/tags",
+    operationId: "setModelVersionTags",
+    summary: "Set or overwrite tags of a model version (other tags are kept)",
+    tag: "models",
+    params: versionParams,
+    body: setVersionTagsBody,
+    status: 204,
+    errors: [404],
+    handle: (store, { params, body }) =>
+      store.setModelVersionTags(params.name, params.version, body.tags),
+  }),
+  defineRoute({
+    method: "DELETE",
+    path: "/models/:name/versions/:version/tags/:key",
+    operationId: "deleteModelVersionTag",
+    summary: "Delete one tag of a model version",
+    tag: "models",
+    params: versionTagParams,
+    status: 204,
+    errors: [404],
+    handle: (store, { params }) =>
+      store.deleteModelVersionTag(params.name, params.version, params.key),
   }),
   defineRoute({
     method: "PUT",

@@ -101,6 +101,7 @@ export const modelVersionSchema: z.ZodType<ModelVersion> = named(
     description: z.string(),
     createdAt: ms("creation time"),
     aliases: z.array(z.string()).describe("Aliases that point at this version"),
+    tags: stringMap("tag key → value"),
   }),
 );
 
@@ -257,6 +258,14 @@ export const createVersionBody = named(
     runId: z.string().optional(),
     signature: z.string().optional().describe("MLflow signature as JSON text"),
     description: z.string().optional(),
+    tags: stringMap("tag key → value").optional(),
+  }),
+);
+
+export const setVersionTagsBody = named(
+  "SetModelVersionTagsRequest",
+  z.strictObject({
+    tags: stringMap("tag key → value; existing keys are overwritten, others kept"),
   }),
 );
 
@@ -280,6 +289,11 @@ export const modelParams = z.object({ name: pathText("Registered model name") })
 export const versionParams = z.object({
   name: pathText("Registered model name"),
   version: z.coerce.number().describe("Version number"),
+});
+export const versionTagParams = z.object({
+  name: pathText("Registered model name"),
+  version: z.coerce.number().describe("Version number"),
+  key: pathText("Tag key (URL-encoded: team%2Fowner)"),
 });
 export const aliasParams = z.object({
   name: pathText("Registered model name"),

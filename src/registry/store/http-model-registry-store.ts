@@ -1,5 +1,5 @@
 import { segment, type RegistryHttpClient } from "./http-client.js";
-import { validateAlias, validateModelName } from "./names.js";
+import { validateAlias, validateKey, validateModelName } from "./names.js";
 import type {
   CreateModelVersionInput,
   ModelRegistryStore,
@@ -57,8 +57,27 @@ export class HttpModelRegistryStore implements ModelRegistryStore {
     return this.client.request("GET", this.aliasPath(name, alias));
   }
 
+  async setModelVersionTags(
+    name: string,
+    version: number,
+    tags: Record<string, string>,
+  ): Promise<void> {
+    await this.client.request("POST", `${this.versionPath(name, version)}/tags`, {
+      body: { tags },
+    });
+  }
+
+  async deleteModelVersionTag(name: string, version: number, key: string): Promise<void> {
+    const tag = segment(key, () => void validateKey("tag", key));
+    await this.client.request("DELETE", `${this.versionPath(name, version)}/tags/${tag}`);
+  }
+
   /** Nothing to release: fetch's connection pool closes idle sockets by itself. */
   async close(): Promise<void> {}
+
+  private versionPath(name: string, version: number): string {
+    return `/models/${modelName(name)}/versions/${String(version)}`;
+  }
 
   private aliasPath(name: string, alias: string): string {
     return `/models/${modelName(name)}/aliases/${segment(alias, () => void validateAlias(alias))}`;

@@ -94,6 +94,12 @@ export class JoinedStore implements RegistryStore {
   getModelVersionByAlias(...args: Args<"getModelVersionByAlias">) {
     return this.models.getModelVersionByAlias(...args);
   }
+  setModelVersionTags(...args: Args<"setModelVersionTags">) {
+    return this.models.setModelVersionTags(...args);
+  }
+  deleteModelVersionTag(...args: Args<"deleteModelVersionTag">) {
+    return this.models.deleteModelVersionTag(...args);
+  }
 
   close(): Promise<void> {
     return this.releaseConnection();

@@ -141,6 +141,19 @@ export const MIGRATIONS: readonly Migration[] = [
       created_at {{int}} NOT NULL
     ){{strict}};`,
   ),
+  // Model version tags (MLflow's model_version_tags). Versions registered before this
+  // migration simply have none.
+  both(
+    "0005_model_version_tags",
+    `CREATE TABLE model_version_tags (
+      name {{name}} NOT NULL,
+      version {{int}} NOT NULL,
+      key {{name}} NOT NULL,
+      value TEXT NOT NULL,
+      PRIMARY KEY (name, version, key),
+      FOREIGN KEY (name, version) REFERENCES model_versions (name, version)
+    ){{strict}};`,
+  ),
 ];
 
 /** The migrations still to apply, in order; refuses a database written by a newer mldeploy. */

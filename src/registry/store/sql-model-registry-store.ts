@@ -4,10 +4,12 @@ import {
   validateDescription,
   validateModelName,
   validateSignature,
+  validateKey,
   validateSource,
+  validateTags,
   validateVersion,
 } from "./names.js";
-import type { SqlDatabase, SqlInt } from "./sql-database.js";
+import { insertRows, type SqlDatabase, type SqlExecutor, type SqlInt } from "./sql-database.js";
 import { insertUnique, modelRow, notFound, runRow, touchModel, versionRow } from "./sql-lookups.js";
 import {
   hydrateModels,
@@ -69,6 +71,7 @@ export class SqlModelRegistryStore implements ModelRegistryStore {
     const runId = input.runId === undefined ? null : requireId("run", input.runId);
     const signature = input.signature === undefined ? null : validateSignature(input.signature);
     const description = validateDescription(input.description ?? "");
+    const tags = validateTags(input.tags);
     const now = Date.now();
     return this.db.write(async (tx) => {
       if (runId !== null) await runRow(tx, runId);
@@ -94,6 +97,7 @@ export class SqlModelRegistryStore implements ModelRegistryStore {
         description,
         now,
       ]);
+      await setVersionTags(tx, name, version, tags);
       return {
         name,
         version,
@@ -103,6 +107,7 @@ export class SqlModelRegistryStore implements ModelRegistryStore {
         description,
         createdAt: now,
         aliases: [],
+        tags: Object.fromEntries(Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : 1))),
       };
     });
   }
@@ -174,8 +179,56 @@ export class SqlModelRegistryStore implements ModelRegistryStore {
     });
   }
 
+  async setModelVersionTags(
+    name: string,
+    version: number,
+    tags: Record<string, string>,
+  ): Promise<void> {
+    validateModelName(name);
+    validateVersion(version);
+    const valid = validateTags(tags);
+    await this.db.write(async (tx) => {
+      await versionRow(tx, name, version);
+      await setVersionTags(tx, name, version, valid);
+      await touchModel(tx, name);
+    });
+  }
+
+  async deleteModelVersionTag(name: string, version: number, key: string): Promise<void> {
+    validateModelName(name);
+    validateVersion(version);
+    validateKey("tag", key);
+    await this.db.write(async (tx) => {
+      await versionRow(tx, name, version);
+      const deleted = await tx.run(
+        "DELETE FROM model_version_tags WHERE name = ? AND version = ? AND key = ?",
+        [name, version, key],
+      );
+      if (deleted === 0) {
+        throw notFound(`version ${version} of registered model "${name}" has no tag "${key}"`);
+      }
+      await touchModel(tx, name);
+    });
+  }
+
   /** Closes the database (which a tracking store beside it may share). */
   async close(): Promise<void> {
     await this.db.close();
   }
+}
+
+/** Inserts or overwrites tags of one version. */
+async function setVersionTags(
+  tx: SqlExecutor,
+  name: string,
+  version: number,
+  tags: Record<string, string>,
+): Promise<void> {
+  await insertRows(
+    tx,
+    "model_version_tags",
+    ["name", "version", "key", "value"],
+    Object.entries(tags).map(([key, value]) => [name, version, key, value]),
+    " ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value",
+  );
 }

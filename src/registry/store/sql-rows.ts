@@ -180,7 +180,30 @@ export async function hydrateModels(
   }));
 }
 
-/** Versions of one registered model, with the aliases pointing at each. */
+/** version → tags of one registered model's versions (all of them when `versions` is long). */
+async function loadVersionTags(
+  q: SqlExecutor,
+  name: string,
+  versions: readonly number[],
+): Promise<Map<number, Record<string, string>>> {
+  const out = new Map<number, Record<string, string>>(versions.map((v) => [v, {}]));
+  if (versions.length === 0) return out;
+  // One version (the common lookup) or the model's every version (a listing): no IN list.
+  const rows = await q.query<{ version: SqlInt; key: string; value: string }>(
+    versions.length === 1
+      ? "SELECT version, key, value FROM model_version_tags WHERE name = ? AND version = ? " +
+          "ORDER BY key"
+      : "SELECT version, key, value FROM model_version_tags WHERE name = ? ORDER BY key",
+    versions.length === 1 ? [name, versions[0]] : [name],
+  );
+  for (const row of rows) {
+    const map = out.get(Number(row.version));
+    if (map !== undefined) map[row.key] = row.value;
+  }
+  return out;
+}
+
+/** Versions of one registered model, with the aliases pointing at each and their tags. */
 export async function hydrateVersions(
   q: SqlExecutor,
   name: string,
@@ -190,6 +213,11 @@ export async function hydrateVersions(
   for (const alias of await loadAliases(q, [name])) {
     byVersion.set(alias.version, [...(byVersion.get(alias.version) ?? []), alias.alias]);
   }
+  const tags = await loadVersionTags(
+    q,
+    name,
+    rows.map((row) => Number(row.version)),
+  );
   return rows.map((row) => ({
     name: row.name,
     version: Number(row.version),
@@ -199,5 +227,6 @@ export async function hydrateVersions(
     description: row.description,
     createdAt: Number(row.created_at),
     aliases: byVersion.get(Number(row.version)) ?? [],
+    tags: tags.get(Number(row.version)) ?? {},
   }));
 }

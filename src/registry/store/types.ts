@@ -77,6 +77,8 @@ export interface ModelVersion {
   createdAt: number;
   /** Aliases that point at this version. */
   aliases: string[];
+  /** Free key → value labels (as MLflow's model version tags): "validated": "true", … */
+  tags: Record<string, string>;
 }
 
 export interface CreateRunInput {
@@ -125,6 +127,8 @@ export interface CreateModelVersionInput {
   runId?: string;
   signature?: string;
   description?: string;
+  /** Model version tags (keys and values as run tags). */
+  tags?: Record<string, string>;
 }
 
 /** What every store has: a name for logs, and resources to release. */
@@ -179,6 +183,10 @@ export interface ModelRegistryStore extends StoreConnection {
   setAlias(name: string, alias: string, version: number): Promise<void>;
   deleteAlias(name: string, alias: string): Promise<void>;
   getModelVersionByAlias(name: string, alias: string): Promise<ModelVersion>;
+  /** Sets or overwrites tags of a version (other tags stay); the version must exist. */
+  setModelVersionTags(name: string, version: number, tags: Record<string, string>): Promise<void>;
+  /** Removes one tag of a version; a missing tag is NOT_FOUND. */
+  deleteModelVersionTag(name: string, version: number, key: string): Promise<void>;
 }
 
 /**

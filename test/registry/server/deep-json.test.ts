@@ -33,7 +33,14 @@ const VALID_BODIES: Record<string, object> = {
   setRunTags: { tags: { k: "v" } },
   endRun: { status: "FINISHED", endTime: 1 },
   createRegisteredModel: { name: "m", description: "d" },
-  createModelVersion: { source: "/tmp/m", runId: ID, signature: "{}", description: "d" },
+  createModelVersion: {
+    source: "/tmp/m",
+    runId: ID,
+    signature: "{}",
+    description: "d",
+    tags: { k: "v" },
+  },
+  setModelVersionTags: { tags: { k: "v" } },
   setAlias: { version: 1 },
 };
 

@@ -475,6 +475,86 @@ export function describeStoreContract(name: string, makeStore: StoreFactory): vo
       });
     });
 
+    describe("model version tags", () => {
+      it("keeps tags given at registration; versions without any have {}", async () => {
+        const v1 = await store.createModelVersion({
+          name: "m",
+          source: "a",
+          tags: { validated: "true", "team/owner": "rides" },
+        });
+        const v2 = await store.createModelVersion({ name: "m", source: "b" });
+        expect(v1.tags).toEqual({ "team/owner": "rides", validated: "true" });
+        expect(v2.tags).toEqual({});
+        expect(await store.getModelVersion("m", 1)).toEqual(v1);
+        expect((await store.listModelVersions("m")).map((v) => v.tags)).toEqual([v1.tags, {}]);
+      });
+
+      it("sets, overwrites and deletes tags of one version only", async () => {
+        await store.createModelVersion({ name: "m", source: "a", tags: { stage: "dev" } });
+        await store.createModelVersion({ name: "m", source: "b", tags: { stage: "dev" } });
+        await store.setAlias("m", "production", 1);
+        const before = await store.getRegisteredModel("m");
+        await store.setModelVersionTags("m", 1, { stage: "prod", "eval/rmse": "5.2" });
+        expect((await store.getModelVersion("m", 1)).tags).toEqual({
+          "eval/rmse": "5.2",
+          stage: "prod",
+        });
+        expect((await store.getModelVersion("m", 2)).tags).toEqual({ stage: "dev" });
+        expect((await store.getModelVersionByAlias("m", "production")).tags).toEqual({
+          "eval/rmse": "5.2",
+          stage: "prod",
+        });
+        expect((await store.getRegisteredModel("m")).updatedAt).toBeGreaterThanOrEqual(
+          before.updatedAt,
+        );
+
+        await store.deleteModelVersionTag("m", 1, "eval/rmse");
+        expect((await store.getModelVersion("m", 1)).tags).toEqual({ stage: "prod" });
+        await expectRegistryError(
+          store.deleteModelVersionTag("m", 1, "eval/rmse"),
+          "NOT_FOUND",
+          '"eval/rmse"',
+        );
+      });
+
+      it("refuses tags of a missing version or model, and bad keys or values", async () => {
+        await store.createModelVersion({ name: "m", source: "a" });
+        await expectRegistryError(
+          store.setModelVersionTags("m", 2, { k: "v" }),
+          "NOT_FOUND",
+          'registered model "m" has no version 2',
+        );
+        await expectRegistryError(
+          store.setModelVersionTags("ghost", 1, { k: "v" }),
+          "NOT_FOUND",
+          '"ghost"',
+        );
+        await expectRegistryError(
+          store.deleteModelVersionTag("m", 2, "k"),
+          "NOT_FOUND",
+          "has no version 2",
+        );
+        await expectRegistryError(
+          store.setModelVersionTags("m", 1, { "bad key!": "v" }),
+          "INVALID_NAME",
+          "tag key",
+        );
+        await expectRegistryError(
+          store.setModelVersionTags("m", 1, { k: 3 as unknown as string }),
+          "INVALID_VALUE",
+          "tag",
+        );
+        await expectRegistryError(
+          store.createModelVersion({ name: "m", source: "b", tags: { "../x": "v" } }),
+          "INVALID_NAME",
+          "tag key",
+        );
+        // The refused registration took no version number's row with it.
+        expect((await store.listModelVersions("m")).map((v) => v.version)).toEqual([1]);
+        expect((await store.getModelVersion("m", 1)).tags).toEqual({});
+      });
+    });
+
     describe("aliases", () => {
       async function threeVersions(): Promise<void> {
         for (let i = 0; i < 3; i++) await store.createModelVersion({ name: "m", source: `s${i}` });

@@ -29,6 +29,7 @@ const TABLES = [
   "latest_metrics",
   "metrics",
   "model_aliases",
+  "model_version_tags",
   "model_versions",
   "params",
   "registered_models",
@@ -115,6 +116,31 @@ describe("SQLite migrations", () => {
     const after = inspect(file).migrations;
     expect(after.map((m) => m.id)).toEqual(IDS);
     expect(after[0]).toEqual(first[0]);
+  });
+
+  it("keeps versions registered before model version tags existed, with no tags", async () => {
+    const file = sqliteFile();
+    const db = new Database(file);
+    const before = MIGRATIONS.filter((m) => m.id < "0005_model_version_tags");
+    migrateSqlite(db, before);
+    db.prepare(
+      "INSERT INTO registered_models (name, description, created_at, updated_at, last_version) " +
+        "VALUES ('old', '', 1, 1, 1)",
+    ).run();
+    db.prepare(
+      "INSERT INTO model_versions (name, version, run_id, source, signature, description, " +
+        "created_at) VALUES ('old', 1, NULL, '/m', NULL, '', 1)",
+    ).run();
+    db.close();
+    const store = await SqliteStore.open(file);
+    try {
+      expect(await store.getModelVersion("old", 1)).toMatchObject({ version: 1, tags: {} });
+      await store.setModelVersionTags("old", 1, { validated: "true" });
+      expect((await store.getModelVersion("old", 1)).tags).toEqual({ validated: "true" });
+      expect((await store.createModelVersion({ name: "old", source: "/n" })).version).toBe(2);
+    } finally {
+      await store.close();
+    }
   });
 
   it("rolls a failing migration back entirely", () => {
