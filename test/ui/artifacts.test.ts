@@ -132,12 +132,15 @@ describe.skipIf(!haveChromium)("a run's artifacts in the web UI (mldeploy ui)", 
       "18.5",
     ]);
     expect(await table.locator("caption").textContent()).toBe("trips.csv: all 2 rows");
+    expect(await seriousViolations(page)).toEqual([]);
 
     await tree()
       .getByRole("button", { name: /plot\.png/ })
       .click();
     const image = viewer().getByRole("img", { name: "Image plot.png" });
-    await expect.poll(() => image.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(1);
+    await expect
+      .poll(() => image.evaluate((img) => (img as { naturalWidth: number }).naturalWidth))
+      .toBe(1);
     expect(await image.getAttribute("src")).toMatch(/^blob:/);
 
     // The address alone opens the panel on the same file.
@@ -214,7 +217,7 @@ describe.skipIf(!haveChromium)("a run's artifacts in the web UI (mldeploy ui)", 
     }
 
     // Without a token in the tab, the write asks for one, then goes through.
-    await page.evaluate(() => sessionStorage.clear());
+    await page.evaluate("sessionStorage.clear()");
     await model.getByLabel("Model name").fill("ride-from-page");
     await model.getByRole("button", { name: "Register as a new version" }).click();
     await enterToken(page);

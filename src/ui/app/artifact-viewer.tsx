@@ -6,6 +6,8 @@ import { Loaded, TokenPrompt, useLoad } from "./load.js";
 
 /** The most of a text file shown: enough to read, little enough for a phone. */
 export const TEXT_HEAD_BYTES = 100 * 1024;
+/** The largest image drawn in the page (it is fetched whole); bigger ones are downloaded. */
+export const MAX_IMAGE_BYTES = 20 * 1024 * 1024;
 /** Rows of a CSV or Parquet file shown. */
 export const TABLE_ROWS = 100;
 
@@ -21,7 +23,12 @@ export function ArtifactViewer(props: { runId: string; path: string; size: numbe
         <span>{formatBytes(size)}</span>
         <DownloadButton runId={runId} path={path} name={name} />
       </div>
-      {kind === "image" && <ImageView key={path} runId={runId} path={path} name={name} />}
+      {kind === "image" && size <= MAX_IMAGE_BYTES && (
+        <ImageView key={path} runId={runId} path={path} name={name} />
+      )}
+      {kind === "image" && size > MAX_IMAGE_BYTES && (
+        <p>This image is over {formatBytes(MAX_IMAGE_BYTES)}: download it to look at it.</p>
+      )}
       {kind === "table" && <TableView key={path} runId={runId} path={path} name={name} />}
       {(kind === "text" || kind === "json") && (
         <TextView key={path} runId={runId} path={path} name={name} json={kind === "json"} />
@@ -140,7 +147,12 @@ function TableView(props: { runId: string; path: string; name: string }) {
   return (
     <Loaded state={state} retry={retry} notFound={(message) => <p role="alert">{message}</p>}>
       {(head) => (
-        <div class="scroll" role="region" aria-label={`Rows of ${props.name}`} tabindex={0}>
+        <div
+          class="scroll artifact-rows"
+          role="region"
+          aria-label={`Rows of ${props.name}`}
+          tabindex={0}
+        >
           <table class="artifact-table">
             <caption>{tableCaption(head, props.name)}</caption>
             <thead>
