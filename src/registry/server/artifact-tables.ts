@@ -10,9 +10,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { CsvError, parse } from "csv-parse";
+import { CsvError, parse } from "csv-parse/sync";
 import { firstLine, sqlString, withDuckDB } from "../../duckdb/index.js";
 import { RegistryError } from "../errors.js";
+import { readHead } from "./artifact-files.js";
 
 /** A table head: `rows` are the first rows of the file, each as long as `columns`. */
 export interface TableHead {
@@ -27,8 +28,8 @@ export interface TableHead {
   totalRows: number | null;
 }
 
-/** The most of a CSV file read for a head: a few rows fit many times over. */
-export const MAX_CSV_HEAD_BYTES = 8 * 1024 * 1024;
+/** The most of a CSV file read for a head: 100 rows of all but the widest tables fit. */
+export const MAX_CSV_HEAD_BYTES = 1024 * 1024;
 /** The largest Parquet file whose head is shown (it is copied whole to a temporary file). */
 export const MAX_PARQUET_BYTES = 512 * 1024 * 1024;
 
@@ -43,9 +44,9 @@ function unreadable(relative: string, why: string): RegistryError {
 }
 
 /**
- * The header and first `rows` records of a CSV (or TSV) stream. Rows of another length than
- * the header are kept as they are (a viewer shows what is there). The stream is destroyed once
- * enough is read.
+ * The header and first `rows` records of a CSV (or TSV) stream, from its first
+ * MAX_CSV_HEAD_BYTES (the rest is not read). Rows of another length than the header are kept as
+ * they are: a viewer shows what is there.
  */
 export async function csvHead(
   stream: Readable,
@@ -53,58 +54,37 @@ export async function csvHead(
   rows: number,
   delimiter: "," | "\t",
 ): Promise<TableHead> {
-  let bytes = 0;
-  let cut = false;
-  const limit = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      bytes += chunk.length;
-      if (bytes > MAX_CSV_HEAD_BYTES) {
-        cut = true;
-        this.push(chunk.subarray(0, chunk.length - (bytes - MAX_CSV_HEAD_BYTES)));
-        this.end();
-        return done();
-      }
-      done(null, chunk);
-    },
-  });
-  const parser = parse({
-    bom: true,
-    delimiter,
-    relax_column_count: true,
-    relax_quotes: true,
-    skip_empty_lines: true,
-  });
-  stream.on("error", (error) => parser.destroy(error));
-  stream.pipe(limit).pipe(parser);
-  const records: string[][] = [];
-  let more = false;
+  const head = await readHead(stream, MAX_CSV_HEAD_BYTES);
+  let bytes = head.bytes;
+  if (head.truncated) {
+    // The last line was cut: it is not shown as a (short) row.
+    const end = bytes.lastIndexOf(0x0a);
+    if (end > 0) bytes = bytes.subarray(0, end + 1);
+  }
+  let records: string[][];
   try {
-    for await (const record of parser) {
-      if (records.length === rows + 1) {
-        more = true;
-        break;
-      }
-      records.push(record as string[]);
-    }
+    records = parse(bytes, {
+      bom: true,
+      delimiter,
+      relax_column_count: true,
+      relax_quotes: true,
+      skip_empty_lines: true,
+      // The header, the rows wanted, and one more to know whether there are more.
+      to: rows + 2,
+    }) as string[][];
   } catch (error) {
-    // A quoted field cut off by the byte cap is not the file's fault.
-    if (!(error instanceof CsvError) || !cut || records.length === 0) {
-      if (error instanceof CsvError) throw unreadable(relative, error.message);
-      throw error;
-    }
-    more = true;
-  } finally {
-    stream.destroy();
-    parser.destroy();
+    if (error instanceof CsvError) throw unreadable(relative, error.message);
+    throw error;
   }
   const [header = [], ...body] = records;
+  const more = body.length > rows || head.truncated;
   return {
     format: "csv",
     columns: header,
     types: header.map(() => "VARCHAR"),
-    rows: body,
-    truncated: more || cut,
-    totalRows: more || cut ? null : body.length,
+    rows: body.slice(0, rows),
+    truncated: more,
+    totalRows: more ? null : body.length,
   };
 }
 

@@ -28,6 +28,10 @@ async function artifactFiles(): Promise<string> {
   await writeFile(path.join(dir, "metrics.json"), JSON.stringify({ rmse: 5.5, r2: 0.7 }));
   await writeFile(path.join(dir, "data", "table.csv"), CSV);
   await writeFile(path.join(dir, "plot.png"), PNG);
+  await writeFile(path.join(dir, "page.html"), "<script>alert(1)</script>");
+  // Longer than the part of a CSV read for its head (1 MiB).
+  const lines = Array.from({ length: 60_000 }, (_, i) => `${i},"name ${i}",${i / 2}`);
+  await writeFile(path.join(dir, "data", "big.csv"), `id,name,half\n${lines.join("\n")}\n`);
   const parquet = path.join(dir, "data", "table.parquet");
   await withDuckDB(async (connection) => {
     await connection.run(
@@ -120,6 +124,7 @@ describe.each(SETUPS)("run artifacts through the registry API ($name)", (setup) 
     );
     const data = await get("/artifacts?path=outputs/data");
     expect((data.body as { files: { path: string }[] }).files.map((f) => f.path)).toEqual([
+      "outputs/data/big.csv",
       "outputs/data/table.csv",
       "outputs/data/table.parquet",
     ]);
@@ -146,6 +151,11 @@ describe.each(SETUPS)("run artifacts through the registry API ($name)", (setup) 
     );
     expect(Buffer.from(await png.arrayBuffer()).equals(PNG)).toBe(true);
 
+    // A page a run logged never runs as a page of the registry's origin.
+    const html = await raw("/artifacts/file?path=outputs/page.html");
+    expect(html.headers.get("content-type")).toBe("text/plain; charset=utf-8");
+    expect(html.headers.get("content-security-policy")).toBe("default-src 'none'; sandbox");
+
     const mlmodel = await raw("/artifacts/file?path=model/MLmodel");
     expect(mlmodel.headers.get("content-type")).toBe("text/plain; charset=utf-8");
     expect(await mlmodel.text()).toContain("flavors:");
@@ -167,6 +177,12 @@ describe.each(SETUPS)("run artifacts through the registry API ($name)", (setup) 
     });
     const all = await get("/artifacts/table?path=outputs/data/table.csv");
     expect(all.body).toMatchObject({ truncated: false, totalRows: 3 });
+    const big = await get("/artifacts/table?path=outputs/data/big.csv&rows=1000");
+    expect(big.status).toBe(200);
+    const bigBody = big.body as { rows: string[][]; truncated: boolean };
+    expect(bigBody.rows).toHaveLength(1000);
+    expect(bigBody.rows[999]).toEqual(["999", "name 999", "499.5"]);
+    expect(bigBody.truncated).toBe(true);
 
     const parquet = await get("/artifacts/table?path=outputs/data/table.parquet&rows=3");
     expect(parquet.status).toBe(200);
