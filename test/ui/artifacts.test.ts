@@ -1,5 +1,4 @@
-import { readFile } from "node:fs/promises";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -7,6 +6,14 @@ import { readBundle } from "../../src/model/bundle.js";
 import { joinArtifactUri } from "../../src/registry/artifacts/uri.js";
 import { Registry } from "../../src/registry/registry.js";
 import type { ModelVersion, Run } from "../../src/registry/store/types.js";
+import {
+  ancestors,
+  buildTree,
+  formatBytes,
+  modelDirs,
+  viewKindOf,
+  type TreeDir,
+} from "../../src/ui/app/artifact-tree.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { tempDir } from "../helpers/temp.js";
 import {
@@ -222,5 +229,45 @@ describe.skipIf(!haveChromium)("a run's artifacts in the web UI (mldeploy ui)", 
     await model.getByRole("button", { name: "Register as a new version" }).click();
     await enterToken(page);
     await expect.poll(() => result.textContent()).toBe("Registered ride-from-page version 2");
+  });
+});
+
+describe("the artifact tree and viewer choice (src/ui/app/artifact-tree.ts)", () => {
+  const files = [
+    { path: "model/MLmodel", size: 900 },
+    { path: "model/model.onnx", size: 2048 },
+    { path: "outputs/data/trips.csv", size: 40 },
+    { path: "outputs/notes.txt", size: 12 },
+    { path: "README", size: 3 },
+    { path: "nested/deeper/MLmodel", size: 10 },
+  ];
+
+  it("puts directories before files, each by name, at every level", () => {
+    const tree = buildTree(files);
+    expect(tree.children.map((node) => `${node.kind}:${node.path}`)).toEqual([
+      "dir:model",
+      "dir:nested",
+      "dir:outputs",
+      "file:README",
+    ]);
+    const outputs = tree.children[2] as TreeDir;
+    expect(outputs.children.map((node) => node.name)).toEqual(["data", "notes.txt"]);
+    expect(ancestors("outputs/data/trips.csv")).toEqual(["outputs", "outputs/data"]);
+  });
+
+  it("finds the model directories and picks a viewer by name, never drawing an SVG", () => {
+    expect(modelDirs(files)).toEqual(["model", "nested/deeper"]);
+    expect(modelDirs([{ path: "MLmodel", size: 1 }])).toEqual([""]);
+    expect(
+      ["model/MLmodel", "a.JSON", "b.parquet", "c.png", "d.svg", "e.yaml", "model.onnx", "x"].map(
+        viewKindOf,
+      ),
+    ).toEqual(["text", "json", "table", "image", "svg", "text", "binary", "binary"]);
+    expect([0, 1023, 1024, 5 * 1024 * 1024].map(formatBytes)).toEqual([
+      "0 B",
+      "1023 B",
+      "1.0 KB",
+      "5.0 MB",
+    ]);
   });
 });

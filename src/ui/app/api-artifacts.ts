@@ -37,10 +37,8 @@ export interface RunModel {
   servingInputExample: unknown;
 }
 
-export interface ArtifactFile {
-  path: string;
-  size: number;
-}
+import type { ArtifactFile } from "./artifact-tree.js";
+export type { ArtifactFile };
 
 export interface ArtifactList {
   artifactUri: string;

@@ -1,5 +1,11 @@
 /** The run's artifact files (a flat, sorted listing) as a tree of directories, and what to show of a file. */
-import type { ArtifactFile } from "./api-artifacts.js";
+// No imports: the tests run these functions under Node, without the page's modules.
+
+/** One file of a run's artifacts, as the API lists it. */
+export interface ArtifactFile {
+  path: string;
+  size: number;
+}
 
 export interface TreeDir {
   kind: "dir";
