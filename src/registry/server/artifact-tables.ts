@@ -11,7 +11,6 @@ import path from "node:path";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { CsvError, parse } from "csv-parse/sync";
-import { firstLine, sqlString, withDuckDB } from "../../duckdb/index.js";
 import { RegistryError } from "../errors.js";
 import { readHead } from "./artifact-files.js";
 
@@ -114,6 +113,9 @@ export async function parquetHead(
       },
     });
     await pipeline(stream, limit, createWriteStream(file, { flags: "wx" }));
+    // Loaded on the first Parquet head: the server does not load DuckDB's native library
+    // for anything else.
+    const { firstLine, sqlString, withDuckDB } = await import("../../duckdb/index.js");
     return await withDuckDB(async (connection) => {
       try {
         const source = `read_parquet(${sqlString(file)})`;
