@@ -86,6 +86,10 @@ export abstract class ObjectArtifactStore implements ArtifactStore {
     return this.upload(handle, localPath, info.size, destUri);
   }
 
+  readFile(uri: string, root: string): Promise<Readable> {
+    return this.openRead(uri, root);
+  }
+
   downloadFile(srcUri: string, localPath: string, expected?: FileDigest): Promise<FileDigest> {
     return this.download(srcUri, localPath, expected, { label: srcUri });
   }

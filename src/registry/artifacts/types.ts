@@ -4,6 +4,8 @@
  * can prove it got exactly what was uploaded.
  */
 
+import type { Readable } from "node:stream";
+
 /** What a file's content is: its SHA-256 (lowercase hex) and its length in bytes. */
 export interface FileDigest {
   sha256: string;
@@ -54,6 +56,13 @@ export interface ArtifactStore {
    * complete and, if `expected` is given, verified). Missing → RegistryError NOT_FOUND.
    */
   downloadFile(srcUri: string, localPath: string, expected?: FileDigest): Promise<FileDigest>;
+
+  /**
+   * Streams one stored file that lies under the directory (or prefix) `root`: a local file
+   * reached through a link out of `root` is refused (ARTIFACT_CORRUPT, caused by an UnsafeFile
+   * "outside"). Missing → RegistryError NOT_FOUND.
+   */
+  readFile(uri: string, root: string): Promise<Readable>;
 
   /** Reads and validates the manifest of a directory upload. */
   readManifest(uri: string): Promise<ArtifactManifest>;

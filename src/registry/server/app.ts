@@ -12,7 +12,8 @@ import type { RegistryStore } from "../store/types.js";
 import { ArtifactRoots } from "./artifact-roots.js";
 import { bearerChecker } from "./auth.js";
 import { buildOpenApiDocument, HEALTH_PATH, OPENAPI_PATH } from "./openapi.js";
-import type { ServerRules } from "./route-spec.js";
+import { ARTIFACT_ROUTES } from "./artifact-routes.js";
+import { RawAnswer, type ServerRules } from "./route-spec.js";
 import { API_ROUTES } from "./routes.js";
 import { RequestValidationError } from "./validation.js";
 import { API_PREFIX, httpStatusOf, INTERNAL_ERROR_CODE, type ErrorBody } from "../wire.js";
@@ -99,7 +100,7 @@ export async function buildRegistryServer(
   if (options.token !== undefined) installAuth(app, options.token, options.ui === true);
   installRequestLog(app, logger);
 
-  for (const route of API_ROUTES) {
+  for (const route of ALL_ROUTES) {
     app.route({
       method: route.method,
       url: `${API_PREFIX}${route.path}`,
@@ -110,6 +111,7 @@ export async function buildRegistryServer(
           rules,
         );
         reply.code(route.status);
+        if (result instanceof RawAnswer) return reply.headers(result.headers).send(result.body);
         return route.status === 204 ? reply.send() : result;
       },
     });
@@ -132,13 +134,16 @@ function artifactRootsOf(store: RegistryStore, options: RegistryServerOptions): 
   ]);
 }
 
+/** The store's operations, then the reads of run artifacts for the web UI. */
+const ALL_ROUTES = [...API_ROUTES, ...ARTIFACT_ROUTES];
+
 // The document depends only on the (fixed) route table and whether a token is required:
 // built once per process, not per server (tests start many).
 const documents = new Map<boolean, Record<string, unknown>>();
 function openApiDocument(auth: boolean): Record<string, unknown> {
   let document = documents.get(auth);
   if (document === undefined) {
-    document = buildOpenApiDocument(API_ROUTES, auth);
+    document = buildOpenApiDocument(ALL_ROUTES, auth);
     documents.set(auth, document);
   }
   return document;

@@ -38,6 +38,22 @@ export class ArtifactRoots {
     return new ArtifactRoots("any", []);
   }
 
+  /**
+   * Whether the server may read at `location` (a run's artifact root, read for the web UI):
+   * under a root, or anything when the server checks no roots. A location it cannot parse is
+   * not allowed.
+   */
+  allows(location: string): boolean {
+    if (this.roots === "any") return true;
+    let parsed: ArtifactLocation;
+    try {
+      parsed = parseArtifactUri(location);
+    } catch {
+      return false;
+    }
+    return this.roots.some((root) => contains(root, parsed));
+  }
+
   /** Throws a 400 naming `field` unless `location` lies under a root. */
   check(field: string, location: string): void {
     if (this.roots === "any") return;

@@ -18,8 +18,9 @@ const STATUS_TEXT: Record<number, string> = {
   204: "No content",
   400: "Malformed request (the message names the field) or a name or value the registry refuses",
   401: "Missing or wrong bearer token",
-  404: "No such experiment, run, model, version or alias",
+  404: "No such experiment, run, model, version, alias or artifact file",
   409: "Already exists, or not allowed in the entity's current state",
+  422: "A stored artifact is broken or cannot be read safely (the message says why)",
   500: "The server failed; details are in its log",
 };
 
@@ -65,8 +66,12 @@ function errorResponses(statuses: number[]): JsonObject {
 }
 
 function operation(route: ApiRoute, auth: boolean): JsonObject {
-  const success =
-    route.status === 204 || route.response === undefined
+  const success = route.produces
+    ? {
+        description: "The file's bytes",
+        content: { [route.produces]: { schema: { type: "string", format: "binary" } } },
+      }
+    : route.status === 204 || route.response === undefined
       ? { description: STATUS_TEXT[204] }
       : { description: STATUS_TEXT[route.status], content: jsonContent(schemaRef(route.response)) };
   const errors = [400, ...(auth ? [401] : []), ...route.errors, 500];

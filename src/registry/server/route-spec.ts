@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import type { z } from "zod";
 import type { RegistryStore } from "../store/types.js";
 import type { ArtifactRoots } from "./artifact-roots.js";
@@ -7,6 +8,17 @@ import { RequestValidationError } from "./validation.js";
 export interface ServerRules {
   /** Where clients may point artifact locations and version sources. */
   artifactRoots: ArtifactRoots;
+}
+
+/**
+ * A handler's answer that is not JSON: bytes with their own headers (an artifact file). The
+ * route declares `produces`, the media type the document shows for it.
+ */
+export class RawAnswer {
+  constructor(
+    readonly body: Readable | Buffer,
+    readonly headers: Record<string, string>,
+  ) {}
 }
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "DELETE";
@@ -30,6 +42,8 @@ export interface RouteSpec<
   /** 204 answers carry no body; the others carry `response`. */
   status: 200 | 201 | 204;
   response?: z.ZodType<R>;
+  /** Set when the handler answers a RawAnswer: the media type of its bytes, for the document. */
+  produces?: string;
   /** Error statuses this operation can answer besides 400/401/500, for the document. */
   errors: number[];
   handle(
@@ -58,6 +72,7 @@ export interface ApiRoute {
   body?: z.ZodType;
   status: 200 | 201 | 204;
   response?: z.ZodType;
+  produces?: string;
   errors: number[];
   /** Validates the raw input against the schemas, then calls the store. */
   run(store: RegistryStore, raw: RawInput, rules: ServerRules): Promise<unknown>;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildRegistryServer, registeredRoutes } from "../../../src/registry/server/app.js";
 import { openApiPath } from "../../../src/registry/server/openapi.js";
+import { ARTIFACT_ROUTES } from "../../../src/registry/server/artifact-routes.js";
 import { API_ROUTES } from "../../../src/registry/server/routes.js";
 import type { RegistryStore } from "../../../src/registry/store/types.js";
 import { api, startRegistry, type TestRegistry } from "./helpers.js";
@@ -50,7 +51,7 @@ describe("OpenAPI document", () => {
       .sort();
     expect(inDocument).toEqual(inFastify);
     // Every RegistryStore method has its operation (close and description excepted).
-    expect(inFastify).toHaveLength(API_ROUTES.length + 2);
+    expect(inFastify).toHaveLength(API_ROUTES.length + ARTIFACT_ROUTES.length + 2);
   });
 
   it("declares every path parameter and resolves every $ref", () => {
