@@ -11,6 +11,9 @@
  *  - API: GET …/metrics/loss/chart (1000 points, LTTB over 100,000), from this process;
  *  - full history: from the click on "Load all 100,000 points" until they are drawn, and the
  *    API time of GET …/metrics/loss (every point) alone.
+ * Also printed: the page's own clock from navigation start to the draw (without the driver's
+ * polling), the server's CPU time per API call (from /proc: the other loads of a shared machine
+ * do not inflate it as they do wall time). MLDEPLOY_BENCH_DETAIL=1 prints each round's requests.
  * Benchmarks print, they do not assert.
  */
 import { spawn } from "node:child_process";
@@ -22,6 +25,7 @@ import { fileURLToPath } from "node:url";
 import type { Browser } from "playwright-core";
 import { openStore } from "../registry/store/open-store.js";
 import { launchSystemChromium } from "./chromium.js";
+import { serverCpuSeconds } from "./process-cpu.js";
 
 const STEPS = 100_000;
 const ROUNDS = 7;
@@ -67,6 +71,7 @@ async function seed(dataDir: string): Promise<string> {
 
 interface Ui {
   url: string;
+  pid: number | undefined;
   stop: () => Promise<void>;
 }
 
@@ -94,6 +99,7 @@ async function startUi(dataDir: string): Promise<Ui> {
   });
   return {
     url,
+    pid: child.pid,
     stop: async () => {
       child.kill("SIGTERM");
       await exited;
@@ -119,15 +125,41 @@ async function timeFetch(url: string): Promise<{ ms: number; bytes: number }> {
 async function round(
   browser: Browser,
   url: string,
-): Promise<{ page: number; chartInPage: number; full: number }> {
+): Promise<{ page: number; drawnAt: number; chartInPage: number; full: number }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   try {
     const page = await context.newPage();
+    // In the page: when (ms since navigation start) uPlot drew the downsampled loss chart.
+    // (A script's text: this file is type-checked without the DOM's types.)
+    await page.addInitScript({
+      content: `new MutationObserver((changes, observer) => {
+        for (const change of changes) {
+          const figure = change.target;
+          if (figure.getAttribute("aria-label") === "loss by step" &&
+              figure.getAttribute("data-drawn") === "1000") {
+            window.drawnAt = performance.now();
+            observer.disconnect();
+          }
+        }
+      }).observe(document, { attributes: true, attributeFilter: ["data-drawn"], subtree: true });`,
+    });
     const loss = page.locator('figure[aria-label="loss by step"]');
     const started = performance.now();
     await page.goto(url);
     await loss.and(page.locator('[data-drawn="1000"]')).waitFor({ timeout: 30_000 });
     const pageMs = performance.now() - started;
+    if (process.env.MLDEPLOY_BENCH_DETAIL) {
+      const entries = await page.evaluate(() =>
+        performance
+          .getEntriesByType("resource")
+          .map(
+            (e) =>
+              `${e.name.replace(/^https?:\/\/[^/]+/, "")} ${e.startTime.toFixed(0)}+${e.duration.toFixed(0)}`,
+          ),
+      );
+      console.log(`page ${pageMs.toFixed(0)} ms:`, entries);
+    }
+    const drawnAt = Number(await page.evaluate("window.drawnAt"));
     // The loss chart's request as the browser timed it (request start to last byte).
     const chartMs = await page.evaluate(
       () =>
@@ -142,7 +174,7 @@ async function round(
     await page
       .locator(`figure[aria-label="loss by step"][data-drawn="${STEPS}"]`)
       .waitFor({ timeout: 60_000 });
-    return { page: pageMs, chartInPage: chartMs, full: performance.now() - clicked };
+    return { page: pageMs, drawnAt, chartInPage: chartMs, full: performance.now() - clicked };
   } finally {
     await context.close();
   }
@@ -175,6 +207,7 @@ async function main(): Promise<void> {
     const pages: number[] = [];
     const fulls: number[] = [];
     const chartsInPage: number[] = [];
+    const drawnAts: number[] = [];
     let chartBytes = 0;
     let fullBytes = 0;
     for (let i = 0; i < ROUNDS; i++) {
@@ -188,20 +221,35 @@ async function main(): Promise<void> {
       pages.push(times.page);
       fulls.push(times.full);
       chartsInPage.push(times.chartInPage);
+      drawnAts.push(times.drawnAt);
     }
+    // The server's CPU per call, which the other loads of a shared machine do not inflate.
+    const cpuPerCall = async (target: string, calls: number) => {
+      const before = serverCpuSeconds(ui?.pid);
+      for (let i = 0; i < calls; i++) await timeFetch(target);
+      const after = serverCpuSeconds(ui?.pid);
+      return before === undefined || after === undefined
+        ? "n/a"
+        : `${(((after - before) * 1000) / calls).toFixed(0)} ms`;
+    };
+    const chartCpu = await cpuPerCall(`${api}/chart?maxPoints=1000`, 20);
+    const fullCpu = await cpuPerCall(api, 10);
     const kb = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
     console.log(`medians of ${ROUNDS} rounds, metric of ${STEPS.toLocaleString("en-US")} steps:`);
     console.log(
       `  run page, navigation → chart drawn (1000 points): ${ms(pages)}: ${verdict(median(pages))}`,
     );
+    console.log(`    drawn, by the page's own clock (since navigation start): ${ms(drawnAts)}`);
     console.log(`    of which the page's GET …/chart request: ${ms(chartsInPage)}`);
     console.log(
-      `  API GET …/chart?maxPoints=1000 (LTTB), alone: ${ms(chartApi)}, ${kb(chartBytes)}`,
+      `  API GET …/chart?maxPoints=1000 (LTTB), alone: ${ms(chartApi)}, ${kb(chartBytes)}, server CPU ${chartCpu} a call`,
     );
     console.log(
       `  "Load all" click → ${STEPS.toLocaleString("en-US")} points drawn: ${ms(fulls)}: ${verdict(median(fulls))}`,
     );
-    console.log(`  API GET …/metrics/loss (every point): ${ms(fullApi)}, ${kb(fullBytes)}`);
+    console.log(
+      `  API GET …/metrics/loss (every point): ${ms(fullApi)}, ${kb(fullBytes)}, server CPU ${fullCpu} a call`,
+    );
   } finally {
     await browser?.close();
     await ui?.stop();

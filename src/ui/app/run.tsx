@@ -186,6 +186,7 @@ function MetricCharts(props: {
     log: query.log === "1",
     smoothing: smoothingOf(query.smooth ?? null),
   };
+  // Comma-separated: metric keys cannot hold a comma (letters, digits, _ - . space : /).
   const named = query.metric?.split(",").filter((key) => keys.includes(key));
   const charted = named ?? keys.slice(0, DEFAULT_CHARTS);
   const toggle = (key: string, on: boolean) => {
