@@ -1,6 +1,7 @@
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore } from "../../src/registry/store/open-store.js";
+import { smooth, smoothingOf } from "../../src/ui/app/smooth.js";
 import { tempDir } from "../helpers/temp.js";
 import {
   enterToken,
@@ -63,6 +64,23 @@ async function table(page: Page, id: string): Promise<string[]> {
       );
 }
 
+describe("the charts' smoothing (exponential moving average, debiased as TensorBoard's)", () => {
+  it("keeps a constant series, follows a step slowly, and leaves gaps alone", () => {
+    expect(smooth([2, 2, 2, 2], 0.9)).toEqual([2, 2, 2, 2].map(() => expect.closeTo(2, 12)));
+    expect(smooth([0, 10], 0.5)).toEqual([0, expect.closeTo(20 / 3, 12)]);
+    expect(smooth([1, null, 3], 0.5)).toEqual([1, null, expect.closeTo(7 / 3, 12)]);
+    expect(smooth([5, 1, 9], 0)).toEqual([5, 1, 9]);
+  });
+
+  it("reads the weight from the URL: 0 when absent or bad, at most 0.99", () => {
+    expect(smoothingOf(null)).toBe(0);
+    expect(smoothingOf("0.6")).toBe(0.6);
+    expect(smoothingOf("7")).toBe(0.99);
+    expect(smoothingOf("-1")).toBe(0);
+    expect(smoothingOf("smooth")).toBe(0);
+  });
+});
+
 const figure = (page: Page, name: string) => page.getByRole("figure", { name });
 
 describe.skipIf(!haveChromium)("the run page in Debian's chromium (mldeploy ui)", () => {
@@ -77,6 +95,11 @@ describe.skipIf(!haveChromium)("the run page in Debian's chromium (mldeploy ui)"
     server = await startUi(dataDir);
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    // Each step waits 10 s at most: a missing element fails the test, not the file's timeout.
+    page.setDefaultTimeout(10_000);
+    // The token is kept for the tab: each test below can run alone (vitest -t).
+    await page.goto(`${server.url}/#/runs/${runId}`);
+    await enterToken(page);
   }, 60_000);
   afterAll(async () => {
     await browser?.close();
@@ -85,7 +108,6 @@ describe.skipIf(!haveChromium)("the run page in Debian's chromium (mldeploy ui)"
 
   it("shows the run: status, experiment, duration, params, latest metrics, tags and system tags", async () => {
     await page.goto(`${server.url}/#/runs/${runId}`);
-    await enterToken(page);
     await expect
       .poll(() => page.getByRole("heading", { level: 1 }).textContent())
       .toBe("forest-200");
@@ -111,6 +133,8 @@ describe.skipIf(!haveChromium)("the run page in Debian's chromium (mldeploy ui)"
   });
 
   it("charts the 5,000-step loss downsampled, then every point after one click", async () => {
+    await page.goto(`${server.url}/#/runs/${runId}`);
+    await page.reload();
     const loss = figure(page, "loss by step");
     await expect.poll(() => loss.getAttribute("data-points")).toBe("1000");
     const section = page.getByRole("region", { name: "loss" });
@@ -123,15 +147,23 @@ describe.skipIf(!haveChromium)("the run page in Debian's chromium (mldeploy ui)"
       "All 3 points.",
     );
 
-    await section.getByRole("button", { name: "Load all 5,000 points" }).click();
+    // uPlot drew them (data-drawn comes from its draw hook).
+    await expect.poll(() => loss.getAttribute("data-drawn")).toBe("1000");
+
+    // A real button: reached and pressed from the keyboard.
+    const loadAll = section.getByRole("button", { name: "Load all 5,000 points" });
+    await loadAll.focus();
+    await page.keyboard.press("Enter");
     await expect.poll(() => loss.getAttribute("data-points")).toBe("5000");
+    await expect.poll(() => loss.getAttribute("data-drawn")).toBe("5000");
     expect(await section.locator(".chart-count").textContent()).toContain("All 5,000 points.");
     expect(await section.getByRole("button").count()).toBe(0);
   });
 
   it("keeps the x axis, log scale and smoothing in the URL and restores them on reload", async () => {
     await page.setViewportSize({ width: 1280, height: 800 });
-    // A fresh load: the full history loaded before is forgotten.
+    await page.goto(`${server.url}/#/runs/${runId}`);
+    // A fresh load: a full history loaded before is forgotten.
     await page.reload();
     await expect.poll(() => figure(page, "loss by step").getAttribute("data-points")).toBe("1000");
     expect(await figure(page, "loss by step").getAttribute("data-series")).toBe("1");
@@ -168,6 +200,9 @@ describe.skipIf(!haveChromium)("the run page in Debian's chromium (mldeploy ui)"
   });
 
   it("charts only the metrics ticked, and keeps the choice in the URL", async () => {
+    await page.goto(`${server.url}/#/runs/${runId}`);
+    await page.reload();
+    await expect.poll(() => page.getByRole("figure").count()).toBe(2);
     await page.getByRole("checkbox", { name: "accuracy" }).uncheck();
     await expect.poll(() => page.getByRole("figure").count()).toBe(1);
     expect(page.url()).toContain("metric=loss");
