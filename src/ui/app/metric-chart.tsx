@@ -1,4 +1,4 @@
-import { useId, useMemo, useState } from "preact/hooks";
+import { useId, useMemo, useRef, useState } from "preact/hooks";
 import type uPlot from "uplot";
 import { getFullHistory, getMetricChart, type MetricChart } from "./api-run.js";
 import type { Run } from "./api.js";
@@ -83,17 +83,32 @@ export function MetricHistoryChart(props: { run: Run; metricKey: string; view: C
       full ? getFullHistory(run.id, metricKey, order) : getMetricChart(run.id, metricKey, order),
     `${run.id}\n${metricKey}\n${order}\n${full}`,
   );
+  // While every point loads, the downsampled chart stays (same order: its x still ascends).
+  const shown = useRef<{ order: string; chart: MetricChart } | null>(null);
+  if (state.kind === "done") shown.current = { order, chart: state.value };
+  const stay = state.kind === "loading" && shown.current?.order === order ? shown.current : null;
   return (
     <section class="metric-chart" aria-labelledby={headingId}>
       <h3 id={headingId}>{metricKey}</h3>
-      <Loaded state={state} retry={retry} notFound={(message) => <p role="alert">{message}</p>}>
-        {(chart) => <Drawn chart={chart} run={run} view={view} onLoadAll={() => setFull(true)} />}
-      </Loaded>
+      {stay ? (
+        <Drawn chart={stay.chart} run={run} view={view} loading onLoadAll={() => undefined} />
+      ) : (
+        <Loaded state={state} retry={retry} notFound={(message) => <p role="alert">{message}</p>}>
+          {(chart) => <Drawn chart={chart} run={run} view={view} onLoadAll={() => setFull(true)} />}
+        </Loaded>
+      )}
     </section>
   );
 }
 
-function Drawn(props: { chart: MetricChart; run: Run; view: ChartView; onLoadAll: () => void }) {
+function Drawn(props: {
+  chart: MetricChart;
+  run: Run;
+  view: ChartView;
+  /** Every point is on its way: the button waits. */
+  loading?: boolean;
+  onLoadAll: () => void;
+}) {
   const { chart, run, view } = props;
   const drawn = useMemo(
     () => chartData(chart, run, view),
@@ -116,9 +131,13 @@ function Drawn(props: { chart: MetricChart; run: Run; view: ChartView; onLoadAll
         {chart.downsampled ? (
           <>
             Showing {count(chart.points.length)} of {count(chart.total)} points (downsampled).{" "}
-            <button type="button" onClick={props.onLoadAll}>
-              Load all {count(chart.total)} points
-            </button>
+            {props.loading === true ? (
+              <span>Loading all {count(chart.total)} points…</span>
+            ) : (
+              <button type="button" onClick={props.onLoadAll}>
+                Load all {count(chart.total)} points
+              </button>
+            )}
           </>
         ) : (
           <>
