@@ -1,7 +1,9 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { runCli } from "../../helpers/cli.js";
 import { tempDir } from "../../helpers/temp.js";
+import { startUi, type UiServer } from "../../ui/browser.js";
 import { startServerProcess, type ServerProcess } from "./server-process.js";
 
 const TOKEN = "public-read-token";
@@ -12,7 +14,7 @@ interface Answer {
 }
 
 async function call(
-  server: ServerProcess,
+  server: { url: string },
   method: string,
   apiPath: string,
   options: { authorization?: string; body?: unknown } = {},
@@ -49,7 +51,7 @@ afterEach(async () => {
 });
 
 /** Anonymous reads answered, anonymous writes refused, credentials always checked. */
-async function expectPublicRead(server: ServerProcess): Promise<void> {
+async function expectPublicRead(server: { url: string }): Promise<void> {
   expect((await call(server, "GET", "/api/v1/experiments")).status).toBe(200);
   const created = await call(server, "POST", "/api/v1/experiments", {
     body: { name: "anonymous" },
@@ -158,4 +160,27 @@ describe("registry-server --public-read (real processes)", () => {
     const server = await start(["--config", file]);
     expect((await call(server, "GET", "/api/v1/experiments")).status).toBe(401);
   });
+
+  it("mldeploy ui takes it from its config file section too", async () => {
+    const dir = tempDir("mldeploy-public-read-ui-");
+    const file = path.join(dir, "mldeploy.config.yaml");
+    writeFileSync(file, "ui:\n  publicRead: true\n");
+    // startUi sets MLDEPLOY_REGISTRY_TOKEN: the config file adds only the flag.
+    const ui: UiServer = await startUi(path.join(dir, "data"), { args: ["--config", file] });
+    try {
+      await expectPublicRead(ui);
+    } finally {
+      await ui.stop();
+    }
+  });
+
+  it.each(["registry-server", "ui"])(
+    "%s --help explains the flag and its env variable",
+    async (verb) => {
+      const help = (await runCli([verb, "--help"])).stdout.replace(/\s+/g, " ");
+      expect(help).toContain("--public-read");
+      expect(help).toContain("MLDEPLOY_PUBLIC_READ");
+      expect(help).toContain("writes still need the token");
+    },
+  );
 });
