@@ -167,15 +167,23 @@ function listeningUrl(child: ChildProcess): Promise<string> {
   });
 }
 
+/** A mistake on the command line: its message is all the user needs. */
+class UsageError extends Error {}
+
 function positiveInt(text: string, flag: string): number {
   const value = Number(text);
   if (!Number.isInteger(value) || value < 1) {
-    throw new Error(`${flag} must be a whole number of at least 1, got "${text}"`);
+    throw new UsageError(`${flag} must be a whole number of at least 1, got "${text}"`);
   }
   return value;
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`ui:screenshots failed: ${(error as Error).stack ?? String(error)}\n`);
+  const shown =
+    error instanceof UsageError ||
+    (error as { code?: unknown }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
+      ? (error as Error).message
+      : ((error as Error).stack ?? String(error));
+  process.stderr.write(`ui:screenshots failed: ${shown}\n`);
   process.exitCode = 1;
 });

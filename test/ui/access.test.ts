@@ -82,6 +82,8 @@ describe.skipIf(!haveChromium)("access to the web UI (mldeploy ui, Debian's chro
       await expect
         .poll(() => page.evaluate<string | undefined>("document.activeElement?.id"))
         .toBe("header-token");
+      // The open form fits the phone's width too.
+      expect(await horizontalOverflow(page)).toBeLessThanOrEqual(0);
       await page.getByLabel("API token").fill("not-the-token");
       await page.getByRole("button", { name: "Set token" }).click();
       // Reads are public, but a token that is sent is checked: never silently ignored.
