@@ -51,8 +51,12 @@ describe.skipIf(!haveChromium)("access to the web UI (mldeploy ui, Debian's chro
     for (const server of servers) await server.stop();
   });
 
-  async function open(args: string[], viewport = { width: 390, height: 844 }) {
-    const server = await startUi(dataDir, { args });
+  async function open(
+    args: string[],
+    viewport = { width: 390, height: 844 },
+    env: Record<string, string> = {},
+  ) {
+    const server = await startUi(dataDir, { args, env });
     servers.push(server);
     const context = await browser.newContext({ viewport });
     return { server, page: await context.newPage() };
@@ -203,5 +207,17 @@ describe.skipIf(!haveChromium)("access to the web UI (mldeploy ui, Debian's chro
       expect(await seriousViolations(wide)).toEqual([]);
       await wide.close();
     });
+  });
+
+  it("a server without a token: pages load and the header offers no token control", async () => {
+    // An empty MLDEPLOY_REGISTRY_TOKEN counts as unset.
+    const { server, page } = await open([], undefined, { MLDEPLOY_REGISTRY_TOKEN: "" });
+    await page.goto(`${server.url}/`);
+    await expect.poll(() => experimentRows(page)).toEqual(["ride-duration"]);
+    expect(await promptShown(page)).toBe(0);
+    // The control decides after one look at the server's OpenAPI document.
+    await page.waitForLoadState("networkidle");
+    expect(await page.locator(".token-control").count()).toBe(0);
+    expect(await page.getByRole("button", { name: "Enter token" }).count()).toBe(0);
   });
 });

@@ -8,6 +8,7 @@ import { forgetToken, hasToken, setToken, TOKEN_CHANGED } from "./api.js";
  */
 export function TokenControl(props: { onChange: () => void }) {
   const [set, setSet] = useState(hasToken);
+  const wanted = useTokenWanted();
   const [editing, setEditing] = useState(false);
   const [text, setText] = useState("");
   const input = useRef<HTMLInputElement>(null);
@@ -48,6 +49,8 @@ export function TokenControl(props: { onChange: () => void }) {
       </div>
     );
   }
+  // A server without a token (the local `mldeploy ui`) has nothing to enter.
+  if (!editing && !wanted) return null;
   if (!editing) {
     return (
       <div class="token-control">
@@ -89,4 +92,29 @@ export function TokenControl(props: { onChange: () => void }) {
       </button>
     </form>
   );
+}
+
+/**
+ * Whether this server takes a token at all, from its OpenAPI document fetched without one: a
+ * 401 means every call needs it, a document that names a security requirement means writes do
+ * (--public-read), none means no token is set. Unknown (a failure) counts as wanted.
+ */
+function useTokenWanted(): boolean {
+  const [wanted, setWanted] = useState(false);
+  useEffect(() => {
+    let live = true;
+    fetch("/api/v1/openapi.json").then(
+      async (response) => {
+        const document = response.ok
+          ? ((await response.json().catch(() => ({}))) as { security?: unknown[] })
+          : undefined;
+        if (live) setWanted(document === undefined || (document.security ?? []).length > 0);
+      },
+      () => live && setWanted(true),
+    );
+    return () => {
+      live = false;
+    };
+  }, []);
+  return wanted;
 }
