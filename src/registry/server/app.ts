@@ -21,8 +21,8 @@ export interface RegistryServerOptions {
   /** When set, every route but /health requires `Authorization: Bearer <token>`. */
   token?: string;
   /**
-   * With a token: GET and HEAD requests without an Authorization header are answered, writes
-   * still need the token. A header that is present is always checked (a wrong token is refused,
+   * With a token: reads (GET, HEAD and read-only POSTs such as /runs/search, see auth.ts)
+   * without an Authorization header are answered, writes still need the token. A header that is present is always checked (a wrong token is refused,
    * never ignored). No effect without a token.
    */
   publicRead?: boolean;

@@ -35,7 +35,7 @@ export const registryServerOptionsSchema = z
       .boolean()
       .default(false)
       .describe(
-        "With a token set: answer reads (GET/HEAD under /api/) without a token, so anyone who can connect may browse the registry and its UI; writes still need the token, and a wrong token is refused even on reads",
+        "With a token set: answer reads (GET/HEAD under /api/, and the runs search) without a token, so anyone who can connect may browse the registry and its UI; writes still need the token, and a wrong token is refused even on reads",
       ),
     dataDir: z
       .string()
