@@ -23,7 +23,9 @@ export function registerRegistryServer(program: Command): void {
     `
 Clients point MLDEPLOY_REGISTRY_URL at it (and send MLDEPLOY_REGISTRY_TOKEN when one is set).
 Keep artifacts where every client can reach them (--artifact-root s3://bucket/prefix).
-The web UI is at its root URL; with a token set, the UI asks for it.
+The web UI is at its root URL; with a token set, the UI asks for it. With --public-read,
+reads (GET/HEAD: the UI's pages, mldeploy models list) need no token; writes still do, and
+a wrong token is refused even on reads.
 
 Example:
   MLDEPLOY_REGISTRY_TOKEN=s3cret mldeploy registry-server --host 0.0.0.0 \\
@@ -60,6 +62,7 @@ export async function serveRegistry(settings: RegistryServerSettings): Promise<v
     host: settings.host,
     port: settings.port,
     token: settings.registryToken,
+    publicRead: settings.publicRead,
     bodyLimitBytes: settings.bodyLimitBytes,
     allowedArtifactRoots: settings.allowedArtifactRoots,
     logger,

@@ -25,11 +25,13 @@ export function registerUi(program: Command): void {
     "after",
     `
 Reads the registry in --data-dir (default ./mldeploy-data) or --registry-url; open the URL it
-prints. With MLDEPLOY_REGISTRY_TOKEN set, the page asks for the token.
+prints. With MLDEPLOY_REGISTRY_TOKEN set, the page asks for the token; add --public-read to let
+anyone browse without it (changes, such as moving an alias, still ask for the token).
 
 Example:
   mldeploy ui                 # http://127.0.0.1:5000
-  mldeploy ui --port 8080 --data-dir /srv/mldeploy-data`,
+  mldeploy ui --port 8080 --data-dir /srv/mldeploy-data
+  MLDEPLOY_REGISTRY_TOKEN=s3cret mldeploy ui --host 0.0.0.0 --public-read`,
   );
   command.action(async (flags: Record<string, unknown>) => {
     const settings = resolveConfig(uiOptionsSchema, {

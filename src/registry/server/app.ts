@@ -10,7 +10,7 @@ import { VERSION } from "../../version.js";
 import { RegistryError } from "../errors.js";
 import type { RegistryStore } from "../store/types.js";
 import { ArtifactRoots } from "./artifact-roots.js";
-import { bearerChecker } from "./auth.js";
+import { bearerChecker, isReadOnly } from "./auth.js";
 import { buildOpenApiDocument, HEALTH_PATH, OPENAPI_PATH } from "./openapi.js";
 import { ARTIFACT_ROUTES } from "./artifact-routes.js";
 import { RawAnswer, type ServerRules } from "./route-spec.js";
@@ -21,6 +21,12 @@ import { API_PREFIX, httpStatusOf, INTERNAL_ERROR_CODE, type ErrorBody } from ".
 export interface RegistryServerOptions {
   /** When set, every route but /health requires `Authorization: Bearer <token>`. */
   token?: string;
+  /**
+   * With a token: reads (GET, HEAD and read-only POSTs such as /runs/search, see auth.ts)
+   * without an Authorization header are answered, writes still need the token. A header that is present is always checked (a wrong token is refused,
+   * never ignored). No effect without a token.
+   */
+  publicRead?: boolean;
   logger?: Logger;
   /**
    * Largest request body. Large enough for a metrics batch of ~100 000 points: the client
@@ -97,7 +103,12 @@ export async function buildRegistryServer(
 
   installJsonParser(app);
   installErrorHandling(app, logger);
-  if (options.token !== undefined) installAuth(app, options.token, options.ui === true);
+  if (options.token !== undefined) {
+    installAuth(app, options.token, {
+      publicUi: options.ui === true,
+      publicRead: options.publicRead === true,
+    });
+  }
   installRequestLog(app, logger);
 
   for (const route of ALL_ROUTES) {
@@ -117,7 +128,9 @@ export async function buildRegistryServer(
     });
   }
 
-  const document = openApiDocument(options.token !== undefined);
+  const document = openApiDocument(
+    options.token === undefined ? "none" : options.publicRead === true ? "writes" : "all",
+  );
   app.get(OPENAPI_PATH, async () => document);
   app.get(HEALTH_PATH, async () => ({ status: "ok", version: VERSION }));
   if (options.ui === true) await registerUiRoutes(app, { logger });
@@ -137,14 +150,17 @@ function artifactRootsOf(store: RegistryStore, options: RegistryServerOptions): 
 /** The store's operations, then the reads of run artifacts for the web UI. */
 const ALL_ROUTES = [...API_ROUTES, ...ARTIFACT_ROUTES];
 
-// The document depends only on the (fixed) route table and whether a token is required:
+// The document depends only on the (fixed) route table and which requests need a token:
 // built once per process, not per server (tests start many).
-const documents = new Map<boolean, Record<string, unknown>>();
-function openApiDocument(auth: boolean): Record<string, unknown> {
-  let document = documents.get(auth);
+type TokenNeeded = "none" | "all" | "writes";
+const documents = new Map<TokenNeeded, Record<string, unknown>>();
+function openApiDocument(needed: TokenNeeded): Record<string, unknown> {
+  let document = documents.get(needed);
   if (document === undefined) {
-    document = buildOpenApiDocument(ALL_ROUTES, auth);
-    documents.set(auth, document);
+    document = buildOpenApiDocument(ALL_ROUTES, needed !== "none", {
+      publicRead: needed === "writes",
+    });
+    documents.set(needed, document);
   }
   return document;
 }
@@ -167,7 +183,11 @@ function installJsonParser(app: FastifyInstance): void {
   });
 }
 
-function installAuth(app: FastifyInstance, token: string, publicUi: boolean): void {
+function installAuth(
+  app: FastifyInstance,
+  token: string,
+  open: { publicUi: boolean; publicRead: boolean },
+): void {
   const check = bearerChecker(token);
   app.addHook("onRequest", async (request) => {
     // Load balancers and orchestrators probe /health without credentials.
@@ -176,10 +196,24 @@ function installAuth(app: FastifyInstance, token: string, publicUi: boolean): vo
     // Both the matched route and the raw path are checked, so no spelling of an API path slips by.
     const route = request.routeOptions.url;
     const apiRoute = route !== undefined && route.startsWith(API_PREFIX);
-    if (publicUi && !apiRoute && !isApiPath(request.url)) return;
-    const refused = check(request.headers.authorization);
+    if (open.publicUi && !apiRoute && !isApiPath(request.url)) return;
+    const header = request.headers.authorization;
+    // --public-read: an anonymous read is answered. A request that does send credentials has
+    // them checked, so a mistyped token is refused rather than silently read-only.
+    if (open.publicRead && header === undefined && readsOnly(request.method, route)) return;
+    const refused = check(header);
     if (refused) throw refused;
   });
+}
+
+/** A read by its method, or a read-only POST by its matched route (unmatched: a 404 anyway). */
+function readsOnly(method: string, route: string | undefined): boolean {
+  if (method === "GET" || method === "HEAD") return true;
+  return (
+    route !== undefined &&
+    route.startsWith(API_PREFIX) &&
+    isReadOnly(method, route.slice(API_PREFIX.length))
+  );
 }
 
 interface Answer {

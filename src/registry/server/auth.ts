@@ -27,3 +27,15 @@ export function bearerChecker(
     }
   };
 }
+
+/**
+ * POST routes that only read: a search takes its filter in a body (as MLflow's runs/search)
+ * but changes nothing, so --public-read answers it without a token too. Paths as in routes.ts.
+ */
+const READ_ONLY_POSTS = new Set(["/runs/search"]);
+
+/** Whether a request to `path` (routes.ts spelling, no /api/v1 prefix) only reads the registry. */
+export function isReadOnly(method: string, path: string): boolean {
+  if (method === "GET" || method === "HEAD") return true;
+  return method === "POST" && READ_ONLY_POSTS.has(path);
+}

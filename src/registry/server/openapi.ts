@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { VERSION } from "../../version.js";
+import { isReadOnly } from "./auth.js";
 import type { ApiRoute } from "./route-spec.js";
 import { apiSchemas } from "./schemas.js";
 import { API_PREFIX } from "../wire.js";
@@ -65,7 +66,10 @@ function errorResponses(statuses: number[]): JsonObject {
   return out;
 }
 
-function operation(route: ApiRoute, auth: boolean): JsonObject {
+// Anonymous or bearer: OpenAPI's way of saying a token is optional (an empty requirement).
+const OPTIONAL_TOKEN = [{}, { bearerAuth: [] }];
+
+function operation(route: ApiRoute, auth: boolean, publicRead: boolean): JsonObject {
   const success = route.produces
     ? {
         description: "The file's bytes",
@@ -79,6 +83,9 @@ function operation(route: ApiRoute, auth: boolean): JsonObject {
     operationId: route.operationId,
     summary: route.summary,
     tags: [route.tag],
+    ...(auth && publicRead && isReadOnly(route.method, route.path)
+      ? { security: OPTIONAL_TOKEN }
+      : {}),
     parameters: [...parameters(route.params, "path"), ...parameters(route.query, "query")],
     ...(route.body === undefined
       ? {}
@@ -105,9 +112,15 @@ function components(): Record<string, JsonObject> {
 
 /**
  * The OpenAPI 3.1 document of the registry API, generated from the route table and the zod
- * schemas the routes validate with. `auth`: whether the server demands a bearer token.
+ * schemas the routes validate with. `auth`: whether the server demands a bearer token;
+ * `publicRead`: whether reads (GET) are answered without one (a wrong one is still a 401).
  */
-export function buildOpenApiDocument(routes: readonly ApiRoute[], auth: boolean): JsonObject {
+export function buildOpenApiDocument(
+  routes: readonly ApiRoute[],
+  auth: boolean,
+  options: { publicRead?: boolean } = {},
+): JsonObject {
+  const publicRead = options.publicRead === true;
   const paths: Record<string, Record<string, JsonObject>> = {};
   const add = (path: string, method: string, op: JsonObject) => {
     paths[path] ??= {};
@@ -115,7 +128,11 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[], auth: boolean)
   };
 
   for (const route of routes) {
-    add(openApiPath(`${API_PREFIX}${route.path}`), route.method, operation(route, auth));
+    add(
+      openApiPath(`${API_PREFIX}${route.path}`),
+      route.method,
+      operation(route, auth, publicRead),
+    );
   }
   add(HEALTH_PATH, "GET", {
     operationId: "health",
@@ -128,6 +145,7 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[], auth: boolean)
     operationId: "openApiDocument",
     summary: "This document",
     tags: ["meta"],
+    ...(auth && publicRead ? { security: OPTIONAL_TOKEN } : {}),
     responses: {
       "200": { description: "OpenAPI 3.1 document", content: jsonContent({ type: "object" }) },
       ...errorResponses(auth ? [401] : []),

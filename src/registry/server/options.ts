@@ -29,7 +29,13 @@ export const registryServerOptionsSchema = z
       .min(1)
       .optional()
       .describe(
-        "Bearer token every API request (/api/…) must carry; clients send it from MLDEPLOY_REGISTRY_TOKEN (the web UI asks for it)",
+        "Bearer token every API request (/api/…) must carry (reads too, unless --public-read); clients send it from MLDEPLOY_REGISTRY_TOKEN (the web UI asks for it)",
+      ),
+    publicRead: z
+      .boolean()
+      .default(false)
+      .describe(
+        "With a token set: answer reads (GET/HEAD under /api/, and the runs search) without a token, so anyone who can connect may browse the registry and its UI; writes still need the token, and a wrong token is refused even on reads",
       ),
     dataDir: z
       .string()

@@ -17,6 +17,8 @@ export interface RunRegistryServerInput {
   host?: string;
   port?: number;
   token?: string;
+  /** Reads without a token (see buildRegistryServer). */
+  publicRead?: boolean;
   bodyLimitBytes?: number;
   logger?: Logger;
   /** Where clients may point artifacts besides the store's artifact root (see buildRegistryServer). */
@@ -50,6 +52,7 @@ export async function runRegistryServer(
   const logger = input.logger ?? silentLogger();
   const app = await buildRegistryServer(input.store, {
     token: input.token,
+    publicRead: input.publicRead,
     logger,
     bodyLimitBytes: settings.bodyLimitBytes,
     allowedArtifactRoots: input.allowedArtifactRoots,
@@ -65,9 +68,19 @@ export async function runRegistryServer(
       "registry server reachable from other machines without a token: anyone who can connect can change the registry",
     );
   }
+  const publicRead = input.token !== undefined && input.publicRead === true;
+  if (input.token === undefined && input.publicRead === true) {
+    logger.warn("--public-read has no effect without a token: every request is answered anyway");
+  }
   logger.info(
-    { url, store: input.store.description, auth: input.token !== undefined },
-    `registry server for ${input.store.description} at ${url}`,
+    {
+      url,
+      store: input.store.description,
+      auth: input.token !== undefined,
+      ...(publicRead ? { publicRead } : {}),
+    },
+    `registry server for ${input.store.description} at ${url}` +
+      (publicRead ? " (reads need no token, writes do)" : ""),
   );
 
   let closing: Promise<void> | undefined;

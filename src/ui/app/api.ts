@@ -71,3 +71,23 @@ export const getExperiment = (id: string) =>
   getJson<Experiment>(`/experiments/${encodeURIComponent(id)}`);
 export const listRuns = (experimentId: string) =>
   getJson<Run[]>("/runs", { experimentId, limit: String(MAX_RUNS) });
+
+/** Fired on `window` when this tab's token is set or forgotten (the header shows which). */
+export const TOKEN_CHANGED = "mldeploy:token";
+
+/** Whether this tab holds a token (it is sent with every API call). */
+export function hasToken(): boolean {
+  return sessionStorage.getItem(TOKEN_KEY) !== null;
+}
+
+/** Keeps `token` for this tab and tells the header. */
+export function setToken(token: string): void {
+  saveToken(token);
+  window.dispatchEvent(new Event(TOKEN_CHANGED));
+}
+
+/** Drops this tab's token: API calls go without one (enough where reads are public). */
+export function forgetToken(): void {
+  sessionStorage.removeItem(TOKEN_KEY);
+  window.dispatchEvent(new Event(TOKEN_CHANGED));
+}

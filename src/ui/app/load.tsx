@@ -1,6 +1,6 @@
 import type { ComponentChildren } from "preact";
-import { useEffect, useState } from "preact/hooks";
-import { NotFound, saveToken, TokenRequired } from "./api.js";
+import { useEffect, useId, useState } from "preact/hooks";
+import { NotFound, setToken, TokenRequired } from "./api.js";
 
 type State<T> = { kind: "loading" } | { kind: "done"; value: T } | { kind: "failed"; error: Error };
 
@@ -48,28 +48,33 @@ export function Loaded<T>(props: {
 
 /**
  * The server wants a bearer token: ask for it, keep it for this tab only. Forms that write show
- * it when their call throws TokenRequired, then retry.
+ * it when their call throws TokenRequired, then retry. The message is the server's: "requires a
+ * token" when none was sent, "was refused" when the one entered is wrong (asked again, never
+ * ignored).
  */
 export function TokenPrompt(props: { message: string; onSaved: () => void }) {
-  const [token, setToken] = useState("");
+  const [token, setTokenText] = useState("");
+  // Unique per prompt: a page and a form on it may both ask.
+  const id = useId();
   return (
     <form
       class="token"
+      aria-labelledby={`${id}-title`}
       onSubmit={(event) => {
         event.preventDefault();
-        saveToken(token);
+        setToken(token);
         props.onSaved();
       }}
     >
-      <h2>This registry needs a token</h2>
+      <h2 id={`${id}-title`}>This registry needs a token</h2>
       <p role="alert">{props.message}</p>
-      <label for="token">Registry token (MLDEPLOY_REGISTRY_TOKEN)</label>
+      <label for={`${id}-input`}>Registry token (MLDEPLOY_REGISTRY_TOKEN)</label>
       <input
-        id="token"
+        id={`${id}-input`}
         type="password"
         autocomplete="current-password"
         value={token}
-        onInput={(event) => setToken(event.currentTarget.value)}
+        onInput={(event) => setTokenText(event.currentTarget.value)}
         required
       />
       <button type="submit">Use token</button>

@@ -1,4 +1,5 @@
 import { render } from "preact";
+import { useState } from "preact/hooks";
 import "./app.css";
 import { BatchHistoryPage } from "./batch-history.js";
 import { ComparePage } from "./compare.js";
@@ -10,6 +11,7 @@ import { NotFoundPage } from "./not-found.js";
 import { href, useLocation, type Location } from "./router.js";
 import { RunPage } from "./run.js";
 import { RunsPage } from "./runs.js";
+import { TokenControl } from "./token-control.js";
 
 /** A page of the app: a path pattern, and the page given the pattern's decoded parts. */
 interface PageRoute {
@@ -55,9 +57,19 @@ const NAV = [
 
 function App() {
   const location = useLocation();
+  // Bumped when the header sets or forgets the token: the page is built afresh and loads again.
+  const [tokenEpoch, setTokenEpoch] = useState(0);
   return (
     <>
-      <a class="skip" href="#content">
+      <a
+        class="skip"
+        href="#content"
+        onClick={(event) => {
+          // The app's routes live in the fragment: move focus without changing the address.
+          event.preventDefault();
+          document.getElementById("content")?.focus();
+        }}
+      >
         Skip to content
       </a>
       <header class="top">
@@ -65,19 +77,23 @@ function App() {
           mldeploy
         </a>
         <nav aria-label="Main">
-          {NAV.map((item) => (
-            <a
-              key={item.path}
-              href={href(item.path)}
-              aria-current={location.path.startsWith(item.path) ? "page" : undefined}
-            >
-              {item.label}
-            </a>
-          ))}
+          <ul>
+            {NAV.map((item) => (
+              <li key={item.path}>
+                <a
+                  href={href(item.path)}
+                  aria-current={location.path.startsWith(item.path) ? "page" : undefined}
+                >
+                  {item.label}
+                </a>
+              </li>
+            ))}
+          </ul>
         </nav>
+        <TokenControl onChange={() => setTokenEpoch((n) => n + 1)} />
       </header>
       <main id="content" tabindex={-1}>
-        <Page />
+        <Page key={tokenEpoch} />
       </main>
     </>
   );

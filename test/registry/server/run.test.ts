@@ -17,6 +17,7 @@ describe("registry server options", () => {
       dataDir: "./mldeploy-data",
       bodyLimitBytes: 32 * 1024 * 1024,
       allowedArtifactRoots: [],
+      publicRead: false,
       logLevel: "info",
       logFormat: "auto",
     });
