@@ -42,7 +42,8 @@ async function main(): Promise<void> {
     "worker ready",
   );
 
-  // The primary reports the service's rate to the registry from every worker's count.
+  // The primary reports the service's rate to the registry from every worker's count, sent at
+  // least twice per beat.
   if (options.heartbeatIntervalMs > 0) {
     let sent = -1;
     const report = setInterval(() => {
@@ -50,7 +51,7 @@ async function main(): Promise<void> {
       if (count === sent || !process.connected) return;
       sent = count;
       process.send?.({ type: HANDLED_MESSAGE_TYPE, count } satisfies HandledMessage);
-    }, 1000);
+    }, Math.max(100, Math.min(1000, options.heartbeatIntervalMs / 2)));
     report.unref();
   }
 
