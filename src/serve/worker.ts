@@ -46,12 +46,15 @@ async function main(): Promise<void> {
   // least twice per beat.
   if (options.heartbeatIntervalMs > 0) {
     let sent = -1;
-    const report = setInterval(() => {
-      const count = instance.handled();
-      if (count === sent || !process.connected) return;
-      sent = count;
-      process.send?.({ type: HANDLED_MESSAGE_TYPE, count } satisfies HandledMessage);
-    }, Math.max(100, Math.min(1000, options.heartbeatIntervalMs / 2)));
+    const report = setInterval(
+      () => {
+        const count = instance.handled();
+        if (count === sent || !process.connected) return;
+        sent = count;
+        process.send?.({ type: HANDLED_MESSAGE_TYPE, count } satisfies HandledMessage);
+      },
+      Math.max(100, Math.min(1000, options.heartbeatIntervalMs / 2)),
+    );
     report.unref();
   }
 

@@ -1,4 +1,3 @@
-import { z } from "zod";
 import { intSetting } from "../../config/settings.js";
 
 /** Heartbeats every 10 s: a stopped deployment leaves the list after 30 s without a beat. */
