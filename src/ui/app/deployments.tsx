@@ -161,7 +161,7 @@ function DeploymentsTable(props: { deployments: Deployment[] }) {
                     {" "}
                     <a
                       href={href("/deployments", { try: d.modelName })}
-                      aria-label={`Try ${d.modelName}`}
+                      aria-label={`try it: ${d.modelName}`}
                     >
                       try it
                     </a>
