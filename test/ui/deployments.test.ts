@@ -31,19 +31,21 @@ async function seedRegistry(dataDir: string): Promise<void> {
       await run.end();
     }
     await registry.setAlias("ride-duration", "production", 1);
+    const batch = await registry.experiment("batch");
     let start = Date.UTC(2026, 11, 1, 6);
     for (const each of BATCH_RUNS) {
-      const run = await registry.startRun({
-        experiment: "batch",
+      const run = await registry.store.createRun({
+        experimentId: batch.id,
         tags: { job: "rides->ride_predictions", model_version: "1" },
+        startTime: (start += 3_600_000),
       });
-      await run.logMetrics({
-        rows_read: each.read,
-        rows_scored: each.scored,
-        rows_rejected: each.rejected,
-        duration_s: 42,
-      });
-      await registry.store.endRun(run.id, each.status, (start += 3_600_000) + 42_000);
+      await registry.store.logMetrics(run.id, [
+        { key: "rows_read", value: each.read },
+        { key: "rows_scored", value: each.scored },
+        { key: "rows_rejected", value: each.rejected },
+        { key: "duration_s", value: 42 },
+      ]);
+      await registry.store.endRun(run.id, each.status, start + 42_000);
     }
   } finally {
     await registry.close();
@@ -57,6 +59,7 @@ describe.skipIf(!haveChromium)("Deployments, try it and Batch jobs in Debian's c
   let browser: Browser;
   let page: Page;
 
+  /** The version cell of the (only) serve deployment listed. */
   const versionShown = () => page.locator('tr[data-mode="serve"] [data-version]').textContent();
   const axeAtBothSizes = async () => {
     for (const viewport of [
@@ -99,7 +102,9 @@ describe.skipIf(!haveChromium)("Deployments, try it and Batch jobs in Debian's c
     await page.goto(`${server.url}/#/deployments`);
     await enterToken(page);
     await expect.poll(versionShown, { timeout: 15_000 }).toBe("1");
-    const row = page.locator('tr[data-mode="serve"]');
+    const row = page.locator(`tr[data-mode="serve"]`, {
+      has: page.locator('[data-column="endpoint"]', { hasText: serve!.url }),
+    });
     expect(await row.locator('[data-column="endpoint"]').textContent()).toBe(serve!.url);
     expect(await row.locator('[data-column="model"]').textContent()).toContain(
       "models:/ride-duration@production",
@@ -107,17 +112,42 @@ describe.skipIf(!haveChromium)("Deployments, try it and Batch jobs in Debian's c
     expect(await row.locator("[data-lagging]").count()).toBe(0);
     await axeAtBothSizes();
 
+    const stuck = await startServeProcess(
+      ["models:/ride-duration@production", "--port", "0", "--workers", "1"].concat([
+        "--poll-interval-ms",
+        "0",
+        "--heartbeat-interval-ms",
+        "500",
+      ]),
+      { env: { MLDEPLOY_DATA_DIR: dataDir } },
+    );
+    const stuckRow = page.locator(`tr[data-mode="serve"]`, {
+      has: page.locator('[data-column="endpoint"]', { hasText: stuck.url }),
+    });
+    await expect.poll(() => stuckRow.count(), { timeout: 15_000 }).toBe(1);
+
     const moved = await fetch(`${server.url}/api/v1/models/ride-duration/aliases/production`, {
       method: "PUT",
       headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
       body: JSON.stringify({ version: 2 }),
     });
     expect(moved.status).toBe(204);
-    await expect.poll(versionShown, { timeout: 15_000 }).toBe("2");
+    await expect
+      .poll(() => row.locator("[data-version]").textContent(), { timeout: 15_000 })
+      .toBe("2");
     expect(await row.locator("[data-lagging]").count()).toBe(0);
     await expect
       .poll(() => page.locator("[data-announcement]").textContent())
       .toContain("now runs version 2");
+    // One that does not follow the alias (--poll-interval-ms 0) is marked as behind, in words.
+    await expect
+      .poll(() => stuckRow.locator("[data-lagging]").textContent(), { timeout: 15_000 })
+      .toBe("behind @production, which is 2");
+    expect(await stuckRow.locator("[data-version]").textContent()).toBe("1");
+    await axeAtBothSizes();
+    stuck.kill("SIGTERM");
+    expect(await stuck.exited).toBe(0);
+    await expect.poll(() => stuckRow.count(), { timeout: 15_000 }).toBe(0);
     expect(page.url()).toContain("#/deployments");
   });
 
@@ -150,7 +180,9 @@ describe.skipIf(!haveChromium)("Deployments, try it and Batch jobs in Debian's c
     // Keyboard: the controls are reachable in order.
     await page.getByLabel("Deployment", { exact: true }).focus();
     await page.keyboard.press("Tab");
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe("tryit-ride-duration-body");
+    expect(
+      await page.getByLabel("Request body").evaluate((el) => el === el.ownerDocument.activeElement),
+    ).toBe(true);
   });
 
   it("shows the batch job's runs with their rows and a chart over time", async () => {

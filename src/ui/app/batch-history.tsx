@@ -15,7 +15,7 @@ const COUNTS = [
   { key: "rows_rejected", label: "Rows rejected", stroke: "#cf222e" },
 ] as const;
 
-const SERIES: ChartSeries[] = COUNTS.map(({ label, stroke }) => ({ label, stroke, points: true }));
+const SERIES: ChartSeries[] = COUNTS.map(({ label, stroke }) => ({ label, stroke }));
 
 /** A run's duration: the one it logged, else from its start to its end (or now, if running). */
 function durationMs(run: Run): number | null {

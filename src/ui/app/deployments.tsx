@@ -64,7 +64,8 @@ function changes(before: Deployment[], after: Deployment[]): string[] {
 }
 
 function ago(ms: number, now: number): string {
-  return `${formatDuration(Math.max(0, Math.round((now - ms) / 1000) * 1000))} ago`;
+  const seconds = Math.round((now - ms) / 1000);
+  return seconds < 1 ? "just now" : `${formatDuration(seconds * 1000)} ago`;
 }
 
 export function DeploymentsPage(props: { location: Location }) {
@@ -131,24 +132,23 @@ function DeploymentsTable(props: { deployments: Deployment[] }) {
         <thead>
           <tr>
             <th scope="col">Endpoint</th>
-            <th scope="col">Mode</th>
-            <th scope="col">Host</th>
-            <th scope="col">Model</th>
             <th scope="col">Version running</th>
+            <th scope="col">Model</th>
+            <th scope="col">Mode</th>
             <th scope="col">Since</th>
             <th scope="col" class="number">
               Rate
             </th>
             <th scope="col">Last beat</th>
+            <th scope="col">Host</th>
           </tr>
         </thead>
         <tbody>
           {deployments.map((d) => (
             <tr key={d.id} data-deployment={d.id} data-mode={d.mode}>
               <td data-column="endpoint">{d.endpoint}</td>
-              <td data-column="mode">{d.mode}</td>
-              <td data-column="host">
-                {d.host} (pid {d.pid})
+              <td data-column="version">
+                <VersionCell deployment={d} />
               </td>
               <td data-column="model">
                 {d.modelName !== null ? (
@@ -168,14 +168,15 @@ function DeploymentsTable(props: { deployments: Deployment[] }) {
                   </>
                 )}
               </td>
-              <td data-column="version">
-                <VersionCell deployment={d} />
-              </td>
+              <td data-column="mode">{d.mode}</td>
               <td data-column="since">{formatTime(d.versionSince)}</td>
               <td data-column="rate" class="number">
                 {formatRate(d)}
               </td>
               <td data-column="beat">{ago(d.lastBeatAt, now)}</td>
+              <td data-column="host">
+                {d.host} (pid {d.pid})
+              </td>
             </tr>
           ))}
         </tbody>
