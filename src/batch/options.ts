@@ -7,6 +7,7 @@ import {
   metricsHostSetting,
   modelSetting,
 } from "../config/settings.js";
+import { heartbeatIntervalSetting } from "../registry/deployments/options.js";
 import { DEFAULT_RETRY_ATTEMPTS, DEFAULT_RETRY_DELAY } from "./retry.js";
 
 const DURATION = /^\d+(ms|s|m|h|d)$/;
@@ -114,6 +115,9 @@ export const batchOptionsSchema = z
       .describe(
         "Names the job's checkpoint and its runs; default <source table>-><sink table>[i/N]",
       ),
+    heartbeatIntervalMs: heartbeatIntervalSetting().describe(
+      "For a scheduled job (--every, --cron): how often it reports itself to the registry (job, schedule, model version, rows/s) for the Deployments page, when its model comes from the registry (models:/, runs:/); 0 = never",
+    ),
     metricsHost: metricsHostSetting(),
     metricsPort: intSetting(0, 65535)
       .optional()

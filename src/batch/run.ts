@@ -9,6 +9,12 @@ import {
 import { serveMetrics } from "../metrics/http.js";
 import { importCacheDir, importedModelName, servableBundle } from "../import/servable.js";
 import { loadPredictor } from "../model/predictor.js";
+import {
+  reportsHeartbeats,
+  startDeploymentReporter,
+  type DeploymentReporter,
+} from "../registry/deployments/reporter.js";
+import { parseModelUri } from "../registry/model-uri.js";
 import type { Registry } from "../registry/registry.js";
 import { openBatchSink, openBatchSource } from "./endpoints.js";
 import {
@@ -87,17 +93,28 @@ export async function runBatch(options: BatchOptions, deps: RunBatchDeps): Promi
   const reporting = await startReporting(options, jobId, deps.logger);
   const history: BatchStats[] = [];
   let runs = 0;
+  // Rows read by the finished runs and by the one in progress: the heartbeat's rate.
+  let rowsBefore = 0;
+  let current = emptyStats();
+  const heartbeat =
+    schedule === undefined
+      ? undefined
+      : startHeartbeats(options, jobId, schedule, () => rowsBefore + current.rowsRead, deps);
   const once = async () => {
     const { metrics } = reporting;
     metrics?.runStarted();
     runs++;
     const started = performance.now();
+    rowsBefore += current.rowsRead;
     // Filled in as chunks commit: what a failed run did commit is reported too.
     const stats = emptyStats();
+    current = stats;
     let ended: RunOutcome | undefined;
     let failure: { error: unknown } | undefined;
     try {
-      ended = await runRecorded(options, jobId, deps, control, metrics, stats);
+      ended = await runRecorded(options, jobId, deps, control, metrics, stats, (version) =>
+        heartbeat?.running(version),
+      );
       history.push(ended.stats);
     } catch (error) {
       failure = { error };
@@ -126,9 +143,35 @@ export async function runBatch(options: BatchOptions, deps: RunBatchDeps): Promi
     if (schedule === undefined) await once();
     else await runOnSchedule(schedule, once, control, deps.logger);
   } finally {
+    await heartbeat?.stop();
     await reporting.close();
   }
   return history;
+}
+
+/**
+ * A scheduled job's heartbeats, between runs too (it is deployed, waiting for its next slot),
+ * when its model comes from the registry; the version is the one its last run resolved.
+ */
+function startHeartbeats(
+  options: BatchOptions,
+  jobId: string,
+  schedule: Schedule,
+  rows: () => number,
+  deps: RunBatchDeps,
+): DeploymentReporter | undefined {
+  if (options.heartbeatIntervalMs === 0 || !reportsHeartbeats(options.model)) return undefined;
+  const parsed = parseModelUri(options.model);
+  return startDeploymentReporter({
+    store: deps.registry.store,
+    mode: "batch",
+    endpoint: `job ${jobId}, ${"everyMs" in schedule ? `every ${options.every}` : `cron "${schedule.cron}"`}`,
+    modelUri: options.model,
+    modelName: parsed.kind === "artifact" || parsed.kind === "run" ? undefined : parsed.name,
+    intervalMs: options.heartbeatIntervalMs,
+    count: rows,
+    logger: deps.logger,
+  });
 }
 
 /** The job's metrics, served on --metrics-port and/or pushed to --pushgateway after each run. */
@@ -177,9 +220,12 @@ async function runRecorded(
   control: ScheduleControl,
   metrics: BatchMetrics | undefined,
   stats: BatchStats,
+  /** The version this run scores with, once resolved (the heartbeat shows it). */
+  onVersion: (version: string | undefined) => void = () => {},
 ): Promise<RunOutcome> {
   const { registry, logger } = deps;
   const model = await registry.resolveModel(options.model);
+  onVersion(model.version);
   const predictor = await loadPredictor(
     await servableBundle(model.path, {
       features: options.feature,

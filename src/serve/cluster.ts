@@ -56,6 +56,16 @@ export interface ReloadFailedMessage {
   type: typeof RELOAD_FAILED_MESSAGE_TYPE;
 }
 
+/**
+ * IPC message from a worker, every second while heartbeats are on: the predictions it let in
+ * since it started (the primary sums the workers' growth into the deployment's rate).
+ */
+export const HANDLED_MESSAGE_TYPE = "mldeploy:handled";
+export interface HandledMessage {
+  type: typeof HANDLED_MESSAGE_TYPE;
+  count: number;
+}
+
 export interface WorkerAssignment {
   options: ServeOptions;
   /** The default model first. */
@@ -78,6 +88,8 @@ export interface ClusterHandle {
   swap(model: ResolvedModel, index: number): Promise<boolean>;
   /** Has every worker count a failed reload (a version whose files could not be fetched). */
   reloadFailed(): void;
+  /** Predictions the workers let in since start, as far as they reported (HandledMessage). */
+  handled(): number;
 }
 
 const RESTART_WINDOW_MS = 60_000;
@@ -219,10 +231,18 @@ export async function startCluster(
   };
   // Why a worker could not start, sent by the worker before it exits (it logs no stack itself).
   const startupFailures = new Map<number, StartupFailedMessage["error"]>();
+  // Each worker's last reported count; the total only grows (a restarted worker starts at 0).
+  const handledBy = new Map<number, number>();
+  let handledTotal = 0;
   cluster.on("message", (worker, message: unknown) => {
     const failed = message as Partial<StartupFailedMessage> | null;
     if (failed?.type === STARTUP_FAILED_MESSAGE_TYPE && failed.error) {
       startupFailures.set(worker.id, failed.error);
+    }
+    const handled = message as Partial<HandledMessage> | null;
+    if (handled?.type === HANDLED_MESSAGE_TYPE && typeof handled.count === "number") {
+      handledTotal += Math.max(0, handled.count - (handledBy.get(worker.id) ?? 0));
+      handledBy.set(worker.id, handled.count);
     }
   });
 
@@ -313,5 +333,6 @@ export async function startCluster(
     stopped,
     swap,
     reloadFailed,
+    handled: () => handledTotal,
   };
 }

@@ -40,6 +40,8 @@ export interface ServeInstance {
   swap(model: ResolvedModel, index?: number): Promise<boolean>;
   /** Counts a failed reload decided elsewhere (the version's files could not be fetched). */
   countFailedReload(): void;
+  /** Predictions (POST requests, gRPC calls) let in since start, for the heartbeat's rate. */
+  handled(): number;
   /**
    * Stops accepting, lets in-flight requests finish (cutting them after shutdownTimeoutMs),
    * then releases the model. Resolves true if everything finished in time.
@@ -200,7 +202,8 @@ export async function startServing(
     return closing;
   };
   const countFailedReload = () => metrics?.countReload("failure");
-  return { app, models, url, grpcAddress, swap, countFailedReload, close };
+  const handled = () => serving.limit.admitted;
+  return { app, models, url, grpcAddress, swap, countFailedReload, handled, close };
 }
 
 export function listeningUrl(app: FastifyInstance, host: string): string {

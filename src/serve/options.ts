@@ -1,6 +1,7 @@
 import os from "node:os";
 import { z } from "zod";
 import { importSettingsShape } from "../import/options.js";
+import { heartbeatIntervalSetting } from "../registry/deployments/options.js";
 import {
   intSetting,
   logLevelSetting,
@@ -151,6 +152,7 @@ export const serveOptionsSchema = z
       .describe(
         "For a registry alias (models:/name@alias): how often to check whether it moved, and switch without dropping requests; 0 = never",
       ),
+    heartbeatIntervalMs: heartbeatIntervalSetting(),
     maxWorkerRestarts: intSetting(0, 10_000)
       .default(5)
       .describe(

@@ -24,6 +24,7 @@ export const RETRY_AFTER_SECONDS = 1;
  */
 export class ConcurrencyLimit {
   private inFlight = 0;
+  private admittedTotal = 0;
   private passAll: () => boolean = () => false;
   private readonly answers: Record<Protocol, Buffer>;
 
@@ -38,6 +39,11 @@ export class ConcurrencyLimit {
     this.answers = { predict: answer("predict"), mlflow: answer("mlflow"), v2: answer("v2") };
   }
 
+  /** Predictions (POST requests and gRPC calls) let in since start: the deployment's rate. */
+  get admitted(): number {
+    return this.admittedTotal;
+  }
+
   /** The most predictions handled at once (0: no limit). */
   get maxInFlight(): number {
     return this.limit;
@@ -50,6 +56,7 @@ export class ConcurrencyLimit {
   tryEnter(): boolean {
     if (this.limit > 0 && this.inFlight >= this.limit) return false;
     this.inFlight++;
+    this.admittedTotal++;
     return true;
   }
 
@@ -92,6 +99,7 @@ export class ConcurrencyLimit {
       return false;
     }
     this.inFlight++;
+    this.admittedTotal++;
     // 'close' comes once the answer is sent or the connection is gone, whichever happens.
     response.once("close", () => this.inFlight--);
     return true;

@@ -1,13 +1,20 @@
 import cluster from "node:cluster";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { UserError } from "../config/errors.js";
 import { createLogger, decideLogFormat, type Logger } from "../log/logger.js";
 import { importedModelName, servableBundle } from "../import/servable.js";
 import { readBundle } from "../model/bundle.js";
+import {
+  reportsHeartbeats,
+  startDeploymentReporter,
+  type DeploymentReporter,
+} from "../registry/deployments/reporter.js";
 import { followModel } from "../registry/follow-model.js";
+import type { DeploymentStore } from "../registry/store/types.js";
 import { startCluster } from "./cluster.js";
-import { parseServeOptions, type ServeOptionsInput } from "./options.js";
+import { parseServeOptions, type ServeOptions, type ServeOptionsInput } from "./options.js";
 import { startServing, type ResolvedModel } from "./one-process.js";
 
 export interface RunServeDeps {
@@ -22,6 +29,11 @@ export interface RunServeDeps {
   importCacheDir?: string;
   /** Drain and exit the process on SIGTERM/SIGINT (default true; tests and embedders say false). */
   handleSignals?: boolean;
+  /**
+   * Where the service reports itself (heartbeats for the registry's Deployments page): the
+   * registry the model was resolved with, asked for once serving started; undefined = nowhere.
+   */
+  deploymentStore?: () => DeploymentStore | undefined;
 }
 
 export interface RunningServe {
@@ -87,6 +99,7 @@ export async function runServe(
   const [model] = models;
   let swapTo: (next: ResolvedModel, index: number) => Promise<unknown>;
   let countFailedReload: () => void;
+  let handled: () => number;
 
   let running: RunningServe | undefined = undefined;
   let exitCode = 0;
@@ -145,6 +158,7 @@ export async function runServe(
     };
     swapTo = (next, index) => handle.swap(next, index);
     countFailedReload = () => handle.reloadFailed();
+    handled = () => handle.handled();
     void handle.stopped.then((code) => {
       if (deps.handleSignals ?? true) process.exit(code);
     });
@@ -152,6 +166,7 @@ export async function runServe(
     const instance = await startServing(options, models, { logger });
     swapTo = (next, index) => instance.swap(next, index);
     countFailedReload = () => instance.countFailedReload();
+    handled = () => instance.handled();
     runningServe = {
       url: instance.url,
       grpcAddress: instance.grpcAddress,
@@ -162,11 +177,17 @@ export async function runServe(
     };
   }
 
+  const reporter = startReporting(options, model, runningServe.url, handled, logger, deps);
   const stopPolling = models.map((resolved, index) =>
     resolved.movable && options.pollIntervalMs > 0
       ? followModel(wanted[index].uri, resolved, options.pollIntervalMs, {
           resolve: (uri) => resolve(uri, logger),
-          swap: (next) => swapTo({ ...next, servedName: resolved.servedName }, index),
+          swap: async (next) => {
+            const loaded = await swapTo({ ...next, servedName: resolved.servedName }, index);
+            // The Deployments page shows the new version as soon as it serves.
+            if (index === 0 && loaded !== false) reporter?.running(next.version);
+            return loaded;
+          },
           failed: () => countFailedReload(),
           logger,
         })
@@ -175,10 +196,47 @@ export async function runServe(
   const closeServing = runningServe.close;
   runningServe.close = async () => {
     for (const stop of stopPolling) stop();
+    await reporter?.stop();
     await closeServing();
   };
 
   running = runningServe;
   if (pendingSignal) onSignal(pendingSignal);
   return runningServe;
+}
+
+/**
+ * Heartbeats of the service (one for the whole cluster, from the primary, the workers' rates
+ * summed) when its default model comes from the registry and heartbeats are on.
+ */
+function startReporting(
+  options: ServeOptions,
+  model: ResolvedModel,
+  url: string,
+  handled: () => number,
+  logger: Logger,
+  deps: RunServeDeps,
+): DeploymentReporter | undefined {
+  if (options.heartbeatIntervalMs === 0 || !reportsHeartbeats(options.model)) return undefined;
+  const store = deps.deploymentStore?.();
+  if (store === undefined) return undefined;
+  return startDeploymentReporter({
+    store,
+    mode: "serve",
+    endpoint: reachableUrl(url, options.host),
+    modelUri: options.model,
+    modelName: model.name,
+    modelVersion: model.version,
+    intervalMs: options.heartbeatIntervalMs,
+    count: handled,
+    logger,
+  });
+}
+
+/** Listening on every interface: others reach the service by this machine's name. */
+function reachableUrl(url: string, host: string): string {
+  if (host !== "0.0.0.0" && host !== "::") return url;
+  const parsed = new URL(url);
+  parsed.hostname = os.hostname();
+  return parsed.origin;
 }

@@ -7,12 +7,14 @@ import { UserError } from "../config/errors.js";
 import { createLogger } from "../log/logger.js";
 import { clusterMetricsRenderer } from "./cluster-metrics.js";
 import {
+  HANDLED_MESSAGE_TYPE,
   RELOAD_FAILED_MESSAGE_TYPE,
   SHUTDOWN_MESSAGE,
   STARTUP_FAILED_MESSAGE_TYPE,
   SWAP_MESSAGE_TYPE,
   SWAPPED_MESSAGE_TYPE,
   WORKER_ENV,
+  type HandledMessage,
   type StartupFailedMessage,
   type SwapMessage,
   type SwappedMessage,
@@ -39,6 +41,22 @@ async function main(): Promise<void> {
     { url: instance.url, loadMs: Math.round(instance.models.current.info.loadMs) },
     "worker ready",
   );
+
+  // The primary reports the service's rate to the registry from every worker's count, sent at
+  // least twice per beat.
+  if (options.heartbeatIntervalMs > 0) {
+    let sent = -1;
+    const report = setInterval(
+      () => {
+        const count = instance.handled();
+        if (count === sent || !process.connected) return;
+        sent = count;
+        process.send?.({ type: HANDLED_MESSAGE_TYPE, count } satisfies HandledMessage);
+      },
+      Math.max(100, Math.min(1000, options.heartbeatIntervalMs / 2)),
+    );
+    report.unref();
+  }
 
   let stopping = false;
   const stop = (reason: string) => {

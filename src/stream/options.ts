@@ -7,6 +7,7 @@ import {
   metricsHostSetting,
   modelSetting,
 } from "../config/settings.js";
+import { heartbeatIntervalSetting } from "../registry/deployments/options.js";
 import { ORIGINAL_FORMAT } from "./events.js";
 
 /** Options of `mldeploy stream` (flags > MLDEPLOY_* env > the config file's `stream:` section). */
@@ -61,6 +62,7 @@ export const streamOptionsSchema = z
       .describe(
         "For a registry alias (models:/name@alias): how often to check whether it moved, and switch between batches; 0 = never",
       ),
+    heartbeatIntervalMs: heartbeatIntervalSetting(),
     metricsHost: metricsHostSetting(),
     metricsPort: intSetting(0, 65535)
       .optional()

@@ -5,6 +5,7 @@ import { ModelHolder } from "../model/model-holder.js";
 import { importCacheDir, importedModelName, servableBundle } from "../import/servable.js";
 import { loadPredictor } from "../model/predictor.js";
 import type { Predictor } from "../model/types.js";
+import { reportsHeartbeats, startDeploymentReporter } from "../registry/deployments/reporter.js";
 import { followModel, resolveFollowedModel } from "../registry/follow-model.js";
 import type { LocalModel, Registry } from "../registry/registry.js";
 import { runConsumer, type ConsumerStats } from "./consumer.js";
@@ -83,12 +84,37 @@ export async function runStream(
       const lag = pollLag(source, metrics, { intervalMs: deps.lagIntervalMs, logger });
       opened.push({ close: () => lag.stop() });
     }
+    // Events taken from the source, for the heartbeat's rate.
+    let received = 0;
+    const reporter =
+      options.heartbeatIntervalMs > 0 && reportsHeartbeats(options.model)
+        ? startDeploymentReporter({
+            store: deps.registry.store,
+            mode: "stream",
+            endpoint: `${source.description} (group ${options.group})`,
+            modelUri: options.model,
+            modelName: model.name,
+            modelVersion: predictor.current.info.version,
+            intervalMs: options.heartbeatIntervalMs,
+            count: () => received,
+            logger,
+          })
+        : undefined;
+    if (reporter) opened.push({ close: () => reporter.stop() });
     if (model.movable && options.pollIntervalMs > 0) {
       const stop = followModel(options.model, model, options.pollIntervalMs, {
         resolve: (uri) => resolveFollowedModel(deps.registry, uri),
         swap: (next) =>
           servable(next).then(
-            (bundle) => switchModel(predictor, { ...next, path: bundle }, { logger, metrics }),
+            async (bundle) => {
+              const switched = await switchModel(
+                predictor,
+                { ...next, path: bundle },
+                { logger, metrics },
+              );
+              if (switched) reporter?.running(next.version);
+              return switched;
+            },
             (error: unknown) => {
               metrics?.countReload("failure");
               logger.error(
@@ -119,7 +145,10 @@ export async function runStream(
       maxWaitMs: options.maxWaitMs,
       logger,
       shouldStop: deps.shouldStop,
-      onBatch: metrics ? (batch) => metrics.observeBatch(batch) : undefined,
+      onBatch: (batch) => {
+        received += batch.received;
+        metrics?.observeBatch(batch);
+      },
     });
     logger.info(
       { ...stats },

@@ -92,6 +92,8 @@ export async function serveModel(
       }
       return resolved;
     },
+    // The registry the model came from hears the service's heartbeats (none for a local bundle).
+    deploymentStore: () => registry?.store,
   });
   starting = false;
   return running;

@@ -1,5 +1,6 @@
 import type { MetricPoint } from "../store/types.js";
 import { lttb } from "../lttb.js";
+import { DEPLOYMENT_ROUTES } from "./deployment-routes.js";
 import { defineRoute, type ApiRoute } from "./route-spec.js";
 import {
   aliasParams,
@@ -372,4 +373,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     errors: [404],
     handle: (store, { params }) => store.getModelVersionByAlias(params.name, params.alias),
   }),
+
+  // ── deployments (and what the web UI's "try it" needs) ──
+  ...DEPLOYMENT_ROUTES,
 ];

@@ -1,4 +1,5 @@
 import { RegistryHttpClient, type HttpStoreOptions } from "./http-client.js";
+import { HttpDeploymentStore } from "./http-deployment-store.js";
 import { HttpModelRegistryStore } from "./http-model-registry-store.js";
 import { HttpTrackingStore } from "./http-tracking-store.js";
 import { JoinedStore } from "./joined-store.js";
@@ -15,6 +16,11 @@ export class HttpStore extends JoinedStore {
   constructor(options: HttpStoreOptions) {
     const client = new RegistryHttpClient(options);
     // Nothing to release: fetch's connection pool closes idle sockets by itself.
-    super(new HttpTrackingStore(client), new HttpModelRegistryStore(client), async () => {});
+    super(
+      new HttpTrackingStore(client),
+      new HttpModelRegistryStore(client),
+      async () => {},
+      new HttpDeploymentStore(client),
+    );
   }
 }

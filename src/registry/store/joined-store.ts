@@ -1,4 +1,4 @@
-import type { ModelRegistryStore, RegistryStore, TrackingStore } from "./types.js";
+import type { DeploymentStore, ModelRegistryStore, RegistryStore, TrackingStore } from "./types.js";
 
 /** The arguments of a store method. */
 type Args<K extends keyof RegistryStore> = Parameters<
@@ -19,6 +19,8 @@ export class JoinedStore implements RegistryStore {
     readonly models: ModelRegistryStore,
     /** Releases the connection both parts share. */
     private readonly releaseConnection: () => Promise<void>,
+    /** Deployment heartbeats, over the same connection. */
+    readonly deployments: DeploymentStore,
   ) {
     this.description = tracking.description;
   }
@@ -99,6 +101,18 @@ export class JoinedStore implements RegistryStore {
   }
   deleteModelVersionTag(...args: Args<"deleteModelVersionTag">) {
     return this.models.deleteModelVersionTag(...args);
+  }
+
+  // ── deployments ──
+
+  reportDeployment(...args: Args<"reportDeployment">) {
+    return this.deployments.reportDeployment(...args);
+  }
+  listDeployments() {
+    return this.deployments.listDeployments();
+  }
+  removeDeployment(...args: Args<"removeDeployment">) {
+    return this.deployments.removeDeployment(...args);
   }
 
   close(): Promise<void> {

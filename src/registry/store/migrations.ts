@@ -141,6 +141,27 @@ export const MIGRATIONS: readonly Migration[] = [
       created_at {{int}} NOT NULL
     ){{strict}};`,
   ),
+  // Heartbeats of running serve, stream and scheduled batch processes (registry/deployments/).
+  // follows: the alias (or "latest") the model URI follows, parsed once when the beat is stored.
+  both(
+    "0004_deployments",
+    `CREATE TABLE deployments (
+      id TEXT PRIMARY KEY,
+      mode TEXT NOT NULL,
+      host TEXT NOT NULL,
+      pid {{int}} NOT NULL,
+      endpoint TEXT NOT NULL,
+      model_uri TEXT NOT NULL,
+      model_name {{name}},
+      model_version TEXT,
+      follows {{name}},
+      version_since {{int}} NOT NULL,
+      started_at {{int}} NOT NULL,
+      rate {{real}} NOT NULL,
+      interval_ms {{int}} NOT NULL,
+      last_beat_at {{int}} NOT NULL
+    ){{strict}};`,
+  ),
   // Model version tags (MLflow's model_version_tags). Versions registered before this
   // migration simply have none.
   both(

@@ -1,5 +1,6 @@
 import { JoinedStore } from "./joined-store.js";
 import type { SqlDatabase } from "./sql-database.js";
+import { SqlDeploymentStore } from "./sql-deployment-store.js";
 import { SqlModelRegistryStore } from "./sql-model-registry-store.js";
 import { SqlTrackingStore, type SqlTrackingStoreOptions } from "./sql-tracking-store.js";
 
@@ -15,7 +16,12 @@ export class SqlStore extends JoinedStore {
 
   protected constructor(db: SqlDatabase, options: SqlStoreOptions) {
     const tracking = new SqlTrackingStore(db, options);
-    super(tracking, new SqlModelRegistryStore(db, options.description), () => db.close());
+    super(
+      tracking,
+      new SqlModelRegistryStore(db, options.description),
+      () => db.close(),
+      new SqlDeploymentStore(db),
+    );
     this.artifactRoot = tracking.artifactRoot;
   }
 }

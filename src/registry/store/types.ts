@@ -191,6 +191,65 @@ export interface ModelRegistryStore extends StoreConnection {
 
 /**
  * What a registry URL opens (see openStore): the tracking store and the model-registry store
- * of one database or registry server, as one object; `close()` releases both.
+ * of one database or registry server (and the deployments' heartbeats), as one object;
+ * `close()` releases both.
  */
-export type RegistryStore = TrackingStore & ModelRegistryStore;
+export type RegistryStore = TrackingStore & ModelRegistryStore & DeploymentStore;
+
+// ── deployments (heartbeats of running serve, stream and scheduled batch processes) ──
+
+export type DeploymentMode = "serve" | "stream" | "batch";
+export const DEPLOYMENT_MODES: readonly DeploymentMode[] = ["serve", "stream", "batch"];
+
+/** What a running deployment reports about itself at every beat (see registry/deployments/). */
+export interface DeploymentHeartbeat {
+  /** Random per process (32 lowercase hex characters): a restarted process is a new deployment. */
+  id: string;
+  mode: DeploymentMode;
+  /** The machine's host name. */
+  host: string;
+  pid: number;
+  /**
+   * Where it works: serve, its base URL (`http://host:port`); stream, the source and consumer
+   * group; batch, the job id and its schedule.
+   */
+  endpoint: string;
+  /** The model URI as the process was given it (`models:/ride-duration@production`). */
+  modelUri: string;
+  /** Registered model name, when the URI names one. */
+  modelName: string | null;
+  /** The version it runs now (the registry's version number as text, or a run id). */
+  modelVersion: string | null;
+  /** Since when it runs that version. */
+  versionSince: number;
+  startedAt: number;
+  /** Requests (serve), events (stream) or rows (batch) per second over the last interval. */
+  rate: number;
+  /** How often it beats: it counts as stopped once 3 intervals pass without a beat. */
+  intervalMs: number;
+}
+
+/** A live deployment as the registry lists it. */
+export interface Deployment extends DeploymentHeartbeat {
+  /** When the registry received the last beat (the registry's clock). */
+  lastBeatAt: number;
+  /** What the URI follows: an alias (`production`), `latest`, or null for a fixed version. */
+  follows: string | null;
+  /** The version the alias (or latest) points at now; null when it follows nothing. */
+  targetVersion: number | null;
+  /** True when it follows an alias and does not run the version the alias points at now. */
+  lagging: boolean;
+}
+
+/** Running deployments' heartbeats: reported, listed while they beat, removed at shutdown. */
+export interface DeploymentStore {
+  /** Creates or updates the deployment of `heartbeat.id`; the registry stamps the beat time. */
+  reportDeployment(heartbeat: DeploymentHeartbeat): Promise<void>;
+  /**
+   * The live ones (a beat within their last 3 intervals), newest start first; stale ones are
+   * left out, and deleted once stale for an hour.
+   */
+  listDeployments(): Promise<Deployment[]>;
+  /** At graceful shutdown; an unknown id is not an error (it may have gone stale and been deleted). */
+  removeDeployment(id: string): Promise<void>;
+}

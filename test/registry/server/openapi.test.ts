@@ -93,6 +93,8 @@ describe("OpenAPI document", () => {
     let checked = 0;
     for (const route of API_ROUTES) {
       if (route.method !== "GET" || route.response === undefined) continue;
+      // Reads the version's files (s3://b/k here is not real): deployments-api.test.ts checks it.
+      if (route.operationId === "getInputExample") continue;
       let path = openApiPath(`/api/v1${route.path}`).replace(/\{\w+\}/g, (p) => concrete[p]);
       if (route.operationId === "getExperiment") path = `/api/v1/experiments/${experiment.id}`;
       const answer = await api(registry.url, "GET", path, { token: "t" });

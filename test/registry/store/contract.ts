@@ -1,6 +1,6 @@
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { RegistryStore } from "../../../src/registry/store/types.js";
+import type { DeploymentHeartbeat, RegistryStore } from "../../../src/registry/store/types.js";
 import { expectRegistryError, scratchDirs } from "./helpers.js";
 
 export interface StoreFactoryOptions {
@@ -623,6 +623,100 @@ export function describeStoreContract(name: string, makeStore: StoreFactory): vo
           "1",
           "v1-candidate",
         ]);
+      });
+    });
+
+    describe("deployments", () => {
+      const beat = (over: Partial<DeploymentHeartbeat> = {}): DeploymentHeartbeat => ({
+        id: "a".repeat(32),
+        mode: "serve",
+        host: "box-1",
+        pid: 4242,
+        endpoint: "http://127.0.0.1:9696",
+        modelUri: "models:/m@production",
+        modelName: "m",
+        modelVersion: "1",
+        versionSince: 1_000,
+        startedAt: 1_000,
+        rate: 12.5,
+        intervalMs: 10_000,
+        ...over,
+      });
+
+      it("lists a reported deployment with the registry's beat time; a beat updates it", async () => {
+        const before = Date.now();
+        await store.reportDeployment(beat());
+        const [listed] = await store.listDeployments();
+        expect(listed).toMatchObject({ ...beat(), follows: "production" });
+        expect(listed.lastBeatAt).toBeGreaterThanOrEqual(before);
+        expect(listed.lastBeatAt).toBeLessThanOrEqual(Date.now());
+
+        await store.reportDeployment(beat({ modelVersion: "2", versionSince: 2_000, rate: 0 }));
+        const again = await store.listDeployments();
+        expect(again).toHaveLength(1);
+        expect(again[0]).toMatchObject({ modelVersion: "2", versionSince: 2_000, rate: 0 });
+      });
+
+      it("compares what an alias deployment runs with where the alias points now", async () => {
+        for (let i = 0; i < 2; i++) await store.createModelVersion({ name: "m", source: `s${i}` });
+        await store.setAlias("m", "production", 1);
+        await store.reportDeployment(beat());
+        await store.reportDeployment(
+          beat({ id: "b".repeat(32), modelUri: "models:/m/1", startedAt: 500 }),
+        );
+        await store.reportDeployment(
+          beat({ id: "c".repeat(32), modelUri: "models:/m/latest", startedAt: 400 }),
+        );
+        const byId = async () =>
+          Object.fromEntries((await store.listDeployments()).map((d) => [d.id[0], d]));
+        let listed = await byId();
+        expect(listed.a).toMatchObject({ follows: "production", targetVersion: 1, lagging: false });
+        expect(listed.b).toMatchObject({ follows: null, targetVersion: null, lagging: false });
+        expect(listed.c).toMatchObject({ follows: "latest", targetVersion: 2, lagging: true });
+
+        await store.setAlias("m", "production", 2);
+        listed = await byId();
+        expect(listed.a).toMatchObject({ modelVersion: "1", targetVersion: 2, lagging: true });
+        await store.reportDeployment(beat({ modelVersion: "2" }));
+        expect((await byId()).a).toMatchObject({ targetVersion: 2, lagging: false });
+        // Newest start first.
+        expect((await store.listDeployments()).map((d) => d.id[0])).toEqual(["a", "b", "c"]);
+      });
+
+      it("drops a deployment that stopped beating, and removes one that says goodbye", async () => {
+        await store.reportDeployment(beat({ id: "d".repeat(32), intervalMs: 20 }));
+        await store.reportDeployment(beat({ mode: "stream", endpoint: "nats://x/s (group g)" }));
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        expect((await store.listDeployments()).map((d) => d.mode)).toEqual(["stream"]);
+        await store.removeDeployment("a".repeat(32));
+        expect(await store.listDeployments()).toEqual([]);
+        // Again, or one never seen: not an error (it may have been swept as stale).
+        await store.removeDeployment("a".repeat(32));
+      });
+
+      it("refuses a malformed heartbeat naming the field", async () => {
+        await expectRegistryError(
+          store.reportDeployment(beat({ id: "nope" })),
+          "INVALID_VALUE",
+          "id",
+        );
+        await expectRegistryError(
+          store.reportDeployment(beat({ intervalMs: 0 })),
+          "INVALID_VALUE",
+          "intervalMs",
+        );
+        await expectRegistryError(
+          store.reportDeployment(beat({ rate: -1 })),
+          "INVALID_VALUE",
+          "rate",
+        );
+        await expectRegistryError(
+          store.reportDeployment(beat({ host: "" })),
+          "INVALID_VALUE",
+          "host",
+        );
+        await expectRegistryError(store.removeDeployment("x"), "INVALID_VALUE", "id");
+        expect(await store.listDeployments()).toEqual([]);
       });
     });
   });

@@ -24,6 +24,7 @@ const scratch = scratchDirs();
 
 const IDS = MIGRATIONS.map((m) => m.id);
 const TABLES = [
+  "deployments",
   "experiment_tags",
   "experiments",
   "latest_metrics",
