@@ -23,7 +23,13 @@ import {
   validateRunName,
   validateTags,
 } from "./names.js";
-import { insertRows, type SqlDatabase, type SqlExecutor, type SqlValue } from "./sql-database.js";
+import {
+  insertRows,
+  type SqlDatabase,
+  type SqlExecutor,
+  type SqlInt,
+  type SqlValue,
+} from "./sql-database.js";
 import { experimentRow, insertUnique, lockedRun, runRow, setKeyValues } from "./sql-lookups.js";
 import {
   EXPERIMENT_COLUMNS,
@@ -39,6 +45,8 @@ import {
   RUN_STATUSES,
   type CreateRunInput,
   type Experiment,
+  type ExperimentKeys,
+  type ExperimentSummary,
   type ListRunsInput,
   type MetricInput,
   type MetricPoint,
@@ -127,6 +135,62 @@ export class SqlTrackingStore implements TrackingStore {
         await q.query<ExperimentRow>(`SELECT ${EXPERIMENT_COLUMNS} FROM experiments ORDER BY seq`),
       ),
     );
+  }
+
+  /**
+   * One grouped query over experiments and runs (the runs_by_experiment index finds each
+   * experiment's runs); experiment tags come from a second one, as everywhere.
+   */
+  async listExperimentSummaries(): Promise<ExperimentSummary[]> {
+    return this.db.read(async (q) => {
+      const rows = await q.query<
+        ExperimentRow & { run_count: SqlInt; last_start: SqlInt | null; last_end: SqlInt | null }
+      >(
+        `SELECT ${EXPERIMENT_COLUMNS.split(", ")
+          .map((column) => `e.${column}`)
+          .join(", ")}, COUNT(r.id) AS run_count, ` +
+          "MAX(r.start_time) AS last_start, MAX(r.end_time) AS last_end " +
+          "FROM experiments e LEFT JOIN runs r ON r.experiment_id = e.id " +
+          "GROUP BY e.seq ORDER BY e.seq",
+      );
+      const experiments = await hydrateExperiments(q, rows);
+      return experiments.map((experiment, i) => ({
+        ...experiment,
+        runCount: Number(rows[i].run_count),
+        lastActivity: Math.max(
+          experiment.createdAt,
+          Number(rows[i].last_start ?? 0),
+          Number(rows[i].last_end ?? 0),
+        ),
+      }));
+    });
+  }
+
+  async getExperimentKeys(id: string): Promise<ExperimentKeys> {
+    requireId("experiment", id);
+    return this.db.read(async (q) => {
+      await experimentRow(q, id);
+      // UNION (not UNION ALL) removes the duplicates: one row per kind and key.
+      const rows = await q.query<{ kind: "param" | "metric" | "tag"; key: string }>(
+        (
+          [
+            ["param", "params"],
+            ["metric", "latest_metrics"],
+            ["tag", "run_tags"],
+          ] as const
+        )
+          .map(
+            ([kind, table]) =>
+              `SELECT '${kind}' AS kind, k.key AS key FROM ${table} k ` +
+              "JOIN runs r ON r.id = k.run_id WHERE r.experiment_id = ?",
+          )
+          .join(" UNION ") + " ORDER BY kind, key",
+        [id, id, id],
+      );
+      const keys: ExperimentKeys = { params: [], metrics: [], tags: [] };
+      for (const row of rows) keys[`${row.kind}s`].push(row.key);
+      return keys;
+    });
   }
 
   // ── runs ─────────────────────────────────────────────────────────────────────────────────
