@@ -96,7 +96,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
     method: "GET",
     path: "/experiments/:id/keys",
     operationId: "getExperimentKeys",
-    summary: "The distinct param, metric and tag keys of an experiment's runs (a runs table's columns)",
+    summary:
+      "The distinct param, metric and tag keys of an experiment's runs (a runs table's columns)",
     tag: "experiments",
     params: experimentIdParams,
     status: 200,
