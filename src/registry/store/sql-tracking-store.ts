@@ -166,26 +166,14 @@ export class SqlTrackingStore implements TrackingStore {
     });
   }
 
+  /** From experiment_keys, which the writes keep (migration 0006). */
   async getExperimentKeys(id: string): Promise<ExperimentKeys> {
     requireId("experiment", id);
     return this.db.read(async (q) => {
       await experimentRow(q, id);
-      // UNION (not UNION ALL) removes the duplicates: one row per kind and key.
       const rows = await q.query<{ kind: "param" | "metric" | "tag"; key: string }>(
-        (
-          [
-            ["param", "params"],
-            ["metric", "latest_metrics"],
-            ["tag", "run_tags"],
-          ] as const
-        )
-          .map(
-            ([kind, table]) =>
-              `SELECT '${kind}' AS kind, k.key AS key FROM ${table} k ` +
-              "JOIN runs r ON r.id = k.run_id WHERE r.experiment_id = ?",
-          )
-          .join(" UNION ") + " ORDER BY kind, key",
-        [id, id, id],
+        "SELECT kind, key FROM experiment_keys WHERE experiment_id = ? ORDER BY kind, key",
+        [id],
       );
       const keys: ExperimentKeys = { params: [], metrics: [], tags: [] };
       for (const row of rows) keys[`${row.kind}s`].push(row.key);
@@ -213,6 +201,7 @@ export class SqlTrackingStore implements TrackingStore {
         [id, experiment.id, name, startTime, artifactUri],
       );
       await setKeyValues(tx, "run_tags", "run_id", id, tags);
+      await noteKeys(tx, experiment.id, "tag", Object.keys(tags));
       return {
         id,
         experimentId: experiment.id,
@@ -308,7 +297,7 @@ export class SqlTrackingStore implements TrackingStore {
       ([key, value]) => [validateKey("param", key), validateParamValue(key, value)] as const,
     );
     await this.db.write(async (tx) => {
-      await this.activeRun(tx, runId, "log params to");
+      const run = await this.activeRun(tx, runId, "log params to");
       const logged = await tx.query<{ key: string; value: string }>(
         "SELECT key, value FROM params WHERE run_id = ?",
         [runId],
@@ -332,6 +321,12 @@ export class SqlTrackingStore implements TrackingStore {
         ["run_id", "key", "value"],
         fresh.map(([key, value]) => [runId, key, value]),
       );
+      await noteKeys(
+        tx,
+        run.experiment_id,
+        "param",
+        fresh.map(([key]) => key),
+      );
     });
   }
 
@@ -349,7 +344,7 @@ export class SqlTrackingStore implements TrackingStore {
       };
     });
     await this.db.write(async (tx) => {
-      await this.activeRun(tx, runId, "log metrics to");
+      const run = await this.activeRun(tx, runId, "log metrics to");
       if (points.length === 0) return;
       await insertRows(
         tx,
@@ -374,6 +369,7 @@ export class SqlTrackingStore implements TrackingStore {
         " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, " +
           "step = excluded.step, timestamp = excluded.timestamp",
       );
+      await noteKeys(tx, run.experiment_id, "metric", [...changed.keys()]);
     });
   }
 
@@ -397,8 +393,9 @@ export class SqlTrackingStore implements TrackingStore {
     requireId("run", runId);
     const valid = validateTags(tags);
     await this.db.write(async (tx) => {
-      await lockedRun(tx, this.db.lockRow, runId);
+      const run = await lockedRun(tx, this.db.lockRow, runId);
       await setKeyValues(tx, "run_tags", "run_id", runId, valid);
+      await noteKeys(tx, run.experiment_id, "tag", Object.keys(valid));
     });
   }
 
@@ -443,4 +440,20 @@ export class SqlTrackingStore implements TrackingStore {
     }
     return run;
   }
+}
+
+/** Records keys an experiment's runs now have (experiment_keys); known ones are left alone. */
+async function noteKeys(
+  tx: SqlExecutor,
+  experimentId: string,
+  kind: "param" | "metric" | "tag",
+  keys: readonly string[],
+): Promise<void> {
+  await insertRows(
+    tx,
+    "experiment_keys",
+    ["experiment_id", "kind", "key"],
+    [...new Set(keys)].map((key) => [experimentId, kind, key]),
+    " ON CONFLICT DO NOTHING",
+  );
 }

@@ -24,6 +24,7 @@ const scratch = scratchDirs();
 
 const IDS = MIGRATIONS.map((m) => m.id);
 const TABLES = [
+  "experiment_keys",
   "experiment_tags",
   "experiments",
   "latest_metrics",
@@ -115,6 +116,46 @@ describe("SQLite migrations", () => {
     const after = inspect(file).migrations;
     expect(after.map((m) => m.id)).toEqual(IDS);
     expect(after[0]).toEqual(first[0]);
+  });
+
+  it("fills experiment_keys (0006) from the runs logged before it", () => {
+    const db = new Database(sqliteFile());
+    const before = MIGRATIONS.filter((m) => m.id < "0006");
+    migrateSqlite(db, before);
+    const run = (sql: string) => db.exec(sql);
+    run(
+      "INSERT INTO experiments (id, name, artifact_location, created_at) VALUES ('e1', 'a', '/x', 1)",
+    );
+    run(
+      "INSERT INTO experiments (id, name, artifact_location, created_at) VALUES ('e2', 'b', '/x', 1)",
+    );
+    for (const [id, experiment] of [
+      ["r1", "e1"],
+      ["r2", "e1"],
+      ["r3", "e2"],
+    ]) {
+      run(
+        "INSERT INTO runs (id, experiment_id, name, status, start_time, artifact_uri) " +
+          `VALUES ('${id}', '${experiment}', '${id}', 'RUNNING', 1, '/x')`,
+      );
+    }
+    run("INSERT INTO params VALUES ('r1', 'alpha', '0'), ('r2', 'alpha', '1'), ('r2', 'lr', '1')");
+    run("INSERT INTO latest_metrics VALUES ('r1', 'rmse', 1, 0, 1), ('r3', 'loss', 1, 0, 1)");
+    run("INSERT INTO run_tags VALUES ('r2', 'team', 'ml')");
+    expect(migrateSqlite(db)).toEqual(IDS.filter((id) => id >= "0006"));
+    expect(
+      db
+        .prepare("SELECT experiment_id, kind, key FROM experiment_keys ORDER BY 1, 2, 3")
+        .raw()
+        .all(),
+    ).toEqual([
+      ["e1", "metric", "rmse"],
+      ["e1", "param", "alpha"],
+      ["e1", "param", "lr"],
+      ["e1", "tag", "team"],
+      ["e2", "metric", "loss"],
+    ]);
+    db.close();
   });
 
   it("rolls a failing migration back entirely", () => {
