@@ -92,6 +92,17 @@ export async function seedSqlite(
       runRows(experiment.id),
       () => "?",
     );
+    // The keys the store keeps as it writes (migration 0006), filled as the migration does.
+    for (const [kind, table] of [
+      ["param", "params"],
+      ["metric", "latest_metrics"],
+      ["tag", "run_tags"],
+    ]) {
+      db.exec(
+        "INSERT INTO experiment_keys (experiment_id, kind, key) SELECT DISTINCT r.experiment_id, " +
+          `'${kind}', k.key FROM ${table} k JOIN runs r ON r.id = k.run_id`,
+      );
+    }
     db.exec("COMMIT");
   } finally {
     db.close();

@@ -118,7 +118,7 @@ describe("SQLite migrations", () => {
     expect(after[0]).toEqual(first[0]);
   });
 
-  it("fills experiment_keys (0006) from the runs logged before it", () => {
+  it("0006 fills experiment_keys from the runs logged before it and rebuilds the key tables", () => {
     const db = new Database(sqliteFile());
     const before = MIGRATIONS.filter((m) => m.id < "0006");
     migrateSqlite(db, before);
@@ -154,6 +154,22 @@ describe("SQLite migrations", () => {
       ["e1", "param", "lr"],
       ["e1", "tag", "team"],
       ["e2", "metric", "loss"],
+    ]);
+    // The (run_id, key) tables were rebuilt without rowid, their rows kept.
+    for (const table of ["params", "latest_metrics", "run_tags"]) {
+      const { sql } = db
+        .prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
+        .get(table) as { sql: string };
+      expect(sql).toContain("WITHOUT ROWID");
+    }
+    expect(db.prepare("SELECT * FROM params ORDER BY run_id, key").raw().all()).toEqual([
+      ["r1", "alpha", "0"],
+      ["r2", "alpha", "1"],
+      ["r2", "lr", "1"],
+    ]);
+    expect(db.prepare("SELECT * FROM latest_metrics ORDER BY run_id").raw().all()).toEqual([
+      ["r1", "rmse", 1, 0, 1],
+      ["r3", "loss", 1, 0, 1],
     ]);
     db.close();
   });
