@@ -24,7 +24,9 @@ import {
   validateTags,
 } from "./names.js";
 import {
+  chunks,
   insertRows,
+  placeholders,
   type SqlDatabase,
   type SqlExecutor,
   type SqlInt,
@@ -280,9 +282,21 @@ export class SqlTrackingStore implements TrackingStore {
     );
     return this.db.read(async (q) => {
       for (const id of experimentIds) await experimentRow(q, requireId("experiment", id));
-      const rows = await q.query<RunRow>(query.sql, query.params);
-      const runs = await hydrateRuns(q, rows.slice(0, maxResults));
-      return rows.length > maxResults
+      const order = await q.query<{ seq: SqlInt }>(query.sql, query.params);
+      const page = order.slice(0, maxResults).map((row) => Number(row.seq));
+      const bySeq = new Map<number, RunRow>();
+      for (const part of chunks(page)) {
+        const rows = await q.query<RunRow & { seq: SqlInt }>(
+          `SELECT ${RUN_COLUMNS}, seq FROM runs WHERE seq IN (${placeholders(part.length)})`,
+          part,
+        );
+        for (const row of rows) bySeq.set(Number(row.seq), row);
+      }
+      const runs = await hydrateRuns(
+        q,
+        page.map((seq) => bySeq.get(seq)).filter((row) => row !== undefined),
+      );
+      return order.length > maxResults
         ? { runs, nextPageToken: createPageToken(offset + maxResults) }
         : { runs };
     });
