@@ -173,14 +173,14 @@ function FilterErrorView(props: { filter: string; error: FilterSyntaxError }) {
       <p>
         Syntax error at position {error.position}: {error.message}
       </p>
-      <pre aria-hidden="true" data-testid="filter-caret">
+      {/* The filter again, wrapped, its faulty character marked (a caret under it, in CSS). */}
+      <p class="filter-echo" aria-hidden="true">
         <code>
           {filter.slice(0, at)}
           <mark>{filter.slice(at, at + 1) || " "}</mark>
           {filter.slice(at + 1)}
         </code>
-        {"\n" + " ".repeat(at) + "^"}
-      </pre>
+      </p>
     </div>
   );
 }
