@@ -199,7 +199,7 @@ describe.skipIf(!haveChromium)("web UI in Debian's chromium (mldeploy ui)", () =
     await page.goto(runsUrl(`status=FINISHED&q=${encodeURIComponent("metrics.valid_rmse 5")}`));
     const alert = page.getByRole("alert");
     await expect
-      .poll(() => alert.locator("p").textContent())
+      .poll(() => alert.locator(".filter-message").textContent())
       .toBe(
         "Syntax error at position 20: expected a comparator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN), found 5",
       );

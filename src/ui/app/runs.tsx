@@ -170,7 +170,7 @@ function FilterErrorView(props: { filter: string; error: FilterSyntaxError }) {
   const at = Math.min(error.position - 1, filter.length);
   return (
     <div class="filter-error" role="alert">
-      <p>
+      <p class="filter-message">
         Syntax error at position {error.position}: {error.message}
       </p>
       {/* The filter again, wrapped, its faulty character marked (a caret under it, in CSS). */}
