@@ -264,10 +264,12 @@ function describeSearch(
       ];
       for (const [filter, message] of cases) {
         const error = await expectRegistryError(search(filter), "INVALID_VALUE", message);
-        if (backend !== "HTTP") {
-          expect(error).toBeInstanceOf(RunSearchSyntaxError);
-          expect((error as RunSearchSyntaxError).position).toBeGreaterThan(0);
-        }
+        // Over HTTP too: the client rebuilds it from the body's field and position.
+        expect(error).toBeInstanceOf(RunSearchSyntaxError);
+        expect((error as RunSearchSyntaxError).field).toBe("filter");
+        expect((error as Error).message).toMatch(
+          new RegExp(`at position ${(error as RunSearchSyntaxError).position}$`),
+        );
       }
       await expectRegistryError(
         search("", { orderBy: ["metrics.rmse", "params.alpha DOWN"] }),
