@@ -177,7 +177,7 @@ async function benchPage(url: string, experimentId: string): Promise<void> {
       }
     }
     console.log(
-      `\n| the Runs page in headless Chromium (${PAGE_SIZE} rows shown) | median | slowest | target |`,
+      `\n| the Runs page in headless Chromium (${PAGE_SIZE} rows shown) | median | slowest | target (median) |`,
     );
     console.log("|---|---|---|---|");
     row("navigation start → table rows shown", loads, PAGE_TARGET_MS);

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { getExperiment, type Experiment, type Run } from "./api.js";
 import {
   FilterSyntaxError,
@@ -55,7 +55,22 @@ export function RunsPage(props: { id: string; location: Location }) {
     page: state.page,
     pageSize: state.pageSize,
   };
-  const search = useLoad(() => searchRuns(query), JSON.stringify(query));
+  const queryKey = JSON.stringify(query);
+  // The answer names its query: right after the address changes, the last answer is stale.
+  const search = useLoad(
+    async () => ({ key: queryKey, result: await searchRuns(query) }),
+    queryKey,
+  );
+  const fresh =
+    search.state.kind === "done" && search.state.value.key === queryKey
+      ? search.state.value.result
+      : undefined;
+  // What the table showed last: kept on screen (dimmed, aria-busy) while the next page loads,
+  // so that a sort or a page turn does not blank the table and shift the page.
+  const shown = useRef<{ id: string; state: RunsState; result: SearchRunsResult } | undefined>(
+    undefined,
+  );
+  if (fresh !== undefined) shown.current = { id, state, result: fresh };
   useTitle(meta.state.kind === "done" ? `Runs of ${meta.state.value.experiment.name}` : "Runs");
   const retry = () => {
     meta.retry();
@@ -80,13 +95,24 @@ export function RunsPage(props: { id: string; location: Location }) {
           </div>
           {search.state.kind === "failed" && search.state.error instanceof FilterSyntaxError ? (
             <FilterErrorView filter={state.filter} error={search.state.error} />
+          ) : fresh !== undefined ? (
+            <RunsResult id={id} state={state} keys={keys} result={fresh} />
+          ) : search.state.kind !== "failed" && shown.current?.id === id ? (
+            <div class="runs-stale" aria-busy="true">
+              <RunsResult
+                id={id}
+                state={shown.current.state}
+                keys={keys}
+                result={shown.current.result}
+              />
+            </div>
           ) : (
             <Loaded
               state={search.state}
               retry={retry}
               notFound={(message) => <p role="alert">{message}</p>}
             >
-              {(result) => <RunsResult id={id} state={state} keys={keys} result={result} />}
+              {({ result }) => <RunsResult id={id} state={state} keys={keys} result={result} />}
             </Loaded>
           )}
         </>
