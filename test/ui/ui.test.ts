@@ -165,7 +165,9 @@ describe.skipIf(!haveChromium)("web UI in Debian's chromium (mldeploy ui)", () =
     expect(await runNames(page)).toEqual(["run-a", "run-b", "run-c", "run-d"]);
     expect(page.url()).toContain("sort=metrics.valid_rmse&order=asc");
 
-    await page.getByRole("link", { name: /valid_rmse/ }).click();
+    // By keyboard this time: the header is a link, Enter follows it.
+    await page.getByRole("link", { name: /valid_rmse/ }).focus();
+    await page.keyboard.press("Enter");
     await expect
       .poll(() => column(page, "metrics.valid_rmse"))
       .toEqual(["7.75", "6.25", "5.5", ""]);
