@@ -14,7 +14,6 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import Database from "better-sqlite3";
 import pg from "pg";
 import { pino } from "pino";
 import { runRegistryServer } from "../registry/server/run.js";
@@ -22,74 +21,11 @@ import { HttpStore } from "../registry/store/http-store.js";
 import { newId } from "../registry/store/ids.js";
 import { PostgresStore } from "../registry/store/postgres-store.js";
 import { SqliteStore } from "../registry/store/sqlite-store.js";
+import { bulkInsert, RUNS, runRows, seedSqlite } from "./seed-runs.js";
 import type { RegistryStore, SearchRunsInput } from "../registry/store/types.js";
 
-const RUNS = 10_000;
 const PAGE = 100;
 const PG_URL = process.env.MLDEPLOY_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-
-type Row = (string | number | null)[];
-
-/** The rows of RUNS runs: runs, params, metrics and latest_metrics. */
-function rows(experimentId: string): Record<string, { columns: string[]; rows: Row[] }> {
-  const runs: Row[] = [];
-  const params: Row[] = [];
-  const metrics: Row[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const id = newId();
-    const start = 1_700_000_000_000 + i * 1000;
-    runs.push([
-      id,
-      experimentId,
-      `run-${i}`,
-      i % 10 === 0 ? "FAILED" : "FINISHED",
-      start,
-      start + 500,
-      `/tmp/a/${id}`,
-    ]);
-    params.push(
-      [id, "alpha", String(i % 7)],
-      [id, "l1_ratio", String((i % 5) / 10)],
-      [id, "depth", String(i % 12)],
-    );
-    // Run 0 has no metrics: it must sort last.
-    if (i > 0) {
-      metrics.push(
-        [id, "valid_rmse", 5 + Math.sin(i), 9, start],
-        [id, "train_rmse", 4 + Math.cos(i), 9, start],
-        [id, "r2", (i % 100) / 100, 9, start],
-      );
-    }
-  }
-  const metricColumns = ["run_id", "key", "value", "step", "timestamp"];
-  return {
-    runs: {
-      columns: ["id", "experiment_id", "name", "status", "start_time", "end_time", "artifact_uri"],
-      rows: runs,
-    },
-    params: { columns: ["run_id", "key", "value"], rows: params },
-    metrics: { columns: metricColumns, rows: metrics },
-    latest_metrics: { columns: metricColumns, rows: metrics },
-  };
-}
-
-async function bulkInsert(
-  run: (sql: string, values: Row) => Promise<void> | void,
-  data: ReturnType<typeof rows>,
-  placeholder: (n: number) => string,
-): Promise<void> {
-  for (const [table, { columns, rows: all }] of Object.entries(data)) {
-    const per = Math.floor(5000 / columns.length);
-    for (let i = 0; i < all.length; i += per) {
-      const part = all.slice(i, i + per);
-      let n = 0;
-      const values = part
-        .map(() => `(${columns.map(() => placeholder(++n)).join(", ")})`)
-        .join(", ");
-      await run(`INSERT INTO ${table} (${columns.join(", ")}) VALUES ${values}`, part.flat());
-    }
-  }
-}
 
 const QUERIES: [string, Omit<SearchRunsInput, "experimentIds">][] = [
   ["newest first (default)", {}],
@@ -138,20 +74,9 @@ async function main(): Promise<void> {
   );
   try {
     const file = path.join(dir, "registry.db");
-    let store = await SqliteStore.open(file, { artifactRoot: dir });
-    const experiment = await store.createExperiment("bench");
-    await store.close();
-    const db = new Database(file);
-    db.exec("BEGIN");
-    await bulkInsert(
-      (sql, values) => void db.prepare(sql).run(...values),
-      rows(experiment.id),
-      () => "?",
-    );
-    db.exec("COMMIT");
-    db.close();
-    store = await SqliteStore.open(file, { artifactRoot: dir });
-    await measure("SQLite", store, experiment.id);
+    const experimentId = await seedSqlite(file, dir);
+    const store = await SqliteStore.open(file, { artifactRoot: dir });
+    await measure("SQLite", store, experimentId);
 
     const server = await runRegistryServer({
       store,
@@ -161,7 +86,7 @@ async function main(): Promise<void> {
       anyArtifactLocation: true,
     });
     const client = new HttpStore({ url: server.url });
-    await measure("HTTP → SQLite", client, experiment.id);
+    await measure("HTTP → SQLite", client, experimentId);
     await client.close();
     await server.close();
     await store.close();
@@ -188,7 +113,7 @@ async function benchPostgres(dir: string): Promise<void> {
     await admin.query("BEGIN");
     await bulkInsert(
       async (sql, values) => void (await admin.query(sql, values)),
-      rows(experiment.id),
+      runRows(experiment.id),
       (n) => `$${n}`,
     );
     await admin.query("COMMIT");

@@ -39,5 +39,7 @@ export interface ErrorBody {
     code: RegistryErrorCode | typeof INTERNAL_ERROR_CODE;
     message: string;
     field?: string;
+    /** Of a search syntax error: the 1-based character position in `field`. */
+    position?: number;
   };
 }

@@ -19,12 +19,23 @@ const RUNS = [
   { name: "run-a", alpha: "0", rmse: 5.5 },
   { name: "run-c", alpha: "1", rmse: 7.75 },
 ];
+/** More runs than one page (50) holds, in their own experiment. */
+const MANY = 60;
 
-async function seedRegistry(dataDir: string): Promise<string> {
+interface Seeded {
+  experimentId: string;
+  manyId: string;
+  /** Run ids of the ride-duration experiment by name. */
+  ids: Record<string, string>;
+}
+
+async function seedRegistry(dataDir: string): Promise<Seeded> {
   const store = await openStore(undefined, { dataDir });
   try {
     const experiment = await store.createExperiment("ride-duration");
     await store.createExperiment("churn");
+    const many = await store.createExperiment("many-runs");
+    const ids: Record<string, string> = {};
     let start = Date.UTC(2026, 0, 1);
     for (const run of RUNS) {
       const created = await store.createRun({
@@ -32,6 +43,7 @@ async function seedRegistry(dataDir: string): Promise<string> {
         name: run.name,
         startTime: (start += 60_000),
       });
+      ids[run.name] = created.id;
       await store.logParams(created.id, { alpha: run.alpha });
       await store.logMetrics(created.id, [
         { key: "valid_rmse", value: run.rmse + 1, step: 0 },
@@ -40,8 +52,22 @@ async function seedRegistry(dataDir: string): Promise<string> {
       await store.endRun(created.id, "FINISHED", start + 42_000);
     }
     // Still running, nothing logged: shown with empty cells, sorted last either way.
-    await store.createRun({ experimentId: experiment.id, name: "run-d", startTime: start + 1 });
-    return experiment.id;
+    const running = await store.createRun({
+      experimentId: experiment.id,
+      name: "run-d",
+      startTime: start + 1,
+    });
+    ids["run-d"] = running.id;
+    for (let i = 0; i < MANY; i++) {
+      // m-00 … m-59, started in order; loss grows with i.
+      const run = await store.createRun({
+        experimentId: many.id,
+        name: `m-${String(i).padStart(2, "0")}`,
+        startTime: Date.UTC(2026, 1, 1) + i * 1000,
+      });
+      await store.logMetrics(run.id, [{ key: "loss", value: i / 10 }]);
+    }
+    return { experimentId: experiment.id, manyId: many.id, ids };
   } finally {
     await store.close();
   }
@@ -52,15 +78,30 @@ async function column(page: Page, id: string): Promise<string[]> {
   return page.locator(`tbody [data-column="${id}"]`).allTextContents();
 }
 
+/** The run names of the table, top to bottom. */
+async function runNames(page: Page): Promise<string[]> {
+  return (await page.locator("tbody th").allTextContents()).map((text) => text.trim());
+}
+
+/** The address's fragment, decoded. */
+function fragment(page: Page): string {
+  return decodeURIComponent(new URL(page.url()).hash);
+}
+
+/** The query of the address's fragment (`#/path?…`). */
+function addressQuery(page: Page): URLSearchParams {
+  return new URLSearchParams(new URL(page.url()).hash.split("?")[1] ?? "");
+}
+
 describe.skipIf(!haveChromium)("web UI in Debian's chromium (mldeploy ui)", () => {
   let server: UiServer;
   let browser: Browser;
   let page: Page;
-  let experimentId: string;
+  let seeded: Seeded;
 
   beforeAll(async () => {
     const dataDir = tempDir("mldeploy-ui-");
-    experimentId = await seedRegistry(dataDir);
+    seeded = await seedRegistry(dataDir);
     server = await startUi(dataDir);
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 390, height: 844 } });
@@ -70,12 +111,25 @@ describe.skipIf(!haveChromium)("web UI in Debian's chromium (mldeploy ui)", () =
     await server?.stop();
   });
 
-  it("asks for the token, then lists the experiments with run counts; the search filters and is in the URL", async () => {
+  const runsUrl = (query = "") =>
+    `${server.url}/#/experiments/${seeded.experimentId}${query ? `?${query}` : ""}`;
+
+  it("asks for the token, then lists the experiments with server-side run counts; the search filters and is in the URL", async () => {
     await page.goto(`${server.url}/`);
     await enterToken(page);
     const row = page.getByRole("row", { name: /ride-duration/ });
     await expect.poll(() => row.locator("td").nth(1).textContent()).toBe("4");
-    await expect.poll(() => page.getByRole("row").count()).toBe(3); // header + 2 experiments
+    expect(
+      await page
+        .getByRole("row", { name: /many-runs/ })
+        .locator("td")
+        .nth(1)
+        .textContent(),
+    ).toBe("60");
+    expect(await page.getByRole("row", { name: /churn/ }).locator("td").nth(1).textContent()).toBe(
+      "0",
+    );
+    expect(await page.getByRole("row").count()).toBe(4); // header + 3 experiments
     expect(await seriousViolations(page)).toEqual([]);
 
     await page.getByLabel("Search by name").fill("ride");
@@ -92,6 +146,7 @@ describe.skipIf(!haveChromium)("web UI in Debian's chromium (mldeploy ui)", () =
     await expect
       .poll(() => page.getByRole("heading", { level: 1 }).textContent())
       .toBe("ride-duration");
+    await expect.poll(() => runNames(page)).toEqual(["run-d", "run-c", "run-a", "run-b"]);
     expect(await page.locator("thead th").allTextContents()).toEqual([
       "Run",
       "Status",
@@ -100,13 +155,6 @@ describe.skipIf(!haveChromium)("web UI in Debian's chromium (mldeploy ui)", () =
       "valid_rmse",
       "alpha",
     ]);
-    // Newest first, as the API lists them.
-    expect(await page.locator("tbody th").allTextContents()).toEqual([
-      "run-d",
-      "run-c",
-      "run-a",
-      "run-b",
-    ]);
     expect(await column(page, "status")).toEqual(["RUNNING", "FINISHED", "FINISHED", "FINISHED"]);
     expect(await column(page, "duration")).toEqual(["—", "42.0 s", "42.0 s", "42.0 s"]);
 
@@ -114,15 +162,12 @@ describe.skipIf(!haveChromium)("web UI in Debian's chromium (mldeploy ui)", () =
     await expect
       .poll(() => column(page, "metrics.valid_rmse"))
       .toEqual(["5.5", "6.25", "7.75", ""]);
-    expect(await page.locator("tbody th").allTextContents()).toEqual([
-      "run-a",
-      "run-b",
-      "run-c",
-      "run-d",
-    ]);
+    expect(await runNames(page)).toEqual(["run-a", "run-b", "run-c", "run-d"]);
     expect(page.url()).toContain("sort=metrics.valid_rmse&order=asc");
 
-    await page.getByRole("link", { name: /valid_rmse/ }).click();
+    // By keyboard this time: the header is a link, Enter follows it.
+    await page.getByRole("link", { name: /valid_rmse/ }).focus();
+    await page.keyboard.press("Enter");
     await expect
       .poll(() => column(page, "metrics.valid_rmse"))
       .toEqual(["7.75", "6.25", "5.5", ""]);
@@ -132,13 +177,159 @@ describe.skipIf(!haveChromium)("web UI in Debian's chromium (mldeploy ui)", () =
     expect(await seriousViolations(page)).toEqual([]);
   });
 
+  it("filters in MLflow's syntax (typed and applied with the keyboard) and by status", async () => {
+    await page.goto(runsUrl());
+    await expect.poll(() => runNames(page)).toHaveLength(4);
+    await page.getByLabel("Filter (MLflow search syntax)").focus();
+    await page.keyboard.type('metrics.valid_rmse < 7 and params.alpha != "1"');
+    await page.keyboard.press("Enter");
+    await expect.poll(() => runNames(page)).toEqual(["run-a", "run-b"]);
+    expect(addressQuery(page).get("q")).toBe('metrics.valid_rmse < 7 and params.alpha != "1"');
+
+    await page.getByLabel("Filter (MLflow search syntax)").fill("");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await expect.poll(() => runNames(page)).toHaveLength(4);
+    await page.getByLabel("Status").selectOption("RUNNING");
+    await expect.poll(() => runNames(page)).toEqual(["run-d"]);
+    expect(page.url()).toContain("status=RUNNING");
+    await page.getByLabel("Status").selectOption("");
+    await expect.poll(() => runNames(page)).toHaveLength(4);
+  });
+
+  it("shows a filter's syntax error with its position, marked under the filter text", async () => {
+    // With a status too: the position still counts in what the user typed.
+    await page.goto(runsUrl(`status=FINISHED&q=${encodeURIComponent("metrics.valid_rmse 5")}`));
+    const alert = page.getByRole("alert");
+    await expect
+      .poll(() => alert.locator(".filter-message").textContent())
+      .toBe(
+        "Syntax error at position 20: expected a comparator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN), found 5",
+      );
+    // The filter is shown again with the faulty character marked.
+    expect(await page.locator(".filter-error mark").textContent()).toBe("5");
+    expect(await page.locator(".filter-echo").textContent()).toBe("metrics.valid_rmse 5");
+    expect(await page.locator("tbody tr").count()).toBe(0);
+    // The filter stays in its box to be fixed.
+    expect(await page.getByLabel("Filter (MLflow search syntax)").inputValue()).toBe(
+      "metrics.valid_rmse 5",
+    );
+    expect(await seriousViolations(page)).toEqual([]);
+
+    // An unfinished filter: the caret sits one past its end.
+    await page.getByLabel("Filter (MLflow search syntax)").fill("params.alpha = '0' and");
+    await page.keyboard.press("Enter");
+    await expect.poll(() => alert.textContent()).toContain("Syntax error at position 23");
+    expect(await alert.textContent()).toContain("found the end");
+    expect(await page.locator(".filter-error mark").textContent()).toBe(" ");
+  });
+
+  it("pages through more runs than a page holds, sorted on the server", async () => {
+    await page.goto(`${server.url}/#/experiments/${seeded.manyId}?sort=metrics.loss&order=desc`);
+    await expect.poll(() => runNames(page)).toHaveLength(50);
+    expect((await runNames(page)).slice(0, 2)).toEqual(["m-59", "m-58"]);
+    expect(await page.getByRole("navigation", { name: "Pages" }).textContent()).toContain(
+      "Page 1: runs 1–50",
+    );
+    await page.getByRole("link", { name: "Next →" }).click();
+    await expect.poll(() => runNames(page)).toHaveLength(10);
+    expect(await runNames(page)).toEqual([
+      "m-09",
+      "m-08",
+      "m-07",
+      "m-06",
+      "m-05",
+      "m-04",
+      "m-03",
+      "m-02",
+      "m-01",
+      "m-00",
+    ]);
+    expect(page.url()).toContain("page=2");
+    expect(await page.getByRole("navigation", { name: "Pages" }).textContent()).toContain(
+      "Page 2: runs 51–60",
+    );
+    expect(await page.getByRole("link", { name: "Next →" }).count()).toBe(0);
+    await page.getByRole("link", { name: "← Previous" }).click();
+    await expect.poll(() => runNames(page)).toHaveLength(50);
+    await page.getByLabel("Runs per page").selectOption("100");
+    await expect.poll(() => runNames(page)).toHaveLength(60);
+  });
+
+  it("chooses columns, selects runs to compare, and restores all of it from the address", async () => {
+    const { ids } = seeded;
+    await page.goto(
+      runsUrl("sort=metrics.valid_rmse&order=asc&q=" + encodeURIComponent("status = 'FINISHED'")),
+    );
+    await expect.poll(() => runNames(page)).toEqual(["run-a", "run-b", "run-c"]);
+
+    await page.getByText(/^Columns/).click();
+    await page.getByRole("checkbox", { name: "alpha" }).uncheck();
+    await expect
+      .poll(() => page.locator("thead th").allTextContents())
+      .toEqual(["Run", "Status", "Started", "Duration", "valid_rmse ↑"]);
+    expect(fragment(page)).toContain("cols=metrics.valid_rmse");
+
+    await page.getByRole("checkbox", { name: "Select run-a" }).check();
+    expect(await page.getByRole("link", { name: /^Compare/ }).count()).toBe(0);
+    await page.getByRole("checkbox", { name: "Select run-c" }).check();
+    const compare = page.getByRole("link", { name: "Compare 2 runs" });
+    await expect
+      .poll(() => compare.getAttribute("href"))
+      .toBe(`#/compare?runs=${ids["run-a"]},${ids["run-c"]}`);
+    expect(fragment(page)).toContain(`sel=${ids["run-a"]},${ids["run-c"]}`);
+
+    await page.reload();
+    await expect.poll(() => runNames(page)).toEqual(["run-a", "run-b", "run-c"]);
+    expect(await page.locator("thead th").allTextContents()).toEqual([
+      "Run",
+      "Status",
+      "Started",
+      "Duration",
+      "valid_rmse ↑",
+    ]);
+    expect(await page.getByLabel("Filter (MLflow search syntax)").inputValue()).toBe(
+      "status = 'FINISHED'",
+    );
+    expect(await page.getByRole("checkbox", { name: "Select run-a" }).isChecked()).toBe(true);
+    expect(await page.getByRole("checkbox", { name: "Select run-b" }).isChecked()).toBe(false);
+    expect(await compare.getAttribute("href")).toBe(
+      `#/compare?runs=${ids["run-a"]},${ids["run-c"]}`,
+    );
+    expect(await seriousViolations(page)).toEqual([]);
+
+    // The run's name is a link to its page.
+    await page.getByRole("link", { name: "run-b", exact: true }).click();
+    expect(new URL(page.url()).hash).toBe(`#/runs/${ids["run-b"]}`);
+  });
+
+  it("reads well at 1280×800 too: no serious axe finding with a filter error and a selection", async () => {
+    const wide = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    try {
+      await wide.goto(`${server.url}/`);
+      await enterToken(wide);
+      await expect.poll(() => wide.getByRole("row").count()).toBe(4);
+      expect(await seriousViolations(wide)).toEqual([]);
+      await wide.goto(runsUrl(`sel=${seeded.ids["run-a"]},${seeded.ids["run-b"]}`));
+      await expect.poll(() => runNames(wide)).toHaveLength(4);
+      await wide.getByText(/^Columns/).click();
+      expect(await seriousViolations(wide)).toEqual([]);
+      await wide.goto(runsUrl("q=" + encodeURIComponent("params.alpha > '1'")));
+      await expect.poll(() => wide.getByRole("alert").textContent()).toContain("position 14");
+      expect(await seriousViolations(wide)).toEqual([]);
+    } finally {
+      await wide.close();
+    }
+  });
+
   it("shows a not-found page for an unknown experiment", async () => {
-    expect(experimentId).not.toBe("no-such-experiment");
+    expect(seeded.experimentId).not.toBe("no-such-experiment");
     await page.goto(`${server.url}/#/experiments/no-such-experiment`);
     await expect
       .poll(() => page.getByRole("heading", { level: 1 }).textContent())
       .toBe("Not found");
-    expect(await page.locator("main").textContent()).toContain("does not exist in this registry");
+    expect(await page.locator("main").textContent()).toContain(
+      "Experiment “no-such-experiment” does not exist in this registry",
+    );
     expect(await seriousViolations(page)).toEqual([]);
   });
 

@@ -8,6 +8,7 @@ import { silentLogger, type Logger } from "../../log/logger.js";
 import { isApiPath, registerUiRoutes } from "../../ui/routes.js";
 import { VERSION } from "../../version.js";
 import { RegistryError } from "../errors.js";
+import { RunSearchSyntaxError } from "../store/run-filter.js";
 import type { RegistryStore } from "../store/types.js";
 import { ArtifactRoots } from "./artifact-roots.js";
 import { bearerChecker, isReadOnly } from "./auth.js";
@@ -232,6 +233,11 @@ function fastifyClientStatus(error: unknown): number | undefined {
 }
 
 function classify(error: unknown): Answer | undefined {
+  if (error instanceof RunSearchSyntaxError) {
+    // The field and position travel apart from the message, for a page to mark the spot.
+    const { code, message, field, position } = error;
+    return { status: httpStatusOf(code), body: { error: { code, message, field, position } } };
+  }
   if (error instanceof RegistryError) {
     return {
       status: httpStatusOf(error.code),

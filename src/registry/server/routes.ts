@@ -10,7 +10,9 @@ import {
   createVersionBody,
   endRunBody,
   experimentIdParams,
+  experimentKeysSchema,
   experimentListSchema,
+  experimentSummaryListSchema,
   experimentSchema,
   listExperimentsQuery,
   listRunsQuery,
@@ -81,6 +83,30 @@ export const API_ROUTES: readonly ApiRoute[] = [
       const found = await store.findExperimentByName(query.name);
       return found === undefined ? [] : [found];
     },
+  }),
+  defineRoute({
+    method: "GET",
+    path: "/experiment-summaries",
+    operationId: "listExperimentSummaries",
+    summary: "List experiments in creation order with their run count and last activity",
+    tag: "experiments",
+    status: 200,
+    response: experimentSummaryListSchema,
+    errors: [],
+    handle: (store) => store.listExperimentSummaries(),
+  }),
+  defineRoute({
+    method: "GET",
+    path: "/experiments/:id/keys",
+    operationId: "getExperimentKeys",
+    summary:
+      "The distinct param, metric and tag keys of an experiment's runs (a runs table's columns)",
+    tag: "experiments",
+    params: experimentIdParams,
+    status: 200,
+    response: experimentKeysSchema,
+    errors: [404],
+    handle: (store, { params }) => store.getExperimentKeys(params.id),
   }),
   defineRoute({
     method: "GET",

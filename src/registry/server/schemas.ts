@@ -2,6 +2,8 @@ import { z } from "zod";
 import {
   RUN_STATUSES,
   type Experiment,
+  type ExperimentKeys,
+  type ExperimentSummary,
   type MetricPoint,
   type ModelVersion,
   type RegisteredModel,
@@ -106,6 +108,30 @@ export const modelVersionSchema: z.ZodType<ModelVersion> = named(
 );
 
 export const experimentListSchema = named("ExperimentList", z.array(experimentSchema));
+export const experimentSummarySchema: z.ZodType<ExperimentSummary> = named(
+  "ExperimentSummary",
+  z.strictObject({
+    id: id("experiment"),
+    name: z.string(),
+    artifactLocation: z.string(),
+    createdAt: ms("creation time"),
+    tags: stringMap("tag key → value"),
+    runCount: z.number().describe("How many runs the experiment has"),
+    lastActivity: ms("latest run start or end (else the creation time)"),
+  }),
+);
+export const experimentSummaryListSchema = named(
+  "ExperimentSummaryList",
+  z.array(experimentSummarySchema).describe("In creation order"),
+);
+export const experimentKeysSchema: z.ZodType<ExperimentKeys> = named(
+  "ExperimentKeys",
+  z.strictObject({
+    params: z.array(z.string()).describe("Param keys logged by the experiment's runs, sorted"),
+    metrics: z.array(z.string()).describe("Metric keys, sorted"),
+    tags: z.array(z.string()).describe("Run tag keys, sorted"),
+  }),
+);
 export const runListSchema = named("RunList", z.array(runSchema));
 export const searchRunsResultSchema: z.ZodType<SearchRunsResult> = named(
   "SearchRunsResult",
@@ -148,6 +174,10 @@ export const errorBodySchema = named(
       code: z.enum([...REGISTRY_ERROR_CODES, INTERNAL_ERROR_CODE]),
       message: z.string(),
       field: z.string().optional().describe("The request field at fault, when one is"),
+      position: z
+        .number()
+        .optional()
+        .describe("Of a search syntax error: the 1-based character position in `field`"),
     }),
   }),
 );

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { UserError } from "../../config/errors.js";
 import { RegistryError } from "../errors.js";
+import { RunSearchSyntaxError } from "./run-filter.js";
 import { API_PREFIX, INTERNAL_ERROR_CODE, isRegistryErrorCode } from "../wire.js";
 
 export interface HttpStoreOptions {
@@ -158,6 +159,8 @@ export class RegistryHttpClient {
     if (response.ok) return (text === "" ? undefined : JSON.parse(text)) as T;
 
     const error = errorOf(text);
+    const syntax = error === undefined ? undefined : syntaxErrorOf(error);
+    if (syntax !== undefined) throw syntax;
     if (error !== undefined && isRegistryErrorCode(error.code)) {
       throw new RegistryError(error.code, error.message);
     }
@@ -220,17 +223,42 @@ function queryString(query: Query | undefined): string {
   return text === "" ? "" : `?${text}`;
 }
 
+interface ErrorFields {
+  code: unknown;
+  message: string;
+  field?: unknown;
+  position?: unknown;
+}
+
+/** A search syntax error (field and position in the body) as the local store raises it. */
+function syntaxErrorOf(error: ErrorFields): RunSearchSyntaxError | undefined {
+  const { field, position } = error;
+  if (typeof field !== "string" || typeof position !== "number") return undefined;
+  const suffix = ` at position ${position}`;
+  const prefix = `${field}: `;
+  if (!error.message.startsWith(prefix) || !error.message.endsWith(suffix)) return undefined;
+  return new RunSearchSyntaxError(
+    field,
+    error.message.slice(prefix.length, -suffix.length),
+    position,
+  );
+}
+
 /** The `{ "error": { code, message } }` of an API error answer, if the text is one. */
-function errorOf(text: string): { code: unknown; message: string } | undefined {
+function errorOf(text: string): ErrorFields | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
     return undefined;
   }
-  const error = (parsed as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  const error = (
+    parsed as {
+      error?: { code?: unknown; message?: unknown; field?: unknown; position?: unknown };
+    } | null
+  )?.error;
   if (typeof error !== "object" || error === null || typeof error.message !== "string") {
     return undefined;
   }
-  return { code: error.code, message: error.message };
+  return { code: error.code, message: error.message, field: error.field, position: error.position };
 }

@@ -4,6 +4,8 @@ import { validateKey, validateMetricValue } from "./names.js";
 import type {
   CreateRunInput,
   Experiment,
+  ExperimentKeys,
+  ExperimentSummary,
   ListRunsInput,
   SearchRunsInput,
   SearchRunsResult,
@@ -53,6 +55,17 @@ export class HttpTrackingStore implements TrackingStore {
 
   async listExperiments(): Promise<Experiment[]> {
     return this.client.request("GET", "/experiments");
+  }
+
+  async listExperimentSummaries(): Promise<ExperimentSummary[]> {
+    return this.client.request("GET", "/experiment-summaries");
+  }
+
+  async getExperimentKeys(id: string): Promise<ExperimentKeys> {
+    return this.client.request(
+      "GET",
+      `/experiments/${segment(id, notFound("experiment", id))}/keys`,
+    );
   }
 
   // ── runs ──

@@ -39,6 +39,12 @@ export class JoinedStore implements RegistryStore {
   listExperiments() {
     return this.tracking.listExperiments();
   }
+  listExperimentSummaries() {
+    return this.tracking.listExperimentSummaries();
+  }
+  getExperimentKeys(...args: Args<"getExperimentKeys">) {
+    return this.tracking.getExperimentKeys(...args);
+  }
   createRun(...args: Args<"createRun">) {
     return this.tracking.createRun(...args);
   }

@@ -46,6 +46,61 @@ export const MIGRATIONS_TABLE = both(
   ){{strict}}`,
 );
 
+// 0006: the distinct param, metric and tag keys of each experiment's runs (the columns its runs
+// table offers), kept by the writes: reading them from params/latest_metrics/run_tags costs a
+// scan of every run's keys (tens of ms at 10,000 runs). Filled here from what exists.
+const EXPERIMENT_KEYS = both(
+  "0006_run_keys",
+  `CREATE TABLE experiment_keys (
+    experiment_id TEXT NOT NULL REFERENCES experiments (id),
+    kind TEXT NOT NULL CHECK (kind IN ('param', 'metric', 'tag')),
+    key {{name}} NOT NULL,
+    PRIMARY KEY (experiment_id, kind, key)
+  ){{strict}};
+  INSERT INTO experiment_keys (experiment_id, kind, key)
+    SELECT DISTINCT r.experiment_id, 'param', k.key FROM params k JOIN runs r ON r.id = k.run_id;
+  INSERT INTO experiment_keys (experiment_id, kind, key)
+    SELECT DISTINCT r.experiment_id, 'metric', k.key
+    FROM latest_metrics k JOIN runs r ON r.id = k.run_id;
+  INSERT INTO experiment_keys (experiment_id, kind, key)
+    SELECT DISTINCT r.experiment_id, 'tag', k.key FROM run_tags k JOIN runs r ON r.id = k.run_id;`,
+);
+
+/**
+ * On SQLite, also rebuilds the (run_id, key) tables that run search reads once per run as
+ * WITHOUT ROWID tables: a lookup is then one B-tree search instead of two (index, then row),
+ * which makes a search over 10,000 runs about twice as cheap. PostgreSQL keeps its heap tables.
+ */
+function withoutRowid(table: string, columns: string): string {
+  return `CREATE TABLE ${table}_new (
+    ${columns},
+    PRIMARY KEY (run_id, key)
+  ) STRICT, WITHOUT ROWID;
+  INSERT INTO ${table}_new SELECT * FROM ${table};
+  DROP TABLE ${table};
+  ALTER TABLE ${table}_new RENAME TO ${table};`;
+}
+const RUN_KEYS: Migration = {
+  id: EXPERIMENT_KEYS.id,
+  sqlite: [
+    EXPERIMENT_KEYS.sqlite,
+    withoutRowid(
+      "params",
+      "run_id TEXT NOT NULL REFERENCES runs (id), key TEXT NOT NULL, value TEXT NOT NULL",
+    ),
+    withoutRowid(
+      "run_tags",
+      "run_id TEXT NOT NULL REFERENCES runs (id), key TEXT NOT NULL, value TEXT NOT NULL",
+    ),
+    withoutRowid(
+      "latest_metrics",
+      "run_id TEXT NOT NULL REFERENCES runs (id), key TEXT NOT NULL, value REAL NOT NULL, " +
+        "step INTEGER NOT NULL, timestamp INTEGER NOT NULL",
+    ),
+  ].join("\n"),
+  postgres: EXPERIMENT_KEYS.postgres,
+};
+
 export const MIGRATIONS: readonly Migration[] = [
   both(
     "0001_tracking",
@@ -175,6 +230,7 @@ export const MIGRATIONS: readonly Migration[] = [
       FOREIGN KEY (name, version) REFERENCES model_versions (name, version)
     ){{strict}};`,
   ),
+  RUN_KEYS,
 ];
 
 /** The migrations still to apply, in order; refuses a database written by a newer mldeploy. */

@@ -7,7 +7,6 @@ import {
   type OrderTerm,
   type RunKey,
 } from "./run-filter.js";
-import { RUN_COLUMNS } from "./sql-rows.js";
 
 /**
  * Compiles a parsed run search to one parameterised SELECT over `runs` for SQLite and
@@ -35,7 +34,11 @@ export interface RunSearchQuery {
   offset: number;
 }
 
-/** SELECT of RUN_COLUMNS for one page; `limit` rows from `offset`. */
+/**
+ * SELECT of the `seq` of one page of runs, in order; `limit` rows from `offset`. Only the key is
+ * sorted (the store reads the page's rows after): a sort that carries whole rows costs half as
+ * much again when the page is deep (OFFSET 9,900 sorts 10,000 of them).
+ */
 export function compileRunSearch(
   query: RunSearchQuery,
   dialect: Dialect,
@@ -63,11 +66,8 @@ export function compileRunSearch(
   for (const clause of clauses) where.push(condition(clause, dialect, params));
   params.push(query.limit, query.offset);
 
-  const columns = RUN_COLUMNS.split(", ")
-    .map((column) => `runs.${column}`)
-    .join(", ");
   const sql =
-    `SELECT ${columns} FROM runs ${joins.join(" ")} ` +
+    `SELECT runs.seq FROM runs ${joins.join(" ")} ` +
     (where.length > 0 ? `WHERE ${where.join(" AND ")} ` : "") +
     `ORDER BY ${orderBy.join(", ")} LIMIT ? OFFSET ?`;
   return { sql, params };

@@ -23,7 +23,15 @@ import {
   validateRunName,
   validateTags,
 } from "./names.js";
-import { insertRows, type SqlDatabase, type SqlExecutor, type SqlValue } from "./sql-database.js";
+import {
+  chunks,
+  insertRows,
+  placeholders,
+  type SqlDatabase,
+  type SqlExecutor,
+  type SqlInt,
+  type SqlValue,
+} from "./sql-database.js";
 import { experimentRow, insertUnique, lockedRun, runRow, setKeyValues } from "./sql-lookups.js";
 import {
   EXPERIMENT_COLUMNS,
@@ -39,6 +47,8 @@ import {
   RUN_STATUSES,
   type CreateRunInput,
   type Experiment,
+  type ExperimentKeys,
+  type ExperimentSummary,
   type ListRunsInput,
   type MetricInput,
   type MetricPoint,
@@ -129,6 +139,50 @@ export class SqlTrackingStore implements TrackingStore {
     );
   }
 
+  /**
+   * One grouped query over experiments and runs (the runs_by_experiment index finds each
+   * experiment's runs); experiment tags come from a second one, as everywhere.
+   */
+  async listExperimentSummaries(): Promise<ExperimentSummary[]> {
+    return this.db.read(async (q) => {
+      const rows = await q.query<
+        ExperimentRow & { run_count: SqlInt; last_start: SqlInt | null; last_end: SqlInt | null }
+      >(
+        `SELECT ${EXPERIMENT_COLUMNS.split(", ")
+          .map((column) => `e.${column}`)
+          .join(", ")}, COUNT(r.id) AS run_count, ` +
+          "MAX(r.start_time) AS last_start, MAX(r.end_time) AS last_end " +
+          "FROM experiments e LEFT JOIN runs r ON r.experiment_id = e.id " +
+          "GROUP BY e.seq ORDER BY e.seq",
+      );
+      const experiments = await hydrateExperiments(q, rows);
+      return experiments.map((experiment, i) => ({
+        ...experiment,
+        runCount: Number(rows[i].run_count),
+        lastActivity: Math.max(
+          experiment.createdAt,
+          Number(rows[i].last_start ?? 0),
+          Number(rows[i].last_end ?? 0),
+        ),
+      }));
+    });
+  }
+
+  /** From experiment_keys, which the writes keep (migration 0006). */
+  async getExperimentKeys(id: string): Promise<ExperimentKeys> {
+    requireId("experiment", id);
+    return this.db.read(async (q) => {
+      await experimentRow(q, id);
+      const rows = await q.query<{ kind: "param" | "metric" | "tag"; key: string }>(
+        "SELECT kind, key FROM experiment_keys WHERE experiment_id = ? ORDER BY kind, key",
+        [id],
+      );
+      const keys: ExperimentKeys = { params: [], metrics: [], tags: [] };
+      for (const row of rows) keys[`${row.kind}s`].push(row.key);
+      return keys;
+    });
+  }
+
   // ── runs ─────────────────────────────────────────────────────────────────────────────────
 
   async createRun(input: CreateRunInput): Promise<Run> {
@@ -149,6 +203,7 @@ export class SqlTrackingStore implements TrackingStore {
         [id, experiment.id, name, startTime, artifactUri],
       );
       await setKeyValues(tx, "run_tags", "run_id", id, tags);
+      await noteKeys(tx, experiment.id, "tag", Object.keys(tags));
       return {
         id,
         experimentId: experiment.id,
@@ -227,9 +282,21 @@ export class SqlTrackingStore implements TrackingStore {
     );
     return this.db.read(async (q) => {
       for (const id of experimentIds) await experimentRow(q, requireId("experiment", id));
-      const rows = await q.query<RunRow>(query.sql, query.params);
-      const runs = await hydrateRuns(q, rows.slice(0, maxResults));
-      return rows.length > maxResults
+      const order = await q.query<{ seq: SqlInt }>(query.sql, query.params);
+      const page = order.slice(0, maxResults).map((row) => Number(row.seq));
+      const bySeq = new Map<number, RunRow>();
+      for (const part of chunks(page)) {
+        const rows = await q.query<RunRow & { seq: SqlInt }>(
+          `SELECT ${RUN_COLUMNS}, seq FROM runs WHERE seq IN (${placeholders(part.length)})`,
+          part,
+        );
+        for (const row of rows) bySeq.set(Number(row.seq), row);
+      }
+      const runs = await hydrateRuns(
+        q,
+        page.map((seq) => bySeq.get(seq)).filter((row) => row !== undefined),
+      );
+      return order.length > maxResults
         ? { runs, nextPageToken: createPageToken(offset + maxResults) }
         : { runs };
     });
@@ -244,7 +311,7 @@ export class SqlTrackingStore implements TrackingStore {
       ([key, value]) => [validateKey("param", key), validateParamValue(key, value)] as const,
     );
     await this.db.write(async (tx) => {
-      await this.activeRun(tx, runId, "log params to");
+      const run = await this.activeRun(tx, runId, "log params to");
       const logged = await tx.query<{ key: string; value: string }>(
         "SELECT key, value FROM params WHERE run_id = ?",
         [runId],
@@ -268,6 +335,12 @@ export class SqlTrackingStore implements TrackingStore {
         ["run_id", "key", "value"],
         fresh.map(([key, value]) => [runId, key, value]),
       );
+      await noteKeys(
+        tx,
+        run.experiment_id,
+        "param",
+        fresh.map(([key]) => key),
+      );
     });
   }
 
@@ -285,7 +358,7 @@ export class SqlTrackingStore implements TrackingStore {
       };
     });
     await this.db.write(async (tx) => {
-      await this.activeRun(tx, runId, "log metrics to");
+      const run = await this.activeRun(tx, runId, "log metrics to");
       if (points.length === 0) return;
       await insertRows(
         tx,
@@ -310,6 +383,7 @@ export class SqlTrackingStore implements TrackingStore {
         " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, " +
           "step = excluded.step, timestamp = excluded.timestamp",
       );
+      await noteKeys(tx, run.experiment_id, "metric", [...changed.keys()]);
     });
   }
 
@@ -346,8 +420,9 @@ export class SqlTrackingStore implements TrackingStore {
     requireId("run", runId);
     const valid = validateTags(tags);
     await this.db.write(async (tx) => {
-      await lockedRun(tx, this.db.lockRow, runId);
+      const run = await lockedRun(tx, this.db.lockRow, runId);
       await setKeyValues(tx, "run_tags", "run_id", runId, valid);
+      await noteKeys(tx, run.experiment_id, "tag", Object.keys(valid));
     });
   }
 
@@ -392,4 +467,20 @@ export class SqlTrackingStore implements TrackingStore {
     }
     return run;
   }
+}
+
+/** Records keys an experiment's runs now have (experiment_keys); known ones are left alone. */
+async function noteKeys(
+  tx: SqlExecutor,
+  experimentId: string,
+  kind: "param" | "metric" | "tag",
+  keys: readonly string[],
+): Promise<void> {
+  await insertRows(
+    tx,
+    "experiment_keys",
+    ["experiment_id", "kind", "key"],
+    [...new Set(keys)].map((key) => [experimentId, kind, key]),
+    " ON CONFLICT DO NOTHING",
+  );
 }

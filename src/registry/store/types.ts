@@ -37,6 +37,21 @@ export interface Run {
   latestMetrics: Record<string, number>;
 }
 
+/** An experiment with what its list shows: how many runs, and when one last started or ended. */
+export interface ExperimentSummary extends Experiment {
+  runCount: number;
+  /** The latest run start or end time, else the experiment's creation time. */
+  lastActivity: number;
+}
+
+/** The distinct keys an experiment's runs have logged: the columns a runs table can show. */
+export interface ExperimentKeys {
+  /** Each sorted by code point. */
+  params: string[];
+  metrics: string[];
+  tags: string[];
+}
+
 export interface MetricPoint {
   key: string;
   value: number;
@@ -148,6 +163,10 @@ export interface TrackingStore extends StoreConnection {
   /** undefined when there is none. */
   findExperimentByName(name: string): Promise<Experiment | undefined>;
   listExperiments(): Promise<Experiment[]>;
+  /** Every experiment (creation order) with its run count and last activity, in one query. */
+  listExperimentSummaries(): Promise<ExperimentSummary[]>;
+  /** The param, metric and tag keys logged by the experiment's runs. */
+  getExperimentKeys(id: string): Promise<ExperimentKeys>;
 
   createRun(input: CreateRunInput): Promise<Run>;
   getRun(id: string): Promise<Run>;

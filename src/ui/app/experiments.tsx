@@ -1,36 +1,13 @@
-import { listExperiments, listRuns, MAX_RUNS, type Experiment } from "./api.js";
+import { listExperimentSummaries } from "./api-runs.js";
 import { formatTime } from "./format.js";
 import { Loaded, useLoad } from "./load.js";
 import { href, replace, type Location } from "./router.js";
 import { useTitle } from "./title.js";
 
-interface ExperimentRow extends Experiment {
-  runCount: number;
-  lastActivity: number;
-}
-
-/**
- * Every experiment with its run count and last activity (latest run start or end, else its
- * creation). Counted from the runs list for now; server-side counts come with paging.
- */
-async function loadExperiments(): Promise<ExperimentRow[]> {
-  const experiments = await listExperiments();
-  return Promise.all(
-    experiments.map(async (experiment) => {
-      const runs = await listRuns(experiment.id);
-      const lastActivity = Math.max(
-        experiment.createdAt,
-        ...runs.map((run) => run.endTime ?? run.startTime),
-      );
-      return { ...experiment, runCount: runs.length, lastActivity };
-    }),
-  );
-}
-
 export function ExperimentsPage(props: { location: Location }) {
   useTitle("Experiments");
   const q = props.location.query.get("q") ?? "";
-  const { state, retry } = useLoad(loadExperiments, "experiments");
+  const { state, retry } = useLoad(listExperimentSummaries, "experiments");
   return (
     <>
       <h1>Experiments</h1>
@@ -76,11 +53,7 @@ export function ExperimentsPage(props: { location: Location }) {
                           {experiment.name}
                         </a>
                       </td>
-                      <td class="number">
-                        {experiment.runCount >= MAX_RUNS
-                          ? `${MAX_RUNS}+`
-                          : String(experiment.runCount)}
-                      </td>
+                      <td class="number">{experiment.runCount.toLocaleString("en")}</td>
                       <td>{formatTime(experiment.lastActivity)}</td>
                     </tr>
                   ))}

@@ -1,182 +1,458 @@
-import { getExperiment, listRuns, type Experiment, type Run } from "./api.js";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { getExperiment, type Experiment, type Run } from "./api.js";
+import {
+  FilterSyntaxError,
+  getExperimentKeys,
+  RUN_STATUSES,
+  searchRuns,
+  type ExperimentKeys,
+  type RunStatus,
+  type SearchRunsResult,
+} from "./api-runs.js";
 import { formatDuration, formatMetric, formatTime } from "./format.js";
 import { Loaded, useLoad } from "./load.js";
-import { href, type Location } from "./router.js";
 import { NotFoundPage } from "./not-found.js";
+import { href, replace, type Location } from "./router.js";
+import {
+  ATTRIBUTE_SORTS,
+  orderBy,
+  PAGE_SIZES,
+  readState,
+  shownColumns,
+  stateHref,
+  type RunsState,
+} from "./runs-state.js";
 import { useTitle } from "./title.js";
+import "./runs.css";
 
-/** A sortable column: `name`, `status`, `start`, `duration`, `metrics.<key>` or `params.<key>`. */
-interface Column {
-  id: string;
-  label: string;
-  numeric: boolean;
-  value: (run: Run) => string | number | undefined;
-  show: (run: Run) => string;
+const EXAMPLE_FILTER = 'metrics.valid_rmse < 5.5 and params.alpha = "0"';
+
+/** Goes to a state with a history entry (Back undoes a filter, a sort, a page). */
+function go(experimentId: string, state: RunsState): void {
+  window.location.hash = stateHref(experimentId, state);
 }
 
-const duration = (run: Run) => (run.endTime === null ? undefined : run.endTime - run.startTime);
-
-function columnsOf(runs: Run[]): Column[] {
-  const metricKeys = [...new Set(runs.flatMap((run) => Object.keys(run.latestMetrics)))].sort();
-  const paramKeys = [...new Set(runs.flatMap((run) => Object.keys(run.params)))].sort();
-  return [
-    { id: "name", label: "Run", numeric: false, value: (r) => r.name || r.id, show: () => "" },
-    {
-      id: "status",
-      label: "Status",
-      numeric: false,
-      value: (r) => r.status,
-      show: (r) => r.status,
-    },
-    {
-      id: "start",
-      label: "Started",
-      numeric: true,
-      value: (r) => r.startTime,
-      show: (r) => formatTime(r.startTime),
-    },
-    {
-      id: "duration",
-      label: "Duration",
-      numeric: true,
-      value: duration,
-      show: (r) => formatDuration(duration(r) ?? null),
-    },
-    ...metricKeys.map((key) => ({
-      id: `metrics.${key}`,
-      label: key,
-      numeric: true,
-      value: (r: Run) => r.latestMetrics[key],
-      show: (r: Run) => formatMetric(r.latestMetrics[key]),
-    })),
-    ...paramKeys.map((key) => ({
-      id: `params.${key}`,
-      label: key,
-      numeric: false,
-      value: (r: Run) => r.params[key],
-      show: (r: Run) => r.params[key] ?? "",
-    })),
-  ];
+async function loadExperiment(
+  id: string,
+): Promise<{ experiment: Experiment; keys: ExperimentKeys }> {
+  const [experiment, keys] = await Promise.all([getExperiment(id), getExperimentKeys(id)]);
+  return { experiment, keys };
 }
 
 /**
- * Runs without the value last whatever the direction, as MLflow's search_runs orders them (its
- * SQL tracking store sorts by the field's presence first: mlflow/store/tracking/sqlalchemy_store.py).
+ * The runs of one experiment, a page at a time: the server filters (MLflow's syntax), sorts and
+ * pages them (POST /runs/search), so that 10,000 runs cost what one page costs.
  */
-function sortRuns(runs: Run[], column: Column | undefined, descending: boolean): Run[] {
-  if (column === undefined) return runs;
-  const sign = descending ? -1 : 1;
-  return [...runs].sort((a, b) => {
-    const x = column.value(a);
-    const y = column.value(b);
-    if (x === undefined || y === undefined) return x === y ? 0 : x === undefined ? 1 : -1;
-    if (typeof x === "number" && typeof y === "number") return sign * (x - y);
-    return sign * String(x).localeCompare(String(y), undefined, { numeric: true });
-  });
-}
-
-async function loadExperimentRuns(id: string): Promise<{ experiment: Experiment; runs: Run[] }> {
-  const experiment = await getExperiment(id);
-  return { experiment, runs: await listRuns(id) };
-}
-
 export function RunsPage(props: { id: string; location: Location }) {
   const { id, location } = props;
-  useTitle("Runs");
-  const sort = location.query.get("sort") ?? undefined;
-  const descending = location.query.get("order") === "desc";
-  const { state, retry } = useLoad(() => loadExperimentRuns(id), id);
+  const state = readState(location.query);
+  const meta = useLoad(() => loadExperiment(id), id);
+  const query = {
+    experimentId: id,
+    filter: state.filter,
+    status: state.status,
+    orderBy: orderBy(state),
+    page: state.page,
+    pageSize: state.pageSize,
+  };
+  const queryKey = JSON.stringify(query);
+  // The answer names its query: right after the address changes, the last answer is stale.
+  const search = useLoad(
+    async () => ({ key: queryKey, result: await searchRuns(query) }),
+    queryKey,
+  );
+  const fresh =
+    search.state.kind === "done" && search.state.value.key === queryKey
+      ? search.state.value.result
+      : undefined;
+  // What the table showed last: kept on screen (dimmed, aria-busy) while the next page loads,
+  // so that a sort or a page turn does not blank the table and shift the page.
+  const shown = useRef<{ id: string; state: RunsState; result: SearchRunsResult } | undefined>(
+    undefined,
+  );
+  if (fresh !== undefined) shown.current = { id, state, result: fresh };
+  useTitle(meta.state.kind === "done" ? `Runs of ${meta.state.value.experiment.name}` : "Runs");
+  const retry = () => {
+    meta.retry();
+    search.retry();
+  };
   return (
     <Loaded
-      state={state}
+      state={meta.state}
       retry={retry}
       notFound={() => <NotFoundPage what={`Experiment “${id}”`} />}
     >
-      {({ experiment, runs }) => {
-        const columns = columnsOf(runs);
-        const sorted = sortRuns(
-          runs,
-          columns.find((column) => column.id === sort),
-          descending,
-        );
-        const metricCount = columns.filter((c) => c.id.startsWith("metrics.")).length;
-        return (
-          <>
-            <nav aria-label="Breadcrumb" class="crumbs">
-              <a href={href("/experiments")}>Experiments</a> /
-            </nav>
-            <h1>{experiment.name}</h1>
-            <p>
-              {runs.length} run{runs.length === 1 ? "" : "s"}
-            </p>
-            {runs.length === 0 ? (
-              <p>No runs in this experiment yet.</p>
-            ) : (
-              <div class="scroll" role="region" aria-label="Runs" tabindex={0}>
-                <table class="runs">
-                  <thead>
-                    <tr>
-                      {columns.map((column, index) => {
-                        const active = column.id === sort;
-                        const next = active && !descending ? "desc" : "asc";
-                        const group =
-                          index >= 4 && index < 4 + metricCount
-                            ? "metric"
-                            : index >= 4
-                              ? "param"
-                              : undefined;
-                        return (
-                          <th
-                            scope="col"
-                            key={column.id}
-                            class={column.numeric ? "number" : undefined}
-                            aria-sort={
-                              active ? (descending ? "descending" : "ascending") : undefined
-                            }
-                            data-column={column.id}
-                          >
-                            <a
-                              href={href(`/experiments/${encodeURIComponent(id)}`, {
-                                sort: column.id,
-                                order: next,
-                              })}
-                              title={group ? `${group} ${column.label}` : undefined}
-                            >
-                              {column.label}
-                              {active ? (descending ? " ↓" : " ↑") : ""}
-                            </a>
-                          </th>
-                        );
-                      })}
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {sorted.map((run) => (
-                      <tr key={run.id} data-run={run.id}>
-                        {columns.map((column) =>
-                          column.id === "name" ? (
-                            <th scope="row" key={column.id} title={run.id}>
-                              {run.name || run.id}
-                            </th>
-                          ) : (
-                            <td
-                              key={column.id}
-                              class={column.numeric ? "number" : undefined}
-                              data-column={column.id}
-                            >
-                              {column.show(run)}
-                            </td>
-                          ),
-                        )}
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-            )}
-          </>
-        );
-      }}
+      {({ experiment, keys }) => (
+        <>
+          <nav aria-label="Breadcrumb" class="crumbs">
+            <a href={href("/experiments")}>Experiments</a> /
+          </nav>
+          <h1>{experiment.name}</h1>
+          <FilterForm id={id} state={state} />
+          <div class="runs-bar">
+            <ColumnChooser id={id} state={state} keys={keys} />
+            <Selection id={id} state={state} />
+          </div>
+          {search.state.kind === "failed" && search.state.error instanceof FilterSyntaxError ? (
+            <FilterErrorView filter={state.filter} error={search.state.error} />
+          ) : fresh !== undefined ? (
+            <RunsResult id={id} state={state} keys={keys} result={fresh} />
+          ) : search.state.kind !== "failed" && shown.current?.id === id ? (
+            <div class="runs-stale" aria-busy="true">
+              <RunsResult
+                id={id}
+                state={shown.current.state}
+                keys={keys}
+                result={shown.current.result}
+              />
+            </div>
+          ) : (
+            <Loaded
+              state={search.state}
+              retry={retry}
+              notFound={(message) => <p role="alert">{message}</p>}
+            >
+              {({ result }) => <RunsResult id={id} state={state} keys={keys} result={result} />}
+            </Loaded>
+          )}
+        </>
+      )}
     </Loaded>
+  );
+}
+
+function FilterForm(props: { id: string; state: RunsState }) {
+  const { id, state } = props;
+  const [draft, setDraft] = useState(state.filter);
+  // The address changed (Back, a shared link): show its filter.
+  useEffect(() => setDraft(state.filter), [state.filter]);
+  return (
+    <form
+      class="runs-filter"
+      role="search"
+      onSubmit={(event) => {
+        event.preventDefault();
+        go(id, { ...state, filter: draft.trim(), page: 1 });
+      }}
+    >
+      <div class="runs-filter-text">
+        <label for="run-filter">Filter (MLflow search syntax)</label>
+        <input
+          id="run-filter"
+          type="search"
+          spellcheck={false}
+          autocomplete="off"
+          placeholder={EXAMPLE_FILTER}
+          value={draft}
+          aria-describedby="run-filter-help"
+          onInput={(event) => setDraft(event.currentTarget.value)}
+        />
+        <small id="run-filter-help">
+          e.g. <code>{EXAMPLE_FILTER}</code>; Enter applies it
+        </small>
+      </div>
+      <div>
+        <label for="run-status">Status</label>
+        <select
+          id="run-status"
+          value={state.status ?? ""}
+          onChange={(event) => {
+            const value = event.currentTarget.value;
+            go(id, { ...state, status: value === "" ? undefined : (value as RunStatus), page: 1 });
+          }}
+        >
+          <option value="">Any</option>
+          {RUN_STATUSES.map((status) => (
+            <option key={status} value={status}>
+              {status}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div>
+        <label for="run-page-size">Runs per page</label>
+        <select
+          id="run-page-size"
+          value={String(state.pageSize)}
+          onChange={(event) =>
+            go(id, { ...state, pageSize: Number(event.currentTarget.value), page: 1 })
+          }
+        >
+          {PAGE_SIZES.map((size) => (
+            <option key={size} value={String(size)}>
+              {size}
+            </option>
+          ))}
+        </select>
+      </div>
+      <button type="submit">Apply</button>
+    </form>
+  );
+}
+
+/** The server's message, and a caret under the character where the filter went wrong. */
+function FilterErrorView(props: { filter: string; error: FilterSyntaxError }) {
+  const { filter, error } = props;
+  const at = Math.min(error.position - 1, filter.length);
+  return (
+    <div class="filter-error" role="alert">
+      <p class="filter-message">
+        Syntax error at position {error.position}: {error.message}
+      </p>
+      {/* The filter again, wrapped, its faulty character marked (a caret under it, in CSS). */}
+      <p class="filter-echo" aria-hidden="true">
+        <code>
+          {filter.slice(0, at)}
+          <mark>{filter.slice(at, at + 1) || " "}</mark>
+          {filter.slice(at + 1)}
+        </code>
+      </p>
+    </div>
+  );
+}
+
+function ColumnChooser(props: { id: string; state: RunsState; keys: ExperimentKeys }) {
+  const { id, state, keys } = props;
+  const shown = shownColumns(state, keys);
+  const total = keys.metrics.length + keys.params.length;
+  if (total === 0) return null;
+  const toggle = (column: string, on: boolean) => {
+    const next = on ? [...shown, column] : shown.filter((c) => c !== column);
+    replace(stateHref(id, { ...state, columns: next }));
+  };
+  const group = (legend: string, prefix: string, names: string[]) =>
+    names.length === 0 ? null : (
+      <fieldset>
+        <legend>{legend}</legend>
+        {names.map((name) => {
+          const column = `${prefix}.${name}`;
+          return (
+            <label key={column} class="check">
+              <input
+                type="checkbox"
+                checked={shown.includes(column)}
+                onChange={(event) => toggle(column, event.currentTarget.checked)}
+              />
+              {name}
+            </label>
+          );
+        })}
+      </fieldset>
+    );
+  return (
+    <details class="columns">
+      <summary>
+        Columns ({shown.length} of {total})
+      </summary>
+      <div class="columns-groups">
+        {group("Metrics", "metrics", keys.metrics)}
+        {group("Params", "params", keys.params)}
+      </div>
+    </details>
+  );
+}
+
+function Selection(props: { id: string; state: RunsState }) {
+  const { id, state } = props;
+  const count = state.selected.length;
+  return (
+    <div class="selection" aria-live="polite">
+      <span>
+        {count} run{count === 1 ? "" : "s"} selected
+      </span>
+      {count >= 2 ? (
+        <a href={`#/compare?runs=${state.selected.map(encodeURIComponent).join(",")}`}>
+          Compare {count} runs
+        </a>
+      ) : (
+        <span class="muted">select two or more to compare</span>
+      )}
+      {count > 0 && (
+        <button type="button" onClick={() => replace(stateHref(id, { ...state, selected: [] }))}>
+          Clear selection
+        </button>
+      )}
+    </div>
+  );
+}
+
+interface Column {
+  id: string;
+  label: string;
+  /** metric, param or undefined (a run attribute). */
+  kind?: "metric" | "param";
+  numeric: boolean;
+  show: (run: Run) => string;
+}
+
+const duration = (run: Run) => (run.endTime === null ? null : run.endTime - run.startTime);
+
+function columnsOf(shown: string[]): Column[] {
+  return [
+    { id: "status", label: "Status", numeric: false, show: (r) => r.status },
+    { id: "start", label: "Started", numeric: true, show: (r) => formatTime(r.startTime) },
+    { id: "duration", label: "Duration", numeric: true, show: (r) => formatDuration(duration(r)) },
+    ...shown.map((column): Column => {
+      const dot = column.indexOf(".");
+      const key = column.slice(dot + 1);
+      return column.startsWith("metrics.")
+        ? {
+            id: column,
+            label: key,
+            kind: "metric",
+            numeric: true,
+            show: (r) => formatMetric(r.latestMetrics[key]),
+          }
+        : {
+            id: column,
+            label: key,
+            kind: "param",
+            numeric: false,
+            show: (r) => r.params[key] ?? "",
+          };
+    }),
+  ];
+}
+
+function sortable(column: string): boolean {
+  return column in ATTRIBUTE_SORTS || /^(metrics|params)\./.test(column);
+}
+
+function SortHeader(props: {
+  id: string;
+  state: RunsState;
+  column: { id: string; label: string; kind?: string; numeric: boolean };
+}) {
+  const { id, state, column } = props;
+  const active = state.sort === column.id;
+  const className = [column.numeric ? "number" : "", column.kind ?? ""].join(" ").trim();
+  if (!sortable(column.id)) {
+    return (
+      <th scope="col" class={className || undefined} data-column={column.id}>
+        {column.label}
+      </th>
+    );
+  }
+  // First click ascending; a click on the active column flips it.
+  const next = { ...state, sort: column.id, descending: active && !state.descending, page: 1 };
+  return (
+    <th
+      scope="col"
+      class={className || undefined}
+      data-column={column.id}
+      aria-sort={active ? (state.descending ? "descending" : "ascending") : undefined}
+    >
+      <a
+        href={stateHref(id, next)}
+        title={column.kind ? `${column.kind} ${column.label}` : undefined}
+      >
+        {column.label}
+        {active ? (state.descending ? " ↓" : " ↑") : ""}
+      </a>
+    </th>
+  );
+}
+
+function RunsResult(props: {
+  id: string;
+  state: RunsState;
+  keys: ExperimentKeys;
+  result: SearchRunsResult;
+}) {
+  const { id, state, keys, result } = props;
+  const { runs } = result;
+  const first = (state.page - 1) * state.pageSize + 1;
+  const filtered = state.filter !== "" || state.status !== undefined;
+  if (runs.length === 0) {
+    return (
+      <p class="runs-empty">
+        {state.page > 1
+          ? "No runs on this page."
+          : filtered
+            ? "No runs match this filter."
+            : "No runs in this experiment yet."}
+        {state.page > 1 && (
+          <>
+            {" "}
+            <a href={stateHref(id, { ...state, page: 1 })}>First page</a>
+          </>
+        )}
+      </p>
+    );
+  }
+  const columns = columnsOf(shownColumns(state, keys));
+  const selected = new Set(state.selected);
+  const select = (runId: string, on: boolean) => {
+    const next = on
+      ? [...state.selected, runId]
+      : state.selected.filter((other) => other !== runId);
+    replace(stateHref(id, { ...state, selected: next }));
+  };
+  return (
+    <>
+      <div class="scroll" role="region" aria-label="Runs" tabindex={0}>
+        <table class="runs">
+          <thead>
+            <tr>
+              <SortHeader
+                id={id}
+                state={state}
+                column={{ id: "name", label: "Run", numeric: false }}
+              />
+              {columns.map((column) => (
+                <SortHeader key={column.id} id={id} state={state} column={column} />
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {runs.map((run) => {
+              const name = run.name || run.id;
+              return (
+                <tr key={run.id} data-run={run.id}>
+                  <th scope="row" title={run.id}>
+                    <input
+                      type="checkbox"
+                      aria-label={`Select ${name}`}
+                      checked={selected.has(run.id)}
+                      onChange={(event) => select(run.id, event.currentTarget.checked)}
+                    />{" "}
+                    <a href={href(`/runs/${encodeURIComponent(run.id)}`)}>{name}</a>
+                  </th>
+                  {columns.map((column) => (
+                    <td
+                      key={column.id}
+                      class={column.numeric ? "number" : undefined}
+                      data-column={column.id}
+                    >
+                      {column.show(run)}
+                    </td>
+                  ))}
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
+      <nav class="pager" aria-label="Pages">
+        {state.page > 1 ? (
+          <a href={stateHref(id, { ...state, page: state.page - 1 })} rel="prev">
+            ← Previous
+          </a>
+        ) : (
+          <span class="muted">← Previous</span>
+        )}
+        <span aria-live="polite">
+          Page {state.page}: runs {first.toLocaleString("en")}–
+          {(first + runs.length - 1).toLocaleString("en")}
+        </span>
+        {result.nextPageToken !== undefined ? (
+          <a href={stateHref(id, { ...state, page: state.page + 1 })} rel="next">
+            Next →
+          </a>
+        ) : (
+          <span class="muted">Next →</span>
+        )}
+      </nav>
+    </>
   );
 }

@@ -97,6 +97,9 @@ describe("OpenAPI document", () => {
       if (route.operationId === "getInputExample") continue;
       let path = openApiPath(`/api/v1${route.path}`).replace(/\{\w+\}/g, (p) => concrete[p]);
       if (route.operationId === "getExperiment") path = `/api/v1/experiments/${experiment.id}`;
+      if (route.operationId === "getExperimentKeys") {
+        path = `/api/v1/experiments/${experiment.id}/keys`;
+      }
       const answer = await api(registry.url, "GET", path, { token: "t" });
       expect(answer.status, path).toBe(200);
       // Strict: an undocumented field in an answer fails here.

@@ -90,6 +90,63 @@ export function describeStoreContract(name: string, makeStore: StoreFactory): vo
         );
         expect(await store.listExperiments()).toEqual([]);
       });
+
+      it("summarizes every experiment: run count and last activity (latest run start or end)", async () => {
+        const busy = await store.createExperiment("busy", { tags: { team: "ml" } });
+        const empty = await store.createExperiment("empty");
+        const first = await store.createRun({ experimentId: busy.id, startTime: 5_000 });
+        await store.endRun(first.id, "FINISHED", 9_000);
+        // Started earlier, still running: the end of the first run is the last activity.
+        await store.createRun({ experimentId: busy.id, startTime: 7_000 });
+        await store.createRun({ experimentId: busy.id, startTime: 1_000 });
+        const summaries = await store.listExperimentSummaries();
+        expect(summaries.map((s) => s.name)).toEqual(["busy", "empty"]);
+        const [busySummary, emptySummary] = summaries;
+        // Runs predate the experiment's creation here, so the creation time wins for both.
+        expect(busySummary).toEqual({ ...busy, runCount: 3, lastActivity: busy.createdAt });
+        expect(emptySummary).toEqual({ ...empty, runCount: 0, lastActivity: empty.createdAt });
+
+        const later = busy.createdAt + 60_000;
+        await store.createRun({ experimentId: empty.id, startTime: later });
+        const run = await store.createRun({ experimentId: busy.id, startTime: later });
+        await store.endRun(run.id, "FAILED", later + 5);
+        const again = await store.listExperimentSummaries();
+        expect(again.map((s) => [s.runCount, s.lastActivity])).toEqual([
+          [4, later + 5],
+          [1, later],
+        ]);
+      });
+
+      it("lists the distinct param, metric and tag keys of an experiment's runs", async () => {
+        const experiment = await store.createExperiment("keys");
+        const other = await store.createExperiment("other");
+        const a = await store.createRun({ experimentId: experiment.id, tags: { "eval/set": "x" } });
+        await store.logParams(a.id, { lr: "0.1", alpha: "0" });
+        await store.logMetrics(a.id, [
+          { key: "valid_rmse", value: 1, step: 0 },
+          { key: "valid_rmse", value: 2, step: 1 },
+        ]);
+        const b = await store.createRun({ experimentId: experiment.id });
+        await store.logParams(b.id, { alpha: "1", Depth: "3" });
+        await store.logMetrics(b.id, [{ key: "r2", value: 0.5 }]);
+        const elsewhere = await store.createRun({ experimentId: other.id, tags: { t: "1" } });
+        await store.logParams(elsewhere.id, { beta: "2" });
+        expect(await store.getExperimentKeys(experiment.id)).toEqual({
+          params: ["Depth", "alpha", "lr"],
+          metrics: ["r2", "valid_rmse"],
+          tags: ["eval/set"],
+        });
+        expect(await store.getExperimentKeys(other.id)).toEqual({
+          params: ["beta"],
+          metrics: [],
+          tags: ["t"],
+        });
+        await expectRegistryError(
+          store.getExperimentKeys("0".repeat(32)),
+          "NOT_FOUND",
+          "0".repeat(32),
+        );
+      });
     });
 
     describe("runs", () => {

@@ -51,6 +51,7 @@ const TABLES = [
   "params",
   "run_tags",
   "runs",
+  "experiment_keys",
   "experiment_tags",
   "experiments",
   "write_markers",

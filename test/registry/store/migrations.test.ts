@@ -25,6 +25,7 @@ const scratch = scratchDirs();
 const IDS = MIGRATIONS.map((m) => m.id);
 const TABLES = [
   "deployments",
+  "experiment_keys",
   "experiment_tags",
   "experiments",
   "latest_metrics",
@@ -142,6 +143,62 @@ describe("SQLite migrations", () => {
     } finally {
       await store.close();
     }
+  });
+
+  it("0006 fills experiment_keys from the runs logged before it and rebuilds the key tables", () => {
+    const db = new Database(sqliteFile());
+    const before = MIGRATIONS.filter((m) => m.id < "0006");
+    migrateSqlite(db, before);
+    const run = (sql: string) => db.exec(sql);
+    run(
+      "INSERT INTO experiments (id, name, artifact_location, created_at) VALUES ('e1', 'a', '/x', 1)",
+    );
+    run(
+      "INSERT INTO experiments (id, name, artifact_location, created_at) VALUES ('e2', 'b', '/x', 1)",
+    );
+    for (const [id, experiment] of [
+      ["r1", "e1"],
+      ["r2", "e1"],
+      ["r3", "e2"],
+    ]) {
+      run(
+        "INSERT INTO runs (id, experiment_id, name, status, start_time, artifact_uri) " +
+          `VALUES ('${id}', '${experiment}', '${id}', 'RUNNING', 1, '/x')`,
+      );
+    }
+    run("INSERT INTO params VALUES ('r1', 'alpha', '0'), ('r2', 'alpha', '1'), ('r2', 'lr', '1')");
+    run("INSERT INTO latest_metrics VALUES ('r1', 'rmse', 1, 0, 1), ('r3', 'loss', 1, 0, 1)");
+    run("INSERT INTO run_tags VALUES ('r2', 'team', 'ml')");
+    expect(migrateSqlite(db)).toEqual(IDS.filter((id) => id >= "0006"));
+    expect(
+      db
+        .prepare("SELECT experiment_id, kind, key FROM experiment_keys ORDER BY 1, 2, 3")
+        .raw()
+        .all(),
+    ).toEqual([
+      ["e1", "metric", "rmse"],
+      ["e1", "param", "alpha"],
+      ["e1", "param", "lr"],
+      ["e1", "tag", "team"],
+      ["e2", "metric", "loss"],
+    ]);
+    // The (run_id, key) tables were rebuilt without rowid, their rows kept.
+    for (const table of ["params", "latest_metrics", "run_tags"]) {
+      const { sql } = db
+        .prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
+        .get(table) as { sql: string };
+      expect(sql).toContain("WITHOUT ROWID");
+    }
+    expect(db.prepare("SELECT * FROM params ORDER BY run_id, key").raw().all()).toEqual([
+      ["r1", "alpha", "0"],
+      ["r2", "alpha", "1"],
+      ["r2", "lr", "1"],
+    ]);
+    expect(db.prepare("SELECT * FROM latest_metrics ORDER BY run_id").raw().all()).toEqual([
+      ["r1", "rmse", 1, 0, 1],
+      ["r3", "loss", 1, 0, 1],
+    ]);
+    db.close();
   });
 
   it("rolls a failing migration back entirely", () => {

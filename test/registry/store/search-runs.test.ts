@@ -264,10 +264,12 @@ function describeSearch(
       ];
       for (const [filter, message] of cases) {
         const error = await expectRegistryError(search(filter), "INVALID_VALUE", message);
-        if (backend !== "HTTP") {
-          expect(error).toBeInstanceOf(RunSearchSyntaxError);
-          expect((error as RunSearchSyntaxError).position).toBeGreaterThan(0);
-        }
+        // Over HTTP too: the client rebuilds it from the body's field and position.
+        expect(error).toBeInstanceOf(RunSearchSyntaxError);
+        expect((error as RunSearchSyntaxError).field).toBe("filter");
+        expect((error as Error).message).toMatch(
+          new RegExp(`at position ${(error as RunSearchSyntaxError).position}$`),
+        );
       }
       await expectRegistryError(
         search("", { orderBy: ["metrics.rmse", "params.alpha DOWN"] }),
@@ -336,9 +338,23 @@ describe("POST /runs/search over HTTP", () => {
       body: JSON.stringify({ filter: "metrics.rmse 5" }),
     });
     expect(response.status).toBe(400);
-    const body = (await response.json()) as { error: { code: string; message: string } };
+    const body = (await response.json()) as {
+      error: { code: string; message: string; field?: string; position?: number };
+    };
     expect(body.error.code).toBe("INVALID_VALUE");
     expect(body.error.message).toContain("at position 14");
+    // Apart from the message too, for a page to mark the spot.
+    expect(body.error.field).toBe("filter");
+    expect(body.error.position).toBe(14);
+    const order = await fetch(`${server.url}/api/v1/runs/search`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ orderBy: ["metrics.rmse", "params.alpha DOWN"] }),
+    });
+    expect(((await order.json()) as { error: object }).error).toMatchObject({
+      field: "orderBy[1]",
+      position: 14,
+    });
   });
 
   it("answers a page and a token in MLflow's shape", async () => {
