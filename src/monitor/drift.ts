@@ -355,8 +355,31 @@ export function newCategoryShare(
   };
 }
 
-/** A column of numbers only is numerical, anything else categorical (booleans included). */
-export function inferKind(values: readonly Cell[]): ColumnKind {
+/** The storage type of a column, as a model signature or a Parquet schema states it. */
+export type ColumnDtype = "float" | "integer" | "string" | "boolean";
+
+/** evidently/core/datasets.py: an integer column with at most 10 distinct values is categorical. */
+export const INTEGER_CARDINALITY_LIMIT = 10;
+
+/**
+ * Column kind by Evidently's `infer_column_type` (src/evidently/core/datasets.py): float →
+ * numerical; integer → categorical with ≤ 10 distinct values, else numerical; string and
+ * boolean → categorical (Evidently's "text" kind, a string column with more distinct values
+ * than half its rows, is not a drift kind here and stays categorical). Without a dtype, the
+ * values decide: numbers only → numerical, anything else categorical.
+ */
+export function inferKind(values: readonly Cell[], dtype?: ColumnDtype): ColumnKind {
+  if (dtype === "float") return "numerical";
+  if (dtype === "string" || dtype === "boolean") return "categorical";
+  if (dtype === "integer") {
+    const seen = new Set<Category>();
+    for (const v of values) {
+      if (isMissing(v)) continue;
+      seen.add(v);
+      if (seen.size > INTEGER_CARDINALITY_LIMIT) return "numerical";
+    }
+    return "categorical";
+  }
   for (const v of values) if (!isMissing(v) && typeof v !== "number") return "categorical";
   return "numerical";
 }

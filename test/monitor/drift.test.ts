@@ -268,4 +268,13 @@ describe("column summaries", () => {
     expect(inferKind([1, "a"])).toBe("categorical");
     expect(inferKind([true])).toBe("categorical");
   });
+
+  it("infers the kind from a dtype as Evidently's infer_column_type (core/datasets.py)", () => {
+    expect(inferKind([1, 2, 3], "float")).toBe("numerical");
+    expect(inferKind(["1", "2"], "string")).toBe("categorical");
+    expect(inferKind([true, false], "boolean")).toBe("categorical");
+    // INTEGER_CARDINALITY_LIMIT = 10: ten distinct integers are categories, eleven are numbers.
+    expect(inferKind([...range(10), null, 3], "integer")).toBe("categorical");
+    expect(inferKind(range(11), "integer")).toBe("numerical");
+  });
 });
