@@ -14,7 +14,7 @@ import {
   wassersteinDistance,
 } from "../../src/monitor/stats.js";
 import { pythonHas, runPython } from "../helpers/python.js";
-import { categorical, normal } from "./random.js";
+import { categorical, normal, rng } from "./random.js";
 
 const haveScipy = pythonHas("scipy");
 
@@ -73,6 +73,21 @@ const ksCases: KsCase[] = [
   { label: "12000 vs 1 (asymptotic, n = 1)", a: normal(31, 12000), b: [0.1] },
   { label: "10001 vs 3 ties", a: normal(32, 10001, 0, 1, 0), b: [0, 1, 1] },
 ];
+
+// A sweep of random size pairs: ties (rounded values), shifts and scales, both p-value paths.
+const sweep = rng(99);
+for (let k = 0; k < 150; k++) {
+  const big = k % 15 === 14;
+  const n1 = big ? 10001 + Math.floor(sweep() * 3000) : 1 + Math.floor(sweep() * 400);
+  const n2 = 1 + Math.floor(sweep() * (big ? 2000 : 400));
+  const decimals = k % 3 === 0 ? 0 : k % 3 === 1 ? 1 : undefined;
+  const shift = sweep() < 0.5 ? 0 : sweep() * 0.6;
+  ksCases.push({
+    label: `sweep ${k}: ${n1} vs ${n2}`,
+    a: normal(1000 + k, n1, 0, 1, decimals),
+    b: normal(2000 + k, n2, shift, 1 + sweep() * 0.3, decimals),
+  });
+}
 
 const chiCases: { label: string; obs: number[]; exp?: number[] }[] = [
   { label: "uniform expected", obs: [16, 18, 16, 14, 12, 12] },
