@@ -9,4 +9,4 @@ export {
 } from "./stats.js";
 export type { KsResult, TestResult } from "./stats.js";
 export { chi2Sf, gammaQ, logGamma, normalCdf } from "./special.js";
-export { kstwoSf } from "./kolmogorov.js";
+export { kstwoSf, smirnov } from "./kolmogorov.js";

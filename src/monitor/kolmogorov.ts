@@ -95,8 +95,9 @@ function splitNx(n: number, x: number): { floor: number; alpha: number } {
 
 /**
  * One-sided Smirnov survival function P(D_n^+ ≥ x) (scipy.special.smirnov), by the
- * Birnbaum–Tingey sum of positive terms, evaluated in logs. scipy's `_kolmogn` only calls it
- * where cephes takes this lower sum (x ≥ 0.5, or n·x² ≥ 2.2), never its alternating upper sum.
+ * Birnbaum–Tingey sum of positive terms, evaluated in logs (no cancellation, so one sum serves
+ * every x; cephes switches to its alternating upper sum only for a few terms near x = 0, where
+ * `_kolmogn` never calls it).
  */
 export function smirnov(n: number, x: number): number {
   if (!(n > 0 && x >= 0 && x <= 1)) return Number.NaN;

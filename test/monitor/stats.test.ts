@@ -4,7 +4,7 @@
  * expectations from a JSON batch, so the file stays fast.
  */
 import { describe, expect, it } from "vitest";
-import { kstwoSf } from "../../src/monitor/kolmogorov.js";
+import { kstwoSf, smirnov } from "../../src/monitor/kolmogorov.js";
 import { chi2Sf, gammaQ, normalCdf } from "../../src/monitor/special.js";
 import {
   chisquare,
@@ -160,6 +160,11 @@ for (const n of [
     kstwoGrid.push([n, x]);
 }
 
+const smirnovGrid: [number, number][] = [];
+for (const n of [2, 3, 7, 20, 141, 1000, 5000]) {
+  for (const x of [0.0001, 0.01, 0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 0.95]) smirnovGrid.push([n, x]);
+}
+
 const SCRIPT = `
 import json, sys
 import numpy as np
@@ -176,6 +181,7 @@ out["gammaincc"] = [float(special.gammaincc(a, x)) for a, x in req["gamma"]]
 out["chi2sf"] = [float(stats.chi2.sf(2 * x, 2 * a)) for a, x in req["gamma"]]
 out["ndtr"] = [float(special.ndtr(z)) for z in req["normal"]]
 out["kstwo"] = [float(stats.kstwo.sf(x, n)) for n, x in req["kstwo"]]
+out["smirnov"] = [float(special.smirnov(n, x)) for n, x in req["smirnov"]]
 json.dump(out, sys.stdout)
 `;
 
@@ -189,6 +195,7 @@ interface Expected {
   chi2sf: number[];
   ndtr: number[];
   kstwo: number[];
+  smirnov: number[];
 }
 
 function scipyExpectations(): Expected {
@@ -202,6 +209,7 @@ function scipyExpectations(): Expected {
     gamma: gammaGrid,
     normal: normalGrid,
     kstwo: kstwoGrid,
+    smirnov: smirnovGrid,
   };
   return JSON.parse(runPython(SCRIPT, [], JSON.stringify(request))) as Expected;
 }
@@ -233,6 +241,12 @@ describe.skipIf(!haveScipy)("statistics against scipy", () => {
   it("kstwo.sf across every method of scipy's _kolmogn", () => {
     kstwoGrid.forEach(([n, x], i) =>
       expectClose(kstwoSf(n, x), expected.kstwo[i], `kstwo.sf(${x}, ${n})`),
+    );
+  });
+
+  it("smirnov (one-sided), small x included", () => {
+    smirnovGrid.forEach(([n, x], i) =>
+      expectClose(smirnov(n, x), expected.smirnov[i], `smirnov(${n}, ${x})`),
     );
   });
 
