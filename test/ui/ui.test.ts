@@ -357,6 +357,8 @@ describe("mldeploy registry-server serves the web UI too", () => {
       expect(await page.text()).toContain('<script type="module" src="/app.js">');
       const script = await fetch(`${server.url}/app.js`);
       expect(script.headers.get("content-type")).toContain("javascript");
+      // Read whole: an answer left unread stays in flight and holds the server's shutdown.
+      expect((await script.text()).length).toBeGreaterThan(1000);
       expect((await fetch(`${server.url}/api/v1/experiments`)).status).toBe(200);
       expect((await fetch(`${server.url}/health`)).status).toBe(200);
     } finally {

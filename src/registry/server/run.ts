@@ -33,9 +33,16 @@ export interface RunningRegistryServer {
   /** Where clients connect: set MLDEPLOY_REGISTRY_URL to this. */
   url: string;
   app: FastifyInstance;
-  /** Stops accepting; in-flight requests finish, idle keep-alive connections are closed. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting; in-flight requests finish, idle keep-alive connections are closed. A
+   * response still being sent after `graceMs` (a browser that stopped reading a download) has
+   * its connection closed, so that a shutdown never waits on a client.
+   */
+  close(graceMs?: number): Promise<void>;
 }
+
+/** How long close() lets responses in flight finish before it closes their connections. */
+export const SHUTDOWN_GRACE_MS = 10_000;
 
 const LOOPBACK = /^(127\.|localhost$|::1$|\[::1\]$)/;
 
@@ -87,9 +94,18 @@ export async function runRegistryServer(
   return {
     url,
     app,
-    close: () =>
+    close: (graceMs = SHUTDOWN_GRACE_MS) =>
       (closing ??= (async () => {
-        await app.close();
+        const timer = setTimeout(() => {
+          logger.warn({ graceMs }, "responses still in flight after the grace period: closing them");
+          app.server.closeAllConnections();
+        }, graceMs);
+        timer.unref();
+        try {
+          await app.close();
+        } finally {
+          clearTimeout(timer);
+        }
       })()),
   };
 }
