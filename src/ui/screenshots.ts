@@ -125,8 +125,9 @@ async function main(): Promise<void> {
 }
 
 /**
- * Opens a page and waits until it shows its main heading and nothing is loading any more. Only
- * the heading is required (pages of the app differ); the rest is waited for within limits.
+ * Opens a page and waits until it shows its main heading, what the shot needs (`ready`) and
+ * nothing is loading any more; then scrolls to the shot's part. The heading and `ready` are
+ * required; the rest is waited for within limits.
  */
 async function show(page: Page, url: string, shot: Shot): Promise<void> {
   const { ready, scrollTo } = shot;
@@ -135,11 +136,15 @@ async function show(page: Page, url: string, shot: Shot): Promise<void> {
   await page.goto(url);
   await page.getByRole("heading", { level: 1 }).first().waitFor({ timeout: 15_000 });
   if (ready !== undefined) {
+    // Not there (no deployment listed, no chart drawn): a screenshot of it would show an empty
+    // page as if it were the app's, so the script fails instead.
     await page
       .locator(ready)
       .first()
-      .waitFor({ timeout: 10_000 })
-      .catch(() => process.stderr.write(`${url}: no ${ready} within 10 s, taken as it is\n`));
+      .waitFor({ timeout: 15_000 })
+      .catch(() => {
+        throw new Error(`${url} shows no ${ready} within 15 s`);
+      });
   }
   // Strings, not functions: they run in the page, and this module is compiled without DOM types.
   await page
