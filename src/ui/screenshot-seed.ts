@@ -21,6 +21,13 @@ export interface SeedOptions {
   rows: number;
   /** Points of each metric's history (a learning curve: step k fits on k/steps of the rows). */
   steps: number;
+  /**
+   * Which runs become versions of the model. "two" (the default): the second best as version 1
+   * (@staging) and the best as version 2 (@production). "second-best": only the second best, as
+   * version 1 with @production on it, so that the best is left to register and promote (the
+   * end-to-end browser test does both through the pages).
+   */
+  register?: "two" | "second-best";
 }
 
 const EXPERIMENT = "nyc-taxi";
@@ -73,8 +80,9 @@ export async function seedRegistry(options: SeedOptions): Promise<SeededRegistry
       );
       await run.logParams({
         alpha,
-        train: trainPath,
-        valid: validPath,
+        // As typed in the data directory (the temp path would only make the tables wide).
+        train: path.relative(options.dataDir, trainPath),
+        valid: path.relative(options.dataDir, validPath),
         features: "PU_DO,trip_distance",
       });
       await run.logMetrics(learningCurve(train, valid, alpha, options.steps, startTime));
@@ -100,9 +108,14 @@ export async function seedRegistry(options: SeedOptions): Promise<SeededRegistry
     }
     runs.sort((a, b) => a.validRmse - b.validRmse);
 
+    await registry.store.createRegisteredModel(
+      MODEL,
+      "Minutes a NYC green-taxi ride takes, from its pickup and drop-off zones and distance",
+    );
     // Registered second-best first, so that the best is version 2 and @production moves to it.
     const versions = [];
-    for (const candidate of [runs[1], runs[0]]) {
+    const candidates = options.register === "second-best" ? [runs[1]] : [runs[1], runs[0]];
+    for (const candidate of candidates) {
       versions.push(
         await registry.registerModel(MODEL, candidate.modelUri, {
           runId: candidate.id,
@@ -110,8 +123,12 @@ export async function seedRegistry(options: SeedOptions): Promise<SeededRegistry
         }),
       );
     }
-    await registry.setAlias(MODEL, "staging", versions[0].version);
-    await registry.setAlias(MODEL, "production", versions[1].version);
+    if (versions.length === 1) {
+      await registry.setAlias(MODEL, "production", versions[0].version);
+    } else {
+      await registry.setAlias(MODEL, "staging", versions[0].version);
+      await registry.setAlias(MODEL, "production", versions[1].version);
+    }
     return { experimentId: experiment.id, runIds: runs.map((run) => run.id), modelName: MODEL };
   } finally {
     await registry.close();
