@@ -97,7 +97,10 @@ export async function runRegistryServer(
     close: (graceMs = SHUTDOWN_GRACE_MS) =>
       (closing ??= (async () => {
         const timer = setTimeout(() => {
-          logger.warn({ graceMs }, "responses still in flight after the grace period: closing them");
+          logger.warn(
+            { graceMs },
+            "responses still in flight after the grace period: closing them",
+          );
           app.server.closeAllConnections();
         }, graceMs);
         timer.unref();

@@ -26,6 +26,12 @@ export interface ChartProps {
   plugins?: uPlot.Plugin[];
 }
 
+/** Room for the widest y tick label (about 7 px a character) and the axis title. */
+function yAxisSize(values: readonly string[] | null): number {
+  const widest = Math.max(0, ...(values ?? []).map((value) => value.length));
+  return Math.max(50, 18 + 7 * widest);
+}
+
 /**
  * A uPlot chart (made for long time series: 100 000 points draw in milliseconds) that fills
  * its container's width and follows it when the window is resized. uPlot draws on a canvas: the
@@ -50,7 +56,11 @@ export function Chart(props: ChartProps) {
         x: { time: props.xTime === true },
         y: props.yLog === true ? { distr: 3 } : {},
       },
-      axes: [{ label: props.xLabel }, { label: props.yLabel }],
+      axes: [
+        { label: props.xLabel },
+        // uPlot's fixed 50 px would run long tick labels ("20,000") into the axis title.
+        { label: props.yLabel, size: (_, values) => yAxisSize(values) },
+      ],
       series: [
         { label: props.xLabel },
         ...props.series.map((series) => ({
