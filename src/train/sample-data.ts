@@ -5,7 +5,7 @@ import { UserError } from "../config/errors.js";
 import { sqlString, withDuckDB } from "../duckdb/index.js";
 import { Random } from "./prng.js";
 import { DEFAULT_SAMPLE_ROWS } from "./sample-defaults.js";
-import { sampleWorld, zoneDistance, type SampleWorld } from "./sample-world.js";
+import { shiftedWorld, zoneDistance, type SampleWorld } from "./sample-world.js";
 
 export interface SampleTripsOptions {
   /** Parquet file to write (parent folders are created; an existing file is replaced). */
@@ -16,6 +16,13 @@ export interface SampleTripsOptions {
   month: number;
   /** Number of trips; a real green-taxi month has about 70,000. */
   rows?: number;
+  /**
+   * 0–1, default 0: moves the rides, for drift demonstrations. Pickups and dropoffs shift
+   * towards other zones (zone pairs unseen in an unshifted month) and trips get longer, so
+   * drift tests flag the month and a model trained on unshifted months errs more on it.
+   * 0 writes exactly the unshifted trips.
+   */
+  shift?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -92,6 +99,9 @@ function checkOptions(options: SampleTripsOptions, rows: number): void {
     throw new UserError(`rows must be a positive integer, got ${rows}`);
   if (!Number.isInteger(options.seed))
     throw new UserError(`seed must be an integer, got ${options.seed}`);
+  const shift = options.shift ?? 0;
+  if (!(shift >= 0 && shift <= 1))
+    throw new UserError(`shift must be a number from 0 to 1, got ${shift}`);
 }
 
 async function appendTrips(
@@ -104,7 +114,7 @@ async function appendTrips(
     (options.seed ^ Math.imul(options.year * 12 + options.month, 0x9e3779b1)) >>> 0,
   );
   const month = monthContext(options.year, options.month);
-  const world = sampleWorld();
+  const world = shiftedWorld(options.shift ?? 0);
   const appender = await connection.createAppender("stage");
   const trip = new Float64Array(STAGE_COLUMNS.length);
   const types = STAGE_COLUMNS.map(() => DOUBLE);

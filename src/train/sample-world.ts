@@ -30,6 +30,9 @@ export interface SampleWorld {
   hourEffect: Float64Array;
   /** Relative number of pickups in each hour of the day. */
   hourChoice: WeightedChoice;
+  /** Unnormalized pickup popularity and dropoff attraction by zone (what a shift moves). */
+  pickupWeights: Float64Array;
+  attraction: Float64Array;
 }
 
 let cached: SampleWorld | undefined;
@@ -58,19 +61,10 @@ function buildWorld(): SampleWorld {
 
   // Zipf-like popularity over a shuffled zone order: a handful of zones (the real 74, 75, 41,
   // 166 …) take most green-taxi pickups, and dropoffs are spread more widely.
-  const pickup = new WeightedChoice(zipfWeights(random, 1.1));
+  const pickupWeights = zipfWeights(random, 1.1);
+  const pickup = new WeightedChoice(pickupWeights);
   const attraction = zipfWeights(random, 0.7);
-  // Index 0 is a placeholder so that zone ids index directly (no zone 0 is ever drawn).
-  const dropoff: WeightedChoice[] = [pickup];
-  for (let from = 1; from <= ZONE_COUNT; from++) {
-    const weights = new Float64Array(size);
-    for (let to = 1; to <= ZONE_COUNT; to++) {
-      const pull =
-        attraction[to] * Math.exp(-Math.sqrt(distance2(x, y, from, to)) / TRIP_SCALE_MILES);
-      weights[to] = to === from ? pull * SAME_ZONE_BOOST : pull;
-    }
-    dropoff.push(new WeightedChoice(weights));
-  }
+  const dropoff = dropoffChoices(x, y, pickup, attraction, TRIP_SCALE_MILES);
 
   const hourlyPickups = [
     3, 2, 1.5, 1, 1, 1.5, 3, 5, 6, 5.5, 5, 5.5, 6, 6, 6.5, 7, 7.5, 7.5, 7, 6, 5, 4.5, 4, 3.5,
@@ -89,7 +83,76 @@ function buildWorld(): SampleWorld {
     dropoff,
     hourEffect,
     hourChoice: new WeightedChoice(hourlyPickups),
+    pickupWeights,
+    attraction,
   };
+}
+
+/** For each pickup zone, where its rides go: popular and near zones pull (a gravity model). */
+function dropoffChoices(
+  x: Float64Array,
+  y: Float64Array,
+  pickup: WeightedChoice,
+  attraction: Float64Array,
+  tripScaleMiles: number,
+): WeightedChoice[] {
+  // Index 0 is a placeholder so that zone ids index directly (no zone 0 is ever drawn).
+  const dropoff: WeightedChoice[] = [pickup];
+  for (let from = 1; from <= ZONE_COUNT; from++) {
+    const weights = new Float64Array(ZONE_COUNT + 1);
+    for (let to = 1; to <= ZONE_COUNT; to++) {
+      const pull =
+        attraction[to] * Math.exp(-Math.sqrt(distance2(x, y, from, to)) / tripScaleMiles);
+      weights[to] = to === from ? pull * SAME_ZONE_BOOST : pull;
+    }
+    dropoff.push(new WeightedChoice(weights));
+  }
+  return dropoff;
+}
+
+/** Seed of the "other city" a shift moves towards: constant, so a shifted month is reproducible. */
+const SHIFT_SEED = 0x5f1f_7ed0;
+/** At full shift, rides reach this many times farther (the gravity model's distance scale). */
+const SHIFT_TRIP_SCALE = 3;
+const shiftedWorlds = new Map<number, SampleWorld>();
+
+/**
+ * The same city with its demand moved, for drift demonstrations: `shift` (0–1) mixes the
+ * pickup popularity and dropoff attraction with another, independent ranking of the zones (so
+ * rides start and end in zones that were quiet: zone pairs a model never saw) and stretches
+ * the distance scale of the gravity model up to SHIFT_TRIP_SCALE times (longer trips). Zone
+ * positions, paces and hours are unchanged: the model's errors grow because the rides moved,
+ * not because the city did. 0 is the unshifted world itself.
+ */
+export function shiftedWorld(shift: number): SampleWorld {
+  if (!(shift >= 0 && shift <= 1)) throw new RangeError(`shift must be from 0 to 1, got ${shift}`);
+  const base = sampleWorld();
+  if (shift === 0) return base;
+  let world = shiftedWorlds.get(shift);
+  if (world === undefined) {
+    const random = new Random(SHIFT_SEED);
+    const pickupWeights = mix(base.pickupWeights, zipfWeights(random, 1.1), shift);
+    const attraction = mix(base.attraction, zipfWeights(random, 0.7), shift);
+    const pickup = new WeightedChoice(pickupWeights);
+    const scale = TRIP_SCALE_MILES * (1 + (SHIFT_TRIP_SCALE - 1) * shift);
+    world = {
+      ...base,
+      pickup,
+      dropoff: dropoffChoices(base.x, base.y, pickup, attraction, scale),
+      pickupWeights,
+      attraction,
+    };
+    shiftedWorlds.set(shift, world);
+  }
+  return world;
+}
+
+/** (1 − t)·a + t·b, each normalized to sum 1 first so that neither side dominates by scale. */
+function mix(a: Float64Array, b: Float64Array, t: number): Float64Array {
+  const sum = (w: Float64Array) => w.reduce((s, v) => s + v, 0);
+  const sa = sum(a);
+  const sb = sum(b);
+  return a.map((v, i) => ((1 - t) * v) / sa + (t * b[i]) / sb);
 }
 
 /** Weights indexed by zone id (0 unused): rank r of a random permutation gets 1 / r^exponent. */

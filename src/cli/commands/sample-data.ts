@@ -16,6 +16,7 @@ export interface SampleDataFlags {
   months: string;
   rows: string;
   seed: string;
+  shift?: string;
   sqlite?: string;
   postgres?: string;
   table?: string;
@@ -41,6 +42,11 @@ export function registerSampleData(program: Command): void {
     )
     .option("--seed <n>", "random seed; the same seed writes the same trips", "1")
     .option(
+      "--shift <s>",
+      "0-1: move the rides for a drift demo (other zones, unseen zone pairs, longer trips); 0 = unshifted",
+      "0",
+    )
+    .option(
       "--sqlite <file>",
       "also load the trips into a SQLite table (--table) with ride_id and actual_duration, for `mldeploy batch`",
     )
@@ -64,7 +70,8 @@ export function registerSampleData(program: Command): void {
       "\nExamples:\n  mldeploy sample-data --out ./data --months 2021-01,2021-02 --rows 100000" +
         "\n  mldeploy sample-data --sqlite ./rides.db" +
         "\n  mldeploy sample-data --postgres postgres://postgres@127.0.0.1/test" +
-        "\n  mldeploy sample-data --events ./rides.jsonl",
+        "\n  mldeploy sample-data --events ./rides.jsonl" +
+        "\n  mldeploy sample-data --months 2021-03 --shift 0.5   # a drifted month",
     )
     .action(async (flags: SampleDataFlags) => {
       const files = await writeSampleMonths(flags, createLogger({ format: logFormatFlag(flags) }));
@@ -93,6 +100,9 @@ export function registerSampleData(program: Command): void {
 export async function writeSampleMonths(flags: SampleDataFlags, logger: Logger): Promise<string[]> {
   const rows = positiveInteger(flags.rows, "--rows");
   const seed = positiveInteger(flags.seed, "--seed", 0);
+  const shift = Number(flags.shift ?? "0");
+  if (flags.shift?.trim() === "" || !(shift >= 0 && shift <= 1))
+    throw new UserError(`--shift must be a number from 0 to 1, got "${flags.shift}"`);
   const months = flags.months.split(",").map((m) => m.trim());
   const { writeSampleTrips } = await import("../../train/sample-data.js");
   const files: string[] = [];
@@ -111,6 +121,7 @@ export async function writeSampleMonths(flags: SampleDataFlags, logger: Logger):
         year: Number(match[1]),
         month: Number(match[2]),
         rows,
+        shift,
         onProgress: (done, total) => progress.update(done, total),
       });
     } finally {
