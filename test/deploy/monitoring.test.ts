@@ -4,6 +4,9 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
+import { createBatchMetrics } from "../../src/batch/metrics.js";
+import { createServeMetrics } from "../../src/serve/metrics.js";
+import { createStreamMetrics } from "../../src/stream/metrics.js";
 import { tempDir } from "../helpers/temp.js";
 
 /** Debian's promtool (package `prometheus`), which .ci/run installs. */
@@ -50,6 +53,81 @@ function metricsDefinedInSource(): Set<string> {
     for (const [, name] of text.matchAll(/"(mldeploy_[a-z0-9_]+)"/g)) names.add(name);
   }
   return names;
+}
+
+/** The labels each proposed monitoring metric carries (besides Prometheus's job and instance). */
+const MONITORING_LABELS: Record<string, string[]> = {
+  mldeploy_drift_score: ["model", "version", "column"],
+  mldeploy_dataset_drift: ["model", "version"],
+  mldeploy_model_rmse: ["model", "version"],
+  mldeploy_model_training_rmse: ["model", "version"],
+  mldeploy_prediction_log_dropped_total: [],
+};
+
+/**
+ * Label names of every series serve, stream and batch expose, read from their real metric
+ * registries after one of each event, as a scrape would see them.
+ */
+async function exposedLabels(): Promise<Map<string, Set<string>>> {
+  const serve = createServeMetrics({ processMetrics: false });
+  serve.observeRequest("POST", "/predict", 200, 0.001);
+  serve.observeBatch("ride-duration", 1);
+  serve.countPredictions("ride-duration", 1);
+  serve.setModelLoaded("ride-duration", "1", 0.1);
+  serve.countRejected("overload");
+  serve.countReload("failure");
+  const stream = createStreamMetrics();
+  stream.observeBatch({ received: 1, predicted: 1, deadLettered: 0, ms: 1 });
+  stream.observeLag({ messages: 1, behindMs: 1 });
+  const batch = createBatchMetrics("job");
+  batch.runEnded({
+    status: "FINISHED",
+    durationMs: 1,
+    rowsRead: 1,
+    rowsScored: 1,
+    rowsRejected: 0,
+    model: { name: "ride-duration", version: "1" },
+  });
+  const labels = new Map<string, Set<string>>();
+  for (const registry of [serve.registry, stream.registry, batch.registry]) {
+    for (const line of (await registry.metrics()).split("\n")) {
+      const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? \S+$/.exec(line);
+      if (!match) continue;
+      const names = [...(match[2] ?? "").matchAll(/(\w+)="/g)].map((m) => m[1]);
+      const set = labels.get(match[1]) ?? new Set<string>();
+      for (const name of names) set.add(name);
+      labels.set(match[1], set);
+    }
+  }
+  for (const [name, names] of Object.entries(MONITORING_LABELS)) labels.set(name, new Set(names));
+  return labels;
+}
+
+/**
+ * Label names an expression uses (in matchers, by/without/on/ignoring/group_* lists) that none
+ * of the series it reads carries; job and instance come from Prometheus, `extra` from
+ * recording rules.
+ */
+function unknownLabels(
+  expr: string,
+  exposed: Map<string, Set<string>>,
+  extra: Record<string, string[]> = {},
+): string[] {
+  const available = new Set(["job", "instance"]);
+  for (const name of metricNames(expr)) {
+    for (const label of exposed.get(name) ?? extra[name] ?? []) available.add(label);
+  }
+  const bare = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""');
+  const used = [
+    ...[...bare.matchAll(/\{([^}]*)\}/g)].flatMap((m) =>
+      [...m[1].matchAll(/(\w+)\s*(?:=~|!~|!=|=)/g)].map((l) => l[1]),
+    ),
+    ...[...bare.matchAll(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g)]
+      .flatMap((m) => m[1].split(","))
+      .map((l) => l.trim())
+      .filter((l) => l !== ""),
+  ];
+  return [...new Set(used.filter((label) => !available.has(label)))];
 }
 
 const PROMQL_WORDS = new Set(
@@ -168,6 +246,22 @@ describe("Prometheus rules", () => {
     ]);
   });
 
+  it("uses only labels the metrics carry (as serve, stream and batch expose them)", async () => {
+    const exposed = await exposedLabels();
+    const recorded: Record<string, string[]> = {
+      "mldeploy:model_rmse_over_training:ratio": ["model", "version"],
+      "mldeploy:model_rmse_alert_factor": [],
+    };
+    for (const rule of rules) {
+      expect(unknownLabels(rule.expr, exposed, recorded), rule.alert ?? rule.record).toEqual([]);
+    }
+    // The check bites: predictions carry no version label, batch metrics no `job_name`.
+    expect(unknownLabels("sum by (version) (mldeploy_predictions_total)", exposed)).toEqual([
+      "version",
+    ]);
+    expect(unknownLabels('mldeploy_batch_runs_total{job_name="x"}', exposed)).toEqual(["job_name"]);
+  });
+
   it.skipIf(!HAS_PROMTOOL)(
     title("promtool check config accepts the example scrape configuration and its rules"),
     async () => {
@@ -219,6 +313,15 @@ describe("Grafana dashboard", () => {
   it("reads only metrics mldeploy defines (or the monitoring metrics of issue 21)", () => {
     const exprs = queryPanels.flatMap((panel) => panel.targets ?? []).map((t) => t.expr);
     expect(unknownMetrics(exprs)).toEqual([]);
+  });
+
+  it("uses only labels the metrics carry (as serve, stream and batch expose them)", async () => {
+    const exposed = await exposedLabels();
+    for (const panel of queryPanels) {
+      for (const target of panel.targets ?? []) {
+        expect(unknownLabels(target.expr, exposed), `${panel.title} ${target.refId}`).toEqual([]);
+      }
+    }
   });
 
   it.skipIf(!HAS_PROMTOOL)(
