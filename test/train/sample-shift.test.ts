@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UserError } from "../../src/config/errors.js";
+import { columnDrift, datasetDrift, type ColumnKind } from "../../src/monitor/index.js";
 import { runCli } from "../helpers/cli.js";
 import { RIDES_SPEC } from "../../src/rides/index.js";
 import { fitCategoricalLinear, loadTrips, predictLinear, rmse } from "../../src/train/index.js";
@@ -100,6 +101,38 @@ describe("writeSampleTrips shift", () => {
     // Still the same city: every zone a real TLC zone id.
     expect(shifted.zones[0]).toBeGreaterThanOrEqual(1);
     expect(shifted.zones[1]).toBeLessThanOrEqual(265);
+  });
+
+  it("drift tests (Evidently's defaults) flag the shifted month and not the unshifted one", async () => {
+    const columns: Array<[string, ColumnKind]> = [
+      ["PULocationID", "categorical"],
+      ["DOLocationID", "categorical"],
+      ["trip_distance", "numerical"],
+    ];
+    const read = (name: string) =>
+      query(
+        `SELECT CAST(PULocationID AS VARCHAR) AS PULocationID, CAST(DOLocationID AS VARCHAR) AS DOLocationID, trip_distance FROM ${parquet(month(name))}`,
+      );
+    const reference = await read("jan");
+    const drift = async (name: string) => {
+      const current = await read(name);
+      return datasetDrift(
+        columns.map(([column, kind]) =>
+          columnDrift(
+            reference.map((row) => row[column] as string | number),
+            current.map((row) => row[column] as string | number),
+            { kind },
+          ),
+        ),
+      );
+    };
+    expect(await drift("feb")).toMatchObject({
+      status: "ok",
+      driftedColumns: 0,
+      datasetDrift: false,
+    });
+    expect(await drift("feb-quarter")).toMatchObject({ driftedColumns: 3, datasetDrift: true });
+    expect(await drift("feb-shifted")).toMatchObject({ driftedColumns: 3, datasetDrift: true });
   });
 
   it("a model trained on an unshifted month errs more on the shifted one", async () => {
