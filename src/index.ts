@@ -97,3 +97,4 @@ export { detectSource, type ModelSource, type SourceFormat } from "./import/sour
 export { importModel, type ImportProvenance } from "./import/convert.js";
 export { parseFeatureDeclaration, compileFeature } from "./import/feature-expr.js";
 export { ImportError, type ConvertedModel } from "./import/types.js";
+export * as monitor from "./monitor/index.js";
