@@ -16,13 +16,16 @@
  * do not inflate it as they do wall time). MLDEPLOY_BENCH_DETAIL=1 prints each round's requests.
  * Benchmarks print, they do not assert.
  */
-import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
 import type { Browser } from "playwright-core";
+import {
+  localRegistryEnv,
+  startListening,
+  type ListeningProcess,
+} from "../cli/listening-process.js";
 import { openStore } from "../registry/store/open-store.js";
 import { launchSystemChromium } from "./chromium.js";
 import { serverCpuSeconds } from "./process-cpu.js";
@@ -30,7 +33,6 @@ import { serverCpuSeconds } from "./process-cpu.js";
 const STEPS = 100_000;
 const ROUNDS = 7;
 const TARGET_MS = 1000;
-const CLI = fileURLToPath(new URL("../cli/main.js", import.meta.url));
 
 async function seed(dataDir: string): Promise<string> {
   const store = await openStore(undefined, { dataDir });
@@ -69,42 +71,12 @@ async function seed(dataDir: string): Promise<string> {
   }
 }
 
-interface Ui {
-  url: string;
-  pid: number | undefined;
-  stop: () => Promise<void>;
-}
-
-/** `mldeploy ui --port 0` over dataDir, once it logs its URL (no token: this machine only). */
-async function startUi(dataDir: string): Promise<Ui> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    MLDEPLOY_LOG_FORMAT: "json",
-    MLDEPLOY_LOG_LEVEL: "info",
-  };
-  delete env.MLDEPLOY_REGISTRY_TOKEN;
-  const child = spawn(process.execPath, [CLI, "ui", "--port", "0", "--data-dir", dataDir], {
-    stdio: ["ignore", "pipe", "inherit"],
-    env,
+/** `mldeploy ui --port 0` over `dataDir`, without a token (it listens on 127.0.0.1 only). */
+function startUi(dataDir: string): Promise<ListeningProcess> {
+  return startListening(["ui", "--port", "0", "--data-dir", dataDir], {
+    cwd: dataDir,
+    env: localRegistryEnv(dataDir),
   });
-  const exited = new Promise<void>((resolve) => child.on("close", () => resolve()));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.on("close", (code) => reject(new Error(`mldeploy ui exited ${code}`)));
-    let out = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      out += chunk;
-      const match = /"url":"(http:[^"]+)"/.exec(out);
-      if (match) resolve(match[1]);
-    });
-  });
-  return {
-    url,
-    pid: child.pid,
-    stop: async () => {
-      child.kill("SIGTERM");
-      await exited;
-    },
-  };
 }
 
 function median(values: number[]): number {
@@ -187,7 +159,7 @@ const verdict = (value: number) =>
 
 async function main(): Promise<void> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "mldeploy-bench-ui-chart-"));
-  let ui: Ui | undefined;
+  let ui: ListeningProcess | undefined;
   let browser: Browser | undefined;
   try {
     const seeding = performance.now();
@@ -225,9 +197,9 @@ async function main(): Promise<void> {
     }
     // The server's CPU per call, which the other loads of a shared machine do not inflate.
     const cpuPerCall = async (target: string, calls: number) => {
-      const before = serverCpuSeconds(ui?.pid);
+      const before = serverCpuSeconds(ui?.child.pid);
       for (let i = 0; i < calls; i++) await timeFetch(target);
-      const after = serverCpuSeconds(ui?.pid);
+      const after = serverCpuSeconds(ui?.child.pid);
       return before === undefined || after === undefined
         ? "n/a"
         : `${(((after - before) * 1000) / calls).toFixed(0)} ms`;

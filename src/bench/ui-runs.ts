@@ -13,57 +13,29 @@
  *   median and slowest of 7 repetitions after one warm-up.
  * It prints the figures and whether each target is met; it asserts nothing.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
+import {
+  localRegistryEnv,
+  startListening,
+  type ListeningProcess,
+} from "../cli/listening-process.js";
 import { launchSystemChromium } from "./chromium.js";
 import { serverCpuSeconds } from "./process-cpu.js";
 import { RUNS, seedSqlite } from "./seed-runs.js";
 
-const CLI = fileURLToPath(new URL("../cli/main.js", import.meta.url));
 const PAGE_SIZE = 100;
 const API_TARGET_MS = 50;
 const PAGE_TARGET_MS = 1000;
 
-interface Ui {
-  url: string;
-  child: ChildProcess;
-}
-
-/** `mldeploy ui --port 0` over `dataDir`, without a token, once it logs its URL. */
-async function startUi(dataDir: string): Promise<Ui> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    MLDEPLOY_LOG_FORMAT: "json",
-    MLDEPLOY_LOG_LEVEL: "info",
-  };
-  delete env.MLDEPLOY_REGISTRY_TOKEN;
-  const child = spawn(process.execPath, [CLI, "ui", "--port", "0", "--data-dir", dataDir], {
+/** `mldeploy ui --port 0` over `dataDir`, without a token (it listens on 127.0.0.1 only). */
+function startUi(dataDir: string): Promise<ListeningProcess> {
+  return startListening(["ui", "--port", "0", "--data-dir", dataDir], {
     cwd: dataDir,
-    stdio: ["ignore", "pipe", "pipe"],
-    env,
+    env: localRegistryEnv(dataDir),
   });
-  let output = "";
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`mldeploy ui logged no URL: ${output}`)),
-      30_000,
-    );
-    child.on("close", (code) => reject(new Error(`mldeploy ui exited ${code}: ${output}`)));
-    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
-    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-      output += chunk;
-      const match = /"url":"(http:[^"]+)"/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-  });
-  return { url, child };
 }
 
 function stats(times: number[]): { median: number; slowest: number } {
@@ -189,7 +161,7 @@ async function benchPage(url: string, experimentId: string): Promise<void> {
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "mldeploy-bench-ui-runs-"));
-  let ui: Ui | undefined;
+  let ui: ListeningProcess | undefined;
   try {
     const experimentId = await seedSqlite(
       path.join(dir, "registry.db"),
@@ -204,11 +176,7 @@ async function main(): Promise<void> {
     await benchApi(ui.url, ui.child.pid, experimentId);
     await benchPage(ui.url, experimentId);
   } finally {
-    if (ui !== undefined && ui.child.exitCode === null) {
-      const closed = new Promise((resolve) => ui?.child.on("close", resolve));
-      ui.child.kill("SIGTERM");
-      await closed;
-    }
+    await ui?.stop();
     await rm(dir, { recursive: true, force: true });
   }
 }

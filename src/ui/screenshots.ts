@@ -1,11 +1,16 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { Page } from "playwright-core";
 import { launchSystemChromium } from "../bench/chromium.js";
+import {
+  CLI_PATH,
+  localRegistryEnv,
+  startListening,
+  type ListeningProcess,
+} from "../cli/listening-process.js";
 import { seedRegistry, type SeededRegistry } from "./screenshot-seed.js";
 
 /**
@@ -72,8 +77,6 @@ function shots(seeded: SeededRegistry): Shot[] {
   ];
 }
 
-const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "cli", "main.js");
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -88,8 +91,8 @@ async function main(): Promise<void> {
   mkdirSync(out, { recursive: true });
 
   const dataDir = mkdtempSync(path.join(tmpdir(), "mldeploy-screenshots-"));
-  let ui: RunningUi | undefined;
-  let serve: RunningUi | undefined;
+  let ui: ListeningProcess | undefined;
+  let serve: ListeningProcess | undefined;
   try {
     process.stderr.write(
       `seeding a registry in ${dataDir} (${rows} trips a month, ${steps} steps)\n`,
@@ -162,40 +165,20 @@ async function show(page: Page, url: string, shot: Shot): Promise<void> {
   );
 }
 
-interface RunningUi {
-  url: string;
-  stop(): Promise<void>;
-}
-
-/**
- * The environment of the processes this script starts: the seeded registry (the local one in
- * `dataDir`) whatever the caller's shell points at, and JSON logs (their URL is read from them).
- */
-function childEnv(dataDir: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    MLDEPLOY_DATA_DIR: dataDir,
-    MLDEPLOY_LOG_FORMAT: "json",
-    MLDEPLOY_LOG_LEVEL: "info",
-  };
-  delete env.MLDEPLOY_REGISTRY_TOKEN;
-  delete env.MLDEPLOY_REGISTRY_URL;
-  delete env.MLDEPLOY_CONFIG;
-  return env;
-}
-
 /** `mldeploy ui --port 0` over the seeded data, without a token (it listens on 127.0.0.1 only). */
-function startUi(dataDir: string): Promise<RunningUi> {
-  return startListening("ui", ["ui", "--port", "0", "--data-dir", dataDir], dataDir);
+function startUi(dataDir: string): Promise<ListeningProcess> {
+  return startListening(["ui", "--port", "0", "--data-dir", dataDir], {
+    cwd: dataDir,
+    env: localRegistryEnv(dataDir),
+  });
 }
 
 /**
  * `mldeploy serve models:/<model>@production` on a free port, reporting itself to the seeded
  * registry (a heartbeat a second) as a team's live deployment would.
  */
-function startServe(dataDir: string, model: string): Promise<RunningUi> {
+function startServe(dataDir: string, model: string): Promise<ListeningProcess> {
   return startListening(
-    "serve",
     [
       "serve",
       `models:/${model}@production`,
@@ -206,7 +189,7 @@ function startServe(dataDir: string, model: string): Promise<RunningUi> {
       "--heartbeat-interval-ms",
       "1000",
     ],
-    dataDir,
+    { cwd: dataDir, env: localRegistryEnv(dataDir) },
   );
 }
 
@@ -260,9 +243,9 @@ FROM source`;
 
 /** Runs `mldeploy <args>` to its end; a failure ends the script with what it wrote. */
 function runToEnd(args: string[], dataDir: string): Promise<void> {
-  const child = spawn(process.execPath, [CLI, ...args], {
+  const child = spawn(process.execPath, [CLI_PATH, ...args], {
     cwd: dataDir,
-    env: childEnv(dataDir),
+    env: localRegistryEnv(dataDir),
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
@@ -274,56 +257,6 @@ function runToEnd(args: string[], dataDir: string): Promise<void> {
         ? resolve()
         : reject(new Error(`mldeploy ${args[0]} exited with ${code}: ${stderr}`)),
     );
-  });
-}
-
-/** `mldeploy <args>` that listens, once it logs its URL; stopped by SIGTERM. */
-async function startListening(name: string, args: string[], dataDir: string): Promise<RunningUi> {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    cwd: dataDir,
-    env: childEnv(dataDir),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  // However this script ends (an error, a closed pipe), the server does not outlive it.
-  const killOnExit = () => child.kill("SIGTERM");
-  process.on("exit", killOnExit);
-  const exited = new Promise<void>((resolve) =>
-    child.on("close", () => {
-      process.off("exit", killOnExit);
-      resolve();
-    }),
-  );
-  const url = await listeningUrl(name, child);
-  return {
-    url,
-    stop: async () => {
-      if (child.exitCode === null) child.kill("SIGTERM");
-      await exited;
-    },
-  };
-}
-
-function listeningUrl(name: string, child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let stdout = "";
-    let stderr = "";
-    const timer = setTimeout(() => {
-      child.kill("SIGTERM");
-      reject(new Error(`mldeploy ${name} logged no URL within 30 s: ${stderr}`));
-    }, 30_000);
-    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`mldeploy ${name} exited with ${code}: ${stderr}`));
-    });
-    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-      const match = /"url":"(http:[^"]+)"/.exec(stdout);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
   });
 }
 

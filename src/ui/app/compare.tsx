@@ -97,9 +97,23 @@ function Comparison(props: { compared: ComparedRuns; state: CompareState }) {
               Show only differences
             </label>
           </div>
-          <ParamsTable runs={runs} onlyDiff={state.diff} />
+          <TextTable
+            id="compare-params"
+            title="Params"
+            empty="These runs logged no params."
+            runs={runs}
+            onlyDiff={state.diff}
+            values={(run) => run.params}
+          />
           <MetricsTable runs={runs} onlyDiff={state.diff} />
-          <TagsTable runs={runs} onlyDiff={state.diff} />
+          <TextTable
+            id="compare-tags"
+            title="Tags"
+            empty="These runs have no tags."
+            runs={runs}
+            onlyDiff={state.diff}
+            values={(run) => run.tags}
+          />
           <HistorySection runs={runs} state={state} update={update} />
           <ScatterSection runs={runs} state={state} update={update} />
           <ParallelSection runs={runs} state={state} update={update} />
@@ -250,32 +264,18 @@ function SideBySide(props: {
   );
 }
 
-function ParamsTable(props: { runs: Run[]; onlyDiff: boolean }) {
-  const rows = paramKeys(props.runs).map((key) => {
-    const values = props.runs.map((run) => run.params[key]);
-    return {
-      key,
-      cells: values.map((v) => v ?? ""),
-      differs: differs(values),
-      best: new Set<number>(),
-    };
-  });
-  return (
-    <SideBySide
-      id="compare-params"
-      title="Params"
-      runs={props.runs}
-      rows={rows}
-      onlyDiff={props.onlyDiff}
-      empty="These runs logged no params."
-    />
-  );
-}
-
-function TagsTable(props: { runs: Run[]; onlyDiff: boolean }) {
-  const keys = [...new Set(props.runs.flatMap((run) => Object.keys(run.tags)))].sort();
+/** Text values (params or tags) side by side: one row per key any run has. */
+function TextTable(props: {
+  id: string;
+  title: string;
+  empty: string;
+  runs: Run[];
+  onlyDiff: boolean;
+  values: (run: Run) => Record<string, string>;
+}) {
+  const keys = [...new Set(props.runs.flatMap((run) => Object.keys(props.values(run))))].sort();
   const rows = keys.map((key) => {
-    const values = props.runs.map((run) => run.tags[key]);
+    const values = props.runs.map((run) => props.values(run)[key]);
     return {
       key,
       cells: values.map((v) => v ?? ""),
@@ -285,12 +285,12 @@ function TagsTable(props: { runs: Run[]; onlyDiff: boolean }) {
   });
   return (
     <SideBySide
-      id="compare-tags"
-      title="Tags"
+      id={props.id}
+      title={props.title}
       runs={props.runs}
       rows={rows}
       onlyDiff={props.onlyDiff}
-      empty="These runs have no tags."
+      empty={props.empty}
     />
   );
 }

@@ -1,7 +1,8 @@
 import { listExperimentSummaries } from "./api-runs.js";
 import { formatTime } from "./format.js";
 import { Loaded, useLoad } from "./load.js";
-import { href, replace, type Location } from "./router.js";
+import { href, type Location } from "./router.js";
+import { SearchBox } from "./search-box.js";
 import { useTitle } from "./title.js";
 
 export function ExperimentsPage(props: { location: Location }) {
@@ -11,15 +12,7 @@ export function ExperimentsPage(props: { location: Location }) {
   return (
     <>
       <h1>Experiments</h1>
-      <div class="toolbar" role="search">
-        <label for="experiment-search">Search by name</label>
-        <input
-          id="experiment-search"
-          type="search"
-          value={q}
-          onInput={(event) => replace(href("/experiments", { q: event.currentTarget.value }))}
-        />
-      </div>
+      <SearchBox id="experiment-search" label="Search by name" path="/experiments" value={q} />
       <Loaded state={state} retry={retry} notFound={(message) => <p>{message}</p>}>
         {(experiments) => {
           const needle = q.trim().toLowerCase();

@@ -2,7 +2,8 @@ import { listModels, type RegisteredModel } from "./api-models.js";
 import { formatTime } from "./format.js";
 import { Loaded, useLoad } from "./load.js";
 import "./models.css";
-import { href, replace, type Location } from "./router.js";
+import { href, type Location } from "./router.js";
+import { SearchBox } from "./search-box.js";
 import { useTitle } from "./title.js";
 
 export const modelHref = (name: string) => href(`/models/${encodeURIComponent(name)}`);
@@ -59,15 +60,7 @@ export function ModelsPage(props: { location: Location }) {
   return (
     <>
       <h1>Models</h1>
-      <div class="toolbar" role="search">
-        <label for="model-search">Search models</label>
-        <input
-          id="model-search"
-          type="search"
-          value={q}
-          onInput={(event) => replace(href("/models", { q: event.currentTarget.value }))}
-        />
-      </div>
+      <SearchBox id="model-search" label="Search models" path="/models" value={q} />
       <Loaded state={state} retry={retry} notFound={(message) => <p>{message}</p>}>
         {(models) => {
           if (models.length === 0) return <NoModels />;
