@@ -280,7 +280,8 @@ describe("prediction log of mldeploy serve", () => {
   it("reads only the window asked for", async () => {
     const dir = tempDir("mldeploy-predlog-");
     const server = await serve(dir);
-    await predict(server.url, { ...ride(1), ride_id: "now" });
+    // An id with the characters a CSV stage or SQL could trip on.
+    await predict(server.url, { ...ride(1), ride_id: `now, "it's"\n` });
     server.kill("SIGTERM");
     expect(await server.exited).toBe(0);
     const now = Date.now();
@@ -290,7 +291,7 @@ describe("prediction log of mldeploy serve", () => {
       from: new Date(now - 600_000),
       to: new Date(now + 600_000),
     });
-    expect(inside.rows.map((row) => row.id)).toEqual(["now"]);
+    expect(inside.rows.map((row) => row.id)).toEqual([`now, "it's"\n`]);
     const before = await readPredictionLog({ dir, model: MODEL, to: new Date(now - 600_000) });
     expect(before.rows).toEqual([]);
     expect((await readPredictionLog({ dir, model: "nothing-here" })).rows).toEqual([]);

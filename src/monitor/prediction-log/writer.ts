@@ -10,17 +10,10 @@
  * appended to, which is why files roll instead. A process killed mid-write leaves only a
  * .tmp file, which the reader recognises and skips with a warning.
  */
-import { mkdir, rename, rm } from "node:fs/promises";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import {
-  BOOLEAN,
-  DOUBLE,
-  DuckDBDataChunk,
-  VARCHAR,
-  type DuckDBConnection,
-  type DuckDBType,
-} from "@duckdb/node-api";
+import type { DuckDBConnection } from "@duckdb/node-api";
 import { Counter, type Registry } from "prom-client";
 import {
   closeDuckDB,
@@ -75,14 +68,14 @@ interface Entry {
   count: number;
 }
 
-// DuckDB's data chunks hold at most this many rows (STANDARD_VECTOR_SIZE).
-const CHUNK_ROWS = 2048;
+// Next to the part file, named so that readers ignore it; removed once the part is written.
+const STAGE_SUFFIX = ".stage.csv";
 
 export class PredictionLog {
   private queue: Entry[] = [];
   private queued = 0;
   private timer: NodeJS.Timeout | undefined;
-  private writing: Promise<void> = Promise.resolve();
+  private inFlight: Promise<void> | undefined;
   private engine: Promise<DuckDBEngine> | undefined;
   private closed = false;
   private seq = 0;
@@ -109,7 +102,9 @@ export class PredictionLog {
         registers: [registry],
       });
     }
-    this.timer = setInterval(() => void this.flush(), options.flushMs);
+    this.timer = setInterval(() => {
+      if (!this.inFlight) void this.flush();
+    }, options.flushMs);
     this.timer.unref();
   }
 
@@ -137,17 +132,22 @@ export class PredictionLog {
     this.queue.push({ time: Date.now(), info, batch, values, ids, rows, count });
     this.queued += count;
     // Half full: write now rather than wait for the timer, so a burst does not fill it up.
-    if (this.queued * 2 >= this.options.queueRows) void this.flush();
+    if (!this.inFlight && this.queued * 2 >= this.options.queueRows) void this.flush();
   }
 
-  /** Writes what is queued now (after any flush in progress); resolves when it is on disk. */
-  flush(): Promise<void> {
-    if (this.queue.length === 0) return this.writing;
+  /**
+   * Writes what is queued now, after the write in progress if any; resolves when it is on
+   * disk. One write at a time: while it runs, new predictions wait in the queue, which is the
+   * only buffer (so memory stays bounded by queueRows, and a log that cannot keep up drops).
+   */
+  async flush(): Promise<void> {
+    while (this.inFlight) await this.inFlight;
+    if (this.queue.length === 0) return;
     const entries = this.queue;
     this.queue = [];
     this.queued = 0;
-    this.writing = this.writing.then(() =>
-      this.write(entries).catch((error: unknown) => {
+    this.inFlight = this.write(entries)
+      .catch((error: unknown) => {
         // A full disk or a bad directory must not stop serving: the rows are lost, and said so.
         const rows = entries.reduce((sum, entry) => sum + entry.count, 0);
         this.totals.dropped += rows;
@@ -156,17 +156,21 @@ export class PredictionLog {
           { err: error, rows, dir: this.options.dir },
           `prediction log: could not write ${rows} predictions to ${this.options.dir}`,
         );
-      }),
-    );
-    return this.writing;
+      })
+      .finally(() => {
+        this.inFlight = undefined;
+        // What queued up meanwhile goes next if it is already half the queue.
+        if (!this.closed && this.queued * 2 >= this.options.queueRows) void this.flush();
+      });
+    await this.inFlight;
   }
 
   /** Stops the timer, writes everything queued, releases DuckDB. */
   async close(): Promise<void> {
-    if (this.closed) return this.writing;
+    if (this.closed) return;
+    this.closed = true;
     clearInterval(this.timer);
     await this.flush();
-    this.closed = true;
     await closeDuckDB(this.engine);
     this.engine = undefined;
   }
@@ -215,37 +219,22 @@ export class PredictionLog {
     const temp = path.join(folder, name + TEMP_SUFFIX);
     await mkdir(folder, { recursive: true });
     const columns = [...layout.inputs, ...layout.outputs];
-    const staged: Array<{ name: string; type: DuckDBType; sql: string }> = [
-      { name: "time_ms", type: DOUBLE, sql: "DOUBLE" },
-      { name: "id", type: VARCHAR, sql: "VARCHAR" },
-      ...columns.map((column) => ({
-        name: column.name,
-        ...(column.holds === "string"
-          ? { type: VARCHAR, sql: "VARCHAR" }
-          : column.holds === "boolean"
-            ? { type: BOOLEAN, sql: "BOOLEAN" }
-            : { type: DOUBLE, sql: "DOUBLE" }),
-      })),
-    ];
-    await connection.run(
-      `CREATE OR REPLACE TEMP TABLE stage (${staged.map((c) => `${sqlIdentifier(c.name)} ${c.sql}`).join(", ")})`,
-    );
+    // Staged as CSV text: building it is the only work left on the main thread (DuckDB's
+    // appender inserts synchronously, and cost ~8 µs a row there; text costs well under 1).
+    // DuckDB parses it and writes the Parquet file on its own thread.
+    const stage = path.join(folder, name + STAGE_SUFFIX);
+    const rows = entries.reduce((sum, entry) => sum + entry.count, 0);
+    await writeFile(stage, csvText(entries, layout));
     try {
-      let rows = 0;
-      const appender = await connection.createAppender("stage");
-      try {
-        for (const chunk of chunks(
-          entries,
-          layout,
-          staged.map((c) => c.type),
-        )) {
-          appender.appendDataChunk(chunk.data);
-          rows += chunk.rows;
-        }
-        appender.flushSync();
-      } finally {
-        appender.closeSync();
-      }
+      const types = [
+        `'time_ms': 'DOUBLE'`,
+        `'id': 'VARCHAR'`,
+        ...columns.map(
+          (column) =>
+            `${sqlString(column.name)}: '${column.holds === "number" ? "DOUBLE" : column.sqlType}'`,
+        ),
+      ].join(", ");
+      const source = `read_csv(${sqlString(stage)}, header = false, delim = ',', quote = '"', escape = '"', nullstr = '', allow_quoted_nulls = false, columns = {${types}})`;
       const select = [
         "make_timestamp(CAST(round(time_ms * 1000) AS BIGINT)) AS time",
         `${sqlString(info.name)} AS model`,
@@ -270,7 +259,7 @@ export class PredictionLog {
         .join(", ");
       try {
         await connection.run(
-          `COPY (SELECT ${select} FROM stage) TO ${sqlString(temp)} (FORMAT parquet, KV_METADATA {${kv}})`,
+          `COPY (SELECT ${select} FROM ${source}) TO ${sqlString(temp)} (FORMAT parquet, KV_METADATA {${kv}})`,
         );
         await rename(temp, final);
       } catch (error) {
@@ -281,7 +270,7 @@ export class PredictionLog {
       this.totals.files++;
       for (const entry of entries) this.written?.inc({ model: info.name }, entry.count);
     } finally {
-      await connection.run("DROP TABLE IF EXISTS stage");
+      await rm(stage, { force: true });
     }
   }
 }
@@ -292,38 +281,26 @@ function castColumn(column: LoggedColumn): string {
   return `CAST(${name} AS ${column.sqlType}) AS ${name}`;
 }
 
-/** The queued rows as DuckDB data chunks: time, id, inputs, outputs. */
-function* chunks(
-  entries: Entry[],
-  layout: LogLayout,
-  types: DuckDBType[],
-): Generator<{ data: DuckDBDataChunk; rows: number }> {
-  let data = DuckDBDataChunk.create(types, CHUNK_ROWS);
-  let vectors = types.map((_, i) => data.getColumnVector(i));
-  let at = 0;
-  const finish = (rows: number) => {
-    for (const vector of vectors) vector.flush();
-    data.rowCount = rows;
-    return { data, rows };
-  };
+/** The queued rows as CSV lines: time, id, inputs, outputs (NULL as an empty field). */
+function csvText(entries: Entry[], layout: LogLayout): string {
+  const parts: string[] = [];
   for (const entry of entries) {
     const { batch, values, ids, rows, count } = entry;
     const inputs = layout.inputs.map((column) => batch.columns[column.name]);
     for (let i = 0; i < count; i++) {
       const row = rows ? rows[i] : i;
-      vectors[0].setItem(at, entry.time);
-      vectors[1].setItem(at, rowId(ids, row, batch.rows));
-      for (let c = 0; c < inputs.length; c++) vectors[2 + c].setItem(at, cell(inputs[c], row));
-      vectors[2 + inputs.length].setItem(at, cell(values, row));
-      if (++at === CHUNK_ROWS) {
-        yield finish(at);
-        data = DuckDBDataChunk.create(types, CHUNK_ROWS);
-        vectors = types.map((_, v) => data.getColumnVector(v));
-        at = 0;
-      }
+      let line = `${entry.time},${csvCell(rowId(ids, row, batch.rows))}`;
+      for (const column of inputs) line += `,${csvCell(cell(column, row))}`;
+      parts.push(`${line},${csvCell(cell(values, row))}\n`);
     }
   }
-  if (at > 0) yield finish(at);
+  return parts.join("");
+}
+
+function csvCell(value: number | string | boolean | null): string {
+  if (value === null) return "";
+  if (typeof value === "string") return `"${value.replaceAll('"', '""')}"`;
+  return String(value);
 }
 
 function rowId(ids: RowIds, row: number, rows: number): string | null {
