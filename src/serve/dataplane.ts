@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { RowIds } from "../monitor/prediction-log/writer.js";
 import type { ColumnarBatch, PredictionBatch, PredictOptions } from "../model/types.js";
 import type { ServeContext } from "./context.js";
@@ -79,7 +78,7 @@ export class DataPlane {
     const result = await served.predictor.predictColumns(batch, options);
     this.ctx.metrics?.countPredictions(served.info.name, result.rows);
     const log = this.ctx.predictionLog;
-    if (log) log.record(served.info, batch, result.values, ids?.() ?? randomUUID());
+    if (log) log.record(served.info, batch, result.values, ids?.());
     return result;
   }
 }

@@ -91,7 +91,7 @@ describe("prediction log of mldeploy serve", () => {
       const answer = (await predict(server.url, body, headers)) as { duration: number };
       answers.set(i % 2 === 0 ? `r${i}` : `q${i}`, answer.duration);
     }
-    // One request of 3 rows without ids: one row each, named by a drawn id and the row.
+    // One request of 3 rows without ids: one row each, with an id unique to the process.
     const many = (await predict(server.url, [ride(100), ride(101), ride(102)])) as Array<{
       duration: number;
     }>;
@@ -116,7 +116,8 @@ describe("prediction log of mldeploy serve", () => {
       expect(row?.time).toBeInstanceOf(Date);
       expect(Math.abs(Date.now() - (row?.time as Date).getTime())).toBeLessThan(600_000);
     }
-    const listed = read.rows.filter((each) => String(each.id).includes(":"));
+    const listed = read.rows.filter((each) => !answers.has(String(each.id)));
+    expect(new Set(listed.map((each) => each.id)).size).toBe(3);
     expect(listed.map((each) => each.duration).sort()).toEqual(
       many.map((each) => each.duration).sort(),
     );

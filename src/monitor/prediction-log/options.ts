@@ -30,7 +30,7 @@ export const predictionLogSettingsShape = {
       "The prediction log is written at least this often: on kill -9 at most this long of predictions is lost",
     ),
   logQueueRows: intSetting(1, 10_000_000)
-    .default(20_000)
+    .default(50_000)
     .describe(
       "Most predictions waiting to be written; beyond, new ones are not logged (counted in mldeploy_prediction_log_dropped_total), the requests are still answered",
     ),

@@ -57,23 +57,36 @@ export interface PredictionLogOptions {
  */
 export type RowIds = ReadonlyArray<string | undefined> | string;
 
-interface Entry {
-  time: number;
+/**
+ * Rows of one model version and hour, copied into plain arrays as they are recorded: a
+ * request's objects are not kept alive until the flush (which cost the garbage collector
+ * more than the copy), and numbers stay unboxed. Missing numbers are NaN.
+ */
+interface Segment {
   info: ModelInfo;
-  batch: ColumnarBatch;
-  values: PredictionValues;
-  ids: RowIds;
-  /** The rows sampled; undefined = all of them. */
-  rows: number[] | undefined;
-  count: number;
+  layout: LogLayout;
+  hour: number;
+  times: number[];
+  ids: Array<string | null>;
+  /** Inputs, then the output. */
+  columns: Array<Array<number | string | boolean | null>>;
+  rows: number;
 }
 
 // Next to the part file, named so that readers ignore it; removed once the part is written.
 const STAGE_SUFFIX = ".stage.csv";
 
 export class PredictionLog {
-  private queue: Entry[] = [];
+  /** The segment each model is recording into now, and full or past-hour ones. */
+  private open = new Map<ModelInfo, Segment>();
+  private sealed: Segment[] = [];
   private queued = 0;
+  /**
+   * Ids of rows whose request named none: a random prefix drawn at start and a counter (short:
+   * it is written for every row; the file name already says host and pid).
+   */
+  private readonly idPrefix = `${Math.random().toString(36).slice(2, 10)}-`;
+  private counter = 0;
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
   private engine: Promise<DuckDBEngine> | undefined;
@@ -109,30 +122,66 @@ export class PredictionLog {
   }
 
   /**
-   * Queues a predicted batch (called on the request path: no I/O, no copy). Sampled rows that
-   * do not fit in the queue are dropped and counted; it never throws.
+   * Queues a predicted batch (called on the request path: no I/O). Sampled rows that do not
+   * fit in the queue are dropped and counted; it never throws. `ids`: see RowIds; absent, the
+   * rows get ids unique to this process.
    */
-  record(info: ModelInfo, batch: ColumnarBatch, values: PredictionValues, ids: RowIds): void {
+  record(info: ModelInfo, batch: ColumnarBatch, values: PredictionValues, ids?: RowIds): void {
     if (this.closed || batch.rows === 0) return;
-    if (this.layout(info) === null) return;
-    const { sample } = this.options;
-    let rows: number[] | undefined;
+    const layout = this.layout(info);
+    if (layout === null) return;
+    const { sample, queueRows } = this.options;
+    let picked: number[] | undefined;
     let count = batch.rows;
     if (sample < 1) {
-      rows = [];
-      for (let row = 0; row < batch.rows; row++) if (Math.random() < sample) rows.push(row);
-      count = rows.length;
+      picked = [];
+      for (let row = 0; row < batch.rows; row++) if (Math.random() < sample) picked.push(row);
+      count = picked.length;
       if (count === 0) return;
     }
-    if (this.queued + count > this.options.queueRows) {
+    if (this.queued + count > queueRows) {
       this.totals.dropped += count;
       this.dropped?.inc({ model: info.name }, count);
       return;
     }
-    this.queue.push({ time: Date.now(), info, batch, values, ids, rows, count });
+    const now = Date.now();
+    const hour = Math.floor(now / 3_600_000);
+    let segment = this.open.get(info);
+    if (segment === undefined || segment.hour !== hour) {
+      if (segment) this.sealed.push(segment);
+      segment = {
+        info,
+        layout,
+        hour,
+        times: [],
+        ids: [],
+        columns: [...layout.inputs, ...layout.outputs].map(() => []),
+        rows: 0,
+      };
+      this.open.set(info, segment);
+    }
+    const inputs = layout.inputs.map((column) => batch.columns[column.name]);
+    const { times, ids: idColumn, columns } = segment;
+    const output = columns.length - 1;
+    for (let i = 0; i < count; i++) {
+      const row = picked ? picked[i] : i;
+      times.push(now);
+      idColumn.push(
+        ids === undefined
+          ? this.idPrefix + ++this.counter
+          : typeof ids === "string"
+            ? batch.rows === 1
+              ? ids
+              : `${ids}:${row}`
+            : (ids[row] ?? null),
+      );
+      for (let c = 0; c < inputs.length; c++) columns[c].push(cell(inputs[c], row));
+      columns[output].push(cell(values, row));
+    }
+    segment.rows += count;
     this.queued += count;
     // Half full: write now rather than wait for the timer, so a burst does not fill it up.
-    if (!this.inFlight && this.queued * 2 >= this.options.queueRows) void this.flush();
+    if (!this.inFlight && this.queued * 2 >= queueRows) void this.flush();
   }
 
   /**
@@ -142,16 +191,18 @@ export class PredictionLog {
    */
   async flush(): Promise<void> {
     while (this.inFlight) await this.inFlight;
-    if (this.queue.length === 0) return;
-    const entries = this.queue;
-    this.queue = [];
+    if (this.queued === 0) return;
+    const segments = [...this.sealed, ...this.open.values()];
+    this.sealed = [];
+    this.open = new Map();
     this.queued = 0;
-    this.inFlight = this.write(entries)
+    this.inFlight = this.write(segments)
       .catch((error: unknown) => {
         // A full disk or a bad directory must not stop serving: the rows are lost, and said so.
-        const rows = entries.reduce((sum, entry) => sum + entry.count, 0);
+        const rows = segments.reduce((sum, segment) => sum + segment.rows, 0);
         this.totals.dropped += rows;
-        for (const entry of entries) this.dropped?.inc({ model: entry.info.name }, entry.count);
+        for (const segment of segments)
+          this.dropped?.inc({ model: segment.info.name }, segment.rows);
         this.options.logger.error(
           { err: error, rows, dir: this.options.dir },
           `prediction log: could not write ${rows} predictions to ${this.options.dir}`,
@@ -192,26 +243,16 @@ export class PredictionLog {
     return layout;
   }
 
-  private async write(entries: Entry[]): Promise<void> {
-    // One file per model version and hour: entries in order, so groups keep their order.
-    const groups = new Map<string, Entry[]>();
-    for (const entry of entries) {
-      const hour = new Date(entry.time).toISOString().slice(0, 13);
-      const key = `${entry.info.name}\u0000${entry.info.version}\u0000${hour}`;
-      const group = groups.get(key);
-      if (group) group.push(entry);
-      else groups.set(key, [entry]);
-    }
+  private async write(segments: Segment[]): Promise<void> {
     this.engine ??= openDuckDB({ memoryLimit: "256MB", threads: 1 });
     const { connection } = await this.engine;
-    for (const group of groups.values()) await this.writeFile(connection, group);
+    for (const segment of segments) await this.writeFile(connection, segment);
   }
 
-  private async writeFile(connection: DuckDBConnection, entries: Entry[]): Promise<void> {
-    const { info, time } = entries[0];
-    const layout = this.layout(info);
-    if (!layout) return;
-    const iso = new Date(time).toISOString();
+  /** One part file: <dir>/<model>/<yyyy-mm-dd>/<hh>-<host>-<pid>-<seq>.parquet. */
+  private async writeFile(connection: DuckDBConnection, segment: Segment): Promise<void> {
+    const { info, layout, rows } = segment;
+    const iso = new Date(segment.hour * 3_600_000).toISOString();
     const folder = path.join(this.options.dir, modelDirName(info.name), iso.slice(0, 10));
     const seq = String(++this.seq).padStart(6, "0");
     const name = `${iso.slice(11, 13)}-${this.host}-${process.pid}-${seq}`;
@@ -223,8 +264,7 @@ export class PredictionLog {
     // appender inserts synchronously, and cost ~8 µs a row there; text costs well under 1).
     // DuckDB parses it and writes the Parquet file on its own thread.
     const stage = path.join(folder, name + STAGE_SUFFIX);
-    const rows = entries.reduce((sum, entry) => sum + entry.count, 0);
-    await writeFile(stage, csvText(entries, layout));
+    await writeFile(stage, csvText(segment));
     try {
       const types = [
         `'time_ms': 'DOUBLE'`,
@@ -268,7 +308,7 @@ export class PredictionLog {
       }
       this.totals.written += rows;
       this.totals.files++;
-      for (const entry of entries) this.written?.inc({ model: info.name }, entry.count);
+      this.written?.inc({ model: info.name }, rows);
     } finally {
       await rm(stage, { force: true });
     }
@@ -281,18 +321,14 @@ function castColumn(column: LoggedColumn): string {
   return `CAST(${name} AS ${column.sqlType}) AS ${name}`;
 }
 
-/** The queued rows as CSV lines: time, id, inputs, outputs (NULL as an empty field). */
-function csvText(entries: Entry[], layout: LogLayout): string {
+/** A segment's rows as CSV lines: time, id, inputs, outputs (NULL as an empty field). */
+function csvText(segment: Segment): string {
+  const { times, ids, columns, rows } = segment;
   const parts: string[] = [];
-  for (const entry of entries) {
-    const { batch, values, ids, rows, count } = entry;
-    const inputs = layout.inputs.map((column) => batch.columns[column.name]);
-    for (let i = 0; i < count; i++) {
-      const row = rows ? rows[i] : i;
-      let line = `${entry.time},${csvCell(rowId(ids, row, batch.rows))}`;
-      for (const column of inputs) line += `,${csvCell(cell(column, row))}`;
-      parts.push(`${line},${csvCell(cell(values, row))}\n`);
-    }
+  for (let row = 0; row < rows; row++) {
+    let line = `${times[row]},${csvCell(ids[row])}`;
+    for (const column of columns) line += `,${csvCell(column[row])}`;
+    parts.push(line + "\n");
   }
   return parts.join("");
 }
@@ -300,20 +336,15 @@ function csvText(entries: Entry[], layout: LogLayout): string {
 function csvCell(value: number | string | boolean | null): string {
   if (value === null) return "";
   if (typeof value === "string") return `"${value.replaceAll('"', '""')}"`;
+  if (typeof value === "number" && Number.isNaN(value)) return "";
   return String(value);
 }
 
-function rowId(ids: RowIds, row: number, rows: number): string | null {
-  if (typeof ids === "string") return rows === 1 ? ids : `${ids}:${row}`;
-  return ids[row] ?? null;
-}
-
-/** A value of a column as DuckDB takes it; NaN (a missing optional number) becomes NULL. */
+/** A row's value of a column (NaN, a missing optional number, is written as NULL). */
 function cell(
   column: ArrayLike<number | string | boolean> | undefined,
   row: number,
 ): number | string | boolean | null {
   if (column === undefined) return null;
-  const value = column[row];
-  return typeof value === "number" && Number.isNaN(value) ? null : value;
+  return column[row] ?? null;
 }
