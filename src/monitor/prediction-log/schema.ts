@@ -1,7 +1,8 @@
 /**
  * The prediction log's file layout and Parquet schema, shared by the writer and the reader.
  *
- * A file holds the predictions of one model version, one hour and one process:
+ * A part file holds predictions of one model version, one hour and one process (one part per
+ * flush, so an hour of one process is several parts, named <hh>-<host>-<pid>-<seq>):
  *   time TIMESTAMP (UTC), model VARCHAR, version VARCHAR, mode VARCHAR (serve|stream),
  *   id VARCHAR (ride_id when the input has one, else the request or event id),
  *   then one column per input column of the model's signature, in its type,

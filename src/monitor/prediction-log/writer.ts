@@ -1,6 +1,7 @@
 /**
- * The prediction log's writer: predictions are queued in memory on the request path (a few
- * references, no copying, no I/O) and written off it, in batches, as small Parquet part files.
+ * The prediction log's writer: predictions are copied into a bounded in-memory queue on the
+ * request path (a few array pushes per row, no I/O) and written off it, in batches, as small
+ * Parquet part files (DuckDB, on its own thread, from a CSV text stage).
  *
  * File scheme: every flush writes, per model version and hour, one new part file
  *   <dir>/<model>/<yyyy-mm-dd>/<hh>-<host>-<pid>-<seq>.parquet
