@@ -27,7 +27,7 @@
  * One job over ~580 lines: one benchmark run, its scenarios (ceiling, micro-batching, overload,
  * the original service), their interleaved rounds and the table and targets they print.
  */
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -392,15 +392,29 @@ async function main(): Promise<void> {
   const ceiling = () => startCeiling(port, workers);
   const CEILING = "ceiling: node:http, JSON.parse, constant answer";
   const CEILING_BATCH = `ceiling with the ${settings.rows}-row body`;
+  const DEFAULTS = `/predict single ride, defaults (delay ${defaults.maxBatchDelayMs} ms)`;
+  // Written to a temp directory, removed at the end (a run logs millions of predictions).
+  const logDir = await mkdtemp(path.join(os.tmpdir(), "mldeploy-bench-predlog-"));
+  const logOn = { logPredictions: true, logPredictionsDir: logDir };
   const scenarios: Scenario[] = [
     { name: CEILING, start: ceiling, path: "/predict", body: RIDE, rowsPerRequest: 1 },
     {
-      name: `/predict single ride, defaults (delay ${defaults.maxBatchDelayMs} ms)`,
+      name: DEFAULTS,
       start: service({}),
       path: "/predict",
       body: RIDE,
       rowsPerRequest: 1,
       ceiling: CEILING,
+    },
+    // The prediction log's cost (issue 21: at most 10% of the req/s above, at its defaults):
+    // the same load, the log on with its default sample, flush and queue settings.
+    {
+      name: `${DEFAULTS}, prediction log on`,
+      start: service(logOn),
+      path: "/predict",
+      body: RIDE,
+      rowsPerRequest: 1,
+      ceiling: DEFAULTS,
     },
     ...settings.delays.map((delay): Scenario => ({
       name: `/predict single ride, micro-batching ${delay === 0 ? "off" : `delay ${delay} ms`}`,
@@ -424,6 +438,14 @@ async function main(): Promise<void> {
       body: batch,
       rowsPerRequest: settings.rows,
       ceiling: CEILING_BATCH,
+    },
+    {
+      name: `/invocations dataframe_split, ${settings.rows} rows, prediction log on`,
+      start: service(logOn),
+      path: "/invocations",
+      body: batch,
+      rowsPerRequest: settings.rows,
+      ceiling: `/invocations dataframe_split, ${settings.rows} rows`,
     },
     binaryScenario(batch, service({ modelName: BINARY_MODEL }), fmt),
     ...grpcScenarios({
@@ -646,6 +668,16 @@ async function main(): Promise<void> {
   }
   const binary = find((scenario) => scenario.name.startsWith(BINARY));
   if (binary && batched) targets.push(binaryTarget(binary, batched, settings.rows, fmt));
+  const logged = find((scenario) => scenario.name === `${DEFAULTS}, prediction log on`);
+  const unlogged = find((scenario) => scenario.name === DEFAULTS);
+  if (logged && unlogged) {
+    const cost = 1 - logged.requestsPerSecond / unlogged.requestsPerSecond;
+    targets.push(
+      `prediction log costs <= 10% of /predict req/s at its defaults: ${fmt(cost * 100, 1)}% ` +
+        `(${fmt(logged.requestsPerSecond)} vs ${fmt(unlogged.requestsPerSecond)} req/s), ${cost <= 0.1 ? "MET" : "NOT MET"}`,
+    );
+  }
+  await rm(logDir, { recursive: true, force: true });
   console.log(`\ntargets:\n- ${targets.filter(Boolean).join("\n- ")}`);
 }
 

@@ -1,3 +1,4 @@
+import type { PredictionLog } from "../monitor/prediction-log/writer.js";
 import type { ServeMetrics } from "./metrics.js";
 import type { InputLimits } from "./records-input.js";
 import type { Protocol } from "./errors.js";
@@ -14,6 +15,8 @@ export interface ServeContext {
   byName: ReadonlyMap<string, ServedModelHolder>;
   limits: InputLimits;
   metrics: ServeMetrics | undefined;
+  /** Queues each prediction for the prediction log, when it is on. */
+  predictionLog?: PredictionLog;
   /** False once shutdown began: health checks then fail so load balancers stop sending. */
   isReady(): boolean;
 }

@@ -1,3 +1,4 @@
+import type { RowIds } from "../monitor/prediction-log/writer.js";
 import type { ColumnarBatch, PredictionBatch, PredictOptions } from "../model/types.js";
 import type { ServeContext } from "./context.js";
 import { RequestError } from "./errors.js";
@@ -63,14 +64,21 @@ export class DataPlane {
     return served;
   }
 
-  /** Predicts a parsed request with `served` (micro-batched) and counts its rows. */
+  /**
+   * Predicts a parsed request with `served` (micro-batched), counts its rows and queues them
+   * for the prediction log when it is on. `ids` names the rows there (ride_id, the request's
+   * id); asked only when the log is on, so a server without it pays nothing.
+   */
   async predict(
     served: ServedModel,
     batch: ColumnarBatch,
     options?: PredictOptions,
+    ids?: () => RowIds | undefined,
   ): Promise<PredictionBatch> {
     const result = await served.predictor.predictColumns(batch, options);
     this.ctx.metrics?.countPredictions(served.info.name, result.rows);
+    const log = this.ctx.predictionLog;
+    if (log) log.record(served.info, batch, result.values, ids?.());
     return result;
   }
 }

@@ -6,6 +6,8 @@ import type { FastifyInstance } from "fastify";
 import type { Logger } from "../log/logger.js";
 import type { RenderedMetrics } from "./cluster-metrics.js";
 import { createServeMetrics } from "./metrics.js";
+import { PredictionLog } from "../monitor/prediction-log/writer.js";
+import { DEFAULT_DATA_DIR, defaultPredictionLogDir } from "../monitor/prediction-log/options.js";
 import { loadPredictor } from "../model/predictor.js";
 import type { Predictor } from "../model/types.js";
 import type { ServeOptions } from "./options.js";
@@ -83,6 +85,18 @@ export async function startServing(
   }
   const [predictor, ...moreModels] = loaded;
   const metrics = options.metrics ? createServeMetrics() : undefined;
+  // Each process (each cluster worker) writes its own part files: names carry the pid.
+  const predictionLog = options.logPredictions
+    ? new PredictionLog({
+        dir: options.logPredictionsDir ?? defaultPredictionLogDir(DEFAULT_DATA_DIR),
+        mode: "serve",
+        sample: options.logSample,
+        flushMs: options.logFlushMs,
+        queueRows: options.logQueueRows,
+        logger,
+        registry: metrics?.registry,
+      })
+    : undefined;
   let serving: ServingApp;
   try {
     serving = await buildServingApp(predictor, {
@@ -100,12 +114,16 @@ export async function startServing(
       metrics: metrics ?? false,
       renderMetrics:
         metrics && start.renderMetrics ? start.renderMetrics(metrics.registry) : undefined,
+      predictionLog,
     });
   } catch (error) {
+    await predictionLog?.close();
     await Promise.all(loaded.map((each) => each.close()));
     throw error;
   }
   const { app, models, holders } = serving;
+  // After the last request finished and the models are released: what was queued is written.
+  if (predictionLog) app.addHook("onClose", () => predictionLog.close());
   try {
     await app.listen({ host: options.host, port: options.port });
   } catch (error) {

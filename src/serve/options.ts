@@ -1,6 +1,7 @@
 import os from "node:os";
 import { z } from "zod";
 import { importSettingsShape } from "../import/options.js";
+import { predictionLogSettingsShape } from "../monitor/prediction-log/options.js";
 import { heartbeatIntervalSetting } from "../registry/deployments/options.js";
 import {
   intSetting,
@@ -167,6 +168,7 @@ export const serveOptionsSchema = z
       .union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")])
       .default(true)
       .describe("Expose Prometheus metrics on GET /metrics"),
+    ...predictionLogSettingsShape,
     logLevel: logLevelSetting("Log level (request lines are logged at debug)"),
     logFormat: logFormatSetting(),
   })

@@ -6,6 +6,7 @@ import { createServeMetrics, type ServeMetrics } from "./metrics.js";
 import { ModelHolder } from "../model/model-holder.js";
 import type { Predictor } from "../model/types.js";
 import { JSON_TYPE, type ServeContext } from "./context.js";
+import type { PredictionLog } from "../monitor/prediction-log/writer.js";
 import { DataPlane } from "./dataplane.js";
 import { installBearerAuth } from "./auth.js";
 import { decodeContentEncoding } from "./content-encoding.js";
@@ -43,6 +44,8 @@ export interface BuildServerOptions {
   metrics?: ServeMetrics | false;
   /** How /metrics renders (cluster workers aggregate through the primary); default: this registry. */
   renderMetrics?: () => Promise<RenderedMetrics>;
+  /** Where each prediction is queued for the prediction log (closed by the caller). */
+  predictionLog?: PredictionLog;
 }
 
 const defaults = serveOptionsSchema.pick({
@@ -144,6 +147,7 @@ export async function buildServingApp(
     byName: new Map(holders.map((holder) => [holder.current.info.name, holder])),
     limits: { maxRows: settings.maxRows },
     metrics,
+    predictionLog: options.predictionLog,
     isReady: () => !closing(),
   };
 

@@ -1,6 +1,12 @@
 import type { Logger } from "../log/logger.js";
 import { ModelHolder } from "../model/model-holder.js";
-import { noPredictions, type Predictor } from "../model/types.js";
+import {
+  noPredictions,
+  type ColumnarBatch,
+  type ModelInfo,
+  type PredictionValues,
+  type Predictor,
+} from "../model/types.js";
 import { validateRecords } from "../model/validate.js";
 import { decodeEvent, encodeDeadLetter, predictionEncoder, type EventFormat } from "./events.js";
 import type { StreamMessage, StreamSink, StreamSource } from "./types.js";
@@ -20,6 +26,13 @@ export interface ConsumerOptions {
   shouldStop: () => boolean;
   /** Called after each acknowledged batch (metrics, tests). */
   onBatch?: (batch: BatchReport) => void;
+  /** Called with each predicted batch and its events' ids (the prediction log). */
+  onPredicted?: (
+    info: ModelInfo,
+    batch: ColumnarBatch,
+    values: PredictionValues,
+    ids: ReadonlyArray<string | undefined>,
+  ) => void;
   /** Batches read and not yet acknowledged, at most (default DEFAULT_MAX_IN_FLIGHT). */
   maxInFlight?: number;
 }
@@ -141,7 +154,7 @@ function prepareBatch(
 async function prepareWith(
   predictor: Predictor,
   messages: StreamMessage[],
-  { format }: Pick<ConsumerOptions, "format">,
+  { format, onPredicted }: Pick<ConsumerOptions, "format" | "onPredicted">,
 ): Promise<PreparedBatch> {
   const started = performance.now();
   const dead: Array<{ message: StreamMessage; error: string }> = [];
@@ -171,6 +184,16 @@ async function prepareWith(
     validation.batch.rows > 0
       ? (await predictor.predictColumns(validation.batch)).values
       : noPredictions(predictor.info);
+  if (onPredicted && validation.batch.rows > 0)
+    onPredicted(
+      predictor.info,
+      validation.batch,
+      values,
+      validation.rowIndex.map((row) => {
+        const id = good[row].id;
+        return id === undefined || id === null ? undefined : String(id);
+      }),
+    );
   const encode = predictionEncoder(format, predictor.info.version);
   const predictions = validation.rowIndex.map((row, i) => ({
     data: encode(values[i], good[row].id),

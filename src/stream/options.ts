@@ -9,12 +9,14 @@ import {
 } from "../config/settings.js";
 import { heartbeatIntervalSetting } from "../registry/deployments/options.js";
 import { ORIGINAL_FORMAT } from "./events.js";
+import { predictionLogSettingsShape } from "../monitor/prediction-log/options.js";
 
 /** Options of `mldeploy stream` (flags > MLDEPLOY_* env > the config file's `stream:` section). */
 export const streamOptionsSchema = z
   .object({
     model: modelSetting(),
     ...importSettingsShape,
+    ...predictionLogSettingsShape,
     source: z
       .string()
       .min(1)

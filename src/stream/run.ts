@@ -1,3 +1,6 @@
+import path from "node:path";
+import { PredictionLog } from "../monitor/prediction-log/writer.js";
+import { defaultPredictionLogDir } from "../monitor/prediction-log/options.js";
 import type { Logger } from "../log/logger.js";
 import { serveMetrics } from "../metrics/http.js";
 import { createStreamMetrics, pollLag } from "./metrics.js";
@@ -130,6 +133,21 @@ export async function runStream(
       });
       opened.push({ close: async () => stop() });
     }
+    const predictionLog = options.logPredictions
+      ? new PredictionLog({
+          dir:
+            options.logPredictionsDir ??
+            path.resolve(defaultPredictionLogDir(deps.registry.dataDir)),
+          mode: "stream",
+          sample: options.logSample,
+          flushMs: options.logFlushMs,
+          queueRows: options.logQueueRows,
+          logger,
+          registry: metrics?.registry,
+        })
+      : undefined;
+    // Closed after the consumer stopped (opened closes in reverse): the last batches are written.
+    if (predictionLog) opened.push(predictionLog);
     const stats = await runConsumer({
       source,
       sink,
@@ -145,6 +163,9 @@ export async function runStream(
       maxWaitMs: options.maxWaitMs,
       logger,
       shouldStop: deps.shouldStop,
+      onPredicted:
+        predictionLog &&
+        ((info, batch, values, ids) => predictionLog.record(info, batch, values, ids)),
       onBatch: (batch) => {
         received += batch.received;
         metrics?.observeBatch(batch);

@@ -108,7 +108,13 @@ export function registerDemo(program: Command): void {
       if (!flags.serve) return;
 
       process.stderr.write(`4/4 serving ${modelUri}\n`);
-      const options = resolveServeOptions(modelUri, { port: flags.port, logFormat });
+      const options = resolveServeOptions(modelUri, {
+        port: flags.port,
+        logFormat,
+        // The demo logs its predictions (issue 21), so `mldeploy monitor` has data right
+        // after it; MLDEPLOY_LOG_PREDICTIONS=false still turns it off.
+        logPredictions: process.env.MLDEPLOY_LOG_PREDICTIONS ?? true,
+      });
       const { url } = await serveModel(options, registryFlags);
       const local = url.replace("0.0.0.0", "127.0.0.1");
       const example = (await readBundle(flags.out)).mldeploy?.input_example?.[0] ?? {};

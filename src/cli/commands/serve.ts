@@ -1,4 +1,6 @@
+import path from "node:path";
 import type { Command } from "commander";
+import { defaultPredictionLogDir } from "../../monitor/prediction-log/options.js";
 import { resolveConfig } from "../../config/load.js";
 import { createLogger } from "../../log/logger.js";
 import { importCacheDir } from "../../import/servable.js";
@@ -66,10 +68,16 @@ export function resolveServeOptions(
 
 /** Starts serving and returns once listening; SIGTERM/SIGINT drain and exit. */
 export async function serveModel(
-  options: ServeOptions,
+  given: ServeOptions,
   registryFlags: Record<string, unknown> = {},
 ): Promise<{ url: string }> {
+  let options = given;
   const logger = createLogger({ level: options.logLevel, format: options.logFormat });
+  if (options.logPredictions && options.logPredictionsDir === undefined) {
+    // The log lives with the registry's data unless told otherwise (monitor looks there too).
+    const dataDir = resolveRegistrySettings(registryFlags).dataDir;
+    options = { ...options, logPredictionsDir: path.resolve(defaultPredictionLogDir(dataDir)) };
+  }
   let registry: Registry | undefined;
   let starting = true;
   // Loaded here, not at startup: every other command would pay for Fastify and prom-client.

@@ -1,3 +1,4 @@
+import { predictionIds } from "../prediction-ids.js";
 import {
   status as Status,
   type sendUnaryData,
@@ -161,6 +162,7 @@ export function grpcInferenceService(options: GrpcServiceOptions): UntypedServic
           model,
           batch,
           withProbabilities ? { probabilities: true } : undefined,
+          () => predictionIds([], request.id),
         );
         const raw = request.raw_input_contents.length > 0;
         return {

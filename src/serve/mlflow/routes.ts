@@ -1,3 +1,4 @@
+import { predictionIds } from "../prediction-ids.js";
 import type { Readable } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ColumnarBatch, ColumnSpec, ModelInfo } from "../../model/types.js";
@@ -90,9 +91,12 @@ export function mlflowRoutes(app: FastifyInstance, plane: DataPlane): void {
         body instanceof CsvRequest
           ? body.batchFor(info)
           : batchFromMlflowJson(body, info.inputs, plane.limits);
-      const result = await plane.predict(served, batch, {
-        probabilities: wantsProbabilities(info),
-      });
+      const result = await plane.predict(
+        served,
+        batch,
+        { probabilities: wantsProbabilities(info) },
+        () => predictionIds([], request.headers["x-request-id"]),
+      );
       reply.type(JSON_TYPE);
       return mlflowPredictions(info, result);
     });

@@ -6,6 +6,7 @@ import { JSON_TYPE } from "../context.js";
 import type { DataPlane } from "../dataplane.js";
 import { badRequest } from "../errors.js";
 import { readIntegerText } from "./integer-text.js";
+import { predictionIds } from "../prediction-ids.js";
 import { writerFor } from "./json-out.js";
 
 /**
@@ -24,6 +25,8 @@ export function originalRoutes(app: FastifyInstance, plane: DataPlane): void {
       const result = await plane.predict(
         served,
         batchFromRecords(readIntegerText([body], schema), schema, plane.limits, false),
+        undefined,
+        () => predictionIds([body], request.headers["x-request-id"]),
       );
       return writerFor(served.info).one(result.values[0]);
     }
@@ -31,6 +34,8 @@ export function originalRoutes(app: FastifyInstance, plane: DataPlane): void {
       const result = await plane.predict(
         served,
         batchFromRecords(readIntegerText(body, schema), schema, plane.limits, true),
+        undefined,
+        () => predictionIds(body, request.headers["x-request-id"]),
       );
       return writerFor(served.info).many(result.values);
     }

@@ -1,3 +1,4 @@
+import { predictionIds } from "../prediction-ids.js";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { JSON_TYPE } from "../context.js";
 import type { DataPlane } from "../dataplane.js";
@@ -110,6 +111,7 @@ async function infer(
     served,
     parsed.batch,
     withProbabilities ? { probabilities: true } : undefined,
+    () => predictionIds([], parsed.id),
   );
   const tensors = outputTensors(info, names, result);
   const parts = encodeBinaryOutputs(tensors, parsed.binaryOutputs);

@@ -1,0 +1,89 @@
+/**
+ * The prediction log's file layout and Parquet schema, shared by the writer and the reader.
+ *
+ * A part file holds predictions of one model version, one hour and one process (one part per
+ * flush, so an hour of one process is several parts, named <hh>-<host>-<pid>-<seq>):
+ *   time TIMESTAMP (UTC), model VARCHAR, version VARCHAR, mode VARCHAR (serve|stream),
+ *   id VARCHAR (ride_id when the input has one, else the request or event id),
+ *   then one column per input column of the model's signature, in its type,
+ *   then one column per output (the primary output, e.g. duration).
+ * The Parquet key-value metadata says which format and model the file holds, so a reader can
+ * skip an older format or another model's file by looking at the footer only.
+ */
+import type { ColumnSpec, ColumnType, ModelInfo } from "../../model/types.js";
+
+/** Bumped when the columns above change meaning; readers skip other versions with a warning. */
+export const PREDICTION_LOG_FORMAT_VERSION = 1;
+
+/** Key-value metadata keys written in every file's footer. */
+export const META = {
+  format: "mldeploy.prediction_log.format",
+  model: "mldeploy.prediction_log.model",
+  version: "mldeploy.prediction_log.model_version",
+  inputs: "mldeploy.prediction_log.inputs",
+  outputs: "mldeploy.prediction_log.outputs",
+} as const;
+
+/** Columns every file has before the model's own. */
+export const FIXED_COLUMNS = ["time", "model", "version", "mode", "id"] as const;
+
+export type LogMode = "serve" | "stream";
+
+/** A column of the model as the log stores it. */
+export interface LoggedColumn {
+  name: string;
+  /** The Parquet (DuckDB) type of the column. */
+  sqlType: "BIGINT" | "INTEGER" | "DOUBLE" | "FLOAT" | "VARCHAR" | "BOOLEAN";
+  /** How the value is held in memory before the flush. */
+  holds: "number" | "string" | "boolean";
+}
+
+const SQL_TYPES: Record<ColumnType, LoggedColumn["sqlType"]> = {
+  long: "BIGINT",
+  integer: "INTEGER",
+  double: "DOUBLE",
+  float: "FLOAT",
+  string: "VARCHAR",
+  boolean: "BOOLEAN",
+};
+
+function logged(spec: Pick<ColumnSpec, "name" | "type">): LoggedColumn {
+  const sqlType = SQL_TYPES[spec.type];
+  const holds = sqlType === "VARCHAR" ? "string" : sqlType === "BOOLEAN" ? "boolean" : "number";
+  return { name: spec.name, sqlType, holds };
+}
+
+/** The model's input columns and its (primary) output column, as the log stores them. */
+export interface LogLayout {
+  inputs: LoggedColumn[];
+  outputs: LoggedColumn[];
+}
+
+/**
+ * The columns logged for a model, or an error naming a column that would collide with the
+ * fixed ones (such a model is served, but not logged).
+ */
+export function layoutFor(info: ModelInfo): LogLayout {
+  const inputs = info.inputs.map(logged);
+  const outputType: ColumnType =
+    info.outputType === "string" ? "string" : info.outputType === "long" ? "long" : "double";
+  const outputs = [logged({ name: info.output, type: outputType })];
+  const taken = new Set<string>(FIXED_COLUMNS);
+  for (const column of [...inputs, ...outputs]) {
+    if (taken.has(column.name.toLowerCase()))
+      throw new Error(
+        `model ${info.name}: column "${column.name}" is also a column the prediction log writes itself (${FIXED_COLUMNS.join(", ")}), or appears twice`,
+      );
+    taken.add(column.name.toLowerCase());
+  }
+  return { inputs, outputs };
+}
+
+/** A model name as a directory name (registry names are already safe; bundle names may not be). */
+export function modelDirName(model: string): string {
+  return model.replace(/[^A-Za-z0-9._-]/g, "_");
+}
+
+/** Finished part files end so; a file being written (or torn by kill -9) ends with TEMP_SUFFIX. */
+export const PART_SUFFIX = ".parquet";
+export const TEMP_SUFFIX = ".parquet.tmp";
