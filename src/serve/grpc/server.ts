@@ -44,6 +44,7 @@ const {
   HTTP_STATUS_OK,
   HTTP_STATUS_METHOD_NOT_ALLOWED,
   HTTP_STATUS_UNSUPPORTED_MEDIA_TYPE,
+  NGHTTP2_NO_ERROR,
 } = http2.constants;
 
 const CONTENT_TYPE = "application/grpc+proto";
@@ -170,7 +171,10 @@ function serveStream(
       },
       { endStream: true },
     );
+    // The rest of the request is not read: dropped as it comes, and when the client is still
+    // sending, RST_STREAM(NO_ERROR) after the answer asks it to stop (RFC 9113 §8.1).
     stream.resume();
+    if (!stream.readableEnded) stream.close(NGHTTP2_NO_ERROR);
   };
   const refuseHttp = (status: number) => {
     done();

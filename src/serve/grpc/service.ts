@@ -48,7 +48,10 @@ export type CallOutcome = { code: Status.OK; message: Buffer } | CallError;
  * One unary method of the service: the request's bytes and the `authorization` metadata in,
  * the outcome out. It never throws: every failure is a status.
  */
-export type UnaryMethod = (request: Buffer, authorization: string | undefined) => Promise<CallOutcome>;
+export type UnaryMethod = (
+  request: Buffer,
+  authorization: string | undefined,
+) => Promise<CallOutcome>;
 
 /**
  * inference.GRPCInferenceService over the data plane: the same models, versions, checks and
@@ -145,9 +148,7 @@ export function grpcInferenceService(options: GrpcServiceOptions): Map<string, U
       served(request);
       return { ready: plane.isReady() };
     }),
-    unary("ModelMetadata", (request: ModelRequest) =>
-      modelMetadata(served(request).info),
-    ),
+    unary("ModelMetadata", (request: ModelRequest) => modelMetadata(served(request).info)),
     unary(
       "ModelInfer",
       async (request: ModelInferRequest): Promise<ModelInferResponse> => {

@@ -55,8 +55,7 @@ const UNIT_MS: Record<string, number> = {
 /** `grpc-timeout` in ms; a CallError (INTERNAL, as grpc-js answers) for a malformed value. */
 export function parseTimeout(value: string): number | CallError {
   const match = TIMEOUT.exec(value);
-  if (!match)
-    return { code: Status.INTERNAL, details: `Invalid grpc-timeout value "${value}"` };
+  if (!match) return { code: Status.INTERNAL, details: `Invalid grpc-timeout value "${value}"` };
   return Number(match[1]) * UNIT_MS[match[2]];
 }
 
