@@ -48,6 +48,8 @@ const {
 } = http2.constants;
 
 const CONTENT_TYPE = "application/grpc+proto";
+/** The connection's receive window (flow control; see startGrpcServer). */
+const CONNECTION_WINDOW = 8 * 2 ** 20;
 
 /** What an answer's headers start with (a fresh object each time: node:http2 consumes it). */
 const answerHeaders = () => ({
@@ -77,16 +79,23 @@ const answerHeaders = () => ({
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServing> {
   const methods = grpcInferenceService(options);
   const maxReceiveBytes = options.maxReceiveBytes;
+  // HTTP/2 flow control: with the protocol's 64 KiB windows, a client with many calls in
+  // flight (a Triton client's 1,000-row tensors are ~24 KB a call) stalls a round trip for
+  // each WINDOW_UPDATE. Larger windows let it send; what is received is read at once (and
+  // each call holds at most one message, see UnaryMessageReader), so this adds no buffering.
+  const streamWindow = Math.min(2 ** 20, Math.max(65_535, maxReceiveBytes + 5));
   const h2 = http2.createServer({
     // node:http2 refuses new streams of a session holding more than this many MB of unread
     // frames; a call may hold a whole message of up to maxReceiveBytes.
     maxSessionMemory: Math.max(10, Math.ceil((4 * maxReceiveBytes) / 2 ** 20)),
+    settings: { initialWindowSize: streamWindow },
   });
   const sessions = new Set<ServerHttp2Session>();
   let draining = false;
   const whenEmpty: (() => void)[] = [];
   h2.on("session", (session: ServerHttp2Session) => {
     sessions.add(session);
+    session.setLocalWindowSize(CONNECTION_WINDOW);
     // A peer's protocol error or a reset connection ends this session only.
     session.on("error", () => {});
     session.once("close", () => {
