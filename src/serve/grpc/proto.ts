@@ -10,11 +10,6 @@ export const SERVICE_NAME = "inference.GRPCInferenceService";
 
 let cached: ServiceDefinition | undefined;
 
-/** What a request that is not the method's protobuf message is read as (see below). */
-export class MalformedMessage {
-  constructor(readonly reason: string) {}
-}
-
 /**
  * inference.GRPCInferenceService, loaded once. Field names as in the proto (snake_case, as the
  * Python and C++ clients write them); int64 as numbers (a long column takes safe integers only,
@@ -34,23 +29,6 @@ export function inferenceService(): ServiceDefinition {
   const loaded = loadPackageDefinition(definition) as unknown as {
     inference: { GRPCInferenceService: { service: ServiceDefinition } };
   };
-  // grpc-js answers INTERNAL to bytes that do not decode; a malformed message is the client's
-  // mistake, so the handlers get it as a MalformedMessage and answer INVALID_ARGUMENT.
-  const service = loaded.inference.GRPCInferenceService.service;
-  cached = Object.fromEntries(
-    Object.entries(service).map(([method, definition]) => [
-      method,
-      {
-        ...definition,
-        requestDeserialize: (bytes: Buffer): unknown => {
-          try {
-            return definition.requestDeserialize(bytes);
-          } catch (error) {
-            return new MalformedMessage((error as Error).message);
-          }
-        },
-      },
-    ]),
-  );
+  cached = loaded.inference.GRPCInferenceService.service;
   return cached;
 }

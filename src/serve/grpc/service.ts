@@ -1,10 +1,5 @@
+import { status as Status } from "@grpc/grpc-js";
 import { predictionIds } from "../prediction-ids.js";
-import {
-  status as Status,
-  type sendUnaryData,
-  type ServerUnaryCall,
-  type UntypedServiceImplementation,
-} from "@grpc/grpc-js";
 import { bearerChecker } from "../../config/bearer.js";
 import type { Logger } from "../../log/logger.js";
 import type { DataPlane } from "../dataplane.js";
@@ -17,8 +12,9 @@ import {
 } from "../v2/tensors.js";
 import type { ModelInferRequest, ModelInferResponse, ModelRequest } from "./messages.js";
 import { modelMetadata, serverMetadata } from "../v2/metadata.js";
-import { MalformedMessage, SERVICE_NAME } from "./proto.js";
-import { clientError, grpcError } from "./status.js";
+import { inferenceService, SERVICE_NAME } from "./proto.js";
+import { clientError } from "./status.js";
+import type { CallError } from "./wire.js";
 import { inputTensors, outputMessages } from "./tensors.js";
 
 /** How many calls this process handles at once (shared with HTTP: see overload.ts). */
@@ -46,107 +42,115 @@ const OPEN_METHODS: ReadonlySet<string> = new Set(["ServerLive", "ServerReady"])
 
 type Handler<Request, Response> = (request: Request) => Promise<Response> | Response;
 
+/** How a call ended: the serialised answer, or a status other than OK. */
+export type CallOutcome = { code: Status.OK; message: Buffer } | CallError;
+
+/**
+ * One unary method of the service: the request's bytes and the `authorization` metadata in,
+ * the outcome out. It never throws: every failure is a status.
+ */
+export type UnaryMethod = (
+  request: Buffer,
+  authorization: string | undefined,
+) => Promise<CallOutcome>;
+
 /**
  * inference.GRPCInferenceService over the data plane: the same models, versions, checks and
  * answers as the REST routes (src/serve/v2/routes.ts), in the messages of grpc_predict_v2.proto.
+ * Keyed by the full method path (/inference.GRPCInferenceService/ModelInfer) the HTTP/2
+ * request names.
  */
-export function grpcInferenceService(options: GrpcServiceOptions): UntypedServiceImplementation {
+export function grpcInferenceService(options: GrpcServiceOptions): Map<string, UnaryMethod> {
   const { plane, logger, metrics, limit } = options;
   const check = options.authToken === undefined ? undefined : bearerChecker(options.authToken);
+  const definitions = inferenceService();
 
   /**
-   * One unary method: the token, the overload limit (predictions only), the handler, the
-   * status it ends with (client mistakes mapped as KServe and Triton do, never INTERNAL), the
-   * request metrics.
+   * One unary method: the token, the overload limit (predictions only), the request's decoding
+   * (bytes that are not the method's message are the client's mistake: INVALID_ARGUMENT, where
+   * grpc-js would answer INTERNAL), the handler, the status it ends with (client mistakes
+   * mapped as KServe and Triton do, never INTERNAL), the request metrics.
    */
   const unary = <Request, Response>(
     method: string,
     handler: Handler<Request, Response>,
     counted = false,
-  ) => {
+  ): [string, UnaryMethod] => {
     const route = `/${SERVICE_NAME}/${method}`;
-    return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>) => {
+    const { requestDeserialize, responseSerialize } = definitions[method];
+    const call: UnaryMethod = async (bytes, authorization) => {
       const started = performance.now();
       let entered = false;
       const finish = (code: Status) => {
         if (entered) limit.leave();
         metrics?.observeRequest("GRPC", route, Status[code], (performance.now() - started) / 1000);
       };
-      const refuse = (code: Status, message: string) => {
-        logger.warn({ method: route, status: Status[code], err: message }, "request rejected");
+      const refuse = (code: Status, details: string): CallError => {
+        logger.warn({ method: route, status: Status[code], err: details }, "request rejected");
         finish(code);
-        callback(grpcError(code, message));
+        return { code, details };
       };
       if (check && !OPEN_METHODS.has(method)) {
-        const header = call.metadata.get("authorization")[0];
-        const result = check(typeof header === "string" ? header : undefined);
-        if (result !== "ok") {
-          refuse(
+        const result = check(authorization);
+        if (result !== "ok")
+          return refuse(
             Status.UNAUTHENTICATED,
             result === "missing"
               ? "this server requires a token: send the metadata authorization: Bearer <token>"
               : "the bearer token was refused",
           );
-          return;
-        }
       }
       if (counted) {
         if (!limit.tryEnter()) {
           metrics?.countRejected("overload");
-          refuse(
+          return refuse(
             Status.UNAVAILABLE,
             `the server is handling its maximum of ${limit.maxInFlight} requests at once (maxConcurrentRequests); retry later`,
           );
-          return;
         }
         entered = true;
       }
-      const { request } = call;
-      if (request instanceof MalformedMessage) {
-        refuse(
+      let request: Request;
+      try {
+        request = requestDeserialize(bytes) as Request;
+      } catch (error) {
+        return refuse(
           Status.INVALID_ARGUMENT,
-          `the request is not a protobuf ${method}Request of ${SERVICE_NAME}: ${request.reason}`,
+          `the request is not a protobuf ${method}Request of ${SERVICE_NAME}: ${(error as Error).message}`,
         );
-        return;
       }
-      Promise.resolve()
-        .then(() => handler(request))
-        .then(
-          (response) => {
-            finish(Status.OK);
-            callback(null, response);
-          },
-          (error: unknown) => {
-            const known = clientError(error);
-            if (known) {
-              refuse(known.code as Status, known.details ?? "");
-              return;
-            }
-            logger.error({ method: route, err: error }, "request failed");
-            finish(Status.INTERNAL);
-            callback(
-              grpcError(Status.INTERNAL, "internal error while predicting; see the server log"),
-            );
-          },
-        );
+      try {
+        const response = await handler(request);
+        const message = responseSerialize(response);
+        finish(Status.OK);
+        return { code: Status.OK, message };
+      } catch (error) {
+        const known = clientError(error);
+        if (known) return refuse(known.code, known.details);
+        logger.error({ method: route, err: error }, "request failed");
+        finish(Status.INTERNAL);
+        return {
+          code: Status.INTERNAL,
+          details: "internal error while predicting; see the server log",
+        };
+      }
     };
+    return [route, call];
   };
 
   const served = (request: ModelRequest) => plane.model(request.name, request.version || undefined);
 
-  return {
-    ServerLive: unary("ServerLive", () => ({ live: true })),
-    ServerReady: unary("ServerReady", () => ({ ready: plane.isReady() })),
+  return new Map([
+    unary("ServerLive", () => ({ live: true })),
+    unary("ServerReady", () => ({ ready: plane.isReady() })),
     // The same answer as GET /v2 (Triton lists its extensions alike over both protocols).
-    ServerMetadata: unary("ServerMetadata", () => serverMetadata()),
-    ModelReady: unary("ModelReady", (request: ModelRequest) => {
+    unary("ServerMetadata", () => serverMetadata()),
+    unary("ModelReady", (request: ModelRequest) => {
       served(request);
       return { ready: plane.isReady() };
     }),
-    ModelMetadata: unary("ModelMetadata", (request: ModelRequest) =>
-      modelMetadata(served(request).info),
-    ),
-    ModelInfer: unary(
+    unary("ModelMetadata", (request: ModelRequest) => modelMetadata(served(request).info)),
+    unary(
       "ModelInfer",
       async (request: ModelInferRequest): Promise<ModelInferResponse> => {
         const model = plane.model(request.model_name, request.model_version || undefined);
@@ -174,5 +178,5 @@ export function grpcInferenceService(options: GrpcServiceOptions): UntypedServic
       },
       true,
     ),
-  };
+  ]);
 }

@@ -1,5 +1,6 @@
-import { Metadata, status as Status, type ServiceError } from "@grpc/grpc-js";
+import { status as Status } from "@grpc/grpc-js";
 import { classifyError } from "../errors.js";
+import type { CallError } from "./wire.js";
 
 /**
  * The gRPC status for each of serve's client errors, as KServe's ExceptionToStatusInterceptor
@@ -35,13 +36,8 @@ export function grpcStatusOf(statusCode: number): Status {
   }
 }
 
-/** A gRPC error with `code` and `message` (the status details a client reads). */
-export function grpcError(code: Status, message: string): Partial<ServiceError> {
-  return { code, details: message, metadata: new Metadata() };
-}
-
-/** The error a handler's failure is answered with; undefined for a fault of the server. */
-export function clientError(error: unknown): Partial<ServiceError> | undefined {
+/** The status a handler's failure is answered with; undefined for a fault of the server. */
+export function clientError(error: unknown): CallError | undefined {
   const known = classifyError(error);
-  return known ? grpcError(grpcStatusOf(known.statusCode), known.message) : undefined;
+  return known ? { code: grpcStatusOf(known.statusCode), details: known.message } : undefined;
 }
