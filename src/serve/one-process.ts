@@ -6,7 +6,7 @@ import type { FastifyInstance } from "fastify";
 import type { Logger } from "../log/logger.js";
 import type { RenderedMetrics } from "./cluster-metrics.js";
 import { createServeMetrics } from "./metrics.js";
-import { PredictionLog } from "../monitor/prediction-log/writer.js";
+import { openPredictionLog } from "../monitor/prediction-log/writer.js";
 import { DEFAULT_DATA_DIR, defaultPredictionLogDir } from "../monitor/prediction-log/options.js";
 import { loadPredictor } from "../model/predictor.js";
 import type { Predictor } from "../model/types.js";
@@ -86,17 +86,12 @@ export async function startServing(
   const [predictor, ...moreModels] = loaded;
   const metrics = options.metrics ? createServeMetrics() : undefined;
   // Each process (each cluster worker) writes its own part files: names carry the pid.
-  const predictionLog = options.logPredictions
-    ? new PredictionLog({
-        dir: options.logPredictionsDir ?? defaultPredictionLogDir(DEFAULT_DATA_DIR),
-        mode: "serve",
-        sample: options.logSample,
-        flushMs: options.logFlushMs,
-        queueRows: options.logQueueRows,
-        logger,
-        registry: metrics?.registry,
-      })
-    : undefined;
+  const predictionLog = openPredictionLog(options, {
+    mode: "serve",
+    defaultDir: defaultPredictionLogDir(DEFAULT_DATA_DIR),
+    logger,
+    registry: metrics?.registry,
+  });
   let serving: ServingApp;
   try {
     serving = await buildServingApp(predictor, {

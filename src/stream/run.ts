@@ -1,5 +1,5 @@
 import path from "node:path";
-import { PredictionLog } from "../monitor/prediction-log/writer.js";
+import { openPredictionLog } from "../monitor/prediction-log/writer.js";
 import { defaultPredictionLogDir } from "../monitor/prediction-log/options.js";
 import type { Logger } from "../log/logger.js";
 import { serveMetrics } from "../metrics/http.js";
@@ -133,19 +133,12 @@ export async function runStream(
       });
       opened.push({ close: async () => stop() });
     }
-    const predictionLog = options.logPredictions
-      ? new PredictionLog({
-          dir:
-            options.logPredictionsDir ??
-            path.resolve(defaultPredictionLogDir(deps.registry.dataDir)),
-          mode: "stream",
-          sample: options.logSample,
-          flushMs: options.logFlushMs,
-          queueRows: options.logQueueRows,
-          logger,
-          registry: metrics?.registry,
-        })
-      : undefined;
+    const predictionLog = openPredictionLog(options, {
+      mode: "stream",
+      defaultDir: path.resolve(defaultPredictionLogDir(deps.registry.dataDir)),
+      logger,
+      registry: metrics?.registry,
+    });
     // Closed after the consumer stopped (opened closes in reverse): the last batches are written.
     if (predictionLog) opened.push(predictionLog);
     const stats = await runConsumer({

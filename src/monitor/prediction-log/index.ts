@@ -1,5 +1,11 @@
 /** The prediction log: what serve and stream write, and what monitor reads. */
-export { PredictionLog, type PredictionLogOptions, type RowIds } from "./writer.js";
+export {
+  openPredictionLog,
+  PredictionLog,
+  type PredictionLogOptions,
+  type PredictionLogSettings,
+  type RowIds,
+} from "./writer.js";
 export {
   predictionLogFiles,
   predictionLogSql,

@@ -349,3 +349,29 @@ function cell(
   if (column === undefined) return null;
   return column[row] ?? null;
 }
+
+/** The settings' form of the log (see options.ts): what serve and stream are configured with. */
+export interface PredictionLogSettings {
+  logPredictions: boolean;
+  logPredictionsDir?: string;
+  logSample: number;
+  logFlushMs: number;
+  logQueueRows: number;
+}
+
+/** The prediction log the settings ask for, or undefined when it is off. */
+export function openPredictionLog(
+  settings: PredictionLogSettings,
+  context: { mode: LogMode; defaultDir: string; logger: Logger; registry?: Registry },
+): PredictionLog | undefined {
+  if (!settings.logPredictions) return undefined;
+  return new PredictionLog({
+    dir: settings.logPredictionsDir ?? context.defaultDir,
+    mode: context.mode,
+    sample: settings.logSample,
+    flushMs: settings.logFlushMs,
+    queueRows: settings.logQueueRows,
+    logger: context.logger,
+    registry: context.registry,
+  });
+}
