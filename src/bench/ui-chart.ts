@@ -21,11 +21,7 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import type { Browser } from "playwright-core";
-import {
-  localRegistryEnv,
-  startListening,
-  type ListeningProcess,
-} from "../cli/listening-process.js";
+import { localRegistryEnv, startListening, type ListeningProcess } from "./listening-process.js";
 import { openStore } from "../registry/store/open-store.js";
 import { launchSystemChromium } from "./chromium.js";
 import { serverCpuSeconds } from "./process-cpu.js";

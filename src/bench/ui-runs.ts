@@ -17,11 +17,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import {
-  localRegistryEnv,
-  startListening,
-  type ListeningProcess,
-} from "../cli/listening-process.js";
+import { localRegistryEnv, startListening, type ListeningProcess } from "./listening-process.js";
 import { launchSystemChromium } from "./chromium.js";
 import { serverCpuSeconds } from "./process-cpu.js";
 import { RUNS, seedSqlite } from "./seed-runs.js";

@@ -73,12 +73,12 @@ export class DataPlane {
     served: ServedModel,
     batch: ColumnarBatch,
     options?: PredictOptions,
-    ids?: () => RowIds | undefined,
+    ids?: (idField: string) => RowIds | undefined,
   ): Promise<PredictionBatch> {
     const result = await served.predictor.predictColumns(batch, options);
     this.ctx.metrics?.countPredictions(served.info.name, result.rows);
     const log = this.ctx.predictionLog;
-    if (log) log.record(served.info, batch, result.values, ids?.());
+    if (log) log.record(served.info, batch, result.values, ids?.(log.idField));
     return result;
   }
 }

@@ -169,6 +169,13 @@ export const serveOptionsSchema = z
       .default(true)
       .describe("Expose Prometheus metrics on GET /metrics"),
     ...predictionLogSettingsShape,
+    logIdField: z
+      .string()
+      .min(1)
+      .default("ride_id")
+      .describe(
+        "The request field whose value names each row in the prediction log (the key actuals are joined on later); rows without it get the request's id",
+      ),
     logLevel: logLevelSetting("Log level (request lines are logged at debug)"),
     logFormat: logFormatSetting(),
   })

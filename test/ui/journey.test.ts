@@ -1,6 +1,6 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { seedRegistry, type SeededRegistry } from "../../src/ui/screenshot-seed.js";
+import { seedRegistry, type SeededRegistry } from "../../src/bench/ui-seed.js";
 import { startServeProcess, type ServeProcess } from "../helpers/serve-process.js";
 import { tempDir } from "../helpers/temp.js";
 import { enterToken, haveChromium, launchChromium, startUi, type UiServer } from "./browser.js";

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { tempDir } from "../helpers/temp.js";
 import { haveChromium } from "./browser.js";
 
-const SCRIPT = path.resolve("dist/ui/screenshots.js");
+const SCRIPT = path.resolve("dist/bench/ui-screenshots.js");
 const PAGES = ["experiments", "runs", "run", "compare", "models", "model", "deployments", "batch"];
 const SIZES = ["1280x800", "390x844"];
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -36,7 +36,7 @@ function runScript(
   });
 }
 
-describe.skipIf(!haveChromium)("npm run ui:screenshots (dist/ui/screenshots.js)", () => {
+describe.skipIf(!haveChromium)("npm run ui:screenshots (dist/bench/ui-screenshots.js)", () => {
   it("seeds a registry, serves it and writes a PNG of every page at 1280×800 and 390×844", async () => {
     const out = path.join(tempDir("mldeploy-screenshots-test-"), "shots");
     // A smaller registry than the default one: the same code path, in a fraction of the time.

@@ -16,13 +16,8 @@ import os from "node:os";
 import path from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { Counter, type Registry } from "prom-client";
-import {
-  closeDuckDB,
-  openDuckDB,
-  sqlIdentifier,
-  sqlString,
-  type DuckDBEngine,
-} from "../../duckdb/index.js";
+import type { DuckDBEngine } from "../../duckdb/instance.js";
+import { sqlIdentifier, sqlString } from "../../duckdb/sql.js";
 import type { Logger } from "../../log/logger.js";
 import type { ColumnarBatch, ModelInfo, PredictionValues } from "../../model/types.js";
 import {
@@ -50,6 +45,8 @@ export interface PredictionLogOptions {
   logger: Logger;
   /** Where the written/dropped counters go (the server's /metrics); none = not exported. */
   registry?: Registry;
+  /** The request field that names each row (serve's --log-id-field); default ride_id. */
+  idField?: string;
 }
 
 /**
@@ -99,6 +96,11 @@ export class PredictionLog {
   private readonly dropped: Counter<"model"> | undefined;
   /** Totals, for tests and the shutdown line. */
   readonly totals = { written: 0, dropped: 0, files: 0 };
+
+  /** The request field that names each row (see predictionIds in serve). */
+  get idField(): string {
+    return this.options.idField ?? "ride_id";
+  }
 
   constructor(private readonly options: PredictionLogOptions) {
     const { registry } = options;
@@ -223,8 +225,11 @@ export class PredictionLog {
     this.closed = true;
     clearInterval(this.timer);
     await this.flush();
-    await closeDuckDB(this.engine);
-    this.engine = undefined;
+    if (this.engine !== undefined) {
+      const { closeDuckDB } = await import("../../duckdb/instance.js");
+      await closeDuckDB(this.engine);
+      this.engine = undefined;
+    }
   }
 
   private layout(info: ModelInfo): LogLayout | null {
@@ -245,7 +250,11 @@ export class PredictionLog {
   }
 
   private async write(segments: Segment[]): Promise<void> {
-    this.engine ??= openDuckDB({ memoryLimit: "256MB", threads: 1 });
+    // DuckDB's native module is loaded at the first write: a server that logs nothing (the log
+    // off, or no prediction yet) does not pay its start-up time and memory.
+    this.engine ??= import("../../duckdb/instance.js").then(({ openDuckDB }) =>
+      openDuckDB({ memoryLimit: "256MB", threads: 1 }),
+    );
     const { connection } = await this.engine;
     for (const segment of segments) await this.writeFile(connection, segment);
   }
@@ -357,6 +366,7 @@ export interface PredictionLogSettings {
   logSample: number;
   logFlushMs: number;
   logQueueRows: number;
+  logIdField?: string;
 }
 
 /** The prediction log the settings ask for, or undefined when it is off. */
@@ -373,5 +383,6 @@ export function openPredictionLog(
     queueRows: settings.logQueueRows,
     logger: context.logger,
     registry: context.registry,
+    idField: settings.logIdField,
   });
 }

@@ -166,7 +166,7 @@ export function grpcInferenceService(options: GrpcServiceOptions): Map<string, U
           model,
           batch,
           withProbabilities ? { probabilities: true } : undefined,
-          () => predictionIds([], request.id),
+          (idField) => predictionIds([], idField, request.id),
         );
         const raw = request.raw_input_contents.length > 0;
         return {

@@ -95,7 +95,7 @@ export function mlflowRoutes(app: FastifyInstance, plane: DataPlane): void {
         served,
         batch,
         { probabilities: wantsProbabilities(info) },
-        () => predictionIds([], request.headers["x-request-id"]),
+        (idField) => predictionIds([], idField, request.headers["x-request-id"]),
       );
       reply.type(JSON_TYPE);
       return mlflowPredictions(info, result);

@@ -26,7 +26,7 @@ export function originalRoutes(app: FastifyInstance, plane: DataPlane): void {
         served,
         batchFromRecords(readIntegerText([body], schema), schema, plane.limits, false),
         undefined,
-        () => predictionIds([body], request.headers["x-request-id"]),
+        (idField) => predictionIds([body], idField, request.headers["x-request-id"]),
       );
       return writerFor(served.info).one(result.values[0]);
     }
@@ -35,7 +35,7 @@ export function originalRoutes(app: FastifyInstance, plane: DataPlane): void {
         served,
         batchFromRecords(readIntegerText(body, schema), schema, plane.limits, true),
         undefined,
-        () => predictionIds(body, request.headers["x-request-id"]),
+        (idField) => predictionIds(body, idField, request.headers["x-request-id"]),
       );
       return writerFor(served.info).many(result.values);
     }

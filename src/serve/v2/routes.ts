@@ -111,7 +111,7 @@ async function infer(
     served,
     parsed.batch,
     withProbabilities ? { probabilities: true } : undefined,
-    () => predictionIds([], parsed.id),
+    (idField) => predictionIds([], idField, parsed.id),
   );
   const tensors = outputTensors(info, names, result);
   const parts = encodeBinaryOutputs(tensors, parsed.binaryOutputs);

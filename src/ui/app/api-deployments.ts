@@ -1,6 +1,6 @@
 /** The API calls of the Deployments and Batch jobs pages and of "try it". */
 import type { Deployment, Experiment, Run } from "../../registry/store/types.js";
-import { getJson, MAX_RUNS, requestJson } from "./api.js";
+import { getJson, listRuns, requestJson } from "./api.js";
 
 export type { Deployment };
 
@@ -38,5 +38,5 @@ export const BATCH_EXPERIMENT = "batch";
 export async function listBatchRuns(): Promise<Run[]> {
   const [experiment] = await getJson<Experiment[]>("/experiments", { name: BATCH_EXPERIMENT });
   if (experiment === undefined) return [];
-  return getJson<Run[]>("/runs", { experimentId: experiment.id, limit: String(MAX_RUNS) });
+  return listRuns(experiment.id);
 }

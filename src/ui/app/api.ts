@@ -66,7 +66,6 @@ export function getJson<T>(path: string, query: Record<string, string> = {}): Pr
   return requestJson<T>("GET", path, { query });
 }
 
-export const listExperiments = () => getJson<Experiment[]>("/experiments");
 export const getExperiment = (id: string) =>
   getJson<Experiment>(`/experiments/${encodeURIComponent(id)}`);
 export const listRuns = (experimentId: string) =>

@@ -4,14 +4,14 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import type { Page } from "playwright-core";
-import { launchSystemChromium } from "../bench/chromium.js";
+import { launchSystemChromium } from "./chromium.js";
 import {
   CLI_PATH,
   localRegistryEnv,
   startListening,
   type ListeningProcess,
-} from "../cli/listening-process.js";
-import { seedRegistry, type SeededRegistry } from "./screenshot-seed.js";
+} from "./listening-process.js";
+import { seedRegistry, type SeededRegistry } from "./ui-seed.js";
 
 /**
  * `npm run ui:screenshots`: seeds a registry in a temp directory with real trained runs and
@@ -21,7 +21,7 @@ import { seedRegistry, type SeededRegistry } from "./screenshot-seed.js";
  * (the routes of src/ui/app/main.tsx) at desktop and phone size into screenshots/ (ignored by
  * git).
  *
- *   node dist/ui/screenshots.js [--out <dir>] [--rows <trips a month>] [--steps <history length>]
+ *   node dist/bench/ui-screenshots.js [--out <dir>] [--rows <trips a month>] [--steps <history length>]
  */
 const VIEWPORTS = [
   { width: 1280, height: 800 },

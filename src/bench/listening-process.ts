@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 /** The built CLI (dist/cli/main.js), for scripts that start mldeploy processes. */
-export const CLI_PATH = fileURLToPath(new URL("./main.js", import.meta.url));
+export const CLI_PATH = fileURLToPath(new URL("../cli/main.js", import.meta.url));
 
 /** An mldeploy process that listens: `url` is what it logged; `stop` sends SIGTERM and waits. */
 export interface ListeningProcess {
