@@ -34,7 +34,7 @@ import {
   scheduleControl,
   type Schedule,
   type ScheduleControl,
-} from "./schedule.js";
+} from "../schedule/schedule.js";
 
 export { BATCH_EXPERIMENT };
 

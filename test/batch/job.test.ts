@@ -3,7 +3,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { batchOptionsSchema, type BatchOptionsInput } from "../../src/batch/options.js";
 import { runBatch } from "../../src/batch/run.js";
-import { scheduleControl } from "../../src/batch/schedule.js";
+import { scheduleControl } from "../../src/schedule/schedule.js";
 import { Registry } from "../../src/registry/registry.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { tempDir } from "../helpers/temp.js";

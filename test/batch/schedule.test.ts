@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { nextRunAfter, runOnSchedule, scheduleControl } from "../../src/batch/schedule.js";
+import { nextRunAfter, runOnSchedule, scheduleControl } from "../../src/schedule/schedule.js";
 import { quietLogger } from "./helpers.js";
 
 describe("runOnSchedule", () => {

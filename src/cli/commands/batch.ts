@@ -63,7 +63,7 @@ Examples:
     const logger = createLogger({ level: options.logLevel, format: options.logFormat });
     const [{ runBatch }, { scheduleControl }] = await Promise.all([
       import("../../batch/run.js"),
-      import("../../batch/schedule.js"),
+      import("../../schedule/schedule.js"),
     ]);
     const control = scheduleControl();
     const onSignal = (signal: NodeJS.Signals) => {

@@ -31,6 +31,7 @@ import {
   type LogMode,
   type LoggedColumn,
 } from "./schema.js";
+import type { PartPublisher } from "./publisher.js";
 
 export interface PredictionLogOptions {
   /** Root directory: files go to <dir>/<model>/<yyyy-mm-dd>/. */
@@ -47,6 +48,8 @@ export interface PredictionLogOptions {
   registry?: Registry;
   /** The request field that names each row (serve's --log-id-field); default ride_id. */
   idField?: string;
+  /** Copies finished parts to S3 or PostgreSQL (see publisher.ts); none = local files only. */
+  publisher?: PartPublisher;
 }
 
 /**

@@ -272,3 +272,49 @@ export interface DeploymentStore {
   /** At graceful shutdown; an unknown id is not an error (it may have gone stale and been deleted). */
   removeDeployment(id: string): Promise<void>;
 }
+
+// ── monitoring results (written by `mldeploy monitor`, read by the UI and the CLI) ──
+
+/**
+ * One row of the monitoring results table: one window, model version, metric and column
+ * ('' for model-level metrics). A later pass over the same window, version, metric and column
+ * replaces the row. Metric names:
+ *   per column:  drift_score, drifted (0|1), missing_share, new_category_share
+ *   per version: dataset_drift (0|1), drift_share, rows, rmse, mae, bias, matched,
+ *                training_rmse, regressed (0|1)
+ * `value` is null for "no data".
+ */
+export interface MonitorResultRow {
+  model: string;
+  version: string;
+  /** Window bounds, ms since the epoch. */
+  windowStart: number;
+  windowEnd: number;
+  metric: string;
+  /** '' for model-level metrics. */
+  column: string;
+  value: number | null;
+  /** The monitoring run holding report.html; null when no run was recorded. */
+  runId: string | null;
+}
+
+export interface MonitorResultQuery {
+  model: string;
+  version?: string;
+  /** Only these metrics (all when absent). */
+  metrics?: string[];
+  column?: string;
+  /** Windows ending after `from` and starting before `to` (ms since the epoch). */
+  from?: number;
+  to?: number;
+  /** Newest windows first; at most this many rows (default 10,000). */
+  limit?: number;
+}
+
+/** Drift and error statistics per window (migration 0007_monitor_results). */
+export interface MonitorResultStore {
+  /** Inserts or replaces rows, keyed by (model, version, windowStart, windowEnd, metric, column). */
+  putMonitorResults(rows: MonitorResultRow[]): Promise<void>;
+  /** Matching rows, newest window first, then metric and column by name. */
+  searchMonitorResults(query: MonitorResultQuery): Promise<MonitorResultRow[]>;
+}
