@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Pushgateway, Registry } from "prom-client";
+import { Counter, Gauge, Pushgateway, Registry } from "prom-client";
 import type { Logger } from "../log/logger.js";
 
 /** How a batch run ended (the registry run's status). */
@@ -135,16 +135,7 @@ export function createBatchMetrics(jobId: string): BatchMetrics {
   };
 }
 
-/**
- * What --metrics-port serves: the job's metrics and the process's own. Only the job's are
- * pushed: the gateway keeps a group until it is replaced, so a finished process's memory
- * figures would linger there as if current.
- */
-export function withProcessMetrics(jobRegistry: Registry): Registry {
-  const processRegistry = new Registry();
-  collectDefaultMetrics({ register: processRegistry });
-  return Registry.merge([processRegistry, jobRegistry]);
-}
+export { withProcessMetrics } from "../metrics/process-metrics.js";
 
 /**
  * Pushes a batch job's metrics to a Prometheus Pushgateway, into the group

@@ -18,12 +18,16 @@ interface Ride {
   actual_duration: number;
 }
 
-/** Timestamps as ISO 8601 text (no zone), which sorts correctly as a --since-column in SQLite. */
-async function readRides(files: string[]): Promise<Ride[]> {
+/**
+ * Timestamps as ISO 8601 text (no zone), which sorts correctly as a --since-column in SQLite.
+ * Ride ids count from `firstId` in pickup order: two months loaded apart get ids that do not
+ * collide when given distinct starts (their actual durations are joined by id).
+ */
+async function readRides(files: string[], firstId = 1): Promise<Ride[]> {
   return withDuckDB(async (db) => {
     const list = `[${files.map(sqlString).join(", ")}]`;
     const reader = await db.runAndReadAll(`
-      SELECT row_number() OVER (ORDER BY lpep_pickup_datetime, PULocationID, DOLocationID) AS ride_id,
+      SELECT row_number() OVER (ORDER BY lpep_pickup_datetime, PULocationID, DOLocationID) + ${firstId - 1} AS ride_id,
              strftime(lpep_pickup_datetime, '%Y-%m-%dT%H:%M:%S') AS lpep_pickup_datetime,
              strftime(lpep_dropoff_datetime, '%Y-%m-%dT%H:%M:%S') AS lpep_dropoff_datetime,
              CAST(PULocationID AS INTEGER) AS PULocationID, CAST(DOLocationID AS INTEGER) AS DOLocationID,
@@ -42,9 +46,10 @@ export async function writeRidesTable(
   files: string[],
   sqliteFile: string,
   table = "rides",
+  firstId = 1,
 ): Promise<number> {
   const target = qualified(tableName(table, "--table"));
-  const rows = await readRides(files);
+  const rows = await readRides(files, firstId);
   const db = new Database(sqliteFile);
   try {
     db.pragma("journal_mode = WAL");
@@ -74,11 +79,12 @@ export async function writeRidesPostgres(
   files: string[],
   url: string,
   table = "rides",
+  firstId = 1,
 ): Promise<number> {
   const name: TableName = tableName(table, "--table");
   const target = qualified(name);
   const description = describeUrl(url);
-  const rows = await readRides(files);
+  const rows = await readRides(files, firstId);
   const pool = await openPool(url, description);
   const client = await pool.connect();
   try {
@@ -123,8 +129,12 @@ export async function writeRidesPostgres(
  * Writes the rides as stream events, one JSON line each, in the original system's input format
  * (`{"ride": {...}, "ride_id": N}`), for `mldeploy produce --file`.
  */
-export async function writeRideEvents(files: string[], jsonlFile: string): Promise<number> {
-  const rows = await readRides(files);
+export async function writeRideEvents(
+  files: string[],
+  jsonlFile: string,
+  firstId = 1,
+): Promise<number> {
+  const rows = await readRides(files, firstId);
   const lines = rows.map((row) =>
     JSON.stringify({
       ride: {
@@ -132,6 +142,29 @@ export async function writeRideEvents(files: string[], jsonlFile: string): Promi
         DOLocationID: row.DOLocationID,
         trip_distance: row.trip_distance,
       },
+      ride_id: row.ride_id,
+    }),
+  );
+  await writeFile(jsonlFile, lines.length > 0 ? `${lines.join("\n")}\n` : "");
+  return rows.length;
+}
+
+/**
+ * Writes the rides as web-service requests, one JSON line each, in the original service's
+ * `/predict` format plus the `ride_id` the prediction log records (`mldeploy produce --to
+ * http://…/predict --file`).
+ */
+export async function writeRideRequests(
+  files: string[],
+  jsonlFile: string,
+  firstId = 1,
+): Promise<number> {
+  const rows = await readRides(files, firstId);
+  const lines = rows.map((row) =>
+    JSON.stringify({
+      PULocationID: row.PULocationID,
+      DOLocationID: row.DOLocationID,
+      trip_distance: row.trip_distance,
       ride_id: row.ride_id,
     }),
   );

@@ -76,6 +76,11 @@ export async function openStreamSink(
       const { openKinesisSink } = await import("./kinesis/index.js");
       return openKinesisSink(url, { logger });
     }
+    case "http":
+    case "https": {
+      const { HttpSink } = await import("./http/sink.js");
+      return new HttpSink(url, { logger });
+    }
     default:
       throw new UserError(`unsupported stream URL "${url}": use ${SUPPORTED}`);
   }

@@ -21,6 +21,8 @@ export interface SampleDataFlags {
   postgres?: string;
   table?: string;
   events?: string;
+  firstRideId?: string;
+  requests?: string;
 }
 
 export function registerSampleData(program: Command): void {
@@ -62,6 +64,15 @@ export function registerSampleData(program: Command): void {
     .option(
       "--events <file>",
       "also write them as ride events, one JSON line each, for `mldeploy produce --file`",
+    )
+    .option(
+      "--requests <file>",
+      "also write them as web-service requests (PULocationID, DOLocationID, trip_distance, ride_id), one JSON line each, for `mldeploy produce --to http://…/predict --file`",
+    )
+    .option(
+      "--first-ride-id <n>",
+      "ride_id of the first ride (pickup order) in --sqlite, --postgres and --events; months loaded apart need distinct ranges so that their actual durations join by id",
+      "1",
     );
   addLogFormatOption(command);
   command
@@ -76,22 +87,30 @@ export function registerSampleData(program: Command): void {
     .action(async (flags: SampleDataFlags) => {
       const files = await writeSampleMonths(flags, createLogger({ format: logFormatFlag(flags) }));
       for (const file of files) process.stdout.write(`${file}\n`);
-      if ([flags.sqlite, flags.postgres, flags.events].every((f) => f === undefined)) return;
+      if (
+        [flags.sqlite, flags.postgres, flags.events, flags.requests].every((f) => f === undefined)
+      )
+        return;
       const table = flags.table ?? "rides";
-      const { writeRideEvents, writeRidesPostgres, writeRidesTable } =
+      const firstId = positiveInteger(flags.firstRideId ?? "1", "--first-ride-id");
+      const { writeRideEvents, writeRideRequests, writeRidesPostgres, writeRidesTable } =
         await import("../../rides/sample-rides.js");
       if (flags.sqlite !== undefined) {
-        const rows = await writeRidesTable(files, flags.sqlite, table);
+        const rows = await writeRidesTable(files, flags.sqlite, table, firstId);
         process.stdout.write(`${path.resolve(flags.sqlite)} (table ${table}, ${rows} rows)\n`);
       }
       if (flags.postgres !== undefined) {
-        const rows = await writeRidesPostgres(files, flags.postgres, table);
+        const rows = await writeRidesPostgres(files, flags.postgres, table, firstId);
         const { describeUrl } = await import("../../batch/sql/postgres-connection.js");
         process.stdout.write(`${describeUrl(flags.postgres)} (table ${table}, ${rows} rows)\n`);
       }
       if (flags.events !== undefined) {
-        const events = await writeRideEvents(files, flags.events);
+        const events = await writeRideEvents(files, flags.events, firstId);
         process.stdout.write(`${path.resolve(flags.events)} (${events} ride events)\n`);
+      }
+      if (flags.requests !== undefined) {
+        const requests = await writeRideRequests(files, flags.requests, firstId);
+        process.stdout.write(`${path.resolve(flags.requests)} (${requests} requests)\n`);
       }
     });
 }

@@ -5,6 +5,7 @@ import type { Command } from "commander";
 import { UserError } from "../../config/errors.js";
 import { resolveConfig } from "../../config/load.js";
 import { createLogger } from "../../log/logger.js";
+import { HttpSink } from "../../stream/http/sink.js";
 import { streamOptionsSchema } from "../../stream/options.js";
 import { addRegistryOptions, withRegistry } from "../registry-settings.js";
 import { addSchemaOptions, pickSchemaFlags } from "../schema-options.js";
@@ -69,12 +70,17 @@ Examples:
     .description(
       "Publish events from a JSON-lines file (or stdin) to a stream, for tests and demos",
     )
-    .requiredOption("--to <url>", STREAM_URLS)
+    .requiredOption(
+      "--to <url>",
+      `${STREAM_URLS}, or http(s)://… (each line POSTed as a JSON request, e.g. to a web service's /predict)`,
+    )
     .option("--file <path>", "JSON lines, one event each (default: stdin)")
     .option("--rate <n>", "events per second (default: as fast as the broker takes them)")
     .addHelpText(
       "after",
-      `\nExample:\n  echo '{"ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}, "ride_id": 156}' |\n    mldeploy produce --to nats://127.0.0.1:4222/ride_events`,
+      `\nExamples:\n  echo '{"ride": {"PULocationID": 130, "DOLocationID": 205, "trip_distance": 3.66}, "ride_id": 156}' |\n    mldeploy produce --to nats://127.0.0.1:4222/ride_events` +
+        `\n  # replay rides against a running \`mldeploy serve\` (sample-data --requests writes them)` +
+        `\n  mldeploy produce --to http://127.0.0.1:9696/predict --file ./requests.jsonl`,
     )
     .action(async (flags: { to: string; file?: string; rate?: string }) => {
       const rate = flags.rate === undefined ? undefined : Number(flags.rate);
@@ -114,6 +120,10 @@ Examples:
         await sink.close();
       }
       process.stderr.write(`published ${sent} events to ${sink.description}\n`);
+      if (sink instanceof HttpSink)
+        process.stderr.write(
+          `answers: ${[...sink.statuses].map(([status, count]) => `${count} × ${status}`).join(", ")}\n`,
+        );
     });
 
   program
