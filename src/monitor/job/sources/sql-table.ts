@@ -241,7 +241,10 @@ export async function stageSqlRows(
         text += "\n";
       }
       if (!out.write(text))
-        await Promise.race([new Promise<void>((resolve) => out.once("drain", () => resolve())), failed]);
+        await Promise.race([
+          new Promise<void>((resolve) => out.once("drain", () => resolve())),
+          failed,
+        ]);
     });
     await Promise.race([new Promise<void>((resolve) => out.end(resolve)), failed]);
     const columns = names.map((_, i) => `c${i}`);

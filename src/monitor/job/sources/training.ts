@@ -230,7 +230,10 @@ async function predictRows(
       text += `${String(rowIds[r])},${typeof value === "string" ? `"${value.replaceAll('"', '""')}"` : Number.isFinite(value) ? String(value) : ""}\n`;
     }
     if (!out.write(text))
-      await Promise.race([new Promise<void>((resolve) => out.once("drain", () => resolve())), failed]);
+      await Promise.race([
+        new Promise<void>((resolve) => out.once("drain", () => resolve())),
+        failed,
+      ]);
     rowIds = [];
     cells = inputs.map(() => []);
   };
