@@ -109,6 +109,11 @@ describe("loadActuals", () => {
     await expect(loadActuals(ctx, { ...base, url: path.join(dir, "missing.csv") })).rejects.toThrow(
       /--actuals .*missing\.csv: no such file/,
     );
+    const corrupt = path.join(dir, "torn.parquet");
+    writeFileSync(corrupt, "PAR1 not really");
+    await expect(loadActuals(ctx, { ...base, url: corrupt })).rejects.toThrow(
+      /--actuals .*torn\.parquet: cannot read/,
+    );
     await expect(loadActuals(ctx, { ...base, url: "s3://bucket/actuals.parquet" })).rejects.toThrow(
       /--actuals s3:\/\/bucket\/actuals.parquet: unsupported URL scheme "s3:\/\/"/,
     );

@@ -4,7 +4,7 @@
  * predictions. One value per id; values that are not numbers are counted, warned and skipped.
  */
 import { UserError } from "../../../config/errors.js";
-import { sqlIdentifier } from "../../../duckdb/index.js";
+import { firstLine, sqlIdentifier } from "../../../duckdb/index.js";
 import type { ActualsFrame } from "../types.js";
 import { checkTableName, count, findColumn, type SourceContext } from "./context.js";
 import { describeFrom, fileReader } from "./files.js";
@@ -128,9 +128,13 @@ export async function loadActuals(ctx: SourceContext, o: ActualsOptions): Promis
   const value = need(available, o.valueColumn, "--actuals-column", o.url);
   // Staged in file order (DuckDB keeps insertion order), so rowid says which duplicate is last.
   const staging = sqlIdentifier(`${o.table}__staging`);
-  await ctx.connection.run(
-    `CREATE OR REPLACE TEMP TABLE ${staging} AS SELECT ${sqlIdentifier(id)} AS id, ${sqlIdentifier(value)} AS value FROM ${from}`,
-  );
+  try {
+    await ctx.connection.run(
+      `CREATE OR REPLACE TEMP TABLE ${staging} AS SELECT ${sqlIdentifier(id)} AS id, ${sqlIdentifier(value)} AS value FROM ${from}`,
+    );
+  } catch (error) {
+    throw new UserError(`${where}: cannot read (${firstLine(error)})`, { cause: error });
+  }
   try {
     return await createActualsTable(ctx, {
       table: o.table,

@@ -179,7 +179,13 @@ export async function loadBatchWindow(
     where,
   });
   try {
-    const m = await materialize(ctx.connection, table, sql, o.maxRows);
+    const m = await materialize(
+      ctx.connection,
+      table,
+      sql,
+      o.maxRows,
+      staged ? undefined : `${FLAG} ${o.sink}`,
+    );
     const present = mapped.map((c) => c.column);
     const absent = o.columns.filter((c) => !present.includes(c));
     const frame: WindowFrame = {

@@ -4,7 +4,8 @@
  * versions, a description for people).
  */
 import type { DuckDBConnection } from "@duckdb/node-api";
-import { sqlIdentifier, sqlString } from "../../../duckdb/index.js";
+import { UserError } from "../../../config/errors.js";
+import { firstLine, sqlIdentifier, sqlString } from "../../../duckdb/index.js";
 import type { Logger } from "../../../log/logger.js";
 import type { ColumnDtype } from "../../drift.js";
 import type { FrameColumn } from "../types.js";
@@ -113,7 +114,16 @@ export async function materialize(
   table: string,
   sql: string,
   maxRows: number | undefined,
+  /** Names a user's file in the error when DuckDB cannot read it (e.g. "--reference x.csv"). */
+  source?: string,
 ): Promise<Materialized> {
+  if (source !== undefined) {
+    try {
+      return await materialize(connection, table, sql, maxRows);
+    } catch (error) {
+      throw new UserError(`${source}: cannot read (${firstLine(error)})`, { cause: error });
+    }
+  }
   const total = await countOf(connection, sql);
   const sampled = maxRows !== undefined && total > maxRows;
   const body = sampled

@@ -60,7 +60,7 @@ export async function loadFileWindow(
     })),
     from: `${from} AS file`,
   });
-  const m = await materialize(ctx.connection, table, sql, o.maxRows);
+  const m = await materialize(ctx.connection, table, sql, o.maxRows, `${flag} ${o.path}`);
   const absent = o.columns.filter((c) => !present.includes(c));
   return {
     table,
