@@ -50,62 +50,13 @@ const TARGET = "__target";
  */
 export async function loadTrips(pathOrGlob: string, spec: LoadSpec): Promise<LoadedTrips> {
   await checkExists(pathOrGlob);
-  const format = /\.(csv|tsv)(\.gz|\.zst)?$/i.test(pathOrGlob) ? "csv" : "parquet";
-  const reader =
-    format === "csv"
-      ? `read_csv_auto(${sqlString(pathOrGlob)}, header = true)`
-      : `read_parquet(${sqlString(pathOrGlob)})`;
-
   return withDuckDB(async (connection) => {
-    const columns = await describeSource(connection, reader, pathOrGlob);
-    const find = (name: string): string | undefined =>
-      columns.find((c) => c.toLowerCase() === name.toLowerCase());
-    const pair = TIMESTAMP_PAIRS.find((p) => find(p.pickup) && find(p.dropoff));
-    if (!pair) {
-      throw new UserError(
-        `${pathOrGlob}: no pickup/dropoff time columns (expected lpep_pickup_datetime/lpep_dropoff_datetime, ` +
-          `tpep_pickup_datetime/tpep_dropoff_datetime or pickup_datetime/dropoff_datetime); it has: ${columns.join(", ")}`,
-      );
-    }
-    const projections = spec.inputs.map((input) => {
-      const column = find(input.name);
-      if (!column) {
-        throw new UserError(
-          `${pathOrGlob}: required column "${input.name}" is missing; it has: ${columns.join(", ")}`,
-        );
-      }
-      return `TRY_CAST(${sqlIdentifier(column)} AS ${sqlType(input)}) AS ${sqlIdentifier(input.name)}`;
-    });
-    const pickup = `CAST(${sqlIdentifier(find(pair.pickup) ?? pair.pickup)} AS TIMESTAMP)`;
-    const dropoff = `CAST(${sqlIdentifier(find(pair.dropoff) ?? pair.dropoff)} AS TIMESTAMP)`;
-    // Microsecond epochs keep the difference exact (an interval's epoch() would be too, but
-    // this reads the same for TIMESTAMP, TIMESTAMP_NS and parsed CSV strings).
-    projections.push(`(epoch_us(${dropoff}) - epoch_us(${pickup})) / 60000000.0 AS ${TARGET}`);
-
-    try {
-      await connection.run(
-        `CREATE TEMP TABLE trips AS SELECT ${projections.join(", ")} FROM ${reader}`,
-      );
-    } catch (error) {
-      throw new UserError(`${pathOrGlob}: ${firstLine(error)}`, { cause: error });
-    }
-
-    const required = spec.inputs.filter((input) => input.required !== false);
-    const complete = required.length
-      ? required.map((input) => `${sqlIdentifier(input.name)} IS NOT NULL`).join(" AND ")
-      : "TRUE";
-    const inRange = `${TARGET} BETWEEN ${Number(spec.target.min)} AND ${Number(spec.target.max)}`;
-    const counts = await connection.runAndReadAll(
-      `SELECT count(*), count(*) FILTER (WHERE NOT (${complete})), count(*) FILTER (WHERE (${complete}) AND NOT coalesce(${inRange}, false)) FROM trips`,
+    const trips = await prepareTrips(connection, pathOrGlob, spec);
+    const { rows, values } = await readColumns(
+      connection,
+      trips.keptSql(spec.inputs.map((input) => input.name)),
+      [...spec.inputs, { name: TARGET, type: "double" }],
     );
-    const [rowsRead, droppedMissing, droppedTarget] = counts.getRows()[0].map((v) => Number(v));
-
-    const names = [...spec.inputs.map((input) => input.name), TARGET];
-    const select = `SELECT ${names.map(sqlIdentifier).join(", ")} FROM trips WHERE ${complete} AND ${inRange}`;
-    const { rows, values } = await readColumns(connection, select, [
-      ...spec.inputs,
-      { name: TARGET, type: "double" },
-    ]);
 
     const inputColumns: Record<string, Column> = {};
     spec.inputs.forEach((input, index) => {
@@ -114,17 +65,102 @@ export async function loadTrips(pathOrGlob: string, spec: LoadSpec): Promise<Loa
     const inputs: ColumnarBatch = { rows, columns: inputColumns };
     return {
       source: pathOrGlob,
-      format,
-      naming: pair.naming,
-      rowsRead,
+      format: trips.format,
+      naming: trips.naming,
+      rowsRead: trips.rowsRead,
       rows,
-      droppedMissing,
-      droppedTarget,
+      droppedMissing: trips.droppedMissing,
+      droppedTarget: trips.droppedTarget,
       inputs,
       features: applyFeatures(inputs, spec.features),
       target: values[values.length - 1] as Float64Array,
     };
   });
+}
+
+/** A training file read into a DuckDB table, with the trainer's filter as SQL. */
+export interface PreparedTrips {
+  format: "parquet" | "csv";
+  naming: TripNaming;
+  rowsRead: number;
+  droppedMissing: number;
+  droppedTarget: number;
+  /** Rows the trainer keeps (no missing required input, target within [min, max]). */
+  rows: number;
+  /** SELECT of the kept rows: the named request columns (typed as the spec says), then the target. */
+  keptSql(columns: readonly string[]): string;
+}
+
+/**
+ * Reads a training file (Parquet or CSV, a path or a glob) into the table `table` of
+ * `connection` (request columns and the target) and counts what the trainer's filter drops.
+ * The trainer and `mldeploy monitor` (its training reference) both use this, so the reference
+ * holds exactly the rows the model was fitted on.
+ */
+export async function prepareTrips(
+  connection: DuckDBConnection,
+  pathOrGlob: string,
+  spec: Pick<LoadSpec, "inputs" | "target">,
+  table = "trips",
+): Promise<PreparedTrips> {
+  const format = /\.(csv|tsv)(\.gz|\.zst)?$/i.test(pathOrGlob) ? "csv" : "parquet";
+  const reader =
+    format === "csv"
+      ? `read_csv_auto(${sqlString(pathOrGlob)}, header = true)`
+      : `read_parquet(${sqlString(pathOrGlob)})`;
+  const columns = await describeSource(connection, reader, pathOrGlob);
+  const find = (name: string): string | undefined =>
+    columns.find((c) => c.toLowerCase() === name.toLowerCase());
+  const pair = TIMESTAMP_PAIRS.find((p) => find(p.pickup) && find(p.dropoff));
+  if (!pair) {
+    throw new UserError(
+      `${pathOrGlob}: no pickup/dropoff time columns (expected lpep_pickup_datetime/lpep_dropoff_datetime, ` +
+        `tpep_pickup_datetime/tpep_dropoff_datetime or pickup_datetime/dropoff_datetime); it has: ${columns.join(", ")}`,
+    );
+  }
+  const projections = spec.inputs.map((input) => {
+    const column = find(input.name);
+    if (!column) {
+      throw new UserError(
+        `${pathOrGlob}: required column "${input.name}" is missing; it has: ${columns.join(", ")}`,
+      );
+    }
+    return `TRY_CAST(${sqlIdentifier(column)} AS ${sqlType(input)}) AS ${sqlIdentifier(input.name)}`;
+  });
+  const pickup = `CAST(${sqlIdentifier(find(pair.pickup) ?? pair.pickup)} AS TIMESTAMP)`;
+  const dropoff = `CAST(${sqlIdentifier(find(pair.dropoff) ?? pair.dropoff)} AS TIMESTAMP)`;
+  // Microsecond epochs keep the difference exact (an interval's epoch() would be too, but
+  // this reads the same for TIMESTAMP, TIMESTAMP_NS and parsed CSV strings).
+  projections.push(`(epoch_us(${dropoff}) - epoch_us(${pickup})) / 60000000.0 AS ${TARGET}`);
+
+  const target = sqlIdentifier(table);
+  try {
+    await connection.run(
+      `CREATE OR REPLACE TEMP TABLE ${target} AS SELECT ${projections.join(", ")} FROM ${reader}`,
+    );
+  } catch (error) {
+    throw new UserError(`${pathOrGlob}: ${firstLine(error)}`, { cause: error });
+  }
+
+  const required = spec.inputs.filter((input) => input.required !== false);
+  const complete = required.length
+    ? required.map((input) => `${sqlIdentifier(input.name)} IS NOT NULL`).join(" AND ")
+    : "TRUE";
+  const inRange = `${TARGET} BETWEEN ${Number(spec.target.min)} AND ${Number(spec.target.max)}`;
+  const counts = await connection.runAndReadAll(
+    `SELECT count(*), count(*) FILTER (WHERE NOT (${complete})), count(*) FILTER (WHERE (${complete}) AND NOT coalesce(${inRange}, false)) FROM ${target}`,
+  );
+  const [rowsRead, droppedMissing, droppedTarget] = counts.getRows()[0].map((v) => Number(v));
+  return {
+    format,
+    naming: pair.naming,
+    rowsRead,
+    droppedMissing,
+    droppedTarget,
+    rows: rowsRead - droppedMissing - droppedTarget,
+    keptSql: (names) =>
+      `SELECT ${[...names, TARGET].map(sqlIdentifier).join(", ")} FROM ${target} WHERE ${complete} AND ${inRange}`,
+  };
 }
 
 async function checkExists(pathOrGlob: string): Promise<void> {
