@@ -231,6 +231,26 @@ export const MIGRATIONS: readonly Migration[] = [
     ){{strict}};`,
   ),
   RUN_KEYS,
+  // Drift and error statistics of `mldeploy monitor`, one row per window, model version, metric
+  // and column ('' for model-level metrics); a rerun over the same window replaces its rows.
+  // No foreign keys: results outlive a deleted run, and a model may be monitored by URI alone.
+  both(
+    "0007_monitor_results",
+    `CREATE TABLE monitor_results (
+      model {{name}} NOT NULL,
+      version {{name}} NOT NULL,
+      window_start {{int}} NOT NULL,
+      window_end {{int}} NOT NULL,
+      metric {{name}} NOT NULL,
+      column_name {{name}} NOT NULL,
+      value {{real}},
+      run_id TEXT,
+      updated_at {{int}} NOT NULL,
+      PRIMARY KEY (model, version, window_start, window_end, metric, column_name)
+    ){{strict}};
+    CREATE INDEX monitor_results_newest_first
+      ON monitor_results (model, window_end DESC, window_start DESC);`,
+  ),
 ];
 
 /** The migrations still to apply, in order; refuses a database written by a newer mldeploy. */
