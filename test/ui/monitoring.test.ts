@@ -203,6 +203,7 @@ describe.skipIf(!haveChromium)(
         .poll(() => section().textContent())
         .toContain("mldeploy monitor --model models:/churn@production");
       expect(await section().textContent()).toContain("No monitoring results for this model yet");
+    await axeAtBothSizes();
     });
 
     it("shows the latest window of the newest version with the numbers from the store", async () => {
@@ -250,8 +251,8 @@ describe.skipIf(!haveChromium)(
       expect(await windows.getByRole("link", { name: /Open report/ }).count()).toBe(2);
       await axeAtBothSizes();
       // Phone layout: nothing wider than the screen but the scrollable tables.
-      const overflow = await page.evaluate(
-        () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      const overflow = await page.evaluate<number>(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth",
       );
       expect(overflow).toBeLessThanOrEqual(0);
     });
@@ -272,7 +273,9 @@ describe.skipIf(!haveChromium)(
       expect(await page.locator("iframe.monitor-report-frame").getAttribute("sandbox")).toBe(
         "allow-scripts",
       );
-      expect(await page.evaluate(() => document.activeElement?.id)).toBe("monitor-report-title");
+      expect(await page.evaluate<string | undefined>("document.activeElement?.id")).toBe(
+        "monitor-report-title",
+      );
 
       // The latest window's report, after a reload straight from the URL.
       await page.goto(`${server.url}/#/models/${MODEL}?report=${seeded.latestRun}`);

@@ -1,4 +1,4 @@
-import { useEffect, useRef } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import type uPlot from "uplot";
 import { downloadArtifact } from "./api-artifacts.js";
 import {
@@ -13,7 +13,8 @@ import {
 } from "./api-monitoring.js";
 import { Chart } from "./chart.js";
 import { formatMetric, formatTime } from "./format.js";
-import { Loaded, useLoad } from "./load.js";
+import { Loaded, TokenPrompt, useLoad } from "./load.js";
+import { TokenRequired } from "./api.js";
 import "./monitoring.css";
 import { href, type Location } from "./router.js";
 
@@ -91,8 +92,15 @@ const number = (value: number | null | undefined) =>
 const flag = (value: number | null | undefined) =>
   value === null || value === undefined ? "—" : value === 1 ? "yes" : "no";
 
+/** "Dec 6, 2026, 11:00 AM – 12:00 PM": the end's date only when it differs (narrow on a phone). */
 function windowText(window: MonitorWindowSummary): string {
-  return `${formatTime(window.windowStart)} – ${formatTime(window.windowEnd)}`;
+  const start = new Date(window.windowStart);
+  const end = new Date(window.windowEnd);
+  const sameDay = start.toDateString() === end.toDateString();
+  const endText = sameDay
+    ? end.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })
+    : formatTime(window.windowEnd);
+  return `${formatTime(window.windowStart)} – ${endText}`;
 }
 
 function VersionMonitoring(props: {
@@ -344,6 +352,13 @@ function ReportView(props: {
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => heading.current?.focus(), [props.runId]);
   const title = props.window === undefined ? `run ${props.runId}` : windowText(props.window);
+  const [download, setDownload] = useState<{ failed: string; token: boolean } | null>(null);
+  const save = () => {
+    setDownload(null);
+    downloadArtifact(props.runId, REPORT_ARTIFACT).catch((error: Error) =>
+      setDownload({ failed: error.message, token: error instanceof TokenRequired }),
+    );
+  };
   return (
     <section class="monitor-report" aria-labelledby="monitor-report-title">
       <h3 id="monitor-report-title" ref={heading} tabIndex={-1}>
@@ -351,10 +366,12 @@ function ReportView(props: {
       </h3>
       <p class="monitor-report-actions">
         <a href={props.closeHref}>Close report</a>
-        <button type="button" onClick={() => void downloadArtifact(props.runId, REPORT_ARTIFACT)}>
+        <button type="button" onClick={save}>
           Download {REPORT_ARTIFACT}
         </button>
       </p>
+      {download?.token === false && <p role="alert">Download failed: {download.failed}</p>}
+      {download?.token === true && <TokenPrompt message={download.failed} onSaved={save} />}
       <Loaded
         state={state}
         retry={retry}
