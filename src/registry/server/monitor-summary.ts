@@ -51,10 +51,12 @@ export async function monitorSummary(
   for (const [version, versionWindows] of byVersion) {
     const newestFirst = [...versionWindows.values()];
     const latest = newestFirst[0];
+    // No window of this version ends after its latest: `from` just below that end reads the
+    // windows ending with it, a short index range however long the history.
     const latestRows = await store.searchMonitorResults({
       model,
       version,
-      from: latest.windowStart,
+      from: latest.windowEnd - 1,
       to: latest.windowEnd,
       limit: MAX_MONITOR_RESULT_LIMIT,
     });
@@ -77,7 +79,7 @@ export async function monitorSummary(
 function columnsOf(rows: readonly MonitorResultRow[], key: string) {
   const columns = new Map<string, Record<string, number | null>>();
   for (const row of rows) {
-    // The search also answers windows overlapping the latest one: only its own rows count.
+    // Another window may end with the latest one (a longer pass): only its own rows count.
     if (row.column === "" || windowKey(row) !== key) continue;
     let metrics = columns.get(row.column);
     if (metrics === undefined) {
