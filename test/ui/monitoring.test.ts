@@ -203,7 +203,7 @@ describe.skipIf(!haveChromium)(
         .poll(() => section().textContent())
         .toContain("mldeploy monitor --model models:/churn@production");
       expect(await section().textContent()).toContain("No monitoring results for this model yet");
-    await axeAtBothSizes();
+      await axeAtBothSizes();
     });
 
     it("shows the latest window of the newest version with the numbers from the store", async () => {
