@@ -172,6 +172,7 @@ export function buildOpenApiDocument(
       { name: "models", description: "Registered models, versions and aliases" },
       { name: "artifacts", description: "Files of runs and model versions" },
       { name: "deployments", description: "Running serve, stream and batch processes" },
+      { name: "monitoring", description: "Drift and error statistics of mldeploy monitor" },
       { name: "meta" },
     ],
     paths,

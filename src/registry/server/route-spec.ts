@@ -35,7 +35,7 @@ export interface RouteSpec<
   path: string;
   operationId: string;
   summary: string;
-  tag: "experiments" | "runs" | "models" | "artifacts" | "deployments";
+  tag: "experiments" | "runs" | "models" | "artifacts" | "deployments" | "monitoring";
   params?: P;
   query?: Q;
   body?: B;

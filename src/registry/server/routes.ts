@@ -1,6 +1,7 @@
 import type { MetricPoint } from "../store/types.js";
 import { lttb } from "../lttb.js";
 import { DEPLOYMENT_ROUTES } from "./deployment-routes.js";
+import { MONITOR_ROUTES } from "./monitor-routes.js";
 import { defineRoute, type ApiRoute } from "./route-spec.js";
 import {
   aliasParams,
@@ -402,4 +403,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
 
   // ── deployments (and what the web UI's "try it" needs) ──
   ...DEPLOYMENT_ROUTES,
+
+  // ── monitoring results (mldeploy monitor writes, the web UI reads) ──
+  ...MONITOR_ROUTES,
 ];

@@ -20,7 +20,8 @@ export interface HttpStoreOptions {
 }
 
 export type Method = "GET" | "POST" | "PUT" | "DELETE";
-export type Query = Record<string, string | number | undefined>;
+/** Query parameters; an array repeats its key (`metric=a&metric=b`). */
+export type Query = Record<string, string | number | readonly string[] | undefined>;
 
 // Failures of the connection itself, where a GET can safely be sent again. Not ENOTFOUND: a
 // misspelt host does not start resolving a moment later.
@@ -217,7 +218,9 @@ function queryString(query: Query | undefined): string {
   if (query === undefined) return "";
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(query)) {
-    if (value !== undefined) params.set(key, String(value));
+    if (value === undefined) continue;
+    if (typeof value === "object") for (const item of value) params.append(key, item);
+    else params.set(key, String(value));
   }
   const text = params.toString();
   return text === "" ? "" : `?${text}`;

@@ -1,5 +1,6 @@
 import { RegistryHttpClient, type HttpStoreOptions } from "./http-client.js";
 import { HttpDeploymentStore } from "./http-deployment-store.js";
+import { HttpMonitorResultStore } from "./http-monitor-result-store.js";
 import { HttpModelRegistryStore } from "./http-model-registry-store.js";
 import { HttpTrackingStore } from "./http-tracking-store.js";
 import { JoinedStore } from "./joined-store.js";
@@ -21,6 +22,7 @@ export class HttpStore extends JoinedStore {
       new HttpModelRegistryStore(client),
       async () => {},
       new HttpDeploymentStore(client),
+      new HttpMonitorResultStore(client),
     );
   }
 }

@@ -1,4 +1,10 @@
-import type { DeploymentStore, ModelRegistryStore, RegistryStore, TrackingStore } from "./types.js";
+import type {
+  DeploymentStore,
+  ModelRegistryStore,
+  MonitorResultStore,
+  RegistryStore,
+  TrackingStore,
+} from "./types.js";
 
 /** The arguments of a store method. */
 type Args<K extends keyof RegistryStore> = Parameters<
@@ -21,6 +27,8 @@ export class JoinedStore implements RegistryStore {
     private readonly releaseConnection: () => Promise<void>,
     /** Deployment heartbeats, over the same connection. */
     readonly deployments: DeploymentStore,
+    /** Monitoring results (drift and error per window), over the same connection. */
+    readonly monitoring: MonitorResultStore,
   ) {
     this.description = tracking.description;
   }
@@ -119,6 +127,15 @@ export class JoinedStore implements RegistryStore {
   }
   removeDeployment(...args: Args<"removeDeployment">) {
     return this.deployments.removeDeployment(...args);
+  }
+
+  // ── monitoring results ──
+
+  putMonitorResults(...args: Args<"putMonitorResults">) {
+    return this.monitoring.putMonitorResults(...args);
+  }
+  searchMonitorResults(...args: Args<"searchMonitorResults">) {
+    return this.monitoring.searchMonitorResults(...args);
   }
 
   close(): Promise<void> {

@@ -231,6 +231,33 @@ export const MIGRATIONS: readonly Migration[] = [
     ){{strict}};`,
   ),
   RUN_KEYS,
+  // Drift and error statistics of `mldeploy monitor`, one row per window, model version, metric
+  // and column ('' for model-level metrics); a rerun over the same window replaces its rows.
+  // No foreign keys: results outlive a deleted run, and a model may be monitored by URI alone.
+  // The key leads with the window's end, so a version's newest windows are one index range; the
+  // indexes serve the reads (everything newest first; the model-level rows the UI charts; one
+  // metric over time).
+  both(
+    "0007_monitor_results",
+    `CREATE TABLE monitor_results (
+      model {{name}} NOT NULL,
+      version {{name}} NOT NULL,
+      window_start {{int}} NOT NULL,
+      window_end {{int}} NOT NULL,
+      metric {{name}} NOT NULL,
+      column_name {{name}} NOT NULL,
+      value {{real}},
+      run_id TEXT,
+      updated_at {{int}} NOT NULL,
+      PRIMARY KEY (model, version, window_end, window_start, metric, column_name)
+    ){{strict}};
+    CREATE INDEX monitor_results_newest_first
+      ON monitor_results (model, window_end DESC, window_start DESC);
+    CREATE INDEX monitor_results_by_column
+      ON monitor_results (model, column_name, window_end DESC, window_start DESC);
+    CREATE INDEX monitor_results_by_metric
+      ON monitor_results (model, metric, window_end DESC, window_start DESC);`,
+  ),
 ];
 
 /** The migrations still to apply, in order; refuses a database written by a newer mldeploy. */

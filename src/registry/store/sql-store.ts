@@ -1,6 +1,7 @@
 import { JoinedStore } from "./joined-store.js";
 import type { SqlDatabase } from "./sql-database.js";
 import { SqlDeploymentStore } from "./sql-deployment-store.js";
+import { SqlMonitorResultStore } from "./sql-monitor-result-store.js";
 import { SqlModelRegistryStore } from "./sql-model-registry-store.js";
 import { SqlTrackingStore, type SqlTrackingStoreOptions } from "./sql-tracking-store.js";
 
@@ -21,6 +22,7 @@ export class SqlStore extends JoinedStore {
       new SqlModelRegistryStore(db, options.description),
       () => db.close(),
       new SqlDeploymentStore(db),
+      new SqlMonitorResultStore(db),
     );
     this.artifactRoot = tracking.artifactRoot;
   }

@@ -210,10 +210,14 @@ export interface ModelRegistryStore extends StoreConnection {
 
 /**
  * What a registry URL opens (see openStore): the tracking store and the model-registry store
- * of one database or registry server (and the deployments' heartbeats), as one object;
+ * of one database or registry server (and the deployments' heartbeats and monitoring results),
+ * as one object;
  * `close()` releases both.
  */
-export type RegistryStore = TrackingStore & ModelRegistryStore & DeploymentStore;
+export type RegistryStore = TrackingStore &
+  ModelRegistryStore &
+  DeploymentStore &
+  MonitorResultStore;
 
 // ── deployments (heartbeats of running serve, stream and scheduled batch processes) ──
 
@@ -317,4 +321,40 @@ export interface MonitorResultStore {
   putMonitorResults(rows: MonitorResultRow[]): Promise<void>;
   /** Matching rows, newest window first, then metric and column by name. */
   searchMonitorResults(query: MonitorResultQuery): Promise<MonitorResultRow[]>;
+}
+
+/**
+ * One window of one model version in a monitoring summary: its bounds, the run holding its
+ * report (null when none was recorded) and its model-level metrics (metric → value; null for
+ * "no data"): dataset_drift, drift_share, rows, rmse, mae, bias, matched, training_rmse,
+ * regressed…
+ */
+export interface MonitorWindowSummary {
+  windowStart: number;
+  windowEnd: number;
+  runId: string | null;
+  metrics: Record<string, number | null>;
+}
+
+/** The per-column metrics of one window (drift_score, drifted, missing_share…). */
+export interface MonitorColumnSummary {
+  column: string;
+  metrics: Record<string, number | null>;
+}
+
+/** What the web UI shows of one model version: its latest window in full, and its history. */
+export interface MonitorVersionSummary {
+  version: string;
+  latest: MonitorWindowSummary & { columns: MonitorColumnSummary[] };
+  /** Its windows, oldest first (what the charts draw), model-level metrics only. */
+  windows: MonitorWindowSummary[];
+  /** More windows exist than `windows` holds (the oldest were left out). */
+  truncated: boolean;
+}
+
+/** A model's monitoring results as the web UI reads them (GET /monitor-results/summary). */
+export interface MonitorSummary {
+  model: string;
+  /** Newest latest window first; empty when the model has no results yet. */
+  versions: MonitorVersionSummary[];
 }

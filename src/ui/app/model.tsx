@@ -3,6 +3,7 @@ import { NotFound } from "./api.js";
 import { loadModelDetails, type ModelDetails, type ModelVersion } from "./api-models.js";
 import { formatTime } from "./format.js";
 import { Loaded, useLoad } from "./load.js";
+import { MonitoringSection } from "./monitoring.js";
 import { shortList, summarizeSignature } from "./model-signature.js";
 import "./models.css";
 import { AliasesSection } from "./move-alias.js";
@@ -109,6 +110,7 @@ function ModelNotFound(props: { name: string }) {
 
 function ModelView(props: {
   details: ModelDetails;
+  location: Location;
   refresh: (message: string) => Promise<void>;
   status: string;
 }) {
@@ -149,6 +151,11 @@ function ModelView(props: {
         )}
       </section>
 
+      <section aria-labelledby="monitoring-heading">
+        <h2 id="monitoring-heading">Monitoring</h2>
+        <MonitoringSection model={model.name} location={props.location} />
+      </section>
+
       <section aria-labelledby="try-heading">
         <h2 id="try-heading">Try it</h2>
         <TryIt model={model.name} />
@@ -157,7 +164,10 @@ function ModelView(props: {
   );
 }
 
-/** A registered model: its aliases (moved from here, with a confirmation), versions, try it. */
+/**
+ * A registered model: its aliases (moved from here, with a confirmation), versions, monitoring,
+ * try it.
+ */
 export function ModelPage(props: { name: string; location: Location }) {
   const { name } = props;
   const { state, retry } = useLoad(() => loadModelDetails(name), `model:${name}`);
@@ -185,6 +195,7 @@ export function ModelPage(props: { name: string; location: Location }) {
         <ModelView
           key={name}
           details={fresh?.name === name ? fresh.details : loaded}
+          location={props.location}
           refresh={refresh}
           status={status.name === name ? status.text : ""}
         />

@@ -55,6 +55,20 @@ const VALID_BODIES: Record<string, object> = {
     rate: 0,
     intervalMs: 10_000,
   },
+  putMonitorResults: {
+    rows: [
+      {
+        model: "m",
+        version: "1",
+        windowStart: 0,
+        windowEnd: 1,
+        metric: "rmse",
+        column: "",
+        value: 1,
+        runId: ID,
+      },
+    ],
+  },
 };
 
 /**

@@ -1,6 +1,10 @@
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { DeploymentHeartbeat, RegistryStore } from "../../../src/registry/store/types.js";
+import type {
+  DeploymentHeartbeat,
+  MonitorResultRow,
+  RegistryStore,
+} from "../../../src/registry/store/types.js";
 import { expectRegistryError, scratchDirs } from "./helpers.js";
 
 export interface StoreFactoryOptions {
@@ -774,6 +778,171 @@ export function describeStoreContract(name: string, makeStore: StoreFactory): vo
         );
         await expectRegistryError(store.removeDeployment("x"), "INVALID_VALUE", "id");
         expect(await store.listDeployments()).toEqual([]);
+      });
+    });
+
+    describe("monitoring results", () => {
+      const HOUR = 3_600_000;
+      const T0 = Date.UTC(2026, 11, 7, 8);
+      const RUN = "f".repeat(32);
+      const row = (over: Partial<MonitorResultRow> = {}): MonitorResultRow => ({
+        model: "ride-duration",
+        version: "1",
+        windowStart: T0,
+        windowEnd: T0 + HOUR,
+        metric: "drift_share",
+        column: "",
+        value: 0.25,
+        runId: RUN,
+        ...over,
+      });
+      /** Model-level and per-column rows of one window. */
+      const windowRows = (hour: number, version = "1"): MonitorResultRow[] => {
+        const at = { version, windowStart: T0 + hour * HOUR, windowEnd: T0 + (hour + 1) * HOUR };
+        return [
+          row({ ...at, metric: "drift_share", value: hour / 10 }),
+          row({ ...at, metric: "rmse", value: 5 + hour }),
+          row({ ...at, metric: "drift_score", column: "trip_distance", value: 0.01 * hour }),
+          row({ ...at, metric: "drift_score", column: "PU_DO", value: 0.02 * hour }),
+        ];
+      };
+
+      it("stores rows and answers them newest window first, then metric and column", async () => {
+        await store.putMonitorResults([...windowRows(0), ...windowRows(2), ...windowRows(1)]);
+        const found = await store.searchMonitorResults({ model: "ride-duration" });
+        expect(found).toHaveLength(12);
+        expect(found.slice(0, 4)).toEqual([
+          row({
+            windowStart: T0 + 2 * HOUR,
+            windowEnd: T0 + 3 * HOUR,
+            metric: "drift_score",
+            column: "PU_DO",
+            value: 0.04,
+          }),
+          row({
+            windowStart: T0 + 2 * HOUR,
+            windowEnd: T0 + 3 * HOUR,
+            metric: "drift_score",
+            column: "trip_distance",
+            value: 0.02,
+          }),
+          row({
+            windowStart: T0 + 2 * HOUR,
+            windowEnd: T0 + 3 * HOUR,
+            metric: "drift_share",
+            value: 0.2,
+          }),
+          row({ windowStart: T0 + 2 * HOUR, windowEnd: T0 + 3 * HOUR, metric: "rmse", value: 7 }),
+        ]);
+        expect(found.map((r) => r.windowStart)).toEqual(
+          [2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0].map((h) => T0 + h * HOUR),
+        );
+        expect(await store.searchMonitorResults({ model: "other" })).toEqual([]);
+      });
+
+      it("replaces the rows of a window when it is monitored again", async () => {
+        await store.putMonitorResults(windowRows(0));
+        const rerun = "e".repeat(32);
+        await store.putMonitorResults([
+          row({ metric: "drift_share", value: 0.75, runId: rerun }),
+          row({ metric: "rmse", value: null, runId: null }),
+        ]);
+        const found = await store.searchMonitorResults({ model: "ride-duration", column: "" });
+        expect(found).toEqual([
+          row({ metric: "drift_share", value: 0.75, runId: rerun }),
+          row({ metric: "rmse", value: null, runId: null }),
+        ]);
+        // The per-column rows the rerun did not touch stay.
+        expect(await store.searchMonitorResults({ model: "ride-duration" })).toHaveLength(4);
+        // A key repeated within one put: the last row wins.
+        await store.putMonitorResults([row({ value: 1 }), row({ value: 0.5 })]);
+        const [share] = await store.searchMonitorResults({
+          model: "ride-duration",
+          metrics: ["drift_share"],
+        });
+        expect(share.value).toBe(0.5);
+      });
+
+      it("keeps null values and exact numbers", async () => {
+        await store.putMonitorResults([
+          row({ metric: "rmse", value: null }),
+          row({ metric: "bias", value: -0.1 + 0.2 / 3 }),
+          row({ metric: "rows", value: 9_007_199_254_740_991 }),
+        ]);
+        const found = await store.searchMonitorResults({ model: "ride-duration" });
+        expect(Object.fromEntries(found.map((r) => [r.metric, r.value]))).toEqual({
+          rmse: null,
+          bias: -0.1 + 0.2 / 3,
+          rows: 9_007_199_254_740_991,
+        });
+      });
+
+      it("filters by version, metrics, column and time, and limits", async () => {
+        await store.putMonitorResults([
+          ...windowRows(0),
+          ...windowRows(1),
+          ...windowRows(2),
+          ...windowRows(1, "2"),
+        ]);
+        const search = (query: Partial<Parameters<RegistryStore["searchMonitorResults"]>[0]>) =>
+          store.searchMonitorResults({ model: "ride-duration", ...query });
+        expect(await search({ version: "2" })).toHaveLength(4);
+        expect((await search({ version: "2" })).every((r) => r.version === "2")).toBe(true);
+        const rmse = await search({ metrics: ["rmse"] });
+        expect(rmse.map((r) => [r.version, r.value])).toEqual([
+          ["1", 7],
+          ["1", 6],
+          ["2", 6],
+          ["1", 5],
+        ]);
+        expect((await search({ metrics: ["rmse", "drift_share"], version: "1" })).length).toBe(6);
+        expect(await search({ metrics: [] })).toEqual([]);
+        const model = await search({ column: "", version: "1" });
+        expect(model.every((r) => r.column === "")).toBe(true);
+        expect(model).toHaveLength(6);
+        const column = await search({ column: "PU_DO", version: "1" });
+        expect(column.map((r) => r.value)).toEqual([0.04, 0.02, 0]);
+        // Windows ending after `from` and starting before `to`: hour 1 only.
+        const hour1 = await search({ from: T0 + HOUR, to: T0 + 2 * HOUR });
+        expect(new Set(hour1.map((r) => r.windowStart))).toEqual(new Set([T0 + HOUR]));
+        expect(hour1).toHaveLength(8);
+        expect(await search({ from: T0 + 3 * HOUR })).toEqual([]);
+        const limited = await search({ limit: 3 });
+        expect(limited.map((r) => [r.windowStart, r.metric, r.column])).toEqual([
+          [T0 + 2 * HOUR, "drift_score", "PU_DO"],
+          [T0 + 2 * HOUR, "drift_score", "trip_distance"],
+          [T0 + 2 * HOUR, "drift_share", ""],
+        ]);
+      });
+
+      it("refuses a malformed row naming it, and writes none of the put", async () => {
+        const cases: [Partial<MonitorResultRow>, string][] = [
+          [{ model: "" }, "rows[1].model"],
+          [{ windowEnd: T0 }, "rows[1].windowEnd"],
+          [{ windowStart: -1 }, "rows[1].windowStart"],
+          [{ value: Number.NaN }, "rows[1].value"],
+          [{ value: Number.POSITIVE_INFINITY }, "rows[1].value"],
+          [{ runId: "nope" }, "rows[1].runId"],
+          [{ metric: "a\nb" }, "rows[1].metric"],
+        ];
+        for (const [over, field] of cases) {
+          await expectRegistryError(
+            store.putMonitorResults([row(), row({ metric: "rmse", ...over })]),
+            "INVALID_VALUE",
+            field,
+          );
+        }
+        expect(await store.searchMonitorResults({ model: "ride-duration" })).toEqual([]);
+        await expectRegistryError(
+          store.searchMonitorResults({ model: "ride-duration", limit: 0 }),
+          "INVALID_VALUE",
+          "limit",
+        );
+        await expectRegistryError(
+          store.searchMonitorResults({ model: "" }),
+          "INVALID_VALUE",
+          "model",
+        );
       });
     });
   });

@@ -41,6 +41,7 @@ export const NO_POSTGRES = `skipped: no PostgreSQL at ${PG_URL} (set MLDEPLOY_TE
 
 // Children before parents, so foreign keys never object.
 const TABLES = [
+  "monitor_results",
   "deployments",
   "model_version_tags",
   "model_aliases",

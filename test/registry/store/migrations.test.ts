@@ -33,6 +33,7 @@ const TABLES = [
   "model_aliases",
   "model_version_tags",
   "model_versions",
+  "monitor_results",
   "params",
   "registered_models",
   "run_tags",
