@@ -60,8 +60,10 @@ export class PostgresPartTarget implements PartTarget {
     const duck = await this.duckdb();
     const footer = await readFooter(duck, part.file);
     const columns = [...footer.inputs, ...footer.outputs];
-    const client = await this.connect();
+    let client: pg.PoolClient | undefined;
+    let failed = false;
     try {
+      client = await this.connect();
       const signature = JSON.stringify(columns);
       if (!this.ready.has(signature)) {
         await createTables(client, this.options.table);
@@ -77,6 +79,7 @@ export class PostgresPartTarget implements PartTarget {
         throw error;
       }
     } catch (error) {
+      failed = true;
       // A table dropped or altered behind our back: look again next time.
       this.ready.clear();
       if (error instanceof ColumnConflict || error instanceof BadPart) throw error;
@@ -85,7 +88,8 @@ export class PostgresPartTarget implements PartTarget {
         { cause: error },
       );
     } finally {
-      client.release();
+      // After a failure the connection may be broken: a new one for the next part.
+      client?.release(failed);
     }
   }
 
