@@ -116,7 +116,10 @@ export async function partsIn(dir: string) {
 export async function rowsOf(dir: string, from?: Date, to?: Date) {
   const { rows, skipped } = await readPredictionLog({ dir, model: MODEL, from, to });
   if (skipped.length > 0) throw new Error(`skipped: ${JSON.stringify(skipped)}`);
-  return rows.map((row) => ({ ...row, time: (row.time as Date).toISOString() }));
+  return rows.map((row): Record<string, unknown> => ({
+    ...row,
+    time: (row.time as Date).toISOString(),
+  }));
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   MODEL,
   TOTAL_ROWS,
   eventually,
+  modelInfo,
   partsIn,
   quietLogger,
   recordBatches,
@@ -219,6 +220,56 @@ describe("prediction log parts into a PostgreSQL table", () => {
       ids: TOTAL_ROWS,
       parts: BATCHES.length,
     });
+  });
+
+  it("a part whose column the table holds in another type stays local, named in a warning, and does not hold up the others", async (context) => {
+    if (!reachable) context.skip(NO_POSTGRES);
+    const target = table();
+    const { dir } = await writtenLog(BATCHES.slice(2, 4)); // version 2: passengers integer
+    const [first] = await partsIn(dir);
+    // Another model logs "passengers" as text into the same table.
+    const other = new PredictionLog({
+      dir,
+      mode: "serve",
+      sample: 1,
+      flushMs: 3_600_000,
+      queueRows: 1000,
+      logger: quietLogger(),
+    });
+    other.record(
+      {
+        ...modelInfo("1"),
+        name: "aa-other",
+        inputs: [{ name: "passengers", type: "string" }],
+      },
+      { rows: 2, columns: { passengers: ["two", "three"] } },
+      Float64Array.from([1, 2]),
+      ["a", "b"],
+    );
+    await other.close();
+    const warnings: string[] = [];
+    const logger = quietLogger();
+    logger.warn = ((_: unknown, message: string) =>
+      warnings.push(message)) as unknown as typeof logger.warn;
+    const publisher = openPartPublisher(target.url, { dir, logger, catchUpOnStart: false });
+    try {
+      expect(await publisher.publish(first)).toBe(true);
+      await rm(first.file);
+      // aa-other's part comes first, and cannot go in; the second ride part still does.
+      const round = await publisher.catchUp({ all: true });
+      expect(round).toMatchObject({ published: 1, left: 0 });
+      expect(publisher.stats.unpublishable).toBe(1);
+      expect(warnings.join("\n")).toMatch(
+        /aa-other\/.*cannot be copied to postgres:.*column "passengers" is integer in the table, the part holds text/,
+      );
+      // Not tried again by the next round.
+      expect(await publisher.catchUp({ all: true })).toMatchObject({ published: 0, left: 0 });
+    } finally {
+      await publisher.close();
+    }
+    const left = await listLocalParts(dir);
+    expect(left.map((part) => part.key.split("/")[0])).toEqual(["aa-other"]);
+    expect(await count(target.name)).toMatchObject({ rows: 30 + 1234, parts: 2 });
   });
 
   it("refuses a table name that is not a plain identifier, naming the setting", () => {

@@ -24,7 +24,7 @@ export const predictionLogSettingsShape = {
     .min(1)
     .superRefine((value, context) => {
       try {
-        parseSinkUrl(value, "sink URL");
+        parseSinkUrl(value, "");
       } catch (error) {
         context.addIssue({ code: "custom", message: (error as Error).message });
       }

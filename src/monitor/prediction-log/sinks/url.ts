@@ -38,8 +38,12 @@ export type SinkTarget =
       description: string;
     };
 
-/** Parses a sink URL; `setting` names where it came from in the error messages. */
+/**
+ * Parses a sink URL; `setting` names where it came from in the error messages ("" when the
+ * caller names it itself, as the settings' validation does).
+ */
 export function parseSinkUrl(url: string, setting = "logPredictionsTo"): SinkTarget {
+  const prefix = setting === "" ? "" : `${setting}: `;
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase();
   if (scheme === "s3") {
     try {
@@ -47,25 +51,25 @@ export function parseSinkUrl(url: string, setting = "logPredictionsTo"): SinkTar
       return { kind: "s3", uri: formatArtifactUri(location) };
     } catch (error) {
       if (error instanceof RegistryError)
-        throw new UserError(`${setting}: ${error.message}`, { cause: error });
+        throw new UserError(`${prefix}${error.message}`, { cause: error });
       throw error;
     }
   }
-  if (scheme === "postgres" || scheme === "postgresql") return parsePostgres(url, setting);
+  if (scheme === "postgres" || scheme === "postgresql") return parsePostgres(url, prefix);
   throw new UserError(
-    `${setting} ${JSON.stringify(redact(url))} is not a prediction log sink: use s3://bucket/prefix or postgres://user@host/db?table=prediction_log`,
+    `${prefix}${JSON.stringify(redact(url))} is not a prediction log sink: use s3://bucket/prefix or postgres://user@host/db?table=prediction_log`,
   );
 }
 
-function parsePostgres(url: string, setting: string): SinkTarget {
+function parsePostgres(url: string, prefix: string): SinkTarget {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new UserError(`${setting}: ${JSON.stringify(redact(url))} is not a valid URL`);
+    throw new UserError(`${prefix}${JSON.stringify(redact(url))} is not a valid URL`);
   }
   const given = parsed.searchParams.get("table") ?? DEFAULT_TABLE;
-  const table = tableName(given, setting);
+  const table = tableName(given, prefix);
   // pg passes unknown parameters on to the server as options; `table` is ours.
   parsed.searchParams.delete("table");
   const connection = parsed.toString();
@@ -84,7 +88,7 @@ function parsePostgres(url: string, setting: string): SinkTarget {
  * `table` or `schema.table`, plain identifiers only (they go into SQL text, where no bind
  * parameter can stand), short enough that the bookkeeping table's name still fits.
  */
-export function tableName(value: string, setting = "logPredictionsTo"): TableName {
+export function tableName(value: string, prefix = "logPredictionsTo: "): TableName {
   const parts = value.split(".");
   const longest = MAX_IDENTIFIER_LENGTH - PARTS_TABLE_SUFFIX.length;
   const ok =
@@ -93,7 +97,7 @@ export function tableName(value: string, setting = "logPredictionsTo"): TableNam
     parts[parts.length - 1].length <= longest;
   if (!ok)
     throw new UserError(
-      `${setting}: table ${JSON.stringify(value)} is not a plain SQL table name (table or schema.table: letters, digits and _, not starting with a digit, the table at most ${longest} characters)`,
+      `${prefix}table ${JSON.stringify(value)} is not a plain SQL table name (table or schema.table: letters, digits and _, not starting with a digit, the table at most ${longest} characters)`,
     );
   return parts.length === 2 ? { schema: parts[0], name: parts[1] } : { name: parts[0] };
 }
