@@ -5,6 +5,7 @@
 import path from "node:path";
 import { z } from "zod";
 import { intSetting } from "../../config/settings.js";
+import { parseSinkUrl } from "./sinks/url.js";
 
 export const predictionLogSettingsShape = {
   logPredictions: z
@@ -18,6 +19,20 @@ export const predictionLogSettingsShape = {
     .min(1)
     .optional()
     .describe("Where the prediction log goes; default <data-dir>/prediction-log"),
+  logPredictionsTo: z
+    .string()
+    .min(1)
+    .superRefine((value, context) => {
+      try {
+        parseSinkUrl(value, "");
+      } catch (error) {
+        context.addIssue({ code: "custom", message: (error as Error).message });
+      }
+    })
+    .optional()
+    .describe(
+      "Also copy the prediction log to s3://bucket/prefix or postgres://user@host/db?table=prediction_log (parts are written locally first, copied, then removed locally; kept and retried while the target is down)",
+    ),
   logSample: z.coerce
     .number()
     .min(0)

@@ -32,6 +32,7 @@ import {
   type LoggedColumn,
 } from "./schema.js";
 import type { PartPublisher } from "./publisher.js";
+import { openPartPublisher } from "./sinks/index.js";
 
 export interface PredictionLogOptions {
   /** Root directory: files go to <dir>/<model>/<yyyy-mm-dd>/. */
@@ -370,6 +371,7 @@ export interface PredictionLogSettings {
   logFlushMs: number;
   logQueueRows: number;
   logIdField?: string;
+  logPredictionsTo?: string;
 }
 
 /** The prediction log the settings ask for, or undefined when it is off. */
@@ -377,9 +379,16 @@ export function openPredictionLog(
   settings: PredictionLogSettings,
   context: { mode: LogMode; defaultDir: string; logger: Logger; registry?: Registry },
 ): PredictionLog | undefined {
-  if (!settings.logPredictions) return undefined;
+  if (!settings.logPredictions) {
+    if (settings.logPredictionsTo !== undefined)
+      context.logger.warn(
+        "--log-predictions-to is set but --log-predictions is off: no prediction is logged",
+      );
+    return undefined;
+  }
+  const dir = settings.logPredictionsDir ?? context.defaultDir;
   return new PredictionLog({
-    dir: settings.logPredictionsDir ?? context.defaultDir,
+    dir,
     mode: context.mode,
     sample: settings.logSample,
     flushMs: settings.logFlushMs,
@@ -387,5 +396,9 @@ export function openPredictionLog(
     logger: context.logger,
     registry: context.registry,
     idField: settings.logIdField,
+    publisher:
+      settings.logPredictionsTo === undefined
+        ? undefined
+        : openPartPublisher(settings.logPredictionsTo, { dir, logger: context.logger }),
   });
 }
