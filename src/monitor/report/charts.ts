@@ -6,7 +6,7 @@
  */
 import type { Histogram } from "../job/types.js";
 import { formatCount, formatNumber, formatShare } from "./format.js";
-import { html, join, type SafeHtml } from "./html.js";
+import { markup, type SafeHtml } from "./html.js";
 
 export type NumericalHistogram = Extract<Histogram, { kind: "numerical" }>;
 export type CategoricalHistogram = Extract<Histogram, { kind: "categorical" }>;
@@ -58,15 +58,9 @@ interface ChartText {
 }
 
 function svgOpen(text: ChartText, height: number, className: string): SafeHtml {
-  return html`<svg
-    class="chart ${className}"
-    viewBox="0 0 ${WIDTH} ${n(height)}"
-    role="img"
-    aria-labelledby="${text.id}-t ${text.id}-d"
-  >
-    <title id="${text.id}-t">${text.title}</title>
-    <desc id="${text.id}-d">${text.description}</desc>
-  </svg>`;
+  return markup`<svg class="chart ${className}" viewBox="0 0 ${WIDTH} ${n(height)}" role="img"
+    aria-labelledby="${text.id}-t ${text.id}-d"><title id="${text.id}-t">${text.title}</title>
+    <desc id="${text.id}-d">${text.description}</desc>`;
 }
 
 function binLabel(lo: number, hi: number): string {
@@ -106,67 +100,50 @@ export function numericalChart(h: NumericalHistogram, text: ChartText): SafeHtml
   const yAt = (d: number) => m.top + plotHeight - (d / yTop) * plotHeight;
   const base = m.top + plotHeight;
 
-  const grid = yTicks.map(
-    (t) =>
-      html`<line
-          class="grid"
-          x1="${m.left}"
-          x2="${WIDTH - m.right}"
-          y1="${n(yAt(t))}"
-          y2="${n(yAt(t))}"
-        /><text class="tick" x="${m.left - 6}" y="${n(yAt(t) + 4)}" text-anchor="end"
-          >${formatNumber(t, 3)}</text
-        >`,
-  );
-  const xTicks = byValue ? innerTicks(lo, hi, 5) : [];
+  const grid = yTicks.map((t) => {
+    const y = n(yAt(t));
+    return markup`<line class="grid" x1="${m.left}" x2="${WIDTH - m.right}" y1="${y}" y2="${y}"/>
+      <text class="tick" x="${m.left - 6}" y="${y + 4}" text-anchor="end">${formatNumber(t, 3)}</text>`;
+  });
+  const tickLabel = (x: number, value: number, anchor: string) =>
+    markup`<text class="tick" x="${x}" y="${base + 17}" text-anchor="${anchor}">${formatNumber(value, 3)}</text>`;
   const xAxis = byValue
-    ? xTicks.map((t) => {
+    ? innerTicks(lo, hi, 5).map((t) => {
         const x = n(m.left + ((t - lo) / (hi - lo)) * plotWidth);
-        return html`<line class="axis" x1="${x}" x2="${x}" y1="${base}" y2="${base + 4}" /><text
-            class="tick"
-            x="${x}"
-            y="${base + 17}"
-            text-anchor="middle"
-            >${formatNumber(t, 3)}</text
-          >`;
+        return markup`<line class="axis" x1="${x}" x2="${x}" y1="${base}" y2="${base + 4}"/>
+          ${tickLabel(x, t, "middle")}`;
       })
     : bins > 0
-      ? [
-          html`<text class="tick" x="${m.left}" y="${base + 17}">${formatNumber(lo)}</text>`,
-          html`<text class="tick" x="${WIDTH - m.right}" y="${base + 17}" text-anchor="end"
-            >${formatNumber(hi)}</text
-          >`,
-        ]
+      ? [tickLabel(m.left, lo, "start"), tickLabel(WIDTH - m.right, hi, "end")]
       : [];
 
   const bars = (densities: number[], className: string) =>
     densities.map((d, i) => {
       const x0 = xAt(i);
+      // A pixel of air between bins while they are wide enough to spare it.
       const w = Math.max(0.5, xAt(i + 1) - x0 - (plotWidth / bins > 4 ? 1 : 0));
       const y = yAt(d);
-      return html`<rect
-        class="bar ${className}"
-        x="${n(x0)}"
-        y="${n(y)}"
-        width="${n(w)}"
-        height="${n(base - y)}"
-      />`;
+      return markup`<rect class="bar ${className}" x="${n(x0)}" y="${n(y)}" width="${n(w)}"
+        height="${n(base - y)}"/>`;
     });
   // A transparent column over each bin carries the bin's numbers as a tooltip.
   const hits = Array.from({ length: bins }, (_, i) => {
     const x0 = xAt(i);
-    const tip = `${binLabel(h.edges[i], h.edges[i + 1])}: reference ${formatShare(refTotal ? h.reference[i] / refTotal : null)} (${formatCount(h.reference[i])}), current ${formatShare(curTotal ? h.current[i] / curTotal : null)} (${formatCount(h.current[i])})`;
-    return html`<rect
-      class="hit"
-      x="${n(x0)}"
-      y="${m.top}"
-      width="${n(Math.max(0.5, xAt(i + 1) - x0))}"
-      height="${plotHeight}"
-      ><title>${tip}</title></rect
-    >`;
+    const tip =
+      `${binLabel(h.edges[i], h.edges[i + 1])}: ` +
+      `reference ${formatShare(refTotal ? h.reference[i] / refTotal : null)} (${formatCount(h.reference[i])}), ` +
+      `current ${formatShare(curTotal ? h.current[i] / curTotal : null)} (${formatCount(h.current[i])})`;
+    return markup`<rect class="hit" x="${n(x0)}" y="${m.top}"
+      width="${n(Math.max(0.5, xAt(i + 1) - x0))}" height="${plotHeight}"><title>${tip}</title></rect>`;
   });
 
-  return html`${svgOpen(text, height, "histogram")}<text class="tick" x="${m.left - 6}" y="${m.top - 12}" text-anchor="end">density</text>${grid}<g class="series-ref">${bars(refDensity, "ref")}</g><g class="series-cur">${bars(curDensity, "cur")}</g><line class="axis" x1="${m.left}" x2="${WIDTH - m.right}" y1="${base}" y2="${base}"/>${xAxis}${hits}</svg>`;
+  return markup`${svgOpen(text, height, "histogram")}
+    <text class="tick" x="${m.left - 6}" y="${m.top - 12}" text-anchor="end">density</text>
+    ${grid}
+    <g class="series-ref">${bars(refDensity, "ref")}</g>
+    <g class="series-cur">${bars(curDensity, "cur")}</g>
+    <line class="axis" x1="${m.left}" x2="${WIDTH - m.right}" y1="${base}" y2="${base}"/>
+    ${xAxis}${hits}</svg>`;
 }
 
 /** One bar group of the categorical chart. */
@@ -233,45 +210,37 @@ export function categoricalChart(h: CategoricalHistogram, text: ChartText): Safe
   const xAt = (s: number) => m.left + (s / top) * plotWidth;
   const base = m.top + rows.length * rowHeight;
 
-  const grid = ticks.map(
-    (t) =>
-      html`<line class="grid" x1="${n(xAt(t))}" x2="${n(xAt(t))}" y1="${m.top}" y2="${base}" /><text
-          class="tick"
-          x="${n(xAt(t))}"
-          y="${base + 17}"
-          text-anchor="middle"
-          >${formatShare(t)}</text
-        >`,
-  );
+  const grid = ticks.map((t) => {
+    const x = n(xAt(t));
+    return markup`<line class="grid" x1="${x}" x2="${x}" y1="${m.top}" y2="${base}"/>
+      <text class="tick" x="${x}" y="${base + 17}" text-anchor="middle">${formatShare(t)}</text>`;
+  });
   const groups = rows.map((row, i) => {
     const y = m.top + i * rowHeight + 2;
     const refShare = share(row.reference, refTotal);
     const curShare = share(row.current, curTotal);
-    const tip = `${row.other ? "Other categories" : row.label}: reference ${formatShare(refTotal ? refShare : null)} (${formatCount(row.reference)}), current ${formatShare(curTotal ? curShare : null)} (${formatCount(row.current)})`;
-    return html`<g class="group${row.other ? " other" : ""}"
-      ><text class="label" x="${m.left - 8}" y="${y + barHeight + 3}" text-anchor="end"
-        >${shortLabel(row.label)}</text
-      ><rect
-        class="bar ref"
-        x="${m.left}"
-        y="${y}"
-        width="${n(xAt(refShare) - m.left)}"
-        height="${barHeight}"
-      /><rect
-        class="bar cur"
-        x="${m.left}"
-        y="${y + barHeight + 1}"
-        width="${n(xAt(curShare) - m.left)}"
-        height="${barHeight}"
-      /><rect class="hit" x="0" y="${y - 2}" width="${WIDTH}" height="${rowHeight}"
-        ><title>${tip}</title></rect
-      ></g
-    >`;
+    const tip =
+      `${row.other ? "Other categories" : row.label}: ` +
+      `reference ${formatShare(refTotal ? refShare : null)} (${formatCount(row.reference)}), ` +
+      `current ${formatShare(curTotal ? curShare : null)} (${formatCount(row.current)})`;
+    return markup`<g class="group${row.other ? " other" : ""}">
+      <text class="label" x="${m.left - 8}" y="${y + barHeight + 3}" text-anchor="end">${shortLabel(row.label)}</text>
+      <rect class="bar ref" x="${m.left}" y="${y}" width="${n(xAt(refShare) - m.left)}" height="${barHeight}"/>
+      <rect class="bar cur" x="${m.left}" y="${y + barHeight + 1}" width="${n(xAt(curShare) - m.left)}"
+        height="${barHeight}"/>
+      <rect class="hit" x="0" y="${y - 2}" width="${WIDTH}" height="${rowHeight}"><title>${tip}</title></rect>
+    </g>`;
   });
-  return html`${svgOpen(text, height, "categories")}${grid}<line class="axis" x1="${m.left}" x2="${m.left}" y1="${m.top}" y2="${base}"/>${groups}</svg>`;
+  return markup`${svgOpen(text, height, "categories")}
+    ${grid}
+    <line class="axis" x1="${m.left}" x2="${m.left}" y1="${m.top}" y2="${base}"/>
+    ${groups}</svg>`;
 }
 
-/** The chart's numbers as a table (for screen readers, copying, and print). */
+/**
+ * The chart's numbers as a table (for screen readers, copying, and print); its number cells
+ * are aligned by the stylesheet rather than a class on each of them (a report holds thousands).
+ */
 export function histogramTable(h: Histogram, caption: string, captionId: string): SafeHtml {
   const rows: { label: SafeHtml | string; reference: number; current: number }[] =
     h.kind === "numerical"
@@ -281,38 +250,28 @@ export function histogramTable(h: Histogram, caption: string, captionId: string)
           current: h.current[i],
         }))
       : categoryRows(h).map((r) => ({
-          label: r.other ? html`<i>other categories</i>` : r.label,
+          label: r.other ? markup`<i>other categories</i>` : r.label,
           reference: r.reference,
           current: r.current,
         }));
   const refTotal = sum(rows.map((r) => r.reference));
   const curTotal = sum(rows.map((r) => r.current));
-  const body = rows.map(
-    (r) =>
-      html`<tr>
-        <th scope="row">${r.label}</th>
-        <td>${formatCount(r.reference)}</td>
-        <td>${formatShare(refTotal ? r.reference / refTotal : null)}</td>
-        <td>${formatCount(r.current)}</td>
-        <td>${formatShare(curTotal ? r.current / curTotal : null)}</td>
-      </tr>`,
-  );
+  const body = rows.map((r) => {
+    const refShare = formatShare(refTotal ? r.reference / refTotal : null);
+    const curShare = formatShare(curTotal ? r.current / curTotal : null);
+    return markup`<tr><th scope="row">${r.label}</th><td>${formatCount(r.reference)}</td>
+      <td>${refShare}</td><td>${formatCount(r.current)}</td><td>${curShare}</td></tr>`;
+  });
   const first = h.kind === "numerical" ? "Bin" : "Category";
-  return html`<table class="data">
-    <caption id="${captionId}">
-      ${caption}
-    </caption>
-    <thead>
-      <tr>
-        <th scope="col">${first}</th>
-        <th scope="col">Reference rows</th>
-        <th scope="col">Reference share</th>
-        <th scope="col">Current rows</th>
-        <th scope="col">Current share</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${join(body)}
-    </tbody>
+  return markup`<table class="data">
+    <caption id="${captionId}">${caption}</caption>
+    <thead><tr>
+      <th scope="col">${first}</th>
+      <th scope="col">Reference rows</th>
+      <th scope="col">Reference share</th>
+      <th scope="col">Current rows</th>
+      <th scope="col">Current share</th>
+    </tr></thead>
+    <tbody>${body}</tbody>
   </table>`;
 }

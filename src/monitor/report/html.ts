@@ -1,10 +1,13 @@
 /**
  * Building HTML from strings that come from data (model names, column names, categories, file
- * paths) without ever pasting one in unescaped: the `html` tag escapes every interpolated
+ * paths) without ever pasting one in unescaped: the `markup` tag escapes every interpolated
  * value unless it is already a `SafeHtml` built by this module.
+ *
+ * (The tag is not called `html` on purpose: prettier reformats templates of that name as HTML
+ * documents, closing the fragments' open elements and changing what they render.)
  */
 
-/** Markup known to be safe: produced by `html` or `raw` (for constant markup only). */
+/** Markup known to be safe: produced by `markup` or `raw` (for constant markup only). */
 export class SafeHtml {
   constructor(readonly value: string) {}
   toString(): string {
@@ -12,7 +15,7 @@ export class SafeHtml {
   }
 }
 
-/** What an `html` template accepts: text (escaped), numbers, safe markup, lists, or nothing. */
+/** What a `markup` template accepts: text (escaped), numbers, safe markup, lists, or nothing. */
 export type HtmlValue =
   SafeHtml | string | number | null | undefined | false | readonly HtmlValue[];
 
@@ -43,10 +46,27 @@ function render(value: HtmlValue): string {
   return escapeHtml(value as string);
 }
 
+const compacted = new WeakMap<TemplateStringsArray, string[]>();
+
+/**
+ * The literal parts of a template, laid out over lines for people, with each line break and
+ * its indentation folded to one space: what HTML renders them as anyway (the report uses no
+ * preformatted text), without the indentation's bytes in every report.
+ */
+function compact(strings: TemplateStringsArray): string[] {
+  let parts = compacted.get(strings);
+  if (!parts) {
+    parts = strings.map((s) => s.replace(/[ \t]*\n\s*/g, " "));
+    compacted.set(strings, parts);
+  }
+  return parts;
+}
+
 /** Tagged template: the literal parts are markup, every `${value}` is escaped text. */
-export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): SafeHtml {
-  let out = strings[0];
-  for (let i = 0; i < values.length; i++) out += render(values[i]) + strings[i + 1];
+export function markup(strings: TemplateStringsArray, ...values: HtmlValue[]): SafeHtml {
+  const parts = compact(strings);
+  let out = parts[0];
+  for (let i = 0; i < values.length; i++) out += render(values[i]) + parts[i + 1];
   return new SafeHtml(out);
 }
 

@@ -1,12 +1,12 @@
 /**
- * The HTML report of one monitoring pass (`report.html` of a run in experiment `monitoring`):
+ * The HTML report of one monitoring pass (`report.markup` of a run in experiment `monitoring`):
  * one self-contained document, inline CSS and SVG, readable without script, offline, printed
  * and on a phone.
  */
 import { createHash } from "node:crypto";
 import type { MonitorResult } from "../job/types.js";
 import { formatTime } from "./format.js";
-import { html, raw } from "./html.js";
+import { markup, raw } from "./html.js";
 import { dataSection, pageFooter, pageHeader, summarySection } from "./page.js";
 import { SCRIPT, STYLE } from "./style.js";
 import { versionSection } from "./version.js";
@@ -39,30 +39,29 @@ const POLICY = [
 export function renderReport(result: MonitorResult): string {
   const ids = result.versions.map((_, i) => `v${i}`);
   const title = `Monitoring report: ${result.model}, ${formatTime(result.window.to)}`;
-  const document = html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="color-scheme" content="light dark" />
-        <meta http-equiv="Content-Security-Policy" content="${POLICY}" />
-        <meta name="generator" content="mldeploy monitor" />
-        <title>${title}</title>
-        <style>
-          ${raw(STYLE)}
-        </style>
-      </head>
-      <body>
-        ${pageHeader(result)}
-        <main>
-          ${summarySection(result, ids)} ${dataSection(result)}
-          ${result.versions.map((v, i) => versionSection(v, ids[i]))}
-        </main>
-        ${pageFooter(result)}
-        <script>
-          ${raw(SCRIPT)};
-        </script>
-      </body>
-    </html> `;
+  // Style and script go in exactly as hashed for the policy above.
+  const document = markup`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<meta http-equiv="Content-Security-Policy" content="${POLICY}">
+<meta name="generator" content="mldeploy monitor">
+<title>${title}</title>
+<style>${raw(STYLE)}</style>
+</head>
+<body>
+${pageHeader(result)}
+<main>
+${summarySection(result, ids)}
+${dataSection(result)}
+${result.versions.map((v, i) => versionSection(v, ids[i]))}
+</main>
+${pageFooter(result)}
+<script>${raw(SCRIPT)}</script>
+</body>
+</html>
+`;
   return document.value;
 }

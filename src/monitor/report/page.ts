@@ -11,7 +11,7 @@ import {
   formatTime,
   formatWindow,
 } from "./format.js";
-import { html, type SafeHtml } from "./html.js";
+import { markup, type SafeHtml } from "./html.js";
 import { driftSummary, errorSummary } from "./version.js";
 
 const KIND_LABELS: Record<WindowFrame["kind"], string> = {
@@ -21,7 +21,7 @@ const KIND_LABELS: Record<WindowFrame["kind"], string> = {
 };
 
 function item(label: string, value: SafeHtml | string): SafeHtml {
-  return html`<div>
+  return markup`<div>
     <dt>${label}</dt>
     <dd>${value}</dd>
   </div>`;
@@ -29,13 +29,13 @@ function item(label: string, value: SafeHtml | string): SafeHtml {
 
 export function pageHeader(result: MonitorResult): SafeHtml {
   const window = formatWindow(result.window.from, result.window.to);
-  return html`<header class="page-head">
+  return markup`<header class="page-head">
     <p class="eyebrow">mldeploy monitor · monitoring report</p>
     <h1>${result.model}</h1>
     <p class="uri"><code>${result.modelUri}</code></p>
     <dl class="meta">
       ${[
-        item("Window (UTC)", html`${window.range}${window.span ? ` (${window.span})` : ""}`),
+        item("Window (UTC)", markup`${window.range}${window.span ? ` (${window.span})` : ""}`),
         item("Generated", formatTime(result.generatedAt)),
         item("Dataset drift when", `≥ ${formatShare(result.settings.driftShare)} of columns drift`),
         item("RMSE flagged above", `${formatNumber(result.settings.rmseFactor)} × training RMSE`),
@@ -46,12 +46,12 @@ export function pageHeader(result: MonitorResult): SafeHtml {
 
 function skippedFiles(result: MonitorResult): SafeHtml {
   const skipped = result.skipped;
-  if (skipped.length === 0) return html`<p class="skipped">No log file was skipped.</p>`;
+  if (skipped.length === 0) return markup`<p class="skipped">No log file was skipped.</p>`;
   const noun = skipped.length === 1 ? "log file was" : "log files were";
-  return html`<details class="skipped">
+  return markup`<details class="skipped">
     <summary>${formatCount(skipped.length)} ${noun} skipped</summary>
     <ul>
-      ${skipped.map((s) => html`<li><code>${s.file}</code>: ${s.reason}</li>`)}
+      ${skipped.map((s) => markup`<li><code>${s.file}</code>: ${s.reason}</li>`)}
     </ul>
   </details>`;
 }
@@ -59,43 +59,43 @@ function skippedFiles(result: MonitorResult): SafeHtml {
 export function dataSection(result: MonitorResult): SafeHtml {
   const { reference, current, actuals } = result;
   const window = formatWindow(result.window.from, result.window.to);
-  const referenceCard = html`<div class="card">
+  const referenceCard = markup`<div class="card">
     <h3>Reference</h3>
     <dl>
       ${[
         item("Source", KIND_LABELS[reference.kind]),
-        item("Rows", html`<span class="big">${formatCount(reference.rows)}</span>`),
+        item("Rows", markup`<span class="big">${formatCount(reference.rows)}</span>`),
         item("Description", reference.description),
-        reference.runId ? item("Run", html`<code>${reference.runId}</code>`) : "",
+        reference.runId ? item("Run", markup`<code>${reference.runId}</code>`) : "",
       ]}
     </dl>
   </div>`;
-  const currentCard = html`<div class="card">
+  const currentCard = markup`<div class="card">
     <h3>Current</h3>
     <dl>
       ${[
         item("Source", KIND_LABELS[current.kind]),
-        item("Rows", html`<span class="big">${formatCount(current.rows)}</span>`),
+        item("Rows", markup`<span class="big">${formatCount(current.rows)}</span>`),
         item("Description", current.description),
         item("Window", window.range),
       ]}
     </dl>
   </div>`;
   const actualsCard = actuals
-    ? html`<div class="card">
+    ? markup`<div class="card">
         <h3>Actuals</h3>
         <dl>
           ${[
-            item("Rows", html`<span class="big">${formatCount(actuals.rows)}</span>`),
+            item("Rows", markup`<span class="big">${formatCount(actuals.rows)}</span>`),
             item("Description", actuals.description),
           ]}
         </dl>
       </div>`
-    : html`<div class="card">
+    : markup`<div class="card">
         <h3>Actuals</h3>
         <p>No actuals source: the real error (RMSE, MAE, bias) was not computed.</p>
       </div>`;
-  return html`<section aria-labelledby="data-h">
+  return markup`<section aria-labelledby="data-h">
     <h2 id="data-h">Data compared</h2>
     <div class="compare">${referenceCard}${currentCard}${actualsCard}</div>
     ${skippedFiles(result)}
@@ -104,7 +104,7 @@ export function dataSection(result: MonitorResult): SafeHtml {
 
 export function summarySection(result: MonitorResult, ids: string[]): SafeHtml {
   if (result.versions.length === 0)
-    return html`<section aria-labelledby="summary-h">
+    return markup`<section aria-labelledby="summary-h">
       <h2 id="summary-h">Summary</h2>
       <p class="banner none">
         <span class="icon" aria-hidden="true">–</span><strong>No data</strong>: the current window
@@ -117,7 +117,7 @@ export function summarySection(result: MonitorResult, ids: string[]): SafeHtml {
       : NOT_APPLICABLE;
   const rows = result.versions.map(
     (v, i) =>
-      html`<tr>
+      markup`<tr>
         <th scope="row"><a href="#${ids[i]}">${v.version}</a></th>
         <td>${driftSummary(v)}</td>
         <td class="num">${drifted(v)}</td>
@@ -126,7 +126,7 @@ export function summarySection(result: MonitorResult, ids: string[]): SafeHtml {
         <td class="num">${formatCount(v.rows)}</td>
       </tr>`,
   );
-  return html`<section aria-labelledby="summary-h">
+  return markup`<section aria-labelledby="summary-h">
     <h2 id="summary-h">Summary</h2>
     <div class="table-wrap" role="region" aria-labelledby="summary-cap" tabindex="0">
       <table class="summary">
@@ -152,7 +152,7 @@ export function summarySection(result: MonitorResult, ids: string[]): SafeHtml {
 }
 
 export function pageFooter(result: MonitorResult): SafeHtml {
-  return html`<footer>
+  return markup`<footer>
     <p>
       Generated by <code>mldeploy monitor</code> on ${formatTime(result.generatedAt)}. Numerical
       columns: Kolmogorov–Smirnov up to 1,000 reference rows, normed Wasserstein distance above;

@@ -14,6 +14,7 @@ export const STYLE = `
   --accent: #0a58ca;
   --ref: #2f67b1;
   --cur: #b94e08;
+  --ref-opacity: 0.6;
   --bad: #a4200f;
   --bad-bg: #fdf0ee;
   --bad-line: #e8a99f;
@@ -34,6 +35,7 @@ export const STYLE = `
     --accent: #6cb6ff;
     --ref: #6ea8fe;
     --cur: #ffa657;
+    --ref-opacity: 0.75;
     --bad: #ff9186;
     --bad-bg: #2d1417;
     --bad-line: #7d2f2a;
@@ -100,7 +102,8 @@ p.flag { white-space: normal; margin: 0 0 0.75rem; }
 .tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 9rem), 1fr)); gap: 0.75rem; margin: 0; }
 .tile dd { margin: 0.15rem 0 0; }
 .tile .value { display: block; font-size: 1.35rem; font-weight: 650; font-variant-numeric: tabular-nums; }
-.tile .note { display: block; color: var(--muted); font-size: 0.82rem; }
+.tile { min-width: 0; }
+.tile .note { display: block; color: var(--muted); font-size: 0.82rem; overflow-wrap: anywhere; }
 .error-block.regressed .tile .note, .error-block.regressed dt { color: var(--fg); }
 .table-wrap { overflow-x: auto; max-width: 100%; }
 .table-wrap:focus-visible { outline: 2px solid var(--accent); outline-offset: 2px; }
@@ -122,20 +125,21 @@ table.columns tr.drifted th { box-shadow: inset 4px 0 0 var(--bad); }
 .legend { display: flex; gap: 1.25rem; list-style: none; margin: 0.6rem 0 0.2rem; padding: 0; font-size: 0.85rem; }
 .legend li { display: flex; align-items: center; gap: 0.4rem; }
 .swatch { display: inline-block; width: 1.1rem; height: 0.8rem; border-radius: 2px; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-.swatch.ref { background: var(--ref); opacity: 0.6; }
+.swatch.ref { background: var(--ref); opacity: var(--ref-opacity); }
 .swatch.cur { border: 2px solid var(--cur); }
 .chart { display: block; width: 100%; height: auto; max-width: 32rem; margin: 0.25rem 0 0.5rem; overflow: visible; }
 .chart text { fill: var(--muted); font-size: 11px; font-family: inherit; }
 .chart text.label { fill: var(--fg); font-size: 12px; }
 .chart .grid { stroke: var(--line); stroke-width: 1; }
 .chart .axis { stroke: var(--muted); stroke-width: 1; }
-.chart .bar.ref { fill: var(--ref); fill-opacity: 0.6; }
+.chart .bar.ref { fill: var(--ref); fill-opacity: var(--ref-opacity); }
 .chart .bar.cur { fill: var(--cur); fill-opacity: 0.12; stroke: var(--cur); stroke-width: 1.5; }
 .chart .hit { fill: var(--fg); fill-opacity: 0; }
 .chart .hit:hover { fill-opacity: 0.07; }
 .chart .other text.label { font-style: italic; }
 table.quantiles { margin-top: 0.25rem; }
 table.data { font-size: 0.82rem; }
+table.data td, table.data thead th + th { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 footer { margin-top: 3rem; padding-top: 1rem; border-top: 1px solid var(--line); color: var(--muted); font-size: 0.85rem; }
 footer p { margin: 0.3rem 0; }
 @media (max-width: 40rem) {

@@ -23,10 +23,10 @@ import {
   formatSigned,
   plural,
 } from "./format.js";
-import { html, type SafeHtml } from "./html.js";
+import { markup, type SafeHtml } from "./html.js";
 
 /** Icons are decoration: the words beside them carry the meaning (and the colour repeats it). */
-const icon = (symbol: string) => html`<span class="icon" aria-hidden="true">${symbol}</span>`;
+const icon = (symbol: string) => markup`<span class="icon" aria-hidden="true">${symbol}</span>`;
 
 export type ColumnState = "drifted" | "stable" | "no_data";
 
@@ -50,9 +50,9 @@ export function sortColumns(columns: readonly ColumnReport[]): ColumnReport[] {
 }
 
 function stateFlag(state: ColumnState): SafeHtml {
-  if (state === "drifted") return html`<span class="flag bad">${icon("▲")}Drifted</span>`;
-  if (state === "stable") return html`<span class="flag good">${icon("✓")}No drift</span>`;
-  return html`<span class="flag none">${icon("–")}No data</span>`;
+  if (state === "drifted") return markup`<span class="flag bad">${icon("▲")}Drifted</span>`;
+  if (state === "stable") return markup`<span class="flag good">${icon("✓")}No drift</span>`;
+  return markup`<span class="flag none">${icon("–")}No data</span>`;
 }
 
 function noDataReason(column: ColumnReport): string {
@@ -65,50 +65,50 @@ function noDataReason(column: ColumnReport): string {
 /** The version's verdict, in words first: dataset drift, how many columns, against what. */
 function banner(version: VersionReport): SafeHtml {
   if (version.status === "no_data")
-    return html`<p class="banner none">
+    return markup`<p class="banner none">
       ${icon("–")}<strong>No data</strong>: this version made no predictions in the window.
     </p>`;
   const d = version.dataset;
   if (d.status === "no_data")
-    return html`<p class="banner none">
+    return markup`<p class="banner none">
       ${icon("–")}<strong>No data</strong>: no monitored column has values in both windows
       (${formatCount(version.rows)} rows).
     </p>`;
-  const counts = html`${formatCount(d.driftedColumns)} of ${formatCount(d.columns)} columns drifted
+  const counts = markup`${formatCount(d.driftedColumns)} of ${plural(d.columns, "column")} drifted
   (${formatShare(d.share)}; dataset drift at ≥ ${formatShare(d.driftShare)})`;
   return d.datasetDrift
-    ? html`<p class="banner bad">
+    ? markup`<p class="banner bad">
         ${icon("▲")}<strong>Dataset drift detected</strong>: ${counts}.
       </p>`
-    : html`<p class="banner good">${icon("✓")}<strong>No dataset drift</strong>: ${counts}.</p>`;
+    : markup`<p class="banner good">${icon("✓")}<strong>No dataset drift</strong>: ${counts}.</p>`;
 }
 
 function errorVerdict(error: ErrorReport): SafeHtml {
   if (error.rmse === null)
-    return html`<p class="flag none">
+    return markup`<p class="flag none">
       ${icon("–")}No data: none of this version's ${formatCount(error.predictions)} predictions has
       an actual value yet.
     </p>`;
   if (error.training === null || error.regressed === null)
-    return html`<p class="flag none">
+    return markup`<p class="flag none">
       ${icon("–")}Not compared: the version's training run has no RMSE to compare with.
     </p>`;
   const limit = error.training.rmse * error.factor;
-  const rule = html`RMSE ${formatNumber(error.rmse)} ${error.regressed ? ">" : "≤"}
+  const rule = markup`RMSE ${formatNumber(error.rmse)} ${error.regressed ? ">" : "≤"}
   ${formatNumber(error.factor)} × training RMSE ${formatNumber(error.training.rmse)} =
   ${formatNumber(limit)}`;
   return error.regressed
-    ? html`<p class="flag bad">${icon("▲")}<strong>Regressed</strong>: ${rule}.</p>`
-    : html`<p class="flag good">
+    ? markup`<p class="flag bad">${icon("▲")}<strong>Regressed</strong>: ${rule}.</p>`
+    : markup`<p class="flag good">
         ${icon("✓")}<strong>Within the training error</strong>: ${rule}.
       </p>`;
 }
 
 function tile(label: string, value: string, note?: string): SafeHtml {
-  return html`<div class="tile">
+  return markup`<div class="tile">
     <dt>${label}</dt>
     <dd>
-      <span class="value">${value}</span>${note ? html`<span class="note">${note}</span>` : ""}
+      <span class="value">${value}</span>${note ? markup`<span class="note">${note}</span>` : ""}
     </dd>
   </div>`;
 }
@@ -117,7 +117,7 @@ function errorBlock(error: ErrorReport, id: string): SafeHtml {
   // Landmarks are named with their version's heading too: every version has these parts.
   const coverage = error.predictions > 0 ? formatShare(error.matched / error.predictions) : NO_DATA;
   const training = error.training;
-  return html`<section
+  return markup`<section
     class="error-block${error.regressed ? " regressed" : ""}"
     aria-labelledby="${id}-h ${id}-err"
   >
@@ -148,9 +148,9 @@ function errorBlock(error: ErrorReport, id: string): SafeHtml {
   </section>`;
 }
 
-function shareCell(share: number | null, detail: string | null, className = "num"): SafeHtml {
-  return html`<td class="${className}">
-    ${formatShare(share)}${detail ? html`<span class="sub">${detail}</span>` : ""}
+function shareCell(share: number | null, detail: string | null): SafeHtml {
+  return markup`<td class="num">
+    ${formatShare(share)}${detail ? markup`<span class="sub">${detail}</span>` : ""}
   </td>`;
 }
 
@@ -159,20 +159,20 @@ function columnRow(column: ColumnReport, cardId: string): SafeHtml {
   const drift = column.drift;
   const test =
     drift.status === "ok"
-      ? html`<td class="num">${formatScore(drift.score, drift.scoreKind)}</td>
+      ? markup`<td class="num">${formatScore(drift.score, drift.scoreKind)}</td>
           <td>${SCORE_KIND_LABELS[drift.scoreKind]}</td>
           <td class="num">${driftRule(drift.method, drift.threshold)}</td>
           <td>${METHOD_LABELS[drift.method]}</td>`
-      : html`<td class="num">${NO_DATA}</td>
+      : markup`<td class="num">${NO_DATA}</td>
           <td>${NOT_APPLICABLE}</td>
           <td class="num">${NOT_APPLICABLE}</td>
           <td>${NOT_APPLICABLE}</td>`;
   const { reference, current } = column.missing;
   const fresh = column.newCategories;
-  return html`<tr class="${state}">
+  return markup`<tr class="${state}">
     <th scope="row"><a href="#${cardId}">${column.name}</a></th>
     <td>
-      ${stateFlag(state)}${state === "no_data" ? html`<span class="sub">${noDataReason(column)}</span>` : ""}
+      ${stateFlag(state)}${state === "no_data" ? markup`<span class="sub">${noDataReason(column)}</span>` : ""}
     </td>
     ${test}
     <td>${column.role}</td>
@@ -181,15 +181,17 @@ function columnRow(column: ColumnReport, cardId: string): SafeHtml {
       fresh
         ? shareCell(
             fresh.share,
-            `${plural(fresh.newValues, "row")}, ${plural(fresh.distinctNew, "value")}`,
+            fresh.newValues === 0
+              ? "none"
+              : `${plural(fresh.newValues, "row")}, ${plural(fresh.distinctNew, "value")}`,
           )
-        : html`<td class="num">${NOT_APPLICABLE}</td>`
+        : markup`<td class="num">${NOT_APPLICABLE}</td>`
     }
   </tr>`;
 }
 
 function columnTable(columns: readonly ColumnReport[], ids: string[], id: string): SafeHtml {
-  return html`<div
+  return markup`<div
     class="table-wrap"
     role="region"
     aria-labelledby="${id}-h ${id}-cols-cap"
@@ -223,14 +225,14 @@ function columnTable(columns: readonly ColumnReport[], ids: string[], id: string
 
 function quantileTable(column: ColumnReport, id: string, versionId: string): SafeHtml {
   const q = column.quantiles;
-  if (!q || q.probabilities.length === 0) return html``;
+  if (!q || q.probabilities.length === 0) return markup``;
   const label = (p: number) => `p${formatNumber(p * 100, 3)}`;
   const row = (name: string, values: number[] | null) =>
-    html`<tr>
+    markup`<tr>
       <th scope="row">${name}</th>
-      ${q.probabilities.map((_, i) => html`<td class="num">${values ? formatNumber(values[i]) : NO_DATA}</td>`)}
+      ${q.probabilities.map((_, i) => markup`<td class="num">${values ? formatNumber(values[i]) : NO_DATA}</td>`)}
     </tr>`;
-  return html`<div
+  return markup`<div
     class="table-wrap"
     role="region"
     aria-labelledby="${versionId}-h ${id}-q"
@@ -243,7 +245,7 @@ function quantileTable(column: ColumnReport, id: string, versionId: string): Saf
       <thead>
         <tr>
           <th scope="col">Window</th>
-          ${q.probabilities.map((p) => html`<th scope="col" class="num">${label(p)}</th>`)}
+          ${q.probabilities.map((p) => markup`<th scope="col" class="num">${label(p)}</th>`)}
         </tr>
       </thead>
       <tbody>
@@ -257,10 +259,10 @@ function facts(column: ColumnReport): SafeHtml {
   const drift = column.drift;
   const counts = `${plural(drift.referenceCount, "reference value")}, ${formatCount(drift.currentCount)} current`;
   if (drift.status !== "ok")
-    return html`<p class="facts">
+    return markup`<p class="facts">
       ${column.role} · ${column.kind} · No data: ${noDataReason(column)} (${counts}).
     </p>`;
-  return html`<p class="facts">
+  return markup`<p class="facts">
     ${column.role} · ${column.kind} · ${METHOD_LABELS[drift.method]}
     ${SCORE_KIND_LABELS[drift.scoreKind]}
     <strong>${formatScore(drift.score, drift.scoreKind)}</strong>, drifts at
@@ -268,7 +270,7 @@ function facts(column: ColumnReport): SafeHtml {
   </p>`;
 }
 
-const LEGEND = html`<ul class="legend">
+const LEGEND = markup`<ul class="legend">
   <li><span class="swatch ref" aria-hidden="true"></span>Reference</li>
   <li><span class="swatch cur" aria-hidden="true"></span>Current</li>
 </ul>`;
@@ -310,16 +312,16 @@ function columnCard(column: ColumnReport, id: string, versionId: string): SafeHt
   const newLine = !fresh
     ? ""
     : fresh.newValues === 0
-      ? html`<p class="facts">
+      ? markup`<p class="facts">
           New categories: none (every current value occurs in the reference).
         </p>`
-      : html`<p class="facts">
+      : markup`<p class="facts">
           New categories: <strong>${formatShare(fresh.share)}</strong> of current values
           (${plural(fresh.newValues, "row")}, ${plural(fresh.distinctNew, "distinct value")} never
           seen in the reference).
         </p>`;
   const valuesLabel = h.kind === "numerical" ? "Histogram values" : "Category shares";
-  return html`<article class="column-card ${state}" id="${id}" aria-labelledby="${id}-h">
+  return markup`<article class="column-card ${state}" id="${id}" aria-labelledby="${id}-h">
     <div class="card-head">
       <h4 id="${id}-h">${column.name}</h4>
       ${stateFlag(state)}
@@ -345,12 +347,12 @@ export function versionSection(version: VersionReport, id: string): SafeHtml {
   const ids = columns.map((_, i) => `${id}-c${i}`);
   const body =
     version.status === "no_data"
-      ? html``
-      : html`<h3 id="${id}-cols">Columns</h3>
+      ? markup``
+      : markup`<h3 id="${id}-cols">Columns</h3>
           ${columnTable(columns, ids, id)}
           <h3 id="${id}-dist">Distributions</h3>
           <div class="cards">${columns.map((c, i) => columnCard(c, ids[i], id))}</div>`;
-  return html`<section class="version" id="${id}" aria-labelledby="${id}-h">
+  return markup`<section class="version" id="${id}" aria-labelledby="${id}-h">
     <div class="version-head">
       <h2 id="${id}-h">Version ${version.version}</h2>
       <p class="rows">${plural(version.rows, "prediction")} in the window</p>
@@ -363,17 +365,17 @@ export function versionSection(version: VersionReport, id: string): SafeHtml {
 export function driftSummary(version: VersionReport): SafeHtml {
   const d = version.dataset;
   if (version.status === "no_data" || d.status === "no_data")
-    return html`<span class="flag none">${icon("–")}No data</span>`;
+    return markup`<span class="flag none">${icon("–")}No data</span>`;
   return d.datasetDrift
-    ? html`<span class="flag bad">${icon("▲")}Drift</span>`
-    : html`<span class="flag good">${icon("✓")}No drift</span>`;
+    ? markup`<span class="flag bad">${icon("▲")}Drift</span>`
+    : markup`<span class="flag good">${icon("✓")}No drift</span>`;
 }
 
 export function errorSummary(error: ErrorReport | undefined): SafeHtml {
-  if (!error) return html`${NOT_APPLICABLE}`;
-  if (error.regressed === true) return html`<span class="flag bad">${icon("▲")}Regressed</span>`;
+  if (!error) return markup`${NOT_APPLICABLE}`;
+  if (error.regressed === true) return markup`<span class="flag bad">${icon("▲")}Regressed</span>`;
   if (error.regressed === false)
-    return html`<span class="flag good">${icon("✓")}Within limit</span>`;
-  if (error.rmse === null) return html`<span class="flag none">${icon("–")}No data</span>`;
-  return html`<span class="flag none">${icon("–")}Not compared</span>`;
+    return markup`<span class="flag good">${icon("✓")}Within limit</span>`;
+  if (error.rmse === null) return markup`<span class="flag none">${icon("–")}No data</span>`;
+  return markup`<span class="flag none">${icon("–")}Not compared</span>`;
 }

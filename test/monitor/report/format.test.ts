@@ -12,7 +12,7 @@ import {
   formatWindow,
   plural,
 } from "../../../src/monitor/report/format.js";
-import { escapeHtml, html, raw } from "../../../src/monitor/report/html.js";
+import { escapeHtml, markup, raw } from "../../../src/monitor/report/html.js";
 
 describe("report number formats", () => {
   it("writes counts with thousands separators", () => {
@@ -94,13 +94,19 @@ describe("report number formats", () => {
 describe("report HTML building", () => {
   it("escapes every interpolated value and keeps safe markup", () => {
     const attack = `<script>alert("x")</script>&'`;
-    expect(html`<td title="${attack}">${attack}</td>`.value).toBe(
+    expect(markup`<td title="${attack}">${attack}</td>`.value).toBe(
       '<td title="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;</td>',
     );
-    expect(html`<p>${html`<b>${"<i>"}</b>`}${[1, "<", null, false, undefined]}</p>`.value).toBe(
+    expect(markup`<p>${markup`<b>${"<i>"}</b>`}${[1, "<", null, false, undefined]}</p>`.value).toBe(
       "<p><b>&lt;i&gt;</b>1&lt;</p>",
     );
-    expect(html`${raw("<br>")}`.value).toBe("<br>");
+    expect(markup`${raw("<br>")}`.value).toBe("<br>");
+    // Line breaks laid out in the template fold to a space; those inside values stay.
+    expect(
+      markup`<p>
+        ${"a\n  b"}
+      </p>`.value,
+    ).toBe("<p> a\n  b </p>");
     expect(escapeHtml("a\u0000b\u001fc\td")).toBe("a\ufffdb\ufffdc\td");
   });
 });

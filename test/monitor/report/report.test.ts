@@ -64,7 +64,7 @@ const columnRows = (page: Page, section: string) =>
     page,
     `return [...document.querySelectorAll(${JSON.stringify(`#${section} table.columns tbody tr`)})].map((tr) => ({
       state: tr.className,
-      cells: [...tr.children].map((c) => c.textContent.trim()),
+      cells: [...tr.children].map((c) => c.textContent.replace(/\\s+/g, " ").trim()),
     }));`,
   );
 
@@ -97,7 +97,7 @@ const charts = (page: Page, section: string) =>
 const textOf = (page: Page, selector: string) =>
   inPage<string>(
     page,
-    `return [...document.querySelectorAll(${JSON.stringify(selector)})].map((e) => e.textContent).join(" | ");`,
+    `return [...document.querySelectorAll(${JSON.stringify(selector)})].map((e) => e.textContent.replace(/\\s+/g, " ").trim()).join(" | ");`,
   );
 
 /** Independent of the report's formatter: 3 significant digits, scientific below 0.001. */
@@ -152,7 +152,7 @@ describe.skipIf(!haveChromium)("monitoring report (parsed and read in Debian's c
     const { page } = await open(sampleResult());
     const summary = await inPage<string[][]>(
       page,
-      `return [...document.querySelectorAll("table.summary tbody tr")].map((tr) => [...tr.children].map((c) => c.textContent.trim()));`,
+      `return [...document.querySelectorAll("table.summary tbody tr")].map((tr) => [...tr.children].map((c) => c.textContent.replace(/\\s+/g, " ").trim()));`,
     );
     expect(summary).toEqual([
       ["3", "▲Drift", "3 of 4", "7.912", "▲Regressed", "1,240"],
@@ -192,17 +192,18 @@ describe.skipIf(!haveChromium)("monitoring report (parsed and read in Debian's c
     expect(await textOf(page, "#v0 .error-block p.flag")).toBe(
       "▲Regressed: RMSE 7.912 > 1.2 × training RMSE 5.512 = 6.615.",
     );
-    const tiles = await inPage<string[]>(
+    const tiles = await inPage<string[][]>(
       page,
-      `return [...document.querySelectorAll("#v0 .tiles .tile")].map((t) => t.textContent);`,
+      `return [...document.querySelectorAll("#v0 .tiles .tile")].map((t) =>
+        ["dt", ".value", ".note"].map((s) => t.querySelector(s)?.textContent ?? ""));`,
     );
     expect(tiles).toEqual([
-      "RMSE7.912",
-      "MAE5.804",
-      "Bias+1.346mean of prediction − actual",
-      "Matched1,187of 1,240 predictions have an actual (95.7%)",
-      "Training RMSE5.512valid_rmse",
-      "Regression limit6.6151.2 × training RMSE",
+      ["RMSE", "7.912", ""],
+      ["MAE", "5.804", ""],
+      ["Bias", "+1.346", "mean of prediction − actual"],
+      ["Matched", "1,187", "of 1,240 predictions have an actual (95.7%)"],
+      ["Training RMSE", "5.512", "valid_rmse"],
+      ["Regression limit", "6.615", "1.2 × training RMSE"],
     ]);
     expect(await textOf(page, "#v1 .error-block p.flag")).toContain("Within the training error");
     expect(
