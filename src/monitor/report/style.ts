@@ -114,6 +114,7 @@ thead th { font-size: 0.8rem; color: var(--muted); font-weight: 600; border-bott
 tbody th { font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .sub { display: block; color: var(--muted); font-size: 0.78rem; white-space: nowrap; }
+.sub.reason { white-space: normal; max-width: 9rem; }
 table.columns tbody th { max-width: 16rem; overflow-wrap: break-word; }
 table.columns tr.drifted th { box-shadow: inset 4px 0 0 var(--bad); }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 28rem), 1fr)); gap: 1rem; }

@@ -172,7 +172,7 @@ function columnRow(column: ColumnReport, cardId: string): SafeHtml {
   return markup`<tr class="${state}">
     <th scope="row"><a href="#${cardId}">${column.name}</a></th>
     <td>
-      ${stateFlag(state)}${state === "no_data" ? markup`<span class="sub">${noDataReason(column)}</span>` : ""}
+      ${stateFlag(state)}${state === "no_data" ? markup`<span class="sub reason">${noDataReason(column)}</span>` : ""}
     </td>
     ${test}
     <td>${column.role}</td>

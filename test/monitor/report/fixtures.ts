@@ -177,6 +177,13 @@ export function sampleResult(): MonitorResult {
         categorical(8, 1240, ["card", "cash", "no charge"], [7, 3, 0.2]),
       ),
       numericalColumn("duration", "prediction", refDuration, shiftedDuration),
+      // A column the current window never filled in: no data, left out of the drift share.
+      numericalColumn(
+        "tip_amount",
+        "input",
+        normal(10, referenceRows, 3, 1, 2),
+        new Array<Cell>(1240).fill(null),
+      ),
     ],
     {
       predictions: 1240,

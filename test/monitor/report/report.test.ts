@@ -100,6 +100,9 @@ const textOf = (page: Page, selector: string) =>
     `return [...document.querySelectorAll(${JSON.stringify(selector)})].map((e) => e.textContent.replace(/\\s+/g, " ").trim()).join(" | ");`,
   );
 
+const byNameOf = (rows: { cells: string[] }[], name: string) =>
+  rows.find((r) => r.cells[0] === name)?.cells;
+
 /** Independent of the report's formatter: 3 significant digits, scientific below 0.001. */
 function expectedScore(column: ColumnReport): string {
   if (column.drift.status !== "ok") return "no data";
@@ -222,8 +225,29 @@ describe.skipIf(!haveChromium)("monitoring report (parsed and read in Debian's c
     const drifted = columns.filter((c) => c.drift.status === "ok" && c.drift.drifted);
     const stable = columns.filter((c) => c.drift.status === "ok" && !c.drift.drifted);
     expect(drifted.length).toBe(3);
-    expect(rows.map((r) => r.cells[0])).toEqual([...drifted, ...stable].map((c) => c.name));
-    expect(rows.map((r) => r.state)).toEqual(["drifted", "drifted", "drifted", "stable"]);
+    expect(rows.map((r) => r.cells[0])).toEqual(
+      [...drifted, ...stable, columns.find((c) => c.name === "tip_amount")!].map((c) => c.name),
+    );
+    expect(rows.map((r) => r.state)).toEqual([
+      "drifted",
+      "drifted",
+      "drifted",
+      "stable",
+      "no_data",
+    ]);
+    expect(byNameOf(rows, "tip_amount")).toEqual([
+      "tip_amount",
+      "–No datano values in the current window",
+      "no data",
+      "—",
+      "—",
+      "—",
+      "input",
+      "numerical",
+      "0%0 of 5,000",
+      "100%1,240 of 1,240",
+      "—",
+    ]);
     const byName = new Map(rows.map((r) => [r.cells[0], r.cells]));
     const distance = columns.find((c) => c.name === "trip_distance")!;
     expect(byName.get("trip_distance")).toEqual([
@@ -290,7 +314,8 @@ describe.skipIf(!haveChromium)("monitoring report (parsed and read in Debian's c
       expect(chart.hits).toHaveLength(bins);
       // Densities: the area under each series is the same (1), whatever the window's size.
       const area = (bars: ChartFacts["ref"]) => bars.reduce((s, b) => s + b.height * b.width, 0);
-      expect(area(chart.cur) / area(chart.ref)).toBeCloseTo(1, 2);
+      if (column.drift.status === "ok") expect(area(chart.cur) / area(chart.ref)).toBeCloseTo(1, 2);
+      else expect(chart.cur.map((b) => b.height)).toEqual(new Array(bins).fill(0));
       // Heights follow the counts (equal bins): the tallest bar is the fullest bin.
       const counts = column.histogram.reference;
       const tallest = chart.ref.reduce(
