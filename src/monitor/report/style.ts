@@ -140,6 +140,7 @@ table.columns tr.drifted th { box-shadow: inset 4px 0 0 var(--bad); }
 .chart .other text.label { font-style: italic; }
 table.quantiles { margin-top: 0.25rem; }
 table.data { font-size: 0.82rem; }
+table.data tbody th { white-space: nowrap; font-weight: 500; }
 table.data td, table.data thead th + th { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 footer { margin-top: 3rem; padding-top: 1rem; border-top: 1px solid var(--line); color: var(--muted); font-size: 0.85rem; }
 footer p { margin: 0.3rem 0; }
@@ -158,6 +159,14 @@ footer p { margin: 0.3rem 0; }
   body { max-width: none; padding: 0; font-size: 10pt; }
   details > summary { color: var(--fg); }
   .table-wrap { overflow: visible; }
+  /* Paper does not scroll: the widest table must fit an A4 page. */
+  table { font-size: 8pt; }
+  th, td { padding: 0.25rem 0.3rem; }
+  thead th, td.num, th.num, .sub, .flag { white-space: normal; }
+  .cards { grid-template-columns: repeat(auto-fill, minmax(min(100%, 20rem), 1fr)); }
+  .sub { font-size: 7pt; }
+  /* On paper the charts and quantiles stand for the values; the bin tables would double the pages. */
+  .column-card details { display: none; }
   .column-card, .error-block, .banner, tr { break-inside: avoid; }
   .version { break-before: page; }
   .banner, .error-block, .column-card { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
