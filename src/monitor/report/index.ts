@@ -1,5 +1,5 @@
 /**
- * The HTML report of one monitoring pass (`report.markup` of a run in experiment `monitoring`):
+ * The HTML report of one monitoring pass (`report.html` of a run in experiment `monitoring`):
  * one self-contained document, inline CSS and SVG, readable without script, offline, printed
  * and on a phone.
  */
@@ -10,16 +10,6 @@ import { markup, raw } from "./html.js";
 import { dataSection, pageFooter, pageHeader, summarySection } from "./page.js";
 import { SCRIPT, STYLE } from "./style.js";
 import { versionSection } from "./version.js";
-
-export { escapeHtml } from "./html.js";
-export {
-  formatCount,
-  formatDistance,
-  formatNumber,
-  formatPValue,
-  formatShare,
-  formatTime,
-} from "./format.js";
 
 const sha256 = (text: string) => `'sha256-${createHash("sha256").update(text).digest("base64")}'`;
 

@@ -167,26 +167,28 @@ function columnRow(column: ColumnReport, cardId: string): SafeHtml {
           <td>${NOT_APPLICABLE}</td>
           <td class="num">${NOT_APPLICABLE}</td>
           <td>${NOT_APPLICABLE}</td>`;
-  const { reference, current } = column.missing;
+  const missing = (m: ColumnReport["missing"]["reference"]) =>
+    shareCell(m.share, `${formatCount(m.missing)} of ${formatCount(m.total)}`);
   const fresh = column.newCategories;
+  const freshCell = !fresh
+    ? markup`<td class="num">${NOT_APPLICABLE}</td>`
+    : shareCell(
+        fresh.share,
+        fresh.newValues === 0
+          ? "none"
+          : `${plural(fresh.newValues, "row")}, ${plural(fresh.distinctNew, "value")}`,
+      );
+  const reason =
+    state === "no_data" ? markup`<span class="sub reason">${noDataReason(column)}</span>` : "";
   return markup`<tr class="${state}">
     <th scope="row"><a href="#${cardId}">${column.name}</a></th>
-    <td>
-      ${stateFlag(state)}${state === "no_data" ? markup`<span class="sub reason">${noDataReason(column)}</span>` : ""}
-    </td>
+    <td>${stateFlag(state)}${reason}</td>
     ${test}
     <td>${column.role}</td>
     <td>${column.kind}</td>
-    ${shareCell(reference.share, `${formatCount(reference.missing)} of ${formatCount(reference.total)}`)}${shareCell(current.share, `${formatCount(current.missing)} of ${formatCount(current.total)}`)}${
-      fresh
-        ? shareCell(
-            fresh.share,
-            fresh.newValues === 0
-              ? "none"
-              : `${plural(fresh.newValues, "row")}, ${plural(fresh.distinctNew, "value")}`,
-          )
-        : markup`<td class="num">${NOT_APPLICABLE}</td>`
-    }
+    ${missing(column.missing.reference)}
+    ${missing(column.missing.current)}
+    ${freshCell}
   </tr>`;
 }
 
