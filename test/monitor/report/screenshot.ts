@@ -2,7 +2,9 @@
  * Renders the sample reports to a folder and photographs them in Debian's chromium, to look
  * at the report while working on it (not a test; the pictures are not committed):
  *   npx esbuild test/monitor/report/screenshot.ts --bundle --platform=node --format=esm \
- *     --packages=external --outfile=/tmp/report-shots.mjs && node /tmp/report-shots.mjs [dir]
+ *     --packages=external --outfile=node_modules/.cache/report-shots.mjs \
+ *     && node node_modules/.cache/report-shots.mjs [dir]
+ * (bundled inside the project so that playwright-core resolves from its node_modules).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
