@@ -8,7 +8,6 @@ import type { DuckDBConnection } from "@duckdb/node-api";
 import { UserError } from "../../../config/errors.js";
 import {
   type Cell,
-  DEFAULT_DRIFT_SHARE,
   datasetDrift,
   inferKind,
   INTEGER_CARDINALITY_LIMIT,
