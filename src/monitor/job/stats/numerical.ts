@@ -19,7 +19,7 @@ import {
 } from "../../drift.js";
 import { ks2sampFromEcdf, quantilesSorted } from "../../stats.js";
 import type { Histogram } from "../types.js";
-import { columnSql, doubleLiteral, readRows, type Side, toNumber } from "./sql.js";
+import { columnSql, doubleLiteral, readRows, type Side, toNumber, toNumberOrNull } from "./sql.js";
 
 /** Bins of a numerical histogram (numpy.histogram's equal-width bins over the union's range). */
 export const HISTOGRAM_BINS = 20;
@@ -33,9 +33,11 @@ export interface NumericalStats {
 interface Windows {
   reference: Side;
   current: Side;
-  /** Finite values per window (from the summary scan). */
+  /** Finite values per window and their range (from the summary scan). */
   referenceCount: number;
   currentCount: number;
+  min: number | null;
+  max: number | null;
 }
 
 /** The finite values of both windows tagged s = 0 (reference) or 1 (current), as v. */
@@ -47,6 +49,13 @@ function unionSql(name: string, w: Windows): string {
     `UNION ALL SELECT ${cur.number} AS v, 1 AS s FROM ${w.current.table} WHERE ${w.current.filter} AND ${cur.usableNumber}`
   );
 }
+
+/**
+ * Above this share of distinct values in the reference, a column is continuous: its values
+ * are sorted as they are instead of being grouped first (a hash table of ten million
+ * distinct doubles costs more than the sort it would save).
+ */
+const CONTINUOUS_SHARE = 0.2;
 
 export async function numericalStats(
   connection: DuckDBConnection,
@@ -61,11 +70,20 @@ export async function numericalStats(
         `column ${name}: monitored as numerical, but table ${side.table} stores it as ${sql.type}`,
       );
   }
-  const ecdf = await ecdfAggregates(connection, name, w, probabilities);
+  const edges = histogramEdges(w.min, w.max);
+  const referenceDistinct = await distinctInReference(connection, name, w.reference);
+  const ecdf = await ecdfAggregates(connection, name, w, probabilities, edges, {
+    grouped: w.referenceCount > 0 && referenceDistinct <= CONTINUOUS_SHARE * w.referenceCount,
+  });
   return {
-    drift: await drift(connection, name, w, ecdf),
+    drift: await drift(connection, name, w, ecdf, referenceDistinct),
     quantiles: { reference: ecdf.referenceQuantiles, current: ecdf.currentQuantiles },
-    histogram: await histogram(connection, name, w, ecdf.min, ecdf.max),
+    histogram: {
+      kind: "numerical",
+      edges,
+      reference: ecdf.referenceBins,
+      current: ecdf.currentBins,
+    },
   };
 }
 
@@ -75,10 +93,10 @@ interface Ecdf {
   minDiff: number | null;
   /** ∫|F_ref − F_cur| dx (scipy.stats.wasserstein_distance). */
   wasserstein: number | null;
-  min: number | null;
-  max: number | null;
   referenceQuantiles: number[] | null;
   currentQuantiles: number[] | null;
+  referenceBins: number[];
+  currentBins: number[];
 }
 
 /** The sorted positions numpy's linear quantile reads (stats.ts `quantilesSorted`). */
@@ -92,25 +110,34 @@ function orderIndices(n: number, probabilities: readonly number[]): number[] {
   return [...indices].sort((a, b) => a - b);
 }
 
+/**
+ * One sort of both windows' finite values, with the running count of each window at every
+ * value (a RANGE frame counts the ties of a value together, as scipy's searchsorted(side=
+ * 'right') does). Rows are either the distinct values with their counts (grouped) or the
+ * values themselves; both give the same numbers, ties only add terms that are exactly 0.
+ */
 async function ecdfAggregates(
   connection: DuckDBConnection,
   name: string,
   w: Windows,
   probabilities: readonly number[],
+  edges: number[],
+  o: { grouped: boolean },
 ): Promise<Ecdf> {
   const nRef = w.referenceCount;
   const nCur = w.currentCount;
-  const empty: Ecdf = {
-    maxDiff: null,
-    minDiff: null,
-    wasserstein: null,
-    min: null,
-    max: null,
-    referenceQuantiles: null,
-    currentQuantiles: null,
-  };
-  if (nRef + nCur === 0) return empty;
-  const aggregates = ["min(v) AS lo", "max(v) AS hi"];
+  const zeros = () => new Array<number>(HISTOGRAM_BINS).fill(0);
+  if (nRef + nCur === 0)
+    return {
+      maxDiff: null,
+      minDiff: null,
+      wasserstein: null,
+      referenceQuantiles: null,
+      currentQuantiles: null,
+      referenceBins: zeros(),
+      currentBins: zeros(),
+    };
+  const aggregates = ["count(*) AS rows"];
   if (nRef > 0 && nCur > 0) {
     // The same double operations as ks2samp's and wassersteinDistance's loops: counts ≤ x
     // divided by the sample size, reference minus current; only the order of the final sum
@@ -127,15 +154,24 @@ async function ecdfAggregates(
   // The k-th smallest value (0-based) is the first one whose running count exceeds k.
   for (const k of refIndices) aggregates.push(`min(v) FILTER (WHERE cr > ${k}) AS r${k}`);
   for (const k of curIndices) aggregates.push(`min(v) FILTER (WHERE cc > ${k}) AS c${k}`);
+  // numpy.histogram puts v in bin k when edges[k] ≤ v < edges[k + 1] (the last bin closed):
+  // counts below each inner edge, differenced, give the bins.
+  for (let k = 1; k < HISTOGRAM_BINS; k++) {
+    const edge = doubleLiteral(edges[k]);
+    aggregates.push(
+      `sum(r) FILTER (WHERE v < ${edge}) AS rb${k}`,
+      `sum(c) FILTER (WHERE v < ${edge}) AS cb${k}`,
+    );
+  }
+  const rows = o.grouped
+    ? `SELECT v, CAST(count(*) FILTER (WHERE s = 0) AS DOUBLE) AS r, CAST(count(*) FILTER (WHERE s = 1) AS DOUBLE) AS c
+       FROM (${unionSql(name, w)}) GROUP BY v`
+    : `SELECT v, CAST(1 - s AS DOUBLE) AS r, CAST(s AS DOUBLE) AS c FROM (${unionSql(name, w)})`;
   const [row] = await readRows(
     connection,
-    `WITH u AS (
-       SELECT v, count(*) FILTER (WHERE s = 0) AS r, count(*) FILTER (WHERE s = 1) AS c
-       FROM (${unionSql(name, w)}) GROUP BY v
-     ), e AS (
-       SELECT v, CAST(sum(r) OVER w AS DOUBLE) AS cr, CAST(sum(c) OVER w AS DOUBLE) AS cc,
-              lead(v) OVER w - v AS dx
-       FROM u WINDOW w AS (ORDER BY v ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+    `WITH e AS (
+       SELECT v, r, c, sum(r) OVER w AS cr, sum(c) OVER w AS cc, lead(v) OVER w - v AS dx
+       FROM (${rows}) WINDOW w AS (ORDER BY v RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
      )
      SELECT ${aggregates.join(", ")} FROM e`,
   );
@@ -146,17 +182,36 @@ async function ecdfAggregates(
     for (const k of indices) sparse[k] = toNumber(row[`${prefix}${k}`]);
     return quantilesSorted(sparse, probabilities);
   };
-  const optional = (key: string) => (row[key] === null ? null : toNumber(row[key]));
+  const bins = (prefix: string, n: number): number[] => {
+    const below = [0];
+    for (let k = 1; k < HISTOGRAM_BINS; k++) below.push(toNumberOrNull(row[`${prefix}${k}`]) ?? 0);
+    below.push(n);
+    return below.slice(1).map((b, k) => b - below[k]);
+  };
+  const both = nRef > 0 && nCur > 0;
   return {
-    maxDiff: nRef > 0 && nCur > 0 ? toNumber(row.max_diff) : null,
-    minDiff: nRef > 0 && nCur > 0 ? toNumber(row.min_diff) : null,
+    maxDiff: both ? toNumber(row.max_diff) : null,
+    minDiff: both ? toNumber(row.min_diff) : null,
     // A single distinct value overall leaves no interval to integrate over.
-    wasserstein: nRef > 0 && nCur > 0 ? (optional("wasserstein") ?? 0) : null,
-    min: toNumber(row.lo),
-    max: toNumber(row.hi),
+    wasserstein: both ? (toNumberOrNull(row.wasserstein) ?? 0) : null,
     referenceQuantiles: orderStatistics("r", nRef, refIndices),
     currentQuantiles: orderStatistics("c", nCur, curIndices),
+    referenceBins: bins("rb", nRef),
+    currentBins: bins("cb", nCur),
   };
+}
+
+async function distinctInReference(
+  connection: DuckDBConnection,
+  name: string,
+  side: Side,
+): Promise<number> {
+  const sql = columnSql(side, name);
+  const [row] = await readRows(
+    connection,
+    `SELECT count(DISTINCT ${sql.number}) AS n FROM ${side.table} WHERE ${side.filter} AND ${sql.usableNumber}`,
+  );
+  return toNumber(row.n);
 }
 
 async function drift(
@@ -164,11 +219,14 @@ async function drift(
   name: string,
   w: Windows,
   ecdf: Ecdf,
+  referenceDistinct: number,
 ): Promise<ColumnDrift> {
   const counts = { referenceCount: w.referenceCount, currentCount: w.currentCount };
   const empty = noDataDrift("numerical", counts.referenceCount, counts.currentCount);
   if (empty) return empty;
-  const test = numericalTest(counts.referenceCount, await hasFewValues(connection, name, w));
+  const few =
+    referenceDistinct <= FEW_NUMERICAL_VALUES && (await hasFewValues(connection, name, w));
+  const test = numericalTest(counts.referenceCount, few);
   if (test === "categorical") {
     const rows = await readRows(
       connection,
@@ -199,25 +257,15 @@ async function drift(
   };
 }
 
-/**
- * Whether both windows together hold at most 5 distinct finite values. The reference (small
- * or not) is asked first: when it alone has more, the current window is never grouped.
- */
+/** Whether both windows together hold at most 5 distinct finite values (the reference has). */
 async function hasFewValues(
   connection: DuckDBConnection,
   name: string,
   w: Windows,
 ): Promise<boolean> {
-  const ref = columnSql(w.reference, name);
-  const limit = FEW_NUMERICAL_VALUES + 1;
-  const inReference = await readRows(
-    connection,
-    `SELECT DISTINCT ${ref.number} AS v FROM ${w.reference.table} WHERE ${w.reference.filter} AND ${ref.usableNumber} LIMIT ${limit}`,
-  );
-  if (inReference.length > FEW_NUMERICAL_VALUES) return false;
   const inBoth = await readRows(
     connection,
-    `SELECT DISTINCT v FROM (${unionSql(name, w)}) LIMIT ${limit}`,
+    `SELECT DISTINCT v FROM (${unionSql(name, w)}) LIMIT ${FEW_NUMERICAL_VALUES + 1}`,
   );
   return inBoth.length <= FEW_NUMERICAL_VALUES;
 }
@@ -239,9 +287,8 @@ async function referenceStd(
 }
 
 /**
- * numpy.histogram(values, bins=20, range=(min, max)) of each window on the union's finite
- * range: the same edges (np.linspace) and the same bin of every value, including numpy's
- * correction of the computed index against the edges and the closed last bin.
+ * The edges of numpy.histogram(values, bins=20, range=(min, max)) on the union's finite
+ * range: np.linspace's values, a range of one value widened by ±0.5, (0, 1) without values.
  */
 export function histogramEdges(min: number | null, max: number | null): number[] {
   let first = min ?? 0;
@@ -255,39 +302,4 @@ export function histogramEdges(min: number | null, max: number | null): number[]
   for (let i = 0; i < HISTOGRAM_BINS; i++) edges.push(i * step + first);
   edges.push(last);
   return edges;
-}
-
-async function histogram(
-  connection: DuckDBConnection,
-  name: string,
-  w: Windows,
-  min: number | null,
-  max: number | null,
-): Promise<NumericalStats["histogram"]> {
-  const edges = histogramEdges(min, max);
-  const reference = new Array<number>(HISTOGRAM_BINS).fill(0);
-  const current = new Array<number>(HISTOGRAM_BINS).fill(0);
-  if (min === null) return { kind: "numerical", edges, reference, current };
-  const first = edges[0];
-  const norm = HISTOGRAM_BINS / (edges[HISTOGRAM_BINS] - first);
-  const list = `[${edges.map(doubleLiteral).join(", ")}]`;
-  const last = HISTOGRAM_BINS - 1;
-  // DuckDB lists are 1-based: edge i is list[i + 1].
-  const rows = await readRows(
-    connection,
-    `WITH b0 AS (
-       SELECT s, v, least(CAST(trunc((v - ${doubleLiteral(first)}) * ${doubleLiteral(norm)}) AS BIGINT), ${last}) AS i
-       FROM (${unionSql(name, w)})
-     ), b1 AS (
-       SELECT s, v, i - CASE WHEN v < ${list}[i + 1] THEN 1 ELSE 0 END AS i FROM b0
-     ), b2 AS (
-       SELECT s, i + CASE WHEN i <> ${last} AND v >= ${list}[i + 2] THEN 1 ELSE 0 END AS i FROM b1
-     )
-     SELECT s, i, count(*) AS n FROM b2 GROUP BY s, i`,
-  );
-  for (const row of rows) {
-    const target = toNumber(row.s) === 0 ? reference : current;
-    target[toNumber(row.i)] = toNumber(row.n);
-  }
-  return { kind: "numerical", edges, reference, current };
 }

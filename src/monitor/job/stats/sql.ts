@@ -89,7 +89,10 @@ export function columnSql(side: Side, name: string): ColumnSql {
 export type Row = Record<string, unknown>;
 
 export async function readRows(connection: DuckDBConnection, sql: string): Promise<Row[]> {
+  const t0 = Date.now();
   const reader = await connection.runAndReadAll(sql);
+  if (process.env.PROFILE_STATS)
+    console.error(`${Date.now() - t0} ms: ${sql.replace(/\s+/g, " ").slice(0, 200)}`);
   return reader.getRowObjectsJS() as Row[];
 }
 

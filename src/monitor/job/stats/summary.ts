@@ -4,7 +4,7 @@
  */
 import type { DuckDBConnection } from "@duckdb/node-api";
 import type { MissingCounts } from "../types.js";
-import { columnSql, readRows, type Side, toNumber } from "./sql.js";
+import { columnSql, readRows, type Side, toNumber, toNumberOrNull } from "./sql.js";
 
 export interface ColumnCounts {
   missing: number;
@@ -12,6 +12,9 @@ export interface ColumnCounts {
   numbers: number;
   /** Non-missing values other than ±inf (what a categorical test sees). */
   categories: number;
+  /** Smallest and largest finite value (null without one). */
+  min: number | null;
+  max: number | null;
 }
 
 export interface SideSummary {
@@ -31,6 +34,8 @@ export async function summarize(
       `count(*) FILTER (WHERE ${sql.missing}) AS m${i}`,
       `count(*) FILTER (WHERE ${sql.usableNumber}) AS f${i}`,
       `count(*) FILTER (WHERE ${sql.usableCategory}) AS c${i}`,
+      `min(${sql.number}) FILTER (WHERE ${sql.usableNumber}) AS lo${i}`,
+      `max(${sql.number}) FILTER (WHERE ${sql.usableNumber}) AS hi${i}`,
     );
   });
   const [row] = await readRows(
@@ -43,6 +48,8 @@ export async function summarize(
       missing: toNumber(row[`m${i}`]),
       numbers: toNumber(row[`f${i}`]),
       categories: toNumber(row[`c${i}`]),
+      min: toNumberOrNull(row[`lo${i}`]),
+      max: toNumberOrNull(row[`hi${i}`]),
     }),
   );
   return { rows: toNumber(row.n), columns };

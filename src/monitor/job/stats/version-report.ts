@@ -6,12 +6,7 @@
  */
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { UserError } from "../../../config/errors.js";
-import {
-  type Cell,
-  datasetDrift,
-  inferKind,
-  INTEGER_CARDINALITY_LIMIT,
-} from "../../drift.js";
+import { type Cell, datasetDrift, inferKind, INTEGER_CARDINALITY_LIMIT } from "../../drift.js";
 import type {
   ActualsFrame,
   ColumnReport,
@@ -84,6 +79,14 @@ async function columnKind(
   return inferKind(values, column.dtype);
 }
 
+function smallest(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.min(a, b);
+}
+
+function largest(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.max(a, b);
+}
+
 export async function computeVersionReport(
   connection: DuckDBConnection,
   o: VersionReportOptions,
@@ -108,14 +111,18 @@ export async function computeVersionReport(
       },
     };
     if (kind === "numerical") {
+      const refCounts = refSummary.columns.get(column.name)!;
+      const curCounts = curSummary.columns.get(column.name)!;
       const stats = await numericalStats(
         connection,
         column.name,
         {
           reference,
           current,
-          referenceCount: refSummary.columns.get(column.name)!.numbers,
-          currentCount: curSummary.columns.get(column.name)!.numbers,
+          referenceCount: refCounts.numbers,
+          currentCount: curCounts.numbers,
+          min: smallest(refCounts.min, curCounts.min),
+          max: largest(refCounts.max, curCounts.max),
         },
         probabilities,
       );
