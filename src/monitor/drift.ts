@@ -110,10 +110,25 @@ function hasFewDistinct(a: readonly number[], b: readonly number[], limit: numbe
   return true;
 }
 
-function distinctCount(a: Map<Category, number>, b: Map<Category, number>): number {
-  let n = a.size;
-  for (const key of b.keys()) if (!a.has(key)) n++;
-  return n;
+/** The counts of both windows on one list of categories: the reference's first, then the new ones. */
+function alignedCounts(
+  refCounts: Map<Category, number>,
+  curCounts: Map<Category, number>,
+): { reference: number[]; current: number[] } {
+  const keys = [...refCounts.keys(), ...[...curCounts.keys()].filter((k) => !refCounts.has(k))];
+  return {
+    reference: keys.map((k) => refCounts.get(k) ?? 0),
+    current: keys.map((k) => curCounts.get(k) ?? 0),
+  };
+}
+
+/** Which of Evidently's tests a numerical column gets (registry.py `_get_default_stattest`). */
+export function numericalTest(
+  referenceCount: number,
+  fewValues: boolean,
+): "categorical" | "ks" | "wasserstein" {
+  if (fewValues) return "categorical";
+  return referenceCount <= SMALL_REFERENCE_ROWS ? "ks" : "wasserstein";
 }
 
 /**
@@ -137,57 +152,57 @@ export function columnDrift(
   if (kind === "numerical") {
     const ref = usableNumbers(reference, "reference");
     const cur = usableNumbers(current, "current");
-    const empty = noData(kind, ref.length, cur.length);
+    const empty = noDataDrift(kind, ref.length, cur.length);
     if (empty) return empty;
     const counts = { referenceCount: ref.length, currentCount: cur.length };
     // Counting a million distinct floats in a Map is wasteful: stop at the sixth value.
-    if (hasFewDistinct(ref, cur, FEW_NUMERICAL_VALUES)) {
-      const refCounts = valueCounts(ref);
-      const curCounts = valueCounts(cur);
-      const nValues = distinctCount(refCounts, curCounts);
-      return {
-        status: "ok",
-        kind,
-        ...counts,
-        ...categoricalTest(ref, cur, refCounts, curCounts, nValues),
-      };
+    const test = numericalTest(ref.length, hasFewDistinct(ref, cur, FEW_NUMERICAL_VALUES));
+    if (test === "categorical") {
+      const aligned = alignedCounts(valueCounts(ref), valueCounts(cur));
+      return { status: "ok", kind, ...counts, ...countsTest(aligned.reference, aligned.current) };
     }
-    if (ref.length <= SMALL_REFERENCE_ROWS) {
-      const score = ks2samp(ref, cur).pValue;
-      // ks_stattest.py: `return p_value, p_value <= threshold` (the other tests use <).
-      return {
-        status: "ok",
-        kind,
-        ...counts,
-        ...result("ks", score, "p_value", P_VALUE_THRESHOLD, score <= P_VALUE_THRESHOLD),
-      };
-    }
-    const norm = Math.max(populationStd(ref), MIN_WASSERSTEIN_NORM);
-    const score = wassersteinDistance(ref, cur) / norm;
-    return {
-      status: "ok",
-      kind,
-      ...counts,
-      ...result("wasserstein", score, "distance", DISTANCE_THRESHOLD, score >= DISTANCE_THRESHOLD),
-    };
+    if (test === "ks")
+      return { status: "ok", kind, ...counts, ...ksDrift(ks2samp(ref, cur).pValue) };
+    const score = wassersteinDistance(ref, cur);
+    return { status: "ok", kind, ...counts, ...wassersteinDrift(score, populationStd(ref)) };
   }
   const ref = usableCategories(reference);
   const cur = usableCategories(current);
-  const empty = noData(kind, ref.length, cur.length);
-  if (empty) return empty;
-  const refCounts = valueCounts(ref);
-  const curCounts = valueCounts(cur);
-  const nValues = distinctCount(refCounts, curCounts);
-  return {
-    status: "ok",
-    kind,
-    referenceCount: ref.length,
-    currentCount: cur.length,
-    ...categoricalTest(ref, cur, refCounts, curCounts, nValues),
-  };
+  const aligned = alignedCounts(valueCounts(ref), valueCounts(cur));
+  return categoryCountsDrift(aligned.reference, aligned.current, kind);
 }
 
-function noData(
+/**
+ * Drift of a column from its value counts, one entry per category (the same category at the
+ * same index on both sides, 0 where a window lacks it): what `columnDrift` does for a
+ * categorical column, or a numerical one with at most 5 distinct values, once it has counted
+ * the values. For callers that count elsewhere (monitor's GROUP BY over window tables).
+ */
+export function categoryCountsDrift(
+  referenceCounts: readonly number[],
+  currentCounts: readonly number[],
+  kind: ColumnKind,
+): ColumnDrift {
+  if (referenceCounts.length !== currentCounts.length)
+    throw new Error(
+      `categoryCountsDrift: ${referenceCounts.length} reference counts, ${currentCounts.length} current`,
+    );
+  const ref: number[] = [];
+  const cur: number[] = [];
+  for (let i = 0; i < referenceCounts.length; i++) {
+    if (referenceCounts[i] === 0 && currentCounts[i] === 0) continue;
+    ref.push(referenceCounts[i]);
+    cur.push(currentCounts[i]);
+  }
+  const referenceCount = ref.reduce((s, n) => s + n, 0);
+  const currentCount = cur.reduce((s, n) => s + n, 0);
+  const empty = noDataDrift(kind, referenceCount, currentCount);
+  if (empty) return empty;
+  return { status: "ok", kind, referenceCount, currentCount, ...countsTest(ref, cur) };
+}
+
+/** `no_data` when a side has no usable value (Evidently raises there), else undefined. */
+export function noDataDrift(
   kind: ColumnKind,
   referenceCount: number,
   currentCount: number,
@@ -209,19 +224,31 @@ function result(
   return { method, score, scoreKind, threshold, drifted };
 }
 
-function categoricalTest(
-  ref: readonly Category[],
-  cur: readonly Category[],
-  refCounts: Map<Category, number>,
-  curCounts: Map<Category, number>,
-  nValues: number,
-): DriftTestResult {
-  const keys = [...refCounts.keys(), ...[...curCounts.keys()].filter((k) => !refCounts.has(k))];
-  if (ref.length > SMALL_REFERENCE_ROWS) {
+/** ks_stattest.py: `return p_value, p_value <= threshold` (the other tests use <). */
+export function ksDrift(pValue: number): DriftTestResult {
+  return result("ks", pValue, "p_value", P_VALUE_THRESHOLD, pValue <= P_VALUE_THRESHOLD);
+}
+
+/**
+ * wasserstein_distance_norm.py: the distance divided by the reference's population std
+ * (at least 0.001); drifts at ≥ 0.1.
+ */
+export function wassersteinDrift(distance: number, referenceStd: number): DriftTestResult {
+  const score = distance / Math.max(referenceStd, MIN_WASSERSTEIN_NORM);
+  return result("wasserstein", score, "distance", DISTANCE_THRESHOLD, score >= DISTANCE_THRESHOLD);
+}
+
+/** The categorical tests on aligned, non-empty counts (no category empty on both sides). */
+function countsTest(refCounts: readonly number[], curCounts: readonly number[]): DriftTestResult {
+  let nRef = 0;
+  let nCur = 0;
+  for (const n of refCounts) nRef += n;
+  for (const n of curCounts) nCur += n;
+  if (nRef > SMALL_REFERENCE_ROWS) {
     // jensenshannon.py → utils.get_binned_data(…, feel_zeroes=False): shares per value, then
     // scipy's jensenshannon with base=None.
-    const p = keys.map((k) => (refCounts.get(k) ?? 0) / ref.length);
-    const q = keys.map((k) => (curCounts.get(k) ?? 0) / cur.length);
+    const p = refCounts.map((n) => n / nRef);
+    const q = curCounts.map((n) => n / nCur);
     const score = jensenShannon(p, q);
     return result(
       "jensenshannon",
@@ -231,33 +258,29 @@ function categoricalTest(
       score >= DISTANCE_THRESHOLD,
     );
   }
-  if (nValues <= 2) {
-    const score = zTestPValue(ref, cur, refCounts, curCounts, keys);
+  if (refCounts.length <= 2) {
+    const score = zTestPValue(refCounts, curCounts, nRef, nCur);
     return result("z", score, "p_value", P_VALUE_THRESHOLD, score < P_VALUE_THRESHOLD);
   }
   // chisquare_stattest.py: f_exp = reference counts scaled by len(current)/len(reference).
-  const kNorm = cur.length / ref.length;
-  const fExp = keys.map((k) => (refCounts.get(k) ?? 0) * kNorm);
-  const fObs = keys.map((k) => curCounts.get(k) ?? 0);
-  const score = chisquare(fObs, fExp).pValue;
+  const kNorm = nCur / nRef;
+  const fExp = refCounts.map((n) => n * kNorm);
+  const score = chisquare(curCounts, fExp).pValue;
   return result("chisquare", score, "p_value", P_VALUE_THRESHOLD, score < P_VALUE_THRESHOLD);
 }
 
 /** z_stattest.py: two-proportion Z-test on "is the first (sorted) value", two-sided p-value. */
 function zTestPValue(
-  ref: readonly Category[],
-  cur: readonly Category[],
-  refCounts: Map<Category, number>,
-  curCounts: Map<Category, number>,
-  keys: Category[],
+  refCounts: readonly number[],
+  curCounts: readonly number[],
+  n1: number,
+  n2: number,
 ): number {
-  if (refCounts.size === 1 && curCounts.size === 1 && keys.length === 1) return 1;
+  // One value seen in both windows: nothing to compare.
+  if (refCounts.length === 1) return 1;
   // |z| does not depend on which of the two values is counted, so the sort order is moot.
-  const key = keys[0];
-  const n1 = ref.length;
-  const n2 = cur.length;
-  const p1 = (n1 - (refCounts.get(key) ?? 0)) / n1;
-  const p2 = (n2 - (curCounts.get(key) ?? 0)) / n2;
+  const p1 = (n1 - refCounts[0]) / n1;
+  const p2 = (n2 - curCounts[0]) / n2;
   const pooled = (p1 * n1 + p2 * n2) / (n1 + n2);
   const z = (p1 - p2) / Math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2));
   return 2 * (1 - normalCdf(Math.abs(z)));

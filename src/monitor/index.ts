@@ -4,6 +4,7 @@ export {
   chisquare,
   jensenShannon,
   ks2samp,
+  ks2sampFromEcdf,
   quantilesSorted,
   wassersteinDistance,
 } from "./stats.js";

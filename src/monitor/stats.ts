@@ -63,8 +63,23 @@ export function ks2samp(data1: ArrayLike<number>, data2: ArrayLike<number>): KsR
     if (diff > maxS) maxS = diff;
     if (diff < minDiff) minDiff = diff;
   }
+  return ks2sampFromEcdf(maxS, minDiff, n1, n2);
+}
+
+/**
+ * ks2samp's statistic and p-value from the extremes of the ECDF difference F1(x) − F2(x) over
+ * the union of both samples (each ECDF counted with `<=`, as scipy's searchsorted(side='right')),
+ * for callers that compute those extremes elsewhere (monitor's SQL over window tables).
+ */
+export function ks2sampFromEcdf(
+  maxDiff: number,
+  minDiff: number,
+  n1: number,
+  n2: number,
+): KsResult {
+  if (n1 === 0 || n2 === 0) throw new Error("ks2samp: both samples must be non-empty");
   const minS = Math.min(Math.max(-minDiff, 0), 1);
-  let d = minS > maxS ? minS : maxS;
+  let d = minS > maxDiff ? minS : maxDiff;
   const g = gcd(n1, n2);
   let method: "exact" | "asymp" = Math.max(n1, n2) <= MAX_AUTO_N ? "exact" : "asymp";
   let prob = Number.NaN;
