@@ -67,8 +67,8 @@ const ANSWER_HEADERS = Object.freeze({
 });
 const OK_TRAILERS = Object.freeze({ "grpc-status": "0", "grpc-message": "OK" });
 /**
- * No `date` header (gRPC's own C++ servers send none and no client reads it): node:http2
- * would add one to every answer, one more header to map and HPACK-encode a call.
+ * No `date` header (the gRPC protocol has none and no gRPC client reads it): node:http2 would
+ * add one to every answer, one more header to map and HPACK-encode a call.
  */
 const RESPOND_WITH_TRAILERS = Object.freeze({ waitForTrailers: true, sendDate: false });
 
