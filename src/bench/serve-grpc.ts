@@ -12,6 +12,14 @@
  * node:http2 speaking the gRPC wire format (see call()); the load itself is h2-client.ts's raw
  * HTTP/2 frames, since node:http2's client costs more CPU a call than the server it loads (on
  * 2 shared cores it, not the server, set the figures), where autocannon's HTTP/1.1 costs less.
+ *
+ * The single-row comparison with /predict is like for like: the same closed-loop concurrency
+ * (`connections` calls in flight against autocannon's `connections` connections, one request
+ * each), the same ride, the same server defaults (micro-batching included). The connection
+ * count differs by design: HTTP/2 multiplexes, so 2 connections carry the 32 calls as a gRPC
+ * client's channel would, where HTTP/1.1 needs one connection per request in flight. The raw
+ * client costs less CPU a call than autocannon a request (15–17 against 18–20 µs measured in
+ * the bench's process, 2026-12-07), so the load generator does not hold gRPC back.
  */
 import { connect, type ClientHttp2Session } from "node:http2";
 import net from "node:net";

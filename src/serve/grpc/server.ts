@@ -6,7 +6,12 @@ import http2, {
 import net from "node:net";
 import { status as Status } from "@grpc/grpc-js";
 import { UserError } from "../../config/errors.js";
-import { grpcInferenceService, type GrpcServiceOptions, type UnaryMethod } from "./service.js";
+import {
+  grpcInferenceService,
+  type CallOutcome,
+  type GrpcServiceOptions,
+  type UnaryMethod,
+} from "./service.js";
 import {
   ACCEPT_ENCODING,
   encodeGrpcMessage,
@@ -51,12 +56,27 @@ const CONTENT_TYPE = "application/grpc+proto";
 /** The connection's receive window (flow control; see startGrpcServer). */
 const CONNECTION_WINDOW = 8 * 2 ** 20;
 
-/** What an answer's headers start with (a fresh object each time: node:http2 consumes it). */
-const answerHeaders = () => ({
+/**
+ * An answer's headers, and the trailers of an OK one: one object each for every call
+ * (node:http2's respond and sendTrailers copy what they are given before using it).
+ */
+const ANSWER_HEADERS = Object.freeze({
   [HTTP2_HEADER_STATUS]: HTTP_STATUS_OK,
   [HTTP2_HEADER_CONTENT_TYPE]: CONTENT_TYPE,
   "grpc-accept-encoding": ACCEPT_ENCODING,
 });
+const OK_TRAILERS = Object.freeze({ "grpc-status": "0", "grpc-message": "OK" });
+/**
+ * No `date` header (the gRPC protocol has none and no gRPC client reads it): node:http2 would
+ * add one to every answer, one more header to map and HPACK-encode a call.
+ */
+const RESPOND_WITH_TRAILERS = Object.freeze({ waitForTrailers: true, sendDate: false });
+
+// Listeners shared by every call (no closure a call): EventEmitter calls them on the stream.
+function ignore(): void {}
+function sendOkTrailers(this: ServerHttp2Stream): void {
+  this.sendTrailers(OK_TRAILERS);
+}
 
 /**
  * Serves inference.GRPCInferenceService on host:port: the unary methods straight on
@@ -146,6 +166,20 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   };
 }
 
+/** The call a stream carries, for the listeners shared by every call (see UnaryCall). */
+const CALL = Symbol("mldeploy.grpcCall");
+type CallStream = ServerHttp2Stream & { [CALL]?: UnaryCall };
+
+function onCallData(this: CallStream, chunk: Buffer): void {
+  this[CALL]?.data(chunk);
+}
+function onCallEnd(this: CallStream): void {
+  this[CALL]?.end();
+}
+function onCallClose(this: CallStream): void {
+  this[CALL]?.done();
+}
+
 /**
  * One call: the checks of the request's headers, its message read (bounded), the method, the
  * answer; a deadline (grpc-timeout) answers DEADLINE_EXCEEDED when it passes first. A stream
@@ -159,22 +193,93 @@ function serveStream(
   maxReceiveBytes: number,
 ): void {
   // A reset stream emits "error" (ERR_HTTP2_STREAM_ERROR): it ends this call only.
-  stream.on("error", () => {});
-  let answered = false;
-  let timer: NodeJS.Timeout | undefined;
-  const done = () => {
-    answered = true;
-    if (timer) clearTimeout(timer);
-  };
-  stream.once("close", done);
-  const open = () => !answered && !stream.destroyed && !stream.closed;
+  stream.on("error", ignore);
+  // As grpc-js: not gRPC at all (another content type) is an HTTP error, not a gRPC status.
+  const contentType = headers[HTTP2_HEADER_CONTENT_TYPE];
+  if (typeof contentType !== "string" || !contentType.startsWith("application/grpc"))
+    return refuseHttp(stream, HTTP_STATUS_UNSUPPORTED_MEDIA_TYPE);
+  if (headers[HTTP2_HEADER_METHOD] !== "POST")
+    return refuseHttp(stream, HTTP_STATUS_METHOD_NOT_ALLOWED);
+  const path = String(headers[HTTP2_HEADER_PATH] ?? "");
+  const method = methods.get(path);
+  const authorization = headers.authorization;
+  const call = new UnaryCall(
+    stream,
+    method,
+    maxReceiveBytes,
+    typeof authorization === "string" ? authorization : undefined,
+  );
+  if (!method)
+    return call.fail({
+      code: Status.UNIMPLEMENTED,
+      details: `The server does not implement the method ${path}`,
+    });
+  const encoding = headers["grpc-encoding"];
+  const messageEncoding = typeof encoding === "string" ? encoding : "identity";
+  if (messageEncoding !== "identity" && messageEncoding !== "gzip" && messageEncoding !== "deflate")
+    return call.fail({
+      code: Status.UNIMPLEMENTED,
+      details: `Received message compressed with unsupported encoding "${messageEncoding}"`,
+    });
+  call.messageEncoding = messageEncoding;
+  const timeout = headers["grpc-timeout"];
+  if (typeof timeout === "string") {
+    const ms = parseTimeout(timeout);
+    if (typeof ms !== "number") return call.fail(ms);
+    call.timer = setTimeout(
+      () => call.fail({ code: Status.DEADLINE_EXCEEDED, details: "Deadline exceeded" }),
+      // setTimeout's own ceiling (~24.8 days); a longer deadline never passes in practice.
+      Math.min(ms, 2 ** 31 - 1),
+    );
+    // Only a deadline needs the stream's end seen at once (open() sees it otherwise).
+    stream.once("close", onCallClose);
+  }
+  (stream as CallStream)[CALL] = call;
+  stream.on("data", onCallData);
+  stream.once("end", onCallEnd);
+}
+
+function refuseHttp(stream: ServerHttp2Stream, status: number): void {
+  stream.respond({ [HTTP2_HEADER_STATUS]: status }, { endStream: true });
+  stream.resume();
+}
+
+/**
+ * A call's state, one object a call: its listeners are shared functions that find it on the
+ * stream (no closures a call; this is the hot path of every prediction).
+ */
+class UnaryCall {
+  answered = false;
+  timer: NodeJS.Timeout | undefined;
+  messageEncoding = "identity";
+  private readonly reader: UnaryMessageReader;
+
+  constructor(
+    private readonly stream: ServerHttp2Stream,
+    private readonly method: UnaryMethod | undefined,
+    maxReceiveBytes: number,
+    private readonly authorization: string | undefined,
+  ) {
+    this.reader = new UnaryMessageReader(maxReceiveBytes);
+  }
+
+  done(): void {
+    this.answered = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  open(): boolean {
+    return !this.answered && !this.stream.destroyed && !this.stream.closed;
+  }
+
   /** Trailers-Only: the status in the only HEADERS frame; the rest of the request is dropped. */
-  const fail = ({ code, details }: CallError) => {
-    if (!open()) return;
-    done();
+  fail({ code, details }: CallError): void {
+    if (!this.open()) return;
+    this.done();
+    const { stream } = this;
     stream.respond(
       {
-        ...answerHeaders(),
+        ...ANSWER_HEADERS,
         "grpc-status": String(code),
         "grpc-message": encodeGrpcMessage(details),
       },
@@ -184,70 +289,37 @@ function serveStream(
     // sending, RST_STREAM(NO_ERROR) after the answer asks it to stop (RFC 9113 §8.1).
     stream.resume();
     if (!stream.readableEnded) stream.close(NGHTTP2_NO_ERROR);
-  };
-  const refuseHttp = (status: number) => {
-    done();
-    stream.respond({ [HTTP2_HEADER_STATUS]: status }, { endStream: true });
-    stream.resume();
-  };
-
-  // As grpc-js: not gRPC at all (another content type) is an HTTP error, not a gRPC status.
-  const contentType = headers[HTTP2_HEADER_CONTENT_TYPE];
-  if (typeof contentType !== "string" || !contentType.startsWith("application/grpc"))
-    return refuseHttp(HTTP_STATUS_UNSUPPORTED_MEDIA_TYPE);
-  if (headers[HTTP2_HEADER_METHOD] !== "POST") return refuseHttp(HTTP_STATUS_METHOD_NOT_ALLOWED);
-  const path = String(headers[HTTP2_HEADER_PATH] ?? "");
-  const method = methods.get(path);
-  if (!method)
-    return fail({
-      code: Status.UNIMPLEMENTED,
-      details: `The server does not implement the method ${path}`,
-    });
-  const encoding = headers["grpc-encoding"];
-  const messageEncoding = typeof encoding === "string" ? encoding : "identity";
-  if (!["identity", "gzip", "deflate"].includes(messageEncoding))
-    return fail({
-      code: Status.UNIMPLEMENTED,
-      details: `Received message compressed with unsupported encoding "${messageEncoding}"`,
-    });
-  const timeout = headers["grpc-timeout"];
-  if (typeof timeout === "string") {
-    const ms = parseTimeout(timeout);
-    if (typeof ms !== "number") return fail(ms);
-    timer = setTimeout(
-      () => fail({ code: Status.DEADLINE_EXCEEDED, details: "Deadline exceeded" }),
-      // setTimeout's own ceiling (~24.8 days); a longer deadline never passes in practice.
-      Math.min(ms, 2 ** 31 - 1),
-    );
   }
-  const authorization = headers.authorization;
 
-  const reader = new UnaryMessageReader(maxReceiveBytes);
-  stream.on("data", (chunk: Buffer) => {
-    if (answered) return;
-    const error = reader.push(chunk);
-    if (error) fail(error);
-  });
-  stream.once("end", () => {
-    if (!open()) return;
-    void reader
-      .finish(messageEncoding)
-      .then((message) =>
-        Buffer.isBuffer(message)
-          ? method(message, typeof authorization === "string" ? authorization : undefined)
-          : message,
-      )
-      .then((outcome) => {
-        if (!("message" in outcome)) return fail(outcome);
-        if (!open()) return;
-        done();
-        stream.respond(answerHeaders(), { waitForTrailers: true });
-        stream.once("wantTrailers", () =>
-          stream.sendTrailers({ "grpc-status": "0", "grpc-message": "OK" }),
-        );
-        stream.end(framed(outcome.message));
-      })
+  data(chunk: Buffer): void {
+    if (this.answered) return;
+    const error = this.reader.push(chunk);
+    if (error) this.fail(error);
+  }
+
+  end(): void {
+    if (!this.open() || !this.method) return;
+    const { method, reader, authorization } = this;
+    // An uncompressed message is at hand: straight to the method (no promise hop before it).
+    const message = reader.message() ?? reader.finish(this.messageEncoding);
+    const outcome = Buffer.isBuffer(message)
+      ? method(message, authorization)
+      : message.then((read) => (Buffer.isBuffer(read) ? method(read, authorization) : read));
+    outcome
+      .then((answer) => this.answer(answer))
       // The methods answer every failure with a status; this is only a last guard.
-      .catch(() => fail({ code: Status.INTERNAL, details: "internal error; see the server log" }));
-  });
+      .catch(() =>
+        this.fail({ code: Status.INTERNAL, details: "internal error; see the server log" }),
+      );
+  }
+
+  private answer(outcome: CallOutcome): void {
+    if (!("message" in outcome)) return this.fail(outcome);
+    if (!this.open()) return;
+    this.done();
+    const { stream } = this;
+    stream.respond(ANSWER_HEADERS, RESPOND_WITH_TRAILERS);
+    stream.on("wantTrailers", sendOkTrailers);
+    stream.end(framed(outcome.message));
+  }
 }

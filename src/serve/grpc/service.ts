@@ -16,6 +16,7 @@ import { inferenceService, SERVICE_NAME } from "./proto.js";
 import { clientError } from "./status.js";
 import type { CallError } from "./wire.js";
 import { inputTensors, outputMessages } from "./tensors.js";
+import { decodeModelInferRequest, encodeModelInferResponse } from "./infer-codec.js";
 
 /** How many calls this process handles at once (shared with HTTP: see overload.ts). */
 export interface CallLimit {
@@ -41,6 +42,15 @@ export interface GrpcServiceOptions {
 const OPEN_METHODS: ReadonlySet<string> = new Set(["ServerLive", "ServerReady"]);
 
 type Handler<Request, Response> = (request: Request) => Promise<Response> | Response;
+
+/**
+ * A method's own codec, tried before the generic one of proto-loader; undefined from either
+ * side means "not this one" and the generic path is taken (infer-codec.ts).
+ */
+interface FastCodec<Request, Response> {
+  decode(bytes: Buffer): Request | undefined;
+  encode(response: Response): Buffer | undefined;
+}
 
 /** How a call ended: the serialised answer, or a status other than OK. */
 export type CallOutcome = { code: Status.OK; message: Buffer } | CallError;
@@ -75,6 +85,7 @@ export function grpcInferenceService(options: GrpcServiceOptions): Map<string, U
     method: string,
     handler: Handler<Request, Response>,
     counted = false,
+    fast?: FastCodec<Request, Response>,
   ): [string, UnaryMethod] => {
     const route = `/${SERVICE_NAME}/${method}`;
     const { requestDeserialize, responseSerialize } = definitions[method];
@@ -112,7 +123,7 @@ export function grpcInferenceService(options: GrpcServiceOptions): Map<string, U
       }
       let request: Request;
       try {
-        request = requestDeserialize(bytes) as Request;
+        request = fast?.decode(bytes) ?? (requestDeserialize(bytes) as Request);
       } catch (error) {
         return refuse(
           Status.INVALID_ARGUMENT,
@@ -121,7 +132,7 @@ export function grpcInferenceService(options: GrpcServiceOptions): Map<string, U
       }
       try {
         const response = await handler(request);
-        const message = responseSerialize(response);
+        const message = fast?.encode(response) ?? responseSerialize(response);
         finish(Status.OK);
         return { code: Status.OK, message };
       } catch (error) {
@@ -177,6 +188,7 @@ export function grpcInferenceService(options: GrpcServiceOptions): Map<string, U
         };
       },
       true,
+      { decode: decodeModelInferRequest, encode: encodeModelInferResponse },
     ),
   ]);
 }

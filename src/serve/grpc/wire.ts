@@ -97,6 +97,18 @@ export class UnaryMessageReader {
   }
 
   /**
+   * The request ended and holds exactly one uncompressed message: that message, without a
+   * promise (the common case); undefined for anything else, which finish() then answers.
+   */
+  message(): Buffer | undefined {
+    if (this.received < 5 || this.received !== this.expected) return undefined;
+    const frame = this.chunks.length === 1 ? this.chunks[0] : undefined;
+    if (frame === undefined || frame[0] !== 0) return undefined;
+    this.chunks.length = 0;
+    return frame.subarray(5);
+  }
+
+  /**
    * The request ended: its message (decompressed per `encoding`), or the CallError of a body
    * that is not exactly one whole message.
    */

@@ -165,6 +165,37 @@ describe("gRPC over node:http2: framing", () => {
     expect(prediction(answer)).toHaveLength(1);
   });
 
+  it("every OK answer carries the same headers and trailers (one object each, shared by the calls), without a date", async () => {
+    const headersOf = () =>
+      new Promise<{ headers: Record<string, unknown>; trailers: Record<string, unknown> }>(
+        (resolve, reject) => {
+          const stream = fast.session.request({
+            ":method": "POST",
+            ":path": INFER,
+            "content-type": "application/grpc",
+            te: "trailers",
+          });
+          // The string-keyed headers (not node:http2's sensitive-headers symbol).
+          const named = (received: object) => Object.fromEntries(Object.entries(received));
+          let headers: Record<string, unknown> = {};
+          stream.on("response", (received) => (headers = named(received)));
+          stream.on("trailers", (trailers) => resolve({ headers, trailers: named(trailers) }));
+          stream.on("error", reject);
+          stream.resume();
+          stream.end(frame(request));
+        },
+      );
+    const answers = await Promise.all(Array.from({ length: 5 }, headersOf));
+    for (const { headers, trailers } of answers) {
+      expect(headers).toEqual({
+        ":status": 200,
+        "content-type": "application/grpc+proto",
+        "grpc-accept-encoding": "identity,deflate,gzip",
+      });
+      expect(trailers).toEqual({ "grpc-status": "0", "grpc-message": "OK" });
+    }
+  });
+
   it("takes a gzip or deflate message (grpc-encoding) and answers the same prediction", async () => {
     const plain = prediction(await call(fast.session));
     for (const [encoding, compress] of [
