@@ -6,6 +6,7 @@ import { registerBatch } from "./commands/batch.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerImport } from "./commands/import.js";
 import { registerInfo } from "./commands/info.js";
+import { registerMonitor } from "./commands/monitor.js";
 import { registerPredict } from "./commands/predict.js";
 import { registerSampleData } from "./commands/sample-data.js";
 import { registerRegistryCommands } from "./commands/registry.js";
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerBatch(program);
   registerStream(program);
+  registerMonitor(program);
   registerPredict(program);
   registerInfo(program);
   registerRegistryCommands(program);

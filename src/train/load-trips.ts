@@ -89,6 +89,11 @@ export interface PreparedTrips {
   rows: number;
   /** SELECT of the kept rows: the named request columns (typed as the spec says), then the target. */
   keptSql(columns: readonly string[]): string;
+  /**
+   * SELECT of every row with its required inputs, whatever its target: the population of
+   * requests the model could have been asked about (requests have no target to filter on).
+   */
+  completeSql(columns: readonly string[]): string;
 }
 
 /**
@@ -160,6 +165,8 @@ export async function prepareTrips(
     rows: rowsRead - droppedMissing - droppedTarget,
     keptSql: (names) =>
       `SELECT ${[...names, TARGET].map(sqlIdentifier).join(", ")} FROM ${target} WHERE ${complete} AND ${inRange}`,
+    completeSql: (names) =>
+      `SELECT ${names.map(sqlIdentifier).join(", ")} FROM ${target} WHERE ${complete}`,
   };
 }
 

@@ -44,7 +44,7 @@ export function registerDemo(program: Command): void {
         path.resolve(flags.data, `green_tripdata_${m}.parquet`),
       );
       if (!existsSync(trainFile) || !existsSync(validFile)) {
-        process.stderr.write(`1/4 writing sample data to ${path.resolve(flags.data)}\n`);
+        process.stderr.write(`1/5 writing sample data to ${path.resolve(flags.data)}\n`);
         await writeSampleMonths(
           {
             out: flags.data,
@@ -55,10 +55,10 @@ export function registerDemo(program: Command): void {
           logger,
         );
       } else {
-        process.stderr.write(`1/4 reusing sample data in ${path.resolve(flags.data)}\n`);
+        process.stderr.write(`1/5 reusing sample data in ${path.resolve(flags.data)}\n`);
       }
       process.stderr.write(
-        "2/4 training the ride-duration model (run logged to experiment nyc-taxi, registered as ride-duration)\n",
+        "2/5 training the ride-duration model (run logged to experiment nyc-taxi, registered as ride-duration)\n",
       );
       const modelUri = "models:/ride-duration@production";
       const dbFile = path.resolve(flags.data, "..", "rides.db");
@@ -79,7 +79,7 @@ export function registerDemo(program: Command): void {
         await registry.setAlias("ride-duration", "production", tracked.version!.version);
         process.stderr.write(`ride-duration@production -> version ${tracked.version!.version}\n`);
 
-        process.stderr.write(`3/4 batch scoring the February rides in ${dbFile}\n`);
+        process.stderr.write(`3/5 batch scoring the February rides in ${dbFile}\n`);
         const [{ writeRidesTable }, { runBatch }, { batchOptionsSchema }] = await Promise.all([
           import("../../rides/sample-rides.js"),
           import("../../batch/run.js"),
@@ -93,7 +93,7 @@ export function registerDemo(program: Command): void {
             table: "rides",
             idColumn: "ride_id",
             sinceColumn: "lpep_pickup_datetime",
-            keepColumns: "lpep_pickup_datetime,PULocationID,DOLocationID",
+            keepColumns: "lpep_pickup_datetime,PULocationID,DOLocationID,trip_distance",
             actualColumn: "actual_duration",
             sink: `sqlite:${dbFile}`,
             sinkTable: "ride_predictions",
@@ -104,10 +104,35 @@ export function registerDemo(program: Command): void {
         process.stderr.write(
           `scored ${stats.rowsScored} rides into table ride_predictions (${stats.rowsRejected} rejected)\n`,
         );
+
+        process.stderr.write(
+          "4/5 monitoring those predictions against the training data (drift per column, RMSE against the actual durations)\n",
+        );
+        const [{ runMonitor }, { monitorOptionsSchema }] = await Promise.all([
+          import("../../monitor/job/run.js"),
+          import("../../monitor/job/options.js"),
+        ]);
+        const [pass] = await runMonitor(
+          monitorOptionsSchema.parse({
+            model: modelUri,
+            current: `sqlite:${dbFile}`,
+            currentTable: "ride_predictions",
+            // Zone ids are labels: tested as categories (Jensen–Shannon over their shares).
+            categorical: "PULocationID,DOLocationID",
+          }),
+          { registry, logger },
+        );
+        const [report] = pass.result.versions;
+        const drifted = report.columns.filter((c) => c.drift.status === "ok" && c.drift.drifted);
+        process.stderr.write(
+          `drifted columns: ${drifted.length === 0 ? "none" : drifted.map((c) => c.name).join(", ")}; ` +
+            `RMSE ${report.error?.rmse?.toFixed(2) ?? "no data"} min ` +
+            `(training ${report.error?.training?.rmse.toFixed(2) ?? "?"})\nreport: ${pass.reportUri}\n`,
+        );
       });
       if (!flags.serve) return;
 
-      process.stderr.write(`4/4 serving ${modelUri}\n`);
+      process.stderr.write(`5/5 serving ${modelUri}\n`);
       const options = resolveServeOptions(modelUri, {
         port: flags.port,
         logFormat,
@@ -122,7 +147,9 @@ export function registerDemo(program: Command): void {
         `\nReady. Try it:\n\n` +
           `  curl -s -X POST ${local}/predict -H 'Content-Type: application/json' \\\n` +
           `    -d '${JSON.stringify(example)}'\n\n` +
-          `Metrics: ${local}/metrics   Stop: Ctrl-C\n`,
+          `Metrics: ${local}/metrics   Stop: Ctrl-C\n` +
+          `Predictions are logged; check them for drift with:\n` +
+          `  npx mldeploy monitor --model ${modelUri}\n`,
       );
     },
   );

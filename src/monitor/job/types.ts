@@ -126,6 +126,14 @@ export interface ErrorReport {
   bias: number | null;
   /** The version's training metric compared against (its run's valid_rmse, else train_rmse). */
   training: { metric: string; rmse: number } | null;
+  /**
+   * The target range the model was trained on (the trainer's filter, e.g. 1 ≤ duration ≤ 60):
+   * actuals outside it are left out of the metrics, as they were left out of the training
+   * RMSE, and counted in `outOfRange`. Absent when every actual counts.
+   */
+  targetRange?: { min: number; max: number; filter: string };
+  /** Matched actuals left out because they fall outside `targetRange`. */
+  outOfRange?: number;
   /** Flagged when rmse > training.rmse × factor. */
   factor: number;
   /** null when either side is unknown. */

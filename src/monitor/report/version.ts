@@ -133,6 +133,15 @@ function errorBlock(error: ErrorReport, id: string): SafeHtml {
           formatCount(error.matched),
           `of ${plural(error.predictions, "prediction")} have an actual (${coverage})`,
         ),
+        ...(error.targetRange
+          ? [
+              tile(
+                "Outside the training range",
+                formatCount(error.outOfRange ?? 0),
+                `actuals outside ${error.targetRange.filter}, left out as at training`,
+              ),
+            ]
+          : []),
         tile(
           "Training RMSE",
           training ? formatNumber(training.rmse) : NO_DATA,

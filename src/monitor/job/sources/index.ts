@@ -12,6 +12,7 @@ export { loadBatchWindow, type BatchWindowOptions } from "./batch-window.js";
 export {
   loadTrainingReference,
   trainingMetric,
+  trainingTargetRange,
   type TrainingFacts,
   type TrainingReferenceOptions,
 } from "./training.js";

@@ -76,6 +76,18 @@ const HINT =
   "compare with a period of the prediction log instead (--reference-from/--reference-to) " +
   "or with a file of rides (--reference <file.parquet>)";
 
+/**
+ * The target range the model was trained on ("1 <= duration <= 60" in the bundle's
+ * mldeploy.training.filter), or undefined when the bundle records none (an imported model).
+ */
+export async function trainingTargetRange(
+  bundleDir: string,
+): Promise<{ min: number; max: number; filter: string } | undefined> {
+  const filter = (await readBundle(bundleDir)).mldeploy?.training?.filter;
+  const range = parseFilter(filter);
+  return range && typeof filter === "string" ? { ...range, filter } : undefined;
+}
+
 /** "1 <= duration <= 60", as train.ts records it. */
 function parseFilter(filter: unknown): { min: number; max: number } | undefined {
   if (typeof filter !== "string") return undefined;
@@ -129,7 +141,10 @@ export async function loadTrainingReference(
     const m = await materialize(
       connection,
       rowsTable,
-      `SELECT ${names.map(sqlIdentifier).join(", ")} FROM (${prepared.keptSql(names)})`,
+      // Every training ride with its inputs, the target filter not applied: a request has no
+      // actual duration to be filtered on, so requests are compared with all the rides the
+      // model could have been asked about. (The error metrics apply the filter to the actuals.)
+      prepared.completeSql(names),
       o.maxRows,
     );
     const stage = path.join(dir, "predictions.csv");
@@ -171,8 +186,9 @@ export async function loadTrainingReference(
       columns: present,
       description:
         `training data of ${label}${runId !== undefined ? ` (run ${runId})` : ""}: ${trainData}, ` +
-        `${count(prepared.rows)} of ${count(prepared.rowsRead)} rows kept by the trainer's filter ` +
-        `(${String(training?.filter)}, no missing input)${m.sampled ? describeRows(m) : ""}; predictions by the model`,
+        `${count(prepared.rowsRead - prepared.droppedMissing)} of ${count(prepared.rowsRead)} rows with every input ` +
+        `(the trainer's target filter ${String(training?.filter)} left out: requests cannot be filtered on it)` +
+        `${m.sampled ? describeRows(m) : ""}; predictions by the model`,
       kind: "training",
       skipped: [],
       versions: [],

@@ -15,6 +15,8 @@ export interface ErrorOptions {
   actuals: ActualsFrame;
   training: { metric: string; rmse: number } | null;
   rmseFactor: number;
+  /** Only actuals in this range count (the training target filter); the rest are counted apart. */
+  targetRange?: { min: number; max: number; filter: string };
 }
 
 /**
@@ -33,30 +35,38 @@ export async function errorReport(
       `actuals: the prediction column ${o.prediction} holds ${columnSql(current, o.prediction).type} values, not numbers; RMSE needs numbers`,
     );
   const actuals = sqlIdentifier(o.actuals.table);
+  const range = o.targetRange;
+  const inRange =
+    range === undefined
+      ? "true"
+      : `(actual >= ${Number(range.min)} AND actual <= ${Number(range.max)})`;
   const [row] =
     o.prediction === undefined || !current.types.has(o.prediction)
       ? await readRows(
           connection,
-          `SELECT count(*) AS predictions, 0 AS matched, NULL AS rmse, NULL AS mae, NULL AS bias
+          `SELECT count(*) AS predictions, 0 AS matched, 0 AS out_of_range, NULL AS rmse, NULL AS mae, NULL AS bias
            FROM ${current.table} WHERE ${current.filter}`,
         )
       : await readRows(
           connection,
-          `WITH a AS (
+          `WITH a0 AS (
              SELECT id, min(actual) AS actual FROM ${actuals}
              WHERE id IS NOT NULL AND isfinite(actual) GROUP BY id
+           ), a AS (
+             SELECT id, actual, ${inRange} AS in_range FROM a0
            ), p AS (
-             SELECT w.prediction - a.actual AS d
+             SELECT w.prediction - a.actual AS d, a.in_range
              FROM (
                SELECT id, CAST(${sqlIdentifier(o.prediction)} AS DOUBLE) AS prediction
                FROM ${current.table} WHERE ${current.filter}
              ) AS w LEFT JOIN a ON w.id = a.id
            )
            SELECT count(*) AS predictions,
-                  count(*) FILTER (WHERE isfinite(d)) AS matched,
-                  sqrt(avg(d * d) FILTER (WHERE isfinite(d))) AS rmse,
-                  avg(abs(d)) FILTER (WHERE isfinite(d)) AS mae,
-                  avg(d) FILTER (WHERE isfinite(d)) AS bias
+                  count(*) FILTER (WHERE isfinite(d) AND in_range) AS matched,
+                  count(*) FILTER (WHERE isfinite(d) AND NOT in_range) AS out_of_range,
+                  sqrt(avg(d * d) FILTER (WHERE isfinite(d) AND in_range)) AS rmse,
+                  avg(abs(d)) FILTER (WHERE isfinite(d) AND in_range) AS mae,
+                  avg(d) FILTER (WHERE isfinite(d) AND in_range) AS bias
            FROM p`,
         );
   const rmse = toNumberOrNull(row.rmse);
@@ -68,6 +78,7 @@ export async function errorReport(
     mae: toNumberOrNull(row.mae),
     bias: toNumberOrNull(row.bias),
     training,
+    ...(range ? { targetRange: range, outOfRange: toNumber(row.out_of_range) } : {}),
     factor: o.rmseFactor,
     regressed: rmse === null || training === null ? null : rmse > training.rmse * o.rmseFactor,
   };

@@ -37,6 +37,13 @@ export interface VersionReportOptions {
   rmseFactor: number;
   /** numpy-linear quantiles reported for numerical columns. */
   probabilities?: number[];
+  /** Only actuals in the training target range count in the error (see ErrorReport). */
+  targetRange?: { min: number; max: number; filter: string };
+  /**
+   * Kinds declared by the user (Evidently's column mapping: numerical_features,
+   * categorical_features), over the inferred ones: zone ids are categories whatever their type.
+   */
+  kinds?: Readonly<Record<string, ColumnReport["kind"]>>;
 }
 
 function checkOptions(o: VersionReportOptions): readonly number[] {
@@ -100,7 +107,7 @@ export async function computeVersionReport(
   const curSummary = await summarize(connection, current, names);
   const reports: ColumnReport[] = [];
   for (const column of columns) {
-    const kind = await columnKind(connection, column, reference);
+    const kind = o.kinds?.[column.name] ?? (await columnKind(connection, column, reference));
     const base = {
       name: column.name,
       role: column.role,
@@ -159,6 +166,7 @@ export async function computeVersionReport(
       actuals: o.actuals,
       training: o.training ?? null,
       rmseFactor: o.rmseFactor,
+      targetRange: o.targetRange,
     });
   return report;
 }
