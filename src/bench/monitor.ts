@@ -8,7 +8,7 @@
  * distances), with a reference of `--reference` rows and actuals for every second ride.
  *
  * Each measurement runs in a fresh process, so its peak RSS is its own:
- * - the pass: window tables built with CREATE TABLE AS over predictionLogSql, then
+ * - the pass: window tables built by the monitor's own loaders (loadLogWindow, …), then
  *   computeVersionReport per version (drift, quantiles, histograms, error metrics);
  * - the baseline, in the same run: drift.ts's in-memory rules on version 1's rows
  *   (`--baseline`, 1,000,000 by default) read into JS arrays. Both must agree to 1e-9.
@@ -33,8 +33,10 @@ import {
   quantiles,
 } from "../monitor/drift.js";
 import { computeVersionReport } from "../monitor/job/stats/index.js";
-import type { FrameColumn, VersionReport, WindowFrame } from "../monitor/job/types.js";
+import type { FrameColumn, VersionReport } from "../monitor/job/types.js";
 import { predictionLogFiles, predictionLogSql } from "../monitor/prediction-log/reader.js";
+import { loadActuals, loadFileWindow, loadLogWindow } from "../monitor/job/sources/index.js";
+import { createLogger } from "../log/logger.js";
 import { META, PREDICTION_LOG_FORMAT_VERSION } from "../monitor/prediction-log/schema.js";
 
 const { values: args } = parseArgs({
@@ -176,45 +178,39 @@ async function childPass(dir: string): Promise<ChildResult> {
     await connection.run("SET TimeZone = 'UTC'");
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
-    const names = COLUMNS.map((c) => sqlIdentifier(c.name)).join(", ");
-    const rows = await timed(
+    const context = { connection, logger: silentLogger() };
+    const loaded = await timed(
       steps,
-      "build window tables (CREATE TABLE AS)",
+      "load windows (loadLogWindow, loadFileWindow, loadActuals)",
       Number(args.rows),
       async () => {
-        const { files } = await predictionLogFiles(connection, {
+        const current = await loadLogWindow(context, {
+          table: "current_window",
           dir: path.join(dir, "log"),
           model: MODEL,
+          columns: COLUMNS,
         });
-        await connection.run(
-          `CREATE TABLE current_window AS SELECT time, version, id, ${names} FROM (${predictionLogSql(files)})`,
-        );
-        await connection.run(
-          `CREATE TABLE reference_window AS SELECT NULL::TIMESTAMP AS time, NULL::VARCHAR AS version, NULL::VARCHAR AS id, ${names}
-         FROM read_parquet(${sqlString(path.join(dir, "reference.parquet"))})`,
-        );
-        await connection.run(
-          `CREATE TABLE actuals AS SELECT id, actual FROM read_parquet(${sqlString(path.join(dir, "actuals.parquet"))})`,
-        );
+        const reference = await loadFileWindow(context, {
+          table: "reference_window",
+          path: path.join(dir, "reference.parquet"),
+          columns: COLUMNS,
+        });
+        const actuals = await loadActuals(context, {
+          table: "actuals",
+          url: path.join(dir, "actuals.parquet"),
+          idColumn: "id",
+          valueColumn: "actual",
+        });
         const reader = await connection.runAndReadAll(
           "SELECT version, count(*) AS n FROM current_window GROUP BY version ORDER BY version",
         );
-        return reader
+        const rows = reader
           .getRowObjectsJS()
           .map((row) => ({ version: String(row.version), n: Number(row.n) }));
+        return { current, reference, actuals, rows };
       },
     );
-    const frame = (table: string, n: number, kind: WindowFrame["kind"]): WindowFrame => ({
-      table,
-      rows: n,
-      columns: COLUMNS,
-      description: table,
-      kind,
-      skipped: [],
-      versions: kind === "log" ? rows.map((r) => r.version) : [],
-    });
-    const reference = frame("reference_window", Number(args.reference), "training");
-    const current = frame("current_window", Number(args.rows), "log");
+    const { current, reference, rows } = loaded;
     let first: VersionReport | undefined;
     for (const { version, n } of rows) {
       const report = await timed(steps, `computeVersionReport, version ${version}`, n, () =>
@@ -222,11 +218,7 @@ async function childPass(dir: string): Promise<ChildResult> {
           reference,
           current,
           version,
-          actuals: {
-            table: "actuals",
-            rows: Math.ceil(Number(args.rows) / 2),
-            description: "actuals",
-          },
+          actuals: loaded.actuals,
           training: { metric: "valid_rmse", rmse: 2.0 },
           driftShare: 0.5,
           rmseFactor: 1.2,
@@ -416,3 +408,7 @@ main().catch((error: unknown) => {
   console.error(error);
   process.exit(1);
 });
+
+function silentLogger() {
+  return createLogger({ level: "silent" });
+}
