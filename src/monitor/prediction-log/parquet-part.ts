@@ -197,6 +197,47 @@ function writeLevels(out: Out, rows: number, present: (row: number) => boolean):
   out.buffer.writeUInt32LE(out.offset - start - 4, start);
 }
 
+/**
+ * A BYTE_ARRAY value: 4-byte length, then the UTF-8 bytes. Short ASCII texts (ids) are copied
+ * byte by byte, which costs less than a Buffer.write call per value.
+ */
+function writeText(out: Out, text: string): void {
+  const n = text.length;
+  out.ensure(4 + n * 3);
+  const { buffer } = out;
+  const start = out.offset + 4;
+  let length = n;
+  for (let i = 0; i < n; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 0x80) {
+      length = buffer.write(text, start, "utf8");
+      break;
+    }
+    buffer[start + i] = code;
+  }
+  buffer.writeUInt32LE(length, out.offset);
+  out.offset = start + length;
+}
+
+/** `prefix` then the decimal digits of a non-negative integer, as one BYTE_ARRAY value. */
+function writeNumberText(out: Out, prefix: Buffer, value: number): void {
+  let digits = 1;
+  for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+  const length = prefix.length + digits;
+  out.ensure(4 + length);
+  const { buffer } = out;
+  buffer.writeUInt32LE(length, out.offset);
+  prefix.copy(buffer, out.offset + 4);
+  let at = out.offset + 4 + length;
+  let rest = value;
+  for (let i = 0; i < digits; i++) {
+    const next = Math.floor(rest / 10);
+    buffer[--at] = 48 + rest - next * 10;
+    rest = next;
+  }
+  out.offset += 4 + length;
+}
+
 interface Chunk {
   column: PartColumn;
   physical: number;
@@ -244,16 +285,14 @@ function pageBody(column: Exclude<PartColumn, { kind: "constant" }>, rows: numbe
   const out = new Out(16 + rows * (column.kind === "string" ? 24 : perValue));
   switch (column.kind) {
     case "string": {
-      const { values, numberPrefix = "" } = column;
+      const { values } = column;
+      const prefix = Buffer.from(column.numberPrefix ?? "", "utf8");
       writeLevels(out, rows, (row) => values[row] !== null);
       for (let row = 0; row < rows; row++) {
         const value = values[row];
         if (value === null) continue;
-        const text = typeof value === "number" ? numberPrefix + value : value;
-        out.ensure(4 + text.length * 3);
-        const length = out.buffer.write(text, out.offset + 4, "utf8");
-        out.buffer.writeUInt32LE(length, out.offset);
-        out.offset += 4 + length;
+        if (typeof value === "number") writeNumberText(out, prefix, value);
+        else writeText(out, value);
       }
       break;
     }

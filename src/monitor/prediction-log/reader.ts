@@ -1,7 +1,8 @@
 /**
- * Reading the prediction log back: the part files of a model in a time window, checked one
- * by one (format version and model in the footer) so that a file of another schema, another
- * model, or torn by kill -9 is skipped with a warning naming it instead of failing the read.
+ * Reading the prediction log back: the files of a model in a time window (parts, and the
+ * merged file of each finished hour and process, see compaction.ts), checked one by one
+ * (format version and model in the footer) so that a file of another schema, another model,
+ * or torn by kill -9 is skipped with a warning naming it instead of failing the read.
  */
 import { access, readdir } from "node:fs/promises";
 import path from "node:path";

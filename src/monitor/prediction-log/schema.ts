@@ -3,7 +3,8 @@
  *
  * A part file holds predictions of one model version, one hour and one process (one part per
  * flush, so an hour of one process is several parts, named <hh>-<host>-<pid>-<seq>); once the
- * hour is over the process merges its parts into one file <hh>-<host>-<pid> (compaction.ts):
+ * hour is over the process merges its parts into one file <hh>-<host>-<pid> (compaction.ts,
+ * which may hold several versions if the served version changed within the hour):
  *   time TIMESTAMP (UTC), model VARCHAR, version VARCHAR, mode VARCHAR (serve|stream),
  *   id VARCHAR (ride_id when the input has one, else the request or event id),
  *   then one column per input column of the model's signature, in its type,

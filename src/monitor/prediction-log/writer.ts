@@ -334,9 +334,17 @@ export class PredictionLog {
     const expired = this.obsolete.filter((each) => final || each.after <= now);
     if (due.length === 0 && expired.length === 0) return Promise.resolve();
     this.obsolete = this.obsolete.filter((each) => !expired.includes(each));
-    this.compacting = this.compact(due, expired, final).finally(() => {
-      this.compacting = undefined;
-    });
+    this.compacting = this.compact(due, expired, final)
+      .catch((error: unknown) => {
+        // Never fatal: unmerged parts and undeleted merged parts still read correctly.
+        this.options.logger.warn(
+          { err: error, dir: this.options.dir },
+          `prediction log: could not merge or clean up parts in ${this.options.dir}: ${(error as Error).message}`,
+        );
+      })
+      .finally(() => {
+        this.compacting = undefined;
+      });
     return this.compacting;
   }
 
@@ -452,7 +460,10 @@ export class PredictionLog {
     try {
       const handle = await open(temp, "w");
       try {
-        await handle.writev(buffers);
+        // write() may write less than asked (a page above 2 GB, a signal): write the rest.
+        for (const buffer of buffers)
+          for (let done = 0; done < buffer.length;)
+            done += (await handle.write(buffer, done, buffer.length - done)).bytesWritten;
       } finally {
         await handle.close();
       }
