@@ -5,12 +5,13 @@
  * drift flagged and the RMSE up; results in the registry, report.html in experiment
  * `monitoring`, metrics on a Pushgateway.
  */
+import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Registry } from "../../src/registry/registry.js";
 import type { MonitorResult } from "../../src/monitor/job/types.js";
-import { runCli } from "../helpers/cli.js";
+import { CLI, runCli } from "../helpers/cli.js";
 import {
   HAS_PUSHGATEWAY,
   startPushgateway,
@@ -260,5 +261,49 @@ describe("mldeploy monitor: the README loop", () => {
     });
     expect(window.stderr).toMatch(/window/);
     expect(window.stderr).not.toMatch(/\n\s+at /);
+  }, 120_000);
+  it("on a schedule: a pass a second, metrics on --metrics-port, SIGTERM stops it", async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        "monitor",
+        "--model",
+        MODEL,
+        "--window",
+        "1h",
+        "--every",
+        "1s",
+        "--metrics-port",
+        "0",
+        "--dry-run",
+        "--json",
+        "--log-format",
+        "json",
+      ],
+      { cwd: dir, env: { ...process.env, ...env, MLDEPLOY_LOG_LEVEL: "info" } },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    try {
+      const deadline = Date.now() + 60_000;
+      const passes = () => stdout.split("\n").filter((line) => line.startsWith('{"format"')).length;
+      while (passes() < 2) {
+        if (Date.now() > deadline) throw new Error(`no two passes:\n${stdout}\n${stderr}`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const url = /"metrics":"(http:[^"]+)"/.exec(stdout + stderr)?.[1];
+      expect(url).toBeDefined();
+      const text = await (await fetch(url!)).text();
+      expect(text).toMatch(/mldeploy_dataset_drift\{model="ride-duration",version="1"\} 1/);
+      expect(text).toMatch(/mldeploy_monitor_runs_total\{status="FINISHED"\} [2-9]/);
+      expect(text).toMatch(/process_cpu_seconds_total/);
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
   }, 120_000);
 });

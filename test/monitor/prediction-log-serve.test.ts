@@ -138,10 +138,13 @@ describe("prediction log of mldeploy serve", () => {
       trip_distance: "DOUBLE",
     });
     expect(types.PULocationID).toMatch(/INT/);
-    // The file name says hour, host, pid and sequence.
-    const [file] = await files(dir);
-    expect(path.relative(dir, file)).toMatch(
-      /^ride-duration\/\d{4}-\d{2}-\d{2}\/\d{2}-[^/]+-\d+-\d{6}\.parquet$/,
+    // The stop merged the process's parts of the hour: one file, named by hour, host and pid.
+    const written = await files(dir);
+    expect(written).toHaveLength(1);
+    expect(path.relative(dir, written[0])).toMatch(
+      new RegExp(
+        `^ride-duration/\\d{4}-\\d{2}-\\d{2}/\\d{2}-[A-Za-z0-9._]+-${server.child.pid}\\.parquet$`,
+      ),
     );
   }, 30_000);
 

@@ -1,9 +1,10 @@
 /**
- * Reading the prediction log back: the part files of a model in a time window, checked one
- * by one (format version and model in the footer) so that a file of another schema, another
- * model, or torn by kill -9 is skipped with a warning naming it instead of failing the read.
+ * Reading the prediction log back: the files of a model in a time window (parts, and the
+ * merged file of each finished hour and process, see compaction.ts), checked one by one
+ * (format version and model in the footer) so that a file of another schema, another model,
+ * or torn by kill -9 is skipped with a warning naming it instead of failing the read.
  */
-import { readdir } from "node:fs/promises";
+import { access, readdir } from "node:fs/promises";
 import path from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { firstLine, sqlString, withDuckDB } from "../../duckdb/index.js";
@@ -13,7 +14,9 @@ import {
   PREDICTION_LOG_FORMAT_VERSION,
   TEMP_SUFFIX,
   modelDirName,
+  parseLogFileName,
 } from "./schema.js";
+import { footerMetadata } from "./compaction.js";
 
 /** Where skipped files are reported: a pino logger fits. */
 export interface WarningSink {
@@ -43,19 +46,38 @@ export interface PredictionLogFiles {
 }
 
 /**
- * The readable part files of `model` whose hour overlaps [from, to), and the files skipped
- * (with the reason, also logged as a warning).
+ * The readable files of `model` whose hour overlaps [from, to), and the files skipped (with
+ * the reason, also logged as a warning). A process's parts of an hour that its merged file
+ * already holds are left out (not skipped: their rows are read from the merged file), so a
+ * row is counted once while compaction runs; a file deleted between the listing and its check
+ * (compaction removing merged parts) makes the listing start again.
  */
 export async function predictionLogFiles(
   connection: DuckDBConnection,
   query: PredictionLogQuery,
 ): Promise<PredictionLogFiles> {
+  for (let attempt = 1; ; attempt++) {
+    const listed = await listOnce(connection, query);
+    if (listed !== "changed") {
+      for (const { file, reason } of listed.skipped)
+        query.logger?.warn({ file, reason }, `prediction log: skipping ${file}: ${reason}`);
+      return listed;
+    }
+    if (attempt >= LIST_ATTEMPTS)
+      throw new Error(
+        `prediction log ${query.dir}: files kept changing while they were listed (${LIST_ATTEMPTS} attempts)`,
+      );
+  }
+}
+
+const LIST_ATTEMPTS = 10;
+
+async function listOnce(
+  connection: DuckDBConnection,
+  query: PredictionLogQuery,
+): Promise<PredictionLogFiles | "changed"> {
   const root = path.join(query.dir, modelDirName(query.model));
   const skipped: SkippedFile[] = [];
-  const skip = (file: string, reason: string) => {
-    skipped.push({ file, reason });
-    query.logger?.warn({ file, reason }, `prediction log: skipping ${file}: ${reason}`);
-  };
   const candidates: string[] = [];
   const days = await readdir(root).catch(() => [] as string[]);
   for (const day of days.sort()) {
@@ -68,36 +90,57 @@ export async function predictionLogFiles(
       if (query.from && start + 3_600_000 <= query.from.getTime()) continue;
       if (query.to && start >= query.to.getTime()) continue;
       if (name.endsWith(TEMP_SUFFIX))
-        skip(
+        skipped.push({
           file,
-          "unfinished part file (being written now, or left by a process that was killed)",
-        );
+          reason: "unfinished file (being written now, or left by a process that was killed)",
+        });
       else if (name.endsWith(PART_SUFFIX)) candidates.push(file);
     }
   }
-  const files: string[] = [];
+  const readable: Array<{ file: string; meta: Map<string, string> }> = [];
   for (const file of candidates) {
-    const problem = await checkFile(connection, file, query.model);
-    if (problem) skip(file, problem);
-    else files.push(file);
+    const checked = await checkFile(connection, file, query.model);
+    if (typeof checked !== "string") readable.push({ file, meta: checked });
+    else if (!(await exists(file))) return "changed";
+    else skipped.push({ file, reason: checked });
   }
+  // The highest part each merged file holds, by folder and process-hour.
+  const through = new Map<string, number>();
+  for (const { file, meta } of readable) {
+    const parsed = parseLogFileName(path.basename(file));
+    if (parsed && parsed.seq === undefined)
+      through.set(
+        path.join(path.dirname(file), parsed.key),
+        Number(meta.get(META.mergedThrough) ?? 0),
+      );
+  }
+  const files = readable
+    .filter(({ file }) => {
+      const parsed = parseLogFileName(path.basename(file));
+      if (parsed?.seq === undefined) return true;
+      const merged = through.get(path.join(path.dirname(file), parsed.key));
+      return merged === undefined || parsed.seq > merged;
+    })
+    .map(({ file }) => file);
   return { files, skipped };
 }
 
-/** Why a part file cannot be read as this model's log of this format, or undefined if it can. */
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** A part file's footer metadata, or why it cannot be read as this model's log of this format. */
 async function checkFile(
   connection: DuckDBConnection,
   file: string,
   model: string,
-): Promise<string | undefined> {
+): Promise<Map<string, string> | string> {
   let meta: Map<string, string>;
   try {
-    const reader = await connection.runAndReadAll(
-      `SELECT decode(key) AS key, decode(value) AS value FROM parquet_kv_metadata(${sqlString(file)})`,
-    );
-    meta = new Map(
-      reader.getRowObjects().map((row) => [String(row.key), String(row.value)] as const),
-    );
+    meta = await footerMetadata(connection, file);
   } catch (error) {
     return `not a readable Parquet file (${firstLine(error)})`;
   }
@@ -107,7 +150,7 @@ async function checkFile(
     return `prediction log format ${format}, this mldeploy reads format ${PREDICTION_LOG_FORMAT_VERSION}`;
   const owner = meta.get(META.model);
   if (owner !== model) return `holds predictions of model ${owner ?? "(none)"}, not ${model}`;
-  return undefined;
+  return meta;
 }
 
 /**
@@ -136,20 +179,36 @@ export async function readPredictionLog(query: PredictionLogQuery): Promise<Pred
   return withDuckDB(async (connection) => {
     // Timestamps are stored as UTC wall time; the session must not shift them.
     await connection.run("SET TimeZone = 'UTC'");
-    const listed = await predictionLogFiles(connection, query);
-    if (listed.files.length === 0) return { ...listed, rows: [] };
-    const reader = await connection.runAndReadAll(
-      `SELECT * REPLACE (epoch_ms(time) AS time) FROM (${predictionLogSql(listed.files, query.from, query.to)}) ORDER BY time, id`,
-    );
-    const rows = reader.getRowObjectsJS().map((row) => {
-      const out: Record<string, unknown> = {};
-      // Integer columns come back as bigint; ids and counts that fit a double read as numbers.
-      for (const [key, value] of Object.entries(row))
-        out[key] =
-          typeof value === "bigint" && Number.isSafeInteger(Number(value)) ? Number(value) : value;
-      out.time = new Date(Number(row.time));
-      return out;
-    });
-    return { ...listed, rows };
+    for (let attempt = 1; ; attempt++) {
+      const listed = await predictionLogFiles(connection, query);
+      if (listed.files.length === 0) return { ...listed, rows: [] };
+      try {
+        return { ...listed, rows: await readRows(connection, listed.files, query) };
+      } catch (error) {
+        // Compaction deleted a listed part after its merged file was renamed into place: the
+        // rows are in the merged file, which the next listing reads instead.
+        const gone = await Promise.all(listed.files.map(exists));
+        if (attempt >= LIST_ATTEMPTS || gone.every(Boolean)) throw error;
+      }
+    }
+  });
+}
+
+async function readRows(
+  connection: DuckDBConnection,
+  files: string[],
+  query: PredictionLogQuery,
+): Promise<Array<Record<string, unknown>>> {
+  const reader = await connection.runAndReadAll(
+    `SELECT * REPLACE (epoch_ms(time) AS time) FROM (${predictionLogSql(files, query.from, query.to)}) ORDER BY time, id`,
+  );
+  return reader.getRowObjectsJS().map((row) => {
+    const out: Record<string, unknown> = {};
+    // Integer columns come back as bigint; ids and counts that fit a double read as numbers.
+    for (const [key, value] of Object.entries(row))
+      out[key] =
+        typeof value === "bigint" && Number.isSafeInteger(Number(value)) ? Number(value) : value;
+    out.time = new Date(Number(row.time));
+    return out;
   });
 }

@@ -2,7 +2,9 @@
  * The prediction log's file layout and Parquet schema, shared by the writer and the reader.
  *
  * A part file holds predictions of one model version, one hour and one process (one part per
- * flush, so an hour of one process is several parts, named <hh>-<host>-<pid>-<seq>):
+ * flush, so an hour of one process is several parts, named <hh>-<host>-<pid>-<seq>); once the
+ * hour is over the process merges its parts into one file <hh>-<host>-<pid> (compaction.ts,
+ * which may hold several versions if the served version changed within the hour):
  *   time TIMESTAMP (UTC), model VARCHAR, version VARCHAR, mode VARCHAR (serve|stream),
  *   id VARCHAR (ride_id when the input has one, else the request or event id),
  *   then one column per input column of the model's signature, in its type,
@@ -22,6 +24,8 @@ export const META = {
   version: "mldeploy.prediction_log.model_version",
   inputs: "mldeploy.prediction_log.inputs",
   outputs: "mldeploy.prediction_log.outputs",
+  /** In a merged file: the highest part sequence number it holds (parts up to it are ignored). */
+  mergedThrough: "mldeploy.prediction_log.merged_through",
 } as const;
 
 /** Columns every file has before the model's own. */
@@ -87,3 +91,38 @@ export function modelDirName(model: string): string {
 /** Finished part files end so; a file being written (or torn by kill -9) ends with TEMP_SUFFIX. */
 export const PART_SUFFIX = ".parquet";
 export const TEMP_SUFFIX = ".parquet.tmp";
+
+/** What a log file's name says: the hour, the writing process, and the part number if a part. */
+export interface LogFileName {
+  hour: string;
+  /** <hh>-<host>-<pid>: the process's files of that hour. */
+  key: string;
+  /** A part's sequence number; undefined for a merged file. */
+  seq?: number;
+}
+
+/** A host name as the file names hold it: no "-", so that the fields of a name split on it. */
+export function hostField(host: string): string {
+  return host.replace(/[^A-Za-z0-9.]/g, "_");
+}
+
+/** <hh>-<host>-<pid>-<seq>.parquet */
+export function partFileName(key: string, seq: number): string {
+  return `${key}-${String(seq).padStart(6, "0")}${PART_SUFFIX}`;
+}
+
+/** <hh>-<host>-<pid>.parquet */
+export function mergedFileName(key: string): string {
+  return key + PART_SUFFIX;
+}
+
+/** The fields of a finished log file's name, or undefined for a name of another form. */
+export function parseLogFileName(name: string): LogFileName | undefined {
+  const match = /^((\d{2})-[A-Za-z0-9._]+-\d+)(?:-(\d+))?\.parquet$/.exec(name);
+  if (!match) return undefined;
+  return {
+    key: match[1],
+    hour: match[2],
+    seq: match[3] === undefined ? undefined : Number(match[3]),
+  };
+}

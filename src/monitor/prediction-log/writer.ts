@@ -1,23 +1,23 @@
 /**
  * The prediction log's writer: predictions are copied into a bounded in-memory queue on the
- * request path (a few array pushes per row, no I/O) and written off it, in batches, as small
- * Parquet part files (DuckDB, on its own thread, from a CSV text stage).
+ * request path (typed arrays, a few stores per row, no I/O, no object per row) and written off
+ * it, in batches, as small Parquet part files encoded straight from those arrays
+ * (parquet-part.ts: a few memory copies, no text stage, no DuckDB on the write path).
  *
  * File scheme: every flush writes, per model version and hour, one new part file
  *   <dir>/<model>/<yyyy-mm-dd>/<hh>-<host>-<pid>-<seq>.parquet
- * DuckDB writes it under a temporary name (…parquet.tmp) and it is renamed into place once
- * complete. A rename within a directory is atomic, so a reader (DuckDB's read_parquet over
- * a glob) only ever sees whole files, even while the process is writing; Parquet cannot be
- * appended to, which is why files roll instead. A process killed mid-write leaves only a
- * .tmp file, which the reader recognises and skips with a warning.
+ * under a temporary name (…parquet.tmp), renamed into place once complete. A rename within a
+ * directory is atomic, so a reader only ever sees whole files, even while the process is
+ * writing; Parquet cannot be appended to, which is why files roll instead. A process killed
+ * mid-write leaves only a .tmp file, which the reader recognises and skips with a warning.
+ * Once an hour is over (and at a graceful stop), the process merges its parts of that hour
+ * into one file <hh>-<host>-<pid>.parquet (compaction.ts; DuckDB is loaded for it then).
  */
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, rename, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type { DuckDBConnection } from "@duckdb/node-api";
 import { Counter, type Registry } from "prom-client";
 import type { DuckDBEngine } from "../../duckdb/instance.js";
-import { sqlIdentifier, sqlString } from "../../duckdb/sql.js";
 import type { Logger } from "../../log/logger.js";
 import type { ColumnarBatch, ModelInfo, PredictionValues } from "../../model/types.js";
 import {
@@ -25,14 +25,18 @@ import {
   PART_SUFFIX,
   PREDICTION_LOG_FORMAT_VERSION,
   TEMP_SUFFIX,
+  hostField,
   layoutFor,
   modelDirName,
+  partFileName,
   type LogLayout,
   type LogMode,
   type LoggedColumn,
 } from "./schema.js";
 import type { PartPublisher } from "./publisher.js";
 import { openPartPublisher } from "./sinks/index.js";
+import { encodeParquetPart, type PartColumn } from "./parquet-part.js";
+import { compactHour, listHourFiles, mergedThrough } from "./compaction.js";
 
 export interface PredictionLogOptions {
   /** Root directory: files go to <dir>/<model>/<yyyy-mm-dd>/. */
@@ -51,6 +55,14 @@ export interface PredictionLogOptions {
   idField?: string;
   /** Copies finished parts to S3 or PostgreSQL (see publisher.ts); none = local files only. */
   publisher?: PartPublisher;
+  /**
+   * How long merged parts stay on disk after their hour's merged file is in place, for readers
+   * that listed them just before (they ignore them once the merged file is there). Default 60 s;
+   * a graceful stop deletes them at once.
+   */
+  compactGraceMs?: number;
+  /** The clock (ms since the epoch), for tests that cross an hour. */
+  now?: () => number;
 }
 
 /**
@@ -59,24 +71,85 @@ export interface PredictionLogOptions {
  */
 export type RowIds = ReadonlyArray<string | undefined> | string;
 
+const HOUR_MS = 3_600_000;
+const FIRST_CAPACITY = 1024;
+
+/** How a logged column is held before the flush, and where its values come from. */
+interface ColumnPlan {
+  column: LoggedColumn;
+  holds: "number" | "string" | "boolean";
+}
+
+/** A model's log layout with what record() needs at hand. */
+interface Plan {
+  layout: LogLayout;
+  inputs: ColumnPlan[];
+  output: ColumnPlan;
+}
+
+type Store = Float64Array | Uint8Array | Array<string | null>;
+
 /**
- * Rows of one model version and hour, copied into plain arrays as they are recorded: a
- * request's objects are not kept alive until the flush (which cost the garbage collector
- * more than the copy), and numbers stay unboxed. Missing numbers are NaN.
+ * Rows of one model version and hour, copied into typed arrays as they are recorded: a
+ * request's objects are not kept alive until the flush, numbers stay unboxed, and no object is
+ * made per row. Missing numbers are NaN; missing booleans 2.
  */
 interface Segment {
   info: ModelInfo;
-  layout: LogLayout;
+  plan: Plan;
   hour: number;
-  times: number[];
-  ids: Array<string | null>;
-  /** Inputs, then the output. */
-  columns: Array<Array<number | string | boolean | null>>;
   rows: number;
+  capacity: number;
+  times: Float64Array;
+  /** A string id, or the number of an id drawn by this process (written as prefix + number). */
+  ids: Array<string | number | null>;
+  /** Inputs, then the output. */
+  stores: Store[];
 }
 
-// Next to the part file, named so that readers ignore it; removed once the part is written.
-const STAGE_SUFFIX = ".stage.csv";
+function newStore(holds: ColumnPlan["holds"], capacity: number): Store {
+  if (holds === "number") return new Float64Array(capacity);
+  if (holds === "boolean") return new Uint8Array(capacity);
+  return [];
+}
+
+function grow(segment: Segment, needed: number): void {
+  let capacity = segment.capacity;
+  while (capacity < needed) capacity *= 2;
+  const times = new Float64Array(capacity);
+  times.set(segment.times.subarray(0, segment.rows));
+  segment.times = times;
+  segment.stores = segment.stores.map((store) => {
+    if (Array.isArray(store)) return store;
+    const bigger =
+      store instanceof Float64Array ? new Float64Array(capacity) : new Uint8Array(capacity);
+    bigger.set(store.subarray(0, segment.rows));
+    return bigger;
+  });
+  segment.capacity = capacity;
+}
+
+/** Stores row `row` of `source` (a request column or the predictions) at `at`. */
+function put(
+  store: Store,
+  holds: ColumnPlan["holds"],
+  at: number,
+  source: ArrayLike<number | string | boolean> | undefined,
+  row: number,
+): void {
+  const value = source === undefined ? undefined : source[row];
+  if (holds === "number") (store as Float64Array)[at] = typeof value === "number" ? value : NaN;
+  else if (holds === "boolean")
+    (store as Uint8Array)[at] = value === true ? 1 : value === false ? 0 : 2;
+  else (store as Array<string | null>)[at] = typeof value === "string" ? value : null;
+}
+
+/** A finished hour of this process, to merge once it is over. */
+interface PendingHour {
+  folder: string;
+  key: string;
+  hour: number;
+}
 
 export class PredictionLog {
   /** The segment each model is recording into now, and full or past-hour ones. */
@@ -93,13 +166,21 @@ export class PredictionLog {
   private inFlight: Promise<void> | undefined;
   private engine: Promise<DuckDBEngine> | undefined;
   private closed = false;
-  private seq = 0;
-  private readonly layouts = new WeakMap<ModelInfo, LogLayout | null>();
-  private readonly host = os.hostname().replace(/[^A-Za-z0-9.-]/g, "_");
+  /** Next part number per <folder>/<key>, continuing numbers already on disk. */
+  private readonly seqs = new Map<string, number>();
+  private readonly pending = new Map<string, PendingHour>();
+  private compacting: Promise<void> | undefined;
+  /** Merged parts waiting out the grace period before they are deleted. */
+  private obsolete: Array<{ files: string[]; after: number }> = [];
+  private publishing: Promise<void> = Promise.resolve();
+  private readonly plans = new WeakMap<ModelInfo, Plan | null>();
+  private readonly host = hostField(os.hostname());
+  private readonly now: () => number;
   private readonly written: Counter<"model"> | undefined;
   private readonly dropped: Counter<"model"> | undefined;
+  private readonly publishFailures: Counter<"model"> | undefined;
   /** Totals, for tests and the shutdown line. */
-  readonly totals = { written: 0, dropped: 0, files: 0 };
+  readonly totals = { written: 0, dropped: 0, files: 0, merged: 0 };
 
   /** The request field that names each row (see predictionIds in serve). */
   get idField(): string {
@@ -107,6 +188,7 @@ export class PredictionLog {
   }
 
   constructor(private readonly options: PredictionLogOptions) {
+    this.now = options.now ?? Date.now;
     const { registry } = options;
     if (registry) {
       this.written = new Counter({
@@ -118,6 +200,12 @@ export class PredictionLog {
       this.dropped = new Counter({
         name: "mldeploy_prediction_log_dropped_total",
         help: "Predictions not logged because the prediction log's queue was full (the requests were answered)",
+        labelNames: ["model"],
+        registers: [registry],
+      });
+      this.publishFailures = new Counter({
+        name: "mldeploy_prediction_log_publish_failures_total",
+        help: "Prediction log part files that could not be copied to the log's sink (kept on local disk)",
         labelNames: ["model"],
         registers: [registry],
       });
@@ -135,9 +223,10 @@ export class PredictionLog {
    */
   record(info: ModelInfo, batch: ColumnarBatch, values: PredictionValues, ids?: RowIds): void {
     if (this.closed || batch.rows === 0) return;
-    const layout = this.layout(info);
-    if (layout === null) return;
+    const plan = this.plan(info);
+    if (plan === null) return;
     const { sample, queueRows } = this.options;
+    // Sampled rows are drawn first; the batch is then queued whole or dropped whole.
     let picked: number[] | undefined;
     let count = batch.rows;
     if (sample < 1) {
@@ -151,41 +240,44 @@ export class PredictionLog {
       this.dropped?.inc({ model: info.name }, count);
       return;
     }
-    const now = Date.now();
-    const hour = Math.floor(now / 3_600_000);
+    const now = this.now();
+    const hour = Math.floor(now / HOUR_MS);
     let segment = this.open.get(info);
     if (segment === undefined || segment.hour !== hour) {
       if (segment) this.sealed.push(segment);
       segment = {
         info,
-        layout,
+        plan,
         hour,
-        times: [],
-        ids: [],
-        columns: [...layout.inputs, ...layout.outputs].map(() => []),
         rows: 0,
+        capacity: FIRST_CAPACITY,
+        times: new Float64Array(FIRST_CAPACITY),
+        ids: [],
+        stores: [...plan.inputs, plan.output].map((each) => newStore(each.holds, FIRST_CAPACITY)),
       };
       this.open.set(info, segment);
     }
-    const inputs = layout.inputs.map((column) => batch.columns[column.name]);
-    const { times, ids: idColumn, columns } = segment;
-    const output = columns.length - 1;
-    for (let i = 0; i < count; i++) {
-      const row = picked ? picked[i] : i;
-      times.push(now);
-      idColumn.push(
+    if (segment.rows + count > segment.capacity) grow(segment, segment.rows + count);
+    const { inputs, output } = plan;
+    const { columns } = batch;
+    const { times, ids: idStore, stores } = segment;
+    let at = segment.rows;
+    for (let i = 0; i < count; i++, at++) {
+      const row = picked === undefined ? i : picked[i];
+      times[at] = now;
+      idStore[at] =
         ids === undefined
-          ? this.idPrefix + ++this.counter
+          ? ++this.counter
           : typeof ids === "string"
             ? batch.rows === 1
               ? ids
               : `${ids}:${row}`
-            : (ids[row] ?? null),
-      );
-      for (let c = 0; c < inputs.length; c++) columns[c].push(cell(inputs[c], row));
-      columns[output].push(cell(values, row));
+            : (ids[row] ?? null);
+      for (let c = 0; c < inputs.length; c++)
+        put(stores[c], inputs[c].holds, at, columns[inputs[c].column.name], row);
+      put(stores[inputs.length], output.holds, at, values, row);
     }
-    segment.rows += count;
+    segment.rows = at;
     this.queued += count;
     // Half full: write now rather than wait for the timer, so a burst does not fill it up.
     if (!this.inFlight && this.queued * 2 >= queueRows) void this.flush();
@@ -198,7 +290,10 @@ export class PredictionLog {
    */
   async flush(): Promise<void> {
     while (this.inFlight) await this.inFlight;
-    if (this.queued === 0) return;
+    if (this.queued === 0) {
+      this.compactFinishedHours();
+      return;
+    }
     const segments = [...this.sealed, ...this.open.values()];
     this.sealed = [];
     this.open = new Map();
@@ -219,16 +314,88 @@ export class PredictionLog {
         this.inFlight = undefined;
         // What queued up meanwhile goes next if it is already half the queue.
         if (!this.closed && this.queued * 2 >= this.options.queueRows) void this.flush();
+        else if (!this.closed) this.compactFinishedHours();
       });
     await this.inFlight;
   }
 
-  /** Stops the timer, writes everything queued, releases DuckDB. */
+  /**
+   * Merges, in the background, this process's parts of every hour that is over and has
+   * nothing left in the queue, and deletes merged parts whose grace period is over. One pass at
+   * a time; resolves when the pass in progress (if any) is done.
+   */
+  compactFinishedHours(final = false): Promise<void> {
+    // Parts copied out to S3/PostgreSQL leave the local disk one by one: the copy is the log,
+    // and a merged local file would be copied nowhere (the parts a failed copy keeps stay parts,
+    // which read the same).
+    if (this.options.publisher) return Promise.resolve();
+    if (this.compacting) return this.compacting;
+    const hour = Math.floor(this.now() / HOUR_MS);
+    const queuedHours = new Set([...this.sealed, ...this.open.values()].map((each) => each.hour));
+    const due = [...this.pending.entries()].filter(
+      ([, each]) => (final || each.hour < hour) && !queuedHours.has(each.hour),
+    );
+    const now = this.now();
+    const expired = this.obsolete.filter((each) => final || each.after <= now);
+    if (due.length === 0 && expired.length === 0) return Promise.resolve();
+    this.obsolete = this.obsolete.filter((each) => !expired.includes(each));
+    this.compacting = this.compact(due, expired, final)
+      .catch((error: unknown) => {
+        // Never fatal: unmerged parts and undeleted merged parts still read correctly.
+        this.options.logger.warn(
+          { err: error, dir: this.options.dir },
+          `prediction log: could not merge or clean up parts in ${this.options.dir}: ${(error as Error).message}`,
+        );
+      })
+      .finally(() => {
+        this.compacting = undefined;
+      });
+    return this.compacting;
+  }
+
+  private async compact(
+    due: Array<[string, PendingHour]>,
+    expired: Array<{ files: string[] }>,
+    final: boolean,
+  ): Promise<void> {
+    for (const each of expired) await this.remove(each.files);
+    if (due.length === 0) return;
+    // A part being copied out may be deleted by its publisher: let those finish first.
+    await this.publishing;
+    const { connection } = await this.duckdb();
+    for (const [id, { folder, key }] of due) {
+      this.pending.delete(id);
+      try {
+        const done = await compactHour(connection, folder, key);
+        if (done.merged) this.totals.merged++;
+        const grace = final ? 0 : (this.options.compactGraceMs ?? 60_000);
+        if (grace === 0) await this.remove(done.obsolete);
+        else this.obsolete.push({ files: done.obsolete, after: this.now() + grace });
+      } catch (error) {
+        // The parts stay as they are: readers read them, nothing is lost.
+        this.options.logger.warn(
+          { err: error, folder, key },
+          `prediction log: could not merge the parts of ${path.join(folder, key)}: ${(error as Error).message}`,
+        );
+      }
+    }
+  }
+
+  private async remove(files: string[]): Promise<void> {
+    for (const file of files) await rm(file, { force: true });
+  }
+
+  /** Stops the timer, writes everything queued, merges this process's hours, releases DuckDB. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
     await this.flush();
+    await this.publishing;
+    // The process writes no more: every hour it wrote is finished, the current one included.
+    while (this.compacting) await this.compacting;
+    await this.compactFinishedHours(true);
+    await this.options.publisher?.close();
     if (this.engine !== undefined) {
       const { closeDuckDB } = await import("../../duckdb/instance.js");
       await closeDuckDB(this.engine);
@@ -236,131 +403,151 @@ export class PredictionLog {
     }
   }
 
-  private layout(info: ModelInfo): LogLayout | null {
-    let layout = this.layouts.get(info);
-    if (layout === undefined) {
+  private plan(info: ModelInfo): Plan | null {
+    let plan = this.plans.get(info);
+    if (plan === undefined) {
       try {
-        layout = layoutFor(info);
+        const layout = layoutFor(info);
+        const of = (column: LoggedColumn): ColumnPlan => ({ column, holds: column.holds });
+        plan = { layout, inputs: layout.inputs.map(of), output: of(layout.outputs[0]) };
       } catch (error) {
-        layout = null;
+        plan = null;
         this.options.logger.warn(
           { err: error },
           `prediction log: not logging model ${info.name}: ${(error as Error).message}`,
         );
       }
-      this.layouts.set(info, layout);
+      this.plans.set(info, plan);
     }
-    return layout;
+    return plan;
   }
 
-  private async write(segments: Segment[]): Promise<void> {
-    // DuckDB's native module is loaded at the first write: a server that logs nothing (the log
-    // off, or no prediction yet) does not pay its start-up time and memory.
+  private duckdb(): Promise<DuckDBEngine> {
+    // DuckDB's native module is loaded at the first merge: a server that logs nothing (the log
+    // off, or no hour over yet) does not pay its start-up time and memory.
     this.engine ??= import("../../duckdb/instance.js").then(({ openDuckDB }) =>
       openDuckDB({ memoryLimit: "256MB", threads: 1 }),
     );
-    const { connection } = await this.engine;
-    for (const segment of segments) await this.writeFile(connection, segment);
+    return this.engine;
+  }
+
+  private async write(segments: Segment[]): Promise<void> {
+    for (const segment of segments) await this.writeFile(segment);
+  }
+
+  /** The next part number of `key` in `folder`, continuing any already on disk. */
+  private async nextSeq(folder: string, key: string): Promise<number> {
+    const id = path.join(folder, key);
+    let seq = this.seqs.get(id);
+    if (seq === undefined) {
+      // An earlier process with this host and pid (a restarted container) may have left parts
+      // or a merged file of this hour: continue after them, or they would be overwritten or
+      // count ours as already merged.
+      const { merged, parts } = await listHourFiles(folder, key);
+      seq = parts.length > 0 ? parts[parts.length - 1].seq : 0;
+      if (merged !== undefined)
+        seq = Math.max(seq, await mergedThrough((await this.duckdb()).connection, merged));
+    }
+    this.seqs.set(id, seq + 1);
+    return seq + 1;
   }
 
   /** One part file: <dir>/<model>/<yyyy-mm-dd>/<hh>-<host>-<pid>-<seq>.parquet. */
-  private async writeFile(connection: DuckDBConnection, segment: Segment): Promise<void> {
-    const { info, layout, rows } = segment;
-    const iso = new Date(segment.hour * 3_600_000).toISOString();
+  private async writeFile(segment: Segment): Promise<void> {
+    const { info, rows } = segment;
+    const iso = new Date(segment.hour * HOUR_MS).toISOString();
     const folder = path.join(this.options.dir, modelDirName(info.name), iso.slice(0, 10));
-    const seq = String(++this.seq).padStart(6, "0");
-    const name = `${iso.slice(11, 13)}-${this.host}-${process.pid}-${seq}`;
-    const final = path.join(folder, name + PART_SUFFIX);
-    const temp = path.join(folder, name + TEMP_SUFFIX);
+    const key = `${iso.slice(11, 13)}-${this.host}-${process.pid}`;
     await mkdir(folder, { recursive: true });
-    const columns = [...layout.inputs, ...layout.outputs];
-    // Staged as CSV text: building it is the only work left on the main thread (DuckDB's
-    // appender inserts synchronously, and cost ~8 µs a row there; text costs well under 1).
-    // DuckDB parses it and writes the Parquet file on its own thread.
-    const stage = path.join(folder, name + STAGE_SUFFIX);
-    await writeFile(stage, csvText(segment));
+    const name = partFileName(key, await this.nextSeq(folder, key));
+    const final = path.join(folder, name);
+    const temp = final.slice(0, -PART_SUFFIX.length) + TEMP_SUFFIX;
+    const buffers = encodeParquetPart(this.partColumns(segment), rows, this.metadata(segment));
     try {
-      const types = [
-        `'time_ms': 'DOUBLE'`,
-        `'id': 'VARCHAR'`,
-        ...columns.map(
-          (column) =>
-            `${sqlString(column.name)}: '${column.holds === "number" ? "DOUBLE" : column.sqlType}'`,
-        ),
-      ].join(", ");
-      const source = `read_csv(${sqlString(stage)}, header = false, delim = ',', quote = '"', escape = '"', nullstr = '', allow_quoted_nulls = false, columns = {${types}})`;
-      const select = [
-        "make_timestamp(CAST(round(time_ms * 1000) AS BIGINT)) AS time",
-        `${sqlString(info.name)} AS model`,
-        `${sqlString(info.version)} AS version`,
-        `${sqlString(this.options.mode)} AS mode`,
-        "id",
-        ...columns.map((column) => castColumn(column)),
-      ].join(", ");
-      const metadata = {
-        [META.format]: String(PREDICTION_LOG_FORMAT_VERSION),
-        [META.model]: info.name,
-        [META.version]: info.version,
-        [META.inputs]: JSON.stringify(
-          layout.inputs.map(({ name, sqlType }) => ({ name, type: sqlType })),
-        ),
-        [META.outputs]: JSON.stringify(
-          layout.outputs.map(({ name, sqlType }) => ({ name, type: sqlType })),
-        ),
-      };
-      const kv = Object.entries(metadata)
-        .map(([key, value]) => `${sqlIdentifier(key)}: ${sqlString(value)}`)
-        .join(", ");
+      const handle = await open(temp, "w");
       try {
-        await connection.run(
-          `COPY (SELECT ${select} FROM ${source}) TO ${sqlString(temp)} (FORMAT parquet, KV_METADATA {${kv}})`,
-        );
-        await rename(temp, final);
-      } catch (error) {
-        await rm(temp, { force: true });
-        throw error;
+        // write() may write less than asked (a page above 2 GB, a signal): write the rest.
+        for (const buffer of buffers)
+          for (let done = 0; done < buffer.length;)
+            done += (await handle.write(buffer, done, buffer.length - done)).bytesWritten;
+      } finally {
+        await handle.close();
       }
-      this.totals.written += rows;
-      this.totals.files++;
-      this.written?.inc({ model: info.name }, rows);
-    } finally {
-      await rm(stage, { force: true });
+      await rename(temp, final);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
     }
+    this.pending.set(path.join(folder, key), { folder, key, hour: segment.hour });
+    this.totals.written += rows;
+    this.totals.files++;
+    this.written?.inc({ model: info.name }, rows);
+    this.publish(final, info, rows);
   }
-}
 
-function castColumn(column: LoggedColumn): string {
-  const name = sqlIdentifier(column.name);
-  if (column.holds !== "number" || column.sqlType === "DOUBLE") return name;
-  return `CAST(${name} AS ${column.sqlType}) AS ${name}`;
-}
-
-/** A segment's rows as CSV lines: time, id, inputs, outputs (NULL as an empty field). */
-function csvText(segment: Segment): string {
-  const { times, ids, columns, rows } = segment;
-  const parts: string[] = [];
-  for (let row = 0; row < rows; row++) {
-    let line = `${times[row]},${csvCell(ids[row])}`;
-    for (const column of columns) line += `,${csvCell(column[row])}`;
-    parts.push(line + "\n");
+  /** Hands a finished part to the publisher, if any (in the background, one at a time). */
+  private publish(file: string, info: ModelInfo, rows: number): void {
+    const { publisher } = this.options;
+    if (!publisher) return;
+    const key = path.relative(this.options.dir, file).split(path.sep).join("/");
+    this.publishing = this.publishing.then(async () => {
+      try {
+        if (await publisher.publish({ file, key, model: info.name, version: info.version, rows }))
+          await rm(file, { force: true });
+      } catch (error) {
+        this.publishFailures?.inc({ model: info.name });
+        this.options.logger.warn(
+          { err: error, file, target: publisher.target },
+          `prediction log: could not copy ${file} to ${publisher.target} (kept on local disk): ${(error as Error).message}`,
+        );
+      }
+    });
   }
-  return parts.join("");
-}
 
-function csvCell(value: number | string | boolean | null): string {
-  if (value === null) return "";
-  if (typeof value === "string") return `"${value.replaceAll('"', '""')}"`;
-  if (typeof value === "number" && Number.isNaN(value)) return "";
-  return String(value);
-}
+  private partColumns(segment: Segment): PartColumn[] {
+    const { info, plan, rows } = segment;
+    const all = [...plan.inputs, plan.output];
+    return [
+      { kind: "timestamp", name: "time", values: segment.times.subarray(0, rows) },
+      { kind: "constant", name: "model", value: info.name },
+      { kind: "constant", name: "version", value: info.version },
+      { kind: "constant", name: "mode", value: this.options.mode },
+      { kind: "string", name: "id", values: segment.ids, numberPrefix: this.idPrefix },
+      ...all.map((each, c): PartColumn => {
+        const store = segment.stores[c];
+        const name = each.column.name;
+        if (Array.isArray(store)) return { kind: "string", name, values: store };
+        if (store instanceof Uint8Array)
+          return { kind: "boolean", name, values: store.subarray(0, rows) };
+        const values = store.subarray(0, rows);
+        switch (each.column.sqlType) {
+          case "BIGINT":
+            return { kind: "int64", name, values };
+          case "INTEGER":
+            return { kind: "int32", name, values };
+          case "FLOAT":
+            return { kind: "float", name, values };
+          default:
+            return { kind: "double", name, values };
+        }
+      }),
+    ];
+  }
 
-/** A row's value of a column (NaN, a missing optional number, is written as NULL). */
-function cell(
-  column: ArrayLike<number | string | boolean> | undefined,
-  row: number,
-): number | string | boolean | null {
-  if (column === undefined) return null;
-  return column[row] ?? null;
+  private metadata(segment: Segment): Record<string, string> {
+    const { info, plan } = segment;
+    return {
+      [META.format]: String(PREDICTION_LOG_FORMAT_VERSION),
+      [META.model]: info.name,
+      [META.version]: info.version,
+      [META.inputs]: JSON.stringify(
+        plan.layout.inputs.map(({ name, sqlType }) => ({ name, type: sqlType })),
+      ),
+      [META.outputs]: JSON.stringify(
+        plan.layout.outputs.map(({ name, sqlType }) => ({ name, type: sqlType })),
+      ),
+    };
+  }
 }
 
 /** The settings' form of the log (see options.ts): what serve and stream are configured with. */
