@@ -135,8 +135,6 @@ export function createBatchMetrics(jobId: string): BatchMetrics {
   };
 }
 
-export { withProcessMetrics } from "../metrics/process-metrics.js";
-
 /**
  * Pushes a batch job's metrics to a Prometheus Pushgateway, into the group
  * `job="mldeploy_batch"`, `batch_job=<job name>`. A POST replaces only the metrics pushed, so

@@ -160,13 +160,3 @@ export const batchOptionsSchema = z
 
 export type BatchOptions = z.output<typeof batchOptionsSchema>;
 export type BatchOptionsInput = z.input<typeof batchOptionsSchema>;
-
-/** "15m" → 900000 */
-export function intervalMs(every: string): number {
-  const match = /^(\d+)(ms|s|m|h|d)$/.exec(every);
-  if (!match) throw new Error(`not an interval: ${every}`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
-    match[2] as "ms" | "s" | "m" | "h" | "d"
-  ];
-  return Number(match[1]) * unit;
-}

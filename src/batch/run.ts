@@ -1,12 +1,7 @@
 import { UserError } from "../config/errors.js";
 import type { Logger } from "../log/logger.js";
-import {
-  batchPusher,
-  createBatchMetrics,
-  withProcessMetrics,
-  type BatchMetrics,
-} from "./metrics.js";
-import { serveMetrics } from "../metrics/http.js";
+import { batchPusher, createBatchMetrics, type BatchMetrics } from "./metrics.js";
+import { startJobReporting, type JobReporting } from "../metrics/job-reporting.js";
 import { importCacheDir, importedModelName, servableBundle } from "../import/servable.js";
 import { loadPredictor } from "../model/predictor.js";
 import {
@@ -27,9 +22,10 @@ import {
 import { emptyStats, runBatchOnce, type BatchStats } from "./job.js";
 import type { BatchSource } from "./types.js";
 import { parsePartition } from "./partition.js";
-import { intervalMs, type BatchOptions } from "./options.js";
+import type { BatchOptions } from "./options.js";
 import {
   checkCron,
+  durationMs,
   runOnSchedule,
   scheduleControl,
   type Schedule,
@@ -77,7 +73,7 @@ function lastPart(uri: string): string {
 export async function runBatch(options: BatchOptions, deps: RunBatchDeps): Promise<BatchStats[]> {
   const schedule: Schedule | undefined =
     options.every !== undefined
-      ? { everyMs: intervalMs(options.every) }
+      ? { everyMs: durationMs(options.every) }
       : options.cron !== undefined
         ? { cron: options.cron }
         : undefined;
@@ -175,33 +171,17 @@ function startHeartbeats(
 }
 
 /** The job's metrics, served on --metrics-port and/or pushed to --pushgateway after each run. */
-async function startReporting(
+function startReporting(
   options: BatchOptions,
   jobId: string,
   logger: Logger,
-): Promise<{ metrics?: BatchMetrics; push(): Promise<void>; close(): Promise<void> }> {
-  if (options.metricsPort === undefined && options.pushgateway === undefined) {
-    return { push: async () => {}, close: async () => {} };
-  }
-  const metrics = createBatchMetrics(jobId);
-  const pusher =
-    options.pushgateway === undefined
-      ? undefined
-      : batchPusher(options.pushgateway, jobId, metrics.registry, logger);
-  let served: Awaited<ReturnType<typeof serveMetrics>> | undefined;
-  if (options.metricsPort !== undefined) {
-    served = await serveMetrics(
-      withProcessMetrics(metrics.registry),
-      options.metricsPort,
-      options.metricsHost,
-    );
-    logger.info({ metrics: served.url }, `metrics at ${served.url}`);
-  }
-  return {
-    metrics,
-    push: async () => pusher?.push(),
-    close: async () => served?.close(),
-  };
+): Promise<JobReporting<BatchMetrics>> {
+  return startJobReporting(
+    options,
+    () => createBatchMetrics(jobId),
+    (url, registry) => batchPusher(url, jobId, registry, logger),
+    logger,
+  );
 }
 
 interface RunOutcome {
@@ -301,7 +281,7 @@ async function runRecorded(
                 },
           shouldStop: () => control.isStopped(),
           stopping: control.stopped,
-          retry: { attempts: options.retryAttempts, delayMs: intervalMs(options.retryDelay) },
+          retry: { attempts: options.retryAttempts, delayMs: durationMs(options.retryDelay) },
           onRetry: () => metrics?.retried(),
         },
         stats,

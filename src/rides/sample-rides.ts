@@ -125,28 +125,37 @@ export async function writeRidesPostgres(
   return rows.length;
 }
 
+/** A ride's request columns, as the web service and the stream events carry them. */
+function rideInputs(row: Ride) {
+  return {
+    PULocationID: row.PULocationID,
+    DOLocationID: row.DOLocationID,
+    trip_distance: row.trip_distance,
+  };
+}
+
+/** Writes one JSON line per ride; returns how many. */
+async function writeRideLines(
+  files: string[],
+  jsonlFile: string,
+  firstId: number,
+  line: (row: Ride) => unknown,
+): Promise<number> {
+  const rows = await readRides(files, firstId);
+  const lines = rows.map((row) => JSON.stringify(line(row)));
+  await writeFile(jsonlFile, lines.length > 0 ? `${lines.join("\n")}\n` : "");
+  return rows.length;
+}
+
 /**
  * Writes the rides as stream events, one JSON line each, in the original system's input format
  * (`{"ride": {...}, "ride_id": N}`), for `mldeploy produce --file`.
  */
-export async function writeRideEvents(
-  files: string[],
-  jsonlFile: string,
-  firstId = 1,
-): Promise<number> {
-  const rows = await readRides(files, firstId);
-  const lines = rows.map((row) =>
-    JSON.stringify({
-      ride: {
-        PULocationID: row.PULocationID,
-        DOLocationID: row.DOLocationID,
-        trip_distance: row.trip_distance,
-      },
-      ride_id: row.ride_id,
-    }),
-  );
-  await writeFile(jsonlFile, lines.length > 0 ? `${lines.join("\n")}\n` : "");
-  return rows.length;
+export function writeRideEvents(files: string[], jsonlFile: string, firstId = 1): Promise<number> {
+  return writeRideLines(files, jsonlFile, firstId, (row) => ({
+    ride: rideInputs(row),
+    ride_id: row.ride_id,
+  }));
 }
 
 /**
@@ -154,20 +163,13 @@ export async function writeRideEvents(
  * `/predict` format plus the `ride_id` the prediction log records (`mldeploy produce --to
  * http://…/predict --file`).
  */
-export async function writeRideRequests(
+export function writeRideRequests(
   files: string[],
   jsonlFile: string,
   firstId = 1,
 ): Promise<number> {
-  const rows = await readRides(files, firstId);
-  const lines = rows.map((row) =>
-    JSON.stringify({
-      PULocationID: row.PULocationID,
-      DOLocationID: row.DOLocationID,
-      trip_distance: row.trip_distance,
-      ride_id: row.ride_id,
-    }),
-  );
-  await writeFile(jsonlFile, lines.length > 0 ? `${lines.join("\n")}\n` : "");
-  return rows.length;
+  return writeRideLines(files, jsonlFile, firstId, (row) => ({
+    ...rideInputs(row),
+    ride_id: row.ride_id,
+  }));
 }

@@ -98,6 +98,8 @@ export async function writtenLog(
     queueRows: 100_000,
     logger: quietLogger(),
     publisher,
+    // The parts themselves are what the sinks copy: not merged into one file at close.
+    compact: false,
   });
   await recordBatches(log, batches);
   await log.close();

@@ -235,6 +235,7 @@ describe("prediction log parts into a PostgreSQL table", () => {
       flushMs: 3_600_000,
       queueRows: 1000,
       logger: quietLogger(),
+      compact: false,
     });
     other.record(
       {

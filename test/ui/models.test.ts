@@ -287,7 +287,7 @@ describe.skipIf(!haveChromium)("Models pages in Debian's chromium (mldeploy ui)"
     expect(await aliasesOnPage()).toEqual(["@candidate → version 1", "@production → version 2"]);
     expect(await aliasesViaApi()).toEqual({ candidate: 1, production: 2 });
     // The Delete button is gone with its alias: focus lands on the outcome, not on nothing.
-    expect(await focused("role")).toBe("status");
+    await expect.poll(() => focused("role")).toBe("status");
     await axeAtBothSizes();
   });
 

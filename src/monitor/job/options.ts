@@ -225,16 +225,6 @@ export const monitorOptionsSchema = z
 export type MonitorOptions = z.output<typeof monitorOptionsSchema>;
 export type MonitorOptionsInput = z.input<typeof monitorOptionsSchema>;
 
-/** "15m" → 900000 */
-export function durationMs(text: string): number {
-  const match = /^(\d+)(ms|s|m|h|d)$/.exec(text);
-  if (!match) throw new Error(`not a duration: ${text}`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
-    match[2] as "ms" | "s" | "m" | "h" | "d"
-  ];
-  return Number(match[1]) * unit;
-}
-
 /** How a reference option reads: where its rows come from. */
 export type ReferenceSource =
   | { kind: "training" }

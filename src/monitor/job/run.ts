@@ -11,13 +11,13 @@ import { UserError } from "../../config/errors.js";
 import { closeDuckDB, openDuckDB, type DuckDBEngine } from "../../duckdb/index.js";
 import { importCacheDir, importedModelName, servableBundle } from "../../import/servable.js";
 import type { Logger } from "../../log/logger.js";
-import { serveMetrics } from "../../metrics/http.js";
-import { withProcessMetrics } from "../../metrics/process-metrics.js";
+import { startJobReporting, type JobReporting } from "../../metrics/job-reporting.js";
 import { loadPredictor } from "../../model/predictor.js";
 import type { ModelInfo } from "../../model/types.js";
 import type { LocalModel, Registry } from "../../registry/registry.js";
 import {
   checkCron,
+  durationMs,
   runOnSchedule,
   scheduleControl,
   type Schedule,
@@ -27,7 +27,7 @@ import { defaultPredictionLogDir } from "../prediction-log/options.js";
 import { materializeLogWindow } from "../prediction-log/sinks/index.js";
 import { renderReport } from "../report/index.js";
 import { createMonitorMetrics, monitorPusher, type MonitorMetrics } from "./metrics.js";
-import { durationMs, referenceSource, type MonitorOptions } from "./options.js";
+import { referenceSource, type MonitorOptions } from "./options.js";
 import { resultRows } from "./result-rows.js";
 import {
   loadActuals,
@@ -463,29 +463,14 @@ async function record(
 }
 
 /** The monitor's metrics, served on --metrics-port and/or pushed to --pushgateway after each pass. */
-async function startReporting(
+function startReporting(
   options: MonitorOptions,
   logger: Logger,
-): Promise<{ metrics?: MonitorMetrics; push(): Promise<void>; close(): Promise<void> }> {
-  if (options.metricsPort === undefined && options.pushgateway === undefined)
-    return { push: async () => {}, close: async () => {} };
-  const metrics = createMonitorMetrics();
-  const pusher =
-    options.pushgateway === undefined
-      ? undefined
-      : monitorPusher(options.pushgateway, options.model, metrics.registry, logger);
-  let served: Awaited<ReturnType<typeof serveMetrics>> | undefined;
-  if (options.metricsPort !== undefined) {
-    served = await serveMetrics(
-      withProcessMetrics(metrics.registry),
-      options.metricsPort,
-      options.metricsHost,
-    );
-    logger.info({ metrics: served.url }, `metrics at ${served.url}`);
-  }
-  return {
-    metrics,
-    push: async () => pusher?.push(),
-    close: async () => served?.close(),
-  };
+): Promise<JobReporting<MonitorMetrics>> {
+  return startJobReporting(
+    options,
+    createMonitorMetrics,
+    (url, registry) => monitorPusher(url, options.model, registry, logger),
+    logger,
+  );
 }

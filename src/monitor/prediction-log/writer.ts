@@ -61,6 +61,8 @@ export interface PredictionLogOptions {
    * a graceful stop deletes them at once.
    */
   compactGraceMs?: number;
+  /** Merge each finished hour's parts into one file (default true; never with a publisher). */
+  compact?: boolean;
   /** The clock (ms since the epoch), for tests that cross an hour. */
   now?: () => number;
 }
@@ -188,7 +190,7 @@ export class PredictionLog {
   }
 
   constructor(private readonly options: PredictionLogOptions) {
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? (() => Date.now());
     const { registry } = options;
     if (registry) {
       this.written = new Counter({
@@ -328,7 +330,7 @@ export class PredictionLog {
     // Parts copied out to S3/PostgreSQL leave the local disk one by one: the copy is the log,
     // and a merged local file would be copied nowhere (the parts a failed copy keeps stay parts,
     // which read the same).
-    if (this.options.publisher) return Promise.resolve();
+    if (this.options.publisher || this.options.compact === false) return Promise.resolve();
     if (this.compacting) return this.compacting;
     const hour = Math.floor(this.now() / HOUR_MS);
     const queuedHours = new Set([...this.sealed, ...this.open.values()].map((each) => each.hour));

@@ -284,7 +284,7 @@ export interface DeploymentStore {
  * ('' for model-level metrics). A later pass over the same window, version, metric and column
  * replaces the row. Metric names:
  *   per column:  drift_score, drifted (0|1), missing_share, new_category_share
- *   per version: dataset_drift (0|1), drift_share, rows, rmse, mae, bias, matched,
+ *   per version: dataset_drift (0|1), drift_share, rows, rmse, mae, bias, matched, out_of_range,
  *                training_rmse, regressed (0|1)
  * `value` is null for "no data".
  */
