@@ -18,7 +18,7 @@ export function addSchemaOptions(
   skip: string[] = [],
 ): Command {
   // --feature may be given many times: each adds one declaration.
-  const repeatable = new Set(["feature"]);
+  const repeatable = new Set(["feature", "combine"]);
   for (const [key, field] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
     if (skip.includes(key)) continue;
     const described = field.description ?? "";

@@ -47,6 +47,9 @@ async function monitor(...extra: string[]): Promise<Printed> {
     // Zone ids are labels: tested as categories (Jensen–Shannon over their shares).
     "--categorical",
     "PULocationID,DOLocationID",
+    // The zone pair, as the model's PU_DO feature: its drift and the unseen pairs.
+    "--combine",
+    "PU_DO=PULocationID,DOLocationID",
     "--json",
     ...extra,
   ]);
@@ -157,11 +160,16 @@ describe("mldeploy monitor: the README loop", () => {
       ["PULocationID", "categorical"],
       ["DOLocationID", "categorical"],
       ["trip_distance", "numerical"],
+      ["PU_DO", "categorical"],
       ["duration", "numerical"],
     ]);
     expect(
       version.columns.map((column) => column.drift.status === "ok" && column.drift.method),
-    ).toEqual(["jensenshannon", "jensenshannon", "wasserstein", "wasserstein"]);
+    ).toEqual(["jensenshannon", "jensenshannon", "wasserstein", "jensenshannon", "wasserstein"]);
+    // Zone pairs the training month never had: some, even in the same distribution.
+    const pairs = version.columns.find((c) => c.name === "PU_DO")!.newCategories!;
+    expect(pairs.share).toBeGreaterThan(0);
+    expect(pairs.share).toBeLessThan(0.25);
     const error = version.error!;
     expect(error.matched).toBeGreaterThan(Number(ROWS) * 0.9);
     expect(error.training?.metric).toBe("valid_rmse");
@@ -193,6 +201,9 @@ describe("mldeploy monitor: the README loop", () => {
     expect(drifted.map((c) => c.name)).toEqual(
       expect.arrayContaining(["PULocationID", "DOLocationID", "trip_distance"]),
     );
+    const pairs = version.columns.find((c) => c.name === "PU_DO")!.newCategories!;
+    const februaryPairs = february.versions[0].columns.find((c) => c.name === "PU_DO")!;
+    expect(pairs.share!).toBeGreaterThan(februaryPairs.newCategories!.share! * 2);
     const error = version.error!;
     // Only March's rides have ids in rides_mar: the error is March's alone.
     expect(error.matched + error.outOfRange!).toBe(Number(ROWS));
@@ -215,6 +226,7 @@ describe("mldeploy monitor: the README loop", () => {
       expect(value("regressed")).toBe(1);
       expect(value("rmse")).toBeCloseTo(error.rmse!, 9);
       expect(value("drifted", "trip_distance")).toBe(1);
+      expect(value("new_category_share", "PU_DO")).toBeGreaterThan(0.25);
       const run = await registry.store.getRun(march.runId!);
       expect(run.status).toBe("FINISHED");
       const experiment = await registry.store.getExperiment(run.experimentId);

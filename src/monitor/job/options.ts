@@ -123,6 +123,23 @@ export const monitorOptionsSchema = z
       .describe(
         "Columns to test as categories whatever their type (Evidently's categorical_features), e.g. PULocationID,DOLocationID: zone ids are labels, not quantities",
       ),
+    combine: z
+      .union([z.string(), z.array(z.string())])
+      .transform((value) => (Array.isArray(value) ? value : [value]))
+      .pipe(
+        z.array(
+          z
+            .string()
+            .regex(
+              /^[A-Za-z_][A-Za-z0-9_]*=[A-Za-z_][A-Za-z0-9_]*(,[A-Za-z_][A-Za-z0-9_]*)+$/,
+              "must look like NAME=COLUMN,COLUMN[,…], e.g. PU_DO=PULocationID,DOLocationID",
+            ),
+        ),
+      )
+      .default([])
+      .describe(
+        'Also monitor a category made of several columns joined by "_" (repeatable), e.g. PU_DO=PULocationID,DOLocationID: its drift and its unseen combinations (zone pairs the model never saw)',
+      ),
     numerical: columnList
       .default([])
       .describe(

@@ -8,7 +8,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { UserError } from "../../config/errors.js";
-import { closeDuckDB, openDuckDB, type DuckDBEngine } from "../../duckdb/index.js";
+import type { DuckDBConnection } from "@duckdb/node-api";
+import { closeDuckDB, openDuckDB, sqlIdentifier, type DuckDBEngine } from "../../duckdb/index.js";
 import { importCacheDir, importedModelName, servableBundle } from "../../import/servable.js";
 import type { Logger } from "../../log/logger.js";
 import { startJobReporting, type JobReporting } from "../../metrics/job-reporting.js";
@@ -197,6 +198,8 @@ async function monitorOnce(
           valueColumn: options.actualsColumn ?? `actual_${model.info.output}`,
         })
       : loaded.actuals;
+    for (const frame of [reference.frame, loaded.frame])
+      await addCombinedColumns(connection, frame, options.combine);
     const training =
       reference.training !== undefined
         ? reference.training
@@ -250,6 +253,39 @@ async function monitorOnce(
   } finally {
     await closeDuckDB(engine).catch(() => {});
     await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * --combine NAME=A,B: a categorical column A_B added to a window table (NULL when a part is
+ * missing) and monitored like the others, so unseen combinations (zone pairs) are counted.
+ */
+async function addCombinedColumns(
+  connection: DuckDBConnection,
+  frame: WindowFrame,
+  combine: readonly string[],
+): Promise<void> {
+  for (const spec of combine) {
+    const [name, list] = spec.split("=");
+    const parts = list.split(",");
+    const known = frame.columns.map((c) => c.name);
+    if (known.includes(name))
+      throw new UserError(`invalid setting "combine": ${name} is already a column of the model`);
+    const missing = parts.filter((part) => !known.includes(part));
+    if (missing.length > 0)
+      throw new UserError(
+        `invalid setting "combine": ${spec}: ${frame.description} has no column ${missing.join(", ")} (its columns: ${known.join(", ")})`,
+      );
+    const text = (part: string) => `CAST(${sqlIdentifier(part)} AS VARCHAR)`;
+    const expression = `CASE WHEN ${parts.map((p) => `${sqlIdentifier(p)} IS NULL`).join(" OR ")} THEN NULL ELSE ${parts.map(text).join(" || '_' || ")} END`;
+    await connection.run(
+      `CREATE OR REPLACE TABLE ${sqlIdentifier(frame.table)} AS SELECT *, ${expression} AS ${sqlIdentifier(name)} FROM ${sqlIdentifier(frame.table)}`,
+    );
+    // Inputs first, the prediction last (the order the report and the table show).
+    const at = frame.columns.findIndex((c) => c.role === "prediction");
+    const column: FrameColumn = { name, role: "input", dtype: "string" };
+    if (at < 0) frame.columns.push(column);
+    else frame.columns.splice(at, 0, column);
   }
 }
 
