@@ -318,4 +318,26 @@ describe("mldeploy monitor: the README loop", () => {
     }
     expect(await exited).toBe(0);
   }, 120_000);
+  it("--all-versions: each version that predicted in the window, against its own training data", async () => {
+    // Version 2 (the same bundle, registered again) becomes production; the window holds only
+    // version 1's predictions.
+    const registry = await Registry.open({ dataDir: env.MLDEPLOY_DATA_DIR });
+    let runId: string;
+    try {
+      runId = (await registry.store.getModelVersion("ride-duration", 1)).runId!;
+    } finally {
+      await registry.close();
+    }
+    await cli(["models", "register", "ride-duration", `runs:/${runId}/model`]);
+    await cli(["models", "alias", "ride-duration", "production", "2"]);
+    const only = await monitor("--dry-run");
+    expect(only.versions.map((v) => [v.version, v.status])).toEqual([["2", "no_data"]]);
+    const all = await monitor("--dry-run", "--all-versions");
+    expect(all.versions.map((v) => [v.version, v.status, v.rows])).toEqual([
+      ["1", "ok", 2 * Number(ROWS)],
+    ]);
+    expect(all.versions[0].dataset.status === "ok" && all.versions[0].dataset.datasetDrift).toBe(
+      true,
+    );
+  }, 120_000);
 });

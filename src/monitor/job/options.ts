@@ -70,6 +70,11 @@ export const monitorOptionsSchema = z
       .describe(
         "Read the prediction log from where serve/stream sent it (s3://bucket/prefix or postgres://…?table=…) instead of --log-predictions-dir",
       ),
+    allVersions: booleanSetting()
+      .default(false)
+      .describe(
+        "Check every version that predicted in the window, each against its own training data (default: only the version the --model URI names now)",
+      ),
     window: z
       .string()
       .regex(DURATION, DURATION_MESSAGE)

@@ -188,7 +188,15 @@ async function monitorOnce(
       `monitoring ${model.name} version ${model.version}, ${window.from.toISOString()} to ${window.to.toISOString()}`,
     );
     const loaded = await loadCurrent(options, context, model, columns, window, registry, scratch);
-    const reference = await loadReference(options, context, model, columns, registry, scratch);
+    const reference = await loadReference(
+      options,
+      context,
+      model,
+      columns,
+      registry,
+      scratch,
+      "reference",
+    );
     const actuals = options.actuals
       ? await loadActuals(context, {
           table: "actuals",
@@ -198,27 +206,40 @@ async function monitorOnce(
           valueColumn: options.actualsColumn ?? `actual_${model.info.output}`,
         })
       : loaded.actuals;
-    for (const frame of [reference.frame, loaded.frame])
-      await addCombinedColumns(connection, frame, options.combine);
-    const training =
-      reference.training !== undefined
-        ? reference.training
-        : await trainingMetric(registry, model.local.runId ?? model.info.runId);
-    const targetRange =
-      actuals && options.actualsRange === "training"
-        ? await trainingTargetRange(model.local.path)
-        : undefined;
-    const report = await computeVersionReport(connection, {
-      reference: reference.frame,
-      current: loaded.frame,
-      version: model.version,
-      actuals,
-      training,
-      driftShare: options.driftShare,
-      rmseFactor: options.rmseFactor,
-      targetRange,
-      kinds: declaredKinds(options, columns),
-    });
+    await addCombinedColumns(connection, loaded.frame, options.combine);
+    await addCombinedColumns(connection, reference.frame, options.combine);
+    const kinds = declaredKinds(options, columns);
+    const reports = [];
+    for (const version of versionsToCheck(options, model, loaded.frame)) {
+      // Each version against its own training data (another version's is another model's).
+      const own =
+        version === model.version
+          ? { model, reference }
+          : await otherVersion(options, context, model, version, columns, registry, scratch);
+      if (own.reference !== reference)
+        await addCombinedColumns(connection, own.reference.frame, options.combine);
+      const training =
+        own.reference.training !== undefined
+          ? own.reference.training
+          : await trainingMetric(registry, own.model.local.runId ?? own.model.info.runId);
+      const targetRange =
+        actuals && options.actualsRange === "training"
+          ? await trainingTargetRange(own.model.local.path)
+          : undefined;
+      reports.push(
+        await computeVersionReport(connection, {
+          reference: own.reference.frame,
+          current: loaded.frame,
+          version,
+          actuals,
+          training,
+          driftShare: options.driftShare,
+          rmseFactor: options.rmseFactor,
+          targetRange,
+          kinds,
+        }),
+      );
+    }
     const result: MonitorResult = {
       format: MONITOR_RESULT_FORMAT,
       model: model.name,
@@ -237,7 +258,7 @@ async function monitorOnce(
         rows: loaded.frame.rows,
       },
       ...(actuals ? { actuals: { description: actuals.description, rows: actuals.rows } } : {}),
-      versions: [report],
+      versions: reports,
       skipped: [...loaded.frame.skipped, ...reference.frame.skipped],
       settings: { driftShare: options.driftShare, rmseFactor: options.rmseFactor },
     };
@@ -254,6 +275,43 @@ async function monitorOnce(
     await closeDuckDB(engine).catch(() => {});
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/** The URI's version, or with --all-versions every version that predicted in the window. */
+function versionsToCheck(
+  options: MonitorOptions,
+  model: MonitoredModel,
+  current: WindowFrame,
+): string[] {
+  if (!options.allVersions || current.versions.length === 0) return [model.version];
+  return current.versions;
+}
+
+/**
+ * Another version of the model (--all-versions) with its own reference: its training data
+ * when the reference is `training`, else the same period or file as the URI's version.
+ */
+async function otherVersion(
+  options: MonitorOptions,
+  context: SourceContext,
+  model: MonitoredModel,
+  version: string,
+  columns: FrameColumn[],
+  registry: Registry,
+  scratch: string,
+): Promise<{ model: MonitoredModel; reference: Awaited<ReturnType<typeof loadReference>> }> {
+  if (model.local.name === undefined || !/^\d+$/.test(version))
+    throw new UserError(
+      `invalid setting "allVersions": version ${version} of ${model.name} is in the window, but ${options.model} is not a registered model whose versions can be loaded`,
+    );
+  const other = await resolveMonitoredModel(
+    { ...options, model: `models:/${model.local.name}/${version}` },
+    registry,
+    context.logger,
+  );
+  const table = `reference_v${version}`;
+  const reference = await loadReference(options, context, other, columns, registry, scratch, table);
+  return { model: other, reference };
 }
 
 /**
@@ -326,7 +384,7 @@ async function loadCurrent(
       dir,
       model: model.name,
       window,
-      version: model.version,
+      version: options.allVersions ? undefined : model.version,
       columns,
       maxRows: options.maxRows,
     });
@@ -340,7 +398,7 @@ async function loadCurrent(
     model: model.name,
     output: model.info.output,
     window,
-    version: model.version,
+    version: options.allVersions ? undefined : model.version,
     columns,
     actualColumn: options.actualsColumn,
     actualsTable: "actuals",
@@ -355,6 +413,7 @@ async function loadReference(
   columns: FrameColumn[],
   registry: Registry,
   scratch: string,
+  table: string,
 ): Promise<{
   frame: WindowFrame;
   runId?: string;
@@ -364,7 +423,7 @@ async function loadReference(
   switch (source.kind) {
     case "training": {
       const loaded = await loadTrainingReference(context, {
-        table: "reference",
+        table,
         registry,
         model: model.local,
         columns,
@@ -384,7 +443,7 @@ async function loadReference(
         context.logger,
       );
       const frame = await loadLogWindow(context, {
-        table: "reference",
+        table,
         dir,
         model: model.name,
         window: period,
@@ -395,7 +454,7 @@ async function loadReference(
     }
     case "table": {
       const { frame } = await loadBatchWindow(context, {
-        table: "reference",
+        table,
         sink: source.url,
         sinkTable: source.table,
         idColumn: options.idColumn,
@@ -409,7 +468,7 @@ async function loadReference(
     case "file":
       return {
         frame: await loadFileWindow(context, {
-          table: "reference",
+          table,
           path: source.path,
           columns,
           maxRows: options.maxRows,
