@@ -285,6 +285,18 @@ export async function startCluster(
     const onEarlyExit = (worker: Worker, code: number, signal: string) => {
       cluster.off("listening", onListening);
       cluster.off("exit", onEarlyExit);
+      // The worker sends its reason, then exits: on a busy machine the exit can be seen before
+      // the message is read. The IPC channel closes after the messages sent before it, so wait
+      // for that (briefly) before calling the exit unexplained.
+      const reasonArrived = worker.isConnected()
+        ? new Promise<void>((resolve) => {
+            worker.once("disconnect", () => resolve());
+            setTimeout(resolve, 1000).unref();
+          })
+        : Promise.resolve();
+      void reasonArrived.then(() => failStartup(worker, code, signal));
+    };
+    const failStartup = (worker: Worker, code: number, signal: string) => {
       const failure = startupFailures.get(worker.id);
       const error = failure?.userError
         ? new UserError(failure.message)
