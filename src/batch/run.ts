@@ -24,9 +24,9 @@ import type { BatchSource } from "./types.js";
 import { parsePartition } from "./partition.js";
 import type { BatchOptions } from "./options.js";
 import {
-  checkCron,
   durationMs,
   runOnSchedule,
+  scheduleFromSettings,
   scheduleControl,
   type Schedule,
   type ScheduleControl,
@@ -71,19 +71,7 @@ function lastPart(uri: string): string {
  * ends a scheduled process, as it would fail the same way at every slot.
  */
 export async function runBatch(options: BatchOptions, deps: RunBatchDeps): Promise<BatchStats[]> {
-  const schedule: Schedule | undefined =
-    options.every !== undefined
-      ? { everyMs: durationMs(options.every) }
-      : options.cron !== undefined
-        ? { cron: options.cron }
-        : undefined;
-  if (options.cron !== undefined) {
-    try {
-      checkCron(options.cron);
-    } catch (error) {
-      throw new UserError(`invalid setting "cron": ${(error as Error).message}`);
-    }
-  }
+  const schedule = scheduleFromSettings(options);
   const control = deps.control ?? scheduleControl();
   const jobId = options.jobName ?? defaultJobName(options);
   const reporting = await startReporting(options, jobId, deps.logger);

@@ -1,4 +1,5 @@
 import { Cron } from "croner";
+import { UserError } from "../config/errors.js";
 import type { Logger } from "../log/logger.js";
 
 export type Schedule = { everyMs: number } | { cron: string };
@@ -82,4 +83,22 @@ export function durationMs(text: string): number {
     match[2] as "ms" | "s" | "m" | "h" | "d"
   ];
   return Number(match[1]) * unit;
+}
+
+/**
+ * The schedule `--every` / `--cron` ask for, or undefined to run once; a cron pattern croner
+ * cannot parse is a UserError naming the setting.
+ */
+export function scheduleFromSettings(settings: {
+  every?: string;
+  cron?: string;
+}): Schedule | undefined {
+  if (settings.every !== undefined) return { everyMs: durationMs(settings.every) };
+  if (settings.cron === undefined) return undefined;
+  try {
+    checkCron(settings.cron);
+  } catch (error) {
+    throw new UserError(`invalid setting "cron": ${(error as Error).message}`);
+  }
+  return { cron: settings.cron };
 }

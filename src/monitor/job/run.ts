@@ -17,11 +17,10 @@ import { loadPredictor } from "../../model/predictor.js";
 import type { ModelInfo } from "../../model/types.js";
 import type { LocalModel, Registry } from "../../registry/registry.js";
 import {
-  checkCron,
   durationMs,
   runOnSchedule,
+  scheduleFromSettings,
   scheduleControl,
-  type Schedule,
   type ScheduleControl,
 } from "../../schedule/schedule.js";
 import { defaultPredictionLogDir } from "../prediction-log/options.js";
@@ -78,19 +77,7 @@ export async function runMonitor(
   options: MonitorOptions,
   deps: RunMonitorDeps,
 ): Promise<MonitorPass[]> {
-  const schedule: Schedule | undefined =
-    options.every !== undefined
-      ? { everyMs: durationMs(options.every) }
-      : options.cron !== undefined
-        ? { cron: options.cron }
-        : undefined;
-  if (options.cron !== undefined) {
-    try {
-      checkCron(options.cron);
-    } catch (error) {
-      throw new UserError(`invalid setting "cron": ${(error as Error).message}`);
-    }
-  }
+  const schedule = scheduleFromSettings(options);
   if (schedule !== undefined && options.windowEnd !== undefined)
     throw new UserError(
       'invalid setting "windowEnd": a scheduled monitor checks the window ending at each pass; give --window-end only to a single pass',
