@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { importSettingsShape } from "../import/options.js";
 import {
+  columnListSetting,
   intSetting,
   logLevelSetting,
   logFormatSetting,
@@ -12,13 +13,7 @@ import { DEFAULT_RETRY_ATTEMPTS, DEFAULT_RETRY_DELAY } from "./retry.js";
 
 const DURATION = /^\d+(ms|s|m|h|d)$/;
 
-const columnList = z
-  .union([z.string(), z.array(z.string())])
-  .transform((value) =>
-    (Array.isArray(value) ? value : value.split(","))
-      .map((name) => name.trim())
-      .filter((name) => name !== ""),
-  );
+const columnList = columnListSetting();
 
 /**
  * Options of `mldeploy batch`. The CLI merges flags > MLDEPLOY_* env > the config file's

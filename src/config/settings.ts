@@ -12,6 +12,16 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export const intSetting = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+/** A list of column names: comma-separated text (a flag, an env variable) or a YAML list. */
+export const columnListSetting = () =>
+  z
+    .union([z.string(), z.array(z.string())])
+    .transform((value) =>
+      (Array.isArray(value) ? value : value.split(","))
+        .map((name) => name.trim())
+        .filter((name) => name !== ""),
+    );
+
 export const logLevelSetting = (description = "Log level") =>
   z.enum(LOG_LEVELS).default("info").describe(description);
 

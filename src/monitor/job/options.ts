@@ -1,5 +1,6 @@
 import { z } from "zod";
 import {
+  columnListSetting,
   intSetting,
   logFormatSetting,
   logLevelSetting,
@@ -19,13 +20,7 @@ const instant = z
     message: "must be an ISO-8601 time, e.g. 2026-12-07T08:00:00Z or 2026-12-07",
   });
 
-const columnList = z
-  .union([z.string(), z.array(z.string())])
-  .transform((value) =>
-    (Array.isArray(value) ? value : value.split(","))
-      .map((name) => name.trim())
-      .filter((name) => name !== ""),
-  );
+const columnList = columnListSetting();
 
 const booleanSetting = () =>
   z.union([z.boolean(), z.enum(["true", "false"]).transform((v) => v === "true")]);
