@@ -373,6 +373,16 @@ describe("malformed blocks throw HpackError", () => {
   });
 });
 
+describe("input views", () => {
+  it("decodes a plain Uint8Array view at an offset of a larger buffer (a frame payload)", () => {
+    const block = hex(APPENDIX_C["C.4"][0]);
+    const payload = new Uint8Array(64).fill(0xff);
+    payload.set(block, 9);
+    const view = payload.subarray(9, 9 + block.length);
+    expect(new HpackDecoder().decode(view, NO_LIMIT)).toEqual(REQUESTS[0].fields);
+  });
+});
+
 describe("maxListSize", () => {
   it("a list over the limit is null, and the table still follows the block", () => {
     const decoder = new HpackDecoder();
