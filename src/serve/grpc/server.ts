@@ -1,11 +1,9 @@
-import http2, {
-  type IncomingHttpHeaders,
-  type ServerHttp2Session,
-  type ServerHttp2Stream,
-} from "node:http2";
 import net from "node:net";
 import { status as Status } from "@grpc/grpc-js";
 import { UserError } from "../../config/errors.js";
+import { H2ServerConnection, type H2Stream, type StreamListener } from "./h2/connection.js";
+import { encodeHeaderBlock } from "./h2/hpack.js";
+import type { RequestHead } from "./h2/request-head.js";
 import {
   grpcInferenceService,
   type CallOutcome,
@@ -41,60 +39,46 @@ export interface GrpcServing {
   cut(): void;
 }
 
-const {
-  HTTP2_HEADER_STATUS,
-  HTTP2_HEADER_CONTENT_TYPE,
-  HTTP2_HEADER_METHOD,
-  HTTP2_HEADER_PATH,
-  HTTP_STATUS_OK,
-  HTTP_STATUS_METHOD_NOT_ALLOWED,
-  HTTP_STATUS_UNSUPPORTED_MEDIA_TYPE,
-  NGHTTP2_NO_ERROR,
-} = http2.constants;
-
-const CONTENT_TYPE = "application/grpc+proto";
 /** The connection's receive window (flow control; see startGrpcServer). */
 const CONNECTION_WINDOW = 8 * 2 ** 20;
-
 /**
- * An answer's headers, and the trailers of an OK one: one object each for every call
- * (node:http2's respond and sendTrailers copy what they are given before using it).
+ * Streams a connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS): far above what
+ * a gRPC channel keeps in flight, and a bound on what one connection can make the server hold.
  */
-const ANSWER_HEADERS = Object.freeze({
-  [HTTP2_HEADER_STATUS]: HTTP_STATUS_OK,
-  [HTTP2_HEADER_CONTENT_TYPE]: CONTENT_TYPE,
-  "grpc-accept-encoding": ACCEPT_ENCODING,
-});
-const OK_TRAILERS = Object.freeze({ "grpc-status": "0", "grpc-message": "OK" });
+const MAX_CONCURRENT_STREAMS = 1000;
+/** SETTINGS_MAX_HEADER_LIST_SIZE: gRPC's own default metadata limit is 8 KiB (grpc core). */
+const MAX_HEADER_LIST_SIZE = 16 * 1024;
+
 /**
- * No `date` header (the gRPC protocol has none and no gRPC client reads it): node:http2 would
- * add one to every answer, one more header to map and HPACK-encode a call.
+ * An answer's headers, and the trailers of an OK one, encoded once (HPACK without a dynamic
+ * table: the same bytes for every call).
  */
-const RESPOND_WITH_TRAILERS = Object.freeze({ waitForTrailers: true, sendDate: false });
-
-// Listeners shared by every call (no closure a call): EventEmitter calls them on the stream.
-function ignore(): void {}
-function sendOkTrailers(this: ServerHttp2Stream): void {
-  this.sendTrailers(OK_TRAILERS);
-}
+const ANSWER_FIELDS: readonly (readonly [string, string])[] = [
+  [":status", "200"],
+  ["content-type", "application/grpc+proto"],
+  ["grpc-accept-encoding", ACCEPT_ENCODING],
+];
+const ANSWER_HEADERS = encodeHeaderBlock(ANSWER_FIELDS);
+const OK_TRAILERS = encodeHeaderBlock([
+  ["grpc-status", "0"],
+  ["grpc-message", "OK"],
+]);
 
 /**
- * Serves inference.GRPCInferenceService on host:port: the unary methods straight on
- * node:http2 (the gRPC wire format of wire.ts) rather than through @grpc/grpc-js's server,
- * whose call, interceptor, metadata and stream-decoder layers took ~30 % of the server's CPU
- * per call (an A/B with one client, 2026-12-07: 45 → 31 µs a single-row ModelInfer, 128 → 94
- * µs a 1,000-row one; README "Benchmarks"). The service is unary only, so a call is one POST,
- * one message each way and a status in the trailers.
+ * Serves inference.GRPCInferenceService on host:port: the unary methods on HTTP/2 connections
+ * of our own (h2/connection.ts), not through @grpc/grpc-js's server nor node:http2. grpc-js's
+ * call, interceptor, metadata and stream-decoder layers took ~30 % of the server's CPU per call
+ * (45 → 31 µs a single-row ModelInfer, an A/B of 2026-12-07), and node:http2 ~26 µs of the rest
+ * (a JS Duplex a stream, header objects, nghttp2 round trips for respond, write and trailers);
+ * README "Benchmarks". The service is unary only, so a call is one POST, one message each way
+ * and a status in the trailers (the gRPC wire format of wire.ts).
  *
- * The port is a node:net server of our own whose connections are handed to the HTTP/2 server
- * (emit "connection"), for two reasons:
- * - Nagle's algorithm off (noDelay), as node:http does for the HTTP side: with many calls in
- *   flight on a connection an answer's last small frames would otherwise wait for the
- *   client's delayed ACK (tens of ms a call);
- * - in a cluster worker it is a plain net listen, which node:cluster shares between the
- *   workers like the HTTP port (the primary hands connections out round-robin). A connection
- *   is an HTTP/2 session carrying many calls, so a client that keeps one channel talks to one
- *   worker; clients spread over workers by opening several channels.
+ * The port is a node:net server: Nagle's algorithm off (noDelay), as node:http does for the
+ * HTTP side (with many calls in flight an answer's last small frames would otherwise wait for
+ * the client's delayed ACK), and in a cluster worker a plain net listen, which node:cluster
+ * shares between the workers like the HTTP port (the primary hands connections out
+ * round-robin). A connection carries many calls, so a client that keeps one channel talks to
+ * one worker; clients spread over workers by opening several channels.
  */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServing> {
   const methods = grpcInferenceService(options);
@@ -103,35 +87,28 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   // flight (a Triton client's 1,000-row tensors are ~24 KB a call) stalls a round trip for
   // each WINDOW_UPDATE. Larger windows let it send; what is received is read at once (and
   // each call holds at most one message, see UnaryMessageReader), so this adds no buffering.
-  const streamWindow = Math.min(2 ** 20, Math.max(65_535, maxReceiveBytes + 5));
-  const h2 = http2.createServer({
-    // node:http2 refuses new streams of a session holding more than this many MB of unread
-    // frames; a call may hold a whole message of up to maxReceiveBytes.
-    maxSessionMemory: Math.max(10, Math.ceil((4 * maxReceiveBytes) / 2 ** 20)),
-    settings: { initialWindowSize: streamWindow },
-  });
-  const sessions = new Set<ServerHttp2Session>();
+  const settings = {
+    maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+    streamWindow: Math.min(2 ** 20, Math.max(65_535, maxReceiveBytes + 5)),
+    connectionWindow: CONNECTION_WINDOW,
+    maxHeaderListSize: MAX_HEADER_LIST_SIZE,
+    onError: (error: unknown) =>
+      options.logger.error({ err: error }, "gRPC connection failed on an internal error"),
+  };
+  const connections = new Set<H2ServerConnection>();
   let draining = false;
   const whenEmpty: (() => void)[] = [];
-  h2.on("session", (session: ServerHttp2Session) => {
-    sessions.add(session);
-    session.setLocalWindowSize(CONNECTION_WINDOW);
-    // A peer's protocol error or a reset connection ends this session only.
-    session.on("error", () => {});
-    session.once("close", () => {
-      sessions.delete(session);
-      if (sessions.size === 0) whenEmpty.splice(0).forEach((resolve) => resolve());
-    });
-    if (draining) session.close();
-  });
-  h2.on("sessionError", () => {});
-  h2.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) =>
-    serveStream(stream, headers, methods, maxReceiveBytes),
-  );
+  const onRequest = (stream: H2Stream, head: RequestHead) =>
+    serveStream(stream, head, methods, maxReceiveBytes);
 
   const listener = net.createServer({ noDelay: true }, (socket) => {
-    socket.on("error", () => {});
-    h2.emit("connection", socket);
+    const connection = new H2ServerConnection(socket, settings, onRequest);
+    connections.add(connection);
+    connection.onClose(() => {
+      connections.delete(connection);
+      if (connections.size === 0) whenEmpty.splice(0).forEach((resolve) => resolve());
+    });
+    if (draining) connection.drain();
   });
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
   await new Promise<void>((resolve, reject) => {
@@ -153,77 +130,54 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       (drained ??= new Promise<void>((resolve) => {
         draining = true;
         listener.close();
-        if (sessions.size === 0) return resolve();
+        if (connections.size === 0) return resolve();
         whenEmpty.push(resolve);
-        // GOAWAY on every connection: no new streams; each session closes once its calls end.
-        for (const session of sessions) session.close();
+        // GOAWAY on every connection: no new streams; each closes once its calls are answered.
+        for (const connection of connections) connection.drain();
       })),
     cut: () => {
       draining = true;
       listener.close();
-      for (const session of sessions) session.destroy();
+      for (const connection of connections) connection.destroy();
     },
   };
-}
-
-/** The call a stream carries, for the listeners shared by every call (see UnaryCall). */
-const CALL = Symbol("mldeploy.grpcCall");
-type CallStream = ServerHttp2Stream & { [CALL]?: UnaryCall };
-
-function onCallData(this: CallStream, chunk: Buffer): void {
-  this[CALL]?.data(chunk);
-}
-function onCallEnd(this: CallStream): void {
-  this[CALL]?.end();
-}
-function onCallClose(this: CallStream): void {
-  this[CALL]?.done();
 }
 
 /**
  * One call: the checks of the request's headers, its message read (bounded), the method, the
  * answer; a deadline (grpc-timeout) answers DEADLINE_EXCEEDED when it passes first. A stream
- * the client resets or a session that ends drops the answer (the method still runs to its
+ * the client resets or a connection that ends drops the answer (the method still runs to its
  * end, so its place under maxConcurrentRequests is given back).
  */
 function serveStream(
-  stream: ServerHttp2Stream,
-  headers: IncomingHttpHeaders,
+  stream: H2Stream,
+  head: RequestHead,
   methods: Map<string, UnaryMethod>,
   maxReceiveBytes: number,
 ): void {
-  // A reset stream emits "error" (ERR_HTTP2_STREAM_ERROR): it ends this call only.
-  stream.on("error", ignore);
   // As grpc-js: not gRPC at all (another content type) is an HTTP error, not a gRPC status.
-  const contentType = headers[HTTP2_HEADER_CONTENT_TYPE];
-  if (typeof contentType !== "string" || !contentType.startsWith("application/grpc"))
-    return refuseHttp(stream, HTTP_STATUS_UNSUPPORTED_MEDIA_TYPE);
-  if (headers[HTTP2_HEADER_METHOD] !== "POST")
-    return refuseHttp(stream, HTTP_STATUS_METHOD_NOT_ALLOWED);
-  const path = String(headers[HTTP2_HEADER_PATH] ?? "");
+  const contentType = head.get("content-type");
+  if (contentType === undefined || !contentType.startsWith("application/grpc"))
+    return refuseHttp(stream, 415);
+  if (head.method !== "POST") return refuseHttp(stream, 405);
+  const path = head.path;
   const method = methods.get(path);
-  const authorization = headers.authorization;
-  const call = new UnaryCall(
-    stream,
-    method,
-    maxReceiveBytes,
-    typeof authorization === "string" ? authorization : undefined,
-  );
+  const call = new UnaryCall(stream, method, maxReceiveBytes, head.get("authorization"));
+  stream.listener = call;
   if (!method)
     return call.fail({
       code: Status.UNIMPLEMENTED,
       details: `The server does not implement the method ${path}`,
     });
-  const encoding = headers["grpc-encoding"];
-  const messageEncoding = typeof encoding === "string" ? encoding : "identity";
+  const messageEncoding = head.get("grpc-encoding") ?? "identity";
   if (messageEncoding !== "identity" && messageEncoding !== "gzip" && messageEncoding !== "deflate")
     return call.fail({
       code: Status.UNIMPLEMENTED,
       details: `Received message compressed with unsupported encoding "${messageEncoding}"`,
     });
   call.messageEncoding = messageEncoding;
-  const timeout = headers["grpc-timeout"];
-  if (typeof timeout === "string") {
+  const timeout = head.get("grpc-timeout");
+  if (timeout !== undefined) {
     const ms = parseTimeout(timeout);
     if (typeof ms !== "number") return call.fail(ms);
     call.timer = setTimeout(
@@ -231,31 +185,26 @@ function serveStream(
       // setTimeout's own ceiling (~24.8 days); a longer deadline never passes in practice.
       Math.min(ms, 2 ** 31 - 1),
     );
-    // Only a deadline needs the stream's end seen at once (open() sees it otherwise).
-    stream.once("close", onCallClose);
   }
-  (stream as CallStream)[CALL] = call;
-  stream.on("data", onCallData);
-  stream.once("end", onCallEnd);
 }
 
-function refuseHttp(stream: ServerHttp2Stream, status: number): void {
-  stream.respond({ [HTTP2_HEADER_STATUS]: status }, { endStream: true });
-  stream.resume();
+/** Not a gRPC request: an HTTP status and nothing else. */
+function refuseHttp(stream: H2Stream, status: number): void {
+  stream.respond(encodeHeaderBlock([[":status", String(status)]]));
 }
 
 /**
- * A call's state, one object a call: its listeners are shared functions that find it on the
- * stream (no closures a call; this is the hot path of every prediction).
+ * A call's state, one object a call, and the stream's listener (no closures a call: this is the
+ * hot path of every prediction).
  */
-class UnaryCall {
+class UnaryCall implements StreamListener {
   answered = false;
   timer: NodeJS.Timeout | undefined;
   messageEncoding = "identity";
   private readonly reader: UnaryMessageReader;
 
   constructor(
-    private readonly stream: ServerHttp2Stream,
+    private readonly stream: H2Stream,
     private readonly method: UnaryMethod | undefined,
     maxReceiveBytes: number,
     private readonly authorization: string | undefined,
@@ -263,32 +212,30 @@ class UnaryCall {
     this.reader = new UnaryMessageReader(maxReceiveBytes);
   }
 
-  done(): void {
+  /** The stream is over (answered, reset, or its connection gone). */
+  closed(): void {
     this.answered = true;
     if (this.timer) clearTimeout(this.timer);
   }
 
-  open(): boolean {
-    return !this.answered && !this.stream.destroyed && !this.stream.closed;
+  private open(): boolean {
+    return !this.answered && this.stream.open;
   }
 
-  /** Trailers-Only: the status in the only HEADERS frame; the rest of the request is dropped. */
+  /**
+   * Trailers-Only: the status in the only HEADERS frame; the rest of the request is dropped
+   * (the connection resets the stream with NO_ERROR when the client is still sending, RFC
+   * 9113 §8.1).
+   */
   fail({ code, details }: CallError): void {
     if (!this.open()) return;
-    this.done();
-    const { stream } = this;
-    stream.respond(
-      {
-        ...ANSWER_HEADERS,
-        "grpc-status": String(code),
-        "grpc-message": encodeGrpcMessage(details),
-      },
-      { endStream: true },
+    this.stream.respond(
+      encodeHeaderBlock([
+        ...ANSWER_FIELDS,
+        ["grpc-status", String(code)],
+        ["grpc-message", encodeGrpcMessage(details)],
+      ]),
     );
-    // The rest of the request is not read: dropped as it comes, and when the client is still
-    // sending, RST_STREAM(NO_ERROR) after the answer asks it to stop (RFC 9113 §8.1).
-    stream.resume();
-    if (!stream.readableEnded) stream.close(NGHTTP2_NO_ERROR);
   }
 
   data(chunk: Buffer): void {
@@ -316,10 +263,6 @@ class UnaryCall {
   private answer(outcome: CallOutcome): void {
     if (!("message" in outcome)) return this.fail(outcome);
     if (!this.open()) return;
-    this.done();
-    const { stream } = this;
-    stream.respond(ANSWER_HEADERS, RESPOND_WITH_TRAILERS);
-    stream.on("wantTrailers", sendOkTrailers);
-    stream.end(framed(outcome.message));
+    this.stream.answer(ANSWER_HEADERS, framed(outcome.message), OK_TRAILERS);
   }
 }
