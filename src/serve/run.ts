@@ -136,10 +136,21 @@ export async function runServe(
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
   }
+  // A Ctrl-C while starting reaches the workers too (one process group), and one still loading
+  // its modules dies of it before its own handlers are in: the start then fails because it was
+  // asked to stop, which is the user's wish, not an error to report (with a stack).
+  const unlessInterrupted = (error: unknown): never => {
+    if (pendingSignal === undefined || !(deps.handleSignals ?? true)) throw error;
+    logger.info(
+      { signal: pendingSignal, cause: (error as Error).message },
+      "stopped while starting: nothing is served",
+    );
+    process.exit(0);
+  };
   let runningServe: RunningServe;
   if (options.workers > 1 && cluster.isPrimary) {
     const started = performance.now();
-    const handle = await startCluster(options, models, logger);
+    const handle = await startCluster(options, models, logger).catch(unlessInterrupted);
     logger.info(
       {
         model: options.modelName ?? model.name ?? path.basename(model.path),
@@ -163,7 +174,7 @@ export async function runServe(
       if (deps.handleSignals ?? true) process.exit(code);
     });
   } else {
-    const instance = await startServing(options, models, { logger });
+    const instance = await startServing(options, models, { logger }).catch(unlessInterrupted);
     swapTo = (next, index) => instance.swap(next, index);
     countFailedReload = () => instance.countFailedReload();
     handled = () => instance.handled();

@@ -1,5 +1,8 @@
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { beforeAll, describe, expect, it } from "vitest";
+import { CLI } from "../helpers/cli.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { startServeProcess } from "../helpers/serve-process.js";
 
@@ -168,3 +171,42 @@ it("a request sent during shutdown on a kept-alive connection gets a 503 after i
     server.kill("SIGKILL");
   }
 });
+
+/** The pids of a process's children (the cluster's workers), from /proc. */
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+it("Ctrl-C while the workers are starting (SIGINT to the process group) stops quietly, exit 0, no stack trace", async () => {
+  const child = spawn(
+    process.execPath,
+    [CLI, "serve", bundle, "--workers", "2", "--port", "0", "--log-format", "json"],
+    // Its own process group, as a terminal's foreground job: the signal reaches every worker.
+    { detached: true, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => resolve(code)),
+  );
+  // As soon as the workers exist, before they have loaded their modules and the model.
+  const deadline = Date.now() + 30_000;
+  while (childPids(child.pid!).length < 2) {
+    if (Date.now() > deadline) throw new Error(`no workers were forked: ${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  process.kill(-child.pid!, "SIGINT");
+  const code = await exited;
+  expect(output).not.toContain("unexpected error");
+  expect(output).not.toMatch(/\n\s+at /);
+  expect(code).toBe(0);
+}, 60_000);
