@@ -17,7 +17,7 @@ import {
   windowUpdateFrame,
   writeFrameHeader,
 } from "./frames.js";
-import { HpackDecoder, HpackError } from "./hpack.js";
+import { encodeHeaderBlock, HpackDecoder, HpackError } from "./hpack.js";
 import { MalformedRequest, RequestHead } from "./request-head.js";
 
 /**
@@ -84,6 +84,9 @@ const CLOSE_GRACE_MS = 2000;
 const JOIN_LIMIT = 256 * 1024;
 /** A dynamic table size update to 0 (RFC 7541 §6.3): our encoder never indexes. */
 const TABLE_SIZE_ZERO = Buffer.from([0x20]);
+
+/** The answer to a request header list over SETTINGS_MAX_HEADER_LIST_SIZE (RFC 6585). */
+const STATUS_431 = encodeHeaderBlock([[":status", "431"]]);
 
 /** One request/answer exchange. */
 export class H2Stream {
@@ -442,7 +445,7 @@ export class H2ServerConnection {
     this.streams.set(id, stream);
     if (list === null) {
       // Over SETTINGS_MAX_HEADER_LIST_SIZE: 431 (RFC 6585), this request only.
-      stream.respond(this.encodeStatusOnly(431));
+      stream.respond(STATUS_431);
       return;
     }
     let head: RequestHead;
@@ -468,12 +471,6 @@ export class H2ServerConnection {
   private refuse(id: number, code: ErrorCode): void {
     this.write(rstStreamFrame(id, code));
     this.rememberReset(id);
-  }
-
-  private encodeStatusOnly(status: number): Buffer {
-    // ":status" is static index 8..14 only for some codes; a literal with static name 8 is general.
-    const text = String(status);
-    return Buffer.from([0x08, text.length, ...Buffer.from(text, "latin1")]);
   }
 
   private priority(id: number, payload: Buffer): void {
