@@ -537,10 +537,11 @@ export class Hpack {
   }
 
   /** Decodes all the header blocks of one connection, in the order the server sent them. */
-  async decode(blocks: Buffer[]): Promise<HeaderList[]> {
+  async decode(blocks: Buffer[], tableSize?: number): Promise<HeaderList[]> {
     return (await this.ask({
       op: "decode",
       blocks: blocks.map((b) => b.toString("hex")),
+      ...(tableSize === undefined ? {} : { table_size: tableSize }),
     })) as HeaderList[];
   }
 
@@ -561,6 +562,7 @@ export class Hpack {
 export async function decodeAll(
   hpack: Hpack,
   connection: H2Connection,
+  tableSize?: number,
 ): Promise<Map<number, HeaderList[]>> {
   const order: { streamId: number; block: Buffer }[] = [];
   // Reassemble header blocks in the order their frames arrived.
@@ -579,7 +581,10 @@ export async function decodeAll(
       pending = undefined;
     }
   }
-  const decoded = await hpack.decode(order.map((o) => o.block));
+  const decoded = await hpack.decode(
+    order.map((o) => o.block),
+    tableSize,
+  );
   const byStream = new Map<number, HeaderList[]>();
   order.forEach(({ streamId }, i) => {
     const list = byStream.get(streamId) ?? [];

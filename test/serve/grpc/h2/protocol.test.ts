@@ -515,6 +515,39 @@ describe.skipIf(!HAS_HPACK)("RFC 9113 conformance of the gRPC port (raw frames)"
       );
     });
 
+    it("§6.9.1: the connection window bounds the answer too (65,535 bytes until a WINDOW_UPDATE on stream 0)", async () => {
+      await withConnection(
+        async (connection) => {
+          const rows = 10_000;
+          await connection.request(
+            1,
+            grpcHeaders(port, INFER_PATH),
+            inferBody(Array(rows).fill(4.5)),
+          );
+          const received = () => connection.stream(1).dataFrameSizes.reduce((a, b) => a + b, 0);
+          await connection.until(
+            () => (received() >= 65_535 ? true : undefined),
+            "DATA up to the connection window (65,535 bytes)",
+          );
+          await roundTrip(connection, "connwin");
+          expect(received(), "DATA beyond the connection window").toBe(65_535);
+          expect(connection.stream(1).ended).toBe(false);
+          connection.send(windowUpdate(0, 1_000_000));
+          const answer = await answerOf(connection, 1);
+          expect(answer.grpcStatus).toBe("0");
+          expect(predictions(answer.data)).toHaveLength(rows);
+        },
+        {
+          // A stream window far above the connection's, so only the connection's can stop it.
+          start: Buffer.concat([
+            PREFACE,
+            settingsFrame([[Setting.INITIAL_WINDOW_SIZE, 4_000_000]]),
+          ]),
+          autoWindowUpdate: false,
+        },
+      );
+    });
+
     // Skipped on node:http2: §6.9 mandates this connection error's type, but Node
     // ends the session with GOAWAY INTERNAL_ERROR (2) (nghttp2 reports a fatal error and
     // node:http2 destroys the session with INTERNAL_ERROR). A new layer must pass it.
@@ -652,6 +685,52 @@ describe.skipIf(!HAS_HPACK)("RFC 9113 conformance of the gRPC port (raw frames)"
       await withConnection(async (connection) => {
         connection.send(frame(Type.HEADERS, Flag.END_HEADERS, 1, Buffer.from([0x80])));
         await connection.expectConnectionError([ErrorCode.COMPRESSION_ERROR], "HPACK index 0");
+      });
+    });
+
+    it("RFC 7541 §4.2 / RFC 9113 §6.5.2: with our SETTINGS_HEADER_TABLE_SIZE 0 the server's header blocks use no dynamic table", async () => {
+      await withConnection(
+        async (connection) => {
+          await liveCall(connection, 1);
+          await liveCall(connection, 3);
+          await liveCall(connection, 5);
+          // A decoder whose dynamic table holds nothing: an indexed reference to an entry the
+          // server added, or a table size update above 0, fails to decode.
+          const decoded = await decodeAll(hpack, connection, 0);
+          for (const id of [1, 3, 5])
+            expect(header(decoded.get(id)?.[1] ?? [], "grpc-status")).toBe("0");
+        },
+        { start: Buffer.concat([PREFACE, settingsFrame([[Setting.HEADER_TABLE_SIZE, 0]])]) },
+      );
+    });
+
+    it("§8.1.1 / §8.2: malformed requests (no :path, uppercase name, connection header, te not trailers, pseudo-header after a regular one) are stream errors PROTOCOL_ERROR or a 4xx", async () => {
+      await withConnection(async (connection) => {
+        const base = grpcHeaders(port, LIVE_PATH);
+        const malformed: HeaderList[] = [
+          base.filter(([n]) => n !== ":path"),
+          [...base, ["X-Upper", "1"]],
+          [...base, ["connection", "keep-alive"]],
+          base.map(([n, v]): [string, string] => (n === "te" ? [n, "gzip"] : [n, v])),
+          [...base.filter(([n]) => n !== ":authority"), [":authority", `127.0.0.1:${port}`]],
+        ];
+        const ids = malformed.map((_, i) => 1 + 2 * i);
+        malformed.forEach((headers, i) =>
+          connection.send(
+            frame(Type.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, ids[i], literalBlock(headers)),
+          ),
+        );
+        const records = await Promise.all(ids.map((id) => connection.answered(id)));
+        const decoded = await decodeAll(hpack, connection);
+        records.forEach((record, i) => {
+          const status = header(decoded.get(ids[i])?.[0] ?? [], ":status");
+          const refused = record.reset === ErrorCode.PROTOCOL_ERROR || /^4\d\d$/.test(status ?? "");
+          expect(refused, `malformed request ${i}: reset ${record.reset}, :status ${status}`).toBe(
+            true,
+          );
+        });
+        // Stream errors: the connection still serves.
+        await liveCall(connection, 1 + 2 * malformed.length);
       });
     });
 
