@@ -48,10 +48,13 @@ let instance: ServeInstance;
 let port: number;
 let hpack: Hpack;
 
-async function serve(grpcPort: number): Promise<ServeInstance> {
+async function serve(
+  grpcPort: number,
+  options: { shutdownTimeoutMs?: number } = {},
+): Promise<ServeInstance> {
   const bundle = await rideBundlePath();
   return startServing(
-    parseServeOptions({ model: bundle, port: 0, grpcPort, workers: 1, ...LIMITS }),
+    parseServeOptions({ model: bundle, port: 0, grpcPort, workers: 1, ...LIMITS, ...options }),
     [{ path: bundle, servedName: "ride-duration" }],
     { logger: createLogger({ level: "silent" }), announce: false },
   );
@@ -226,6 +229,25 @@ async function liveCall(connection: H2Connection, streamId: number): Promise<voi
 
 function ping(data: Buffer, flags = 0, streamId = 0): Buffer {
   return frame(Type.PING, flags, streamId, data);
+}
+
+/** An open call, then a DATA frame one byte above the server's max frame size. */
+async function oversizedData(connection: H2Connection, serverPort: number): Promise<void> {
+  connection.send(
+    frame(Type.HEADERS, Flag.END_HEADERS, 1, literalBlock(grpcHeaders(serverPort, INFER_PATH))),
+    frame(Type.DATA, 0, 1, Buffer.alloc(connection.serverMaxFrame + 1)),
+  );
+  await connection.until(
+    () =>
+      connection.stream(1).reset !== undefined || connection.closed || connection.goaways().length
+        ? true
+        : undefined,
+    "RST_STREAM or GOAWAY after an oversized DATA frame",
+  );
+  if (connection.stream(1).reset !== undefined)
+    expect(connection.stream(1).reset).toBe(ErrorCode.FRAME_SIZE_ERROR);
+  else
+    await connection.expectConnectionError([ErrorCode.FRAME_SIZE_ERROR], "an oversized DATA frame");
 }
 
 /** Waits for the server's ACK of a PING: it has read every frame sent before. */
@@ -936,28 +958,18 @@ describe.skipIf(!HAS_HPACK)("RFC 9113 conformance of the gRPC port (raw frames)"
 
   describe("§4.2 frame size", () => {
     it("§4.2: a DATA frame beyond the server's SETTINGS_MAX_FRAME_SIZE is a FRAME_SIZE_ERROR (stream or connection)", async () => {
-      await withConnection(async (connection) => {
-        connection.send(
-          frame(Type.HEADERS, Flag.END_HEADERS, 1, literalBlock(grpcHeaders(port, INFER_PATH))),
-        );
-        connection.send(frame(Type.DATA, 0, 1, Buffer.alloc(connection.serverMaxFrame + 1)));
-        await connection.until(
-          () =>
-            connection.stream(1).reset !== undefined ||
-            connection.closed ||
-            connection.goaways().length
-              ? true
-              : undefined,
-          "RST_STREAM or GOAWAY after an oversized DATA frame",
-        );
-        if (connection.stream(1).reset !== undefined)
-          expect(connection.stream(1).reset).toBe(ErrorCode.FRAME_SIZE_ERROR);
-        else
-          await connection.expectConnectionError(
-            [ErrorCode.FRAME_SIZE_ERROR],
-            "an oversized DATA frame",
-          );
-      });
+      // A server of its own with a short shutdown timeout: on node:http2 the session of this
+      // connection never closes (see the skipped drain test below), which would hold up the
+      // shared server's close for its whole shutdown timeout.
+      const ownPort = await freePort();
+      const own = await serve(ownPort, { shutdownTimeoutMs: 300 });
+      const connection = await H2Connection.ready(ownPort);
+      try {
+        await oversizedData(connection, ownPort);
+      } finally {
+        connection.close();
+        await own.close();
+      }
     });
 
     it("§4.2: a SETTINGS frame beyond SETTINGS_MAX_FRAME_SIZE is a connection error FRAME_SIZE_ERROR", async () => {
@@ -1141,5 +1153,25 @@ describe.skipIf(!HAS_HPACK)("§6.8 GOAWAY on a graceful stop", () => {
       connection.close();
       await own.close();
     }
+  });
+
+  // Skipped on node:http2 (not an RFC rule; our graceful stop): after a DATA frame above
+  // SETTINGS_MAX_FRAME_SIZE on an open call, node:http2 answers GOAWAY FRAME_SIZE_ERROR, but
+  // that session never emits "close", not even once the client has closed its socket, so
+  // instance.close() waits the whole shutdownTimeoutMs (10 s by default) before cutting. A new
+  // layer must release a connection ended by an error at once.
+  it.skip("a connection ended by a protocol error mid-call does not hold up a graceful stop", async () => {
+    const ownPort = await freePort();
+    const own = await serve(ownPort, { shutdownTimeoutMs: 10_000 });
+    const connection = await H2Connection.ready(ownPort);
+    try {
+      await oversizedData(connection, ownPort);
+    } finally {
+      connection.close();
+    }
+    await connection.waitClosed();
+    const started = Date.now();
+    await own.close();
+    expect(Date.now() - started, "instance.close() after the client closed").toBeLessThan(2_000);
   });
 });
