@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../../../src/log/logger.js";
 import type { ModelInferResponse } from "../../../../src/serve/grpc/messages.js";
@@ -22,7 +23,7 @@ import { grpcHeaders, grpcMessage, H2Connection, INFER_PATH } from "./frames.js"
 
 const HAS_H2 = pythonHas("h2");
 const HAS_NGHTTP = spawnSync("sh", ["-c", "command -v nghttp"], { stdio: "ignore" }).status === 0;
-const HERE = path.dirname(new URL(import.meta.url).pathname);
+const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 let instance: ServeInstance | undefined;
 let port: number;
@@ -138,75 +139,81 @@ interface H2Answer {
 
 const value = (headers: Headers | null, name: string) => headers?.find(([n]) => n === name)?.[1];
 
-describe.skipIf(!HAS_H2)("python3-h2 as the client", () => {
-  it("100 concurrent ModelInfer calls on one connection, 4,096-byte client window: every answer OK and its own", async () => {
-    const calls = 100;
-    const rows = 1_000;
-    const distances = Array.from({ length: calls }, (_, i) => 0.5 + i * 0.3);
-    const expected = await reference(distances);
-    expect(new Set(expected).size, "distinct predictions, so a mix-up shows").toBeGreaterThan(
-      calls / 4,
-    );
-    const spec = path.join(dir, "h2-spec.json");
-    fs.writeFileSync(
-      spec,
-      JSON.stringify({
-        path: INFER_PATH,
-        window: 4_096,
-        bodies: distances.map((d) => inferBody(Array(rows).fill(d)).toString("hex")),
-      }),
-    );
-    const client = await run(
-      SYSTEM_PYTHON,
-      [path.join(HERE, "h2_client.py"), String(port), spec],
-      15_000,
-    );
-    expect(client.status, `h2_client.py failed: ${client.stderr}`).toBe(0);
-    const answers = JSON.parse(client.stdout.toString()) as H2Answer[];
-    expect(answers).toHaveLength(calls);
-    answers.forEach((answer, i) => {
-      expect(value(answer.headers, ":status")).toBe("200");
-      expect(value(answer.headers, "content-type")).toMatch(/^application\/grpc/);
-      expect(value(answer.trailers, "grpc-status"), `call ${i}`).toBe("0");
-      const got = predictions(Buffer.from(answer.data, "hex"));
-      expect(got).toHaveLength(rows);
-      // An 8,000-byte answer through a 4,096-byte window: the server waited for WINDOW_UPDATEs.
-      expect(got.every((p) => Math.abs(p - expected[i]) < 1e-9)).toBe(true);
+describe.skipIf(!HAS_H2)(
+  `python3-h2 as the client${HAS_H2 ? "" : " (skipped: Debian's python3-h2 is not installed)"}`,
+  () => {
+    it("100 concurrent ModelInfer calls on one connection, 4,096-byte client window: every answer OK and its own", async () => {
+      const calls = 100;
+      const rows = 1_000;
+      const distances = Array.from({ length: calls }, (_, i) => 0.5 + i * 0.3);
+      const expected = await reference(distances);
+      expect(new Set(expected).size, "distinct predictions, so a mix-up shows").toBeGreaterThan(
+        calls / 4,
+      );
+      const spec = path.join(dir, "h2-spec.json");
+      fs.writeFileSync(
+        spec,
+        JSON.stringify({
+          path: INFER_PATH,
+          window: 4_096,
+          bodies: distances.map((d) => inferBody(Array(rows).fill(d)).toString("hex")),
+        }),
+      );
+      const client = await run(
+        SYSTEM_PYTHON,
+        [path.join(HERE, "h2_client.py"), String(port), spec],
+        15_000,
+      );
+      expect(client.status, `h2_client.py failed: ${client.stderr}`).toBe(0);
+      const answers = JSON.parse(client.stdout.toString()) as H2Answer[];
+      expect(answers).toHaveLength(calls);
+      answers.forEach((answer, i) => {
+        expect(value(answer.headers, ":status")).toBe("200");
+        expect(value(answer.headers, "content-type")).toMatch(/^application\/grpc/);
+        expect(value(answer.trailers, "grpc-status"), `call ${i}`).toBe("0");
+        const got = predictions(Buffer.from(answer.data, "hex"));
+        expect(got).toHaveLength(rows);
+        // An 8,000-byte answer through a 4,096-byte window: the server waited for WINDOW_UPDATEs.
+        expect(got.every((p) => Math.abs(p - expected[i]) < 1e-9)).toBe(true);
+      });
     });
-  });
-});
+  },
+);
 
-describe.skipIf(!HAS_NGHTTP)("nghttp (nghttp2-client) as the client", () => {
-  it("a ModelInfer over h2c prior knowledge with small windows: exit 0, :status 200, grpc-status 0, the model's answer", async () => {
-    const rows = 3_000;
-    const [expected] = await reference([4.5]);
-    const body = path.join(dir, "nghttp-body.bin");
-    fs.writeFileSync(body, inferBody(Array(rows).fill(4.5)));
-    const url = `http://127.0.0.1:${port}${INFER_PATH}`;
-    const args = [
-      // 2^12-1 bytes stream window, 2^14-1 connection window: the 24 kB answer waits for them.
-      "-w",
-      "12",
-      "-W",
-      "14",
-      "-H",
-      "content-type: application/grpc",
-      "-H",
-      "te: trailers",
-      "-d",
-      body,
-      url,
-    ];
-    const verbose = await run("nghttp", ["-v", "-n", ...args], 10_000);
-    const log = verbose.stdout.toString();
-    expect(verbose.status, `nghttp -v failed: ${verbose.stderr}${log}`).toBe(0);
-    expect(log).toMatch(/recv \(stream_id=\d+\) :status: 200/);
-    expect(log).toMatch(/recv \(stream_id=\d+\) grpc-status: 0/);
-    expect(log).not.toMatch(/recv RST_STREAM|recv GOAWAY/);
-    const plain = await run("nghttp", args, 10_000);
-    expect(plain.status, `nghttp failed: ${plain.stderr}`).toBe(0);
-    const got = predictions(plain.stdout);
-    expect(got).toHaveLength(rows);
-    expect(got.every((p) => Math.abs(p - expected) < 1e-9)).toBe(true);
-  });
-});
+describe.skipIf(!HAS_NGHTTP)(
+  `nghttp (nghttp2-client) as the client${HAS_NGHTTP ? "" : " (skipped: nghttp is not on PATH)"}`,
+  () => {
+    it("a ModelInfer over h2c prior knowledge with small windows: exit 0, :status 200, grpc-status 0, the model's answer", async () => {
+      const rows = 3_000;
+      const [expected] = await reference([4.5]);
+      const body = path.join(dir, "nghttp-body.bin");
+      fs.writeFileSync(body, inferBody(Array(rows).fill(4.5)));
+      const url = `http://127.0.0.1:${port}${INFER_PATH}`;
+      const args = [
+        // 2^12-1 bytes stream window, 2^14-1 connection window: the 24 kB answer waits for them.
+        "-w",
+        "12",
+        "-W",
+        "14",
+        "-H",
+        "content-type: application/grpc",
+        "-H",
+        "te: trailers",
+        "-d",
+        body,
+        url,
+      ];
+      const verbose = await run("nghttp", ["-v", "-n", ...args], 10_000);
+      const log = verbose.stdout.toString();
+      expect(verbose.status, `nghttp -v failed: ${verbose.stderr}${log}`).toBe(0);
+      expect(log).toMatch(/recv \(stream_id=\d+\) :status: 200/);
+      expect(log).toMatch(/recv \(stream_id=\d+\) grpc-status: 0/);
+      expect(log).not.toMatch(/recv RST_STREAM|recv GOAWAY/);
+      const plain = await run("nghttp", args, 10_000);
+      expect(plain.status, `nghttp failed: ${plain.stderr}`).toBe(0);
+      const got = predictions(plain.stdout);
+      expect(got).toHaveLength(rows);
+      expect(got.every((p) => Math.abs(p - expected) < 1e-9)).toBe(true);
+    });
+  },
+);
