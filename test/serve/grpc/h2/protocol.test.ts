@@ -254,6 +254,32 @@ async function oversizedData(connection: H2Connection, serverPort: number): Prom
     await connection.expectConnectionError([ErrorCode.FRAME_SIZE_ERROR], "an oversized DATA frame");
 }
 
+/**
+ * A stream error (RST_STREAM on `streamId` with one of `streamCodes`) or a connection error
+ * (GOAWAY with one of `connectionCodes`, or a close), whichever the server chose.
+ */
+async function expectError(
+  connection: H2Connection,
+  streamId: number,
+  streamCodes: number[],
+  connectionCodes: number[],
+  what: string,
+): Promise<void> {
+  await connection.until(
+    () =>
+      connection.stream(streamId).reset !== undefined ||
+      connection.closed ||
+      connection.goaways().length
+        ? true
+        : undefined,
+    `RST_STREAM or GOAWAY after ${what}`,
+  );
+  const reset = connection.stream(streamId).reset;
+  if (reset !== undefined && !connection.goaways().length)
+    expect(streamCodes, `${what}: RST_STREAM code ${reset}`).toContain(reset);
+  else await connection.expectConnectionError(connectionCodes, what);
+}
+
 /** Waits for the server's ACK of a PING: it has read every frame sent before. */
 async function roundTrip(connection: H2Connection, tag: string): Promise<void> {
   const data = Buffer.from(tag.padEnd(8, "_").slice(0, 8), "latin1");
@@ -928,6 +954,176 @@ describe.skipIf(!HAS_HPACK)(`RFC 9113 conformance of the gRPC port (raw frames)$
     });
   });
 
+  describe("frame validity (one error each)", () => {
+    // These run on a server of their own with a short shutdown timeout: on node:http2 a
+    // protocol error on an open call leaves its session open for good (see the skipped drain
+    // test at the end), which would hold up the shared server's close for 10 s.
+    let shared: number;
+    let own: ServeInstance | undefined;
+    beforeAll(async () => {
+      shared = port;
+      port = await freePort();
+      own = await serve(port, { shutdownTimeoutMs: 300 });
+    }, 60_000);
+    afterAll(async () => {
+      port = shared;
+      await own?.close();
+    });
+    const open = (streamId: number) =>
+      frame(Type.HEADERS, Flag.END_HEADERS, streamId, literalBlock(grpcHeaders(port, INFER_PATH)));
+    interface Case {
+      title: string;
+      /** Frames sent on a ready connection. */
+      frames: () => Buffer[];
+      /** A RST_STREAM of one of these codes on stream 1 is accepted (a stream error). */
+      stream: number[];
+      /** A GOAWAY of one of these codes (or a close) is accepted (a connection error). */
+      connection: number[];
+      /**
+       * Skipped on node:http2: the section mandates the error's type, but Node ends the
+       * session with GOAWAY INTERNAL_ERROR (2) (nghttp2 reports a fatal error and node:http2
+       * destroys the session with INTERNAL_ERROR). A new layer must pass it.
+       */
+      nodeInternalError?: true;
+    }
+    const cases: Case[] = [
+      {
+        title:
+          "§6.1: DATA whose padding is as long as its payload is a connection error PROTOCOL_ERROR",
+        frames: () => [open(1), frame(Type.DATA, Flag.PADDED, 1, Buffer.from([4, 0, 0, 0]))],
+        stream: [],
+        connection: [ErrorCode.PROTOCOL_ERROR],
+      },
+      {
+        title:
+          "§6.2: HEADERS whose padding is as long as its payload is a connection error PROTOCOL_ERROR",
+        frames: () => [
+          frame(Type.HEADERS, Flag.END_HEADERS | Flag.PADDED, 1, Buffer.from([8, 0x82, 0, 0])),
+        ],
+        stream: [],
+        connection: [ErrorCode.PROTOCOL_ERROR],
+      },
+      {
+        title: "§6.4: RST_STREAM on an idle stream is a connection error PROTOCOL_ERROR",
+        frames: () => [rstStream(1, ErrorCode.CANCEL)],
+        stream: [],
+        connection: [ErrorCode.PROTOCOL_ERROR],
+        nodeInternalError: true,
+      },
+      {
+        title: "§6.4: RST_STREAM whose length is not 4 is a connection error FRAME_SIZE_ERROR",
+        frames: () => [open(1), frame(Type.RST_STREAM, 0, 1, Buffer.alloc(5))],
+        stream: [],
+        connection: [ErrorCode.FRAME_SIZE_ERROR],
+      },
+      {
+        title: "§6.9: WINDOW_UPDATE whose length is not 4 is a connection error FRAME_SIZE_ERROR",
+        frames: () => [frame(Type.WINDOW_UPDATE, 0, 0, Buffer.from([0, 0, 1, 0, 0]))],
+        stream: [],
+        connection: [ErrorCode.FRAME_SIZE_ERROR],
+      },
+      {
+        title: "§6.9: WINDOW_UPDATE with increment 0 on a stream is a stream error PROTOCOL_ERROR",
+        frames: () => [open(1), windowUpdate(1, 0)],
+        stream: [ErrorCode.PROTOCOL_ERROR],
+        connection: [ErrorCode.PROTOCOL_ERROR],
+        nodeInternalError: true,
+      },
+      {
+        title: "§6.3: PRIORITY whose length is not 5 is a stream error FRAME_SIZE_ERROR",
+        frames: () => [open(1), frame(Type.PRIORITY, 0, 1, Buffer.alloc(4))],
+        stream: [ErrorCode.FRAME_SIZE_ERROR],
+        connection: [ErrorCode.FRAME_SIZE_ERROR],
+      },
+      {
+        title: "§6.3: PRIORITY on stream 0 is a connection error PROTOCOL_ERROR",
+        frames: () => [frame(Type.PRIORITY, 0, 0, Buffer.from([0, 0, 0, 1, 15]))],
+        stream: [],
+        connection: [ErrorCode.PROTOCOL_ERROR],
+        nodeInternalError: true,
+      },
+      {
+        title: "§5.3.1: a stream depending on itself is a stream error PROTOCOL_ERROR",
+        frames: () => [
+          frame(
+            Type.HEADERS,
+            Flag.END_HEADERS | Flag.PRIORITY,
+            1,
+            Buffer.concat([
+              Buffer.from([0, 0, 0, 1, 15]),
+              literalBlock(grpcHeaders(port, INFER_PATH)),
+            ]),
+          ),
+        ],
+        stream: [ErrorCode.PROTOCOL_ERROR],
+        connection: [ErrorCode.PROTOCOL_ERROR],
+        nodeInternalError: true,
+      },
+      {
+        title: "§8.4: a PUSH_PROMISE from the client is a connection error PROTOCOL_ERROR",
+        frames: () => [
+          open(1),
+          frame(
+            Type.PUSH_PROMISE,
+            Flag.END_HEADERS,
+            1,
+            Buffer.concat([Buffer.from([0, 0, 0, 2]), literalBlock(grpcHeaders(port, LIVE_PATH))]),
+          ),
+        ],
+        stream: [],
+        connection: [ErrorCode.PROTOCOL_ERROR],
+        nodeInternalError: true,
+      },
+      {
+        title: "§6.8: GOAWAY on a stream other than 0 is a connection error PROTOCOL_ERROR",
+        frames: () => [frame(Type.GOAWAY, 0, 1, Buffer.alloc(8))],
+        stream: [],
+        connection: [ErrorCode.PROTOCOL_ERROR],
+        nodeInternalError: true,
+      },
+      {
+        title: "§6.5: SETTINGS on a stream other than 0 is a connection error PROTOCOL_ERROR",
+        frames: () => [frame(Type.SETTINGS, 0, 1, Buffer.alloc(0))],
+        stream: [],
+        connection: [ErrorCode.PROTOCOL_ERROR],
+        nodeInternalError: true,
+      },
+    ];
+    for (const c of cases)
+      (c.nodeInternalError ? it.skip : it)(c.title, async () => {
+        await withConnection(async (connection) => {
+          connection.send(...c.frames());
+          await expectError(connection, 1, c.stream, c.connection, c.title);
+        });
+      });
+
+    it("§5.1: DATA on a half-closed (remote) stream is a stream or connection error STREAM_CLOSED", async () => {
+      // A client window of 0: the server cannot send the answer's DATA, so the call stays
+      // half-closed (remote) on its side after our END_STREAM.
+      await withConnection(
+        async (connection) => {
+          await connection.request(1, grpcHeaders(port, LIVE_PATH), grpcMessage(Buffer.alloc(0)));
+          await connection.until(
+            () => (connection.stream(1).blocks.length > 0 ? true : undefined),
+            "the answer's HEADERS",
+          );
+          connection.send(frame(Type.DATA, 0, 1, Buffer.from("more")));
+          await expectError(
+            connection,
+            1,
+            [ErrorCode.STREAM_CLOSED],
+            [ErrorCode.STREAM_CLOSED],
+            "DATA after END_STREAM",
+          );
+        },
+        {
+          start: Buffer.concat([PREFACE, settingsFrame([[Setting.INITIAL_WINDOW_SIZE, 0]])]),
+          autoWindowUpdate: false,
+        },
+      );
+    });
+  });
+
   describe("§5.1.2 concurrency", () => {
     it("§5.1.2: beyond the SETTINGS_MAX_CONCURRENT_STREAMS the server advertises, a stream is refused", async (context) => {
       await withConnection(async (connection) => {
@@ -1161,11 +1357,13 @@ describe.skipIf(!HAS_HPACK)(`§6.8 GOAWAY on a graceful stop${NO_HPACK}`, () => 
     }
   });
 
-  // Skipped on node:http2 (not an RFC rule; our graceful stop): after a DATA frame above
-  // SETTINGS_MAX_FRAME_SIZE on an open call, node:http2 answers GOAWAY FRAME_SIZE_ERROR, but
-  // that session never emits "close", not even once the client has closed its socket, so
-  // instance.close() waits the whole shutdownTimeoutMs (10 s by default) before cutting. A new
-  // layer must release a connection ended by an error at once.
+  // Skipped on node:http2 (not an RFC rule; our graceful stop): after a protocol error on an
+  // open call (here a DATA frame above SETTINGS_MAX_FRAME_SIZE; also a PRIORITY of bad length,
+  // bad padding, a RST_STREAM of bad length, DATA on a half-closed stream), node:http2 answers
+  // the error, but that session never emits "close", not even once the client has closed its
+  // socket, so instance.close() waits the whole shutdownTimeoutMs (10 s by default) before
+  // cutting. A plain disconnect mid-call does not do this. A new layer must release a
+  // connection ended by an error at once.
   it.skip("a connection ended by a protocol error mid-call does not hold up a graceful stop", async () => {
     const ownPort = await freePort();
     const own = await serve(ownPort, { shutdownTimeoutMs: 10_000 });
