@@ -474,8 +474,12 @@ export class H2Connection {
         record.data.push(payload);
         record.dataFrameSizes.push(f.payload.length);
         if (f.flags & Flag.END_STREAM) record.ended = true;
+        // The stream's window only while it may still carry DATA (a closed stream's is moot).
         if (this.autoWindowUpdate && f.payload.length > 0)
-          this.send(windowUpdate(0, f.payload.length), windowUpdate(f.streamId, f.payload.length));
+          this.send(
+            windowUpdate(0, f.payload.length),
+            ...(f.flags & Flag.END_STREAM ? [] : [windowUpdate(f.streamId, f.payload.length)]),
+          );
         return;
       }
       case Type.RST_STREAM:
