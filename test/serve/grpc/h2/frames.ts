@@ -61,12 +61,11 @@ export const MAX_WINDOW = 2 ** 31 - 1;
 
 /**
  * RFC 9113 §5.4.1: "After sending the GOAWAY frame for an error condition, the endpoint MUST
- * close the TCP connection." node:http2 (nghttp2 1.61, Node 20) sends the GOAWAY but leaves
- * the socket open until the client closes it, so the connection-error tests accept a GOAWAY
- * alone; protocol.test.ts has the close as a test of its own (skipped on node:http2). A
- * server layer of our own must close: set this to true for it.
+ * close the TCP connection." The connection-error tests require the close when this is true,
+ * as for the gRPC port's own layer; node:http2 (nghttp2 1.61, Node 20) sent the GOAWAY but
+ * left the socket open until the client closed it, and passed them only with this false.
  */
-export const REQUIRE_CLOSE_AFTER_GOAWAY = false;
+export const REQUIRE_CLOSE_AFTER_GOAWAY = true;
 const DEFAULT_WINDOW = 65_535;
 const DEFAULT_MAX_FRAME = 16_384;
 
