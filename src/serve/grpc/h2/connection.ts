@@ -47,6 +47,8 @@ export interface H2ServerSettings {
   connectionWindow: number;
   /** SETTINGS_MAX_HEADER_LIST_SIZE: a larger request header list is answered 431. */
   maxHeaderListSize: number;
+  /** How long a new connection may take to send its preface and SETTINGS (default 10 s). */
+  prefaceTimeoutMs?: number;
   /** A bug met while handling the connection's frames (the connection then fails, INTERNAL_ERROR). */
   onError?: (error: unknown) => void;
 }
@@ -80,6 +82,11 @@ const RESETS_PER_SECOND = 100;
 const RESET_MEMORY = 256;
 /** How long a connection ending on an error waits for the client to close before cutting it. */
 const CLOSE_GRACE_MS = 2000;
+/**
+ * How long a new connection may take to send its preface and SETTINGS: a socket that never
+ * speaks HTTP/2 (a port scan, a stalled or slowloris client) is closed instead of held.
+ */
+const PREFACE_TIMEOUT_MS = 10_000;
 /** The largest batch of small writes joined into one buffer before the socket write. */
 const JOIN_LIMIT = 256 * 1024;
 /** A dynamic table size update to 0 (RFC 7541 §6.3): our encoder never indexes. */
@@ -189,6 +196,7 @@ export class H2ServerConnection {
   private goawaySent = false;
   private dead = false;
   private readonly closeCallbacks: (() => void)[] = [];
+  private readonly prefaceTimer: NodeJS.Timeout;
 
   constructor(
     private readonly socket: net.Socket,
@@ -199,6 +207,9 @@ export class H2ServerConnection {
     socket.on("data", (chunk: Buffer) => this.read(chunk));
     socket.on("error", () => {});
     socket.on("close", () => this.closedSocket());
+    this.prefaceTimer = setTimeout(() => {
+      if (!this.settingsRead) this.fail(ErrorCode.PROTOCOL_ERROR, "no connection preface in time");
+    }, settings.prefaceTimeoutMs ?? PREFACE_TIMEOUT_MS).unref();
     this.write(
       settingsFrame([
         [Setting.MAX_CONCURRENT_STREAMS, settings.maxConcurrentStreams],
@@ -510,7 +521,10 @@ export class H2ServerConnection {
     }
     if (payload.length % 6 !== 0)
       throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS not a multiple of 6 octets");
-    this.settingsRead = true;
+    if (!this.settingsRead) {
+      this.settingsRead = true;
+      clearTimeout(this.prefaceTimer);
+    }
     for (let at = 0; at < payload.length; at += 6) {
       const value = payload.readUInt32BE(at + 2);
       switch (payload.readUInt16BE(at)) {
@@ -819,6 +833,7 @@ export class H2ServerConnection {
   }
 
   private closedSocket(): void {
+    clearTimeout(this.prefaceTimer);
     this.dead = true;
     this.closeAll();
     for (const callback of this.closeCallbacks.splice(0)) callback();
