@@ -8,7 +8,12 @@ export const PROTO_PATH = fileURLToPath(new URL("./grpc_predict_v2.proto", impor
 /** Fully qualified name of the service, as clients and Triton's tools address it. */
 export const SERVICE_NAME = "inference.GRPCInferenceService";
 
+/** The gRPC health checking service's proto (vendored like the spec's). */
+export const HEALTH_PROTO_PATH = fileURLToPath(new URL("./health.proto", import.meta.url));
+export const HEALTH_SERVICE_NAME = "grpc.health.v1.Health";
+
 let cached: ServiceDefinition | undefined;
+let cachedHealth: ServiceDefinition | undefined;
 
 /**
  * inference.GRPCInferenceService, loaded once. Field names as in the proto (snake_case, as the
@@ -31,4 +36,15 @@ export function inferenceService(): ServiceDefinition {
   };
   cached = loaded.inference.GRPCInferenceService.service;
   return cached;
+}
+
+/** grpc.health.v1.Health, loaded once (enums as their names: "SERVING", "NOT_SERVING"). */
+export function healthService(): ServiceDefinition {
+  if (cachedHealth) return cachedHealth;
+  const definition = loadSync(HEALTH_PROTO_PATH, { keepCase: true, enums: String, defaults: true });
+  const loaded = loadPackageDefinition(definition) as unknown as {
+    grpc: { health: { v1: { Health: { service: ServiceDefinition } } } };
+  };
+  cachedHealth = loaded.grpc.health.v1.Health.service;
+  return cachedHealth;
 }

@@ -1,4 +1,5 @@
-import { status as Status } from "@grpc/grpc-js";
+import { status as Status, type ServiceDefinition } from "@grpc/grpc-js";
+import { RequestError } from "../errors.js";
 import { predictionIds } from "../prediction-ids.js";
 import { bearerChecker } from "../../config/bearer.js";
 import type { Logger } from "../../log/logger.js";
@@ -12,7 +13,7 @@ import {
 } from "../v2/tensors.js";
 import type { ModelInferRequest, ModelInferResponse, ModelRequest } from "./messages.js";
 import { modelMetadata, serverMetadata } from "../v2/metadata.js";
-import { inferenceService, SERVICE_NAME } from "./proto.js";
+import { HEALTH_SERVICE_NAME, healthService, inferenceService, SERVICE_NAME } from "./proto.js";
 import { clientError } from "./status.js";
 import type { CallError } from "./wire.js";
 import { inputTensors, outputMessages } from "./tensors.js";
@@ -37,9 +38,17 @@ export interface GrpcServiceOptions {
 
 /**
  * Methods callable without a token: the liveness and readiness probes, as /v2/health/live and
- * /v2/health/ready over HTTP (serve/auth.ts OPEN_ROUTES).
+ * /v2/health/ready over HTTP (serve/auth.ts OPEN_ROUTES), and the standard health check that
+ * Kubernetes gRPC probes call (they send no metadata).
  */
-const OPEN_METHODS: ReadonlySet<string> = new Set(["ServerLive", "ServerReady"]);
+const OPEN_ROUTES: ReadonlySet<string> = new Set([
+  `/${SERVICE_NAME}/ServerLive`,
+  `/${SERVICE_NAME}/ServerReady`,
+  `/${HEALTH_SERVICE_NAME}/Check`,
+]);
+
+/** The services a health check may name: the server as a whole (""), or the inference one. */
+const HEALTH_CHECKED: ReadonlySet<string> = new Set(["", SERVICE_NAME]);
 
 type Handler<Request, Response> = (request: Request) => Promise<Response> | Response;
 
@@ -86,9 +95,13 @@ export function grpcInferenceService(options: GrpcServiceOptions): Map<string, U
     handler: Handler<Request, Response>,
     counted = false,
     fast?: FastCodec<Request, Response>,
+    service: { name: string; definitions: ServiceDefinition } = {
+      name: SERVICE_NAME,
+      definitions,
+    },
   ): [string, UnaryMethod] => {
-    const route = `/${SERVICE_NAME}/${method}`;
-    const { requestDeserialize, responseSerialize } = definitions[method];
+    const route = `/${service.name}/${method}`;
+    const { requestDeserialize, responseSerialize } = service.definitions[method];
     const call: UnaryMethod = async (bytes, authorization) => {
       const started = performance.now();
       let entered = false;
@@ -101,7 +114,7 @@ export function grpcInferenceService(options: GrpcServiceOptions): Map<string, U
         finish(code);
         return { code, details };
       };
-      if (check && !OPEN_METHODS.has(method)) {
+      if (check && !OPEN_ROUTES.has(route)) {
         const result = check(authorization);
         if (result !== "ok")
           return refuse(
@@ -127,7 +140,7 @@ export function grpcInferenceService(options: GrpcServiceOptions): Map<string, U
       } catch (error) {
         return refuse(
           Status.INVALID_ARGUMENT,
-          `the request is not a protobuf ${method}Request of ${SERVICE_NAME}: ${(error as Error).message}`,
+          `the request is not a protobuf ${method}Request of ${service.name}: ${(error as Error).message}`,
         );
       }
       try {
@@ -152,6 +165,20 @@ export function grpcInferenceService(options: GrpcServiceOptions): Map<string, U
   const served = (request: ModelRequest) => plane.model(request.name, request.version || undefined);
 
   return new Map([
+    // grpc/grpc doc/health-checking.md: SERVING or NOT_SERVING for the server ("") and its
+    // services, NOT_FOUND for a service it does not have. Ready means as ServerReady. Watch
+    // (a server stream) is not served: this service is unary only (UNIMPLEMENTED).
+    unary(
+      "Check",
+      (request: { service: string }) => {
+        if (!HEALTH_CHECKED.has(request.service))
+          throw new RequestError(404, `unknown service "${request.service}"`);
+        return { status: plane.isReady() ? "SERVING" : "NOT_SERVING" };
+      },
+      false,
+      undefined,
+      { name: HEALTH_SERVICE_NAME, definitions: healthService() },
+    ),
     unary("ServerLive", () => ({ live: true })),
     unary("ServerReady", () => ({ ready: plane.isReady() })),
     // The same answer as GET /v2 (Triton lists its extensions alike over both protocols).
