@@ -45,6 +45,12 @@ export interface TransportFixture {
   redeliveryMs: number;
   /** Time a group needs to be stable after a member joined or left (ms); default 0. */
   settleMs?: number;
+  /**
+   * How many group sessions (joins, rebalances) a source has been through, where the transport
+   * has them: a change during a test means its uncommitted messages may be delivered again
+   * (at-least-once around a rebalance), which the sharing test then allows.
+   */
+  groupSessions?(source: StreamSource): number;
   /** Messages the broker stores for the stream, through an independent connection. */
   storedCount?(stream: string): Promise<number>;
   /** After all tests of the file: delete streams, close admin connections. */
@@ -235,6 +241,8 @@ export function describeTransportContract(
       const g = group("share");
       const consumers = [await openSource(stream, g, "a"), await openSource(stream, g, "b")];
       await sleep(settleMs); // steady state: both are members with their share assigned
+      const sessions = () => consumers.map((c) => fixture.groupSessions?.(c) ?? 0).join();
+      const steady = sessions();
       const sent = makeMessages("share", 200, 20);
       await publish(sink, sent);
 
@@ -253,7 +261,10 @@ export function describeTransportContract(
       // Late duplicates (a redelivery of something acked) would show up in this window.
       const late = await Promise.all(consumers.map((c) => readFor(c, redeliveryMs + 500)));
       const all = [...seen[0], ...seen[1], ...late.flat().map(idOf)];
-      expect(all.sort()).toEqual(sent.map((m) => m.id).sort());
+      // A group that rebalanced after all (a busy machine: a join the broker refused, redone)
+      // may deliver again what it had not committed: every message, duplicates allowed.
+      const delivered = sessions() === steady ? all : [...new Set(all)];
+      expect(delivered.sort()).toEqual(sent.map((m) => m.id).sort());
       expect(seen[0].length).toBeGreaterThan(0);
       expect(seen[1].length).toBeGreaterThan(0);
     });

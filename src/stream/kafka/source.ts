@@ -155,6 +155,14 @@ export class KafkaSource implements StreamSource {
     );
   }
 
+  /**
+   * Group sessions this member has been through (joins, rebalances, restarts after a crash): a
+   * change means what was handed out and not committed may come again (at-least-once).
+   */
+  get groupSessions(): number {
+    return this.epoch;
+  }
+
   private newEpoch(): void {
     this.epoch++;
     this.progress = new Map();

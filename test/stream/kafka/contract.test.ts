@@ -1,4 +1,5 @@
 import { openKafkaSink, openKafkaSource } from "../../../src/stream/kafka/index.js";
+import type { KafkaSource } from "../../../src/stream/kafka/index.js";
 import { describeTransportContract } from "../contract.js";
 import {
   cleanupKafka,
@@ -26,6 +27,7 @@ describeTransportContract(
     // A join is noticed by the other members at their next heartbeat (500 ms here) or idle
     // fetch (500 ms), then the group syncs: a second or two; 4 s leaves room on a busy box.
     settleMs: 4_000,
+    groupSessions: (source) => (source as KafkaSource).groupSessions,
     storedCount,
     cleanup: cleanupKafka,
   },
