@@ -802,12 +802,7 @@ export class H2ServerConnection {
   }
 
   private endIfIdle(): void {
-    if (this.goawaySent && this.streams.size === 0 && !this.dead) {
-      this.dead = true;
-      this.flush();
-      this.socket.end();
-      setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
-    }
+    if (this.goawaySent && this.streams.size === 0) this.end();
   }
 
   /** A connection error: GOAWAY with its code, then the end of the connection (§5.4.1). */
@@ -815,11 +810,17 @@ export class H2ServerConnection {
     if (this.dead) return;
     this.goawaySent = true;
     this.write(goawayFrame(this.lastStreamId, code, message));
+    this.end();
+    this.closeAll();
+  }
+
+  /** Sends what is queued and ends the socket; a client that does not close it in time is cut. */
+  private end(): void {
+    if (this.dead) return;
     this.dead = true;
     this.flush();
     this.socket.end();
     setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
-    this.closeAll();
   }
 
   private closeAll(): void {
