@@ -96,6 +96,15 @@ const RESTART_WINDOW_MS = 60_000;
 /** Longest wait between restarts once workers keep dying while others serve. */
 const MAX_RESTART_DELAY_MS = 30_000;
 
+/**
+ * A message to a worker that may be dying: isConnected() stays true until its end of the pipe
+ * is seen closed, and a send() without a callback turns the write's EPIPE into an unhandled
+ * 'error' event that kills the primary. The worker's exit is handled where it is observed.
+ */
+function tell(worker: Worker, message: object): void {
+  worker.send(message, undefined, undefined, () => {});
+}
+
 function workerScript(): string {
   const script = fileURLToPath(new URL("./worker.js", import.meta.url));
   if (!existsSync(script)) {
@@ -191,7 +200,7 @@ export async function startCluster(
       // A swap asked for while it was starting: it tries the version too.
       requested.forEach(({ model, generation: wanted }, index) => {
         if (wanted > startedOn[index] && worker.isConnected()) {
-          worker.send({
+          tell(worker, {
             type: SWAP_MESSAGE_TYPE,
             model,
             index,
@@ -249,7 +258,7 @@ export async function startCluster(
   const closeAll = async () => {
     shuttingDown = true;
     for (const worker of Object.values(cluster.workers ?? {})) {
-      if (worker?.isConnected()) worker.send(SHUTDOWN_MESSAGE);
+      if (worker?.isConnected()) tell(worker, SHUTDOWN_MESSAGE);
     }
     const all = Promise.all(exited.values());
     // Workers cut their own connections after shutdownTimeoutMs; the margin covers model release.
@@ -307,8 +316,11 @@ export async function startCluster(
               address: failure.address,
               port: failure.port,
             })
-          : new Error(
-              `worker ${worker.id} exited during startup (code ${code}${signal ? `, signal ${signal}` : ""}); see its log above`,
+          : Object.assign(
+              new Error(
+                `worker ${worker.id} exited during startup (code ${code}${signal ? `, signal ${signal}` : ""}); see its log above`,
+              ),
+              { signal },
             );
       void close().then(() => reject(error));
     };
@@ -324,7 +336,7 @@ export async function startCluster(
     const workers = new Set<number>();
     for (const worker of Object.values(cluster.workers ?? {})) {
       if (worker?.isConnected()) {
-        worker.send(message);
+        tell(worker, message);
         workers.add(worker.id);
       }
     }
@@ -334,7 +346,7 @@ export async function startCluster(
   const reloadFailed = () => {
     const message: ReloadFailedMessage = { type: RELOAD_FAILED_MESSAGE_TYPE };
     for (const worker of Object.values(cluster.workers ?? {})) {
-      if (worker?.isConnected()) worker.send(message);
+      if (worker?.isConnected()) tell(worker, message);
     }
   };
   const shown = host.includes(":") ? `[${host}]` : host;

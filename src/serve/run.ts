@@ -17,6 +17,9 @@ import { startCluster } from "./cluster.js";
 import { parseServeOptions, type ServeOptions, type ServeOptionsInput } from "./options.js";
 import { startServing, type ResolvedModel } from "./one-process.js";
 
+/** How long a start failed by workers killed with SIGINT/SIGTERM waits to see that signal here. */
+const OWN_SIGNAL_GRACE_MS = 1000;
+
 export interface RunServeDeps {
   /**
    * Turns the `model` option into a local bundle directory. The default accepts paths and
@@ -139,8 +142,18 @@ export async function runServe(
   // A Ctrl-C while starting reaches the workers too (one process group), and one still loading
   // its modules dies of it before its own handlers are in: the start then fails because it was
   // asked to stop, which is the user's wish, not an error to report (with a stack).
-  const unlessInterrupted = (error: unknown): never => {
-    if (pendingSignal === undefined || !(deps.handleSignals ?? true)) throw error;
+  const unlessInterrupted = async (error: unknown): Promise<never> => {
+    if (!(deps.handleSignals ?? true)) throw error;
+    // The workers' deaths and this process's own signal are separate events: on a busy
+    // machine the former can be seen first.
+    const stopSignal = (error as { signal?: unknown }).signal;
+    if (pendingSignal === undefined && (stopSignal === "SIGINT" || stopSignal === "SIGTERM")) {
+      const waitUntil = Date.now() + OWN_SIGNAL_GRACE_MS;
+      while (pendingSignal === undefined && Date.now() < waitUntil) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    }
+    if (pendingSignal === undefined) throw error;
     logger.info(
       { signal: pendingSignal, cause: (error as Error).message },
       "stopped while starting: nothing is served",
