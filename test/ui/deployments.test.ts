@@ -185,6 +185,69 @@ describe.skipIf(!haveChromium)("Deployments, try it and Batch jobs in Debian's c
     ).toBe(true);
   });
 
+  it("tries a service started with --auth-token: 401 and a hint without its token, the prediction with it", async () => {
+    const serveToken = "serve-s3cret";
+    const secured = await startServeProcess(
+      ["models:/ride-duration@production", "--port", "0", "--workers", "1"].concat([
+        "--heartbeat-interval-ms",
+        "500",
+      ]),
+      { env: { MLDEPLOY_DATA_DIR: dataDir, MLDEPLOY_AUTH_TOKEN: serveToken } },
+    );
+    try {
+      await page.goto(`${server.url}/#/deployments?try=ride-duration`);
+      const deployment = page.getByLabel("Deployment", { exact: true });
+      await expect
+        .poll(() => deployment.locator("option").allTextContents(), { timeout: 15_000 })
+        .toContain(`${secured.url} — version 2 (models:/ride-duration@production)`);
+      await deployment.selectOption({
+        label: `${secured.url} — version 2 (models:/ride-duration@production)`,
+      });
+      await expect
+        .poll(() => page.getByLabel("Request body").inputValue())
+        .toContain("dataframe_split");
+      // The earlier test left its bad request in the form (an edited text is kept).
+      await page.getByLabel("Request body").fill(
+        JSON.stringify({
+          dataframe_split: {
+            columns: ["PULocationID", "DOLocationID", "trip_distance"],
+            data: [[10, 50, 3.2]],
+          },
+        }),
+      );
+      const token = page.getByLabel("Service token");
+      expect(await token.getAttribute("type")).toBe("password");
+      expect(await token.inputValue()).toBe("");
+
+      const answer = page.locator("[data-answer]");
+      await page.getByRole("button", { name: "Send" }).click();
+      await expect.poll(() => answer.getAttribute("data-status")).toBe("401");
+      expect(await answer.locator("[data-token-hint]").textContent()).toContain(
+        "This service requires a token",
+      );
+      await axeAtBothSizes();
+
+      await token.fill(serveToken);
+      await page.getByRole("button", { name: "Send" }).click();
+      await expect.poll(() => answer.getAttribute("data-status")).toBe("200");
+      expect(await answer.locator("pre").textContent()).toMatch(/"duration": \d+(\.\d+)?/);
+
+      // Kept for this tab and this endpoint only: back after a reload, empty for the other serve.
+      await page.reload();
+      await deployment.selectOption({
+        label: `${secured.url} — version 2 (models:/ride-duration@production)`,
+      });
+      expect(await token.inputValue()).toBe(serveToken);
+      await deployment.selectOption({
+        label: `${serve!.url} — version 2 (models:/ride-duration@production)`,
+      });
+      expect(await token.inputValue()).toBe("");
+    } finally {
+      secured.kill("SIGTERM");
+      expect(await secured.exited).toBe(0);
+    }
+  });
+
   it("shows the batch job's runs with their rows and a chart over time", async () => {
     await page.goto(`${server.url}/#/batch`);
     await expect

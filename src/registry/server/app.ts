@@ -119,7 +119,12 @@ export async function buildRegistryServer(
       handler: async (request, reply) => {
         const result = await route.run(
           store,
-          { params: request.params, query: request.query, body: request.body },
+          {
+            params: request.params,
+            query: request.query,
+            body: request.body,
+            headers: request.headers,
+          },
           rules,
         );
         reply.code(route.status);

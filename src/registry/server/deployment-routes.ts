@@ -10,11 +10,23 @@ import {
 import { readInputExample } from "./input-example.js";
 import { invokeDeployment } from "./invoke-deployment.js";
 import { apiSchemas, versionParams } from "./schemas.js";
+import { SERVE_TOKEN_HEADER } from "./serve-token-header.js";
 
 const invocationBody = z
   .record(z.string(), z.unknown())
   .describe("The JSON body for the deployment's POST /invocations (MLflow scoring protocol)");
 apiSchemas.add(invocationBody, { id: "InvocationRequest" });
+
+const invocationHeaders = z.object({
+  [SERVE_TOKEN_HEADER]: z
+    .string()
+    .min(1)
+    .max(4096)
+    .optional()
+    .describe(
+      "The token the serve deployment was started with (--auth-token), sent to it as Authorization: Bearer; the registry neither keeps nor logs it",
+    ),
+});
 
 /**
  * Running deployments' heartbeats, the input example of a version, and predictions sent
@@ -67,10 +79,12 @@ export const DEPLOYMENT_ROUTES: readonly ApiRoute[] = [
     tag: "deployments",
     params: deploymentIdParams,
     body: invocationBody,
+    headers: invocationHeaders,
     status: 200,
     response: invocationAnswerSchema,
     errors: [404, 409],
-    handle: (store, { params, body }) => invokeDeployment(store, params.id, body),
+    handle: (store, { params, body, headers }) =>
+      invokeDeployment(store, params.id, body, headers[SERVE_TOKEN_HEADER]),
   }),
   defineRoute({
     method: "GET",

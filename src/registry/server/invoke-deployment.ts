@@ -24,12 +24,14 @@ export interface InvocationAnswer {
  * returns what it answered, whatever the status: the page shows a validation error naming
  * the field as it shows a prediction. Only the endpoint a registered serve deployment
  * reported is ever called (no URL comes from the request), redirects are not followed, and
- * both bodies and the wait are bounded.
+ * both bodies and the wait are bounded. `serveToken`, when given, goes to the deployment as
+ * its bearer token (a serve started with --auth-token answers 401 without it).
  */
 export async function invokeDeployment(
   store: DeploymentStore,
   id: string,
   body: unknown,
+  serveToken?: string,
 ): Promise<InvocationAnswer> {
   const deployment = (await store.listDeployments()).find((each) => each.id === id);
   if (deployment === undefined) {
@@ -50,7 +52,11 @@ export async function invokeDeployment(
   try {
     response = await fetch(url, {
       method: "POST",
-      headers: { "content-type": "application/json", accept: "application/json" },
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json",
+        ...(serveToken !== undefined && { authorization: `Bearer ${serveToken}` }),
+      },
       body: payload,
       redirect: "manual",
       signal: AbortSignal.timeout(INVOKE_LIMITS.timeoutMs),

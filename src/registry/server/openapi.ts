@@ -36,8 +36,11 @@ function jsonContent(schema: JsonObject): JsonObject {
   return { "application/json": { schema } };
 }
 
-/** Path or query schema → OpenAPI parameter objects, one per property. */
-function parameters(schema: z.ZodType | undefined, where: "path" | "query"): JsonObject[] {
+/** Path, query or header schema → OpenAPI parameter objects, one per property. */
+function parameters(
+  schema: z.ZodType | undefined,
+  where: "path" | "query" | "header",
+): JsonObject[] {
   if (schema === undefined) return [];
   const json = z.toJSONSchema(schema, { io: "input" }) as {
     properties?: Record<string, JsonObject>;
@@ -86,7 +89,11 @@ function operation(route: ApiRoute, auth: boolean, publicRead: boolean): JsonObj
     ...(auth && publicRead && isReadOnly(route.method, route.path)
       ? { security: OPTIONAL_TOKEN }
       : {}),
-    parameters: [...parameters(route.params, "path"), ...parameters(route.query, "query")],
+    parameters: [
+      ...parameters(route.params, "path"),
+      ...parameters(route.query, "query"),
+      ...parameters(route.headers, "header"),
+    ],
     ...(route.body === undefined
       ? {}
       : { requestBody: { required: true, content: jsonContent(schemaRef(route.body)) } }),

@@ -2,7 +2,7 @@ import type { Readable } from "node:stream";
 import type { z } from "zod";
 import type { RegistryStore } from "../store/types.js";
 import type { ArtifactRoots } from "./artifact-roots.js";
-import { RequestValidationError } from "./validation.js";
+import { RequestValidationError, type RequestPart } from "./validation.js";
 
 /** What a handler may need of the server besides the store: its own rules. */
 export interface ServerRules {
@@ -29,6 +29,7 @@ export interface RouteSpec<
   Q extends z.ZodType = z.ZodUndefined,
   B extends z.ZodType = z.ZodUndefined,
   R = unknown,
+  H extends z.ZodType = z.ZodUndefined,
 > {
   method: HttpMethod;
   /** Fastify syntax relative to API_PREFIX: `/runs/:id`. */
@@ -39,6 +40,8 @@ export interface RouteSpec<
   params?: P;
   query?: Q;
   body?: B;
+  /** Request headers the handler reads (names in lower case, as Node gives them). */
+  headers?: H;
   /** 204 answers carry no body; the others carry `response`. */
   status: 200 | 201 | 204;
   response?: z.ZodType<R>;
@@ -48,7 +51,7 @@ export interface RouteSpec<
   errors: number[];
   handle(
     store: RegistryStore,
-    input: { params: z.output<P>; query: z.output<Q>; body: z.output<B> },
+    input: { params: z.output<P>; query: z.output<Q>; body: z.output<B>; headers: z.output<H> },
     rules: ServerRules,
   ): Promise<R>;
 }
@@ -58,6 +61,7 @@ export interface RawInput {
   params: unknown;
   query: unknown;
   body: unknown;
+  headers: unknown;
 }
 
 /** A RouteSpec with its types erased, so that routes of different shapes share one list. */
@@ -70,6 +74,7 @@ export interface ApiRoute {
   params?: z.ZodType;
   query?: z.ZodType;
   body?: z.ZodType;
+  headers?: z.ZodType;
   status: 200 | 201 | 204;
   response?: z.ZodType;
   produces?: string;
@@ -78,11 +83,7 @@ export interface ApiRoute {
   run(store: RegistryStore, raw: RawInput, rules: ServerRules): Promise<unknown>;
 }
 
-function parse(
-  schema: z.ZodType | undefined,
-  value: unknown,
-  where: "path" | "query" | "body",
-): unknown {
+function parse(schema: z.ZodType | undefined, value: unknown, where: RequestPart): unknown {
   if (schema === undefined) return undefined;
   // reportInput: the offending value goes into the message ("got …").
   const result = schema.safeParse(value, { reportInput: true });
@@ -90,9 +91,13 @@ function parse(
   return result.data;
 }
 
-export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType, R>(
-  spec: RouteSpec<P, Q, B, R>,
-): ApiRoute {
+export function defineRoute<
+  P extends z.ZodType,
+  Q extends z.ZodType,
+  B extends z.ZodType,
+  R,
+  H extends z.ZodType = z.ZodUndefined,
+>(spec: RouteSpec<P, Q, B, R, H>): ApiRoute {
   const { handle, ...rest } = spec;
   return {
     ...rest,
@@ -103,9 +108,15 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
           params: parse(spec.params, raw.params, "path"),
           query: parse(spec.query, raw.query, "query"),
           body: parse(spec.body, raw.body, "body"),
+          headers: parse(spec.headers, raw.headers, "header"),
           // Sound: each value was just parsed by the schema its type is inferred from (an
           // absent schema defaults to ZodUndefined, and parse returns undefined for it).
-        } as { params: z.output<P>; query: z.output<Q>; body: z.output<B> },
+        } as {
+          params: z.output<P>;
+          query: z.output<Q>;
+          body: z.output<B>;
+          headers: z.output<H>;
+        },
         rules,
       ),
   };

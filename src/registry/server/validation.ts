@@ -2,6 +2,9 @@ import type { z } from "zod";
 
 const MAX_SHOWN_INPUT = 60;
 
+/** The part of a request a value comes from. */
+export type RequestPart = "path" | "query" | "body" | "header";
+
 /**
  * A request whose path, query or body does not have the documented shape, or holds a value
  * this server refuses (e.g. an artifact location outside its roots): answered 400.
@@ -18,13 +21,14 @@ export class RequestValidationError extends Error {
 
   /** From zod's issues: names the first one's field and shows the value (briefly). */
   static fromIssues(
-    where: "path" | "query" | "body",
+    where: RequestPart,
     issues: readonly z.core.$ZodIssue[],
   ): RequestValidationError {
     const first = issues[0];
     const field = first ? fieldOf(first) : "";
     const subject = field === "" ? where : `${where} field "${field}"`;
-    const detail = first ? describeIssue(first) : "invalid";
+    // A header may hold a secret (a token): its value is never repeated back.
+    const detail = first ? describeIssue(first, where !== "header") : "invalid";
     const more = issues.length > 1 ? ` (and ${issues.length - 1} more problems)` : "";
     return new RequestValidationError(
       `invalid request ${subject}: ${detail}${more}`,
@@ -40,13 +44,13 @@ function fieldOf(issue: z.core.$ZodIssue): string {
   return path.join(".");
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+function describeIssue(issue: z.core.$ZodIssue, showValue: boolean): string {
   if (issue.code === "unrecognized_keys") {
     return `unknown field${issue.keys.length > 1 ? `s ${issue.keys.join(", ")}` : ""}`;
   }
   const message = issue.message.replace(/^Invalid input: /, "");
   // Without the value, "expected one of …" leaves the caller guessing what they sent.
-  if (issue.input === undefined) return message;
+  if (issue.input === undefined || !showValue) return message;
   return `${message} (got ${describeValue(issue.input)})`;
 }
 

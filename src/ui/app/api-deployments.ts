@@ -1,5 +1,6 @@
 /** The API calls of the Deployments and Batch jobs pages and of "try it". */
 import type { Deployment, Experiment, Run } from "../../registry/store/types.js";
+import { SERVE_TOKEN_HEADER } from "../../registry/server/serve-token-header.js";
 import { getJson, listRuns, requestJson } from "./api.js";
 
 export type { Deployment };
@@ -26,9 +27,10 @@ export interface InvocationAnswer {
   ms: number;
 }
 
-export const invokeDeployment = (id: string, body: unknown) =>
+export const invokeDeployment = (id: string, body: unknown, serveToken = "") =>
   requestJson<InvocationAnswer>("POST", `/deployments/${encodeURIComponent(id)}/invocations`, {
     body,
+    headers: serveToken === "" ? {} : { [SERVE_TOKEN_HEADER]: serveToken },
   });
 
 /** Runs of batch jobs are runs of this experiment (src/batch/history.ts). */

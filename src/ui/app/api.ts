@@ -41,10 +41,14 @@ export function authHeaders(): Record<string, string> {
 export async function requestJson<T>(
   method: "GET" | "POST" | "PUT" | "DELETE",
   path: string,
-  options: { query?: Record<string, string>; body?: unknown } = {},
+  options: {
+    query?: Record<string, string>;
+    body?: unknown;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<T> {
   const search = new URLSearchParams(options.query ?? {}).toString();
-  const headers: Record<string, string> = authHeaders();
+  const headers: Record<string, string> = { ...options.headers, ...authHeaders() };
   if (options.body !== undefined) headers["content-type"] = "application/json";
   const response = await fetch(`/api/v1${path}${search ? `?${search}` : ""}`, {
     method,

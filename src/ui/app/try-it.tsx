@@ -33,6 +33,16 @@ function versionNumber(deployment: Deployment): number | undefined {
   return Number.isInteger(version) && version > 0 ? version : undefined;
 }
 
+/**
+ * A serve's token is kept for this tab only, per endpoint (several deployments of one model may
+ * have different ones), and never sent to the registry's storage: it rides along each request.
+ */
+const serveTokenKey = (endpoint: string) => `mldeploy:serve-token:${endpoint}`;
+
+function storedServeToken(endpoint: string | undefined): string {
+  return endpoint === undefined ? "" : (sessionStorage.getItem(serveTokenKey(endpoint)) ?? "");
+}
+
 function describe(deployment: Deployment): string {
   return `${deployment.endpoint} — version ${deployment.modelVersion ?? "?"} (${deployment.modelUri})`;
 }
@@ -56,6 +66,15 @@ export function TryIt(props: { model: string }) {
   const serving = (all ?? []).filter((d) => d.mode === "serve" && d.modelName === model);
   const deployment = serving.find((d) => d.id === chosen) ?? serving[0];
   const version = deployment === undefined ? undefined : versionNumber(deployment);
+  const endpoint = deployment?.endpoint;
+  const [serveToken, setServeToken] = useState(() => storedServeToken(endpoint));
+  useEffect(() => setServeToken(storedServeToken(endpoint)), [endpoint]);
+  const changeServeToken = (value: string) => {
+    setServeToken(value);
+    if (endpoint === undefined) return;
+    if (value === "") sessionStorage.removeItem(serveTokenKey(endpoint));
+    else sessionStorage.setItem(serveTokenKey(endpoint), value);
+  };
 
   // The example of the version the deployment runs; a text the user edited is kept.
   useEffect(() => {
@@ -100,7 +119,10 @@ export function TryIt(props: { model: string }) {
     }
     setSent({ kind: "sending" });
     try {
-      setSent({ kind: "answered", answer: await invokeDeployment(deployment.id, body) });
+      setSent({
+        kind: "answered",
+        answer: await invokeDeployment(deployment.id, body, serveToken),
+      });
     } catch (error) {
       if (error instanceof TokenRequired) setSent({ kind: "token", message: error.message });
       else {
@@ -158,6 +180,19 @@ export function TryIt(props: { model: string }) {
                 setEdited(true);
               }}
             />
+            <label for={`${headingId}-serve-token`}>Service token</label>
+            <input
+              id={`${headingId}-serve-token`}
+              type="password"
+              autocomplete="off"
+              value={serveToken}
+              aria-describedby={`${headingId}-serve-token-hint`}
+              onInput={(event) => changeServeToken(event.currentTarget.value)}
+            />
+            <p id={`${headingId}-serve-token-hint`} class="hint">
+              Only for a service started with <code>--auth-token</code>: sent to it as its bearer
+              token, kept in this tab only.
+            </p>
             <p class="status-line" aria-live="polite">
               {example.kind === "loading" && "Loading the input example…"}
               {example.kind === "loaded" &&
@@ -195,14 +230,14 @@ export function TryIt(props: { model: string }) {
             {sent.message}
           </p>
         )}
-        {sent.kind === "answered" && <Answer answer={sent.answer} />}
+        {sent.kind === "answered" && <Answer answer={sent.answer} withToken={serveToken !== ""} />}
       </div>
     </section>
   );
 }
 
-function Answer(props: { answer: InvocationAnswer }) {
-  const { answer } = props;
+function Answer(props: { answer: InvocationAnswer; withToken: boolean }) {
+  const { answer, withToken } = props;
   if (answer.status === null) {
     return (
       <div class="answer failed" data-answer>
@@ -220,6 +255,13 @@ function Answer(props: { answer: InvocationAnswer }) {
         {answer.truncated ? " (the answer was cut at 1 MiB)" : ""}:
       </p>
       <pre>{shown}</pre>
+      {answer.status === 401 && (
+        <p data-token-hint>
+          {withToken
+            ? "The service refused the service token: check it against the service's --auth-token (MLDEPLOY_AUTH_TOKEN)."
+            : "This service requires a token: enter its --auth-token (MLDEPLOY_AUTH_TOKEN) in Service token and send again."}
+        </p>
+      )}
     </div>
   );
 }

@@ -17,7 +17,9 @@ import { api, startRegistry, type TestRegistry } from "./helpers.js";
  */
 let registry: TestRegistry;
 let serve: RunningServe;
+let securedServe: RunningServe;
 const TOKEN = "t0ken";
+const SERVE_TOKEN = "serve-s3cret";
 
 const beat = (over: Record<string, unknown> = {}) => ({
   mode: "serve",
@@ -37,6 +39,7 @@ const ID = {
   serve: "1".repeat(32),
   stream: "2".repeat(32),
   gone: "3".repeat(32),
+  secured: "4".repeat(32),
 };
 const call = (method: string, route: string, body?: object) =>
   api(registry.url, method, `/api/v1${route}`, { token: TOKEN, body });
@@ -62,8 +65,20 @@ beforeAll(async () => {
     { model: await rideBundlePath(), port: 0, workers: 1, logLevel: "silent", metrics: false },
     { handleSignals: false },
   );
+  securedServe = await runServe(
+    {
+      model: await rideBundlePath(),
+      port: 0,
+      workers: 1,
+      logLevel: "silent",
+      metrics: false,
+      authToken: SERVE_TOKEN,
+    },
+    { handleSignals: false },
+  );
 }, 60_000);
 afterAll(async () => {
+  await securedServe?.close();
   await serve?.close();
   await registry?.close();
 });
@@ -167,5 +182,61 @@ describe("try it: POST /deployments/{id}/invocations", () => {
     const gone = await call("POST", `/deployments/${ID.gone}/invocations`, { inputs: [] });
     expect(gone.status).toBe(200);
     expect(gone.body).toMatchObject({ status: null, error: expect.stringMatching(/cannot reach/) });
+  });
+
+  it("passes the serve's own token on from x-mldeploy-serve-token, never echoing it", async () => {
+    await call("PUT", `/deployments/${ID.secured}`, beat({ endpoint: securedServe.url }));
+    const request = {
+      dataframe_split: {
+        columns: ["PULocationID", "DOLocationID", "trip_distance"],
+        data: [[10, 50, 3.2]],
+      },
+    };
+    const route = `/api/v1/deployments/${ID.secured}/invocations`;
+    const send = (headers: Record<string, string>) =>
+      fetch(`${registry.url}${route}`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${TOKEN}`,
+          "content-type": "application/json",
+          ...headers,
+        },
+        body: JSON.stringify(request),
+      });
+
+    const without = (await (await send({})).json()) as { status: number };
+    expect(without.status).toBe(401);
+    const wrong = (await (await send({ "x-mldeploy-serve-token": "nope" })).json()) as {
+      status: number;
+    };
+    expect(wrong.status).toBe(401);
+    const right = await send({ "x-mldeploy-serve-token": SERVE_TOKEN });
+    expect(right.status).toBe(200);
+    const answer = (await right.json()) as { status: number; body: { predictions: unknown[] } };
+    expect(answer.status).toBe(200);
+    expect(answer.body.predictions[0]).toEqual({ duration: expect.any(Number) });
+
+    // A bad value is refused naming the header, without repeating it (it may be a secret).
+    const secret = `${SERVE_TOKEN}-${"x".repeat(5000)}`;
+    const tooLong = await send({ "x-mldeploy-serve-token": secret });
+    expect(tooLong.status).toBe(400);
+    const text = await tooLong.text();
+    expect(JSON.parse(text)).toMatchObject({
+      error: {
+        field: "x-mldeploy-serve-token",
+        message: expect.stringMatching(/header field "x-mldeploy-serve-token"/),
+      },
+    });
+    expect(text).not.toContain(SERVE_TOKEN);
+  });
+
+  it("documents the header in the OpenAPI document", async () => {
+    const document = (await call("GET", "/openapi.json")).body as {
+      paths: Record<string, Record<string, { parameters?: Array<{ name: string; in: string }> }>>;
+    };
+    const operation = document.paths["/api/v1/deployments/{id}/invocations"].post;
+    expect(operation.parameters).toContainEqual(
+      expect.objectContaining({ name: "x-mldeploy-serve-token", in: "header" }),
+    );
   });
 });
