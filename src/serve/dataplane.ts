@@ -75,10 +75,19 @@ export class DataPlane {
     options?: PredictOptions,
     ids?: (idField: string) => RowIds | undefined,
   ): Promise<PredictionBatch> {
-    const result = await served.predictor.predictColumns(batch, options);
-    this.ctx.metrics?.countPredictions(served.info.name, result.rows);
     const log = this.ctx.predictionLog;
-    if (log) log.record(served.info, batch, result.values, ids?.(log.idField));
-    return result;
+    // A classifier's probabilities are logged even when the caller did not ask for them.
+    const logsProbabilities = log !== undefined && served.info.probabilities !== undefined;
+    const asked = options?.probabilities === true;
+    const result = await served.predictor.predictColumns(
+      batch,
+      logsProbabilities && !asked ? { ...options, probabilities: true } : options,
+    );
+    this.ctx.metrics?.countPredictions(served.info.name, result.rows);
+    if (log)
+      log.record(served.info, batch, result.values, ids?.(log.idField), result.probabilities);
+    return asked || result.probabilities === undefined
+      ? result
+      : { rows: result.rows, values: result.values };
   }
 }

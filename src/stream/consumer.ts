@@ -32,6 +32,8 @@ export interface ConsumerOptions {
     batch: ColumnarBatch,
     values: PredictionValues,
     ids: ReadonlyArray<string | undefined>,
+    /** A classifier's probabilities, row-major [rows, classes]. */
+    probabilities?: Float64Array,
   ) => void;
   /** Batches read and not yet acknowledged, at most (default DEFAULT_MAX_IN_FLIGHT). */
   maxInFlight?: number;
@@ -180,10 +182,15 @@ async function prepareWith(
   for (const [row, list] of reasons)
     dead.push({ message: good[row].message, error: list.join("; ") });
 
-  const values =
+  // The prediction log keeps a classifier's probabilities too; the output stream does not.
+  const predicted =
     validation.batch.rows > 0
-      ? (await predictor.predictColumns(validation.batch)).values
-      : noPredictions(predictor.info);
+      ? await predictor.predictColumns(
+          validation.batch,
+          onPredicted && predictor.info.probabilities ? { probabilities: true } : undefined,
+        )
+      : undefined;
+  const values = predicted?.values ?? noPredictions(predictor.info);
   if (onPredicted && validation.batch.rows > 0)
     onPredicted(
       predictor.info,
@@ -193,6 +200,7 @@ async function prepareWith(
         const id = good[row].id;
         return id === undefined || id === null ? undefined : String(id);
       }),
+      predicted?.probabilities,
     );
   const encode = predictionEncoder(format, predictor.info.version);
   const predictions = validation.rowIndex.map((row, i) => ({

@@ -158,7 +158,8 @@ export async function runStream(
       shouldStop: deps.shouldStop,
       onPredicted:
         predictionLog &&
-        ((info, batch, values, ids) => predictionLog.record(info, batch, values, ids)),
+        ((info, batch, values, ids, probabilities) =>
+          predictionLog.record(info, batch, values, ids, probabilities)),
       onBatch: (batch) => {
         received += batch.received;
         metrics?.observeBatch(batch);

@@ -6,6 +6,14 @@ import { readPredictionLog } from "../../src/monitor/prediction-log/reader.js";
 import { startServeProcess, type ServeProcess } from "../helpers/serve-process.js";
 import { rideBundlePath } from "../helpers/ride-bundle.js";
 import { tempDir } from "../helpers/temp.js";
+import {
+  CLASS_RIDES,
+  LABEL,
+  TEXT_CLASSES,
+  expectedFor,
+  saveClassifierBundle,
+  textLabel,
+} from "../model/classifier-bundles.js";
 
 const MODEL = "ride-duration";
 let bundle: string;
@@ -146,6 +154,50 @@ describe("prediction log of mldeploy serve", () => {
         `^ride-duration/\\d{4}-\\d{2}-\\d{2}/\\d{2}-[A-Za-z0-9._]+-${server.child.pid}\\.parquet$`,
       ),
     );
+  }, 30_000);
+
+  it("logs a classifier's label and its probability of each class, answering as before", async () => {
+    const dir = tempDir("mldeploy-predlog-class-");
+    const classifier = await saveClassifierBundle(tempDir("mldeploy-class-bundle-"), "string");
+    const server = await startServeProcess([
+      classifier,
+      "--port",
+      "0",
+      "--workers",
+      "1",
+      "--model-name",
+      "ride-class",
+      "--log-predictions",
+      "--log-predictions-dir",
+      dir,
+    ]);
+    running.push(server);
+    const rides = CLASS_RIDES.map((each, i) => ({ ...each, ride_id: `c${i}` }));
+    const response = await fetch(`${server.url}/predict`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(rides),
+    });
+    // The caller did not ask for probabilities: the answer is the label only, as without the log.
+    expect(await response.json()).toEqual(
+      CLASS_RIDES.map((each) => ({
+        [LABEL]: textLabel(each.trip_distance),
+        model_version: expect.any(String),
+      })),
+    );
+    server.kill("SIGTERM");
+    expect(await server.exited).toBe(0);
+
+    const read = await readPredictionLog({ dir, model: "ride-class" });
+    expect(read.rows).toHaveLength(CLASS_RIDES.length);
+    for (const [i, each] of CLASS_RIDES.entries()) {
+      const row = read.rows.find((logged) => logged.id === `c${i}`);
+      const [long, short] = expectedFor(each.trip_distance).probabilities;
+      expect(row, `c${i}`).toMatchObject({ [LABEL]: textLabel(each.trip_distance) });
+      expect(TEXT_CLASSES).toEqual(["long", "short"]);
+      expect(row?.probability_long).toBeCloseTo(long, 12);
+      expect(row?.probability_short).toBeCloseTo(short, 12);
+    }
   }, 30_000);
 
   it("logs a sampled share of the rows with --log-sample", async () => {

@@ -8,7 +8,8 @@
  *   time TIMESTAMP (UTC), model VARCHAR, version VARCHAR, mode VARCHAR (serve|stream),
  *   id VARCHAR (ride_id when the input has one, else the request or event id),
  *   then one column per input column of the model's signature, in its type,
- *   then one column per output (the primary output, e.g. duration).
+ *   then one column per output: the primary output (e.g. duration), then for a classifier
+ *   one DOUBLE column per class, probability_<class>.
  * The Parquet key-value metadata says which format and model the file holds, so a reader can
  * skip an older format or another model's file by looking at the footer only.
  */
@@ -57,10 +58,18 @@ function logged(spec: Pick<ColumnSpec, "name" | "type">): LoggedColumn {
   return { name: spec.name, sqlType, holds };
 }
 
-/** The model's input columns and its (primary) output column, as the log stores them. */
+/**
+ * The model's input columns and its outputs, as the log stores them: the primary output, then
+ * a classifier's probability of each class (probabilityColumn), in the model's class order.
+ */
 export interface LogLayout {
   inputs: LoggedColumn[];
   outputs: LoggedColumn[];
+}
+
+/** The column a classifier's probability of class `label` is logged in. */
+export function probabilityColumn(label: string | number): string {
+  return `probability_${String(label)}`;
 }
 
 /**
@@ -71,7 +80,12 @@ export function layoutFor(info: ModelInfo): LogLayout {
   const inputs = info.inputs.map(logged);
   const outputType: ColumnType =
     info.outputType === "string" ? "string" : info.outputType === "long" ? "long" : "double";
-  const outputs = [logged({ name: info.output, type: outputType })];
+  const outputs = [
+    logged({ name: info.output, type: outputType }),
+    ...(info.probabilities?.classes ?? []).map((label) =>
+      logged({ name: probabilityColumn(label), type: "double" }),
+    ),
+  ];
   const taken = new Set<string>(FIXED_COLUMNS);
   for (const column of [...inputs, ...outputs]) {
     if (taken.has(column.name.toLowerCase()))

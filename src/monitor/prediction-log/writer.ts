@@ -87,6 +87,8 @@ interface Plan {
   layout: LogLayout;
   inputs: ColumnPlan[];
   output: ColumnPlan;
+  /** A classifier's probability columns, in class order (none for other models). */
+  probabilities: ColumnPlan[];
 }
 
 type Store = Float64Array | Uint8Array | Array<string | null>;
@@ -105,7 +107,7 @@ interface Segment {
   times: Float64Array;
   /** A string id, or the number of an id drawn by this process (written as prefix + number). */
   ids: Array<string | number | null>;
-  /** Inputs, then the output. */
+  /** Inputs, then the output, then the probabilities. */
   stores: Store[];
 }
 
@@ -221,9 +223,16 @@ export class PredictionLog {
   /**
    * Queues a predicted batch (called on the request path: no I/O). Sampled rows that do not
    * fit in the queue are dropped and counted; it never throws. `ids`: see RowIds; absent, the
-   * rows get ids unique to this process.
+   * rows get ids unique to this process. `probabilities`: a classifier's, row-major [rows,
+   * classes] (absent, its probability columns are NULL).
    */
-  record(info: ModelInfo, batch: ColumnarBatch, values: PredictionValues, ids?: RowIds): void {
+  record(
+    info: ModelInfo,
+    batch: ColumnarBatch,
+    values: PredictionValues,
+    ids?: RowIds,
+    probabilities?: Float64Array,
+  ): void {
     if (this.closed || batch.rows === 0) return;
     const plan = this.plan(info);
     if (plan === null) return;
@@ -255,12 +264,15 @@ export class PredictionLog {
         capacity: FIRST_CAPACITY,
         times: new Float64Array(FIRST_CAPACITY),
         ids: [],
-        stores: [...plan.inputs, plan.output].map((each) => newStore(each.holds, FIRST_CAPACITY)),
+        stores: [...plan.inputs, plan.output, ...plan.probabilities].map((each) =>
+          newStore(each.holds, FIRST_CAPACITY),
+        ),
       };
       this.open.set(info, segment);
     }
     if (segment.rows + count > segment.capacity) grow(segment, segment.rows + count);
     const { inputs, output } = plan;
+    const classes = plan.probabilities.length;
     const { columns } = batch;
     const { times, ids: idStore, stores } = segment;
     let at = segment.rows;
@@ -278,6 +290,10 @@ export class PredictionLog {
       for (let c = 0; c < inputs.length; c++)
         put(stores[c], inputs[c].holds, at, columns[inputs[c].column.name], row);
       put(stores[inputs.length], output.holds, at, values, row);
+      for (let k = 0; k < classes; k++) {
+        (stores[inputs.length + 1 + k] as Float64Array)[at] =
+          probabilities === undefined ? NaN : probabilities[row * classes + k];
+      }
     }
     segment.rows = at;
     this.queued += count;
@@ -411,7 +427,8 @@ export class PredictionLog {
       try {
         const layout = layoutFor(info);
         const of = (column: LoggedColumn): ColumnPlan => ({ column, holds: column.holds });
-        plan = { layout, inputs: layout.inputs.map(of), output: of(layout.outputs[0]) };
+        const [output, ...probabilities] = layout.outputs.map(of);
+        plan = { layout, inputs: layout.inputs.map(of), output, probabilities };
       } catch (error) {
         plan = null;
         this.options.logger.warn(
@@ -508,7 +525,7 @@ export class PredictionLog {
 
   private partColumns(segment: Segment): PartColumn[] {
     const { info, plan, rows } = segment;
-    const all = [...plan.inputs, plan.output];
+    const all = [...plan.inputs, plan.output, ...plan.probabilities];
     return [
       { kind: "timestamp", name: "time", values: segment.times.subarray(0, rows) },
       { kind: "constant", name: "model", value: info.name },
