@@ -21,10 +21,13 @@ const RUNS = [
 ];
 /** More runs than one page (50) holds, in their own experiment. */
 const MANY = 60;
+/** Enough runs for a count with a thousands separator; every tenth FINISHED, the rest RUNNING. */
+const THOUSANDS = 1234;
 
 interface Seeded {
   experimentId: string;
   manyId: string;
+  thousandsId: string;
   /** Run ids of the ride-duration experiment by name. */
   ids: Record<string, string>;
 }
@@ -35,6 +38,7 @@ async function seedRegistry(dataDir: string): Promise<Seeded> {
     const experiment = await store.createExperiment("ride-duration");
     await store.createExperiment("churn");
     const many = await store.createExperiment("many-runs");
+    const thousands = await store.createExperiment("thousands-of-runs");
     const ids: Record<string, string> = {};
     let start = Date.UTC(2026, 0, 1);
     for (const run of RUNS) {
@@ -67,7 +71,15 @@ async function seedRegistry(dataDir: string): Promise<Seeded> {
       });
       await store.logMetrics(run.id, [{ key: "loss", value: i / 10 }]);
     }
-    return { experimentId: experiment.id, manyId: many.id, ids };
+    for (let i = 0; i < THOUSANDS; i++) {
+      const run = await store.createRun({
+        experimentId: thousands.id,
+        name: `t-${String(i).padStart(4, "0")}`,
+        startTime: Date.UTC(2026, 2, 1) + i * 1000,
+      });
+      if (i % 10 === 0) await store.endRun(run.id, "FINISHED");
+    }
+    return { experimentId: experiment.id, manyId: many.id, thousandsId: thousands.id, ids };
   } finally {
     await store.close();
   }
@@ -81,6 +93,11 @@ async function column(page: Page, id: string): Promise<string[]> {
 /** The run names of the table, top to bottom. */
 async function runNames(page: Page): Promise<string[]> {
   return (await page.locator("tbody th").allTextContents()).map((text) => text.trim());
+}
+
+/** The pager's count of the runs that match (a live region). */
+function runCount(page: Page) {
+  return page.getByRole("navigation", { name: "Pages" }).getByRole("status");
 }
 
 /** The address's fragment, decoded. */
@@ -129,7 +146,14 @@ describe.skipIf(!haveChromium)("web UI in Debian's chromium (mldeploy ui)", () =
     expect(await page.getByRole("row", { name: /churn/ }).locator("td").nth(1).textContent()).toBe(
       "0",
     );
-    expect(await page.getByRole("row").count()).toBe(4); // header + 3 experiments
+    expect(
+      await page
+        .getByRole("row", { name: /thousands-of-runs/ })
+        .locator("td")
+        .nth(1)
+        .textContent(),
+    ).toBe("1,234");
+    expect(await page.getByRole("row").count()).toBe(5); // header + 4 experiments
     expect(await seriousViolations(page)).toEqual([]);
 
     await page.getByLabel("Search by name").fill("ride");
@@ -177,23 +201,32 @@ describe.skipIf(!haveChromium)("web UI in Debian's chromium (mldeploy ui)", () =
     expect(await seriousViolations(page)).toEqual([]);
   });
 
-  it("filters in MLflow's syntax (typed and applied with the keyboard) and by status", async () => {
+  it("filters in MLflow's syntax (typed and applied with the keyboard) and by status, with the count of matching runs", async () => {
     await page.goto(runsUrl());
     await expect.poll(() => runNames(page)).toHaveLength(4);
+    expect(await runCount(page).textContent()).toBe("Runs 1–4 of 4");
     await page.getByLabel("Filter (MLflow search syntax)").focus();
     await page.keyboard.type('metrics.valid_rmse < 7 and params.alpha != "1"');
     await page.keyboard.press("Enter");
     await expect.poll(() => runNames(page)).toEqual(["run-a", "run-b"]);
+    expect(await runCount(page).textContent()).toBe("Runs 1–2 of 2");
     expect(addressQuery(page).get("q")).toBe('metrics.valid_rmse < 7 and params.alpha != "1"');
+
+    await page.getByLabel("Filter (MLflow search syntax)").fill("metrics.valid_rmse > 100");
+    await page.keyboard.press("Enter");
+    await expect.poll(() => runCount(page).textContent()).toBe("No runs match this filter.");
+    expect(await page.locator("tbody tr").count()).toBe(0);
 
     await page.getByLabel("Filter (MLflow search syntax)").fill("");
     await page.getByRole("button", { name: "Apply" }).click();
     await expect.poll(() => runNames(page)).toHaveLength(4);
     await page.getByLabel("Status").selectOption("RUNNING");
     await expect.poll(() => runNames(page)).toEqual(["run-d"]);
+    expect(await runCount(page).textContent()).toBe("1 run");
     expect(page.url()).toContain("status=RUNNING");
     await page.getByLabel("Status").selectOption("");
     await expect.poll(() => runNames(page)).toHaveLength(4);
+    expect(await runCount(page).textContent()).toBe("Runs 1–4 of 4");
   });
 
   it("shows a filter's syntax error with its position, marked under the filter text", async () => {
@@ -227,9 +260,7 @@ describe.skipIf(!haveChromium)("web UI in Debian's chromium (mldeploy ui)", () =
     await page.goto(`${server.url}/#/experiments/${seeded.manyId}?sort=metrics.loss&order=desc`);
     await expect.poll(() => runNames(page)).toHaveLength(50);
     expect((await runNames(page)).slice(0, 2)).toEqual(["m-59", "m-58"]);
-    expect(await page.getByRole("navigation", { name: "Pages" }).textContent()).toContain(
-      "Page 1: runs 1–50",
-    );
+    expect(await runCount(page).textContent()).toBe("Runs 1–50 of 60 (page 1 of 2)");
     await page.getByRole("link", { name: "Next →" }).click();
     await expect.poll(() => runNames(page)).toHaveLength(10);
     expect(await runNames(page)).toEqual([
@@ -245,14 +276,58 @@ describe.skipIf(!haveChromium)("web UI in Debian's chromium (mldeploy ui)", () =
       "m-00",
     ]);
     expect(page.url()).toContain("page=2");
-    expect(await page.getByRole("navigation", { name: "Pages" }).textContent()).toContain(
-      "Page 2: runs 51–60",
-    );
+    expect(await runCount(page).textContent()).toBe("Runs 51–60 of 60 (page 2 of 2)");
     expect(await page.getByRole("link", { name: "Next →" }).count()).toBe(0);
     await page.getByRole("link", { name: "← Previous" }).click();
     await expect.poll(() => runNames(page)).toHaveLength(50);
     await page.getByLabel("Runs per page").selectOption("100");
     await expect.poll(() => runNames(page)).toHaveLength(60);
+    expect(await runCount(page).textContent()).toBe("Runs 1–60 of 60");
+  });
+
+  it("counts thousands of matching runs with separators, in one live region kept as the filter changes", async () => {
+    await page.goto(`${server.url}/#/experiments/${seeded.thousandsId}`);
+    await expect.poll(() => runNames(page)).toHaveLength(50);
+    expect(await runCount(page).textContent()).toBe("Runs 1–50 of 1,234 (page 1 of 25)");
+    // Marked, to tell below that the live region is the same element, not a new one: a screen
+    // reader announces a live region's new text, not a region inserted with its text.
+    await page.evaluate(
+      `document.querySelector('nav[aria-label="Pages"] [role="status"]').dataset.probe = "kept"`,
+    );
+    const probe = () =>
+      page.evaluate<string | undefined>(
+        `document.querySelector('nav[aria-label="Pages"] [role="status"]')?.dataset.probe`,
+      );
+
+    await page.getByLabel("Filter (MLflow search syntax)").fill("run_name LIKE 't-1%'");
+    await page.keyboard.press("Enter");
+    await expect.poll(() => runCount(page).textContent()).toBe("Runs 1–50 of 234 (page 1 of 5)");
+    expect(await probe()).toBe("kept");
+    await page.getByLabel("Status").selectOption("FINISHED");
+    // t-1000, t-1010 … t-1230.
+    await expect.poll(() => runCount(page).textContent()).toBe("Runs 1–24 of 24");
+    expect(await probe()).toBe("kept");
+    await page.getByLabel("Filter (MLflow search syntax)").fill("run_name = 't-1001'");
+    await page.keyboard.press("Enter");
+    await expect.poll(() => runCount(page).textContent()).toBe("No runs match this filter.");
+    expect(await probe()).toBe("kept");
+    expect(await seriousViolations(page)).toEqual([]);
+
+    await page.goto(`${server.url}/#/experiments/${seeded.thousandsId}?page=25`);
+    await expect
+      .poll(() => runCount(page).textContent())
+      .toBe("Runs 1,201–1,234 of 1,234 (page 25 of 25)");
+    expect(await runNames(page)).toHaveLength(34);
+    // Past the last page (an old link): the count, and the way back.
+    await page.goto(`${server.url}/#/experiments/${seeded.thousandsId}?page=30&size=100`);
+    await expect
+      .poll(() => runCount(page).textContent())
+      .toBe("No runs on this page: 1,234 runs match.");
+    await page.getByRole("link", { name: "Last page" }).click();
+    await expect
+      .poll(() => runCount(page).textContent())
+      .toBe("Runs 1,201–1,234 of 1,234 (page 13 of 13)");
+    expect(addressQuery(page).get("page")).toBe("13");
   });
 
   it("chooses columns, selects runs to compare, and restores all of it from the address", async () => {
@@ -307,7 +382,7 @@ describe.skipIf(!haveChromium)("web UI in Debian's chromium (mldeploy ui)", () =
     try {
       await wide.goto(`${server.url}/`);
       await enterToken(wide);
-      await expect.poll(() => wide.getByRole("row").count()).toBe(4);
+      await expect.poll(() => wide.getByRole("row").count()).toBe(5);
       expect(await seriousViolations(wide)).toEqual([]);
       await wide.goto(runsUrl(`sel=${seeded.ids["run-a"]},${seeded.ids["run-b"]}`));
       await expect.poll(() => runNames(wide)).toHaveLength(4);

@@ -141,6 +141,10 @@ export const searchRunsResultSchema: z.ZodType<SearchRunsResult> = named(
       .string()
       .optional()
       .describe("Present when more runs match: send it as pageToken for the next page"),
+    total: z
+      .number()
+      .optional()
+      .describe("How many runs match, over all pages; present when includeTotal was true"),
   }),
 );
 export const metricHistorySchema = named(
@@ -237,6 +241,13 @@ export const searchRunsBody = named(
       ),
     maxResults: z.number().optional().describe("Runs per page; default 1000, at most 50000"),
     pageToken: z.string().optional().describe("nextPageToken of the previous page"),
+    includeTotal: z
+      .boolean()
+      .optional()
+      .describe(
+        "true: the answer also carries `total`, how many runs match over all pages (one " +
+          "COUNT over the filter; not in MLflow's SearchRuns, so off by default)",
+      ),
   }),
 );
 

@@ -84,9 +84,9 @@ export class HttpTrackingStore implements TrackingStore {
   }
 
   async searchRuns(input: SearchRunsInput): Promise<SearchRunsResult> {
-    const { experimentIds, filter, orderBy, maxResults, pageToken } = input;
+    const { experimentIds, filter, orderBy, maxResults, pageToken, includeTotal } = input;
     return this.client.request("POST", "/runs/search", {
-      body: { experimentIds, filter, orderBy, maxResults, pageToken },
+      body: { experimentIds, filter, orderBy, maxResults, pageToken, includeTotal },
     });
   }
 

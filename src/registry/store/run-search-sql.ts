@@ -58,19 +58,43 @@ export function compileRunSearch(
   if (!order.some((term) => isStartTime(term))) orderBy.push("runs.start_time DESC");
   orderBy.push("runs.seq DESC");
 
-  const where: string[] = [];
-  if (query.experimentIds.length > 0) {
-    where.push(`runs.experiment_id IN (${placeholders(query.experimentIds.length)})`);
-    params.push(...query.experimentIds);
-  }
-  for (const clause of clauses) where.push(condition(clause, dialect, params));
+  const where = whereClause(query.experimentIds, clauses, dialect, params);
   params.push(query.limit, query.offset);
 
   const sql =
-    `SELECT runs.seq FROM runs ${joins.join(" ")} ` +
-    (where.length > 0 ? `WHERE ${where.join(" AND ")} ` : "") +
+    `SELECT runs.seq FROM runs ${joins.join(" ")} ${where}` +
     `ORDER BY ${orderBy.join(", ")} LIMIT ? OFFSET ?`;
   return { sql, params };
+}
+
+/**
+ * SELECT COUNT(*) of the runs a search matches, over all its pages: the same WHERE as
+ * compileRunSearch, without the sort's joins (they are LEFT JOINs on a primary key, so they
+ * never change how many runs there are).
+ */
+export function compileRunCount(
+  query: Pick<RunSearchQuery, "experimentIds" | "filter">,
+  dialect: Dialect,
+): { sql: string; params: SqlValue[] } {
+  const params: SqlValue[] = [];
+  const where = whereClause(query.experimentIds, parseRunFilter(query.filter), dialect, params);
+  return { sql: `SELECT COUNT(*) AS total FROM runs ${where}`.trimEnd(), params };
+}
+
+/** `WHERE … ` (with its trailing space), or "" when nothing is filtered; appends its values. */
+function whereClause(
+  experimentIds: readonly string[],
+  clauses: readonly Clause[],
+  dialect: Dialect,
+  params: SqlValue[],
+): string {
+  const where: string[] = [];
+  if (experimentIds.length > 0) {
+    where.push(`runs.experiment_id IN (${placeholders(experimentIds.length)})`);
+    params.push(...experimentIds);
+  }
+  for (const clause of clauses) where.push(condition(clause, dialect, params));
+  return where.length > 0 ? `WHERE ${where.join(" AND ")} ` : "";
 }
 
 function isStartTime(term: OrderTerm): boolean {

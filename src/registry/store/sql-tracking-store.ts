@@ -6,6 +6,7 @@ import {
 } from "./artifact-location.js";
 import { generateRunName, newId } from "./ids.js";
 import {
+  compileRunCount,
   compileRunSearch,
   createPageToken,
   DEFAULT_MAX_RESULTS,
@@ -274,6 +275,10 @@ export class SqlTrackingStore implements TrackingStore {
         `maxResults is at most ${MAX_RESULTS}, not ${maxResults}`,
       );
     }
+    const includeTotal = input.includeTotal ?? false;
+    if (typeof includeTotal !== "boolean") {
+      throw new RegistryError("INVALID_VALUE", "includeTotal must be true or false");
+    }
     const offset = parsePageToken(input.pageToken);
     // One row more than the page tells whether there is a next one.
     const query = compileRunSearch(
@@ -283,6 +288,12 @@ export class SqlTrackingStore implements TrackingStore {
     return this.db.read(async (q) => {
       for (const id of experimentIds) await experimentRow(q, requireId("experiment", id));
       const order = await q.query<{ seq: SqlInt }>(query.sql, query.params);
+      let total: number | undefined;
+      if (includeTotal) {
+        // A last page that holds any run tells the total without another statement.
+        const lastPage = order.length <= maxResults && (order.length > 0 || offset === 0);
+        total = lastPage ? offset + order.length : await this.countRuns(q, experimentIds, filter);
+      }
       const page = order.slice(0, maxResults).map((row) => Number(row.seq));
       const bySeq = new Map<number, RunRow>();
       for (const part of chunks(page)) {
@@ -296,10 +307,22 @@ export class SqlTrackingStore implements TrackingStore {
         q,
         page.map((seq) => bySeq.get(seq)).filter((row) => row !== undefined),
       );
-      return order.length > maxResults
-        ? { runs, nextPageToken: createPageToken(offset + maxResults) }
-        : { runs };
+      const result: SearchRunsResult = { runs };
+      if (order.length > maxResults) result.nextPageToken = createPageToken(offset + maxResults);
+      if (total !== undefined) result.total = total;
+      return result;
     });
+  }
+
+  /** How many runs a search matches over all its pages: one COUNT(*) with the search's WHERE. */
+  private async countRuns(
+    q: SqlExecutor,
+    experimentIds: readonly string[],
+    filter: string,
+  ): Promise<number> {
+    const count = compileRunCount({ experimentIds, filter }, this.db.dialect);
+    const [row] = await q.query<{ total: SqlInt }>(count.sql, count.params);
+    return Number(row.total);
   }
 
   async logParams(runId: string, params: Record<string, string | number | boolean>): Promise<void> {

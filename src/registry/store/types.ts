@@ -128,12 +128,19 @@ export interface SearchRunsInput {
   /** Default 1000, at most 50 000 (MLflow's limits). */
   maxResults?: number;
   pageToken?: string;
+  /**
+   * true: the result carries `total` (one COUNT over the filter, so off by default; MLflow's
+   * SearchRuns has no such field).
+   */
+  includeTotal?: boolean;
 }
 
 export interface SearchRunsResult {
   runs: Run[];
   /** Present when more runs match: pass it as `pageToken` for the next page. */
   nextPageToken?: string;
+  /** How many runs match, over all pages; present when asked for with `includeTotal`. */
+  total?: number;
 }
 
 export interface CreateModelVersionInput {

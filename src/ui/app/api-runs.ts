@@ -7,7 +7,7 @@ import type {
 } from "../../registry/store/types.js";
 import { ApiError, getJson, requestJson } from "./api.js";
 
-export type { ExperimentKeys, ExperimentSummary, RunStatus, SearchRunsResult };
+export type { ExperimentKeys, ExperimentSummary, RunStatus };
 
 export const RUN_STATUSES: readonly RunStatus[] = ["RUNNING", "FINISHED", "FAILED", "KILLED"];
 
@@ -57,19 +57,26 @@ function pageToken(offset: number): string | undefined {
   return offset === 0 ? undefined : btoa(JSON.stringify({ offset }));
 }
 
-/** One page of runs, filtered, sorted and paged by the server (POST /runs/search). */
-export async function searchRuns(query: RunsQuery): Promise<SearchRunsResult> {
+/** A page of runs and how many match over all pages. */
+export type CountedRunsPage = SearchRunsResult & { total: number };
+
+/**
+ * One page of runs, filtered, sorted and paged by the server (POST /runs/search), with the
+ * count of the runs that match (`includeTotal`: one COUNT on the server).
+ */
+export async function searchRuns(query: RunsQuery): Promise<CountedRunsPage> {
   const prefix = statusClause(query.status);
   const user = query.filter.trim() === "" ? "" : query.filter;
   const filter = prefix && user ? `${prefix} and ${user}` : prefix || user;
   try {
-    return await requestJson<SearchRunsResult>("POST", "/runs/search", {
+    return await requestJson<CountedRunsPage>("POST", "/runs/search", {
       body: {
         experimentIds: [query.experimentId],
         filter,
         orderBy: query.orderBy,
         maxResults: query.pageSize,
         pageToken: pageToken((query.page - 1) * query.pageSize),
+        includeTotal: true,
       },
     });
   } catch (error) {

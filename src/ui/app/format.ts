@@ -23,3 +23,8 @@ export function formatMetric(value: number | undefined): string {
   if (value === undefined) return "";
   return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6)));
 }
+
+/** Counts with thousands separators (1,234), the same in every browser language. */
+export function formatCount(n: number): string {
+  return n.toLocaleString("en");
+}

@@ -5,11 +5,11 @@ import {
   getExperimentKeys,
   RUN_STATUSES,
   searchRuns,
+  type CountedRunsPage,
   type ExperimentKeys,
   type RunStatus,
-  type SearchRunsResult,
 } from "./api-runs.js";
-import { formatDuration, formatMetric, formatTime } from "./format.js";
+import { formatCount, formatDuration, formatMetric, formatTime } from "./format.js";
 import { Loaded, useLoad } from "./load.js";
 import { NotFoundPage } from "./not-found.js";
 import { href, replace, type Location } from "./router.js";
@@ -40,8 +40,8 @@ async function loadExperiment(
 }
 
 /**
- * The runs of one experiment, a page at a time: the server filters (MLflow's syntax), sorts and
- * pages them (POST /runs/search), so that 10,000 runs cost what one page costs.
+ * The runs of one experiment, a page at a time: the server filters (MLflow's syntax), sorts,
+ * pages and counts them (POST /runs/search), so that 10,000 runs cost what one page costs.
  */
 export function RunsPage(props: { id: string; location: Location }) {
   const { id, location } = props;
@@ -67,10 +67,14 @@ export function RunsPage(props: { id: string; location: Location }) {
       : undefined;
   // What the table showed last: kept on screen (dimmed, aria-busy) while the next page loads,
   // so that a sort or a page turn does not blank the table and shift the page.
-  const shown = useRef<{ id: string; state: RunsState; result: SearchRunsResult } | undefined>(
+  const shown = useRef<{ id: string; state: RunsState; result: CountedRunsPage } | undefined>(
     undefined,
   );
   if (fresh !== undefined) shown.current = { id, state, result: fresh };
+  const stale =
+    fresh === undefined && search.state.kind !== "failed" && shown.current?.id === id
+      ? shown.current
+      : undefined;
   useTitle(meta.state.kind === "done" ? `Runs of ${meta.state.value.experiment.name}` : "Runs");
   const retry = () => {
     meta.retry();
@@ -96,23 +100,20 @@ export function RunsPage(props: { id: string; location: Location }) {
           {search.state.kind === "failed" && search.state.error instanceof FilterSyntaxError ? (
             <FilterErrorView filter={state.filter} error={search.state.error} />
           ) : fresh !== undefined ? (
-            <RunsResult id={id} state={state} keys={keys} result={fresh} />
-          ) : search.state.kind !== "failed" && shown.current?.id === id ? (
-            <div class="runs-stale" aria-busy="true">
-              <RunsResult
-                id={id}
-                state={shown.current.state}
-                keys={keys}
-                result={shown.current.result}
-              />
-            </div>
+            <RunsResult id={id} state={state} keys={keys} result={fresh} stale={false} />
+          ) : stale !== undefined ? (
+            // The same element as the fresh one: the count's live region stays in place, so
+            // that a screen reader announces the new count when it comes.
+            <RunsResult id={id} state={stale.state} keys={keys} result={stale.result} stale />
           ) : (
             <Loaded
               state={search.state}
               retry={retry}
               notFound={(message) => <p role="alert">{message}</p>}
             >
-              {({ result }) => <RunsResult id={id} state={state} keys={keys} result={result} />}
+              {({ result }) => (
+                <RunsResult id={id} state={state} keys={keys} result={result} stale={false} />
+              )}
             </Loaded>
           )}
         </>
@@ -357,29 +358,25 @@ function RunsResult(props: {
   id: string;
   state: RunsState;
   keys: ExperimentKeys;
-  result: SearchRunsResult;
+  result: CountedRunsPage;
+  /** The last page, kept on screen (dimmed, aria-busy) while the next one loads. */
+  stale: boolean;
 }) {
-  const { id, state, keys, result } = props;
-  const { runs } = result;
-  const first = (state.page - 1) * state.pageSize + 1;
-  const filtered = state.filter !== "" || state.status !== undefined;
-  if (runs.length === 0) {
-    return (
-      <p class="runs-empty">
-        {state.page > 1
-          ? "No runs on this page."
-          : filtered
-            ? "No runs match this filter."
-            : "No runs in this experiment yet."}
-        {state.page > 1 && (
-          <>
-            {" "}
-            <a href={stateHref(id, { ...state, page: 1 })}>First page</a>
-          </>
-        )}
-      </p>
-    );
-  }
+  const { id, state, keys, result, stale } = props;
+  return (
+    <>
+      {result.runs.length > 0 && (
+        <div class={stale ? "runs-stale" : undefined} aria-busy={stale ? "true" : undefined}>
+          <RunsTable id={id} state={state} keys={keys} runs={result.runs} />
+        </div>
+      )}
+      <Pager id={id} state={state} result={result} stale={stale} />
+    </>
+  );
+}
+
+function RunsTable(props: { id: string; state: RunsState; keys: ExperimentKeys; runs: Run[] }) {
+  const { id, state, keys, runs } = props;
   const columns = columnsOf(shownColumns(state, keys));
   const selected = new Set(state.selected);
   const select = (runId: string, on: boolean) => {
@@ -389,70 +386,116 @@ function RunsResult(props: {
     replace(stateHref(id, { ...state, selected: next }));
   };
   return (
-    <>
-      <div class="scroll" role="region" aria-label="Runs" tabindex={0}>
-        <table class="runs">
-          <thead>
-            <tr>
-              <SortHeader
-                id={id}
-                state={state}
-                column={{ id: "name", label: "Run", numeric: false }}
-              />
-              {columns.map((column) => (
-                <SortHeader key={column.id} id={id} state={state} column={column} />
-              ))}
-            </tr>
-          </thead>
-          <tbody>
-            {runs.map((run) => {
-              const name = run.name || run.id;
-              return (
-                <tr key={run.id} data-run={run.id}>
-                  <th scope="row" title={run.id}>
-                    <input
-                      type="checkbox"
-                      aria-label={`Select ${name}`}
-                      checked={selected.has(run.id)}
-                      onChange={(event) => select(run.id, event.currentTarget.checked)}
-                    />{" "}
-                    <a href={href(`/runs/${encodeURIComponent(run.id)}`)}>{name}</a>
-                  </th>
-                  {columns.map((column) => (
-                    <td
-                      key={column.id}
-                      class={column.numeric ? "number" : undefined}
-                      data-column={column.id}
-                    >
-                      {column.show(run)}
-                    </td>
-                  ))}
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      </div>
-      <nav class="pager" aria-label="Pages">
-        {state.page > 1 ? (
-          <a href={stateHref(id, { ...state, page: state.page - 1 })} rel="prev">
-            ← Previous
-          </a>
-        ) : (
-          <span class="muted">← Previous</span>
-        )}
-        <span aria-live="polite">
-          Page {state.page}: runs {first.toLocaleString("en")}–
-          {(first + runs.length - 1).toLocaleString("en")}
-        </span>
-        {result.nextPageToken !== undefined ? (
-          <a href={stateHref(id, { ...state, page: state.page + 1 })} rel="next">
-            Next →
-          </a>
-        ) : (
-          <span class="muted">Next →</span>
-        )}
-      </nav>
-    </>
+    <div class="scroll" role="region" aria-label="Runs" tabindex={0}>
+      <table class="runs">
+        <thead>
+          <tr>
+            <SortHeader
+              id={id}
+              state={state}
+              column={{ id: "name", label: "Run", numeric: false }}
+            />
+            {columns.map((column) => (
+              <SortHeader key={column.id} id={id} state={state} column={column} />
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {runs.map((run) => {
+            const name = run.name || run.id;
+            return (
+              <tr key={run.id} data-run={run.id}>
+                <th scope="row" title={run.id}>
+                  <input
+                    type="checkbox"
+                    aria-label={`Select ${name}`}
+                    checked={selected.has(run.id)}
+                    onChange={(event) => select(run.id, event.currentTarget.checked)}
+                  />{" "}
+                  <a href={href(`/runs/${encodeURIComponent(run.id)}`)}>{name}</a>
+                </th>
+                {columns.map((column) => (
+                  <td
+                    key={column.id}
+                    class={column.numeric ? "number" : undefined}
+                    data-column={column.id}
+                  >
+                    {column.show(run)}
+                  </td>
+                ))}
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/**
+ * "Runs 51–100 of 1,234 (page 2 of 25)" between Previous and Next, or why there are none. The
+ * count is a live region that stays in the page while pages, sorts and filters change.
+ */
+function Pager(props: { id: string; state: RunsState; result: CountedRunsPage; stale: boolean }) {
+  const { id, state, result, stale } = props;
+  const { runs, total } = result;
+  const pages = Math.ceil(total / state.pageSize);
+  const first = (state.page - 1) * state.pageSize + 1;
+  const last = first + runs.length - 1;
+  const filtered = state.filter !== "" || state.status !== undefined;
+  const pageLink = (page: number, label: string, rel?: string) => (
+    <a href={stateHref(id, { ...state, page })} rel={rel}>
+      {label}
+    </a>
+  );
+  let count: string;
+  if (runs.length > 0) {
+    count =
+      total === 1
+        ? "1 run"
+        : runs.length === 1
+          ? `Run ${formatCount(first)} of ${formatCount(total)}`
+          : `Runs ${formatCount(first)}–${formatCount(last)} of ${formatCount(total)}`;
+    if (pages > 1) count += ` (page ${formatCount(state.page)} of ${formatCount(pages)})`;
+  } else if (state.page > 1) {
+    count =
+      total === 0
+        ? "No runs on this page."
+        : `No runs on this page: ${total === 1 ? "1 run matches" : `${formatCount(total)} runs match`}.`;
+  } else {
+    count = filtered ? "No runs match this filter." : "No runs in this experiment yet.";
+  }
+  const none = runs.length === 0;
+  // One element throughout, in one place: a live region is announced when its text changes,
+  // not when it is inserted.
+  return (
+    <nav class="pager" aria-label="Pages">
+      {none ? null : state.page > 1 ? (
+        pageLink(state.page - 1, "← Previous", "prev")
+      ) : (
+        <span class="muted">← Previous</span>
+      )}
+      <span
+        key="count"
+        role="status"
+        class={stale ? "runs-count runs-stale" : "runs-count"}
+        aria-busy={stale ? "true" : undefined}
+      >
+        {count}
+      </span>
+      {none ? (
+        // Past the last page (an old link, or runs that have gone since): the way back.
+        state.page > 1 && (
+          <>
+            {pageLink(1, "First page")}
+            {pages > 1 && pageLink(pages, "Last page")}
+          </>
+        )
+      ) : result.nextPageToken !== undefined ? (
+        pageLink(state.page + 1, "Next →", "next")
+      ) : (
+        <span class="muted">Next →</span>
+      )}
+    </nav>
   );
 }

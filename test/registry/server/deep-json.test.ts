@@ -29,6 +29,7 @@ const VALID_BODIES: Record<string, object> = {
     orderBy: ["metrics.rmse"],
     maxResults: 10,
     pageToken: "eyJvZmZzZXQiOjB9",
+    includeTotal: true,
   },
   setRunTags: { tags: { k: "v" } },
   endRun: { status: "FINISHED", endTime: 1 },

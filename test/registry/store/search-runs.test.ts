@@ -219,6 +219,70 @@ function describeSearch(
       expect(exact.nextPageToken).toBeUndefined();
     });
 
+    it("counts the runs a search matches over all its pages, when asked (includeTotal)", async () => {
+      const count = async (filter: string, more: Partial<SearchRunsInput> = {}) => {
+        const result = await store.searchRuns({
+          experimentIds: [fx.experimentId],
+          filter,
+          includeTotal: true,
+          ...more,
+        });
+        return result.total;
+      };
+      // Not asked for: MLflow's shape, no total.
+      expect(await store.searchRuns({ experimentIds: [fx.experimentId] })).not.toHaveProperty(
+        "total",
+      );
+      expect(await count("")).toBe(3);
+      expect(await count("metrics.rmse <= 5")).toBe(2);
+      expect(await count("metrics.rmse > 8")).toBe(0); // 9 is not the latest value
+      expect(await count("params.alpha LIKE '0%'")).toBe(2);
+      expect(await count('params.lr != "0.2"')).toBe(1); // a run without the param: no match
+      expect(await count("tags.team ILIKE 'v%'")).toBe(2);
+      expect(await count("tags.`eval/set` = 'holdout'")).toBe(1);
+      expect(await count("attributes.status = 'FAILED'")).toBe(1);
+      expect(await count("status != 'RUNNING' and metrics.rmse < 5.5 and params.alpha = '0'")).toBe(
+        1,
+      );
+      // Every experiment when none is named; the runs of those named otherwise.
+      expect(await count("params.alpha = '0'", { experimentIds: [] })).toBe(2);
+      const elsewhere = (await store.getRun(fx.ids.other)).experimentId;
+      expect(await count("", { experimentIds: [elsewhere] })).toBe(1);
+      expect(await count("", { experimentIds: [fx.experimentId, elsewhere] })).toBe(4);
+
+      // The same on every page, whatever the page size and the sort, and past the last page.
+      for (const [filter, matching] of [
+        ["", 3],
+        ["metrics.rmse <= 5", 2],
+      ] as const) {
+        for (const maxResults of [1, 2, 3, 50]) {
+          const more = { maxResults, orderBy: ["metrics.rmse DESC"] };
+          let pageToken: string | undefined;
+          let seen = 0;
+          do {
+            const page = await store.searchRuns({
+              experimentIds: [fx.experimentId],
+              filter,
+              includeTotal: true,
+              pageToken,
+              ...more,
+            });
+            expect(page.total, `${filter} by ${maxResults} after ${seen}`).toBe(matching);
+            seen += page.runs.length;
+            pageToken = page.nextPageToken;
+          } while (pageToken !== undefined);
+          expect(seen).toBe(matching);
+        }
+        const beyond = Buffer.from('{"offset":10}').toString("base64");
+        expect(await count(filter, { pageToken: beyond, maxResults: 2 })).toBe(matching);
+      }
+      await expectRegistryError(
+        count("", { includeTotal: "yes" as unknown as boolean }),
+        "INVALID_VALUE",
+        "includeTotal",
+      );
+    });
+
     it("refuses syntax errors with the character position", async () => {
       const cases: [string, string][] = [
         [
@@ -371,5 +435,43 @@ describe("POST /runs/search over HTTP", () => {
     const body = (await response.json()) as { runs: Run[]; nextPageToken?: string };
     expect(body.runs).toHaveLength(1);
     expect(typeof body.nextPageToken).toBe("string");
+  });
+
+  it("adds total only when asked (includeTotal), and documents it in the OpenAPI document", async () => {
+    const search = (body: object) =>
+      fetch(`${server.url}/api/v1/runs/search`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const asked = { filter: "params.alpha = '0'", maxResults: 1 };
+    const plain = await search(asked);
+    expect(plain.status).toBe(200);
+    expect(Object.keys((await plain.json()) as object).sort()).toEqual(["nextPageToken", "runs"]);
+    const counted = await search({ ...asked, includeTotal: true });
+    expect(counted.status).toBe(200);
+    const body = (await counted.json()) as { runs: Run[]; nextPageToken?: string; total?: number };
+    expect(body.runs).toHaveLength(1);
+    expect(body.total).toBe(2); // one in each experiment
+    const second = await search({ ...asked, includeTotal: true, pageToken: body.nextPageToken });
+    expect(await second.json()).toMatchObject({ total: 2, runs: [expect.anything()] });
+    const unasked = await search({ ...asked, includeTotal: false });
+    expect(await unasked.json()).not.toHaveProperty("total");
+
+    const wrong = await search({ includeTotal: "yes" });
+    expect(wrong.status).toBe(400);
+    expect(((await wrong.json()) as { error: { field?: string } }).error.field).toBe(
+      "includeTotal",
+    );
+
+    const document = (await (await fetch(`${server.url}/api/v1/openapi.json`)).json()) as {
+      components: { schemas: Record<string, { properties: Record<string, object> }> };
+    };
+    const { SearchRunsRequest, SearchRunsResult } = document.components.schemas;
+    expect(SearchRunsRequest.properties.includeTotal).toMatchObject({
+      type: "boolean",
+      description: expect.stringContaining("total"),
+    });
+    expect(SearchRunsResult.properties.total).toMatchObject({ type: "number" });
   });
 });
