@@ -99,6 +99,13 @@ export const searchMonitorResultsQuery = z.strictObject({
     .describe("Only this column (empty: the model-level metrics)"),
   from: epochQuery("Only windows ending after this time"),
   to: epochQuery("Only windows starting before this time"),
+  windowsPerVersion: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_MONITOR_RESULT_LIMIT)
+    .optional()
+    .describe("Only the rows of each version's newest this-many windows"),
   limit: z.coerce
     .number()
     .int()

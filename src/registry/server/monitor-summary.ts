@@ -16,8 +16,9 @@ const windowKey = (row: { windowStart: number; windowEnd: number }) =>
 /**
  * A model's results for the web UI: per version, the model-level metrics of its last `windows`
  * windows (oldest first, for the charts) and every row of its latest window. Two kinds of
- * reads: the model-level rows of all versions (a few per window), then the latest window of
- * each version in full, so a model with many columns and a long history stays cheap to show.
+ * reads: the model-level rows of each version's newest windows (a few per window, the cut made
+ * by the store), then the latest window of each version in full, so a model with many columns
+ * and a long history stays cheap to show.
  */
 export async function monitorSummary(
   store: MonitorResultStore,
@@ -27,6 +28,8 @@ export async function monitorSummary(
   const modelLevel = await store.searchMonitorResults({
     model,
     column: "",
+    // One window more than shown tells whether the history was cut.
+    windowsPerVersion: windows + 1,
     limit: MAX_MONITOR_RESULT_LIMIT,
   });
   // Rows come newest window first: the first window met per version is its latest.

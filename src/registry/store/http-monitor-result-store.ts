@@ -26,6 +26,7 @@ export class HttpMonitorResultStore implements MonitorResultStore {
         column: q.column,
         from: q.from,
         to: q.to,
+        windowsPerVersion: q.windowsPerVersion,
         limit: q.limit,
       },
     });

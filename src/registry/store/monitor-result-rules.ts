@@ -118,6 +118,20 @@ export function validateMonitorResultQuery(
   }
   if (query.from !== undefined) out.from = epochMs("from", query.from);
   if (query.to !== undefined) out.to = epochMs("to", query.to);
+  if (query.windowsPerVersion !== undefined) {
+    const { windowsPerVersion } = query;
+    if (
+      !Number.isSafeInteger(windowsPerVersion) ||
+      windowsPerVersion < 1 ||
+      windowsPerVersion > MAX_MONITOR_RESULT_LIMIT
+    ) {
+      throw invalid(
+        "windowsPerVersion",
+        `must be an integer from 1 to ${MAX_MONITOR_RESULT_LIMIT}`,
+      );
+    }
+    out.windowsPerVersion = windowsPerVersion;
+  }
   if (query.limit !== undefined) {
     const { limit } = query;
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_MONITOR_RESULT_LIMIT) {

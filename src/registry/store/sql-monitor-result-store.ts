@@ -79,12 +79,26 @@ export class SqlMonitorResultStore implements MonitorResultStore {
       where.push("window_start < ?");
       params.push(q.to);
     }
+    const filter = where.join(" AND ");
+    let sql = `SELECT ${KEY.join(", ")}, value, run_id FROM monitor_results WHERE ${filter} `;
+    if (q.windowsPerVersion !== undefined) {
+      // Each version's newest windows among the matching rows, ranked in SQL: a long history
+      // is not carried into this process to be cut there.
+      sql =
+        `SELECT * FROM (SELECT m.* FROM (${sql}) m JOIN (` +
+        "SELECT version, window_start, window_end FROM (" +
+        "SELECT version, window_start, window_end, ROW_NUMBER() OVER (" +
+        "PARTITION BY version ORDER BY window_end DESC, window_start DESC) AS newest " +
+        `FROM (SELECT DISTINCT version, window_start, window_end FROM monitor_results WHERE ${filter}) w` +
+        ") ranked WHERE newest <= ?" +
+        ") kept ON kept.version = m.version AND kept.window_start = m.window_start " +
+        "AND kept.window_end = m.window_end) newest_windows ";
+      params.push(...params, q.windowsPerVersion);
+    }
     params.push(q.limit);
     const rows = await this.db.read((r) =>
       r.query<ResultRow>(
-        `SELECT ${KEY.join(", ")}, value, run_id FROM monitor_results ` +
-          `WHERE ${where.join(" AND ")} ` +
-          "ORDER BY window_end DESC, window_start DESC, version, metric, column_name LIMIT ?",
+        `${sql}ORDER BY window_end DESC, window_start DESC, version, metric, column_name LIMIT ?`,
         params,
       ),
     );

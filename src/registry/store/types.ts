@@ -318,6 +318,8 @@ export interface MonitorResultQuery {
   /** Windows ending after `from` and starting before `to` (ms since the epoch). */
   from?: number;
   to?: number;
+  /** Only the rows of each version's newest this-many windows (all windows when absent). */
+  windowsPerVersion?: number;
   /** Newest windows first; at most this many rows (default 10,000). */
   limit?: number;
 }

@@ -915,6 +915,41 @@ export function describeStoreContract(name: string, makeStore: StoreFactory): vo
         ]);
       });
 
+      it("keeps only each version's newest windows with windowsPerVersion, ranked per version", async () => {
+        // Version 1: hours 0–4; version 2: hours 1 and 3 (and a longer window also ending at 4).
+        await store.putMonitorResults([
+          ...[0, 1, 2, 3, 4].flatMap((hour) => windowRows(hour)),
+          ...windowRows(1, "2"),
+          ...windowRows(3, "2"),
+          row({ version: "2", windowStart: T0, windowEnd: T0 + 4 * HOUR, metric: "rmse" }),
+        ]);
+        const search = (query: Partial<Parameters<RegistryStore["searchMonitorResults"]>[0]>) =>
+          store.searchMonitorResults({ model: "ride-duration", ...query });
+        const windows = (rows: MonitorResultRow[]) => [
+          ...new Set(
+            rows.map(
+              (r) => `${r.version}:${(r.windowStart - T0) / HOUR}-${(r.windowEnd - T0) / HOUR}`,
+            ),
+          ),
+        ];
+        const newest2 = await search({ column: "", windowsPerVersion: 2 });
+        // Newest by end (then start) within each version; every row of a kept window.
+        expect(windows(newest2)).toEqual(["1:4-5", "1:3-4", "2:3-4", "2:0-4"]);
+        expect(newest2).toHaveLength(2 + 2 + 2 + 1);
+        expect(newest2.every((r) => r.column === "")).toBe(true);
+        // The other filters apply before the ranking: version 2's newest rmse windows.
+        const rmse = await search({ metrics: ["drift_share"], windowsPerVersion: 1 });
+        expect(windows(rmse)).toEqual(["1:4-5", "2:3-4"]);
+        expect(windows(await search({ version: "1", windowsPerVersion: 10 }))).toHaveLength(5);
+        // The row limit still applies after it.
+        expect(await search({ windowsPerVersion: 2, limit: 3 })).toHaveLength(3);
+        await expectRegistryError(
+          search({ windowsPerVersion: 0 }),
+          "INVALID_VALUE",
+          "windowsPerVersion",
+        );
+      });
+
       it("refuses a malformed row naming it, and writes none of the put", async () => {
         const cases: [Partial<MonitorResultRow>, string][] = [
           [{ model: "" }, "rows[1].model"],
