@@ -248,15 +248,16 @@ describe("mldeploy monitor: the README loop", () => {
     const printed = await monitor("--window-end", "2020-01-02T00:00:00Z");
     expect(printed.current.rows).toBe(0);
     expect(printed.versions[0].status).toBe("no_data");
-    const { stdout } = await cli([
-      "monitor",
-      "--model",
-      MODEL,
-      "--window-end",
-      "2020-01-02T00:00:00Z",
-      "--dry-run",
-    ]);
+    const { stdout, stderr } = await runCli(
+      ["monitor", "--model", MODEL, "--window-end", "2020-01-02T00:00:00Z", "--dry-run"],
+      { env: { ...env, MLDEPLOY_LOG_LEVEL: "info", MLDEPLOY_LOG_FORMAT: "json" }, cwd: dir },
+    );
     expect(stdout).toContain("no data");
+    // The pass loads the model once: its ONNX session also predicts the training reference.
+    const loads = `${stdout}\n${stderr}`
+      .split("\n")
+      .filter((line) => line.includes('"msg":"model loaded"'));
+    expect(loads).toHaveLength(1);
   }, 120_000);
 
   it("a user mistake is one line naming the setting", async () => {

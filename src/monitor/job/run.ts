@@ -14,7 +14,7 @@ import { importCacheDir, importedModelName, servableBundle } from "../../import/
 import type { Logger } from "../../log/logger.js";
 import { startJobReporting, type JobReporting } from "../../metrics/job-reporting.js";
 import { loadPredictor } from "../../model/predictor.js";
-import type { ModelInfo } from "../../model/types.js";
+import type { ModelInfo, Predictor } from "../../model/types.js";
 import type { LocalModel, Registry } from "../../registry/registry.js";
 import {
   durationMs,
@@ -117,6 +117,8 @@ export async function runMonitor(
 interface MonitoredModel {
   local: LocalModel;
   info: ModelInfo;
+  /** Open for the pass (the training reference predicts with it); closed at its end. */
+  predictor: Predictor;
   /** The name the prediction log and batch sinks record (registry name, else the bundle's). */
   name: string;
   version: string;
@@ -134,12 +136,8 @@ async function resolveMonitoredModel(
     logger,
   });
   const name = local.name ?? importedModelName(local.path);
-  const predictor = await loadPredictor(servable, { name, version: local.version });
-  try {
-    return { local, info: predictor.info, name, version: predictor.info.version };
-  } finally {
-    await predictor.close();
-  }
+  const predictor = await loadPredictor(servable, { name, version: local.version, logger });
+  return { local, info: predictor.info, predictor, name, version: predictor.info.version };
 }
 
 async function monitorOnce(
@@ -149,12 +147,18 @@ async function monitorOnce(
 ): Promise<MonitorPass> {
   const { registry, logger } = deps;
   const model = await resolveMonitoredModel(options, registry, logger);
+  const models = [model];
   const end = options.windowEnd !== undefined ? new Date(options.windowEnd) : new Date();
   const window: WindowBounds = {
     from: new Date(end.getTime() - durationMs(options.window)),
     to: end,
   };
-  const scratch = await mkdtemp(path.join(tmpdir(), "mldeploy-monitor-"));
+  const scratch = await mkdtemp(path.join(tmpdir(), "mldeploy-monitor-")).catch(
+    async (error: unknown) => {
+      await model.predictor.close();
+      throw error;
+    },
+  );
   let engine: Promise<DuckDBEngine> | undefined;
   try {
     engine = openDuckDB({
@@ -202,7 +206,16 @@ async function monitorOnce(
       const own =
         version === model.version
           ? { model, reference }
-          : await otherVersion(options, context, model, version, columns, registry, scratch);
+          : await otherVersion(
+              options,
+              context,
+              model,
+              version,
+              columns,
+              registry,
+              scratch,
+              models,
+            );
       if (own.reference !== reference)
         await addCombinedColumns(connection, own.reference.frame, options.combine);
       const training =
@@ -259,6 +272,7 @@ async function monitorOnce(
     if (!options.dryRun) await record(pass, html, model, registry, scratch);
     return pass;
   } finally {
+    for (const each of models) await each.predictor.close().catch(() => {});
     await closeDuckDB(engine).catch(() => {});
     await rm(scratch, { recursive: true, force: true });
   }
@@ -286,6 +300,7 @@ async function otherVersion(
   columns: FrameColumn[],
   registry: Registry,
   scratch: string,
+  opened: MonitoredModel[],
 ): Promise<{ model: MonitoredModel; reference: Awaited<ReturnType<typeof loadReference>> }> {
   if (model.local.name === undefined || !/^\d+$/.test(version))
     throw new UserError(
@@ -296,6 +311,7 @@ async function otherVersion(
     registry,
     context.logger,
   );
+  opened.push(other);
   const table = `reference_v${version}`;
   const reference = await loadReference(options, context, other, columns, registry, scratch, table);
   return { model: other, reference };
@@ -413,6 +429,7 @@ async function loadReference(
         table,
         registry,
         model: model.local,
+        predictor: model.predictor,
         columns,
         maxRows: options.maxRows,
       });

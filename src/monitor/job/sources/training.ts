@@ -12,7 +12,13 @@ import { UserError } from "../../../config/errors.js";
 import { copyVector, sqlIdentifier, sqlString } from "../../../duckdb/index.js";
 import { readBundle } from "../../../model/bundle.js";
 import { loadPredictor } from "../../../model/predictor.js";
-import type { Column, ColumnSpec, ColumnarBatch, PredictionValues } from "../../../model/types.js";
+import type {
+  Column,
+  ColumnSpec,
+  ColumnarBatch,
+  PredictionValues,
+  Predictor,
+} from "../../../model/types.js";
 import { RegistryError } from "../../../registry/errors.js";
 import type { LocalModel, Registry } from "../../../registry/registry.js";
 import type { Run } from "../../../registry/store/types.js";
@@ -33,6 +39,8 @@ export interface TrainingReferenceOptions {
   registry: Registry;
   /** The resolved model version (its bundle and run). */
   model: LocalModel;
+  /** That version, loaded (the caller closes it); absent, it is loaded here and closed. */
+  predictor?: Predictor;
   columns: FrameColumn[];
   maxRows?: number;
 }
@@ -148,17 +156,19 @@ export async function loadTrainingReference(
       o.maxRows,
     );
     const stage = path.join(dir, "predictions.csv");
-    const predictor = await loadPredictor(o.model.path, {
-      name: o.model.name,
-      version: o.model.version,
-      logger: ctx.logger,
-    });
+    const predictor =
+      o.predictor ??
+      (await loadPredictor(o.model.path, {
+        name: o.model.name,
+        version: o.model.version,
+        logger: ctx.logger,
+      }));
     let outputType: "string" | "number";
     try {
       outputType = predictor.info.outputType === "string" ? "string" : "number";
       await predictRows(ctx, rowsTable, inputs, stage, (batch) => predictor.predictColumns(batch));
     } finally {
-      await predictor.close();
+      if (o.predictor === undefined) await predictor.close();
     }
 
     const output = o.columns.find((c) => c.role === "prediction");
