@@ -12,6 +12,10 @@
  *    just before the rename and are still reading them).
  * A process that reuses the host and pid of an earlier one within the same hour (a container
  * restarted) continues the part numbers and merges the earlier merged file with its own parts.
+ * The parts of a process that is gone (kill -9, out of memory, a crash) are merged by another
+ * running writer once the hour is over (orphans.ts): under the key's own merged name, with the
+ * same footer, so the reader and the continuation above see no difference; two processes
+ * adopting the same key at once are safe (see orphans.ts).
  */
 import { readdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
@@ -72,13 +76,16 @@ export interface Compacted {
 }
 
 /**
- * Merges the parts of `key` (<hh>-<host>-<pid>) in `folder` into its merged file. Throws (and
- * leaves every part in place) when a part cannot be read or the row counts do not match.
+ * Merges the parts of `key` (<hh>-<host>-<pid>) in `folder` into its merged file, written first
+ * as `temp` (a name in `folder`; default the key's own <key>.parquet.tmp). Throws (and leaves
+ * every part in place) when a part cannot be read, the row counts do not match, or the merged
+ * file was replaced while this merge read it.
  */
 export async function compactHour(
   connection: DuckDBConnection,
   folder: string,
   key: string,
+  temp = path.join(folder, key + TEMP_SUFFIX),
 ): Promise<Compacted> {
   const { merged, parts } = await listHourFiles(folder, key);
   const through = merged === undefined ? 0 : await mergedThrough(connection, merged);
@@ -124,7 +131,6 @@ export async function compactHour(
     .map(([name, value]) => `${sqlIdentifier(name)}: ${sqlString(value)}`)
     .join(", ");
   const target = path.join(folder, mergedFileName(key));
-  const temp = target.slice(0, -".parquet".length) + TEMP_SUFFIX;
   try {
     const result = await connection.run(
       `COPY (SELECT * FROM read_parquet(${list}, union_by_name = true)) TO ${sqlString(temp)} (FORMAT parquet, COMPRESSION zstd, KV_METADATA {${kv}})`,
@@ -132,6 +138,12 @@ export async function compactHour(
     const rows = result.rowsChanged;
     if (rows !== expected)
       throw new Error(`merging ${inputs.length} files wrote ${rows} rows, they hold ${expected}`);
+    // Another process adopting the same orphaned key (orphans.ts) may have renamed its merged
+    // file into place since `through` was read: then what was read as the old merged file may
+    // already hold the fresh parts (rows twice). A merged file's mergedThrough only grows, so
+    // finding it unchanged now means the file read was the one listed.
+    if (merged !== undefined && (await mergedThrough(connection, merged)) !== through)
+      throw new ReplacedWhileMerging(merged);
     await rename(temp, target);
     return {
       merged: target,
@@ -141,5 +153,12 @@ export async function compactHour(
   } catch (error) {
     await rm(temp, { force: true });
     throw error;
+  }
+}
+
+/** The merged file changed under a merge: another process merged the same parts (nothing lost). */
+export class ReplacedWhileMerging extends Error {
+  constructor(readonly file: string) {
+    super(`${file} was replaced by another process's merge while this one read it`);
   }
 }

@@ -16,7 +16,7 @@ import {
   modelDirName,
   parseLogFileName,
 } from "./schema.js";
-import { footerMetadata } from "./compaction.js";
+import { footerMetadata, mergedThrough } from "./compaction.js";
 
 /** Where skipped files are reported: a pino logger fits. */
 export interface WarningSink {
@@ -43,6 +43,8 @@ export interface SkippedFile {
 export interface PredictionLogFiles {
   files: string[];
   skipped: SkippedFile[];
+  /** The merged files among `files`, with the highest part each held when listed. */
+  merged: Array<{ file: string; through: number }>;
 }
 
 /**
@@ -50,7 +52,9 @@ export interface PredictionLogFiles {
  * the reason, also logged as a warning). A process's parts of an hour that its merged file
  * already holds are left out (not skipped: their rows are read from the merged file), so a
  * row is counted once while compaction runs; a file deleted between the listing and its check
- * (compaction removing merged parts) makes the listing start again.
+ * (compaction removing merged parts) makes the listing start again. A merged file can also be
+ * replaced by one holding more parts (a process merging its hour again after a restart with the
+ * same pid, or adopting a gone process's parts): check mergedFilesReplaced after reading.
  */
 export async function predictionLogFiles(
   connection: DuckDBConnection,
@@ -63,14 +67,16 @@ export async function predictionLogFiles(
         query.logger?.warn({ file, reason }, `prediction log: skipping ${file}: ${reason}`);
       return listed;
     }
-    if (attempt >= LIST_ATTEMPTS)
-      throw new Error(
-        `prediction log ${query.dir}: files kept changing while they were listed (${LIST_ATTEMPTS} attempts)`,
-      );
+    if (attempt >= LIST_ATTEMPTS) throw new Error(changingMessage(query.dir));
   }
 }
 
-const LIST_ATTEMPTS = 10;
+/** How often a listing (or a read) is started again because files changed under it. */
+export const LIST_ATTEMPTS = 10;
+
+export function changingMessage(dir: string): string {
+  return `prediction log ${dir}: files kept changing while they were read (${LIST_ATTEMPTS} attempts)`;
+}
 
 async function listOnce(
   connection: DuckDBConnection,
@@ -106,13 +112,14 @@ async function listOnce(
   }
   // The highest part each merged file holds, by folder and process-hour.
   const through = new Map<string, number>();
+  const merged: PredictionLogFiles["merged"] = [];
   for (const { file, meta } of readable) {
     const parsed = parseLogFileName(path.basename(file));
-    if (parsed && parsed.seq === undefined)
-      through.set(
-        path.join(path.dirname(file), parsed.key),
-        Number(meta.get(META.mergedThrough) ?? 0),
-      );
+    if (parsed && parsed.seq === undefined) {
+      const held = Number(meta.get(META.mergedThrough) ?? 0);
+      through.set(path.join(path.dirname(file), parsed.key), held);
+      merged.push({ file, through: held });
+    }
   }
   const files = readable
     .filter(({ file }) => {
@@ -122,7 +129,24 @@ async function listOnce(
       return merged === undefined || parsed.seq > merged;
     })
     .map(({ file }) => file);
-  return { files, skipped };
+  return { files, skipped, merged };
+}
+
+/**
+ * Whether a merged file of `listed` was replaced, since it was listed, by one that holds more
+ * parts: rows read in between may hold those parts twice (from the new merged file and from
+ * the parts the listing kept), so read again. A merged file's mergedThrough only grows: the
+ * same value after the read means the file read was the one listed (or one with its rows).
+ */
+export async function mergedFilesReplaced(
+  connection: DuckDBConnection,
+  listed: PredictionLogFiles,
+): Promise<boolean> {
+  for (const { file, through } of listed.merged) {
+    const now = await mergedThrough(connection, file).catch(() => undefined);
+    if (now !== through) return true;
+  }
+  return false;
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -183,7 +207,9 @@ export async function readPredictionLog(query: PredictionLogQuery): Promise<Pred
       const listed = await predictionLogFiles(connection, query);
       if (listed.files.length === 0) return { ...listed, rows: [] };
       try {
-        return { ...listed, rows: await readRows(connection, listed.files, query) };
+        const rows = await readRows(connection, listed.files, query);
+        if (!(await mergedFilesReplaced(connection, listed))) return { ...listed, rows };
+        if (attempt >= LIST_ATTEMPTS) throw new Error(changingMessage(query.dir));
       } catch (error) {
         // Compaction deleted a listed part after its merged file was renamed into place: the
         // rows are in the merged file, which the next listing reads instead.

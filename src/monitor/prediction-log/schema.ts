@@ -3,8 +3,9 @@
  *
  * A part file holds predictions of one model version, one hour and one process (one part per
  * flush, so an hour of one process is several parts, named <hh>-<host>-<pid>-<seq>); once the
- * hour is over the process merges its parts into one file <hh>-<host>-<pid> (compaction.ts,
- * which may hold several versions if the served version changed within the hour):
+ * hour is over the process (or, if it is gone, another: orphans.ts) merges its parts into one
+ * file <hh>-<host>-<pid> (compaction.ts, which may hold several versions if the served version
+ * changed within the hour):
  *   time TIMESTAMP (UTC), model VARCHAR, version VARCHAR, mode VARCHAR (serve|stream),
  *   id VARCHAR (ride_id when the input has one, else the request or event id),
  *   then one column per input column of the model's signature, in its type,
@@ -111,6 +112,9 @@ export interface LogFileName {
   hour: string;
   /** <hh>-<host>-<pid>: the process's files of that hour. */
   key: string;
+  /** The writing process: its host as hostField() spells it, and its pid. */
+  host: string;
+  pid: number;
   /** A part's sequence number; undefined for a merged file. */
   seq?: number;
 }
@@ -132,11 +136,40 @@ export function mergedFileName(key: string): string {
 
 /** The fields of a finished log file's name, or undefined for a name of another form. */
 export function parseLogFileName(name: string): LogFileName | undefined {
-  const match = /^((\d{2})-[A-Za-z0-9._]+-\d+)(?:-(\d+))?\.parquet$/.exec(name);
+  const match = /^((\d{2})-([A-Za-z0-9._]+)-(\d+))(?:-(\d+))?\.parquet$/.exec(name);
   if (!match) return undefined;
   return {
     key: match[1],
     hour: match[2],
-    seq: match[3] === undefined ? undefined : Number(match[3]),
+    host: match[3],
+    pid: Number(match[4]),
+    seq: match[5] === undefined ? undefined : Number(match[5]),
   };
+}
+
+/**
+ * What a temporary file's name says: whose key it belongs to and who writes it. The key's own
+ * process writes <key>-<seq>.parquet.tmp (a part) and <key>.parquet.tmp (its merge); a process
+ * merging an orphaned key (orphans.ts) writes <key>.adopt-<host>-<pid>-<hex>.parquet.tmp.
+ */
+export interface TempFileName {
+  key: string;
+  /** The process writing it: the key's own, or the adopting one. */
+  host: string;
+  pid: number;
+  adopted: boolean;
+}
+
+export function parseTempFileName(name: string): TempFileName | undefined {
+  const own = /^((?:\d{2})-([A-Za-z0-9._]+)-(\d+))(?:-\d+)?\.parquet\.tmp$/.exec(name);
+  if (own) return { key: own[1], host: own[2], pid: Number(own[3]), adopted: false };
+  const adopted =
+    /^(\d{2}-[A-Za-z0-9._]+-\d+)\.adopt-([A-Za-z0-9._]+)-(\d+)-[0-9a-f]+\.parquet\.tmp$/.exec(name);
+  if (adopted) return { key: adopted[1], host: adopted[2], pid: Number(adopted[3]), adopted: true };
+  return undefined;
+}
+
+/** The temporary name under which `host`/`pid` merges another process's key (unique per call). */
+export function adoptTempFileName(key: string, host: string, pid: number, hex: string): string {
+  return `${key}.adopt-${host}-${pid}-${hex}${TEMP_SUFFIX}`;
 }

@@ -11,12 +11,15 @@
  * writing; Parquet cannot be appended to, which is why files roll instead. A process killed
  * mid-write leaves only a .tmp file, which the reader recognises and skips with a warning.
  * Once an hour is over (and at a graceful stop), the process merges its parts of that hour
- * into one file <hh>-<host>-<pid>.parquet (compaction.ts; DuckDB is loaded for it then).
+ * into one file <hh>-<host>-<pid>.parquet (compaction.ts; DuckDB is loaded for it then). At its
+ * first pass and then once an hour, it also merges the parts of processes that are gone
+ * (orphans.ts).
  */
 import { mkdir, open, rename, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Counter, type Registry } from "prom-client";
+import type { DuckDBConnection } from "@duckdb/node-api";
 import type { DuckDBEngine } from "../../duckdb/instance.js";
 import type { Logger } from "../../log/logger.js";
 import type { ColumnarBatch, ModelInfo, PredictionValues } from "../../model/types.js";
@@ -36,7 +39,8 @@ import {
 import type { PartPublisher } from "./publisher.js";
 import { openPartPublisher } from "./sinks/index.js";
 import { encodeParquetPart, type PartColumn } from "./parquet-part.js";
-import { compactHour, listHourFiles, mergedThrough } from "./compaction.js";
+import { ReplacedWhileMerging, compactHour, listHourFiles, mergedThrough } from "./compaction.js";
+import { ORPHAN_KEYS_PER_PASS, adoptTemp, findOrphans, type Orphan } from "./orphans.js";
 
 export interface PredictionLogOptions {
   /** Root directory: files go to <dir>/<model>/<yyyy-mm-dd>/. */
@@ -75,6 +79,8 @@ export type RowIds = ReadonlyArray<string | undefined> | string;
 
 const HOUR_MS = 3_600_000;
 const FIRST_CAPACITY = 1024;
+/** When a pass left orphaned keys for later (more than ORPHAN_KEYS_PER_PASS), the next is due. */
+const ORPHAN_BACKLOG_MS = 10 * 60_000;
 
 /** How a logged column is held before the flush, and where its values come from. */
 interface ColumnPlan {
@@ -174,6 +180,8 @@ export class PredictionLog {
   private readonly seqs = new Map<string, number>();
   private readonly pending = new Map<string, PendingHour>();
   private compacting: Promise<void> | undefined;
+  /** When the next pass looks for orphaned keys (the first pass does, then one an hour). */
+  private orphansDueAt = -Infinity;
   /** Merged parts waiting out the grace period before they are deleted. */
   private obsolete: Array<{ files: string[]; after: number }> = [];
   private publishing: Promise<void> = Promise.resolve();
@@ -184,7 +192,7 @@ export class PredictionLog {
   private readonly dropped: Counter<"model"> | undefined;
   private readonly publishFailures: Counter<"model"> | undefined;
   /** Totals, for tests and the shutdown line. */
-  readonly totals = { written: 0, dropped: 0, files: 0, merged: 0 };
+  readonly totals = { written: 0, dropped: 0, files: 0, merged: 0, adopted: 0 };
 
   /** The request field that names each row (see predictionIds in serve). */
   get idField(): string {
@@ -339,8 +347,9 @@ export class PredictionLog {
 
   /**
    * Merges, in the background, this process's parts of every hour that is over and has
-   * nothing left in the queue, and deletes merged parts whose grace period is over. One pass at
-   * a time; resolves when the pass in progress (if any) is done.
+   * nothing left in the queue, and deletes merged parts whose grace period is over; the first
+   * pass, then the first of each hour, also merges orphaned keys (orphans.ts). One pass at a
+   * time; resolves when the pass in progress (if any) is done.
    */
   compactFinishedHours(final = false): Promise<void> {
     // Parts copied out to S3/PostgreSQL leave the local disk one by one: the copy is the log,
@@ -355,9 +364,13 @@ export class PredictionLog {
     );
     const now = this.now();
     const expired = this.obsolete.filter((each) => final || each.after <= now);
-    if (due.length === 0 && expired.length === 0) return Promise.resolve();
+    // Not at a stop: the stop should be quick, and the next process will look.
+    const orphans = !final && !this.closed && now >= this.orphansDueAt;
+    if (due.length === 0 && expired.length === 0 && !orphans) return Promise.resolve();
+    if (orphans) this.orphansDueAt = (hour + 1) * HOUR_MS;
     this.obsolete = this.obsolete.filter((each) => !expired.includes(each));
     this.compacting = this.compact(due, expired, final)
+      .then(() => (orphans ? this.adoptOrphans() : undefined))
       .catch((error: unknown) => {
         // Never fatal: unmerged parts and undeleted merged parts still read correctly.
         this.options.logger.warn(
@@ -396,6 +409,57 @@ export class PredictionLog {
           `prediction log: could not merge the parts of ${path.join(folder, key)}: ${(error as Error).message}`,
         );
       }
+    }
+  }
+
+  /**
+   * Merges up to ORPHAN_KEYS_PER_PASS keys of processes that are gone, under their own merged
+   * names; their parts are deleted after the grace period, like this process's own.
+   */
+  private async adoptOrphans(): Promise<void> {
+    const now = this.now();
+    const { orphans, more } = await findOrphans({
+      dir: this.options.dir,
+      host: this.host,
+      now,
+      own: (folder, key) => this.pending.has(path.join(folder, key)),
+      limit: ORPHAN_KEYS_PER_PASS,
+    });
+    // A backlog (a crash-looping process leaves a key per restart) is worked off sooner.
+    if (more) this.orphansDueAt = Math.min(this.orphansDueAt, now + ORPHAN_BACKLOG_MS);
+    if (orphans.length === 0) return;
+    const { connection } = await this.duckdb();
+    for (const orphan of orphans) await this.adopt(connection, orphan);
+  }
+
+  private async adopt(connection: DuckDBConnection, { folder, key, torn }: Orphan): Promise<void> {
+    try {
+      // Unfinished files of a gone process (or of a gone adopter) will never be finished; the
+      // reader skips them, with a warning at every read, until they are deleted.
+      await this.remove(torn);
+      const done = await compactHour(connection, folder, key, adoptTemp(folder, key, this.host));
+      if (done.merged) {
+        this.totals.adopted++;
+        this.options.logger.info(
+          { folder, key, rows: done.rows },
+          `prediction log: merged the parts of ${path.join(folder, key)}, whose process is gone`,
+        );
+      }
+      const grace = this.options.compactGraceMs ?? 60_000;
+      if (grace === 0) await this.remove(done.obsolete);
+      else this.obsolete.push({ files: done.obsolete, after: this.now() + grace });
+    } catch (error) {
+      // Another process adopting the same key got there first: its merged file holds the rows.
+      if (error instanceof ReplacedWhileMerging || (await mergedByOther(connection, folder, key)))
+        this.options.logger.debug(
+          { folder, key },
+          `prediction log: ${path.join(folder, key)} was merged by another process`,
+        );
+      else
+        this.options.logger.warn(
+          { err: error, folder, key },
+          `prediction log: could not merge the parts of ${path.join(folder, key)}, whose process is gone (they stay as they are): ${(error as Error).message}`,
+        );
     }
   }
 
@@ -566,6 +630,22 @@ export class PredictionLog {
         plan.layout.outputs.map(({ name, sqlType }) => ({ name, type: sqlType })),
       ),
     };
+  }
+}
+
+/** Whether every part of `key` on disk is held by its merged file (merged by someone else). */
+async function mergedByOther(
+  connection: DuckDBConnection,
+  folder: string,
+  key: string,
+): Promise<boolean> {
+  try {
+    const { merged, parts } = await listHourFiles(folder, key);
+    if (merged === undefined) return false;
+    const through = await mergedThrough(connection, merged);
+    return parts.every((part) => part.seq <= through);
+  } catch {
+    return false;
   }
 }
 

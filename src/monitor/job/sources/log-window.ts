@@ -4,7 +4,13 @@
  * DuckDB and filtered, typed and (above maxRows) sampled in one statement.
  */
 import { sqlIdentifier, sqlString } from "../../../duckdb/index.js";
-import { predictionLogFiles, predictionLogSql } from "../../prediction-log/reader.js";
+import {
+  LIST_ATTEMPTS,
+  changingMessage,
+  mergedFilesReplaced,
+  predictionLogFiles,
+  predictionLogSql,
+} from "../../prediction-log/reader.js";
 import type { FrameColumn, WindowFrame } from "../types.js";
 import {
   checkTableName,
@@ -36,16 +42,30 @@ export interface LogWindowOptions {
 }
 
 export async function loadLogWindow(ctx: SourceContext, o: LogWindowOptions): Promise<WindowFrame> {
+  for (let attempt = 1; ; attempt++) {
+    const frame = await loadLogWindowOnce(ctx, o);
+    if (frame !== "replaced") return frame;
+    // A merged file was replaced by one holding more parts while the rows were read (see
+    // mergedFilesReplaced): some may be in the table twice.
+    if (attempt >= LIST_ATTEMPTS) throw new Error(changingMessage(o.dir));
+  }
+}
+
+async function loadLogWindowOnce(
+  ctx: SourceContext,
+  o: LogWindowOptions,
+): Promise<WindowFrame | "replaced"> {
   const { connection, logger } = ctx;
   const table = checkTableName(o.table);
   await useUtc(connection);
-  const { files, skipped } = await predictionLogFiles(connection, {
+  const listed = await predictionLogFiles(connection, {
     dir: o.dir,
     model: o.model,
     from: o.window?.from,
     to: o.window?.to,
     logger,
   });
+  const { files, skipped } = listed;
   const where = `${describeWindow(o.window)}${o.version !== undefined ? `, version ${o.version}` : ""}`;
   const skippedText = skipped.length > 0 ? `, ${count(skipped.length)} files skipped` : "";
   if (files.length === 0) {
@@ -78,6 +98,7 @@ export async function loadLogWindow(ctx: SourceContext, o: LogWindowOptions): Pr
     where: o.version !== undefined ? [`version = ${sqlString(o.version)}`] : [],
   });
   const m = await materialize(connection, table, sql, o.maxRows);
+  if (await mergedFilesReplaced(connection, listed)) return "replaced";
   return {
     table,
     rows: m.rows,
