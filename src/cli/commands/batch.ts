@@ -61,10 +61,9 @@ Examples:
       configFile: typeof flags.config === "string" ? flags.config : undefined,
     });
     const logger = createLogger({ level: options.logLevel, format: options.logFormat });
-    const [{ runBatch }, { scheduleControl }] = await Promise.all([
-      import("../../batch/run.js"),
-      import("../../schedule/schedule.js"),
-    ]);
+    // The handlers go in before the job's modules load (a second or more on a busy machine):
+    // a SIGTERM that comes while it starts stops it cleanly, not by the signal's default action.
+    const { scheduleControl } = await import("../../schedule/schedule.js");
     const control = scheduleControl();
     const onSignal = (signal: NodeJS.Signals) => {
       if (control.isStopped()) process.exit(1);
@@ -73,6 +72,7 @@ Examples:
     };
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
+    const { runBatch } = await import("../../batch/run.js");
     const progress = createProgress("batch", logger);
     try {
       await withRegistry(flags, (registry) =>

@@ -51,10 +51,9 @@ Examples:
       configFile: typeof flags.config === "string" ? flags.config : undefined,
     });
     const logger = createLogger({ level: options.logLevel, format: options.logFormat });
-    const [{ runMonitor }, { scheduleControl }] = await Promise.all([
-      import("../../monitor/job/run.js"),
-      import("../../schedule/schedule.js"),
-    ]);
+    // The handlers go in before the job's modules load (a second or more on a busy machine):
+    // a SIGTERM that comes while it starts stops it cleanly, not by the signal's default action.
+    const { scheduleControl } = await import("../../schedule/schedule.js");
     const control = scheduleControl();
     const onSignal = (signal: NodeJS.Signals) => {
       if (control.isStopped()) process.exit(1);
@@ -63,6 +62,7 @@ Examples:
     };
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
+    const { runMonitor } = await import("../../monitor/job/run.js");
     try {
       await withRegistry(flags, (registry) =>
         runMonitor(options, {
