@@ -146,21 +146,18 @@ async function monitorOnce(
   metrics: MonitorMetrics | undefined,
 ): Promise<MonitorPass> {
   const { registry, logger } = deps;
-  const model = await resolveMonitoredModel(options, registry, logger);
-  const models = [model];
   const end = options.windowEnd !== undefined ? new Date(options.windowEnd) : new Date();
   const window: WindowBounds = {
     from: new Date(end.getTime() - durationMs(options.window)),
     to: end,
   };
-  const scratch = await mkdtemp(path.join(tmpdir(), "mldeploy-monitor-")).catch(
-    async (error: unknown) => {
-      await model.predictor.close();
-      throw error;
-    },
-  );
+  const scratch = await mkdtemp(path.join(tmpdir(), "mldeploy-monitor-"));
   let engine: Promise<DuckDBEngine> | undefined;
+  // Every model version loaded for the pass: their sessions are closed at its end.
+  const models: MonitoredModel[] = [];
   try {
+    const model = await resolveMonitoredModel(options, registry, logger);
+    models.push(model);
     engine = openDuckDB({
       memoryLimit: options.memoryLimit,
       tempDirectory: path.join(scratch, "spill"),

@@ -399,9 +399,7 @@ export class PredictionLog {
       try {
         const done = await compactHour(connection, folder, key);
         if (done.merged) this.totals.merged++;
-        const grace = final ? 0 : (this.options.compactGraceMs ?? 60_000);
-        if (grace === 0) await this.remove(done.obsolete);
-        else this.obsolete.push({ files: done.obsolete, after: this.now() + grace });
+        await this.retire(done.obsolete, final);
       } catch (error) {
         // The parts stay as they are: readers read them, nothing is lost.
         this.options.logger.warn(
@@ -410,6 +408,13 @@ export class PredictionLog {
         );
       }
     }
+  }
+
+  /** Deletes parts a merged file now holds: after the grace period, or at once at a stop. */
+  private async retire(files: string[], final: boolean): Promise<void> {
+    const grace = final ? 0 : (this.options.compactGraceMs ?? 60_000);
+    if (grace === 0) await this.remove(files);
+    else this.obsolete.push({ files, after: this.now() + grace });
   }
 
   /**
@@ -445,9 +450,7 @@ export class PredictionLog {
           `prediction log: merged the parts of ${path.join(folder, key)}, whose process is gone`,
         );
       }
-      const grace = this.options.compactGraceMs ?? 60_000;
-      if (grace === 0) await this.remove(done.obsolete);
-      else this.obsolete.push({ files: done.obsolete, after: this.now() + grace });
+      await this.retire(done.obsolete, false);
     } catch (error) {
       // Another process adopting the same key got there first: its merged file holds the rows.
       if (error instanceof ReplacedWhileMerging || (await mergedByOther(connection, folder, key)))

@@ -101,6 +101,13 @@ export function monitorResultKey(row: MonitorResultRow): string {
   ]);
 }
 
+/** A whole number of windows or rows, 1 to MAX_MONITOR_RESULT_LIMIT. */
+function count(field: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1 || value > MAX_MONITOR_RESULT_LIMIT)
+    throw invalid(field, `must be an integer from 1 to ${MAX_MONITOR_RESULT_LIMIT}`);
+  return value;
+}
+
 /** The query with its defaults filled in. */
 export function validateMonitorResultQuery(
   query: MonitorResultQuery,
@@ -118,26 +125,8 @@ export function validateMonitorResultQuery(
   }
   if (query.from !== undefined) out.from = epochMs("from", query.from);
   if (query.to !== undefined) out.to = epochMs("to", query.to);
-  if (query.windowsPerVersion !== undefined) {
-    const { windowsPerVersion } = query;
-    if (
-      !Number.isSafeInteger(windowsPerVersion) ||
-      windowsPerVersion < 1 ||
-      windowsPerVersion > MAX_MONITOR_RESULT_LIMIT
-    ) {
-      throw invalid(
-        "windowsPerVersion",
-        `must be an integer from 1 to ${MAX_MONITOR_RESULT_LIMIT}`,
-      );
-    }
-    out.windowsPerVersion = windowsPerVersion;
-  }
-  if (query.limit !== undefined) {
-    const { limit } = query;
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_MONITOR_RESULT_LIMIT) {
-      throw invalid("limit", `must be an integer from 1 to ${MAX_MONITOR_RESULT_LIMIT}`);
-    }
-    out.limit = limit;
-  }
+  if (query.windowsPerVersion !== undefined)
+    out.windowsPerVersion = count("windowsPerVersion", query.windowsPerVersion);
+  if (query.limit !== undefined) out.limit = count("limit", query.limit);
   return out;
 }

@@ -180,6 +180,14 @@ export function TryIt(props: { model: string }) {
                 setEdited(true);
               }}
             />
+            <p class="status-line" aria-live="polite">
+              {example.kind === "loading" && "Loading the input example…"}
+              {example.kind === "loaded" &&
+                `The input example of version ${String(version)}${edited ? " (edited)" : ""}.`}
+              {example.kind === "missing" && example.message}
+              {example.kind === "none" &&
+                "This deployment's version has no registered number: write the request yourself."}
+            </p>
             <label for={`${headingId}-serve-token`}>Service token</label>
             <input
               id={`${headingId}-serve-token`}
@@ -192,14 +200,6 @@ export function TryIt(props: { model: string }) {
             <p id={`${headingId}-serve-token-hint`} class="hint">
               Only for a service started with <code>--auth-token</code>: sent to it as its bearer
               token, kept in this tab only.
-            </p>
-            <p class="status-line" aria-live="polite">
-              {example.kind === "loading" && "Loading the input example…"}
-              {example.kind === "loaded" &&
-                `The input example of version ${String(version)}${edited ? " (edited)" : ""}.`}
-              {example.kind === "missing" && example.message}
-              {example.kind === "none" &&
-                "This deployment's version has no registered number: write the request yourself."}
             </p>
             <div class="actions">
               <button type="submit" disabled={sent.kind === "sending"}>
