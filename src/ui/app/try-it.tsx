@@ -67,11 +67,13 @@ export function TryIt(props: { model: string }) {
   const deployment = serving.find((d) => d.id === chosen) ?? serving[0];
   const version = deployment === undefined ? undefined : versionNumber(deployment);
   const endpoint = deployment?.endpoint;
-  const [serveToken, setServeToken] = useState(() => storedServeToken(endpoint));
-  useEffect(() => setServeToken(storedServeToken(endpoint)), [endpoint]);
+  // Derived per endpoint at render, never synced after it: a token must not outlive, even for
+  // one frame, the choice of the deployment it was typed for.
+  const [typed, setTyped] = useState<Record<string, string>>({});
+  const serveToken = endpoint === undefined ? "" : (typed[endpoint] ?? storedServeToken(endpoint));
   const changeServeToken = (value: string) => {
-    setServeToken(value);
     if (endpoint === undefined) return;
+    setTyped((before) => ({ ...before, [endpoint]: value }));
     if (value === "") sessionStorage.removeItem(serveTokenKey(endpoint));
     else sessionStorage.setItem(serveTokenKey(endpoint), value);
   };
